@@ -1,0 +1,269 @@
+"""Set-disjointness (SD) instances and their stream encodings.
+
+Setting (paper App. G, Remark G.14): a universe [n] = {0, ..., n-1}; Alice holds A, Bob holds B,
+|A| = k, |B| = l. A one-pass stream is the first set's elements (in any order), one separator,
+then the second set's elements. JR-p (Def G.28) repeats that whole stream p times, with nothing
+between the copies: token i of the JR-p stream is token (i mod N) of the one-pass stream,
+N = k + l + 1.
+
+Token alphabet of a stream: the elements 0..n-1 and the separator ``n`` (``separator_token(n)``).
+A streaming algorithm is told the stream's :class:`StreamLayout` (universe, the two sizes and the
+number of passes) before the first token, exactly as the paper's recurrent model may depend on
+the position index i (Def G.12); the layout is never counted as state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+__all__ = [
+    "Order",
+    "SDInstance",
+    "StreamLayout",
+    "decode_stream",
+    "encode_stream",
+    "separator_token",
+]
+
+
+class Order(StrEnum):
+    """Which set the stream presents first."""
+
+    A_FIRST = "A-first"
+    B_FIRST = "B-first"
+
+    @classmethod
+    def parse(cls, value: Order | str) -> Order:
+        """Accept an :class:`Order` or one of its string values ("A-first", "B-first")."""
+        if isinstance(value, Order):
+            return value
+        for member in cls:
+            if value == member.value or value == member.name:
+                return member
+        allowed = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"order={value!r} is not a stream order; allowed: {allowed}")
+
+
+def _check_positive_int(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name}={value!r} must be an integer (got {type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}")
+    return int(value)
+
+
+def separator_token(n: int) -> int:
+    """The separator token of streams over universe [n]: the value ``n`` itself."""
+    return _check_positive_int("n", n)
+
+
+def _validate_set(name: str, elements: Iterable[int], n: int) -> tuple[int, ...]:
+    values: list[int] = []
+    for e in elements:
+        if isinstance(e, bool) or not isinstance(e, int | np.integer):
+            raise TypeError(f"{name} element {e!r} must be an integer")
+        values.append(int(e))
+    bad = [e for e in values if not 0 <= e < n]
+    if bad:
+        raise ValueError(f"{name} has elements {bad} outside the universe [0, {n - 1}] (n={n})")
+    if len(set(values)) != len(values):
+        dups = sorted({e for e in values if values.count(e) > 1})
+        raise ValueError(f"{name} has duplicate elements {dups}; a set lists each element once")
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class SDInstance:
+    """One SD instance: universe size ``n`` and Alice's / Bob's sets.
+
+    ``a`` and ``b`` keep the order given: it is the order in which a stream presents each set's
+    elements. Set-valued views are :attr:`set_a` and :attr:`set_b`.
+    """
+
+    n: int
+    a: tuple[int, ...]
+    b: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        n = _check_positive_int("n", self.n)
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "a", _validate_set("A", self.a, n))
+        object.__setattr__(self, "b", _validate_set("B", self.b, n))
+
+    @classmethod
+    def make(
+        cls,
+        n: int,
+        a: Iterable[int],
+        b: Iterable[int],
+        k: int | None = None,
+        l: int | None = None,
+    ) -> SDInstance:
+        """Build and validate an instance; if ``k`` / ``l`` are given, the sizes must match."""
+        inst = cls(n, tuple(a), tuple(b))
+        if k is not None and inst.k != k:
+            raise ValueError(f"|A|={inst.k} but k={k} was declared")
+        if l is not None and inst.l != l:
+            raise ValueError(f"|B|={inst.l} but l={l} was declared")
+        return inst
+
+    @classmethod
+    def random(
+        cls, n: int, k: int, l: int, rng: np.random.Generator, intersecting: bool | None = None
+    ) -> SDInstance:
+        """Draw a uniformly random instance with |A| = k, |B| = l.
+
+        ``intersecting=None`` draws both sets independently; ``True`` / ``False`` forces the
+        answer (``False`` needs k + l <= n, ``True`` needs k, l >= 1).
+        """
+        n = _check_positive_int("n", n)
+        k = _check_positive_int("k", k, 0)
+        l = _check_positive_int("l", l, 0)
+        if k > n or l > n:
+            raise ValueError(f"k={k}, l={l} must each be <= n={n}")
+        if intersecting is None:
+            a = rng.choice(n, size=k, replace=False)
+            b = rng.choice(n, size=l, replace=False)
+        elif intersecting:
+            if k == 0 or l == 0:
+                raise ValueError(f"an intersecting instance needs k, l >= 1 (k={k}, l={l})")
+            perm = rng.permutation(n)
+            a = perm[:k]
+            shared = a[rng.integers(k)]
+            rest = np.setdiff1d(np.arange(n), [shared])
+            b_rest = rng.choice(rest, size=l - 1, replace=False)
+            b = rng.permutation(np.concatenate([[shared], b_rest]))
+        else:
+            if k + l > n:
+                raise ValueError(f"disjoint sets need k + l <= n (k={k}, l={l}, n={n})")
+            perm = rng.permutation(n)
+            a, b = perm[:k], perm[k : k + l]
+        return cls(n, tuple(int(x) for x in a), tuple(int(x) for x in b))
+
+    @property
+    def k(self) -> int:
+        """|A|."""
+        return len(self.a)
+
+    @property
+    def l(self) -> int:
+        """|B|."""
+        return len(self.b)
+
+    @property
+    def set_a(self) -> frozenset[int]:
+        return frozenset(self.a)
+
+    @property
+    def set_b(self) -> frozenset[int]:
+        return frozenset(self.b)
+
+    @property
+    def intersection(self) -> frozenset[int]:
+        return self.set_a & self.set_b
+
+    @property
+    def disjoint(self) -> bool:
+        """The SD answer: True iff A ∩ B = ∅."""
+        return not self.intersection
+
+    def first_second(self, order: Order | str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(first set, second set) as presented by a stream in ``order``."""
+        return (self.a, self.b) if Order.parse(order) is Order.A_FIRST else (self.b, self.a)
+
+    def layout(self, order: Order | str, passes: int = 1) -> StreamLayout:
+        """The :class:`StreamLayout` of this instance's stream in ``order`` with ``passes``."""
+        first, second = self.first_second(order)
+        return StreamLayout(self.n, len(first), len(second), passes)
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """Shape of an SD stream: universe size, first / second set sizes, number of passes.
+
+    Lengths are in tokens. One pass is ``first_size + 1 + second_size`` tokens.
+    """
+
+    n: int
+    first_size: int
+    second_size: int
+    passes: int = 1
+
+    def __post_init__(self) -> None:
+        _check_positive_int("n", self.n)
+        _check_positive_int("first_size", self.first_size, 0)
+        _check_positive_int("second_size", self.second_size, 0)
+        _check_positive_int("passes", self.passes)
+        for name in ("first_size", "second_size"):
+            if getattr(self, name) > self.n:
+                raise ValueError(f"{name}={getattr(self, name)} exceeds the universe n={self.n}")
+
+    @property
+    def pass_length(self) -> int:
+        """Tokens in one pass (N in the paper)."""
+        return self.first_size + 1 + self.second_size
+
+    @property
+    def length(self) -> int:
+        """Tokens in the whole stream (p * N)."""
+        return self.passes * self.pass_length
+
+    @property
+    def separator(self) -> int:
+        return self.n
+
+    def separator_positions(self) -> np.ndarray:
+        """Indices of the separator tokens, one per pass: int64 array of shape [passes]."""
+        return np.arange(self.passes, dtype=np.int64) * self.pass_length + self.first_size
+
+
+def encode_stream(inst: SDInstance, order: Order | str = Order.A_FIRST, passes: int = 1) -> np.ndarray:
+    """Encode ``inst`` as a token stream.
+
+    Returns an int64 array of shape [passes * (k + l + 1)]: ``first, n, second`` repeated
+    ``passes`` times, where ``n`` is the separator token and first/second follow ``order``.
+    """
+    layout = inst.layout(order, passes)
+    first, second = inst.first_second(order)
+    one = np.array([*first, layout.separator, *second], dtype=np.int64)
+    return np.tile(one, layout.passes)
+
+
+def decode_stream(
+    tokens: Sequence[int] | np.ndarray, layout: StreamLayout
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Inverse of :func:`encode_stream`: check ``tokens`` against ``layout`` and return
+    (first set, second set) of the first pass.
+
+    Raises ValueError naming the position if the length, a separator or a repeat is wrong.
+    """
+    arr = np.asarray(tokens, dtype=np.int64)
+    if arr.ndim != 1 or arr.shape[0] != layout.length:
+        raise ValueError(f"stream has shape {arr.shape}; layout {layout} needs ({layout.length},)")
+    sep = layout.separator
+    expected_sep = set(layout.separator_positions().tolist())
+    for pos in np.flatnonzero(arr == sep).tolist():
+        if pos not in expected_sep:
+            raise ValueError(
+                f"separator token {sep} at position {pos}; allowed only at {sorted(expected_sep)}"
+            )
+    for pos in sorted(expected_sep):
+        if arr[pos] != sep:
+            raise ValueError(f"position {pos} holds {int(arr[pos])}, expected the separator {sep}")
+    bad = np.flatnonzero((arr < 0) | (arr > sep))
+    if bad.size:
+        raise ValueError(f"token {int(arr[bad[0]])} at position {int(bad[0])} is outside [0, {sep}]")
+    one = arr[: layout.pass_length]
+    for p in range(1, layout.passes):
+        copy = arr[p * layout.pass_length : (p + 1) * layout.pass_length]
+        if not np.array_equal(copy, one):
+            raise ValueError(f"pass {p} differs from pass 0; a JR-p stream repeats one pass exactly")
+    first = tuple(int(x) for x in one[: layout.first_size])
+    second = tuple(int(x) for x in one[layout.first_size + 1 :])
+    _validate_set("first set", first, layout.n)
+    _validate_set("second set", second, layout.n)
+    return first, second

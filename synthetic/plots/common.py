@@ -1,0 +1,47 @@
+"""Saving figures with the CSV behind them, and the context a figure builder receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class FigureContext:
+    """Where a figure builder writes and which experiment profile it reads.
+
+    ``out_dir`` receives ``<name>.png`` and ``<name>.pdf``; ``out_dir / "data"`` receives
+    ``<name>.csv``. ``results_dir`` holds training results (``results/<experiment>/<profile>``).
+    """
+
+    out_dir: Path
+    profile: str = "quick"
+    results_dir: Path = Path("results")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.out_dir / "data"
+
+
+def save_figure(fig: plt.Figure, name: str, data: pd.DataFrame, ctx: FigureContext) -> list[Path]:
+    """Write ``fig`` as PNG (150 dpi) and PDF and ``data`` as CSV; close the figure.
+
+    Returns the written paths.
+    """
+    if data.empty:
+        raise ValueError(f"figure {name!r}: refusing to save a figure drawn from an empty table")
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    paths = [ctx.out_dir / f"{name}.png", ctx.out_dir / f"{name}.pdf", ctx.data_dir / f"{name}.csv"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    data.to_csv(paths[2], index=False)
+    return paths
