@@ -1,0 +1,141 @@
+"""Reference Based linear attention (plain torch; obviously correct, any dtype incl. fp64).
+
+Glossary: B batch, T time, H heads, F feature dim, E = 1 + F + F^2, D value head dim.
+
+Causal:     y_i = phi(q_i) S_i / (phi(q_i) . z_i + eps),
+            S_i = S_0 + sum_{j<=i} phi(k_j) v_j^T   [E, D],   z_i = z_0 + sum_{j<=i} phi(k_j)   [E]
+Non-causal: the same with the sums over all j (every position sees the whole sequence).
+
+State: (kv [B, H, E, D], z [B, H, E]) — H * E * (D + 1) values per example.
+
+Three forms, which the tests check against each other:
+- :func:`based_quadratic`: the T x T kernel matrix (O(T^2) memory; the definition);
+- :func:`based_chunked`: intra-chunk quadratic part + inter-chunk state (the CPU training path);
+- :func:`based_step`: one recurrent decoding step.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from synthetic.kernels.feature_map import taylor_feature_map, taylor_kernel
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    if q.dim() != 4 or k.shape != q.shape:
+        raise ValueError(f"q and k must both be [B, T, H, F]; got q {tuple(q.shape)}, k {tuple(k.shape)}")
+    if v.dim() != 4 or v.shape[:3] != q.shape[:3]:
+        raise ValueError(
+            f"v must be [B, T, H, D] matching q's [B, T, H]; got v {tuple(v.shape)}, q {tuple(q.shape)}"
+        )
+
+
+def zero_state(q: torch.Tensor, v: torch.Tensor) -> State:
+    """All-zero state for inputs like q [B, T, H, F], v [B, T, H, D], in fp32 or wider."""
+    b, _, h, f = q.shape
+    e = 1 + f + f * f
+    dtype = torch.promote_types(q.dtype, torch.float32)
+    return (
+        torch.zeros(b, h, e, v.shape[-1], dtype=dtype, device=q.device),
+        torch.zeros(b, h, e, dtype=dtype, device=q.device),
+    )
+
+
+def final_state(k: torch.Tensor, v: torch.Tensor, initial_state: State | None = None) -> State:
+    """State after reading all of k [B, T, H, F], v [B, T, H, D]: (kv [B,H,E,D], z [B,H,E])."""
+    phi_k = taylor_feature_map(k)
+    kv = torch.einsum("bthe,bthd->bhed", phi_k, v)
+    z = phi_k.sum(dim=1)  # [B, H, E]
+    if initial_state is not None:
+        kv = kv + initial_state[0]
+        z = z + initial_state[1]
+    return kv, z
+
+
+def based_quadratic(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = True,
+    eps: float = 1e-6,
+    initial_state: State | None = None,
+) -> tuple[torch.Tensor, State]:
+    """Definition form. q, k [B, T, H, F]; v [B, T, H, D] -> (y [B, T, H, D], final state)."""
+    _check(q, k, v)
+    t = q.shape[1]
+    a = taylor_kernel(q, k)  # [B, H, T, T]
+    if causal:
+        a = a * torch.ones(t, t, dtype=torch.bool, device=q.device).tril()
+    num = torch.einsum("bhij,bjhd->bihd", a, v)
+    den = a.sum(-1).transpose(1, 2)  # [B, T, H]
+    if initial_state is not None:
+        phi_q = taylor_feature_map(q)
+        num = num + torch.einsum("bthe,bhed->bthd", phi_q, initial_state[0].to(q.dtype))
+        den = den + torch.einsum("bthe,bhe->bth", phi_q, initial_state[1].to(q.dtype))
+    y = num / (den.unsqueeze(-1) + eps)
+    return y, final_state(k, v, initial_state)
+
+
+def based_chunked(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = True,
+    eps: float = 1e-6,
+    initial_state: State | None = None,
+    chunk_size: int = 64,
+) -> tuple[torch.Tensor, State]:
+    """Chunked form, same result as :func:`based_quadratic` with O(T * chunk) kernel memory.
+
+    The inter-chunk state (kv [B,H,E,D], z [B,H,E]) is carried from chunk to chunk; within a
+    chunk the causal T_c x T_c kernel matrix is used.
+    """
+    _check(q, k, v)
+    if not causal:
+        state = final_state(k, v, initial_state)
+        phi_q = taylor_feature_map(q)
+        num = torch.einsum("bthe,bhed->bthd", phi_q, state[0].to(q.dtype))
+        den = torch.einsum("bthe,bhe->bth", phi_q, state[1].to(q.dtype))
+        return num / (den.unsqueeze(-1) + eps), state
+    kv, z = zero_state(q, v) if initial_state is None else initial_state
+    kv, z = kv.to(q.dtype), z.to(q.dtype)
+    outs = []
+    t = q.shape[1]
+    mask = torch.ones(chunk_size, chunk_size, dtype=torch.bool, device=q.device).tril()
+    for start in range(0, t, chunk_size):
+        qc, kc, vc = (
+            q[:, start : start + chunk_size],
+            k[:, start : start + chunk_size],
+            v[:, start : start + chunk_size],
+        )
+        tc = qc.shape[1]
+        a = taylor_kernel(qc, kc) * mask[:tc, :tc]
+        phi_q = taylor_feature_map(qc)
+        num = torch.einsum("bhij,bjhd->bihd", a, vc) + torch.einsum("bthe,bhed->bthd", phi_q, kv)
+        den = a.sum(-1).transpose(1, 2) + torch.einsum("bthe,bhe->bth", phi_q, z)
+        outs.append(num / (den.unsqueeze(-1) + eps))
+        phi_k = taylor_feature_map(kc)
+        kv = kv + torch.einsum("bthe,bthd->bhed", phi_k, vc)
+        z = z + phi_k.sum(dim=1)
+    y = torch.cat(outs, dim=1) if outs else v.new_zeros(v.shape)
+    return y, (kv, z)
+
+
+def based_step(
+    q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, state: State, *, eps: float = 1e-6
+) -> tuple[torch.Tensor, State]:
+    """One causal decoding step: q_t, k_t [B, H, F], v_t [B, H, D]; state (kv [B,H,E,D], z [B,H,E]).
+
+    Adds token t to the state, then reads it: returns (y_t [B, H, D], new state).
+    """
+    phi_q = taylor_feature_map(q_t)
+    phi_k = taylor_feature_map(k_t)
+    kv = state[0] + phi_k.unsqueeze(-1) * v_t.unsqueeze(-2)
+    z = state[1] + phi_k
+    num = torch.einsum("bhe,bhed->bhd", phi_q, kv)
+    den = torch.einsum("bhe,bhe->bh", phi_q, z)
+    return num / (den.unsqueeze(-1) + eps), (kv, z)

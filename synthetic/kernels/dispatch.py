@@ -1,0 +1,64 @@
+"""Pick the implementation of a kernel op: Triton on CUDA tensors, the torch reference elsewhere.
+
+The choice can be forced per call (``impl="reference"`` / ``"triton"``), for a block of code
+(``with use_impl("reference"): ...``), or for a process (environment variable
+``READTWICE_KERNELS=reference|triton|auto``). ``auto`` (the default) takes Triton when the inputs
+are CUDA tensors and Triton imports, else the reference; under ``TRITON_INTERPRET=1`` on CPU,
+``impl="triton"`` runs the Triton kernels in the interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator
+
+import torch
+
+IMPLS = ("auto", "reference", "triton")
+_forced: list[str] = []
+
+
+def _validate(impl: str, source: str) -> str:
+    if impl not in IMPLS:
+        raise ValueError(f"{source}={impl!r} is not a kernel implementation; allowed: {', '.join(IMPLS)}")
+    return impl
+
+
+@contextlib.contextmanager
+def use_impl(impl: str) -> Iterator[None]:
+    """Force ``impl`` for kernel calls inside the block (innermost wins)."""
+    _forced.append(_validate(impl, "impl"))
+    try:
+        yield
+    finally:
+        _forced.pop()
+
+
+@functools.cache
+def triton_available() -> bool:
+    """True if triton imports (a GPU is still needed unless TRITON_INTERPRET=1)."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve(impl: str | None, *tensors: torch.Tensor) -> str:
+    """Return "reference" or "triton" for a call with these inputs."""
+    if impl is None:
+        impl = (
+            _forced[-1]
+            if _forced
+            else _validate(os.environ.get("READTWICE_KERNELS", "auto"), "READTWICE_KERNELS")
+        )
+    else:
+        _validate(impl, "impl")
+    if impl == "auto":
+        on_cuda = all(t.is_cuda for t in tensors)
+        return "triton" if on_cuda and triton_available() else "reference"
+    if impl == "triton" and not triton_available():
+        raise RuntimeError("impl='triton' was requested but triton is not installed")
+    return impl

@@ -1,0 +1,77 @@
+"""Reference prefix linear attention (JRT-RNN's mixer; paper eqs. 3-4), plain torch.
+
+Glossary: B batch, T time (decoder / whole sequence), Te encoder length, H heads, F feature dim,
+E = 1 + F + F^2, D value head dim, M_b = prefix_len[b] (encoder tokens example b may read).
+
+    y_i = phi(q_i) (S_enc + S_dec,i) / (phi(q_i) . (z_enc + z_dec,i) + eps)
+    S_enc = sum_{j < M_b} phi(ke_j) ve_j^T          (non-causal: the same at every i)
+    S_dec,i = sum_{j <= i} phi(k_j) v_j^T           (causal over the whole sequence)
+
+and likewise z with phi(k) alone. Returned decode state after prefill: S_enc + S_dec,T,
+z_enc + z_dec,T — the size of a Based state (H * E * (D + 1) values per example).
+
+k_enc / v_enc are separate projections of the prompt; positions j >= prefix_len[b] are masked.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from synthetic.kernels.based.reference import State, based_chunked, based_quadratic
+from synthetic.kernels.feature_map import taylor_feature_map
+
+
+def check_prefix_inputs(
+    q: torch.Tensor, k_enc: torch.Tensor, v_enc: torch.Tensor, prefix_len: torch.Tensor
+) -> None:
+    """Validate encoder inputs against q [B, T, H, F]: k_enc [B, Te, H, F], v_enc [B, Te, H, D],
+    prefix_len int [B] with 0 <= prefix_len <= Te."""
+    b, _, h, f = q.shape
+    if k_enc.dim() != 4 or k_enc.shape[0] != b or k_enc.shape[2:] != (h, f):
+        raise ValueError(f"k_enc must be [B, Te, H, F] = [{b}, Te, {h}, {f}]; got {tuple(k_enc.shape)}")
+    if v_enc.dim() != 4 or v_enc.shape[:3] != k_enc.shape[:3]:
+        raise ValueError(f"v_enc must be [B, Te, H, D] matching k_enc; got {tuple(v_enc.shape)}")
+    if prefix_len.dtype not in (torch.int32, torch.int64) or prefix_len.shape != (b,):
+        raise ValueError(
+            f"prefix_len must be an integer tensor of shape [{b}]; "
+            f"got {prefix_len.dtype} {tuple(prefix_len.shape)}"
+        )
+    te = k_enc.shape[1]
+    if prefix_len.numel() and (int(prefix_len.min()) < 0 or int(prefix_len.max()) > te):
+        raise ValueError(
+            f"prefix_len values must lie in [0, Te={te}]; "
+            f"got min {int(prefix_len.min())}, max {int(prefix_len.max())}"
+        )
+
+
+def encoder_state(k_enc: torch.Tensor, v_enc: torch.Tensor, prefix_len: torch.Tensor) -> State:
+    """Non-causal encoder state over the first prefix_len[b] tokens: (kv [B,H,E,D], z [B,H,E])."""
+    te = k_enc.shape[1]
+    keep = (torch.arange(te, device=k_enc.device)[None, :] < prefix_len[:, None]).to(k_enc.dtype)  # [B, Te]
+    phi = taylor_feature_map(k_enc) * keep[:, :, None, None]
+    kv = torch.einsum("bthe,bthd->bhed", phi, v_enc)
+    z = phi.sum(dim=1)
+    return kv, z
+
+
+def prefix_linear_attention_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    k_enc: torch.Tensor,
+    v_enc: torch.Tensor,
+    prefix_len: torch.Tensor,
+    *,
+    eps: float = 1e-6,
+    chunked: bool = True,
+) -> tuple[torch.Tensor, State]:
+    """q, k [B, T, H, F]; v [B, T, H, D]; k_enc [B, Te, H, F]; v_enc [B, Te, H, D]; prefix_len [B].
+
+    Returns (y [B, T, H, D], decode state after prefill (kv [B,H,E,D], z [B,H,E])). The encoder
+    state enters as the initial state of the causal decoder pass, which is exactly eq. 3.
+    ``chunked=False`` uses the O(T^2) definition form for the decoder term.
+    """
+    check_prefix_inputs(q, k_enc, v_enc, prefix_len)
+    enc = encoder_state(k_enc, v_enc, prefix_len)
+    causal_pass = based_chunked if chunked else based_quadratic
+    return causal_pass(q, k, v, causal=True, eps=eps, initial_state=enc)
