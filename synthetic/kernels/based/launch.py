@@ -1,0 +1,85 @@
+"""Launch configuration for the Triton Based / prefix-linear-attention kernels.
+
+Under ``TRITON_INTERPRET=1`` (CPU tests) one fixed configuration is used and fp32 dots are exact
+("ieee"); on a GPU the candidates below are autotuned per shape class and fp32 dots use tf32.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import triton
+
+
+def interpreting() -> bool:
+    """True when Triton runs in its CPU interpreter."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def fp32_precision() -> str:
+    """``input_precision`` for fp32 dots: exact in the interpreter, tf32 on the GPU (override with
+    READTWICE_FP32_DOT=ieee|tf32|tf32x3)."""
+    forced = os.environ.get("READTWICE_FP32_DOT")
+    if forced:
+        if forced not in ("ieee", "tf32", "tf32x3"):
+            raise ValueError(f"READTWICE_FP32_DOT={forced!r}; allowed: ieee, tf32, tf32x3")
+        return forced
+    return "ieee" if interpreting() else "tf32"
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    return fp32_precision() if dtype == torch.float32 else "ieee"
+
+
+def register_budget_ok(fp: int, db: int, bt: int) -> bool:
+    """Keep the per-program register tiles (state [FP*FP, DB] and q2 [BT, FP*FP]) bounded."""
+    return fp * fp * db <= 16384 and bt * fp * fp <= 16384
+
+
+def candidate_configs(fp: int, dp: int, for_backward: bool = False) -> list[dict[str, int]]:
+    """Block shapes worth trying for padded feature dim ``fp`` and padded value dim ``dp``."""
+    if interpreting():
+        db = dp if fp * fp * dp <= 16384 else max(16, 16384 // (fp * fp))
+        bt = 32 if fp <= 16 else 16
+        return [dict(BT=bt, DB=min(db, dp), num_warps=4, num_stages=1)]
+    out = []
+    for bt in (16, 32, 64):
+        for db in (16, 32, 64, 128):
+            if db > dp or not register_budget_ok(fp, db, bt):
+                continue
+            for warps in (4, 8):
+                out.append(dict(BT=bt, DB=db, num_warps=warps, num_stages=2))
+    return out
+
+
+_CACHE: dict[tuple, dict[str, int]] = {}
+
+
+def pick_config(
+    key: tuple, candidates: list[dict[str, int]], run: Callable[[dict[str, int]], Any]
+) -> dict[str, int]:
+    """Return the fastest of ``candidates`` for ``key`` (benchmarked once, then cached).
+
+    ``run(cfg)`` launches the kernel with that config; failures (e.g. out of shared memory) drop
+    the candidate.
+    """
+    if key in _CACHE:
+        return _CACHE[key]
+    if len(candidates) == 1:
+        _CACHE[key] = candidates[0]
+        return candidates[0]
+    best, best_ms = None, float("inf")
+    for cfg in candidates:
+        try:
+            ms = triton.testing.do_bench(lambda cfg=cfg: run(cfg), warmup=5, rep=20, return_mode="median")
+        except Exception:  # a config the compiler cannot fit is simply not a candidate
+            continue
+        if ms < best_ms:
+            best, best_ms = cfg, ms
+    if best is None:
+        raise RuntimeError(f"no kernel configuration could run for {key}")
+    _CACHE[key] = best
+    return best

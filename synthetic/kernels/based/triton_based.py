@@ -1,0 +1,306 @@
+"""Autograd wrappers around the Triton Based / prefix-linear-attention kernels.
+
+Public functions return ``(y, (kv, z))`` like the references: y [B, T, H, D] in the input dtype,
+the state kv [B, H, E, D] and z [B, H, E] in fp32. Gradients flow to q, k, v, k_enc, v_enc and
+the initial state; the returned state is not differentiable through this path (asking for its
+gradient raises instead of returning something wrong).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from synthetic.kernels.based import launch
+from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel
+from synthetic.kernels.based.triton_fwd import based_fwd_kernel, next_pow2
+
+State = tuple[torch.Tensor, torch.Tensor]
+_SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _dims(q: torch.Tensor, v: torch.Tensor) -> tuple[int, int, int, int, int, int, int]:
+    b, t, h, f = q.shape
+    d = v.shape[-1]
+    return b, t, h, f, d, next_pow2(f), next_pow2(d)
+
+
+def _scales(f: int) -> tuple[float, float]:
+    return f**-0.25, 1.0 / math.sqrt(2.0 * f)
+
+
+class _BasedFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, ke, ve, prefix, s_init, z_init, causal: bool, has_enc: bool, eps: float):
+        b, t, h, f, d, fp, dp = _dims(q, v)
+        te = ke.shape[1] if has_enc else 0
+        e = 1 + f + f * f
+        scale1, scale2 = _scales(f)
+        o = torch.empty_like(v)
+        den = torch.empty(b, t, h, device=q.device, dtype=torch.float32)
+        s_out = torch.empty(b, h, e, d, device=q.device, dtype=torch.float32)
+        z_out = torch.empty(b, h, e, device=q.device, dtype=torch.float32)
+        has_init = s_init is not None
+        dummy = den  # placeholder pointer for absent optional inputs (never read)
+        precision = launch.dot_precision(q.dtype)
+
+        def run(cfg: dict[str, int]) -> None:
+            grid = (triton_cdiv(d, cfg["DB"]), b * h)
+            based_fwd_kernel[grid](
+                q,
+                k,
+                v,
+                ke if has_enc else dummy,
+                ve if has_enc else dummy,
+                prefix if has_enc else dummy,
+                s_init if has_init else dummy,
+                z_init if has_init else dummy,
+                o,
+                den,
+                s_out,
+                z_out,
+                t,
+                te,
+                h,
+                scale1,
+                scale2,
+                eps,
+                F=f,
+                FP=fp,
+                D=d,
+                DB=cfg["DB"],
+                BT=cfg["BT"],
+                HAS_INIT=has_init,
+                HAS_ENC=has_enc,
+                CAUSAL=causal,
+                STORE_STATE=True,
+                PRECISION=precision,
+                num_warps=cfg["num_warps"],
+                num_stages=cfg["num_stages"],
+            )
+
+        key = ("fwd", q.dtype, f, d, causal, has_enc, has_init, t >= 1024, b * h >= 64)
+        cfg = launch.pick_config(key, launch.candidate_configs(fp, dp), run)
+        run(cfg)
+        ctx.save_for_backward(q, k, v, ke, ve, prefix, s_init, z_init, o, den)
+        ctx.flags = (causal, has_enc, has_init, eps)
+        ctx.set_materialize_grads(False)
+        return o, s_out, z_out
+
+    @staticmethod
+    def backward(ctx, do, ds_out, dz_out):
+        if ds_out is not None or dz_out is not None:
+            raise NotImplementedError(
+                "the Triton Based path does not backpropagate through the returned state; "
+                "use impl='reference' if you need gradients of the final state"
+            )
+        q, k, v, ke, ve, prefix, s_init, z_init, o, den = ctx.saved_tensors
+        causal, has_enc, has_init, eps = ctx.flags
+        b, t, h, f, d, fp, dp = _dims(q, v)
+        te = ke.shape[1] if has_enc else 0
+        e = 1 + f + f * f
+        scale1, scale2 = _scales(f)
+        if do is None:
+            do = torch.zeros_like(o)
+        inv = 1.0 / (den + eps)
+        dof = do.float()
+        g = (dof * inv[..., None]).to(q.dtype).contiguous()
+        hh = (-(dof * o.float()).sum(-1) * inv).contiguous()
+        precision = launch.dot_precision(q.dtype)
+        cfg = launch.pick_config(
+            ("bwd", q.dtype, f, d, causal, has_enc, t >= 1024, b * h >= 64),
+            launch.candidate_configs(fp, dp, for_backward=True),
+            lambda c: _bwd_launch(
+                c,
+                q,
+                k,
+                v,
+                ke,
+                ve,
+                prefix,
+                s_init,
+                z_init,
+                g,
+                hh,
+                causal,
+                has_enc,
+                has_init,
+                te,
+                e,
+                scale1,
+                scale2,
+                precision,
+            ),
+        )
+        dq, dk, dv, dke, dve, ds_init, dz_init = _bwd_launch(
+            cfg,
+            q,
+            k,
+            v,
+            ke,
+            ve,
+            prefix,
+            s_init,
+            z_init,
+            g,
+            hh,
+            causal,
+            has_enc,
+            has_init,
+            te,
+            e,
+            scale1,
+            scale2,
+            precision,
+        )
+        return dq, dk, dv, dke, dve, None, ds_init, dz_init, None, None, None
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _bwd_launch(
+    cfg,
+    q,
+    k,
+    v,
+    ke,
+    ve,
+    prefix,
+    s_init,
+    z_init,
+    g,
+    hh,
+    causal,
+    has_enc,
+    has_init,
+    te,
+    e,
+    scale1,
+    scale2,
+    precision,
+):
+    b, t, h, f, d, fp, _dp = _dims(q, v)
+    ndb = triton_cdiv(d, cfg["DB"])
+    grid = (ndb, b * h)
+    dev = q.device
+    dq_part = torch.empty(ndb, b, t, h, f, device=dev, dtype=torch.float32)
+    dk_part = torch.zeros(ndb, b, t, h, f, device=dev, dtype=torch.float32)
+    dv = torch.zeros_like(v)
+    dke_part = torch.zeros(ndb, b, te, h, f, device=dev, dtype=torch.float32) if has_enc else None
+    dve = torch.zeros_like(ve) if has_enc else None
+    ds_init = torch.empty(b, h, e, d, device=dev, dtype=torch.float32) if has_init else None
+    dz_init = torch.empty(b, h, e, device=dev, dtype=torch.float32) if has_init else None
+    dummy = hh
+    common = dict(
+        F=f,
+        FP=fp,
+        D=d,
+        DB=cfg["DB"],
+        BT=cfg["BT"],
+        PRECISION=precision,
+        num_warps=cfg["num_warps"],
+        num_stages=cfg["num_stages"],
+    )
+    based_bwd_dq_kernel[grid](
+        q,
+        k,
+        v,
+        ke if has_enc else dummy,
+        ve if has_enc else dummy,
+        prefix if has_enc else dummy,
+        s_init if has_init else dummy,
+        z_init if has_init else dummy,
+        g,
+        hh,
+        dq_part,
+        b,
+        t,
+        te,
+        h,
+        scale1,
+        scale2,
+        HAS_INIT=has_init,
+        HAS_ENC=has_enc,
+        CAUSAL=causal,
+        **common,
+    )
+    based_bwd_dkv_kernel[grid](
+        q,
+        k,
+        v,
+        ke if has_enc else dummy,
+        ve if has_enc else dummy,
+        prefix if has_enc else dummy,
+        g,
+        hh,
+        dk_part,
+        dv,
+        dke_part if has_enc else dummy,
+        dve if has_enc else dummy,
+        ds_init if has_init else dummy,
+        dz_init if has_init else dummy,
+        b,
+        t,
+        te,
+        h,
+        scale1,
+        scale2,
+        HAS_ENC=has_enc,
+        CAUSAL=causal,
+        STORE_DINIT=has_init,
+        **common,
+    )
+    dq = dq_part.sum(0).to(q.dtype)
+    dk = dk_part.sum(0).to(k.dtype) if causal else None
+    dv = dv if causal else None
+    dke = dke_part.sum(0).to(ke.dtype) if has_enc else None
+    return dq, dk, dv, dke, dve, ds_init, dz_init
+
+
+def _check_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    if q.dim() != 4 or k.shape != q.shape or v.dim() != 4 or v.shape[:3] != q.shape[:3]:
+        raise ValueError(
+            "expected q, k [B, T, H, F] and v [B, T, H, D]; "
+            f"got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
+    if not (q.dtype == k.dtype == v.dtype) or q.dtype not in _SUPPORTED:
+        raise TypeError(
+            f"q, k, v must share one dtype among {_SUPPORTED}; got {q.dtype}, {k.dtype}, {v.dtype}"
+        )
+    if q.shape[-1] > 32:
+        raise ValueError(f"feature dim F={q.shape[-1]} is not supported by the Triton kernel (F <= 32)")
+    if v.shape[-1] > 256:
+        raise ValueError(f"value head dim D={v.shape[-1]} is not supported by the Triton kernel (D <= 256)")
+
+
+def based_triton(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = True,
+    eps: float = 1e-6,
+    initial_state: State | None = None,
+) -> tuple[torch.Tensor, State]:
+    """Triton Based linear attention; same contract as
+    :func:`synthetic.kernels.based.reference.based_chunked`."""
+    _check_inputs(q, k, v)
+    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+    s_init = z_init = None
+    if initial_state is not None:
+        s_init = initial_state[0].float().contiguous()
+        z_init = initial_state[1].float().contiguous()
+    if causal:
+        y, s, z = _BasedFunction.apply(q, k, v, None, None, None, s_init, z_init, True, False, eps)
+    else:
+        if initial_state is not None:
+            raise ValueError(
+                "initial_state is not supported with causal=False (the state is the whole sequence)"
+            )
+        b, t = q.shape[:2]
+        prefix = torch.full((b,), t, dtype=torch.int32, device=q.device)
+        y, s, z = _BasedFunction.apply(q, k, v, k, v, prefix, None, None, False, True, eps)
+    return y, (s, z)
