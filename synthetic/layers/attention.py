@@ -1,0 +1,114 @@
+"""Softmax multi-head attention (causal), via torch's scaled_dot_product_attention.
+
+Glossary: B batch, T time, T_max KV-cache capacity, D model width, H heads, Dh = D / H head dim.
+
+    o_t = sum_{j<=t} softmax_j(q_t . k_j / sqrt(Dh)) v_j   per head;   y_t = W_o concat_h(o_t)
+
+No positional encoding: in this package attention sits beside short convolutions, which carry
+position (as in Zoology's hybrids).
+
+Recurrent state: the KV cache ``{"k": [B, H, T_max, Dh], "v": [B, H, T_max, Dh], "pos": int64 []}``
+(``pos`` counts the tokens read; bookkeeping, not model values). It grows with the sequence:
+``state_size(T_max) = 2 * T_max * D`` values, Zoology's convention too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from synthetic.layers.base import Mixer, MixerConfigBase, State
+from synthetic.layers.based import check_heads
+
+
+class AttentionConfig(MixerConfigBase):
+    """Causal softmax attention with ``num_heads`` heads (must divide d_model)."""
+
+    kind: Literal["attention"] = "attention"
+    num_heads: int = Field(2, ge=1)
+
+    def build(self, d_model: int) -> Attention:
+        return Attention(d_model, num_heads=self.num_heads)
+
+
+class Attention(Mixer):
+    """Causal multi-head softmax attention; see the module docstring."""
+
+    causal = True
+
+    def __init__(self, d_model: int, num_heads: int = 2) -> None:
+        super().__init__(d_model)
+        self.head_dim = check_heads(d_model, num_heads)
+        self.num_heads = num_heads
+        self.proj_qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.out_proj = nn.Linear(d_model, d_model, bias=False)
+
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x [..., D] -> q, k, v, each [..., H, Dh]."""
+        qkv = self.proj_qkv(x).view(*x.shape[:-1], 3, self.num_heads, self.head_dim)
+        return qkv.unbind(-3)
+
+    def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+        self._check_input(x)
+        q, k, v = (t.transpose(1, 2) for t in self._qkv(x))  # [B, H, T, Dh]
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out_proj(o.transpose(1, 2).reshape(x.shape))
+
+    def init_state(
+        self,
+        batch: int,
+        *,
+        seq_len: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State:
+        if seq_len is None or seq_len < 1:
+            raise ValueError(f"Attention.init_state needs seq_len >= 1 (KV-cache capacity); got {seq_len}")
+        dt = self._state_dtype(dtype)
+        shape = (batch, self.num_heads, seq_len, self.head_dim)
+        return {
+            "k": torch.zeros(shape, device=device, dtype=dt),
+            "v": torch.zeros(shape, device=device, dtype=dt),
+            "pos": torch.zeros((), device=device, dtype=torch.int64),
+        }
+
+    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        self._check_step_input(x_t)
+        pos = int(state["pos"])
+        cap = state["k"].shape[2]
+        if pos >= cap:
+            raise ValueError(f"Attention KV cache is full: capacity seq_len={cap}, token index {pos}")
+        q, k, v = self._qkv(x_t.to(state["k"].dtype))  # [B, H, Dh]
+        k_cache, v_cache = state["k"].clone(), state["v"].clone()
+        k_cache[:, :, pos] = k
+        v_cache[:, :, pos] = v
+        scores = torch.einsum("bhd,bhjd->bhj", q, k_cache[:, :, : pos + 1]) / math.sqrt(self.head_dim)
+        o = torch.einsum("bhj,bhjd->bhd", scores.softmax(-1), v_cache[:, :, : pos + 1])
+        y = self.out_proj(o.reshape(x_t.shape[0], self.d_model).to(x_t.dtype))
+        return y, {"k": k_cache, "v": v_cache, "pos": state["pos"] + 1}
+
+    def prefill(
+        self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
+    ) -> tuple[torch.Tensor, State]:
+        self._check_input(x)
+        m = x.shape[1]
+        cap = m if seq_len is None else seq_len
+        if cap < m:
+            raise ValueError(f"seq_len={seq_len} is shorter than the prompt ({m} tokens)")
+        y = self.forward(x)
+        state = self.init_state(x.shape[0], seq_len=cap, device=x.device, dtype=x.dtype)
+        _, k, v = self._qkv(x)
+        state["k"][:, :, :m] = k.transpose(1, 2)
+        state["v"][:, :, :m] = v.transpose(1, 2)
+        state["pos"] = torch.tensor(m, device=x.device, dtype=torch.int64)
+        return y, state
+
+    def state_size(self, seq_len: int | None = None) -> int:
+        if seq_len is None or seq_len < 1:
+            raise ValueError(f"Attention.state_size needs seq_len >= 1 (its KV cache grows); got {seq_len}")
+        return 2 * seq_len * self.d_model

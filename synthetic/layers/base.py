@@ -1,0 +1,144 @@
+"""The contract every sequence mixer follows, and the pieces its config shares.
+
+Glossary: B batch, T time, D model width (d_model), T_max the longest sequence a state is sized
+for (attention's KV cache), M_b the prefix length of example b.
+
+A mixer maps ``x [B, T, D] -> y [B, T, D]`` and exists in two forms that must agree:
+
+- the parallel (training) form :meth:`Mixer.forward`;
+- the recurrent (decoding) form: :meth:`Mixer.prefill` reads a prompt ``x [B, M, D]`` at once and
+  returns its outputs plus the state after it; :meth:`Mixer.step` then reads one token
+  ``x_t [B, D]`` at a time. :meth:`Mixer.init_state` is the state before any token.
+
+For a causal mixer, ``forward(x)[:, t]`` equals the output of ``step`` at token t after starting
+from ``init_state`` (or from ``prefill`` of any prefix). For a prefix mixer, ``forward(x,
+prefix_len=M)`` equals ``prefill(x[:, :M], M)`` followed by ``step`` for the remaining tokens.
+
+A state is a ``dict[str, torch.Tensor]``. Floating tensors hold the state's values, with the
+batch as their first dimension; integer tensors are bookkeeping (a position counter) and hold no
+model values. :meth:`Mixer.state_size` is the number of floating values one example's state
+holds: ``sum(t.numel() for t in state.values() if t.is_floating_point()) == B * state_size()``.
+:meth:`Mixer.paper_state_size` is the count under the paper's convention (see each mixer).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+State = dict[str, torch.Tensor]
+
+
+class MixerConfigBase(BaseModel):
+    """Fields shared by all mixer configs; subclasses add ``kind`` (a literal) and their own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def build(self, d_model: int) -> Mixer:
+        """Instantiate the mixer for width ``d_model``."""
+        raise NotImplementedError
+
+
+class Mixer(nn.Module, abc.ABC):
+    """Base class of the sequence mixers; see the module docstring for the contract."""
+
+    #: True when output t depends on inputs <= t only (for every prefix_len).
+    causal: ClassVar[bool] = True
+    #: True when the mixer reads ``prefix_len`` (a prefix / encoder-decoder mixer).
+    uses_prefix: ClassVar[bool] = False
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        if not isinstance(d_model, int) or d_model < 1:
+            raise ValueError(f"d_model={d_model!r} must be a positive integer")
+        self.d_model = d_model
+
+    # ---- parallel form -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, T, D] -> y [B, T, D]. ``prefix_len`` int64 [B] is read by prefix mixers only."""
+
+    # ---- recurrent form ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def init_state(
+        self,
+        batch: int,
+        *,
+        seq_len: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State:
+        """The state before any token, for ``batch`` examples. ``seq_len`` is the longest sequence
+        the state must hold (needed by attention's KV cache; ignored by fixed-size states).
+        ``dtype`` defaults to the parameters' dtype, at least fp32."""
+
+    @abc.abstractmethod
+    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Read one token ``x_t [B, D]``: returns ``(y_t [B, D], new state)``. The input state is
+        not modified in place."""
+
+    def prefill(
+        self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """Read a prompt ``x [B, M, D]`` at once: returns ``(y [B, M, D], state after it)``.
+
+        The default runs :meth:`step` token by token; mixers override it with a parallel version.
+        ``seq_len`` sizes a growing state (attention) for the tokens still to come.
+        """
+        state = self.init_state(x.shape[0], seq_len=seq_len or x.shape[1], device=x.device, dtype=x.dtype)
+        ys = []
+        for t in range(x.shape[1]):
+            y_t, state = self.step(x[:, t], state)
+            ys.append(y_t)
+        return torch.stack(ys, dim=1), state
+
+    # ---- sizes ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def state_size(self, seq_len: int | None = None) -> int:
+        """Values (numbers) one example's recurrent state holds; ``seq_len`` for growing states."""
+
+    def paper_state_size(self, seq_len: int | None = None) -> int:
+        """Values under the paper's / Zoology's convention (defaults to :meth:`state_size`)."""
+        return self.state_size(seq_len)
+
+    # ---- parameters ----------------------------------------------------------------------------
+    def reset_parameters_(self, generator: torch.Generator) -> None:
+        """Initialise every parameter from ``generator`` (no global RNG): linear and embedding
+        weights N(0, 0.02^2), biases 0. Mixers with special parameters extend this."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                init_normal_(module.weight, generator)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _state_dtype(self, dtype: torch.dtype | None) -> torch.dtype:
+        if dtype is None:
+            dtype = next(self.parameters()).dtype
+        return torch.promote_types(dtype, torch.float32)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"{type(self).__name__}: x must be [B, T, {self.d_model}]; got {tuple(x.shape)}")
+
+    def _check_step_input(self, x_t: torch.Tensor) -> None:
+        if x_t.dim() != 2 or x_t.shape[-1] != self.d_model:
+            raise ValueError(
+                f"{type(self).__name__}.step: x_t must be [B, {self.d_model}]; got {tuple(x_t.shape)}"
+            )
+
+
+def init_normal_(weight: torch.Tensor, generator: torch.Generator, std: float = 0.02) -> None:
+    """Fill ``weight`` in place with N(0, std^2) drawn from ``generator`` (on CPU, then copied)."""
+    with torch.no_grad():
+        values = torch.randn(weight.shape, generator=generator, dtype=torch.float64) * std
+        weight.copy_(values.to(weight.dtype))
+
+
+def floating_numel(state: State) -> int:
+    """Number of floating values in a state (all examples together)."""
+    return sum(t.numel() for t in state.values() if t.is_floating_point())

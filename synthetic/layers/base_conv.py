@@ -1,0 +1,113 @@
+"""BaseConv: a gated short convolution (Zoology's BaseConv; paper Def G.1 with a short filter).
+
+Glossary: B batch, T time, D model width, K kernel size (filter taps).
+
+    y_t = (W x_t + b) ⊙ (sum_{s=0}^{K-1} h_s ⊙ x_{t-s} + c)      (x_{t'} = 0 for t' < 0)
+
+with a depthwise (per-channel) filter h [D, K]. It is causal in every variant of this package.
+The JRT reference code's "non-causal circular convolution" only differs by a wrap-around at the
+first K-1 positions, i.e. it is effectively causal too; we do not reproduce the wrap-around.
+
+Recurrent state: ``{"window": [B, K-1, D]}`` — the last K-1 inputs (oldest first), so
+``state_size() = (K-1) * D`` values. The paper / Zoology count ``K * D`` (:meth:`paper_state_size`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from synthetic.layers.base import Mixer, MixerConfigBase, State, init_normal_
+
+
+class BaseConvConfig(MixerConfigBase):
+    """Gated short convolution. ``kernel_size``: filter taps K (>= 1)."""
+
+    kind: Literal["base_conv"] = "base_conv"
+    kernel_size: int = Field(3, ge=1)
+
+    def build(self, d_model: int) -> BaseConv:
+        return BaseConv(d_model, kernel_size=self.kernel_size)
+
+
+class BaseConv(Mixer):
+    """Gated depthwise causal convolution: ``(W x + b) ⊙ (h * x + c)``."""
+
+    causal = True
+
+    def __init__(self, d_model: int, kernel_size: int = 3) -> None:
+        super().__init__(d_model)
+        if kernel_size < 1:
+            raise ValueError(f"kernel_size={kernel_size} must be >= 1")
+        self.kernel_size = kernel_size
+        self.projection = nn.Linear(d_model, d_model)
+        # filter[d, s] multiplies x_{t-s}; conv_bias is c
+        self.filter = nn.Parameter(torch.zeros(d_model, kernel_size))
+        self.conv_bias = nn.Parameter(torch.zeros(d_model))
+
+    def reset_parameters_(self, generator: torch.Generator) -> None:
+        super().reset_parameters_(generator)
+        # PyTorch's Conv1d default scale: U(-1/sqrt(K), 1/sqrt(K)) per tap
+        with torch.no_grad():
+            u = torch.rand(self.filter.shape, generator=generator, dtype=torch.float64)
+            self.filter.copy_(((2 * u - 1) / self.kernel_size**0.5).to(self.filter.dtype))
+            nn.init.zeros_(self.conv_bias)
+        init_normal_(self.projection.weight, generator)
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        """Causal depthwise convolution of x [B, T, D] -> [B, T, D]."""
+        k = self.kernel_size
+        # conv1d computes cross-correlation: weight[..., j] multiplies x_{t-(K-1)+j}, so flip taps
+        weight = self.filter.flip(-1).unsqueeze(1)  # [D, 1, K]
+        xt = F.pad(x.transpose(1, 2), (k - 1, 0))  # [B, D, T + K - 1]
+        return F.conv1d(xt, weight, self.conv_bias, groups=self.d_model).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+        self._check_input(x)
+        return self.projection(x) * self._conv(x)
+
+    def init_state(
+        self,
+        batch: int,
+        *,
+        seq_len: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State:
+        return {
+            "window": torch.zeros(
+                batch, self.kernel_size - 1, self.d_model, device=device, dtype=self._state_dtype(dtype)
+            )
+        }
+
+    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        self._check_step_input(x_t)
+        window = torch.cat(
+            [state["window"].to(x_t.dtype), x_t.unsqueeze(1)], dim=1
+        )  # [B, K, D], oldest first
+        conv = torch.einsum("bkd,dk->bd", window, self.filter.flip(-1)) + self.conv_bias
+        y = self.projection(x_t) * conv
+        return y, {"window": window[:, 1:].to(state["window"].dtype)}
+
+    def prefill(
+        self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
+    ) -> tuple[torch.Tensor, State]:
+        self._check_input(x)
+        y = self.forward(x)
+        keep = self.kernel_size - 1
+        dtype = self._state_dtype(x.dtype)
+        tail = x[:, max(0, x.shape[1] - keep) :].to(dtype)
+        pad = keep - tail.shape[1]
+        window = F.pad(tail, (0, 0, pad, 0)) if pad > 0 else tail
+        return y, {"window": window}
+
+    def state_size(self, seq_len: int | None = None) -> int:
+        return (self.kernel_size - 1) * self.d_model
+
+    def paper_state_size(self, seq_len: int | None = None) -> int:
+        """Zoology's count: ``K * D`` (the window including the current token)."""
+        return self.kernel_size * self.d_model

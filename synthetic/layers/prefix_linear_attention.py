@@ -1,0 +1,155 @@
+"""Prefix linear attention (PLA), JRT-RNN's mixer (paper eqs. 3-4, digest §5.1).
+
+Glossary: B batch, T time, D model width, H heads, F feature dim per head, E = 1 + F + F^2,
+Dh = D / H value head dim, M_b = prefix_len[b] (the prompt tokens example b reads non-causally).
+
+Shared query and output projections; separate decoder (k, v) and encoder (k_enc, v_enc)
+projections of the same input:
+
+    o_t = phi(q_t) (S_enc + S_dec,t) / (phi(q_t) . (z_enc + z_dec,t) + eps)
+    S_enc = sum_{j < M_b} phi(k_enc_j) v_enc_j^T     non-causal: the same at every t
+    S_dec,t = sum_{j <= t} phi(k_j) v_j^T            causal over the whole sequence
+    y_t = W_o concat_h(o_t)
+
+so the prompt is read twice: once by the encoder (non-causally), once by the decoder (causally).
+Computed by :func:`synthetic.kernels.prefix_linear_attention`.
+
+Recurrent form: :meth:`PrefixLinearAttention.prefill` reads the prompt x [B, M, D] at once (with
+prefix_len <= M) and folds the encoder state into the decoder state (eq. 4); :meth:`step` then
+decodes exactly like causal Based. State ``{"kv": [B, H, E, Dh], "z": [B, H, E]}``: the size of a
+Based state, ``H * E * (Dh + 1)`` values (paper convention ``E_sym * (D + H)``).
+
+Output t may depend on tokens j <= t and on tokens j < M_b; never on tokens j > max(t, M_b - 1).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from synthetic.kernels import expanded_dim, prefix_linear_attention, symmetric_expanded_dim
+from synthetic.kernels.based.reference import based_step
+from synthetic.layers.base import Mixer, MixerConfigBase, State
+from synthetic.layers.based import check_heads
+
+
+class PrefixLinearAttentionConfig(MixerConfigBase):
+    """JRT-RNN mixer. Same fields as Based; it always has a causal decoder and a non-causal
+    encoder over the first ``prefix_len`` tokens (given per example by the data)."""
+
+    kind: Literal["prefix_linear_attention"] = "prefix_linear_attention"
+    feature_dim: int = Field(16, ge=1)
+    num_heads: int = Field(2, ge=1)
+    eps: float = Field(1e-6, gt=0)
+
+    def build(self, d_model: int) -> PrefixLinearAttention:
+        return PrefixLinearAttention(
+            d_model, feature_dim=self.feature_dim, num_heads=self.num_heads, eps=self.eps
+        )
+
+
+class PrefixLinearAttention(Mixer):
+    """Prefix linear attention; see the module docstring."""
+
+    causal = False
+    uses_prefix = True
+
+    def __init__(self, d_model: int, feature_dim: int = 16, num_heads: int = 2, eps: float = 1e-6) -> None:
+        super().__init__(d_model)
+        if feature_dim < 1:
+            raise ValueError(f"feature_dim={feature_dim} must be >= 1")
+        self.head_dim = check_heads(d_model, num_heads)
+        self.feature_dim = feature_dim
+        self.num_heads = num_heads
+        self.eps = eps
+        hf = num_heads * feature_dim
+        self.proj_q = nn.Linear(d_model, hf, bias=False)
+        self.proj_k = nn.Linear(d_model, hf, bias=False)
+        self.proj_v = nn.Linear(d_model, d_model, bias=False)
+        self.proj_k_enc = nn.Linear(d_model, hf, bias=False)
+        self.proj_v_enc = nn.Linear(d_model, d_model, bias=False)
+        self.out_proj = nn.Linear(d_model, d_model, bias=False)
+
+    def _heads(self, t: torch.Tensor, width: int) -> torch.Tensor:
+        return t.view(*t.shape[:-1], self.num_heads, width)
+
+    def _check_prefix(self, x: torch.Tensor, prefix_len: torch.Tensor | None) -> torch.Tensor:
+        if prefix_len is None:
+            raise ValueError(
+                "PrefixLinearAttention needs prefix_len (int64 [B], the tokens each example reads "
+                "non-causally); got None"
+            )
+        if not isinstance(prefix_len, torch.Tensor) or prefix_len.shape != (x.shape[0],):
+            raise ValueError(
+                f"prefix_len must be an integer tensor of shape [{x.shape[0]}]; got "
+                f"{getattr(prefix_len, 'shape', type(prefix_len))}"
+            )
+        if prefix_len.dtype not in (torch.int32, torch.int64):
+            raise TypeError(f"prefix_len must be int32 or int64; got {prefix_len.dtype}")
+        if prefix_len.numel() and (int(prefix_len.min()) < 0 or int(prefix_len.max()) > x.shape[1]):
+            raise ValueError(
+                f"prefix_len values must lie in [0, T={x.shape[1]}]; got min {int(prefix_len.min())}, "
+                f"max {int(prefix_len.max())}"
+            )
+        return prefix_len.to(device=x.device, dtype=torch.int64)
+
+    def _parallel(self, x: torch.Tensor, prefix_len: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+        self._check_input(x)
+        prefix_len = self._check_prefix(x, prefix_len)
+        f, dh = self.feature_dim, self.head_dim
+        q = self._heads(self.proj_q(x), f)
+        k = self._heads(self.proj_k(x), f)
+        v = self._heads(self.proj_v(x), dh)
+        k_enc = self._heads(self.proj_k_enc(x), f)
+        v_enc = self._heads(self.proj_v_enc(x), dh)
+        o, (kv, z) = prefix_linear_attention(q, k, v, k_enc, v_enc, prefix_len, eps=self.eps)
+        y = self.out_proj(o.reshape(*o.shape[:-2], self.d_model))
+        return y, {"kv": kv, "z": z}
+
+    def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+        return self._parallel(x, prefix_len)[0]
+
+    def prefill(
+        self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """Read the prompt x [B, M, D] (prefix_len[b] <= M): outputs and the decode state with the
+        encoder state folded in (eq. 4)."""
+        y, state = self._parallel(x, prefix_len)
+        dt = self._state_dtype(x.dtype)
+        return y, {name: t.to(dt) for name, t in state.items()}
+
+    def init_state(
+        self,
+        batch: int,
+        *,
+        seq_len: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State:
+        """The state of an empty prompt (no encoder term): decoding from it is causal Based."""
+        e = expanded_dim(self.feature_dim)
+        dt = self._state_dtype(dtype)
+        return {
+            "kv": torch.zeros(batch, self.num_heads, e, self.head_dim, device=device, dtype=dt),
+            "z": torch.zeros(batch, self.num_heads, e, device=device, dtype=dt),
+        }
+
+    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One decoding step (eq. 2): decoder projections only."""
+        self._check_step_input(x_t)
+        dt = state["kv"].dtype
+        q = self._heads(self.proj_q(x_t), self.feature_dim).to(dt)
+        k = self._heads(self.proj_k(x_t), self.feature_dim).to(dt)
+        v = self._heads(self.proj_v(x_t), self.head_dim).to(dt)
+        o, (kv, z) = based_step(q, k, v, (state["kv"], state["z"]), eps=self.eps)
+        y = self.out_proj(o.to(x_t.dtype).reshape(x_t.shape[0], self.d_model))
+        return y, {"kv": kv, "z": z}
+
+    def state_size(self, seq_len: int | None = None) -> int:
+        return self.num_heads * expanded_dim(self.feature_dim) * (self.head_dim + 1)
+
+    def paper_state_size(self, seq_len: int | None = None) -> int:
+        return symmetric_expanded_dim(self.feature_dim) * (self.d_model + self.num_heads)

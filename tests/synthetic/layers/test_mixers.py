@@ -1,0 +1,209 @@
+"""Every mixer: parallel form == recurrent form token by token (fp64), state sizes equal the
+values the recurrent state holds, causality / prefix dependence, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from synthetic.layers import MIXER_CONFIGS, Based, build_mixer, floating_numel, parse_mixer
+from synthetic.layers.base import Mixer
+
+KINDS = tuple(MIXER_CONFIGS)
+RECURRENT_KINDS = ("attention", "sliding_window", "base_conv", "based", "prefix_linear_attention", "ssm")
+
+
+@st.composite
+def mixer_cases(draw: st.DrawFn, kind: str) -> tuple[Mixer, torch.Tensor, int]:
+    """A random fp64 mixer of ``kind``, an input x [B, T, D] and a split point M in [0, T]."""
+    heads = draw(st.integers(1, 3))
+    d_model = heads * draw(st.integers(1, 4))
+    spec: dict = {"kind": kind}
+    if kind in ("attention", "sliding_window", "based", "prefix_linear_attention"):
+        spec["num_heads"] = heads
+    if kind in ("based", "prefix_linear_attention"):
+        spec["feature_dim"] = draw(st.integers(1, 4))
+    if kind == "based":
+        spec["causal"] = True
+    if kind == "sliding_window":
+        spec["window"] = draw(st.integers(1, 5))
+    if kind == "base_conv":
+        spec["kernel_size"] = draw(st.integers(1, 4))
+    if kind == "ssm":
+        spec.update(
+            d_state=draw(st.integers(1, 4)),
+            expand=draw(st.integers(1, 2)),
+            conv_kernel=draw(st.integers(1, 4)),
+        )
+    seed = draw(st.integers(0, 2**16))
+    mixer = build_mixer(spec, d_model).double()
+    mixer.reset_parameters_(torch.Generator().manual_seed(seed))
+    batch, t = draw(st.integers(1, 3)), draw(st.integers(1, 10))
+    x = torch.randn(batch, t, d_model, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    return mixer, x, draw(st.integers(0, t))
+
+
+def recurrent_outputs(mixer: Mixer, x: torch.Tensor, m: int) -> tuple[torch.Tensor, dict]:
+    """prefill(x[:, :m]) then step over x[:, m:]; returns (y [B, T, D], final state)."""
+    b, t, _ = x.shape
+    if m == 0:
+        state = mixer.init_state(b, seq_len=t, dtype=x.dtype)
+        ys = []
+    else:
+        prefix = torch.full((b,), m, dtype=torch.int64)
+        y0, state = mixer.prefill(x[:, :m], prefix, seq_len=t)
+        ys = [y0]
+    for i in range(m, t):
+        y_t, state = mixer.step(x[:, i], state)
+        ys.append(y_t.unsqueeze(1))
+    return torch.cat(ys, dim=1), state
+
+
+@pytest.mark.parametrize("kind", RECURRENT_KINDS)
+@given(data=st.data())
+def test_parallel_equals_recurrent(kind: str, data: st.DataObject) -> None:
+    mixer, x, m = data.draw(mixer_cases(kind))
+    b, t, _ = x.shape
+    prefix = torch.full((b,), m, dtype=torch.int64)
+    y_par = mixer(x, prefix)
+    y_rec, state = recurrent_outputs(mixer, x, m)
+    torch.testing.assert_close(y_rec, y_par, rtol=1e-9, atol=1e-11)
+    # the state the recurrence holds is exactly state_size() values per example
+    assert floating_numel(state) == b * mixer.state_size(t)
+    assert floating_numel(mixer.init_state(b, seq_len=t)) == b * mixer.state_size(t)
+
+
+@pytest.mark.parametrize("kind", ["attention", "sliding_window", "base_conv", "based", "ssm"])
+@given(data=st.data())
+def test_causal_mixers_ignore_the_future(kind: str, data: st.DataObject) -> None:
+    mixer, x, t0 = data.draw(mixer_cases(kind))
+    t = x.shape[1]
+    if t0 >= t:
+        t0 = t - 1
+    x2 = x.clone()
+    x2[:, t0 + 1 :] = torch.randn_like(x2[:, t0 + 1 :]) * 3
+    torch.testing.assert_close(mixer(x2)[:, : t0 + 1], mixer(x)[:, : t0 + 1], rtol=1e-10, atol=1e-12)
+
+
+@given(data=st.data())
+def test_prefix_mixer_reads_only_prefix_and_past(data: st.DataObject) -> None:
+    mixer, x, _ = data.draw(mixer_cases("prefix_linear_attention"))
+    b, t, _ = x.shape
+    prefix = torch.tensor(data.draw(st.lists(st.integers(0, t), min_size=b, max_size=b)), dtype=torch.int64)
+    t0 = data.draw(st.integers(0, t - 1))
+    x2 = x.clone()
+    for i in range(b):  # change every token that output t0 must not see: j > max(t0, M_b - 1)
+        start = max(t0 + 1, int(prefix[i]))
+        x2[i, start:] = torch.randn_like(x2[i, start:]) * 3
+    torch.testing.assert_close(
+        mixer(x2, prefix)[:, : t0 + 1], mixer(x, prefix)[:, : t0 + 1], rtol=1e-10, atol=1e-12
+    )
+
+
+def _fixed(kind: str, d_model: int = 8, **kw: object) -> Mixer:
+    mixer = build_mixer({"kind": kind, **kw}, d_model).double()
+    mixer.reset_parameters_(torch.Generator().manual_seed(3))
+    return mixer
+
+
+def test_prefix_mixer_does_read_the_prefix_beyond_t() -> None:
+    """Non-vacuity: output 0 changes when a later prefix token changes, not when one past the prefix does."""
+    mixer = _fixed("prefix_linear_attention", feature_dim=3)
+    x = torch.randn(1, 6, 8, dtype=torch.float64)
+    prefix = torch.tensor([4])
+    x_in, x_out = x.clone(), x.clone()
+    x_in[0, 3] += 1.0  # inside the prefix, after t = 0
+    x_out[0, 4] += 1.0  # past the prefix
+    y = mixer(x, prefix)
+    assert (mixer(x_in, prefix)[0, 0] - y[0, 0]).abs().max() > 1e-6
+    torch.testing.assert_close(mixer(x_out, prefix)[0, :4], y[0, :4])
+    # with an empty prefix it is causal Based with the decoder projections
+    torch.testing.assert_close(mixer(x_in, torch.tensor([0]))[0, :3], mixer(x, torch.tensor([0]))[0, :3])
+
+
+@given(data=st.data())
+def test_noncausal_based_two_pass_recurrence(data: st.DataObject) -> None:
+    """Non-causal Based == read the whole input into the state token by token (pass 1), then read
+    every output from that fixed state (pass 2)."""
+    causal, x, _ = data.draw(mixer_cases("based"))
+    mixer = Based(causal.d_model, causal.feature_dim, causal.num_heads, causal=False).double()
+    mixer.load_state_dict(causal.state_dict())
+    state = mixer.init_state(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[1]):
+        _, state = causal.step(x[:, i], state)  # pass 1: accumulate (the causal step adds then reads)
+    y_two_pass = mixer.read(x, state)
+    torch.testing.assert_close(y_two_pass, mixer(x), rtol=1e-9, atol=1e-11)
+    y_pre, state_pre = mixer.prefill(x)
+    torch.testing.assert_close(y_pre, y_two_pass, rtol=1e-9, atol=1e-11)
+    for name in state:
+        torch.testing.assert_close(state_pre[name], state[name], rtol=1e-9, atol=1e-11)
+    assert floating_numel(state_pre) == x.shape[0] * mixer.state_size()
+
+
+def test_noncausal_based_sees_the_future() -> None:
+    mixer = _fixed("based", causal=False, feature_dim=2)
+    x = torch.randn(1, 5, 8, dtype=torch.float64)
+    x2 = x.clone()
+    x2[0, -1] += 1.0
+    assert (mixer(x2)[0, 0] - mixer(x)[0, 0]).abs().max() > 1e-6
+
+
+def test_paper_state_sizes() -> None:
+    assert _fixed("based", d_model=36, feature_dim=4).paper_state_size() == 15 * 38
+    assert _fixed("based", d_model=36, feature_dim=4).state_size() == 2 * 21 * 19
+    assert _fixed("base_conv", d_model=36).paper_state_size() == 3 * 36
+    assert _fixed("base_conv", d_model=36).state_size() == 2 * 36
+    assert _fixed("ssm", d_model=8, d_state=4).paper_state_size() == 16 * 4
+    assert _fixed("attention").state_size(10) == 2 * 10 * 8
+    assert _fixed("sliding_window", window=4).state_size() == 2 * 4 * 8
+
+
+def test_errors_name_the_field() -> None:
+    with pytest.raises(ValueError, match="num_heads=3 must be >= 1 and divide d_model=8"):
+        build_mixer({"kind": "based", "num_heads": 3}, 8)
+    with pytest.raises(ValidationError, match="window_size"):
+        parse_mixer({"kind": "sliding_window", "window_size": 3})
+    with pytest.raises(ValidationError, match="feature_dim"):
+        parse_mixer({"kind": "based", "feature_dim": 0})
+    with pytest.raises(ValueError, match="unknown mixer kind 'mamba'"):
+        parse_mixer("mamba")
+    with pytest.raises(ValidationError, match="does not match any of the expected tags"):
+        parse_mixer({"kind": "mamba"})
+    pla = _fixed("prefix_linear_attention")
+    x = torch.randn(2, 4, 8, dtype=torch.float64)
+    with pytest.raises(ValueError, match="needs prefix_len"):
+        pla(x)
+    with pytest.raises(ValueError, match=r"prefix_len values must lie in \[0, T=4\]"):
+        pla(x, torch.tensor([1, 5]))
+    with pytest.raises(ValueError, match="needs seq_len"):
+        _fixed("attention").init_state(2)
+    with pytest.raises(ValueError, match="x must be"):
+        _fixed("base_conv")(torch.randn(2, 4, 7))
+    attn = _fixed("attention")
+    state = attn.init_state(1, seq_len=1, dtype=torch.float64)
+    _, state = attn.step(torch.randn(1, 8, dtype=torch.float64), state)
+    with pytest.raises(ValueError, match="KV cache is full"):
+        attn.step(torch.randn(1, 8, dtype=torch.float64), state)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_step_does_not_modify_the_input_state(kind: str) -> None:
+    mixer = _fixed(kind, **({"feature_dim": 2} if kind in ("based", "prefix_linear_attention") else {}))
+    state = mixer.init_state(2, seq_len=4, dtype=torch.float64)
+    before = {k: v.clone() for k, v in state.items()}
+    mixer.step(torch.randn(2, 8, dtype=torch.float64), state)
+    for name, tensor in state.items():
+        assert torch.equal(tensor, before[name]), name
+
+
+@settings(max_examples=10)
+@given(kind=st.sampled_from(KINDS), seed=st.integers(0, 100))
+def test_reset_parameters_is_deterministic(kind: str, seed: int) -> None:
+    a, b = build_mixer(kind, 8), build_mixer(kind, 8)
+    a.reset_parameters_(torch.Generator().manual_seed(seed))
+    b.reset_parameters_(torch.Generator().manual_seed(seed))
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb), name
