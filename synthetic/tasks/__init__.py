@@ -1,0 +1,52 @@
+"""Synthetic tasks: set disjointness (SD), its YES/NO variant and MQAR, with controllable order,
+JR-p repeats and prefix metadata for non-causal models.
+
+Generators (numpy, vectorised over examples; no torch):
+  :func:`generate_sd`, :func:`generate_sd_decision`, :func:`generate_mqar` -> :class:`TaskExamples`;
+  :func:`repeat_context` (JR-p).
+Data pipeline (torch only in :class:`Batch`):
+  :class:`DataConfig` -> :func:`build_split` -> :class:`SplitData` -> :meth:`SplitData.batches`.
+Token ids: :mod:`synthetic.tasks.tokens`. Presets: :mod:`synthetic.tasks.presets`.
+"""
+
+from synthetic.tasks.config import (
+    DataConfig,
+    MQARSegmentConfig,
+    MQARTaskConfig,
+    SDDecisionTaskConfig,
+    SDSegmentConfig,
+    SDTaskConfig,
+    parse_slice_name,
+)
+from synthetic.tasks.data import GENERATOR_VERSION, Batch, Segment, SplitData, build_split
+from synthetic.tasks.examples import TaskExamples
+from synthetic.tasks.metrics import SliceAccuracy
+from synthetic.tasks.mqar import generate_mqar
+from synthetic.tasks.presets import PRESETS, paper_sd_config, quick_mqar_config, quick_sd_config
+from synthetic.tasks.repeat import repeat_context
+from synthetic.tasks.sd import generate_sd, generate_sd_decision
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "PRESETS",
+    "Batch",
+    "DataConfig",
+    "MQARSegmentConfig",
+    "MQARTaskConfig",
+    "SDDecisionTaskConfig",
+    "SDSegmentConfig",
+    "SDTaskConfig",
+    "Segment",
+    "SliceAccuracy",
+    "SplitData",
+    "TaskExamples",
+    "build_split",
+    "generate_mqar",
+    "generate_sd",
+    "generate_sd_decision",
+    "paper_sd_config",
+    "parse_slice_name",
+    "quick_mqar_config",
+    "quick_sd_config",
+    "repeat_context",
+]
