@@ -15,6 +15,9 @@ from synthetic.layers.base import Mixer
 KINDS = tuple(MIXER_CONFIGS)
 RECURRENT_KINDS = ("attention", "sliding_window", "base_conv", "based", "prefix_linear_attention", "ssm")
 
+# tiny tensors: one intra-op thread per test worker is much faster (and -n 2 uses both cores)
+torch.set_num_threads(1)
+
 
 @st.composite
 def mixer_cases(draw: st.DrawFn, kind: str) -> tuple[Mixer, torch.Tensor, int]:

@@ -1,0 +1,256 @@
+"""The language model: embedding -> blocks (pre-norm, mixer, optional GeLU MLP) -> norm -> tied head.
+
+Glossary: B batch, T time, D model width (d_model), V vocabulary size, L layers.
+
+    h_0 = E[x]                                           E [V, D], no positional embedding
+    h_l = h_{l-1} + mixer_l(norm(h_{l-1}))               mixer_l = pattern[l mod len(pattern)]
+    h_l = h_l + MLP_l(norm(h_l))                         if mlp (GeLU, hidden mlp_mult * D)
+    logits = norm(h_L) E^T                               tied head
+
+Position comes from the short convolutions / recurrences, as in Zoology's synthetic models.
+
+State sizes (:meth:`LanguageModel.state_size` and friends) sum the mixers' recurrent states; the
+MLPs and norms hold none. Two conventions are available by name:
+
+- ``"actual"``: the values the recurrent step really keeps (Based with E = 1 + F + F^2, BaseConv
+  with K - 1 taps), in fp32 (the recurrent step keeps its state in fp32 or wider);
+- ``"paper"``: the convention of the paper's Figure 2 / Zoology's ``state_size`` — Based with the
+  symmetric Taylor count E_sym = 1 + F + F(F+1)/2, BaseConv with K * D, fp32 (4 bytes a value).
+  For the Figure-2 model (2 BaseConv K=3 + 2 Based layers, 2 heads) this is
+  ``4 * [2 * 3 * D + 2 * E_sym * (D + 2)]`` bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from torch import nn
+
+from synthetic.layers import Mixer, MixerConfig, State, parse_mixer
+from synthetic.layers.base import init_normal_
+
+Convention = Literal["actual", "paper"]
+CONVENTIONS: tuple[str, ...] = ("actual", "paper")
+
+
+class ModelConfig(BaseModel):
+    """Architecture of :class:`LanguageModel` (the vocabulary size comes from the data).
+
+    ``pattern`` lists mixer configs (or bare kind names); layer l uses ``pattern[l % len(pattern)]``,
+    e.g. ``["base_conv", {"kind": "based", "feature_dim": 8}]`` alternates them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    d_model: int = Field(64, ge=1)
+    n_layers: int = Field(4, ge=1)
+    pattern: tuple[MixerConfig, ...] = Field(min_length=1)
+    mlp: bool = False
+    mlp_mult: int = Field(4, ge=1)
+    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _kinds_to_configs(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(parse_mixer(v) if isinstance(v, str) else v for v in value)
+        return value
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelConfig:
+        for i, mixer in enumerate(self.pattern):
+            heads = getattr(mixer, "num_heads", None)
+            if heads is not None and self.d_model % heads:
+                raise ValueError(
+                    f"pattern[{i}].num_heads={heads} must divide d_model={self.d_model} "
+                    f"(mixer kind {mixer.kind!r})"
+                )
+        return self
+
+    def layer_configs(self) -> list[Any]:
+        """The mixer config of each of the n_layers layers."""
+        return [self.pattern[i % len(self.pattern)] for i in range(self.n_layers)]
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * weight over the last dimension."""
+
+    def __init__(self, d: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def _norm(kind: str, d: int) -> nn.Module:
+    return nn.LayerNorm(d) if kind == "layernorm" else RMSNorm(d)
+
+
+class MLP(nn.Module):
+    """GeLU MLP: D -> mult * D -> D."""
+
+    def __init__(self, d: int, mult: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(d, mult * d)
+        self.fc2 = nn.Linear(mult * d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(nn.functional.gelu(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: mixer, then (optionally) an MLP."""
+
+    def __init__(self, cfg: ModelConfig, mixer: Mixer) -> None:
+        super().__init__()
+        self.norm1 = _norm(cfg.norm, cfg.d_model)
+        self.mixer = mixer
+        self.norm2 = _norm(cfg.norm, cfg.d_model) if cfg.mlp else None
+        self.mlp = MLP(cfg.d_model, cfg.mlp_mult) if cfg.mlp else None
+
+    def _mlp(self, h: torch.Tensor) -> torch.Tensor:
+        if self.mlp is None:
+            return h
+        return h + self.mlp(self.norm2(h))
+
+    def forward(self, h: torch.Tensor, prefix_len: torch.Tensor | None) -> torch.Tensor:
+        return self._mlp(h + self.mixer(self.norm1(h), prefix_len))
+
+    def step(self, h_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        y, state = self.mixer.step(self.norm1(h_t), state)
+        return self._mlp(h_t + y), state
+
+    def prefill(
+        self, h: torch.Tensor, prefix_len: torch.Tensor | None, seq_len: int | None
+    ) -> tuple[torch.Tensor, State]:
+        y, state = self.mixer.prefill(self.norm1(h), prefix_len, seq_len=seq_len)
+        return self._mlp(h + y), state
+
+
+class LanguageModel(nn.Module):
+    """See the module docstring. ``forward(input_ids [B, T], prefix_len [B] | None) -> logits [B, T, V]``."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        if not isinstance(vocab_size, int) or vocab_size < 2:
+            raise ValueError(f"vocab_size={vocab_size!r} must be an integer >= 2")
+        self.cfg = cfg
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg, m.build(cfg.d_model)) for m in cfg.layer_configs())
+        self.final_norm = _norm(cfg.norm, cfg.d_model)
+
+    @property
+    def mixers(self) -> list[Mixer]:
+        return [b.mixer for b in self.blocks]
+
+    @property
+    def causal(self) -> bool:
+        """True if every mixer is causal (the whole model is then a one-pass recurrence)."""
+        return all(m.causal for m in self.mixers)
+
+    @property
+    def uses_prefix(self) -> bool:
+        """True if some mixer reads ``prefix_len``."""
+        return any(m.uses_prefix for m in self.mixers)
+
+    def reset_parameters_(self, generator: torch.Generator) -> None:
+        """Initialise all parameters from ``generator``: embeddings N(0, 0.02^2), norms to identity,
+        each mixer by its own rule, MLP weights N(0, 0.02^2) with zero biases."""
+        init_normal_(self.embedding.weight, generator)
+        for module in self.modules():
+            if isinstance(module, nn.LayerNorm | RMSNorm):
+                nn.init.ones_(module.weight)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, MLP):
+                for lin in (module.fc1, module.fc2):
+                    init_normal_(lin.weight, generator)
+                    nn.init.zeros_(lin.bias)
+        for mixer in self.mixers:
+            mixer.reset_parameters_(generator)
+
+    def _check_ids(self, input_ids: torch.Tensor) -> None:
+        if input_ids.dtype not in (torch.int32, torch.int64):
+            raise TypeError(f"input_ids must be an integer tensor; got {input_ids.dtype}")
+
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.final_norm(h) @ self.embedding.weight.T
+
+    def forward(self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+        """input_ids int [B, T]; prefix_len int64 [B] (read by prefix mixers) -> logits [B, T, V]."""
+        self._check_ids(input_ids)
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be [B, T]; got {tuple(input_ids.shape)}")
+        h = self.embedding(input_ids)
+        for block in self.blocks:
+            h = block(h, prefix_len)
+        return self._head(h)
+
+    # ---- recurrent form ------------------------------------------------------------------------
+    def init_state(
+        self, batch: int, *, seq_len: int | None = None, device: torch.device | str | None = None
+    ) -> list[State]:
+        """One state per layer, before any token."""
+        return [m.init_state(batch, seq_len=seq_len, device=device) for m in self.mixers]
+
+    def step(self, token: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
+        """Read one token int [B]: returns (logits [B, V], new states)."""
+        self._check_ids(token)
+        h = self.embedding(token)
+        new = []
+        for block, state in zip(self.blocks, states, strict=True):
+            h, state = block.step(h, state)
+            new.append(state)
+        return self._head(h), new
+
+    def prefill(
+        self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
+    ) -> tuple[torch.Tensor, list[State]]:
+        """Read a prompt int [B, M] at once: (logits [B, M, V], per-layer states after it)."""
+        self._check_ids(input_ids)
+        h = self.embedding(input_ids)
+        states = []
+        for block in self.blocks:
+            h, state = block.prefill(h, prefix_len, seq_len)
+            states.append(state)
+        return self._head(h), states
+
+    # ---- sizes ---------------------------------------------------------------------------------
+    def num_parameters(self) -> int:
+        """Trainable parameters (the tied embedding counted once)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def state_size(self, seq_len: int | None = None, *, convention: Convention = "actual") -> int:
+        """Values in one example's recurrent state, summed over layers (see the module docstring).
+        ``seq_len`` sizes growing states (attention's KV cache)."""
+        if convention not in CONVENTIONS:
+            raise ValueError(f"convention={convention!r}; allowed: {', '.join(CONVENTIONS)}")
+        if convention == "paper":
+            return sum(m.paper_state_size(seq_len) for m in self.mixers)
+        return sum(m.state_size(seq_len) for m in self.mixers)
+
+    def state_size_bytes(
+        self,
+        dtype: torch.dtype = torch.float32,
+        *,
+        convention: Convention = "actual",
+        seq_len: int | None = None,
+    ) -> int:
+        """Bytes of one example's recurrent state at ``dtype``. ``convention="paper"`` always uses
+        fp32 (4 bytes a value), as the paper does, and rejects another dtype."""
+        if convention == "paper" and dtype != torch.float32:
+            raise ValueError(f"the paper convention counts fp32 bytes; got dtype={dtype}")
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        return itemsize * self.state_size(seq_len, convention=convention)
+
+
+def build_model(cfg: ModelConfig, vocab_size: int, *, seed: int = 0) -> LanguageModel:
+    """A :class:`LanguageModel` whose parameters are drawn from ``torch.Generator().manual_seed(seed)``."""
+    model = LanguageModel(cfg, vocab_size)
+    model.reset_parameters_(torch.Generator().manual_seed(seed))
+    return model
