@@ -60,6 +60,7 @@ from sdtheory.ipkernels import (
 )
 
 __all__ = [
+    "FIRE_TOL",
     "JRTSD",
     "AccuracyEstimate",
     "AccuracyProbe",
@@ -76,6 +77,12 @@ __all__ = [
 ]
 
 PRECISION_BITS: dict[str, int] = {"fp64": 64, "fp32": 32, "bf16": 16, "fp16": 16}
+
+#: A position "fires" when its MLP output y exceeds FIRE_TOL rather than 0. With a sign kernel ρ is
+#: a multiple of 1/f, so the tie ρ = θ (noise exactly ±1/2, which the failure bounds already count
+#: as an error) occurs; in exact arithmetic it gives y = 0 (no fire), while float rounding would
+#: decide it by summation order. 1e-9 is far below the 1/f granularity for every f < 10^9.
+FIRE_TOL = 1e-9
 
 
 class SDAnswer(NamedTuple):
@@ -209,7 +216,7 @@ def _stream_features(kernel: IPKernel, tokens: np.ndarray, sep: int) -> np.ndarr
 
 def _readout(tokens: np.ndarray, y: np.ndarray) -> list[SDAnswer]:
     """Answers from a batch: tokens [B, L], outputs y [B, L, d_v]."""
-    fire = y[..., 0] > 0
+    fire = y[..., 0] > FIRE_TOL
     out = []
     for row, fr in zip(tokens, fire, strict=True):
         hits = np.flatnonzero(fr)
@@ -351,7 +358,7 @@ class SDConstruction(ABC):
             state["kv"] += np.outer(phi[t], w * ones)  # kv += φ(k_t) v_t^T
             rho = state["kv"].T @ phi[t]  # [d_v]
             y = qg * _relu(rho - THRESHOLD)  # MLP: W1 = I, b1 = -θ, W2 = I
-            fire = float(y[0] > 0)
+            fire = float(y[0] > FIRE_TOL)
             state["shared"] += fire * float(state["hits"] == 0) * (tok + 1)
             state["hits"] += fire
             ys[t], writes[t], queries[t] = y, w, qg
