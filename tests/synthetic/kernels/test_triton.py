@@ -1,0 +1,163 @@
+"""Triton kernels vs the fp64 torch reference: outputs, final states and every gradient.
+
+On a CPU machine these run in Triton's interpreter (TRITON_INTERPRET=1, set in tests/conftest.py)
+in fp32 with exact dots, on tiny shapes whose lengths are not multiples of the chunk. On a GPU
+(marker `gpu`) they run compiled in fp32 (tf32 dots), fp16 and bf16.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synthetic.kernels import based_linear_attention, prefix_linear_attention
+
+from .helpers import nan_poisoned_allocations, rel_err, run_with_grads
+
+INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+HAS_CUDA = torch.cuda.is_available()
+pytestmark = pytest.mark.skipif(
+    not (INTERPRETED or HAS_CUDA), reason="Triton needs a GPU or TRITON_INTERPRET=1"
+)
+DEVICE = "cuda" if HAS_CUDA else "cpu"
+# relative-error criteria per dtype (||got - ref|| / ||ref|| against fp64)
+TOL = {torch.float32: 1e-5 if INTERPRETED else 5e-3, torch.float16: 1e-2, torch.bfloat16: 3e-2}
+# ... or a max-abs error this small: a gradient that is zero up to eps (e.g. dq at T=1, where
+# y_0 = v_0 whatever q is) has no meaningful relative error
+ATOL = {torch.float32: 1e-6 if INTERPRETED else 1e-5, torch.float16: 1e-3, torch.bfloat16: 1e-3}
+
+
+def _inputs(seed: int, shapes: list[tuple[int, ...]], dtype: torch.dtype) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(*s, generator=g, dtype=torch.float64).to(DEVICE, dtype) for s in shapes]
+
+
+def _check(name: str, got, ref, dtype: torch.dtype) -> None:
+    err = rel_err(got, ref)
+    abs_err = (got.double() - ref.double()).abs().max().item() if got.numel() else 0.0
+    assert err < TOL[dtype] or abs_err <= ATOL[dtype], (
+        f"{name}: relative error {err:.2e} >= {TOL[dtype]:.0e} and max abs error {abs_err:.2e} ({dtype})"
+    )
+
+
+def check_based(b, t, h, f, d, causal, with_init, dtype=torch.float32, seed=0) -> None:
+    q, k, v, dy = _inputs(seed, [(b, t, h, f), (b, t, h, f), (b, t, h, d), (b, t, h, d)], dtype)
+    e = 1 + f + f * f
+    extra = []
+    if with_init:
+        s0, z0 = _inputs(seed + 1, [(b, h, e, d), (b, h, e)], torch.float32)
+        extra = [s0, z0.abs() * 4]
+
+    def call(impl):
+        def fn(q, k, v, *init):
+            return based_linear_attention(
+                q, k, v, causal=causal, impl=impl, initial_state=tuple(init) or None
+            )
+
+        return fn
+
+    with nan_poisoned_allocations():
+        y, state, grads = run_with_grads(call("triton"), [q, k, v, *extra], dy)
+    y_r, state_r, grads_r = run_with_grads(call("reference"), [x.double() for x in [q, k, v, *extra]], dy)
+    _check("y", y, y_r, dtype)
+    _check("kv state", state[0], state_r[0], dtype)
+    _check("z state", state[1], state_r[1], dtype)
+    for name, g, g_r in zip(["dq", "dk", "dv", "d kv0", "d z0"], grads, grads_r, strict=False):
+        _check(name, g, g_r, dtype)
+
+
+def check_pla(b, t, te, h, f, d, prefix, dtype=torch.float32, seed=0) -> None:
+    shapes = [(b, t, h, f), (b, t, h, f), (b, t, h, d), (b, te, h, f), (b, te, h, d), (b, t, h, d)]
+    q, k, v, ke, ve, dy = _inputs(seed, shapes, dtype)
+    prefix_len = torch.tensor(prefix, device=DEVICE)
+
+    def call(impl):
+        return lambda q, k, v, ke, ve: prefix_linear_attention(q, k, v, ke, ve, prefix_len, impl=impl)
+
+    with nan_poisoned_allocations():
+        y, state, grads = run_with_grads(call("triton"), [q, k, v, ke, ve], dy)
+    y_r, state_r, grads_r = run_with_grads(call("reference"), [x.double() for x in [q, k, v, ke, ve]], dy)
+    _check("y", y, y_r, dtype)
+    _check("kv state", state[0], state_r[0], dtype)
+    _check("z state", state[1], state_r[1], dtype)
+    for name, g, g_r in zip(["dq", "dk", "dv", "dk_enc", "dv_enc"], grads, grads_r, strict=True):
+        if g_r.abs().max() == 0:  # e.g. every prefix_len is 0: the encoder gets no gradient
+            assert g.abs().max() == 0, f"{name} should be exactly zero"
+        else:
+            _check(name, g, g_r, dtype)
+
+
+# T not a multiple of the chunk; F in the SD sweep's feature dims; non-power-of-two head dims.
+BASED_CASES = [
+    (1, 1, 1, 4, 5, True, False),
+    (2, 17, 2, 8, 18, True, True),
+    (1, 63, 1, 16, 24, True, False),
+    (1, 100, 2, 16, 32, False, False),
+    (1, 257, 1, 4, 16, True, True),
+    (1, 40, 1, 24, 20, True, False),
+    (2, 33, 1, 24, 9, False, False),
+]
+
+
+@pytest.mark.parametrize(("b", "t", "h", "f", "d", "causal", "with_init"), BASED_CASES)
+def test_based_triton_matches_reference(b, t, h, f, d, causal, with_init) -> None:
+    check_based(b, t, h, f, d, causal, with_init)
+
+
+PLA_CASES = [
+    (2, 17, 17, 1, 8, 18, [0, 17]),  # prefix 0 and T
+    (1, 63, 31, 2, 16, 24, [31]),  # encoder N/2, like the paper's JRT-RNN setting
+    (3, 100, 100, 1, 4, 16, [0, 0, 0]),
+    (2, 45, 50, 1, 24, 12, [50, 7]),
+]
+
+
+@pytest.mark.parametrize(("b", "t", "te", "h", "f", "d", "prefix"), PLA_CASES)
+def test_pla_triton_matches_reference(b, t, te, h, f, d, prefix) -> None:
+    check_pla(b, t, te, h, f, d, prefix)
+
+
+@settings(max_examples=6 if INTERPRETED else 25)
+@given(
+    st.integers(1, 2),
+    st.integers(1, 90),
+    st.integers(1, 2),
+    st.sampled_from([4, 8, 16, 24]),
+    st.integers(1, 40),
+    st.booleans(),
+    st.integers(0, 2**31 - 1),
+)
+def test_based_triton_random_shapes(b, t, h, f, d, causal, seed) -> None:
+    check_based(b, t, h, f, d, causal, with_init=causal, seed=seed)
+
+
+@settings(max_examples=6 if INTERPRETED else 25)
+@given(st.integers(1, 2), st.integers(1, 90), st.sampled_from([4, 16, 24]), st.integers(1, 40), st.data())
+def test_pla_triton_random_shapes(b, t, f, d, data) -> None:
+    te = data.draw(st.integers(1, 90))
+    prefix = data.draw(st.lists(st.integers(0, te), min_size=b, max_size=b))
+    check_pla(b, t, te, 1, f, d, prefix, seed=data.draw(st.integers(0, 2**31 - 1)))
+
+
+def test_state_gradient_is_refused() -> None:
+    q, k, v = (
+        x.requires_grad_(True) for x in _inputs(0, [(1, 5, 1, 4), (1, 5, 1, 4), (1, 5, 1, 3)], torch.float32)
+    )
+    _, (kv, _) = based_linear_attention(q, k, v, impl="triton")
+    with pytest.raises(NotImplementedError, match="returned state"):
+        kv.sum().backward()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize(
+    ("t", "f", "d"), [(1, 16, 64), (257, 16, 64), (1000, 16, 64), (300, 24, 48), (513, 4, 18)]
+)
+def test_gpu_dtypes(dtype, t, f, d) -> None:
+    check_based(2, t, 4, f, d, True, True, dtype=dtype)
+    check_based(2, t, 4, f, d, False, False, dtype=dtype)
+    check_pla(2, t, t // 2 + 1, 4, f, d, [0, t // 2 + 1], dtype=dtype)
