@@ -6,8 +6,9 @@ Under ``TRITON_INTERPRET=1`` (CPU tests) one fixed configuration is used and fp3
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -40,19 +41,40 @@ def register_budget_ok(fp: int, db: int, bt: int) -> bool:
 
 
 def candidate_configs(fp: int, dp: int, for_backward: bool = False) -> list[dict[str, int]]:
-    """Block shapes worth trying for padded feature dim ``fp`` and padded value dim ``dp``."""
+    """Block shapes worth trying for padded feature dim ``fp`` and padded value dim ``dp``; the
+    first is the default when autotuning is off."""
     if interpreting():
         db = dp if fp * fp * dp <= 16384 else max(16, 16384 // (fp * fp))
         bt = 32 if fp <= 16 else 16
         return [dict(BT=bt, DB=min(db, dp), num_warps=4, num_stages=1)]
     out = []
-    for bt in (16, 32, 64):
-        for db in (16, 32, 64, 128):
-            if db > dp or not register_budget_ok(fp, db, bt):
+    bts = (64, 32) if fp <= 16 else (16,)
+    dbs = (64, 32, 16) if fp <= 16 else (16,)
+    for bt in bts:
+        for db in dbs:
+            if db > max(dp, 16) or not register_budget_ok(fp, db, bt):
                 continue
             for warps in (4, 8):
                 out.append(dict(BT=bt, DB=db, num_warps=warps, num_stages=2))
     return out
+
+
+_FORCED: list[dict[str, int]] = []
+
+
+@contextlib.contextmanager
+def force_config(cfg: dict[str, int]) -> Iterator[None]:
+    """Use ``cfg`` for every launch inside the block (tests run each candidate this way)."""
+    _FORCED.append(cfg)
+    try:
+        yield
+    finally:
+        _FORCED.pop()
+
+
+def autotune_enabled() -> bool:
+    """Autotune on the GPU unless READTWICE_AUTOTUNE=0 (then the first candidate is used)."""
+    return not interpreting() and os.environ.get("READTWICE_AUTOTUNE", "1") != "0"
 
 
 _CACHE: dict[tuple, dict[str, int]] = {}
@@ -66,9 +88,11 @@ def pick_config(
     ``run(cfg)`` launches the kernel with that config; failures (e.g. out of shared memory) drop
     the candidate.
     """
+    if _FORCED:
+        return _FORCED[-1]
     if key in _CACHE:
         return _CACHE[key]
-    if len(candidates) == 1:
+    if len(candidates) == 1 or not autotune_enabled():
         _CACHE[key] = candidates[0]
         return candidates[0]
     best, best_ms = None, float("inf")

@@ -80,7 +80,7 @@ class _BasedFunction(torch.autograd.Function):
                 num_stages=cfg["num_stages"],
             )
 
-        key = ("fwd", q.dtype, f, d, causal, has_enc, has_init, t >= 1024, b * h >= 64)
+        key = ("fwd", q.dtype, f, d, causal, has_enc, has_init, t.bit_length(), (b * h).bit_length())
         cfg = launch.pick_config(key, launch.candidate_configs(fp, dp), run)
         run(cfg)
         ctx.save_for_backward(q, k, v, ke, ve, prefix, s_init, z_init, o, den)
@@ -109,7 +109,7 @@ class _BasedFunction(torch.autograd.Function):
         hh = (-(dof * o.float()).sum(-1) * inv).contiguous()
         precision = launch.dot_precision(q.dtype)
         cfg = launch.pick_config(
-            ("bwd", q.dtype, f, d, causal, has_enc, t >= 1024, b * h >= 64),
+            ("bwd", q.dtype, f, d, causal, has_enc, t.bit_length(), (b * h).bit_length()),
             launch.candidate_configs(fp, dp, for_backward=True),
             lambda c: _bwd_launch(
                 c,
