@@ -20,7 +20,7 @@ M, and the readout returns the right answer: ``disjoint`` and, if A ∩ B is not
 query token that fired (an element of A ∩ B). This holds
 
 * always for :class:`~sdtheory.ipkernels.DataDependentSpec` (noise = 0; the kernel is built from
-  the elements of M, f = m + ceil(log2 c): the construction *knows the set it stores*, as the
+  the elements of M, f = m + max(1, ceil(log2 c)): the construction *knows the set it stores*, as the
   paper's G.22 does; note that kv then equals [1^m, 0^b] whatever M is: the set lives in the
   kernel, a parameter, and only f records its size);
 * always for :class:`~sdtheory.ipkernels.CodeSpec` (ε <= 1/(3m) on the whole universe, so
@@ -30,6 +30,12 @@ query token that fired (an element of A ∩ B). This holds
 
 What differs is M: :class:`CausalSD` must store the FIRST set (m = |F|), :class:`JRTSD` and
 :class:`PrefixSD` store the smaller one (m = min(|A|, |B|)), in either order.
+
+Assumptions common to all three: the kernel dimension f is a hyperparameter sized for the set
+the construction will store (the spec reads m and q from the layout; a data-dependent kernel also
+reads M's elements); outputs are unnormalised (Def G.16's (QK^T)V, as in the paper's proofs), so
+no K-state normaliser is held; token embeddings are the kernel features themselves, with the
+separator embedded as the zero vector plus a separator flag that feeds the counters.
 
 State accounting (:class:`StateSize`): the tensors a construction holds between tokens, in values
 and in bits. ``bits("fp32")`` counts 32 bits per value (the paper's byte convention, ×8);
@@ -578,7 +584,8 @@ class PrefixSD(SDConstruction):
     non-causal prefill, as in any PLA prefill; a non-causal layer is not a recurrent model in the
     sense of Def G.12 (Remark G.13), and reading the prompt through encoder and decoder is a
     two-pass read, so Prop G.29's Ω(min(|A|, |B|)/2) bits applies and this state is of that order
-    (times the log c bits per element).
+    (times the log c bits per element). In a :class:`Trace` the write gate is 0 everywhere: the
+    encoder's writes happen before the recurrent (decoder) scan.
     """
 
     name = "prefix"

@@ -289,6 +289,8 @@ class RandomSignKernel(IPKernel):
     evaluated on any tokens without materialising the [c, f] table, and kernels of different f
     with one seed are nested: φ_f(x) is sqrt(f'/f) times the first f signs of φ_{f'}(x) (common
     random numbers when f is searched). Draw ``seed`` from a seeded ``numpy.random.Generator``.
+    The failure bounds treat the signs as independent fair coins; a pseudo-random function only
+    approximates that (tests check the mean, variance and tails of ⟨φ(x), φ(y)⟩ on 20,000 pairs).
     """
 
     name = "random-sign"
