@@ -14,19 +14,26 @@ the position index i (Def G.12); the layout is never counted as state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 
 __all__ = [
+    "GARInstance",
     "Order",
     "SDInstance",
     "StreamLayout",
+    "Variant",
     "decode_stream",
     "encode_stream",
+    "gar_code_bits",
+    "gar_to_sd_calls",
+    "sd_to_gar",
     "separator_token",
+    "solve_gar_via_sd",
+    "solve_sd_via_gar",
 ]
 
 
@@ -46,6 +53,29 @@ class Order(StrEnum):
                 return member
         allowed = ", ".join(repr(m.value) for m in cls)
         raise ValueError(f"order={value!r} is not a stream order; allowed: {allowed}")
+
+
+class Variant(StrEnum):
+    """What an SD algorithm must output.
+
+    ``DECISION``: the bit "A ∩ B = ∅" (True iff disjoint), for every pair of sets.
+    ``SHARED``: the paper's synthetic task (App. B.1, Alg. 1): under the promise |A ∩ B| = 1,
+    output the unique shared element; inputs outside the promise may get any answer.
+    """
+
+    DECISION = "decision"
+    SHARED = "shared-element"
+
+    @classmethod
+    def parse(cls, value: Variant | str) -> Variant:
+        """Accept a :class:`Variant` or one of its string values ("decision", "shared-element")."""
+        if isinstance(value, Variant):
+            return value
+        for member in cls:
+            if value == member.value or value == member.name:
+                return member
+        allowed = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"variant={value!r} is not an SD variant; allowed: {allowed}")
 
 
 def _check_positive_int(name: str, value: object, minimum: int = 1) -> int:
@@ -171,6 +201,41 @@ class SDInstance:
         """The SD answer: True iff A ∩ B = ∅."""
         return not self.intersection
 
+    def satisfies_promise(self, variant: Variant | str) -> bool:
+        """Whether the instance is in the domain of ``variant`` (always, for the decision variant;
+        |A ∩ B| = 1 for the shared-element variant)."""
+        if Variant.parse(variant) is Variant.DECISION:
+            return True
+        return len(self.intersection) == 1
+
+    def answer(self, variant: Variant | str = Variant.DECISION) -> bool | int:
+        """The correct output: ``disjoint`` (bool) for the decision variant, the unique shared
+        element (int) for the shared-element variant (ValueError if |A ∩ B| != 1)."""
+        if Variant.parse(variant) is Variant.DECISION:
+            return self.disjoint
+        inter = self.intersection
+        if len(inter) != 1:
+            raise ValueError(
+                f"the shared-element variant needs |A ∩ B| = 1; this instance has "
+                f"|A ∩ B| = {len(inter)} ({sorted(inter)})"
+            )
+        return next(iter(inter))
+
+    @classmethod
+    def random_shared(cls, n: int, k: int, l: int, rng: np.random.Generator) -> SDInstance:
+        """Draw a uniformly random instance with |A| = k, |B| = l and |A ∩ B| = 1 exactly (the
+        promise of the shared-element variant; needs k, l >= 1 and k + l - 1 <= n)."""
+        n = _check_positive_int("n", n)
+        k = _check_positive_int("k", k, 1)
+        l = _check_positive_int("l", l, 1)
+        if k + l - 1 > n:
+            raise ValueError(f"|A ∩ B| = 1 needs k + l - 1 <= n (k={k}, l={l}, n={n})")
+        perm = rng.permutation(n)
+        a = perm[:k]
+        shared = a[rng.integers(k)]
+        b = rng.permutation(np.concatenate([[shared], perm[k : k + l - 1]]))
+        return cls(n, tuple(int(x) for x in a), tuple(int(x) for x in b))
+
     def first_second(self, order: Order | str) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """(first set, second set) as presented by a stream in ``order``."""
         return (self.a, self.b) if Order.parse(order) is Order.A_FIRST else (self.b, self.a)
@@ -267,3 +332,131 @@ def decode_stream(
     _validate_set("first set", first, layout.n)
     _validate_set("second set", second, layout.n)
     return first, second
+
+
+# --------------------------------------------------------------------------------------------
+# General associative recall (GAR, Def G.24) and the reductions SD <-> GAR (Props G.25 / G.26)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GARInstance:
+    """A general associative recall input (Def G.24): key-value pairs, then queries.
+
+    Tokens come from the vocabulary [c] = {0, ..., c-1}. ``keys`` and ``values`` have the same
+    length (the number of pairs); ``queries`` may have any length (m != number of pairs is
+    allowed) and may repeat. Keys must be distinct, so each query has at most one match: that
+    is the hypothesis of Prop G.26.
+    """
+
+    c: int
+    keys: tuple[int, ...]
+    values: tuple[int, ...]
+    queries: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        c = _check_positive_int("c", self.c)
+        object.__setattr__(self, "c", c)
+        keys = _validate_set("keys", self.keys, c)  # distinct, in range
+        values = _validate_tokens("values", self.values, c)
+        queries = _validate_tokens("queries", self.queries, c)
+        if len(values) != len(keys):
+            raise ValueError(f"{len(keys)} keys but {len(values)} values; GAR pairs keys with values")
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "queries", queries)
+
+    def answers(self) -> tuple[int | None, ...]:
+        """For each query, the value of the matching key, or None (the paper's Null)."""
+        table = dict(zip(self.keys, self.values, strict=True))
+        return tuple(table.get(q) for q in self.queries)
+
+    def tokens(self) -> np.ndarray:
+        """The GAR token stream ``k_0, v_0, ..., k_{n-1}, v_{n-1}, q_0, ..., q_{m-1}``:
+        int64 array of shape [2 * pairs + queries]."""
+        pairs = [t for kv in zip(self.keys, self.values, strict=True) for t in kv]
+        return np.array([*pairs, *self.queries], dtype=np.int64)
+
+
+def _validate_tokens(name: str, tokens: Iterable[int], c: int) -> tuple[int, ...]:
+    values: list[int] = []
+    for t in tokens:
+        if isinstance(t, bool) or not isinstance(t, int | np.integer):
+            raise TypeError(f"{name} token {t!r} must be an integer")
+        values.append(int(t))
+    bad = [t for t in values if not 0 <= t < c]
+    if bad:
+        raise ValueError(f"{name} has tokens {bad} outside the vocabulary [0, {c - 1}] (c={c})")
+    return tuple(values)
+
+
+def sd_to_gar(inst: SDInstance) -> GARInstance:
+    """Prop G.25 (SD <= GAR): keys = values = A, queries = B, vocabulary [n].
+
+    A ∩ B = ∅ iff every query of the GAR instance answers None; under |A ∩ B| = 1 the one
+    non-None answer is the shared element.
+    """
+    return GARInstance(inst.n, inst.a, inst.a, inst.b)
+
+
+def solve_sd_via_gar(
+    inst: SDInstance,
+    gar_solver: Callable[[GARInstance], Sequence[int | None]],
+    variant: Variant | str = Variant.DECISION,
+) -> bool | int:
+    """Solve SD with one call of a GAR solver (Prop G.25).
+
+    Returns ``disjoint`` (decision) or the shared element (shared-element variant; ValueError if
+    the GAR answers do not contain exactly one non-None value).
+    """
+    answers = list(gar_solver(sd_to_gar(inst)))
+    if len(answers) != inst.l:
+        raise ValueError(f"the GAR solver returned {len(answers)} answers for {inst.l} queries")
+    hits = [x for x in answers if x is not None]
+    if Variant.parse(variant) is Variant.DECISION:
+        return not hits
+    if len(set(hits)) != 1:
+        raise ValueError(f"expected exactly one matching query under |A ∩ B| = 1, got answers {hits}")
+    return hits[0]
+
+
+def gar_code_bits(c: int) -> int:
+    """d = ceil(log2(c + 1)): bits of the value code in Prop G.26. Value v in [c] is coded as the
+    d-bit binary number v + 1, so the all-zero code is left for Null."""
+    c = _check_positive_int("c", c)
+    return int(c).bit_length()  # == ceil(log2(c + 1)) for c >= 1
+
+
+def gar_to_sd_calls(gar: GARInstance) -> list[SDInstance]:
+    """The d = ceil(log2(c + 1)) SD instances of Prop G.26: call l uses A := the set of queries
+    and B := K_l = {k_j : bit l of code(v_j) is 1}, over the universe [c]."""
+    d = gar_code_bits(gar.c)
+    query_set = tuple(dict.fromkeys(gar.queries))  # distinct queries, first-occurrence order
+    calls = []
+    for bit in range(d):
+        k_bit = tuple(k for k, v in zip(gar.keys, gar.values, strict=True) if ((v + 1) >> bit) & 1)
+        calls.append(SDInstance(gar.c, query_set, k_bit))
+    return calls
+
+
+def solve_gar_via_sd(
+    gar: GARInstance, sd_intersection: Callable[[SDInstance], Iterable[int]]
+) -> tuple[int | None, ...]:
+    """Prop G.26 (GAR <= SD): answer every query with ceil(log2(c + 1)) calls of an SD routine
+    that returns the intersection A ∩ B (a bit per instance would not do).
+
+    A query q that is no key is in no K_l, so all its bits are 0: Null. For q = k_j, bit l of
+    code(v_j) is 1 iff q ∈ Q ∩ K_l. ``sd_intersection`` is called exactly
+    :func:`gar_code_bits` times, on the instances of :func:`gar_to_sd_calls`.
+    """
+    codes = dict.fromkeys(gar.queries, 0)
+    for bit, inst in enumerate(gar_to_sd_calls(gar)):
+        inter = set(sd_intersection(inst))
+        if not inter <= inst.set_a & inst.set_b:
+            raise ValueError(
+                f"the SD routine returned {sorted(inter)}, which is not inside A ∩ B = "
+                f"{sorted(inst.intersection)} (call {bit})"
+            )
+        for q in inter:
+            codes[q] |= 1 << bit
+    return tuple(None if codes[q] == 0 else codes[q] - 1 for q in gar.queries)

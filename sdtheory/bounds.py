@@ -1,0 +1,418 @@
+"""Closed-form memory bounds for set disjointness (SD), in bits.
+
+Notation: universe [n]; the stream shows the *first* set (size ``first``), a separator, then the
+*second* set (size ``second``); |A| = k, |B| = l, so A-first streams have first = k and B-first
+streams first = l. ``w = ceil(log2 n)`` bits name one element. JR-p repeats the stream p times
+(Def G.28). "State" means the recurrent state of Def G.12; the layout (n, sizes, passes) and the
+position index i are not state (the paper's update f^i may depend on i). What a position counter
+would cost is :func:`position_counter_bits`.
+
+Every function returns a number of bits and names, in its docstring, the result it rests on and
+the hypotheses under which it holds. Lower bounds hold for every deterministic algorithm of the
+stated kind; upper bounds are the exact register sizes of the algorithms in
+:mod:`sdtheory.streaming` (tests check the serialised states against these formulas).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from sdtheory.instances import Order, Variant
+
+__all__ = [
+    "based_g18_state_values",
+    "based_g22_state_values",
+    "based_g23_state_values",
+    "bloom_filter_bits",
+    "data_dependent_feature_dim",
+    "element_bits",
+    "fingerprint_bits",
+    "jrp_lower_bound_paper_bits",
+    "jrp_lower_bound_rank_bits",
+    "jrt_intersection_bits",
+    "jrt_two_pass_bits",
+    "memory_table",
+    "multi_pass_bits",
+    "multi_pass_chunk",
+    "one_pass_exact_bits",
+    "position_counter_bits",
+    "random_feature_dim",
+    "set_encoding_bits",
+    "store_first_bits",
+    "two_way_fooling_set_bits",
+    "two_way_log_rank_bits",
+    "two_way_upper_bits",
+]
+
+
+def _int(name: str, value: object, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}={value!r} must be an integer")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _sizes(n: int, first: int, second: int) -> tuple[int, int, int]:
+    n = _int("n", n, 1)
+    first = _int("first", first)
+    second = _int("second", second)
+    for name, v in (("first", first), ("second", second)):
+        if v > n:
+            raise ValueError(f"{name}={v} exceeds the universe n={n}")
+    return n, first, second
+
+
+def _log2_ceil(x: int) -> int:
+    return 0 if x <= 1 else (x - 1).bit_length()
+
+
+def element_bits(n: int) -> int:
+    """w = ceil(log2 n): bits of one element of [n] in binary (0 for n = 1)."""
+    return _log2_ceil(_int("n", n, 1))
+
+
+def set_encoding_bits(n: int, size: int) -> int:
+    """min(n, size * w): a bitmap of [n] or a list of ``size`` elements of w bits, whichever is
+    smaller (exact register size of the set store used by every algorithm here)."""
+    n = _int("n", n, 1)
+    size = _int("size", size)
+    return min(n, size * element_bits(n))
+
+
+# --------------------------------------------------------------------------------------------
+# lower bounds
+# --------------------------------------------------------------------------------------------
+
+
+def one_pass_exact_bits(n: int, first: int, second: int, variant: Variant | str = Variant.DECISION) -> int:
+    """Exact one-pass (one-way) bound after the first set: ceil(log2 states).
+
+    Result: Myhill–Nerode for streams / one-way communication complexity = log2 of the least
+    number of states after the first set (:mod:`sdtheory.comm`, brute-force checked).
+    Hypotheses: deterministic algorithm, one pass, correct on every valid stream of the layout;
+    the first set has ``first`` elements, the second ``second``.
+    decision: ceil(log2 C(n, first)) if first, second >= 1 and first + second <= n, else 0 —
+    it depends on the FIRST set only, which is the order effect.
+    shared element: the closed form of :func:`sdtheory.comm.one_way_states_closed_form` (0 bits
+    when second <= 1: the answer is then the second set's element); where no closed form is
+    known the exact value comes from :func:`sdtheory.comm.one_way_states`.
+    """
+    from sdtheory.comm import one_way_states, one_way_states_closed_form
+
+    n, first, second = _sizes(n, first, second)
+    variant = Variant.parse(variant)
+    if variant is Variant.DECISION:
+        if first == 0 or second == 0 or first + second > n:
+            return 0
+        return _log2_ceil(math.comb(n, first))
+    states = one_way_states_closed_form(n, first, second, variant)
+    if states is None:
+        res = one_way_states(n, first, second, variant)
+        if not res.exact:
+            raise ValueError(
+                f"no closed form and no exact brute force for the shared-element variant at n={n}, "
+                f"first={first}, second={second}; bounds are [{res.bits}, {res.bits_upper}] bits"
+            )
+        states = res.lower
+    return _log2_ceil(states)
+
+
+def two_way_log_rank_bits(n: int, k: int, l: int) -> int:
+    """Two-way deterministic lower bound for decision SD: ceil(log2 rank) = ceil(log2 C(n, min(k, l))).
+
+    Results: Mehlhorn–Schmidt (1982), D(f) >= log2 rank_R(M_f); Gottlieb–Kantor, the
+    disjointness matrix of k-sets x l-sets is an inclusion matrix of full rank C(n, min(k, l))
+    (see :func:`sdtheory.comm.disjointness_rank_closed_form`).
+    Hypotheses: deterministic protocols; k + l <= n (otherwise the answer is constant: 0 bits).
+    Independent of the order; holds for any number of rounds.
+    """
+    n, k, l = _sizes(n, k, l)
+    if k == 0 or l == 0 or k + l > n:
+        return 0
+    return _log2_ceil(math.comb(n, min(k, l)))
+
+
+def two_way_fooling_set_bits(n: int, k: int, l: int) -> int:
+    """Two-way deterministic lower bound for decision SD from the fooling set of
+    :func:`sdtheory.comm.fooling_set`: ceil(log2 C(2m, m)), m = min(k, l).
+
+    Result: the fooling-set method (Yao 1979): D(f) >= log2 |fooling set|.
+    Hypotheses: deterministic protocols; k + l <= n. Weaker than :func:`two_way_log_rank_bits`.
+    """
+    n, k, l = _sizes(n, k, l)
+    if k == 0 or l == 0 or k + l > n:
+        return 0
+    m = min(k, l)
+    return _log2_ceil(math.comb(2 * m, m))
+
+
+def two_way_upper_bits(n: int, k: int, l: int) -> int:
+    """Two-way deterministic upper bound for decision SD: the party holding the smaller set
+    sends its index among the C(n, m) sets (m = min(k, l)), the other replies with the answer bit:
+    ceil(log2 C(n, m)) + 1. With :func:`two_way_log_rank_bits` this pins D(SD) to within 1 bit.
+    """
+    n, k, l = _sizes(n, k, l)
+    if k == 0 or l == 0 or k + l > n:
+        return 0
+    return _log2_ceil(math.comb(n, min(k, l))) + 1
+
+
+def jrp_lower_bound_paper_bits(n: int, k: int, l: int, passes: int) -> float:
+    """JR-p lower bound in the form of Prop G.29 (= Prop 3.1): state >= D(SD) / (2p).
+
+    Result: simulation argument (Alg. 4): Alice runs the recurrent model over her part, sends the
+    state, Bob continues and sends it back, p times: 2p messages of at most max_i |Z^i| bits, so
+    2p * max|Z| >= two-way complexity. The paper instantiates it with randomized complexity
+    (Håstad–Wigderson, Ω(min(|A|,|B|)), Thm G.27) and gets Ω(min/p) for GAR hence SD; here the
+    deterministic two-way bound :func:`two_way_log_rank_bits` is used, which has explicit
+    constants. Hypotheses: deterministic recurrent model (Def G.12), JR-p prompt, correct on
+    every input; decision variant. Returns a real number of bits (not rounded).
+    """
+    passes = _int("passes", passes, 1)
+    return two_way_log_rank_bits(n, k, l) / (2 * passes)
+
+
+def jrp_lower_bound_rank_bits(n: int, k: int, l: int, passes: int) -> float:
+    """Sharper JR-p bound (ours, DERIVED from the same simulation): log2 C(n, min(k, l)) / (2p - 1).
+
+    Argument: a p-pass deterministic streaming algorithm with S states gives a protocol whose
+    transcript is the state at the 2p - 1 cut crossings (after the first set of each pass and
+    after the second set of passes 1..p-1); inputs with one transcript form a rectangle X x Y and
+    the output is a function of the transcript and of Bob's set, so the 1-entries of the matrix
+    split into at most S^(2p-1) 1-rectangles and rank_R(M) <= S^(2p-1). With rank C(n, min(k, l))
+    (Gottlieb–Kantor): log2 S >= log2 C(n, min(k, l)) / (2p - 1).
+    Hypotheses: deterministic, decision variant, k + l <= n (else 0). Real number of bits.
+    """
+    n, k, l = _sizes(n, k, l)
+    passes = _int("passes", passes, 1)
+    if k == 0 or l == 0 or k + l > n:
+        return 0.0
+    return math.log2(math.comb(n, min(k, l))) / (2 * passes - 1)
+
+
+def position_counter_bits(length: int) -> int:
+    """ceil(log2(length + 1)): bits of a counter of the tokens read (0..length), the O(log N) cost
+    of making a position-independent update track the position that Def G.12 gives for free
+    (the update f^i may depend on i). ``length`` = tokens in the stream (p * N)."""
+    length = _int("length", length, 0)
+    return _log2_ceil(length + 1)
+
+
+# --------------------------------------------------------------------------------------------
+# upper bounds: exact register sizes of the algorithms in sdtheory.streaming
+# --------------------------------------------------------------------------------------------
+
+
+def store_first_bits(n: int, first: int) -> int:
+    """One-pass "store the first set": min(n, first * w) + 1.
+
+    The set store (bitmap or list, whichever is smaller) plus one flag bit "an intersection was
+    seen" (decision) / "the shared element was found", in which case the element overwrites the
+    set store (shared element). Correct for both variants in one pass, any order.
+    Depends on the FIRST set only.
+    """
+    return set_encoding_bits(n, _int("first", first)) + 1
+
+
+def jrt_two_pass_bits(n: int, k: int, l: int) -> int:
+    """JRT two-pass algorithm (paper Algorithm 3, Thm G.15): min(n, min(k, l) * w) + 1.
+
+    The layout tells which set is smaller. Smaller set first: ignore pass 1, store the smaller set
+    in pass 2 and check the larger one after it. Smaller set second: store it in pass 1 and check
+    the larger set at the start of pass 2. Thm G.15's O(n min(|A|,|B|)) with n-bit rows becomes
+    min(k, l) * ceil(log2 n) bits here (elements of [n], not of {0,1}^n). Same in both orders.
+    """
+    n, k, l = _sizes(n, k, l)
+    return set_encoding_bits(n, min(k, l)) + 1
+
+
+def jrt_intersection_bits(n: int, k: int, l: int) -> int:
+    """Algorithm 3 as written (outputs the whole intersection): the smaller set plus one match
+    bit per stored element: min(2n, min(k, l) * (w + 1)) (a bitmap of [n] and a bitmap of
+    matches, or a list of (element, match bit))."""
+    n, k, l = _sizes(n, k, l)
+    m = min(k, l)
+    return min(2 * n, m * (element_bits(n) + 1))
+
+
+def multi_pass_chunk(first: int, second: int, passes: int) -> tuple[str, int]:
+    """The plan of the p-pass algorithm: ("first", ceil(first / p)) or ("second",
+    ceil(second / (p - 1))), whichever stores fewer elements (ties: "first").
+
+    Chunking the first set: pass r stores chunk r of the first set and checks it against the
+    second set of the same pass (p chunks). Chunking the second set (p >= 2): pass r stores chunk
+    r of the second set and checks it against the first set of pass r + 1 (p - 1 chunks).
+    """
+    first = _int("first", first)
+    second = _int("second", second)
+    passes = _int("passes", passes, 1)
+    c_first = -(-first // passes)
+    if passes == 1:
+        return "first", c_first
+    c_second = -(-second // (passes - 1))
+    return ("first", c_first) if c_first <= c_second else ("second", c_second)
+
+
+def multi_pass_bits(n: int, first: int, second: int, passes: int) -> int:
+    """p-pass algorithm on JR-p streams: min(n, c * w) + 1 with c from :func:`multi_pass_chunk`,
+    about min(first / p, second / (p - 1)) elements. p = 1 is store-first; p = 2 stores
+    min(ceil(first / 2), second) elements, at most Algorithm 3's min(k, l).
+    Compare with the Ω(min(k, l) / p) lower bound (Prop G.29, :func:`jrp_lower_bound_rank_bits`).
+    """
+    n, first, second = _sizes(n, first, second)
+    _, c = multi_pass_chunk(first, second, passes)
+    return set_encoding_bits(n, c) + 1
+
+
+def bloom_filter_bits(filter_bits: int, n: int, variant: Variant | str = Variant.DECISION) -> int:
+    """Bloom-filter sketch of the first set: filter_bits + 1 flag (+ w bits for the candidate
+    element in the shared-element variant). Not correct in general: an under-budget algorithm."""
+    filter_bits = _int("filter_bits", filter_bits, 1)
+    extra = element_bits(n) if Variant.parse(variant) is Variant.SHARED else 0
+    return filter_bits + 1 + extra
+
+
+def fingerprint_bits(first: int, fp_bits: int, n: int, variant: Variant | str = Variant.DECISION) -> int:
+    """Hash-fingerprint sketch: first * fp_bits + 1 flag (+ w for the shared-element variant)."""
+    first = _int("first", first)
+    fp_bits = _int("fp_bits", fp_bits, 1)
+    extra = element_bits(n) if Variant.parse(variant) is Variant.SHARED else 0
+    return first * fp_bits + 1 + extra
+
+
+# --------------------------------------------------------------------------------------------
+# the paper's Based constructions (App. G.3), state sizes as stated and with log c made explicit
+# --------------------------------------------------------------------------------------------
+
+
+def data_dependent_feature_dim(set_size: int, c: int) -> int:
+    """f = |A| + ceil(log2 c): the input-dependent IP kernel of Eq. 19 (a in A -> [e_a, 0],
+    b not in A -> [0, binary code of b]); inner products are exactly delta for pairs involving A."""
+    set_size = _int("set_size", set_size)
+    c = _int("c", c, 1)
+    return set_size + _log2_ceil(c)
+
+
+def random_feature_dim(set_size: int, c: int) -> int:
+    """f for the random +-1/sqrt(f) kernel of Eq. 20 with explicit constants (DERIVED).
+
+    Pr[<phi(x), phi(y)> > t / sqrt(f)] <= exp(-t^2 / 2); with t^2 = 2 ln(100 c^2) each of the c^2
+    pairs fails with probability <= 1 / (100 c^2), so all succeed with probability >= 0.99 by the
+    union bound. Prop G.18 needs t / sqrt(f) < eps = 1 / (3 |A|), i.e. f > 9 |A|^2 t^2 =
+    18 |A|^2 ln(100 c^2). Returns the least such integer (the paper: Θ(|A|^2 log c)).
+    """
+    set_size = _int("set_size", set_size, 1)
+    c = _int("c", c, 1)
+    return math.floor(18 * set_size**2 * math.log(100 * c * c)) + 1
+
+
+def based_g18_state_values(d: int, f: int, normalizer: bool = False) -> int:
+    """Prop G.18 (one LinearAttention + MLP layer, A first, IP kernel with eps = 1 / (3|A|)):
+    state O(d f), counted as the d * f values of the KV-state (f x d, recurrent view of Eq. 2);
+    ``normalizer=True`` adds the f values of the K-state. The MLP is stateless.
+
+    The feature dimension f comes from :func:`data_dependent_feature_dim` or
+    :func:`random_feature_dim` applied to the FIRST set's size: that is the order effect of this
+    construction. Multiply by the bits per value for bits (the paper has no precision analysis).
+    """
+    d = _int("d", d, 1)
+    f = _int("f", f, 1)
+    return d * f + (f if normalizer else 0)
+
+
+def based_g22_state_values(n_bits: int, k: int, l: int, explicit_log_c: bool = True) -> int:
+    """Thm G.22 (= Thm 3.2): data-dependent Based on a JRT prompt, state O(min(|A|, |B|) * n).
+
+    Elements are n-bit vectors (universe c = 2^n, d = n + 1 columns with the separator bit).
+    As stated: min(k, l) * n values. With the log c term made explicit (``explicit_log_c``):
+    G.21 moves the smaller set first, then G.18 with the data-dependent kernel of dimension
+    f = min(k, l) + log2 c = min(k, l) + n and d = n + 1: (n + 1) * f values.
+    """
+    n_bits = _int("n_bits", n_bits, 1)
+    k = _int("k", k)
+    l = _int("l", l)
+    m = min(k, l)
+    if not explicit_log_c:
+        return m * n_bits
+    return based_g18_state_values(n_bits + 1, max(1, data_dependent_feature_dim(m, 2**n_bits)))
+
+
+def based_g23_state_values(n_bits: int, k: int, l: int, explicit_log_c: bool = True) -> int:
+    """Remark G.23: the same with the random (input-independent) kernel, O(min(|A|, |B|)^2 * n).
+
+    As stated: min(k, l)^2 * n values. Explicit: f = :func:`random_feature_dim` (min(k, l),
+    c = 2^n) = Θ(min^2 * n), d = n + 1: (n + 1) * f values.
+    """
+    n_bits = _int("n_bits", n_bits, 1)
+    m = min(_int("k", k), _int("l", l))
+    if not explicit_log_c:
+        return m * m * n_bits
+    return based_g18_state_values(n_bits + 1, random_feature_dim(max(1, m), 2**n_bits))
+
+
+# --------------------------------------------------------------------------------------------
+# the memory table
+# --------------------------------------------------------------------------------------------
+
+
+def _first_second(k: int, l: int, order: Order) -> tuple[int, int]:
+    return (k, l) if order is Order.A_FIRST else (l, k)
+
+
+def memory_table(
+    ns: Iterable[int],
+    ks: Iterable[int],
+    ls: Iterable[int],
+    orders: Iterable[Order | str] = (Order.A_FIRST, Order.B_FIRST),
+    passes: Iterable[int] = (1, 2),
+    variant: Variant | str = Variant.DECISION,
+) -> pd.DataFrame:
+    """Tidy table of every bound over a grid of n, k = |A|, l = |B|, order and passes.
+
+    One row per (n, k, l, order, passes, quantity). Columns: n, k, l, order, first, second,
+    passes, variant, quantity, kind ("lower" / "upper"), bits (float), reference (the result the
+    number rests on). Quantities: one-pass exact bound (passes = 1 only), two-way log-rank and
+    fooling-set bounds, JR-p bounds (paper form and rank form), the algorithms' register sizes
+    (store-first for p = 1, JRT two-pass for p = 2, p-pass for every p), the position counter.
+    Grid points with k or l > n are skipped. Lower bounds other than the one-pass one are for the
+    decision variant (NaN for the shared-element variant).
+    """
+    variant = Variant.parse(variant)
+    order_list = [Order.parse(o) for o in orders]
+    rows = []
+    for n, k, l, order, p in itertools.product(ns, ks, ls, order_list, passes):
+        if k > n or l > n:
+            continue
+        first, second = _first_second(k, l, order)
+        base = dict(n=n, k=k, l=l, order=order.value, first=first, second=second, passes=p)
+        decision = variant is Variant.DECISION
+        entries: list[tuple[str, str, float, str]] = []
+        if p == 1:
+            entries += [
+                ("one-pass exact", "lower", one_pass_exact_bits(n, first, second, variant), "Myhill-Nerode"),
+                ("store-first", "upper", store_first_bits(n, first), "store the first set"),
+            ]
+        two_way = [
+            ("two-way log-rank", two_way_log_rank_bits(n, k, l), "Mehlhorn-Schmidt, Gottlieb-Kantor"),
+            ("two-way fooling set", two_way_fooling_set_bits(n, k, l), "fooling set C(2m, m)"),
+            ("JR-p paper (D/2p)", jrp_lower_bound_paper_bits(n, k, l, p), "Prop G.29"),
+            ("JR-p rank (log rank/(2p-1))", jrp_lower_bound_rank_bits(n, k, l, p), "simulation + rank"),
+        ]
+        entries += [(q, "lower", b if decision else float("nan"), ref) for q, b, ref in two_way]
+        if p == 2:
+            entries.append(("JRT two-pass (Alg. 3)", "upper", jrt_two_pass_bits(n, k, l), "Thm G.15"))
+        entries += [
+            ("p-pass algorithm", "upper", multi_pass_bits(n, first, second, p), "chunked store"),
+            ("position counter", "upper", position_counter_bits(p * (first + second + 1)), "Def G.12"),
+        ]
+        for quantity, kind, bits, reference in entries:
+            rows.append(
+                {**base, "variant": variant.value, "quantity": quantity, "kind": kind}
+                | {"bits": float(bits), "reference": reference}
+            )
+    return pd.DataFrame(rows)
