@@ -82,6 +82,10 @@ __all__ = [
     "needed_feature_dim",
 ]
 
+#: The state of a construction: tensor name -> array (shapes in :meth:`SDConstruction.state_size`).
+State = dict[str, np.ndarray]
+Num = np.ndarray | float
+
 PRECISION_BITS: dict[str, int] = {"fp64": 64, "fp32": 32, "bf16": 16, "fp16": 16}
 
 #: A position "fires" when its MLP output y exceeds FIRE_TOL rather than 0. With a sign kernel ρ is
@@ -331,14 +335,12 @@ class SDConstruction(ABC):
     # -- recurrent form ------------------------------------------------------------------------
 
     @abstractmethod
-    def _prepare(
-        self, state: dict[str, np.ndarray], phi: np.ndarray, tokens: np.ndarray, layout: StreamLayout
-    ) -> None:
+    def _prepare(self, state: State, phi: np.ndarray, tokens: np.ndarray, layout: StreamLayout) -> None:
         """Work done before the first recurrent step (the prefix encoder; nothing for causal ones)."""
 
     @abstractmethod
     def _step(
-        self, state: dict[str, np.ndarray], t: int, is_sep: float, phi_t: np.ndarray, layout: StreamLayout
+        self, state: State, t: int, is_sep: float, phi_t: np.ndarray, layout: StreamLayout
     ) -> tuple[float, float]:
         """Update ``state`` in place for token t; return the (write, query) gates. The base loop
         applies the kv write, the attention read, the MLP and the readout."""
@@ -409,7 +411,9 @@ class SDConstruction(ABC):
         return toks
 
     @abstractmethod
-    def _forward(self, toks: np.ndarray, phi: np.ndarray, layout: StreamLayout) -> tuple[np.ndarray, ...]:
+    def _forward(
+        self, toks: np.ndarray, phi: np.ndarray, layout: StreamLayout
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Parallel form: (y [B, L, d_v], write [B, L], query [B, L])."""
 
     def forward(
@@ -467,16 +471,20 @@ class CausalSD(SDConstruction):
     def _counter_specs(self, layout: StreamLayout) -> dict[str, TensorSpec]:
         return {"sep_count": TensorSpec((), 1, "separators seen (0 or 1)")}
 
-    def _prepare(self, state, phi, tokens, layout) -> None:  # type: ignore[no-untyped-def]
+    def _prepare(self, state: State, phi: np.ndarray, tokens: np.ndarray, layout: StreamLayout) -> None:
         return None
 
-    def _step(self, state, t, is_sep, phi_t, layout):  # type: ignore[no-untyped-def]
+    def _step(
+        self, state: State, t: int, is_sep: float, phi_t: np.ndarray, layout: StreamLayout
+    ) -> tuple[float, float]:
         state["sep_count"] += is_sep
         write = float(_relu(1.0 - state["sep_count"]))
         query = float(_ge(state["sep_count"], 1.0)) * (1.0 - is_sep)
         return write, query
 
-    def _forward(self, toks, phi, layout):  # type: ignore[no-untyped-def]
+    def _forward(
+        self, toks: np.ndarray, phi: np.ndarray, layout: StreamLayout
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         is_sep = (toks == layout.separator).astype(np.float64)
         sep_count = np.cumsum(is_sep, axis=1)
         write = _relu(1.0 - sep_count)
@@ -526,11 +534,11 @@ class JRTSD(SDConstruction):
             "first_len": TensorSpec((), _count_bits(n1), "position of the first separator = |F|"),
         }
 
-    def _prepare(self, state, phi, tokens, layout) -> None:  # type: ignore[no-untyped-def]
+    def _prepare(self, state: State, phi: np.ndarray, tokens: np.ndarray, layout: StreamLayout) -> None:
         return None
 
     @staticmethod
-    def _gates(t, seen, first_len, n1):  # type: ignore[no-untyped-def]
+    def _gates(t: Num, seen: Num, first_len: Num, n1: float) -> tuple[np.ndarray, np.ndarray]:
         small_first = _ge(n1 - 1 - first_len, first_len)
         small_second = 1.0 - small_first
         pass1_after_sep = _ge(t, first_len + 1) * _ge(n1 - 1, t)
@@ -540,7 +548,9 @@ class JRTSD(SDConstruction):
         query = seen * (small_second * pass2_first_set + small_first * pass2_after_sep)
         return write, query
 
-    def _step(self, state, t, is_sep, phi_t, layout):  # type: ignore[no-untyped-def]
+    def _step(
+        self, state: State, t: int, is_sep: float, phi_t: np.ndarray, layout: StreamLayout
+    ) -> tuple[float, float]:
         t_now = float(state["position"])
         state["first_len"] += t_now * is_sep * (1.0 - _ge(state["sep_count"], 1.0))
         state["sep_count"] += is_sep
@@ -549,7 +559,9 @@ class JRTSD(SDConstruction):
         state["position"] += 1.0
         return float(write), float(query)
 
-    def _forward(self, toks, phi, layout):  # type: ignore[no-untyped-def]
+    def _forward(
+        self, toks: np.ndarray, phi: np.ndarray, layout: StreamLayout
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         is_sep = (toks == layout.separator).astype(np.float64)
         t = np.arange(toks.shape[1], dtype=np.float64)[None, :]
         sep_count = np.cumsum(is_sep, axis=1)
@@ -617,13 +629,15 @@ class PrefixSD(SDConstruction):
         kv = np.einsum("blf,bl->bf", phi, v_e)[..., None] * np.ones(self.value_dim)
         return kv, n_first, n_second, small_first, before, after
 
-    def _prepare(self, state, phi, tokens, layout) -> None:  # type: ignore[no-untyped-def]
+    def _prepare(self, state: State, phi: np.ndarray, tokens: np.ndarray, layout: StreamLayout) -> None:
         kv, n_first, n_second, _, _, _ = self._encode(tokens[None], phi[None], layout.separator)
         state["kv"] += kv[0]
         state["n_first"] += n_first[0]
         state["n_second"] += n_second[0]
 
-    def _step(self, state, t, is_sep, phi_t, layout):  # type: ignore[no-untyped-def]
+    def _step(
+        self, state: State, t: int, is_sep: float, phi_t: np.ndarray, layout: StreamLayout
+    ) -> tuple[float, float]:
         state["sep_count"] += is_sep
         before = _relu(1.0 - state["sep_count"])
         after = state["sep_count"] - is_sep
@@ -631,7 +645,9 @@ class PrefixSD(SDConstruction):
         query = after * small_first + before * (1.0 - small_first)
         return 0.0, float(query)  # decoder values v_d = 0: kv is the encoder's state
 
-    def _forward(self, toks, phi, layout):  # type: ignore[no-untyped-def]
+    def _forward(
+        self, toks: np.ndarray, phi: np.ndarray, layout: StreamLayout
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         kv, _, _, small_first, before, after = self._encode(toks, phi, layout.separator)
         rho = phi @ kv  # non-causal: every position reads the whole encoder state
         query = after * small_first[:, None] + before * (1.0 - small_first[:, None])
