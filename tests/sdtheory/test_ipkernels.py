@@ -28,7 +28,8 @@ from sdtheory.ipkernels import (
 @st.composite
 def universe_and_set(draw: st.DrawFn, max_c: int = 4096, max_size: int = 64) -> tuple[int, list[int]]:
     c = draw(st.integers(1, max_c))
-    stored = draw(st.lists(st.integers(0, c - 1), unique=True, max_size=min(c, max_size)))
+    m = draw(st.integers(0, min(c, max_size)))
+    stored = draw(st.lists(st.integers(0, c - 1), unique=True, min_size=m, max_size=m))
     return c, stored
 
 
