@@ -424,9 +424,18 @@ class CodeKernel(IPKernel):
     def _columns(self) -> np.ndarray:
         return np.arange(1 << self.params.r, dtype=np.int64)
 
+    @cached_property
+    def _parity(self) -> np.ndarray:
+        """popcount(i) mod 2 for i < 2^r (np.bitwise_count needs numpy >= 2; pyproject allows 1.26)."""
+        cols = self._columns
+        parity = np.zeros(cols.size, dtype=np.int64)
+        for bit in range(self.params.r):
+            parity ^= (cols >> bit) & 1
+        return parity
+
     def _features(self, tokens: np.ndarray) -> np.ndarray:
         sym = self._symbols(tokens)  # [T, Q]
-        parity = np.bitwise_count(sym[:, :, None] & self._columns[None, None, :]) & 1
+        parity = self._parity[sym[:, :, None] & self._columns[None, None, :]]
         rows = 1.0 - 2.0 * parity  # [T, Q, 2^r]
         return rows.reshape(tokens.size, self.f) / math.sqrt(self.f)
 
