@@ -1,0 +1,1 @@
+"""Experiment definitions (TOML), read by :mod:`synthetic.sweep`; see ``python -m synthetic list``."""

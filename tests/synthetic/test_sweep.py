@@ -1,0 +1,211 @@
+"""Sweeps: TOML parsing (unknown keys named), grid expansion, resume after a kill, failed runs
+recorded, worker processes."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from synthetic import train as train_mod
+from synthetic.results import ResultsStore, results_path
+from synthetic.sweep import available_experiments, expand, load_experiment, parse_experiment, run_sweep
+
+torch.set_num_threads(1)
+
+TINY = textwrap.dedent(
+    """
+    name = "tiny"
+    description = "smoke"
+
+    [[variants]]
+    name = "causal"
+    pattern = ["base_conv", {kind = "based", num_heads = 1, causal = true}]
+
+    [[variants]]
+    name = "jrt"
+    pattern = ["base_conv", {kind = "based", num_heads = 1}]
+    passes = 2
+
+    [[variants]]
+    name = "conv only"
+    pattern = ["base_conv"]
+
+    [profiles.quick]
+    data = {task = "sd", vocab_size = 16, train_segments = "tiny_sd_train", test_segments = "tiny_sd_test"}
+    model = {n_layers = 2}
+    train = {epochs = 1, batch_size = 32, device = "cpu"}
+    [profiles.quick.grid]
+    d_model = [4, 8]
+    feature_dim = [1, 2]
+    seed = [0]
+    """
+)
+
+
+def write(tmp_path: Path, text: str = TINY) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    return path
+
+
+def test_expand_grid(tmp_path: Path) -> None:
+    exp = load_experiment(write(tmp_path))
+    runs = expand(exp, "quick")
+    # 2 Based variants x 2 d_model x 2 feature_dim, and the conv-only variant has no feature_dim axis
+    assert len(runs) == 2 * 2 * 2 + 2
+    assert len({r.config_hash() for r in runs}) == len(runs)
+    jrt = [r for r in runs if r.variant == "jrt"]
+    assert all(r.data.passes == 2 for r in jrt) and all(
+        r.data.passes == 1 for r in runs if r.variant != "jrt"
+    )
+    assert {r.model.pattern[1].feature_dim for r in jrt} == {1, 2}
+    assert {r.model.d_model for r in runs} == {4, 8}
+    assert all(r.seed == r.data.seed == 0 for r in runs)
+    assert expand(exp, "quick") == runs  # deterministic
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("epochs = 1,", "epoch = 1,", r"profiles.quick.train.*epoch"),
+        ('description = "smoke"', 'description = "smoke"\ncolour = "red"', r"unknown key 'colour'"),
+        ("passes = 2", "passes = 2\nlayers = 3", r"variants.1.layers: unknown key 'layers'"),
+        ("num_heads = 1, causal", "num_heads = 1, causl", r"causl"),
+        ("seed = [0]", "seed = [0]\nfeature_dimm = [2]", r"grid key 'feature_dimm'"),
+        ("vocab_size = 16,", "vocab_size = 16, passes = 2,", r"data.passes is set per variant"),
+        ('test_segments = "tiny_sd_test"', 'test_segments = "tiny_sd_test", colour = 1', r"colour"),
+        ("seed = [0]", "seed = [0, 0]", r"repeats a value"),
+    ],
+)
+def test_schema_errors_name_the_key(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in TINY
+    with pytest.raises(ValueError, match=message):
+        load_experiment(write(tmp_path, TINY.replace(old, new, 1)))
+
+
+def test_unknown_experiment_and_profile(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        load_experiment("nope")
+    with pytest.raises(ValueError, match="has no profile 'paper'"):
+        expand(load_experiment(write(tmp_path)), "paper")
+
+
+def test_shipped_experiments_parse() -> None:
+    found = available_experiments()
+    assert {"sd_order", "mqar_order"} <= set(found)
+    for name in found:
+        exp = load_experiment(name)
+        assert {"quick", "paper"} <= set(exp.profiles)
+        for profile in exp.profiles:
+            assert expand(exp, profile)
+
+
+def _hashes(path: Path) -> list[str]:
+    return [r["config_hash"] for r in ResultsStore(path).records()]
+
+
+def test_kill_midway_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    exp = load_experiment(write(tmp_path))
+    wanted = sorted(c.config_hash() for c in expand(exp, "quick"))
+    store_path = results_path(tmp_path / "res", "tiny", "quick")
+
+    class Killed(Exception):
+        pass
+
+    seen: list[dict[str, Any]] = []
+
+    def kill_after_three(record: dict[str, Any]) -> None:
+        seen.append(record)
+        if len(seen) == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_sweep(exp, "quick", results_dir=tmp_path / "res", on_record=kill_after_three, progress=False)
+    assert len(_hashes(store_path)) == 3
+    # the kill also hit in the middle of writing a 4th record
+    with store_path.open("a") as fh:
+        fh.write('{"config_hash": "half-writ')
+    with pytest.warns(UserWarning, match="partial last line"):
+        summary = run_sweep(exp, "quick", results_dir=tmp_path / "res", progress=False)
+    assert (summary.total, summary.skipped, summary.ok, summary.failed) == (
+        len(wanted),
+        3,
+        len(wanted) - 3,
+        0,
+    )
+    got = _hashes(store_path)
+    assert sorted(got) == wanted  # none lost, none repeated
+    again = run_sweep(exp, "quick", results_dir=tmp_path / "res", progress=False)
+    assert (again.skipped, again.ok) == (len(wanted), 0)
+    assert sorted(_hashes(store_path)) == wanted
+
+
+def test_nan_run_is_recorded_as_failed_and_the_sweep_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exp = load_experiment(write(tmp_path))
+    real_loss = train_mod.masked_loss
+
+    def nan_for_jr2(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """NaN training loss for JR-2 inputs (tiny SD: T = 2 * 10 + 1), the real loss otherwise."""
+        loss = real_loss(logits, labels)
+        return loss * float("nan") if logits.shape[1] == 21 and torch.is_grad_enabled() else loss
+
+    monkeypatch.setattr(train_mod, "masked_loss", nan_for_jr2)
+    kw: dict[str, Any] = dict(results_dir=tmp_path, progress=False, only=lambda c: c.model.d_model == 4)
+    summary = run_sweep(exp, "quick", **kw)
+    assert (summary.total, summary.ok, summary.failed) == (5, 3, 2)
+    records = ResultsStore(results_path(tmp_path, "tiny", "quick")).records()
+    failed = [r for r in records if r["status"] == "failed"]
+    assert {r["summary"]["variant"] for r in failed} == {"jrt"}
+    assert all("NonFiniteLossError" in r["error"] and "nan" in r["error"] for r in failed)
+    assert all("config" in r and r["config_hash"] for r in failed)
+    # a recorded failure counts as done, unless retried
+    monkeypatch.setattr(train_mod, "masked_loss", real_loss)
+    assert run_sweep(exp, "quick", **kw).skipped == 5
+    retried = run_sweep(exp, "quick", retry_failed=True, **kw)
+    assert (retried.skipped, retried.ok, retried.failed) == (3, 2, 0)
+    store = ResultsStore(results_path(tmp_path, "tiny", "quick"))
+    assert len(store.done_hashes(include_failed=False)) == 5
+
+
+def test_worker_processes(tmp_path: Path) -> None:
+    exp = load_experiment(write(tmp_path))
+    only = dict(only=lambda c: c.model.d_model == 4 and c.variant != "jrt")
+    summary = run_sweep(exp, "quick", results_dir=tmp_path, workers=2, progress=False, **only)
+    assert (summary.ok, summary.failed) == (3, 0)
+    records = ResultsStore(results_path(tmp_path, "tiny", "quick")).records()
+    assert len(records) == 3 and all(r["status"] == "ok" for r in records)
+    # the same runs in this process give the same metrics (CPU reproducibility across processes)
+    from synthetic.train import run_record
+
+    by_hash = {r["config_hash"]: r for r in records}
+    for cfg in expand(exp, "quick"):
+        if cfg.config_hash() in by_hash and cfg.variant == "causal":
+            again = run_record(cfg)
+            assert again["slice_accuracy"] == by_hash[cfg.config_hash()]["slice_accuracy"]
+
+
+def test_ray_runner_if_installed(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    exp = load_experiment(write(tmp_path))
+    summary = run_sweep(
+        exp,
+        "quick",
+        results_dir=tmp_path,
+        runner="ray",
+        progress=False,
+        only=lambda c: c.variant == "conv only",
+    )
+    assert summary.ok == 2
+
+
+def test_parse_experiment_from_dict() -> None:
+    import tomllib
+
+    exp = parse_experiment(tomllib.loads(TINY))
+    assert exp.name == "tiny" and [v.name for v in exp.variants] == ["causal", "jrt", "conv only"]
