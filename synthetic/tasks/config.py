@@ -27,7 +27,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from synthetic.tasks.mqar import check_mqar_sizes, mqar_context_len
 from synthetic.tasks.sd import check_sd_sizes, sd_context_len
@@ -227,9 +236,16 @@ class DataConfig(_Frozen):
     vocab_size: Annotated[int, Field(strict=True, gt=NUM_SPECIAL)]
     passes: PositiveInt = 1
     seed: Annotated[int, Field(strict=True, ge=0)] = 0
-    train_segments: tuple[SegmentConfig, ...] = Field(min_length=1)
-    test_segments: tuple[SegmentConfig, ...] = Field(min_length=1)
+    train_segments: tuple[SegmentConfig, ...]
+    test_segments: tuple[SegmentConfig, ...]
     cache_dir: Path | None = None
+
+    @field_validator("train_segments", "test_segments")
+    @classmethod
+    def _non_empty(cls, value: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
+        if not value:
+            raise ValueError(f"{info.field_name} is empty; give at least one segment")
+        return value
 
     @model_validator(mode="before")
     @classmethod

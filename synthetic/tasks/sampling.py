@@ -12,6 +12,8 @@ generator state and arguments give the same arrays.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from synthetic.tasks._checks import check_int, check_rng
@@ -22,9 +24,15 @@ __all__ = ["powerlaw_slots", "sample_distinct"]
 # generator's definition (it fixes how the random stream is consumed), so changing it changes the
 # data; bump ``GENERATOR_VERSION`` in ``synthetic.tasks.data`` if you do.
 _FY_CHUNK_ELEMENTS = 1 << 21
-# Use whole-row rejection instead of Fisher-Yates when k^2 / (2 * population) <= this (a row is
-# then accepted with probability >= about exp(-1)).
-_REJECTION_MAX_LOAD = 1.0
+# "auto" uses whole-row rejection when a row of i.i.d. draws is all-distinct with probability
+# >= exp(_AUTO_REJECTION_LOG_ACCEPT); an explicit "rejection" refuses below exp(_MIN_LOG_ACCEPT).
+_AUTO_REJECTION_LOG_ACCEPT = -1.0
+_MIN_LOG_ACCEPT = -8.0
+
+
+def _log_accept(population: int, k: int) -> float:
+    """log P(k i.i.d. uniform draws from [0, population) are all distinct)."""
+    return math.lgamma(population + 1) - math.lgamma(population - k + 1) - k * math.log(population)
 
 
 def _index_dtype(population: int) -> type[np.signedinteger]:
@@ -85,9 +93,10 @@ def sample_distinct(
     Rows are independent; every ordered k-tuple of distinct values is equally likely.
 
     ``method``: ``"fisher_yates"`` (partial shuffle, cost ``num_rows * (population + 6 k)``),
-    ``"rejection"`` (redraw rows with a repeat; fast when ``k * k << population``) or ``"auto"``
-    (rejection when ``k^2 / (2 population) <= 1``). Both are exact; they consume the generator
-    differently, so ``auto`` is part of the data's definition.
+    ``"rejection"`` (redraw rows with a repeat; fast when ``k * k << population``; refused when a
+    row would be accepted with probability below ``e^-8``) or ``"auto"`` (rejection when a row is
+    accepted with probability >= ``e^-1``, about ``k^2 <= 2 population``). Both are exact; they
+    consume the generator differently, so ``auto``'s rule is part of the data's definition.
     """
     check_rng(rng)
     num_rows = check_int("num_rows", num_rows, 0)
@@ -95,11 +104,17 @@ def sample_distinct(
     k = check_int("k", k, 0)
     if k > population:
         raise ValueError(f"k={k} distinct values cannot come from population={population} (need k <= it)")
+    log_accept = _log_accept(population, k)
     if method == "auto":
-        method = "rejection" if k * k <= 2 * _REJECTION_MAX_LOAD * population else "fisher_yates"
+        method = "rejection" if log_accept >= _AUTO_REJECTION_LOG_ACCEPT else "fisher_yates"
     if method == "fisher_yates":
         return _fisher_yates(rng, num_rows, population, k)
     if method == "rejection":
+        if log_accept < _MIN_LOG_ACCEPT:
+            raise ValueError(
+                f"method='rejection' with k={k}, population={population} accepts a row with probability "
+                f"{math.exp(log_accept):.1e} < e^{_MIN_LOG_ACCEPT:g}; use 'fisher_yates' or 'auto'"
+            )
         return _rejection(rng, num_rows, population, k)
     raise ValueError(f"method={method!r} is not one of 'auto', 'fisher_yates', 'rejection'")
 
