@@ -15,15 +15,36 @@ def test_registry_names_unique_and_nonempty() -> None:
 
 
 def test_theory_figure_writes_files(tmp_path: Path) -> None:
-    assert figures.main(["--only", "sd_store_first_bits", "--out", str(tmp_path)]) == 0
-    for suffix in ("sd_store_first_bits.png", "sd_store_first_bits.pdf", "data/sd_store_first_bits.csv"):
+    assert figures.main(["--only", "sd_memory_order", "--out", str(tmp_path)]) == 0
+    for suffix in ("sd_memory_order.png", "sd_memory_order.pdf", "data/sd_memory_order.csv"):
         assert (tmp_path / suffix).stat().st_size > 0
-    df = pd.read_csv(tmp_path / "data/sd_store_first_bits.csv")
-    # the A-first memory grows with |A|; the B-first one does not depend on |A|
-    a_first = df[(df.order == "A-first") & (df.quantity == "store-first algorithm")]
-    b_first = df[(df.order == "B-first") & (df.quantity == "store-first algorithm")]
-    assert a_first.bits.is_monotonic_increasing and a_first.bits.nunique() > 1
-    assert b_first.bits.nunique() == 1
+    df = pd.read_csv(tmp_path / "data/sd_memory_order.csv")
+    for panel in ("small", "large"):
+        sub = df[df.panel == panel]
+        b_size, n = int(sub.B_size.iloc[0]), int(sub.n.iloc[0])
+
+        def curve(quantity: str, order: str, sub: pd.DataFrame = sub) -> pd.Series:
+            rows = sub[(sub.quantity == quantity) & (sub.order == order)].sort_values("A_size")
+            assert not rows.empty, (quantity, order)
+            return rows.set_index("A_size").bits
+
+        # one pass: the A-first cost grows with |A|, the B-first cost does not depend on |A|
+        exact_a, exact_b = (curve("exact one-pass bound", o) for o in ("A-first", "B-first"))
+        store_a, store_b = (curve("store-first (measured)", o) for o in ("A-first", "B-first"))
+        assert exact_b.nunique() == 1 and store_b.nunique() == 1
+        small = exact_a.index[exact_a.index < b_size]
+        big = exact_a.index[(exact_a.index > b_size) & (exact_a.index < n - b_size)]  # C(n, |A|) > C(n, |B|)
+        assert (exact_a[small] < exact_b[small]).all() and (exact_a[big] > exact_b[big]).all()
+        assert (store_a >= exact_a).all() and (store_b >= exact_b).all()
+        # two passes: the same memory in both orders, never more than the best one-pass order
+        jrt_a = curve("JRT two-pass, Alg. 3 (measured)", "A-first")
+        jrt_b = curve("JRT two-pass, Alg. 3 (measured)", "B-first")
+        assert jrt_a.equals(jrt_b)
+        assert (jrt_a <= pd.concat([store_a, store_b], axis=1).min(axis=1)).all()
+        # measured p-pass memory respects the JR-p lower bound
+        lower = curve("JR-4 lower bound", "either")
+        for order in ("A-first", "B-first"):
+            assert (curve("4-pass algorithm (measured)", order) >= lower).all()
 
 
 def test_unknown_figure_is_an_error() -> None:
