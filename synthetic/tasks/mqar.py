@@ -165,9 +165,11 @@ def generate_mqar(
     inputs[:, kv_start + 1 : kv_start + 2 * n : 2] = values
     inputs[:, ctx_len] = ANSWER
 
-    rows = np.arange(n_ex)[:, None]
-    positions = ctx_len + 1 + 2 * slots  # [N, m]
-    inputs[rows, positions] = q_keys
+    # flat index of each ask: row * T + (ctx_len + 1 + 2 * slot)
+    flat_pos = slots * 2
+    flat_pos += (np.arange(n_ex, dtype=np.int64) * t + ctx_len + 1)[:, None]
+    flat_pos = flat_pos.reshape(-1)
+    inputs.reshape(-1)[flat_pos] = q_keys.reshape(-1)
     labels = np.full((n_ex, t), IGNORE_INDEX, dtype=np.int64)
-    labels[rows, positions] = q_values
+    labels.reshape(-1)[flat_pos] = q_values.reshape(-1)
     return TaskExamples(inputs, labels, context_len=ctx_len)
