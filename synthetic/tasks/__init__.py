@@ -7,7 +7,12 @@ Generators (numpy, vectorised over examples; no torch):
 Data pipeline (torch only in :class:`Batch`):
   :class:`DataConfig` -> :func:`build_split` -> :class:`SplitData` -> :meth:`SplitData.batches`.
 Token ids: :mod:`synthetic.tasks.tokens`. Presets: :mod:`synthetic.tasks.presets`.
+
+Importing the package (or any generator module) does not import torch; the names from
+:mod:`synthetic.tasks.data` are loaded on first use.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from synthetic.tasks.config import (
     DataConfig,
@@ -18,13 +23,26 @@ from synthetic.tasks.config import (
     SDTaskConfig,
     parse_slice_name,
 )
-from synthetic.tasks.data import GENERATOR_VERSION, Batch, Segment, SplitData, build_split
 from synthetic.tasks.examples import TaskExamples
 from synthetic.tasks.metrics import SliceAccuracy
 from synthetic.tasks.mqar import generate_mqar
 from synthetic.tasks.presets import PRESETS, paper_sd_config, quick_mqar_config, quick_sd_config
 from synthetic.tasks.repeat import repeat_context
 from synthetic.tasks.sd import generate_sd, generate_sd_decision
+
+if TYPE_CHECKING:
+    from synthetic.tasks.data import GENERATOR_VERSION, Batch, Segment, SplitData, build_split
+
+_LAZY = {"GENERATOR_VERSION", "Batch", "Segment", "SplitData", "build_split"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from synthetic.tasks import data
+
+        return getattr(data, name)
+    raise AttributeError(f"module 'synthetic.tasks' has no attribute {name!r}")
+
 
 __all__ = [
     "GENERATOR_VERSION",

@@ -97,13 +97,15 @@ def sample_distinct(
     """Per row, ``k`` distinct values from ``[0, population)`` in uniformly random order.
 
     Returns an integer array ``[num_rows, k]`` (int16 when ``population <= 32767``, else int32).
-    Rows are independent; every ordered k-tuple of distinct values is equally likely.
+    Rows are independent; every ordered k-tuple of distinct values is equally likely (exactly
+    for rejection; for Fisher-Yates up to a relative deviation below ``population / 2**53`` from
+    scaling 53-bit uniform floats).
 
     ``method``: ``"fisher_yates"`` (partial shuffle, cost ``num_rows * (population + 6 k)``),
     ``"rejection"`` (redraw rows with a repeat; fast when ``k * k << population``; refused when a
     row would be accepted with probability below ``e^-8``) or ``"auto"`` (rejection when a row is
-    accepted with probability >= ``e^-1``, about ``k^2 <= 2 population``). Both are exact; they
-    consume the generator differently, so ``auto``'s rule is part of the data's definition.
+    accepted with probability >= ``e^-1``, about ``k^2 <= 2 population``). The two consume the
+    generator differently, so ``auto``'s rule is part of the data's definition.
     """
     check_rng(rng)
     num_rows = check_int("num_rows", num_rows, 0)

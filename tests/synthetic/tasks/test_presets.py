@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -77,3 +80,14 @@ def test_unknown_preset() -> None:
         preset_segments("paper")
     with pytest.raises(ValueError, match=r"num_examples=0 must be an integer >= 1"):
         preset_segments("tiny_sd_test", 0)
+
+
+def test_generators_do_not_import_torch() -> None:
+    """The numpy side (generators, configs, presets, cache) imports without torch."""
+    code = (
+        "import sys, synthetic.tasks, synthetic.tasks.sd, synthetic.tasks.mqar, synthetic.tasks.repeat, "
+        "synthetic.tasks.config, synthetic.tasks.presets, synthetic.tasks.cache, synthetic.tasks.metrics; "
+        "assert 'torch' not in sys.modules; "
+        "from synthetic.tasks import build_split; assert 'torch' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
