@@ -294,6 +294,19 @@ class DataConfig(_Frozen):
             return self.test_segments
         raise ValueError(f"split={split!r} is not 'train' or 'test'")
 
+    def seq_len(self, segment: SDSegmentConfig | MQARSegmentConfig) -> int:
+        """Input length T of ``segment``'s examples after JR-p: one pass + ``(passes - 1) * context``."""
+        return segment.one_pass_len(self.task) + (self.passes - 1) * segment.context_len(self.task)
+
+    def prefix_len(self, segment: SDSegmentConfig | MQARSegmentConfig) -> int:
+        """Context tokens of ``segment``'s examples including repeats: ``passes * context``."""
+        return self.passes * segment.context_len(self.task)
+
+    def max_seq_len(self, split: Literal["train", "test"] | None = None) -> int:
+        """Longest input length T in ``split`` (both splits when None), e.g. to size a model."""
+        splits: tuple[Literal["train", "test"], ...] = ("train", "test") if split is None else (split,)
+        return max(self.seq_len(seg) for sp in splits for seg in self.segments(sp))
+
     def segment_identity(self, segment: SDSegmentConfig | MQARSegmentConfig) -> dict[str, Any]:
         """What determines a segment's JR-1 data apart from (seed, split): task, V, the segment's
         sizes. Excludes ``name`` (a label), ``passes`` (JR-p copies the same instances) and

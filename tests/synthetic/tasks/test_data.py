@@ -79,7 +79,9 @@ def test_jrp_repeats_the_same_instances_and_prefix_len(cfg: DataConfig) -> None:
     plain = build_split(cfg.model_copy(update={"passes": 1}), "train")
     rep = build_split(cfg, "train")
     p = cfg.passes
+    assert max(s.seq_len for s in rep.segments) == cfg.max_seq_len("train")
     for s1, sp in zip(plain.segments, rep.segments, strict=True):
+        assert sp.seq_len == cfg.seq_len(sp.config) and sp.prefix_len[0] == cfg.prefix_len(sp.config)
         c = s1.context_len
         assert sp.context_len == c and sp.passes == p
         assert np.all(sp.prefix_len == p * c) and sp.prefix_len.shape == (sp.num_examples,)
