@@ -36,6 +36,10 @@ DTYPE = torch.bfloat16
 
 
 def git_commit() -> str:
+    import os
+
+    if os.environ.get("READTWICE_COMMIT"):
+        return os.environ["READTWICE_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
@@ -184,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows(rows)
     print(f"\nwrote {path}")
+    from synthetic.kernels.based import launch
+
+    for key, cfg in launch._CACHE.items():
+        print("autotuned", key, cfg)
     # same-run ratios vs SDPA flash and fla fused_chunk_based
     print(f"\n{'mode':7s} {'B':>3s} {'N':>6s} {'provider':22s} {'ms':>9s} {'xSDPA':>7s} {'xfla':>7s}")
     for r in rows:

@@ -32,30 +32,43 @@ def fp32_precision() -> str:
 
 
 def dot_precision(dtype: torch.dtype) -> str:
+    """``input_precision`` of the main dots for inputs of ``dtype``."""
     return fp32_precision() if dtype == torch.float32 else "ieee"
 
 
-def register_budget_ok(fp: int, db: int, bt: int) -> bool:
-    """Keep the per-program register tiles (state [FP*FP, DB] and q2 [BT, FP*FP]) bounded."""
-    return fp * fp * db <= 16384 and bt * fp * fp <= 16384
+def selection_precision(dtype: torch.dtype) -> str:
+    """``input_precision`` of the one-hot selection dots: exact gathers also for fp32 inputs
+    (tf32x3 on the GPU, ieee in the interpreter)."""
+    if dtype != torch.float32:
+        return "ieee"
+    return "ieee" if interpreting() else "tf32x3"
 
 
-def candidate_configs(fp: int, dp: int, for_backward: bool = False) -> list[dict[str, int]]:
-    """Block shapes worth trying for padded feature dim ``fp`` and padded value dim ``dp``; the
-    first is the default when autotuning is off."""
+def register_budget_ok(w: int, db: int, bt: int) -> bool:
+    """Keep the per-program register tiles (state [W, DB] and features [BT, W]) bounded."""
+    return w * db <= 16384 and bt * w <= 16384
+
+
+def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[str, int]]:
+    """Block shapes worth trying for feature dim ``f`` and value head dim ``d``; the first is the
+    default when autotuning is off. W = W1 + W2 is the per-token feature width of the state."""
+    from synthetic.kernels.based.triton_fwd import feature_widths, next_pow2
+
+    _, w1, w2 = feature_widths(f)
+    w = w1 + w2
+    dp = next_pow2(d)
     if interpreting():
-        db = dp if fp * fp * dp <= 16384 else max(16, 16384 // (fp * fp))
-        bt = 32 if fp <= 16 else 16
-        return [dict(BT=bt, DB=min(db, dp), num_warps=4, num_stages=1)]
+        db = dp
+        while db > 16 and w * db > 16384:
+            db //= 2
+        return [dict(BT=32 if w <= 256 else 16, DB=db, num_warps=4, num_stages=1)]
     out = []
-    bts = (64, 32) if fp <= 16 else (16,)
-    dbs = (64, 32, 16) if fp <= 16 else (16,)
-    for bt in bts:
-        for db in dbs:
-            if db > max(dp, 16) or not register_budget_ok(fp, db, bt):
+    for bt in (64, 32, 16):
+        for db in (64, 32, 16, 128):
+            if db > max(dp, 16) or not register_budget_ok(w, db, bt):
                 continue
             for warps in (4, 8):
-                out.append(dict(BT=bt, DB=db, num_warps=warps, num_stages=2))
+                out.append(dict(BT=bt, DB=db, num_warps=warps, num_stages=1))
     return out
 
 

@@ -4,6 +4,11 @@ Public functions return ``(y, (kv, z))`` like the references: y [B, T, H, D] in 
 the state kv [B, H, E, D] and z [B, H, E] in fp32. Gradients flow to q, k, v, k_enc, v_enc and
 the initial state; the returned state is not differentiable through this path (asking for its
 gradient raises instead of returning something wrong).
+
+The kernels keep each symmetric second-order pair (a, b), (b, a) once, so the returned state
+splits a pair's total equally between kv[1+F+a*F+b] and kv[1+F+b*F+a]. For states built from
+keys (always symmetric) this is exactly the reference state; for an arbitrary initial state it is
+its symmetrised version, which gives the same outputs (phi(q) . kv only sees the sum).
 """
 
 from __future__ import annotations
@@ -14,36 +19,60 @@ import torch
 
 from synthetic.kernels.based import launch
 from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel
-from synthetic.kernels.based.triton_fwd import based_fwd_kernel, next_pow2
+from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
 
 State = tuple[torch.Tensor, torch.Tensor]
 _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def _dims(q: torch.Tensor, v: torch.Tensor) -> tuple[int, int, int, int, int, int, int]:
+def _dims(q: torch.Tensor, v: torch.Tensor) -> tuple[int, int, int, int, int]:
     b, t, h, f = q.shape
-    d = v.shape[-1]
-    return b, t, h, f, d, next_pow2(f), next_pow2(d)
+    return b, t, h, f, v.shape[-1]
 
 
-def _scales(f: int) -> tuple[float, float]:
-    return f**-0.25, 1.0 / math.sqrt(2.0 * f)
+def _scales(f: int) -> tuple[float, float, float]:
+    """(scale1, scale_d, scale_w) = (F^-1/4, 1/sqrt(2F), 1/sqrt(F))."""
+    return f**-0.25, 1.0 / math.sqrt(2.0 * f), 1.0 / math.sqrt(f)
+
+
+_PAIRS: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _pair_tables(f: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """int32 [W2] tables of the pairs (a, b), a < b, behind w's columns; -1 pads."""
+    key = (f, str(device))
+    if key not in _PAIRS:
+        w2 = feature_widths(f)[2]
+        pairs = [(a, b) for a in range(f) for b in range(a + 1, f)]
+        pa = torch.full((w2,), -1, dtype=torch.int32)
+        pb = torch.full((w2,), -1, dtype=torch.int32)
+        if pairs:
+            pa[: len(pairs)] = torch.tensor([a for a, _ in pairs], dtype=torch.int32)
+            pb[: len(pairs)] = torch.tensor([b for _, b in pairs], dtype=torch.int32)
+        _PAIRS[key] = (pa.to(device), pb.to(device))
+    return _PAIRS[key]
+
+
+def _widths(f: int) -> dict[str, int]:
+    fp, w1, w2 = feature_widths(f)
+    return dict(F=f, FP=fp, W1=w1, W2=w2)
 
 
 class _BasedFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, ke, ve, prefix, s_init, z_init, causal: bool, has_enc: bool, eps: float):
-        b, t, h, f, d, fp, dp = _dims(q, v)
+        b, t, h, f, d = _dims(q, v)
         te = ke.shape[1] if has_enc else 0
         e = 1 + f + f * f
-        scale1, scale2 = _scales(f)
+        scale1, scale_d, scale_w = _scales(f)
+        pa, pb = _pair_tables(f, q.device)
         o = torch.empty_like(v)
         den = torch.empty(b, t, h, device=q.device, dtype=torch.float32)
         s_out = torch.empty(b, h, e, d, device=q.device, dtype=torch.float32)
         z_out = torch.empty(b, h, e, device=q.device, dtype=torch.float32)
         has_init = s_init is not None
         dummy = den  # placeholder pointer for absent optional inputs (never read)
-        precision = launch.dot_precision(q.dtype)
+        precision, sel_precision = launch.dot_precision(q.dtype), launch.selection_precision(q.dtype)
 
         def run(cfg: dict[str, int]) -> None:
             grid = (triton_cdiv(d, cfg["DB"]), b * h)
@@ -56,6 +85,8 @@ class _BasedFunction(torch.autograd.Function):
                 prefix if has_enc else dummy,
                 s_init if has_init else dummy,
                 z_init if has_init else dummy,
+                pa,
+                pb,
                 o,
                 den,
                 s_out,
@@ -64,24 +95,24 @@ class _BasedFunction(torch.autograd.Function):
                 te,
                 h,
                 scale1,
-                scale2,
+                scale_d,
+                scale_w,
                 eps,
-                F=f,
-                FP=fp,
                 D=d,
                 DB=cfg["DB"],
                 BT=cfg["BT"],
                 HAS_INIT=has_init,
                 HAS_ENC=has_enc,
                 CAUSAL=causal,
-                STORE_STATE=True,
                 PRECISION=precision,
+                SEL_PRECISION=sel_precision,
                 num_warps=cfg["num_warps"],
                 num_stages=cfg["num_stages"],
+                **_widths(f),
             )
 
         key = ("fwd", q.dtype, f, d, causal, has_enc, has_init, t.bit_length(), (b * h).bit_length())
-        cfg = launch.pick_config(key, launch.candidate_configs(fp, dp), run)
+        cfg = launch.pick_config(key, launch.candidate_configs(f, d), run)
         run(cfg)
         ctx.save_for_backward(q, k, v, ke, ve, prefix, s_init, z_init, o, den)
         ctx.flags = (causal, has_enc, has_init, eps)
@@ -97,63 +128,20 @@ class _BasedFunction(torch.autograd.Function):
             )
         q, k, v, ke, ve, prefix, s_init, z_init, o, den = ctx.saved_tensors
         causal, has_enc, has_init, eps = ctx.flags
-        b, t, h, f, d, fp, dp = _dims(q, v)
-        te = ke.shape[1] if has_enc else 0
-        e = 1 + f + f * f
-        scale1, scale2 = _scales(f)
+        b, t, h, f, d = _dims(q, v)
         if do is None:
             do = torch.zeros_like(o)
         inv = 1.0 / (den + eps)
         dof = do.float()
         g = (dof * inv[..., None]).to(q.dtype).contiguous()
         hh = (-(dof * o.float()).sum(-1) * inv).contiguous()
-        precision = launch.dot_precision(q.dtype)
-        cfg = launch.pick_config(
-            ("bwd", q.dtype, f, d, causal, has_enc, t.bit_length(), (b * h).bit_length()),
-            launch.candidate_configs(fp, dp, for_backward=True),
-            lambda c: _bwd_launch(
-                c,
-                q,
-                k,
-                v,
-                ke,
-                ve,
-                prefix,
-                s_init,
-                z_init,
-                g,
-                hh,
-                causal,
-                has_enc,
-                has_init,
-                te,
-                e,
-                scale1,
-                scale2,
-                precision,
-            ),
-        )
-        dq, dk, dv, dke, dve, ds_init, dz_init = _bwd_launch(
-            cfg,
-            q,
-            k,
-            v,
-            ke,
-            ve,
-            prefix,
-            s_init,
-            z_init,
-            g,
-            hh,
-            causal,
-            has_enc,
-            has_init,
-            te,
-            e,
-            scale1,
-            scale2,
-            precision,
-        )
+
+        def run(cfg: dict[str, int]):
+            return _bwd_launch(cfg, q, k, v, ke, ve, prefix, s_init, z_init, g, hh, causal, has_enc, has_init)
+
+        key = ("bwd", q.dtype, f, d, causal, has_enc, has_init, t.bit_length(), (b * h).bit_length())
+        cfg = launch.pick_config(key, launch.candidate_configs(f, d, for_backward=True), run)
+        dq, dk, dv, dke, dve, ds_init, dz_init = run(cfg)
         return dq, dk, dv, dke, dve, None, ds_init, dz_init, None, None, None
 
 
@@ -161,28 +149,12 @@ def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _bwd_launch(
-    cfg,
-    q,
-    k,
-    v,
-    ke,
-    ve,
-    prefix,
-    s_init,
-    z_init,
-    g,
-    hh,
-    causal,
-    has_enc,
-    has_init,
-    te,
-    e,
-    scale1,
-    scale2,
-    precision,
-):
-    b, t, h, f, d, fp, _dp = _dims(q, v)
+def _bwd_launch(cfg, q, k, v, ke, ve, prefix, s_init, z_init, g, hh, causal, has_enc, has_init):
+    b, t, h, f, d = _dims(q, v)
+    te = ke.shape[1] if has_enc else 0
+    e = 1 + f + f * f
+    scale1, scale_d, scale_w = _scales(f)
+    pa, pb = _pair_tables(f, q.device)
     ndb = triton_cdiv(d, cfg["DB"])
     grid = (ndb, b * h)
     dev = q.device
@@ -195,24 +167,25 @@ def _bwd_launch(
     dz_init = torch.empty(b, h, e, device=dev, dtype=torch.float32) if has_init else None
     dummy = hh
     common = dict(
-        F=f,
-        FP=fp,
         D=d,
         DB=cfg["DB"],
         BT=cfg["BT"],
-        PRECISION=precision,
+        PRECISION=launch.dot_precision(q.dtype),
+        SEL_PRECISION=launch.selection_precision(q.dtype),
         num_warps=cfg["num_warps"],
         num_stages=cfg["num_stages"],
+        **_widths(f),
     )
+    enc = (ke, ve, prefix) if has_enc else (dummy, dummy, dummy)
     based_bwd_dq_kernel[grid](
         q,
         k,
         v,
-        ke if has_enc else dummy,
-        ve if has_enc else dummy,
-        prefix if has_enc else dummy,
+        *enc,
         s_init if has_init else dummy,
         z_init if has_init else dummy,
+        pa,
+        pb,
         g,
         hh,
         dq_part,
@@ -221,7 +194,8 @@ def _bwd_launch(
         te,
         h,
         scale1,
-        scale2,
+        scale_d,
+        scale_w,
         HAS_INIT=has_init,
         HAS_ENC=has_enc,
         CAUSAL=causal,
@@ -231,9 +205,9 @@ def _bwd_launch(
         q,
         k,
         v,
-        ke if has_enc else dummy,
-        ve if has_enc else dummy,
-        prefix if has_enc else dummy,
+        *enc,
+        pa,
+        pb,
         g,
         hh,
         dk_part,
@@ -247,7 +221,8 @@ def _bwd_launch(
         te,
         h,
         scale1,
-        scale2,
+        scale_d,
+        scale_w,
         HAS_ENC=has_enc,
         CAUSAL=causal,
         STORE_DINIT=has_init,

@@ -6,6 +6,8 @@ With y_i = num_i / (den_i + eps), the upstream gradient dy enters through
 and every pair (i, j) with j visible from i contributes dP_ij = g_i . v_j + h_i to the kernel
 value P_ij = 1 + s + s^2/2 (s = q_i . k_j / sqrt(F)), whose derivative in s is 1 + s.
 
+Feature VJPs use the u / w split of triton_fwd.py.
+
 - :func:`based_bwd_dq_kernel` walks the chunks forward with the forward state (recomputed, starting
   from the initial + encoder state) and writes dq.
 - :func:`based_bwd_dkv_kernel` walks the chunks backward with the reverse state
@@ -22,17 +24,43 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from synthetic.kernels.based.triton_fwd import accumulate, features, load_rows, load_state, store_state
+from synthetic.kernels.based.triton_fwd import (
+    accumulate,
+    features,
+    load_rows,
+    load_state,
+    selectors,
+    store_state,
+)
 
 
 @triton.jit
-def _feature_vjp(u1, u2, x, scale1, scale2, BT: tl.constexpr, FP: tl.constexpr):
-    """Given u = dL/dphi(x) split as u1 [BT, FP] (first order) and u2 [BT, FP*FP] (second
-    order), return dL/dx [BT, FP] (fp32): u1/F^(1/4) + (U2 + U2^T) x / sqrt(2F)."""
-    u2r = tl.reshape(u2, (BT, FP, FP))
-    xf = x.to(tl.float32)
-    sym = tl.sum(u2r * xf[:, None, :], axis=2) + tl.sum(u2r * xf[:, :, None], axis=1)
-    return u1 * scale1 + sym * scale2
+def feature_vjp(
+    du,
+    dw,
+    x,
+    xu,
+    xa,
+    xb,
+    sel_u,
+    sel_a,
+    sel_b,
+    scale1,
+    scale_d,
+    scale_w,
+    F: tl.constexpr,
+    W1: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """Given dL/du [BT, W1] and dL/dw [BT, W2] (fp32) at x [BT, FP] (with its gathered columns
+    xu, xa, xb from :func:`features`), return dL/dx [BT, FP] (fp32). The scatter back to x's
+    columns is a dot with the transposed one-hot selectors."""
+    ucol = tl.arange(0, W1)
+    gu = du * tl.where(ucol[None, :] < F, scale1, 2.0 * xu * scale_d)
+    dx = tl.dot(gu.to(x.dtype), tl.trans(sel_u), input_precision=SEL_PRECISION)
+    dx += tl.dot((dw * xb * scale_w).to(x.dtype), tl.trans(sel_a), input_precision=SEL_PRECISION)
+    dx += tl.dot((dw * xa * scale_w).to(x.dtype), tl.trans(sel_b), input_precision=SEL_PRECISION)
+    return dx
 
 
 @triton.jit
@@ -45,6 +73,8 @@ def based_bwd_dq_kernel(
     PREFIX,
     S_INIT,
     Z_INIT,
+    PA,
+    PB,
     G,
     HH,  # inputs (G = g [B,T,H,D], HH = h [B,T,H])
     DQ,  # output: partial dq [NDB, B, T, H, F] fp32
@@ -53,9 +83,12 @@ def based_bwd_dq_kernel(
     TE,
     H,
     scale1,
-    scale2,
+    scale_d,
+    scale_w,
     F: tl.constexpr,
     FP: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
     D: tl.constexpr,
     DB: tl.constexpr,
     BT: tl.constexpr,
@@ -63,6 +96,7 @@ def based_bwd_dq_kernel(
     HAS_ENC: tl.constexpr,
     CAUSAL: tl.constexpr,
     PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -71,8 +105,8 @@ def based_bwd_dq_kernel(
     E: tl.constexpr = 1 + F + F * F
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
-    first_block = pid_d == 0
-    hscale = first_block.to(tl.float32)  # h-terms counted once, by D-block 0
+    hscale = (pid_d == 0).to(tl.float32)  # h-terms counted once, by D-block 0
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
 
     bh_qk = (b.to(tl.int64) * T * H + h) * F
     bh_v = (b.to(tl.int64) * T * H + h) * D
@@ -82,14 +116,22 @@ def based_bwd_dq_kernel(
     dq_base = ((pid_d.to(tl.int64) * B + b) * T * H + h) * F
 
     s0 = tl.zeros((DB,), dtype=tl.float32)
-    s1 = tl.zeros((FP, DB), dtype=tl.float32)
-    s2 = tl.zeros((FP * FP, DB), dtype=tl.float32)
+    su = tl.zeros((W1, DB), dtype=tl.float32)
+    sw = tl.zeros((W2, DB), dtype=tl.float32)
     z0 = tl.zeros((1,), dtype=tl.float32)
-    z1 = tl.zeros((FP,), dtype=tl.float32)
-    z2 = tl.zeros((FP * FP,), dtype=tl.float32)
+    zu = tl.zeros((W1,), dtype=tl.float32)
+    zw = tl.zeros((W2,), dtype=tl.float32)
     if HAS_INIT:
-        s0, s1, s2, z0, z1, z2 = load_state(
-            S_INIT + pid_bh.to(tl.int64) * E * D, Z_INIT + pid_bh.to(tl.int64) * E, dcols, F, FP, D
+        s0, su, sw, z0, zu, zw = load_state(
+            S_INIT + pid_bh.to(tl.int64) * E * D,
+            Z_INIT + pid_bh.to(tl.int64) * E,
+            PA,
+            PB,
+            dcols,
+            F,
+            D,
+            W1,
+            W2,
         )
     if HAS_ENC:
         n_enc = tl.load(PREFIX + b)
@@ -98,21 +140,9 @@ def based_bwd_dq_kernel(
         for start in range(0, n_enc, BT):
             ke = load_rows(KE + be_qk, start, n_enc, row_qk, fcols, F, BT)
             ve = load_rows(VE + be_v, start, n_enc, row_v, dcols, D, BT)
-            s0, s1, s2, z0, z1, z2 = accumulate(
-                ke,
-                ve,
-                s0,
-                s1,
-                s2,
-                z0,
-                z1,
-                z2,
-                tl.minimum(n_enc - start, BT),
-                scale1,
-                scale2,
-                BT,
-                FP,
-                PRECISION,
+            u, w, _, _, _ = features(ke, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+            s0, su, sw, z0, zu, zw = accumulate(
+                u, w, ve, s0, su, sw, z0, zu, zw, tl.minimum(n_enc - start, BT), PRECISION
             )
 
     rows_local = tl.arange(0, BT)
@@ -124,9 +154,12 @@ def based_bwd_dq_kernel(
         g = load_rows(G + bh_v, start, T, row_v, dcols, D, BT)
         hh = tl.load(HH + bh_h + rows.to(tl.int64) * H, mask=rmask, other=0.0) * hscale
         # inter-chunk: d/dq of phi(q) . (S g + z h)
-        u1 = tl.dot(g, tl.trans(s1.to(g.dtype)), input_precision=PRECISION) + hh[:, None] * z1[None, :]
-        u2 = tl.dot(g, tl.trans(s2.to(g.dtype)), input_precision=PRECISION) + hh[:, None] * z2[None, :]
-        dq = _feature_vjp(u1, u2, q, scale1, scale2, BT, FP)
+        _, _, xu, xa, xb = features(q, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+        du = tl.dot(g, tl.trans(su.to(g.dtype)), input_precision=PRECISION) + hh[:, None] * zu[None, :]
+        dw = tl.dot(g, tl.trans(sw.to(g.dtype)), input_precision=PRECISION) + hh[:, None] * zw[None, :]
+        dq = feature_vjp(
+            du, dw, q, xu, xa, xb, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
+        )
         if CAUSAL:
             k = load_rows(K + bh_qk, start, T, row_qk, fcols, F, BT)
             v = load_rows(V + bh_v, start, T, row_v, dcols, D, BT)
@@ -134,8 +167,9 @@ def based_bwd_dq_kernel(
             dp = tl.dot(g, tl.trans(v), input_precision=PRECISION) + hh[:, None]
             ds = tl.where(causal_mask, dp * (1.0 + s), 0.0) * (scale1 * scale1)
             dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
-            s0, s1, s2, z0, z1, z2 = accumulate(
-                k, v, s0, s1, s2, z0, z1, z2, tl.minimum(T - start, BT), scale1, scale2, BT, FP, PRECISION
+            ku, kw, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+            s0, su, sw, z0, zu, zw = accumulate(
+                ku, kw, v, s0, su, sw, z0, zu, zw, tl.minimum(T - start, BT), PRECISION
             )
         tl.store(
             DQ + dq_base + rows[:, None].to(tl.int64) * row_qk + fcols[None, :],
@@ -152,6 +186,8 @@ def based_bwd_dkv_kernel(
     KE,
     VE,
     PREFIX,
+    PA,
+    PB,
     G,
     HH,  # inputs
     DK,
@@ -165,9 +201,12 @@ def based_bwd_dkv_kernel(
     TE,
     H,
     scale1,
-    scale2,
+    scale_d,
+    scale_w,
     F: tl.constexpr,
     FP: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
     D: tl.constexpr,
     DB: tl.constexpr,
     BT: tl.constexpr,
@@ -175,6 +214,7 @@ def based_bwd_dkv_kernel(
     CAUSAL: tl.constexpr,
     STORE_DINIT: tl.constexpr,
     PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -186,6 +226,7 @@ def based_bwd_dkv_kernel(
     dmask = dcols < D
     first_block = pid_d == 0
     hscale = first_block.to(tl.float32)
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
 
     bh_qk = (b.to(tl.int64) * T * H + h) * F
     bh_v = (b.to(tl.int64) * T * H + h) * D
@@ -194,13 +235,13 @@ def based_bwd_dkv_kernel(
     row_v = H * D
     dk_base = ((pid_d.to(tl.int64) * B + b) * T * H + h) * F
 
-    # reverse state: R = sum phi(q_i) g_i^T (D-block), Rz = sum phi(q_i) h_i
+    # reverse state: R = sum phi(q_i) g_i^T (this D-block), Rz = sum phi(q_i) h_i
     r0 = tl.zeros((DB,), dtype=tl.float32)
-    r1 = tl.zeros((FP, DB), dtype=tl.float32)
-    r2 = tl.zeros((FP * FP, DB), dtype=tl.float32)
+    ru = tl.zeros((W1, DB), dtype=tl.float32)
+    rw = tl.zeros((W2, DB), dtype=tl.float32)
     rz0 = tl.zeros((1,), dtype=tl.float32)
-    rz1 = tl.zeros((FP,), dtype=tl.float32)
-    rz2 = tl.zeros((FP * FP,), dtype=tl.float32)
+    rzu = tl.zeros((W1,), dtype=tl.float32)
+    rzw = tl.zeros((W2,), dtype=tl.float32)
 
     rows_local = tl.arange(0, BT)
     # transposed causal mask: row j (key), column i (query), visible when j <= i
@@ -224,12 +265,16 @@ def based_bwd_dkv_kernel(
             dst = tl.where(causal_t, dpt * (1.0 + st), 0.0) * (scale1 * scale1)
             dk = tl.dot(dst.to(q.dtype), q, input_precision=PRECISION)
             # inter-chunk (queries in later chunks)
-            k1, k2 = features(k, scale1, scale2, BT, FP)
-            dv += r0[None, :] + tl.dot(k1, r1.to(k.dtype), input_precision=PRECISION)
-            dv += tl.dot(k2, r2.to(k.dtype), input_precision=PRECISION)
-            u1 = tl.dot(v, tl.trans(r1.to(v.dtype)), input_precision=PRECISION) + rz1[None, :] * hscale
-            u2 = tl.dot(v, tl.trans(r2.to(v.dtype)), input_precision=PRECISION) + rz2[None, :] * hscale
-            dk += _feature_vjp(u1, u2, k, scale1, scale2, BT, FP)
+            ku, kw, xu, xa, xb = features(
+                k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
+            )
+            dv += r0[None, :] + tl.dot(ku.to(k.dtype), ru.to(k.dtype), input_precision=PRECISION)
+            dv += tl.dot(kw.to(k.dtype), rw.to(k.dtype), input_precision=PRECISION)
+            du = tl.dot(v, tl.trans(ru.to(v.dtype)), input_precision=PRECISION) + rzu[None, :]
+            dw = tl.dot(v, tl.trans(rw.to(v.dtype)), input_precision=PRECISION) + rzw[None, :]
+            dk += feature_vjp(
+                du, dw, k, xu, xa, xb, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
+            )
             tl.store(
                 DV + bh_v + rows[:, None].to(tl.int64) * row_v + dcols[None, :],
                 dv.to(DV.dtype.element_ty),
@@ -241,29 +286,32 @@ def based_bwd_dkv_kernel(
                 mask=rmask[:, None] & (fcols[None, :] < F),
             )
         # add this chunk's queries to the reverse state
-        q1, q2 = features(q, scale1, scale2, BT, FP)
+        qu, qw, _, _, _ = features(q, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
         r0 += tl.sum(g.to(tl.float32), axis=0)
-        r1 += tl.dot(tl.trans(q1), g, input_precision=PRECISION)
-        r2 += tl.dot(tl.trans(q2), g, input_precision=PRECISION)
+        ru += tl.dot(tl.trans(qu.to(g.dtype)), g, input_precision=PRECISION)
+        rw += tl.dot(tl.trans(qw.to(g.dtype)), g, input_precision=PRECISION)
         rz0 += tl.sum(hh, axis=0)
-        rz1 += tl.sum(q1.to(tl.float32) * hh[:, None], axis=0)
-        rz2 += tl.sum(q2.to(tl.float32) * hh[:, None], axis=0)
+        rzu += tl.sum(qu * hh[:, None], axis=0)
+        rzw += tl.sum(qw * hh[:, None], axis=0)
 
     if STORE_DINIT:
         store_state(
             DS_INIT + pid_bh.to(tl.int64) * E * D,
             DZ_INIT + pid_bh.to(tl.int64) * E,
+            PA,
+            PB,
             r0,
-            r1,
-            r2,
+            ru,
+            rw,
             rz0,
-            rz1,
-            rz2,
+            rzu,
+            rzw,
             dcols,
             first_block,
             F,
-            FP,
             D,
+            W1,
+            W2,
         )
     if HAS_ENC:
         n_enc = tl.load(PREFIX + b)
@@ -275,12 +323,16 @@ def based_bwd_dkv_kernel(
             emask = rows < n_enc
             ke = load_rows(KE + be_qk, start, n_enc, row_qk, fcols, F, BT)
             ve = load_rows(VE + be_v, start, n_enc, row_v, dcols, D, BT)
-            k1, k2 = features(ke, scale1, scale2, BT, FP)
-            dve = r0[None, :] + tl.dot(k1, r1.to(ke.dtype), input_precision=PRECISION)
-            dve += tl.dot(k2, r2.to(ke.dtype), input_precision=PRECISION)
-            u1 = tl.dot(ve, tl.trans(r1.to(ve.dtype)), input_precision=PRECISION) + rz1[None, :] * hscale
-            u2 = tl.dot(ve, tl.trans(r2.to(ve.dtype)), input_precision=PRECISION) + rz2[None, :] * hscale
-            dke = _feature_vjp(u1, u2, ke, scale1, scale2, BT, FP)
+            ku, kw, xu, xa, xb = features(
+                ke, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
+            )
+            dve = r0[None, :] + tl.dot(ku.to(ke.dtype), ru.to(ke.dtype), input_precision=PRECISION)
+            dve += tl.dot(kw.to(ke.dtype), rw.to(ke.dtype), input_precision=PRECISION)
+            du = tl.dot(ve, tl.trans(ru.to(ve.dtype)), input_precision=PRECISION) + rzu[None, :]
+            dw = tl.dot(ve, tl.trans(rw.to(ve.dtype)), input_precision=PRECISION) + rzw[None, :]
+            dke = feature_vjp(
+                du, dw, ke, xu, xa, xb, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
+            )
             tl.store(
                 DVE + be_v + rows[:, None].to(tl.int64) * row_v + dcols[None, :],
                 dve.to(DVE.dtype.element_ty),
@@ -291,6 +343,3 @@ def based_bwd_dkv_kernel(
                 dke,
                 mask=emask[:, None] & (fcols[None, :] < F),
             )
-
-
-__all__ = ["based_bwd_dkv_kernel", "based_bwd_dq_kernel", "triton"]

@@ -1,25 +1,27 @@
 """Triton forward kernel shared by causal Based, non-causal Based and prefix linear attention.
 
 Glossary: B batch, T time, Te encoder length, H heads, F feature dim (FP: F padded to a power of
-two >= 16), D value head dim (DP: padded, DB: the block of D one program holds), BT chunk length,
-E = 1 + F + F^2.
+two >= 16), D value head dim (DB: the block of D one program holds), BT chunk length,
+E = 1 + F + F^2 (public state layout, see reference.py).
+
+Feature split used inside the kernels (never materialised in memory). With scale1 = F^(-1/4),
+scale_d = 1/sqrt(2F), scale_w = 1/sqrt(F):
+    u(x) = [x_a * scale1 (a < F), x_a^2 * scale_d (a < F)]     width 2F, padded to W1
+    w(x) = [x_a x_b * scale_w (a < b)]                          width F(F-1)/2, padded to W2
+so that phi(q) . phi(k) = 1 + u(q).u(k) + w(q).w(k) = 1 + s + s^2/2 with s = q.k/sqrt(F): the
+symmetric second-order terms are counted once (136 instead of 256 columns at F = 16). u and w
+are gathered from x with one-hot selection matrices on the tensor cores.
 
 One program owns one (batch, head, D-block) and walks the sequence chunk by chunk, holding the
-linear-attention state in registers in the Taylor basis, never materialising phi in memory:
-
-    s0 [DB]        = sum_j v_j                      z0 (scalar) = number of tokens
-    s1 [FP, DB]    = sum_j k1_j v_j^T               z1 [FP]     = sum_j k1_j,   k1 = k / F^(1/4)
-    s2 [FP*FP, DB] = sum_j k2_j v_j^T               z2 [FP*FP]  = sum_j k2_j,   k2 = vec(k k^T) / sqrt(2F)
-
-so that phi(q) . state = s0 + q1 s1 + q2 s2 and phi(q) . phi(k) = 1 + s + s^2 / 2, s = q.k/sqrt(F).
-
+state in registers:
+    s0 [DB] = sum v,  su [W1, DB] = sum u(k) v^T,  sw [W2, DB] = sum w(k) v^T
+    z0 = number of tokens,  zu [W1] = sum u(k),  zw [W2] = sum w(k).
 Passes inside one launch:
-1. optional encoder pass (HAS_ENC): add the first prefix_len[b] tokens of (ke, ve) to the state
-   (non-causal: no outputs);
+1. optional encoder pass (HAS_ENC): add the first prefix_len[b] tokens of (ke, ve) (no outputs);
 2. output pass over q (and k, v when CAUSAL): y_i = (intra-chunk causal part + phi(q_i) . state) /
-   (same with v -> 1 + eps), then the chunk is added to the state. With CAUSAL=False the state is
-   fixed (non-causal Based: the encoder pass has read the whole sequence).
-The final state and the normaliser den [B, T, H] (for the backward pass) are written out.
+   (the same with v -> 1, + eps); the chunk then joins the state. With CAUSAL=False the state is
+   fixed (non-causal Based: the encoder pass read the whole sequence).
+The final state (public layout) and the normaliser den [B, T, H] (for backward) are written out.
 """
 
 from __future__ import annotations
@@ -27,47 +29,60 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-
-@triton.jit
-def _outer(x, BT: tl.constexpr, FP: tl.constexpr):
-    """[BT, FP] -> [BT, FP*FP]: row-wise vec(x x^T) (a-major: index a*FP + b)."""
-    return tl.reshape(x[:, :, None] * x[:, None, :], (BT, FP * FP))
+SQRT1_2: tl.constexpr = 0.7071067811865476
 
 
 @triton.jit
-def features(x, scale1, scale2, BT: tl.constexpr, FP: tl.constexpr):
-    """First- and second-order Taylor features of x [BT, FP], in x's dtype:
-    x1 = x / F^(1/4) [BT, FP], x2 = vec(x x^T) / sqrt(2F) [BT, FP*FP]."""
-    xf = x.to(tl.float32)
-    return (xf * scale1).to(x.dtype), (_outer(xf, BT, FP) * scale2).to(x.dtype)
+def selectors(PA, PB, F: tl.constexpr, FP: tl.constexpr, W1: tl.constexpr, W2: tl.constexpr, dtype):
+    """One-hot selection matrices: sel_u [FP, W1] picks x_a for u's columns, sel_a / sel_b
+    [FP, W2] pick the pair (a, b) of each w column (PA/PB: int32 [W2], -1 for padding)."""
+    fidx = tl.arange(0, FP)
+    ucol = tl.arange(0, W1)
+    ua = tl.where(ucol < F, ucol, ucol - F)
+    sel_u = ((fidx[:, None] == ua[None, :]) & (ucol[None, :] < 2 * F)).to(dtype)
+    pcol = tl.arange(0, W2)
+    pa = tl.load(PA + pcol)
+    pb = tl.load(PB + pcol)
+    sel_a = (fidx[:, None] == pa[None, :]).to(dtype)
+    sel_b = (fidx[:, None] == pb[None, :]).to(dtype)
+    return sel_u, sel_a, sel_b
 
 
 @triton.jit
-def accumulate(
-    k,
-    v,
-    s0,
-    s1,
-    s2,
-    z0,
-    z1,
-    z2,
-    n_valid,
+def features(
+    x,
+    sel_u,
+    sel_a,
+    sel_b,
     scale1,
-    scale2,
-    BT: tl.constexpr,
-    FP: tl.constexpr,
-    PRECISION: tl.constexpr,
+    scale_d,
+    scale_w,
+    F: tl.constexpr,
+    W1: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
 ):
-    """Add a chunk (k [BT, FP], v [BT, DB], zero beyond n_valid rows) to the state."""
-    k1, k2 = features(k, scale1, scale2, BT, FP)
+    """u(x) [BT, W1] and w(x) [BT, W2] in fp32, plus the gathered columns (xu, xa, xb) that the
+    backward pass needs."""
+    xu = tl.dot(x, sel_u, input_precision=SEL_PRECISION)
+    xa = tl.dot(x, sel_a, input_precision=SEL_PRECISION)
+    xb = tl.dot(x, sel_b, input_precision=SEL_PRECISION)
+    ucol = tl.arange(0, W1)
+    u = tl.where(ucol[None, :] < F, xu * scale1, xu * xu * scale_d)
+    w = xa * xb * scale_w
+    return u, w, xu, xa, xb
+
+
+@triton.jit
+def accumulate(u, w, v, s0, su, sw, z0, zu, zw, n_valid, PRECISION: tl.constexpr):
+    """Add a chunk to the state: features u [BT, W1], w [BT, W2] (fp32), values v [BT, DB]
+    (zero beyond n_valid rows, so padded rows add nothing but their constant 1 is not counted)."""
     s0 += tl.sum(v.to(tl.float32), axis=0)
-    s1 += tl.dot(tl.trans(k1), v, input_precision=PRECISION)
-    s2 += tl.dot(tl.trans(k2), v, input_precision=PRECISION)
+    su += tl.dot(tl.trans(u.to(v.dtype)), v, input_precision=PRECISION)
+    sw += tl.dot(tl.trans(w.to(v.dtype)), v, input_precision=PRECISION)
     z0 += n_valid.to(tl.float32)
-    z1 += tl.sum(k1.to(tl.float32), axis=0)
-    z2 += tl.sum(k2.to(tl.float32), axis=0)
-    return s0, s1, s2, z0, z1, z2
+    zu += tl.sum(u, axis=0)
+    zw += tl.sum(w, axis=0)
+    return s0, su, sw, z0, zu, zw
 
 
 @triton.jit
@@ -79,54 +94,80 @@ def load_rows(ptr, row0, n_rows, row_stride, cols, n_cols, BT: tl.constexpr):
 
 
 @triton.jit
-def load_state(S_PTR, Z_PTR, dcols, F: tl.constexpr, FP: tl.constexpr, D: tl.constexpr):
-    """Load one (batch, head)'s state from the expanded layout kv [E, D], z [E] (fp32) into the
-    register layout s0 [DB], s1 [FP, DB], s2 [FP*FP, DB], z0 [1], z1 [FP], z2 [FP*FP]."""
-    fcols = tl.arange(0, FP)
-    ffcols = tl.arange(0, FP * FP)
-    fa = ffcols // FP
-    fb = ffcols % FP
-    ffmask = (fa < F) & (fb < F)
+def _public_index(PA, PB, F: tl.constexpr, W1: tl.constexpr, W2: tl.constexpr):
+    """Rows of the public [E, D] state for u's columns (idx_u, valid_u) and for w's columns
+    (idx_ab, idx_ba, valid_w): diagonal terms sit at 1+F+a*F+a, the pair (a,b) at both
+    1+F+a*F+b and 1+F+b*F+a."""
+    ucol = tl.arange(0, W1)
+    ua = tl.where(ucol < F, ucol, ucol - F)
+    idx_u = tl.where(ucol < F, 1 + ucol, 1 + F + ua * F + ua)
+    valid_u = ucol < 2 * F
+    pcol = tl.arange(0, W2)
+    pa = tl.load(PA + pcol)
+    pb = tl.load(PB + pcol)
+    valid_w = pa >= 0
+    idx_ab = 1 + F + pa * F + pb
+    idx_ba = 1 + F + pb * F + pa
+    return idx_u, valid_u, idx_ab, idx_ba, valid_w
+
+
+@triton.jit
+def load_state(
+    S_PTR, Z_PTR, PA, PB, dcols, F: tl.constexpr, D: tl.constexpr, W1: tl.constexpr, W2: tl.constexpr
+):
+    """Load one (batch, head)'s public state kv [E, D], z [E] (fp32) into the kernel layout
+    s0 [DB], su [W1, DB], sw [W2, DB], z0 [1], zu [W1], zw [W2]. A pair's w-row is
+    (kv[a,b] + kv[b,a]) / sqrt(2), which is exact for any (also non-symmetric) state."""
+    idx_u, valid_u, idx_ab, idx_ba, valid_w = _public_index(PA, PB, F, W1, W2)
     dmask = dcols < D
     s0 = tl.load(S_PTR + dcols, mask=dmask, other=0.0)
-    s1 = tl.load(
-        S_PTR + (1 + fcols[:, None]) * D + dcols[None, :],
-        mask=(fcols[:, None] < F) & dmask[None, :],
-        other=0.0,
+    su = tl.load(
+        S_PTR + idx_u[:, None] * D + dcols[None, :], mask=valid_u[:, None] & dmask[None, :], other=0.0
     )
-    s2 = tl.load(
-        S_PTR + (1 + F + fa * F + fb)[:, None] * D + dcols[None, :],
-        mask=ffmask[:, None] & dmask[None, :],
-        other=0.0,
-    )
+    m_w = valid_w[:, None] & dmask[None, :]
+    sw = tl.load(S_PTR + idx_ab[:, None] * D + dcols[None, :], mask=m_w, other=0.0)
+    sw += tl.load(S_PTR + idx_ba[:, None] * D + dcols[None, :], mask=m_w, other=0.0)
+    sw *= SQRT1_2
     z0 = tl.load(Z_PTR + tl.zeros((1,), dtype=tl.int32))
-    z1 = tl.load(Z_PTR + 1 + fcols, mask=fcols < F, other=0.0)
-    z2 = tl.load(Z_PTR + 1 + F + fa * F + fb, mask=ffmask, other=0.0)
-    return s0, s1, s2, z0, z1, z2
+    zu = tl.load(Z_PTR + idx_u, mask=valid_u, other=0.0)
+    zw = tl.load(Z_PTR + idx_ab, mask=valid_w, other=0.0) + tl.load(Z_PTR + idx_ba, mask=valid_w, other=0.0)
+    zw *= SQRT1_2
+    return s0, su, sw, z0, zu, zw
 
 
 @triton.jit
 def store_state(
-    S_PTR, Z_PTR, s0, s1, s2, z0, z1, z2, dcols, store_z, F: tl.constexpr, FP: tl.constexpr, D: tl.constexpr
+    S_PTR,
+    Z_PTR,
+    PA,
+    PB,
+    s0,
+    su,
+    sw,
+    z0,
+    zu,
+    zw,
+    dcols,
+    store_z,
+    F: tl.constexpr,
+    D: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
 ):
-    """Inverse of :func:`load_state` (z only where ``store_z``: one D-block writes it)."""
-    fcols = tl.arange(0, FP)
-    ffcols = tl.arange(0, FP * FP)
-    fa = ffcols // FP
-    fb = ffcols % FP
-    ffmask = (fa < F) & (fb < F)
+    """Write the kernel-layout state in the public layout (each pair's entry split equally
+    between (a,b) and (b,a)); z only where ``store_z`` (one D-block writes it)."""
+    idx_u, valid_u, idx_ab, idx_ba, valid_w = _public_index(PA, PB, F, W1, W2)
     dmask = dcols < D
     tl.store(S_PTR + dcols, s0, mask=dmask)
-    tl.store(
-        S_PTR + (1 + fcols[:, None]) * D + dcols[None, :], s1, mask=(fcols[:, None] < F) & dmask[None, :]
-    )
-    tl.store(
-        S_PTR + (1 + F + fa * F + fb)[:, None] * D + dcols[None, :], s2, mask=ffmask[:, None] & dmask[None, :]
-    )
+    tl.store(S_PTR + idx_u[:, None] * D + dcols[None, :], su, mask=valid_u[:, None] & dmask[None, :])
+    m_w = valid_w[:, None] & dmask[None, :]
+    tl.store(S_PTR + idx_ab[:, None] * D + dcols[None, :], sw * SQRT1_2, mask=m_w)
+    tl.store(S_PTR + idx_ba[:, None] * D + dcols[None, :], sw * SQRT1_2, mask=m_w)
     if store_z:
         tl.store(Z_PTR + tl.zeros((1,), dtype=tl.int32), z0)
-        tl.store(Z_PTR + 1 + fcols, z1, mask=fcols < F)
-        tl.store(Z_PTR + 1 + F + fa * F + fb, z2, mask=ffmask)
+        tl.store(Z_PTR + idx_u, zu, mask=valid_u)
+        tl.store(Z_PTR + idx_ab, zw * SQRT1_2, mask=valid_w)
+        tl.store(Z_PTR + idx_ba, zw * SQRT1_2, mask=valid_w)
 
 
 @triton.jit
@@ -138,7 +179,9 @@ def based_fwd_kernel(
     VE,
     PREFIX,
     S_INIT,
-    Z_INIT,  # inputs
+    Z_INIT,
+    PA,
+    PB,  # inputs
     O,
     DEN,
     S_OUT,
@@ -147,18 +190,21 @@ def based_fwd_kernel(
     TE,
     H,
     scale1,
-    scale2,
+    scale_d,
+    scale_w,
     eps,
     F: tl.constexpr,
     FP: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
     D: tl.constexpr,
     DB: tl.constexpr,
     BT: tl.constexpr,
     HAS_INIT: tl.constexpr,
     HAS_ENC: tl.constexpr,
     CAUSAL: tl.constexpr,
-    STORE_STATE: tl.constexpr,
     PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -169,23 +215,24 @@ def based_fwd_kernel(
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
     dmask = dcols < D
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
 
     # per-(b, h) base pointers; rows are time steps with stride H * F (or H * D)
     bh_qk = (b.to(tl.int64) * T * H + h) * F
     bh_v = (b.to(tl.int64) * T * H + h) * D
     row_qk = H * F
     row_v = H * D
-
     st_base = pid_bh.to(tl.int64) * E * D
     zt_base = pid_bh.to(tl.int64) * E
+
     s0 = tl.zeros((DB,), dtype=tl.float32)
-    s1 = tl.zeros((FP, DB), dtype=tl.float32)
-    s2 = tl.zeros((FP * FP, DB), dtype=tl.float32)
+    su = tl.zeros((W1, DB), dtype=tl.float32)
+    sw = tl.zeros((W2, DB), dtype=tl.float32)
     z0 = tl.zeros((1,), dtype=tl.float32)
-    z1 = tl.zeros((FP,), dtype=tl.float32)
-    z2 = tl.zeros((FP * FP,), dtype=tl.float32)
+    zu = tl.zeros((W1,), dtype=tl.float32)
+    zw = tl.zeros((W2,), dtype=tl.float32)
     if HAS_INIT:
-        s0, s1, s2, z0, z1, z2 = load_state(S_INIT + st_base, Z_INIT + zt_base, dcols, F, FP, D)
+        s0, su, sw, z0, zu, zw = load_state(S_INIT + st_base, Z_INIT + zt_base, PA, PB, dcols, F, D, W1, W2)
 
     if HAS_ENC:
         n_enc = tl.load(PREFIX + b)
@@ -194,33 +241,20 @@ def based_fwd_kernel(
         for start in range(0, n_enc, BT):
             ke = load_rows(KE + be_qk, start, n_enc, row_qk, fcols, F, BT)
             ve = load_rows(VE + be_v, start, n_enc, row_v, dcols, D, BT)
-            s0, s1, s2, z0, z1, z2 = accumulate(
-                ke,
-                ve,
-                s0,
-                s1,
-                s2,
-                z0,
-                z1,
-                z2,
-                tl.minimum(n_enc - start, BT),
-                scale1,
-                scale2,
-                BT,
-                FP,
-                PRECISION,
+            u, w, _, _, _ = features(ke, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+            s0, su, sw, z0, zu, zw = accumulate(
+                u, w, ve, s0, su, sw, z0, zu, zw, tl.minimum(n_enc - start, BT), PRECISION
             )
 
     rows_local = tl.arange(0, BT)
     causal_mask = rows_local[:, None] >= rows_local[None, :]
     for start in range(0, T, BT):
         q = load_rows(Q + bh_qk, start, T, row_qk, fcols, F, BT)
-        q1, q2 = features(q, scale1, scale2, BT, FP)
+        qu, qw, _, _, _ = features(q, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
         # inter-chunk part: phi(q) . state
-        num = s0[None, :] + tl.dot(q1, s1.to(q.dtype), input_precision=PRECISION)
-        num += tl.dot(q2, s2.to(q.dtype), input_precision=PRECISION)
-        den = z0 + tl.sum(q1.to(tl.float32) * z1[None, :], axis=1)
-        den += tl.sum(q2.to(tl.float32) * z2[None, :], axis=1)
+        num = s0[None, :] + tl.dot(qu.to(q.dtype), su.to(q.dtype), input_precision=PRECISION)
+        num += tl.dot(qw.to(q.dtype), sw.to(q.dtype), input_precision=PRECISION)
+        den = z0 + tl.sum(qu * zu[None, :], axis=1) + tl.sum(qw * zw[None, :], axis=1)
         if CAUSAL:
             k = load_rows(K + bh_qk, start, T, row_qk, fcols, F, BT)
             v = load_rows(V + bh_v, start, T, row_v, dcols, D, BT)
@@ -228,8 +262,9 @@ def based_fwd_kernel(
             p = tl.where(causal_mask, 1.0 + s + 0.5 * s * s, 0.0)
             num += tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
             den += tl.sum(p, axis=1)
-            s0, s1, s2, z0, z1, z2 = accumulate(
-                k, v, s0, s1, s2, z0, z1, z2, tl.minimum(T - start, BT), scale1, scale2, BT, FP, PRECISION
+            ku, kw, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+            s0, su, sw, z0, zu, zw = accumulate(
+                ku, kw, v, s0, su, sw, z0, zu, zw, tl.minimum(T - start, BT), PRECISION
             )
         y = num / (den[:, None] + eps)
         rows = start + rows_local
@@ -242,10 +277,16 @@ def based_fwd_kernel(
         if pid_d == 0:
             tl.store(DEN + (b.to(tl.int64) * T + rows) * H + h, den, mask=rmask)
 
-    if STORE_STATE:
-        store_state(S_OUT + st_base, Z_OUT + zt_base, s0, s1, s2, z0, z1, z2, dcols, pid_d == 0, F, FP, D)
+    store_state(
+        S_OUT + st_base, Z_OUT + zt_base, PA, PB, s0, su, sw, z0, zu, zw, dcols, pid_d == 0, F, D, W1, W2
+    )
 
 
 def next_pow2(x: int, minimum: int = 16) -> int:
     """Smallest power of two >= max(x, minimum)."""
     return max(minimum, triton.next_power_of_2(x))
+
+
+def feature_widths(f: int) -> tuple[int, int, int]:
+    """(FP, W1, W2): padded widths of x, u(x) and w(x) for feature dim f."""
+    return next_pow2(f), next_pow2(2 * f), next_pow2(f * (f - 1) // 2)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthetic.kernels import based_linear_attention, prefix_linear_attention
+from synthetic.kernels.based.reference import final_state
 
 from .helpers import nan_poisoned_allocations, rel_err, run_with_grads
 
@@ -26,9 +27,9 @@ pytestmark = pytest.mark.skipif(
 DEVICE = "cuda" if HAS_CUDA else "cpu"
 # relative-error criteria per dtype (||got - ref|| / ||ref|| against fp64)
 TOL = {torch.float32: 1e-5 if INTERPRETED else 5e-3, torch.float16: 1e-2, torch.bfloat16: 3e-2}
-# ... or a max-abs error this small: a gradient that is zero up to eps (e.g. dq at T=1, where
-# y_0 = v_0 whatever q is) has no meaningful relative error
-ATOL = {torch.float32: 1e-6 if INTERPRETED else 1e-5, torch.float16: 1e-3, torch.bfloat16: 1e-3}
+# ... or an error this small in RMS: a gradient that is zero up to eps (e.g. dq at T=1, where
+# y_0 = v_0 whatever q is) has no meaningful relative error, only rounding noise
+ATOL = {torch.float32: 1e-6 if INTERPRETED else 1e-4, torch.float16: 5e-3, torch.bfloat16: 5e-3}
 
 
 def _inputs(seed: int, shapes: list[tuple[int, ...]], dtype: torch.dtype) -> list[torch.Tensor]:
@@ -38,19 +39,20 @@ def _inputs(seed: int, shapes: list[tuple[int, ...]], dtype: torch.dtype) -> lis
 
 def _check(name: str, got, ref, dtype: torch.dtype) -> None:
     err = rel_err(got, ref)
-    abs_err = (got.double() - ref.double()).abs().max().item() if got.numel() else 0.0
-    assert err < TOL[dtype] or abs_err <= ATOL[dtype], (
-        f"{name}: relative error {err:.2e} >= {TOL[dtype]:.0e} and max abs error {abs_err:.2e} ({dtype})"
+    rms_err = (got.double() - ref.double()).pow(2).mean().sqrt().item() if got.numel() else 0.0
+    assert err < TOL[dtype] or rms_err <= ATOL[dtype], (
+        f"{name}: relative error {err:.2e} >= {TOL[dtype]:.0e} and RMS error {rms_err:.2e} ({dtype})"
     )
 
 
 def check_based(b, t, h, f, d, causal, with_init, dtype=torch.float32, seed=0) -> None:
     q, k, v, dy = _inputs(seed, [(b, t, h, f), (b, t, h, f), (b, t, h, d), (b, t, h, d)], dtype)
-    e = 1 + f + f * f
     extra = []
     if with_init:
-        s0, z0 = _inputs(seed + 1, [(b, h, e, d), (b, h, e)], torch.float32)
-        extra = [s0, z0.abs() * 4]
+        # a realistic initial state: the state after a random 9-token prefix (a random tensor
+        # could make phi(q) . z vanish and the problem ill-conditioned)
+        k0, v0 = _inputs(seed + 1, [(b, 9, h, f), (b, 9, h, d)], torch.float64)
+        extra = [x.float() for x in final_state(k0, v0)]
 
     def call(impl):
         def fn(q, k, v, *init):
@@ -174,3 +176,33 @@ def test_gpu_every_candidate_config(f, d) -> None:
         with launch.force_config(cfg):
             check_based(2, 300, 2, f, d, True, True, dtype=torch.bfloat16)
             check_pla(2, 300, 160, 2, f, d, [0, 160], dtype=torch.float32)
+
+
+def _symmetrize(kv: torch.Tensor, f: int) -> torch.Tensor:
+    """Average the (a, b) and (b, a) second-order rows of a public state [B, H, E, D]."""
+    second = kv[:, :, 1 + f :].unflatten(2, (f, f))
+    second = 0.5 * (second + second.transpose(2, 3))
+    return torch.cat([kv[:, :, : 1 + f], second.flatten(2, 3)], dim=2)
+
+
+def test_non_symmetric_initial_state() -> None:
+    """Any initial state gives the reference outputs and gradients; the returned state is the
+    reference state with its (a,b)/(b,a) rows averaged (phi(q) . state cannot tell them apart)."""
+    b, t, h, f, d = 1, 21, 2, 4, 6
+    q, k, v, dy = _inputs(3, [(b, t, h, f), (b, t, h, f), (b, t, h, d), (b, t, h, d)], torch.float32)
+    k0, v0 = _inputs(4, [(b, 9, h, f), (b, 9, h, d)], torch.float64)
+    kv0, z0 = (x.float() for x in final_state(k0, v0))
+    kv0 = kv0 + 0.3 * _inputs(5, [tuple(kv0.shape)], torch.float32)[0]
+
+    def call(impl):
+        return lambda q, k, v, kv0: based_linear_attention(q, k, v, impl=impl, initial_state=(kv0, z0))
+
+    y, state, grads = run_with_grads(call("triton"), [q, k, v, kv0], dy)
+    y_r, state_r, grads_r = run_with_grads(
+        call("reference"), [q.double(), k.double(), v.double(), kv0.double()], dy
+    )
+    _check("y", y, y_r, torch.float32)
+    _check("kv state", state[0], _symmetrize(state_r[0], f), torch.float32)
+    for name, g, g_r in zip(["dq", "dk", "dv"], grads, grads_r, strict=False):
+        _check(name, g, g_r, torch.float32)
+    _check("d kv0", grads[3], _symmetrize(grads_r[3], f), torch.float32)
