@@ -69,6 +69,7 @@ __all__ = [
     "one_way_states_full",
     "profile_frame",
     "rank_gf2",
+    "rank_mod_prime",
     "rank_real",
     "sd_matrix",
     "sd_matrix_full",
@@ -149,7 +150,7 @@ def incompatibility(matrix: np.ndarray) -> np.ndarray:
     """Incompatibility graph of the rows: bool [R, R], entry [r, r'] True iff some column is
     defined (not -1) in both rows with different values. For a bool (total) matrix: rows differ.
 
-    Cost: one [R, C] x [C, R] matrix product per distinct value (float32, exact counts).
+    Computed with bit-packed rows (one AND per distinct value and word), no floating point.
     """
     m = np.asarray(matrix)
     if m.ndim != 2:
@@ -157,13 +158,27 @@ def incompatibility(matrix: np.ndarray) -> np.ndarray:
     if m.dtype == bool:
         _, inv = np.unique(_row_keys(m), return_inverse=True)
         return inv[:, None] != inv[None, :]
-    valid = (m != UNDEFINED).astype(np.float32)
-    common = valid @ valid.T
-    same = np.zeros_like(common)
-    for v in np.unique(m[m != UNDEFINED]).tolist():
-        e = (m == v).astype(np.float32)
-        same += e @ e.T
-    return common > same + 0.5
+    valid = _pack(m != UNDEFINED)
+    values = np.unique(m[m != UNDEFINED]).tolist()
+    planes = [_pack(m == v) for v in values]
+    rows, words = valid.shape
+    out = np.zeros((rows, rows), dtype=bool)
+    chunk = max(1, 4_000_000 // max(1, rows * words))
+    for start in range(0, rows, chunk):
+        stop = min(rows, start + chunk)
+        both = valid[start:stop, None, :] & valid[None, :, :]
+        same = np.zeros_like(both)
+        for e in planes:
+            same |= e[start:stop, None, :] & e[None, :, :]
+        out[start:stop] = np.any(both & ~same, axis=2)
+    return out
+
+
+def _pack(bits: np.ndarray) -> np.ndarray:
+    """Pack a bool matrix [R, C] into uint64 words [R, ceil(C / 64)] (bitwise ops, no BLAS)."""
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    pad = (-packed.shape[1]) % 8
+    return np.ascontiguousarray(np.pad(packed, ((0, 0), (0, pad)))).view(np.uint64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -683,7 +698,8 @@ def memory_profile_sequences(
 ) -> list[int]:
     """Ground truth for tiny universes: the exact per-position minimum computed on token
     sequences (every order of every valid input, every cut), with no set-level shortcut.
-    Returns the chromatic numbers, one per position 0..p*N. Feasible for n <= 5.
+    Returns the chromatic numbers, one per position 0..p*N. Feasible for n <= 4 (n = 5 may
+    raise RuntimeError when the exact colouring does not finish).
     """
     n, k, l = _check_sizes(n, first, second)
     variant = Variant.parse(variant)
@@ -800,12 +816,52 @@ def verify_fooling_set(n: int, pairs: np.ndarray, variant: Variant | str = Varia
     return bool(off.all())
 
 
+RANK_PRIME = 2_147_483_647  # 2^31 - 1
+
+
+def rank_mod_prime(matrix: np.ndarray, prime: int = RANK_PRIME) -> int:
+    """Rank of an integer matrix over GF(prime), by exact Gaussian elimination in int64.
+
+    Over the integers a nonzero minor stays nonzero unless ``prime`` divides it, so
+    rank_GF(p)(M) <= rank_Q(M) = rank_R(M) always, with equality for all but finitely many p.
+    """
+    m = np.asarray(matrix)
+    if m.dtype.kind not in "biu":
+        raise TypeError(f"rank_mod_prime needs an integer or bool matrix, got dtype {m.dtype}")
+    if not 2 <= prime < 2**31:
+        raise ValueError(f"prime={prime} must be in [2, 2^31) so that products fit in int64")
+    a = np.mod(m.astype(np.int64), prime)
+    rank = 0
+    rows, cols = a.shape
+    for col in range(cols):
+        if rank == rows:
+            break
+        hits = np.flatnonzero(a[rank:, col])
+        if hits.size == 0:
+            continue
+        piv = rank + int(hits[0])
+        a[[rank, piv]] = a[[piv, rank]]
+        inv = pow(int(a[rank, col]), prime - 2, prime)
+        a[rank] = (a[rank] * inv) % prime
+        below = rank + 1 + np.flatnonzero(a[rank + 1 :, col])
+        if below.size:
+            factors = a[below, col][:, None]
+            a[below] = (a[below] - (factors * a[rank][None, :]) % prime) % prime
+        rank += 1
+    return rank
+
+
 def rank_real(matrix: np.ndarray) -> int:
-    """Rank over the reals (SVD, float64); exact for the 0/1 matrices used here (<= 924 rows)."""
-    m = np.asarray(matrix, dtype=np.float64)
+    """Rank over the reals of a 0/1 (or integer) matrix, certified from below.
+
+    Computed exactly over GF(2^31 - 1) (:func:`rank_mod_prime`), which is a lower bound on the
+    real rank and equal to it except for primes dividing every maximal nonzero minor. When it
+    equals min(rows, columns) the real rank is certified full. (Exact arithmetic; no SVD.)
+    """
+    m = np.asarray(matrix)
     if m.size == 0:
         return 0
-    return int(np.linalg.matrix_rank(m))
+    return rank_mod_prime(m)
 
 
 def rank_gf2(matrix: np.ndarray) -> int:

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdtheory.instances import Order, SDInstance, StreamLayout, decode_stream, encode_stream
+from sdtheory import strategies as sds
+from sdtheory.instances import (
+    GARInstance,
+    Order,
+    SDInstance,
+    StreamLayout,
+    Variant,
+    decode_stream,
+    encode_stream,
+    gar_code_bits,
+    gar_to_sd_calls,
+    sd_to_gar,
+    solve_gar_via_sd,
+    solve_sd_via_gar,
+)
 
 
 @st.composite
@@ -101,3 +116,95 @@ def test_decode_rejects_wrong_separator() -> None:
     changed[-1] = 5
     with pytest.raises(ValueError, match="pass 1 differs"):
         decode_stream(changed, layout)
+
+
+# ---- variants, the shared-element promise, GAR and the reductions (Props G.25 / G.26) ----
+
+
+def test_variant_parse() -> None:
+    assert Variant.parse("shared-element") is Variant.SHARED
+    assert Variant.parse("DECISION") is Variant.DECISION
+    with pytest.raises(ValueError, match="variant='bogus'"):
+        Variant.parse("bogus")
+
+
+@given(sds.shared_instances(max_n=40))
+def test_shared_answer_is_the_unique_common_element(inst: SDInstance) -> None:
+    assert inst.satisfies_promise(Variant.SHARED)
+    z = inst.answer(Variant.SHARED)
+    assert z in inst.set_a and z in inst.set_b and len(inst.intersection) == 1
+    assert inst.answer(Variant.DECISION) is False
+
+
+def test_shared_answer_outside_promise_raises() -> None:
+    with pytest.raises(ValueError, match=r"\|A ∩ B\| = 2"):
+        SDInstance(5, (0, 1), (0, 1)).answer(Variant.SHARED)
+
+
+@given(st.integers(1, 30), st.data())
+def test_random_shared_has_exactly_one_common_element(n: int, data: st.DataObject) -> None:
+    k = data.draw(st.integers(1, n))
+    l = data.draw(st.integers(1, n - k + 1))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    inst = SDInstance.random_shared(n, k, l, rng)
+    assert (inst.k, inst.l) == (k, l) and len(inst.intersection) == 1
+
+
+def test_random_shared_rejects_impossible_sizes() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="k \\+ l - 1 <= n"):
+        SDInstance.random_shared(4, 3, 3, rng)
+
+
+@given(sds.gar_instances())
+def test_gar_answers_match_dictionary_semantics(gar: GARInstance) -> None:
+    table = dict(zip(gar.keys, gar.values, strict=True))
+    assert gar.answers() == tuple(table.get(q) for q in gar.queries)
+    assert gar.tokens().shape == (2 * len(gar.keys) + len(gar.queries),)
+
+
+@given(sds.sd_instances(max_n=30))
+def test_sd_to_gar_decides_sd(inst: SDInstance) -> None:
+    assert solve_sd_via_gar(inst, lambda g: g.answers()) == inst.disjoint
+
+
+@given(sds.shared_instances(max_n=30))
+def test_sd_to_gar_finds_the_shared_element(inst: SDInstance) -> None:
+    gar = sd_to_gar(inst)
+    assert gar.keys == inst.a and gar.values == inst.a and gar.queries == inst.b
+    assert solve_sd_via_gar(inst, lambda g: g.answers(), Variant.SHARED) == inst.answer(Variant.SHARED)
+
+
+@given(sds.gar_instances())
+def test_gar_via_sd_uses_ceil_log2_c_plus_1_calls(gar: GARInstance) -> None:
+    calls: list[SDInstance] = []
+
+    def routine(inst: SDInstance) -> frozenset[int]:
+        calls.append(inst)
+        return inst.intersection
+
+    assert solve_gar_via_sd(gar, routine) == gar.answers()
+    assert len(calls) == gar_code_bits(gar.c) == math.ceil(math.log2(gar.c + 1))
+    assert calls == gar_to_sd_calls(gar)
+
+
+def test_gar_via_sd_rejects_a_routine_that_invents_elements() -> None:
+    gar = GARInstance(4, (0, 1), (2, 3), (0, 2))
+    with pytest.raises(ValueError, match="not inside A ∩ B"):
+        solve_gar_via_sd(gar, lambda inst: {3})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(c=0, keys=(), values=(), queries=()), ValueError, "c=0 must be >= 1"),
+        (dict(c=4, keys=(1, 1), values=(0, 0), queries=()), ValueError, "duplicate"),
+        (dict(c=4, keys=(1,), values=(0, 1), queries=()), ValueError, "1 keys but 2 values"),
+        (dict(c=4, keys=(1,), values=(4,), queries=()), ValueError, "outside the vocabulary"),
+        (dict(c=4, keys=(1,), values=(0,), queries=(9,)), ValueError, "outside the vocabulary"),
+        (dict(c=4, keys=(1,), values=(0,), queries=("a",)), TypeError, "must be an integer"),
+    ],
+)
+def test_bad_gar_raises(kwargs: dict, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        GARInstance(**kwargs)

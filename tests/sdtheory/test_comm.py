@@ -1,0 +1,239 @@
+"""Exact communication complexity: brute force against closed forms, profiles, fooling sets, rank."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sdtheory import comm
+from sdtheory.bitsets import subset_masks
+from sdtheory.graphs import chromatic_number
+from sdtheory.instances import Variant
+
+SIZES_12 = [(n, k, l) for n in range(1, 13) for k in range(n + 1) for l in range(n + 1)]
+
+
+def test_decision_distinct_rows_match_closed_form_for_every_n_up_to_12() -> None:
+    for n, k, l in SIZES_12:
+        rows = comm.distinct_rows(comm.sd_matrix(n, k, l))
+        assert rows == comm.one_way_states_closed_form(n, k, l), (n, k, l)
+
+
+def test_order_asymmetry_is_computed() -> None:
+    # A-first needs C(n, |A|) states, B-first C(n, |B|): different whenever the sizes differ
+    for n, k, l in SIZES_12:
+        if 1 <= k < l and k + l <= n and math.comb(n, k) != math.comb(n, l):
+            a_first = comm.one_way_states(n, k, l).states
+            b_first = comm.one_way_states(n, l, k).states
+            assert a_first < b_first and (a_first, b_first) == (math.comb(n, k), math.comb(n, l))
+
+
+def test_shared_incompatibility_lemma_for_every_n_up_to_12() -> None:
+    """Brute force: distinct k-sets at distance d are incompatible iff l >= 2 and d <= n - k - l + 2."""
+    for n, k, l in SIZES_12:
+        if k == 0 or l == 0 or k + l - 1 > n:
+            continue
+        inc = comm.shared_incompatible_distances(n, k, l)
+        delta, m = n - k - l + 2, min(k, n - k)
+        expected = [l >= 2 and 1 <= d <= delta for d in range(m + 1)]
+        assert inc[: m + 1].tolist() == expected, (n, k, l)
+
+
+@pytest.mark.parametrize("n", range(1, 8))
+def test_shared_full_incompatibility_graph_depends_on_distance_only(n: int) -> None:
+    for k, l in itertools.product(range(n + 1), repeat=2):
+        inc = comm.incompatibility(comm.sd_matrix(n, k, l, Variant.SHARED))
+        masks = subset_masks(n, k)
+        d = np.bitwise_count(masks[:, None] & ~masks[None, :]).astype(int)
+        by_distance = comm.shared_incompatible_distances(n, k, l)[d]
+        assert np.array_equal(inc, by_distance), (n, k, l)
+
+
+def test_shared_closed_form_matches_brute_force_for_every_n_up_to_12() -> None:
+    checked = 0
+    for n, k, l in SIZES_12:
+        closed = comm.one_way_states_closed_form(n, k, l, Variant.SHARED)
+        if closed is None:
+            continue
+        res = comm.one_way_states(n, k, l, Variant.SHARED)
+        assert res.exact and res.states == closed, (n, k, l, res)
+        checked += 1
+    assert checked > 300
+
+
+@pytest.mark.parametrize("n", range(2, 8))
+def test_baranyai_regime_is_attained_by_an_explicit_colouring(n: int) -> None:
+    for k, l in itertools.product(range(1, n), range(2, n + 1)):
+        m, delta = min(k, n - k), n - k - l + 2
+        if k + l - 1 > n or delta != m - 1:
+            continue
+        graph = comm.incompatibility(comm.sd_matrix(n, k, l, Variant.SHARED))
+        res = chromatic_number(graph, node_budget=50_000)
+        assert res.exact and res.lower == comm.baranyai_states(n, m), (n, k, l)
+
+
+@pytest.mark.parametrize("n", range(4, 9))
+def test_shared_without_closed_form_gives_consistent_bounds(n: int) -> None:
+    for k, l in itertools.product(range(1, n + 1), repeat=2):
+        if comm.one_way_states_closed_form(n, k, l, Variant.SHARED) is not None:
+            continue
+        res = comm.one_way_states(n, k, l, Variant.SHARED, node_budget=2000)
+        assert 1 <= res.lower <= res.upper <= math.comb(n, k)
+        # all k-sets through a fixed (k - delta)-set are pairwise at distance <= delta: a clique
+        delta = n - k - l + 2
+        assert res.lower >= math.comb(n - (k - delta), delta), (n, k, l, res)
+
+
+@pytest.mark.parametrize(("variant", "closed"), [("decision", lambda n: 2**n), ("shared-element", None)])
+def test_full_matrix(variant: str, closed) -> None:
+    for n in range(1, 7):
+        brute, formula = comm.one_way_states_full(n, variant)
+        assert brute == formula
+        if closed is not None:
+            assert formula == closed(n)
+        else:
+            assert formula == math.comb(n, n // 2)
+
+
+# ---- memory profiles ----
+
+
+@pytest.mark.parametrize("n", range(1, 5))
+def test_profile_matches_sequence_level_ground_truth(n: int) -> None:
+    """Every position, both variants, one to three passes: set-level == token-sequence level."""
+    for k, l in itertools.product(range(n + 1), repeat=2):
+        for variant in Variant:
+            for p in (1, 2, 3) if n <= 3 else (1, 2):
+                pts = comm.memory_profile(n, k, l, variant, p)
+                assert [q.position for q in pts] == list(range(p * (k + l + 1) + 1))
+                assert all(q.exact for q in pts)
+                truth = comm.memory_profile_sequences(n, k, l, variant, p)
+                assert [q.lower for q in pts] == truth, (n, k, l, variant, p)
+
+
+@pytest.mark.parametrize(("n", "k", "l"), [(5, 2, 2), (5, 1, 3), (6, 2, 3), (6, 4, 1), (6, 3, 3), (7, 2, 2)])
+@pytest.mark.parametrize("variant", list(Variant))
+def test_profile_bounds_consistent(n: int, k: int, l: int, variant: Variant) -> None:
+    pts = comm.memory_profile(n, k, l, variant, node_budget=3000)
+    for q in pts:
+        assert 1 <= q.lower <= q.upper and q.exact == (q.lower == q.upper)
+    # after the separator: the one-way count; nothing at the separator token itself changes
+    sep = comm.one_way_states(n, k, l, variant)
+    assert (pts[k].lower, pts[k + 1].lower) == (sep.lower, sep.lower)
+    if variant is Variant.DECISION and k + l <= n and k and l:
+        assert pts[-1].lower == 2 and pts[k].exact
+
+
+@pytest.mark.parametrize("n", range(3, 8))
+def test_decision_first_set_closed_form_is_brute_force(n: int) -> None:
+    """Inside the first set, i <= n - k: all C(n, i) prefixes are pairwise incompatible."""
+    for k, l in itertools.product(range(1, n + 1), repeat=2):
+        if k + l > n:
+            continue
+        for i in range(k + 1):
+            mat, configs = comm._cut_matrix(n, k, l, Variant.DECISION, i, 10**7)
+            graph = comm.incompatibility(mat)
+            assert configs == math.comb(n, i)
+            complete = bool(np.all(graph | np.eye(configs, dtype=bool)))
+            assert complete == (min(i, n - i) <= n - k) or i == 0, (n, k, l, i)
+            assert np.array_equal(graph, comm._decision_region1_graph(n, k, i)), (n, k, l, i)
+
+
+@pytest.mark.parametrize(("n", "k", "l"), [(4, 1, 2), (5, 1, 3), (5, 2, 2), (6, 1, 3), (6, 2, 2), (6, 1, 4)])
+def test_decision_second_set_bounds_bracket_the_exact_value(n: int, k: int, l: int) -> None:
+    for j in range(1, l):
+        exact = comm._profile_point(n, k, l, Variant.DECISION, k + 1 + j, 400, 50_000, 10**7)
+        lower, upper, _ = comm._decision_region2_bounds(n, k, l, j)
+        if exact.exact:
+            assert lower <= exact.lower <= upper, (n, k, l, j, exact, lower, upper)
+
+
+def test_jrp_profile_is_trivial_before_the_last_pass() -> None:
+    for n, k, l, p in [(6, 2, 3, 2), (6, 3, 2, 3), (5, 2, 2, 4)]:
+        pts = comm.memory_profile(n, k, l, "decision", p)
+        length = k + l + 1
+        assert all(q.lower == 1 for q in pts if q.position <= (p - 1) * length)
+        assert pts[-1].lower == 2 and max(q.lower for q in pts) == 2
+
+
+# ---- two-way: fooling sets and rank ----
+
+
+@given(st.integers(1, 12), st.data())
+def test_fooling_set_verified(n: int, data: st.DataObject) -> None:
+    k = data.draw(st.integers(0, n))
+    l = data.draw(st.integers(0, n - k))
+    pairs = comm.fooling_set(n, k, l)
+    m = min(k, l)
+    assert pairs.shape == (math.comb(2 * m, m), 2)
+    assert comm.verify_fooling_set(n, pairs)
+    assert np.all(np.bitwise_count(pairs[:, 0]) == k) and np.all(np.bitwise_count(pairs[:, 1]) == l)
+    # a fooling set is at most (rank + 1)^2 (Dietzfelbinger, Hromkovic, Schnitger)
+    assert pairs.shape[0] <= (comm.disjointness_rank_closed_form(n, k, l) + 1) ** 2
+
+
+def test_verify_fooling_set_rejects_non_fooling_pairs() -> None:
+    pairs = np.array([[0b0011, 0b1100], [0b0011, 0b0100]], dtype=np.uint64)  # same first set
+    assert not comm.verify_fooling_set(4, pairs)
+    mixed = np.array([[0b01, 0b10], [0b01, 0b01]], dtype=np.uint64)  # different answers
+    assert not comm.verify_fooling_set(2, mixed)
+
+
+@pytest.mark.parametrize("n", range(1, 11))
+def test_rank_closed_forms(n: int) -> None:
+    for k, l in itertools.product(range(n + 1), repeat=2):
+        if k + l > n:
+            continue
+        mat = comm.sd_matrix(n, k, l)
+        real, gf2 = comm.rank_real(mat), comm.rank_gf2(mat)
+        assert real == comm.disjointness_rank_closed_form(n, k, l, "real") == math.comb(n, min(k, l))
+        assert gf2 == comm.disjointness_rank_closed_form(n, k, l, "gf2"), (n, k, l)
+        # consistent chain: distinct rows >= real rank >= GF(2) rank, and log-rank <= one-way bits
+        rows = comm.distinct_rows(mat)
+        assert rows >= real >= gf2
+        assert math.ceil(math.log2(max(real, 1))) <= comm.one_way_states(n, k, l).bits or rows == 1
+
+
+@settings(max_examples=20)
+@given(st.integers(1, 9), st.integers(1, 9), st.integers(0, 2**32 - 1))
+def test_rank_gf2_matches_a_reference_on_random_matrices(r: int, c: int, seed: int) -> None:
+    mat = np.random.default_rng(seed).random((r, c)) < 0.5
+    # reference: rank over GF(2) by brute force = log2 of the size of the row space
+    span = {0}
+    for row in mat:
+        v = int("".join("1" if b else "0" for b in row), 2)
+        span |= {x ^ v for x in span}
+    assert comm.rank_gf2(mat) == int(math.log2(len(span)))
+
+
+# ---- bad input ----
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: comm.sd_matrix(0, 0, 0), ValueError, "n=0"),
+        (lambda: comm.sd_matrix(4, 5, 1), ValueError, "first=5"),
+        (lambda: comm.sd_matrix(4, 1, -1), ValueError, "second=-1"),
+        (lambda: comm.sd_matrix(4, 1, 1, "either"), ValueError, "variant='either'"),
+        (lambda: comm.memory_profile(4, 1, 1, passes=0), ValueError, "passes=0"),
+        (lambda: comm.fooling_set(4, 3, 2), ValueError, "k \\+ l <= n"),
+        (lambda: comm.disjointness_rank_closed_form(4, 1, 1, "gf3"), ValueError, "field='gf3'"),
+        (
+            lambda: (
+                comm.one_way_states(5, 2, 2, "shared-element").bits
+                and comm.OneWayStates(5, 2, 2, Variant.SHARED, 1, 3, False, "x").states
+            ),
+            ValueError,
+            "only bounded",
+        ),
+    ],
+)
+def test_bad_input_raises(call, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
