@@ -39,6 +39,8 @@ class TrainConfig(_Frozen):
     early_stop_accuracy stop after an evaluation whose overall test accuracy >= this (None: never;
                         the paper / Zoology stop at 0.99)
     eval_every          evaluate every this many epochs (and always after the last one)
+    eval_every_steps    if set, evaluate every this many optimiser steps instead (and at the end);
+                        useful with few, long epochs so that early stopping can act mid-epoch
     device              "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N"
     precision           "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32" or "bf16"
     """
@@ -55,6 +57,7 @@ class TrainConfig(_Frozen):
     grad_clip: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = 1.0
     early_stop_accuracy: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.99
     eval_every: int = Field(1, ge=1)
+    eval_every_steps: int | None = Field(None, ge=1)
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
 

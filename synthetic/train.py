@@ -210,8 +210,8 @@ def train(
 
     history: list[dict[str, Any]] = []
     step, tokens, train_time = 0, 0, 0.0
-    epoch_loss = torch.zeros((), device=dev)
-    epoch_steps = 0
+    window_loss = torch.zeros((), device=dev)
+    window_steps = 0
     last_eval: dict[str, Any] | None = None
     best_accuracy = -1.0
     early_stopped = False
@@ -234,25 +234,30 @@ def train(
         scheduler.step()
         step += 1
         tokens += batch.inputs.numel()
-        epoch_loss += loss.detach()
-        epoch_steps += 1
+        window_loss += loss.detach()
+        window_steps += 1
         if step % 50 == 0 or step % steps_per_epoch == 0:
-            value = float(epoch_loss) / epoch_steps
+            value = float(window_loss) / window_steps
             if not math.isfinite(value):
                 raise NonFiniteLossError(
                     f"training loss became {value} by step {step} (epoch {epoch}, lr={tc.lr:g})"
                 )
             bar.set_postfix(loss=f"{value:.3f}", refresh=False)
         bar.update(1)
-        if step % steps_per_epoch:
+        end_of_epoch = step % steps_per_epoch == 0
+        if end_of_epoch:
+            epochs_done = epoch + 1
+        if tc.eval_every_steps is not None:
+            due = step % tc.eval_every_steps == 0 or step == total_steps
+        else:
+            due = end_of_epoch and (epochs_done % tc.eval_every == 0 or epochs_done == tc.epochs)
+        if not due:
             continue
-        # ---- end of an epoch
-        epochs_done = epoch + 1
-        train_loss = float(epoch_loss) / epoch_steps
-        epoch_loss.zero_()
-        epoch_steps = 0
-        if epochs_done % tc.eval_every and epochs_done != tc.epochs:
-            continue
+        train_loss = float(window_loss) / window_steps
+        if not math.isfinite(train_loss):
+            raise NonFiniteLossError(f"training loss became {train_loss} by step {step} (lr={tc.lr:g})")
+        window_loss.zero_()
+        window_steps = 0
         train_time += time.perf_counter() - t_train
         last_eval = evaluate(model, test_split, tc.eval_batch_size, dev, precision)
         best_accuracy = max(best_accuracy, last_eval["accuracy"])
@@ -268,7 +273,7 @@ def train(
         bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{last_eval['accuracy']:.3f}", refresh=False)
         t_train = time.perf_counter()
         if tc.early_stop_accuracy is not None and last_eval["accuracy"] >= tc.early_stop_accuracy:
-            early_stopped = epochs_done < tc.epochs
+            early_stopped = step < total_steps
             break
     bar.close()
     assert last_eval is not None  # the last epoch is always evaluated

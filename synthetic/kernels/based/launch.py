@@ -108,15 +108,16 @@ def pick_config(
     if len(candidates) == 1 or not autotune_enabled():
         _CACHE[key] = candidates[0]
         return candidates[0]
-    best, best_ms = None, float("inf")
+    best, best_ms, last_error = None, float("inf"), None
     for cfg in candidates:
         try:
             ms = triton.testing.do_bench(lambda cfg=cfg: run(cfg), warmup=5, rep=20, return_mode="median")
-        except Exception:  # a config the compiler cannot fit is simply not a candidate
+        except triton.runtime.errors.OutOfResources as err:  # does not fit: not a candidate
+            last_error = err
             continue
         if ms < best_ms:
             best, best_ms = cfg, ms
     if best is None:
-        raise RuntimeError(f"no kernel configuration could run for {key}")
+        raise RuntimeError(f"no kernel configuration fits for {key}") from last_error
     _CACHE[key] = best
     return best

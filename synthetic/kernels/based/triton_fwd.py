@@ -29,7 +29,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-SQRT1_2: tl.constexpr = 0.7071067811865476
+SQRT1_2 = tl.constexpr(0.7071067811865476)
 
 
 @triton.jit
