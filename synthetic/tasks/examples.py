@@ -42,7 +42,9 @@ class TaskExamples:
                 f"prefix_len={self.prefix_len} (context_len={self.context_len} x passes={self.passes}) "
                 f"must be in [0, T={self.seq_len}) so that an answer region remains"
             )
-        if np.any(self.labels[:, : self.prefix_len] != IGNORE_INDEX):
+        context = self.labels[:, : self.prefix_len]
+        # min == max == -100 without allocating a boolean temporary the size of the context
+        if context.size and not (context.min() == IGNORE_INDEX == context.max()):
             raise ValueError("labels inside the context (the first prefix_len positions) must be -100")
 
     @property
