@@ -57,11 +57,13 @@ def _int(name: str, value: object, minimum: int = 0) -> int:
     return value
 
 
-def _sizes(n: int, first: int, second: int) -> tuple[int, int, int]:
+def _sizes(
+    n: int, first: int, second: int, names: tuple[str, str] = ("first", "second")
+) -> tuple[int, int, int]:
     n = _int("n", n, 1)
-    first = _int("first", first)
-    second = _int("second", second)
-    for name, v in (("first", first), ("second", second)):
+    first = _int(names[0], first)
+    second = _int(names[1], second)
+    for name, v in zip(names, (first, second), strict=True):
         if v > n:
             raise ValueError(f"{name}={v} exceeds the universe n={n}")
     return n, first, second
@@ -131,7 +133,7 @@ def two_way_log_rank_bits(n: int, k: int, l: int) -> int:
     Hypotheses: deterministic protocols; k + l <= n (otherwise the answer is constant: 0 bits).
     Independent of the order; holds for any number of rounds.
     """
-    n, k, l = _sizes(n, k, l)
+    n, k, l = _sizes(n, k, l, ("k", "l"))
     if k == 0 or l == 0 or k + l > n:
         return 0
     return _log2_ceil(math.comb(n, min(k, l)))
@@ -144,7 +146,7 @@ def two_way_fooling_set_bits(n: int, k: int, l: int) -> int:
     Result: the fooling-set method (Yao 1979): D(f) >= log2 |fooling set|.
     Hypotheses: deterministic protocols; k + l <= n. Weaker than :func:`two_way_log_rank_bits`.
     """
-    n, k, l = _sizes(n, k, l)
+    n, k, l = _sizes(n, k, l, ("k", "l"))
     if k == 0 or l == 0 or k + l > n:
         return 0
     m = min(k, l)
@@ -156,7 +158,7 @@ def two_way_upper_bits(n: int, k: int, l: int) -> int:
     sends its index among the C(n, m) sets (m = min(k, l)), the other replies with the answer bit:
     ceil(log2 C(n, m)) + 1. With :func:`two_way_log_rank_bits` this pins D(SD) to within 1 bit.
     """
-    n, k, l = _sizes(n, k, l)
+    n, k, l = _sizes(n, k, l, ("k", "l"))
     if k == 0 or l == 0 or k + l > n:
         return 0
     return _log2_ceil(math.comb(n, min(k, l))) + 1
@@ -188,7 +190,7 @@ def jrp_lower_bound_rank_bits(n: int, k: int, l: int, passes: int) -> float:
     (Gottlieb–Kantor): log2 S >= log2 C(n, min(k, l)) / (2p - 1).
     Hypotheses: deterministic, decision variant, k + l <= n (else 0). Real number of bits.
     """
-    n, k, l = _sizes(n, k, l)
+    n, k, l = _sizes(n, k, l, ("k", "l"))
     passes = _int("passes", passes, 1)
     if k == 0 or l == 0 or k + l > n:
         return 0.0
@@ -227,7 +229,7 @@ def jrt_two_pass_bits(n: int, k: int, l: int) -> int:
     the larger set at the start of pass 2. Thm G.15's O(n min(|A|,|B|)) with n-bit rows becomes
     min(k, l) * ceil(log2 n) bits here (elements of [n], not of {0,1}^n). Same in both orders.
     """
-    n, k, l = _sizes(n, k, l)
+    n, k, l = _sizes(n, k, l, ("k", "l"))
     return set_encoding_bits(n, min(k, l)) + 1
 
 
@@ -235,7 +237,7 @@ def jrt_intersection_bits(n: int, k: int, l: int) -> int:
     """Algorithm 3 as written (outputs the whole intersection): the smaller set plus one match
     bit per stored element: min(2n, min(k, l) * (w + 1)) (a bitmap of [n] and a bitmap of
     matches, or a list of (element, match bit))."""
-    n, k, l = _sizes(n, k, l)
+    n, k, l = _sizes(n, k, l, ("k", "l"))
     m = min(k, l)
     return min(2 * n, m * (element_bits(n) + 1))
 
@@ -385,10 +387,13 @@ def memory_table(
     """Tidy table of every bound over a grid of n, k = |A|, l = |B|, order and passes.
 
     One row per (n, k, l, order, passes, quantity). Columns: n, k, l, order, first, second,
-    passes, variant, quantity, kind ("lower" / "upper"), bits (float), reference (the result the
-    number rests on). Quantities: one-pass exact bound (passes = 1 only), two-way log-rank and
-    fooling-set bounds, JR-p bounds (paper form and rank form), the algorithms' register sizes
-    (store-first for p = 1, JRT two-pass for p = 2, p-pass for every p), the position counter.
+    passes, variant, quantity, kind ("lower" / "upper"), measure ("state": bits of streaming
+    state; "communication": bits exchanged by a two-way protocol, a bound on D(SD) and not on
+    state when p >= 2; "counter": the position counter, which is not state), bits (float),
+    reference (the result the number rests on). Quantities: one-pass exact bound (passes = 1
+    only), two-way log-rank and fooling-set bounds, JR-p bounds (paper form and rank form), the
+    algorithms' register sizes (store-first for p = 1, JRT two-pass for p = 2, p-pass for every
+    p), the position counter.
     Grid points with k or l > n are skipped. Lower bounds other than the one-pass one are for the
     decision variant (NaN for the shared-element variant).
     """
@@ -401,28 +406,51 @@ def memory_table(
         first, second = _first_second(k, l, order)
         base = dict(n=n, k=k, l=l, order=order.value, first=first, second=second, passes=p)
         decision = variant is Variant.DECISION
-        entries: list[tuple[str, str, float, str]] = []
+        entries: list[tuple[str, str, str, float, str]] = []  # quantity, kind, measure, bits, ref
         if p == 1:
             entries += [
-                ("one-pass exact", "lower", *_one_pass_entry(n, first, second, variant)),
-                ("store-first", "upper", store_first_bits(n, first), "store the first set"),
+                ("one-pass exact", "lower", "state", *_one_pass_entry(n, first, second, variant)),
+                ("store-first", "upper", "state", store_first_bits(n, first), "store the first set"),
             ]
         two_way = [
-            ("two-way log-rank", two_way_log_rank_bits(n, k, l), "Mehlhorn-Schmidt, Gottlieb-Kantor"),
-            ("two-way fooling set", two_way_fooling_set_bits(n, k, l), "fooling set C(2m, m)"),
-            ("JR-p paper (D/2p)", jrp_lower_bound_paper_bits(n, k, l, p), "Prop G.29"),
-            ("JR-p rank (log rank/(2p-1))", jrp_lower_bound_rank_bits(n, k, l, p), "simulation + rank"),
+            (
+                "two-way log-rank",
+                "communication",
+                two_way_log_rank_bits(n, k, l),
+                "Mehlhorn-Schmidt, Gottlieb-Kantor",
+            ),
+            (
+                "two-way fooling set",
+                "communication",
+                two_way_fooling_set_bits(n, k, l),
+                "fooling set C(2m, m)",
+            ),
+            ("JR-p paper (D/2p)", "state", jrp_lower_bound_paper_bits(n, k, l, p), "Prop G.29"),
+            (
+                "JR-p rank (log rank/(2p-1))",
+                "state",
+                jrp_lower_bound_rank_bits(n, k, l, p),
+                "simulation + rank",
+            ),
         ]
-        entries += [(q, "lower", b if decision else float("nan"), ref) for q, b, ref in two_way]
+        entries += [(q, "lower", meas, b if decision else float("nan"), ref) for q, meas, b, ref in two_way]
         if p == 2:
-            entries.append(("JRT two-pass (Alg. 3)", "upper", jrt_two_pass_bits(n, k, l), "Thm G.15"))
+            entries.append(
+                ("JRT two-pass (Alg. 3)", "upper", "state", jrt_two_pass_bits(n, k, l), "Thm G.15")
+            )
         entries += [
-            ("p-pass algorithm", "upper", multi_pass_bits(n, first, second, p), "chunked store"),
-            ("position counter", "upper", position_counter_bits(p * (first + second + 1)), "Def G.12"),
+            ("p-pass algorithm", "upper", "state", multi_pass_bits(n, first, second, p), "chunked store"),
+            (
+                "position counter",
+                "upper",
+                "counter",
+                position_counter_bits(p * (first + second + 1)),
+                "Def G.12",
+            ),
         ]
-        for quantity, kind, bits, reference in entries:
+        for quantity, kind, measure, bits, reference in entries:
             rows.append(
-                {**base, "variant": variant.value, "quantity": quantity, "kind": kind}
+                {**base, "variant": variant.value, "quantity": quantity, "kind": kind, "measure": measure}
                 | {"bits": float(bits), "reference": reference}
             )
     return pd.DataFrame(rows)
