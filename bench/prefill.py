@@ -168,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         commit=git_commit(),
     )
     rows = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"prefill_{tag}.csv"
+    fh = path.open("w", newline="")
+    writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+    writer.writeheader()
     for mode in args.modes.split(","):
         for b, n in points:
             for name in providers:
@@ -180,13 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     torch.cuda.empty_cache()
                 rows.append(dict(provider=name, mode=mode, B=b, N=n, ms=ms, **meta))
+                writer.writerow(rows[-1])
+                fh.flush()  # a run cut short keeps what it measured
                 print(f"{mode:7s} B={b:3d} N={n:6d} {name:22s} {ms:10.3f} ms", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"prefill_{tag}.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    fh.close()
     print(f"\nwrote {path}")
     from synthetic.kernels.based import launch
 

@@ -62,13 +62,26 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
         while db > 16 and w * db > 16384:
             db //= 2
         return [dict(BT=32 if w <= 256 else 16, DB=db, num_warps=4, num_stages=1)]
+    # measured on an H100 (bf16, f=16, dv=64): BT=32, DB=64, 4 warps won among one-stage shapes;
+    # the rest explore software pipelining and neighbours without compiling every combination
+    shapes = [
+        (32, 64, 4, 1),
+        (32, 64, 4, 2),
+        (32, 64, 4, 3),
+        (32, 64, 8, 2),
+        (64, 64, 8, 2),
+        (32, 32, 4, 2),
+        (16, 64, 4, 2),
+        (16, 16, 4, 2),
+        (32, 16, 4, 1),
+    ]
     out = []
-    for bt in (64, 32, 16):
-        for db in (64, 32, 16, 128):
-            if db > max(dp, 16) or not register_budget_ok(w, db, bt):
-                continue
-            for warps in (4, 8):
-                out.append(dict(BT=bt, DB=db, num_warps=warps, num_stages=1))
+    for bt, db, warps, stages in shapes:
+        if db > max(dp, 16) or not register_budget_ok(w, db, bt):
+            continue
+        out.append(dict(BT=bt, DB=db, num_warps=warps, num_stages=stages))
+    if not out:
+        out.append(dict(BT=16, DB=16, num_warps=4, num_stages=1))
     return out
 
 
