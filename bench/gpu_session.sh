@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED=1 HYPOTHESIS_PROFILE=ci
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
 if [[ $what == tests || $what == all ]]; then
-  READTWICE_AUTOTUNE=0 python3 -m pytest -q -x tests/synthetic/kernels -p no:cacheprovider 2>&1 | tee "$out/gpu_tests.log" | tail -25
+  READTWICE_AUTOTUNE=0 python3 -m pytest -q tests/synthetic/kernels -p no:cacheprovider ${PYTEST_ARGS:-} 2>&1 | tee "$out/gpu_tests.log" | tail -25
 fi
 if [[ $what == quick ]]; then
   python3 bench/prefill.py --quick --out "$out" "$@" 2>&1 | tee "$out/bench.log" | tail -45
