@@ -24,6 +24,8 @@ __all__ = ["powerlaw_slots", "sample_distinct"]
 # generator's definition (it fixes how the random stream is consumed), so changing it changes the
 # data; bump ``GENERATOR_VERSION`` in ``synthetic.tasks.data`` if you do.
 _FY_CHUNK_ELEMENTS = 1 << 21
+# Elements per block of the exponential race in powerlaw_slots (memory only; does not change data).
+_RACE_BLOCK_ELEMENTS = 1 << 20
 # "auto" uses whole-row rejection when a row of i.i.d. draws is all-distinct with probability
 # >= exp(_AUTO_REJECTION_LOG_ACCEPT); an explicit "rejection" refuses below exp(_MIN_LOG_ACCEPT).
 _AUTO_REJECTION_LOG_ACCEPT = -1.0
@@ -149,11 +151,18 @@ def powerlaw_slots(
         raise ValueError(f"power_a={power_a!r} must be a finite number > 0")
     if m == num_slots:
         return np.broadcast_to(np.arange(num_slots, dtype=np.int64), (num_rows, m)).copy()
-    inv_w = np.arange(1, num_slots + 1, dtype=np.float64) ** (1.0 - float(power_a))
-    race = rng.standard_exponential(size=(num_rows, num_slots))
-    race *= inv_w
     if m == 0:
         return np.empty((num_rows, 0), dtype=np.int64)
-    chosen = np.argpartition(race, m - 1, axis=1)[:, :m]
-    chosen.sort(axis=1)
-    return chosen.astype(np.int64, copy=False)
+    inv_w = np.arange(1, num_slots + 1, dtype=np.float64) ** (1.0 - float(power_a))
+    out = np.empty((num_rows, m), dtype=np.int64)
+    # Row blocks keep the temporaries small; the generator fills values in order, so the draws
+    # are the same as one [num_rows, num_slots] call.
+    block = max(1, _RACE_BLOCK_ELEMENTS // num_slots)
+    for start in range(0, num_rows, block):
+        stop = min(num_rows, start + block)
+        race = rng.standard_exponential(size=(stop - start, num_slots))
+        race *= inv_w
+        chosen = np.argpartition(race, m - 1, axis=1)[:, :m]
+        chosen.sort(axis=1)
+        out[start:stop] = chosen
+    return out

@@ -123,3 +123,13 @@ def test_powerlaw_slots_errors() -> None:
         powerlaw_slots(rng, 2, 3, 1, 0)
     with pytest.raises(ValueError, match=r"power_a=nan"):
         powerlaw_slots(rng, 2, 3, 1, float("nan"))
+
+
+def test_powerlaw_slots_blocks_do_not_change_the_draws() -> None:
+    """Row blocks (memory only) give the same slots as one exponential race over all rows."""
+    rows, num_slots, m, a = 6000, 400, 7, 0.2  # 2.4M race values: several blocks
+    got = powerlaw_slots(np.random.default_rng(9), rows, num_slots, m, a)
+    race = np.random.default_rng(9).standard_exponential(size=(rows, num_slots))
+    race *= np.arange(1, num_slots + 1, dtype=float) ** (1 - a)
+    expected = np.sort(np.argpartition(race, m - 1, axis=1)[:, :m], axis=1)
+    np.testing.assert_array_equal(got, expected)
