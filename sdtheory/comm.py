@@ -290,17 +290,18 @@ def shared_incompatible_distances(n: int, k: int, l: int) -> np.ndarray:
     s_all = subset_masks(n, k)
     t_all = subset_masks(n, l)
     s0 = np.uint64((1 << k) - 1)
-    v0 = _answers(np.array([s0]), t_all, Variant.SHARED)  # [C]
+    a0 = s0 & t_all  # [C]
+    valid0 = np.bitwise_count(a0) == 1
+    t_valid = t_all[valid0]
+    a0 = a0[valid0]
     out = np.zeros(k + 1, dtype=bool)
-    seen = np.zeros(k + 1, dtype=bool)
-    chunk = max(1, 2_000_000 // max(1, t_all.size))
+    chunk = max(1, 4_000_000 // max(1, t_valid.size))
     for start in range(0, s_all.size, chunk):
         rows = s_all[start : start + chunk]
-        v = _answers(rows[:, None], t_all[None, :], Variant.SHARED)  # [r, C]
-        inc = np.any((v != UNDEFINED) & (v0[None, :] != UNDEFINED) & (v != v0[None, :]), axis=1)
+        b = rows[:, None] & t_valid[None, :]  # S' ∩ T for the columns valid for S0
+        inc = np.any((np.bitwise_count(b) == 1) & (b != a0[None, :]), axis=1)
         d = popcount(rows & ~s0)
         np.logical_or.at(out, d, inc)
-        seen[d] = True
     return out
 
 
@@ -448,6 +449,9 @@ def _cut_matrix(
     token sequences (checked against :func:`memory_profile_sequences` in the tests).
     Returns (matrix, number of prefix configurations) or None if it would exceed max_triples.
     """
+    n_comb = math.comb(k, min(offset, k)) if offset <= k else math.comb(l, offset - k - 1)
+    if math.comb(n, k) * math.comb(n, l) * n_comb > max_triples:
+        return None  # checked before anything is enumerated
     s_all = subset_masks(n, k)
     t_all = subset_masks(n, l)
     si, ti = np.meshgrid(np.arange(s_all.size), np.arange(t_all.size), indexing="ij")
@@ -621,6 +625,9 @@ def _profile_point(
         j = t - k - 1
         if j == l:
             return ProfilePoint(t, 0, t, phase, 2, 2, 2, True, "closed form: the answer bit")
+        lower, upper, method = _decision_region2_bounds(n, k, l, j)
+        if lower == upper:
+            return ProfilePoint(t, 0, t, phase, -1, lower, upper, True, method)
     built = _cut_matrix(n, k, l, variant, cut, max_triples)
     if built is not None:
         mat, configs = built
