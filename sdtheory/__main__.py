@@ -5,6 +5,7 @@ Commands:
   rows        exact one-way state count after the first set, both orders, brute force vs closed form
   profile     least number of states at every stream position (certified intervals)
   witness     search for inputs that break a named algorithm (the lower-bound witness)
+  measure     an algorithm's register bits and the distinct states it reaches, per position
   algorithms  list the streaming algorithms and their parameters
 
 Examples:
@@ -69,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--order", default="A-first", choices=[o.value for o in Order])
     w.add_argument("--p", type=int, default=1, help="passes (JR-p)")
 
+    me = sub.add_parser("measure", help="register bits and distinct states reached by an algorithm")
+    sizes(me, many=False)
+    me.add_argument("--alg", required=True, choices=sorted(streaming.ALGORITHMS))
+    me.add_argument("--param", type=_param, action="append", default=[], help="algorithm parameter name=int")
+    me.add_argument("--order", default="A-first", choices=[o.value for o in Order])
+    me.add_argument("--p", type=int, default=1, help="passes (JR-p)")
+
     sub.add_parser("algorithms", help="list the streaming algorithms")
     return parser
 
@@ -127,6 +135,15 @@ def _witness(args: argparse.Namespace) -> int:
     return 0
 
 
+def _measure(args: argparse.Namespace) -> None:
+    alg = streaming.make_algorithm(args.alg, args.variant, **dict(args.param))
+    m = streaming.measure_memory(alg, args.n, args.k, args.l, args.order, passes=args.p)
+    print(f"{alg!r} on n={args.n}, |A|={args.k}, |B|={args.l}, {args.order}, passes={args.p}")
+    print(f"  register (serialised state): {m.register_bits} bits")
+    print(f"  distinct states reached, max over positions: {int(m.reached.max())} -> {m.reached_bits} bits")
+    print(f"  per position: {m.reached.tolist()}")
+
+
 def _algorithms() -> None:
     import inspect
 
@@ -149,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             _profile(args)
         elif args.command == "witness":
             return _witness(args)
+        elif args.command == "measure":
+            _measure(args)
         else:
             _algorithms()
     except (ValueError, TypeError) as err:

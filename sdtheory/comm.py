@@ -73,6 +73,7 @@ __all__ = [
     "rank_real",
     "sd_matrix",
     "sd_matrix_full",
+    "shared_first_set_states",
     "shared_incompatible_distances",
     "verify_fooling_set",
 ]
@@ -269,13 +270,40 @@ def one_way_states_closed_form(
         return math.comb(n, k)
     if k == 0 or l == 0 or k + l - 1 > n or l == 1:
         return 1
-    m = min(k, n - k)
-    delta = n - k - l + 2
+    return _shared_distance_closed_form(n, k, n - k - l + 2)
+
+
+def _shared_distance_closed_form(n: int, i: int, delta: int) -> int | None:
+    """Chromatic number of the graph on i-subsets of [n] joining sets at distance 1..delta, when
+    known in closed form: C(n, i) if delta >= min(i, n - i) (complete graph), Baranyai's
+    ceil(C(n, m) / floor(n / m)) if delta = m - 1 with m = min(i, n - i), else None."""
+    m = min(i, n - i)
     if m == 0 or delta >= m:
-        return math.comb(n, k)
+        return math.comb(n, i)
     if delta == m - 1:
         return baranyai_states(n, m)
     return None
+
+
+def shared_first_set_states(n: int, k: int, l: int, i: int) -> int | None:
+    r"""Shared element, after i of the k first-set elements: closed form for the least number of
+    states (None if unknown).
+
+    Lemma: prefixes P, P' (i-sets, d = |P \ P'| >= 1) are incompatible iff l >= 2 and
+    d <= delta = n - k - l + 2. Proof: a common completion is (R, T) with R (the k - i remaining
+    first-set elements) disjoint from P ∪ P'; valid and different answers mean T ∩ (P ∪ R) = {a},
+    T ∩ (P' ∪ R) = {b}, a != b, which forces a in P \ P', b in P' \ P (an element of R would be
+    in both intersections); T must avoid the other k + d - 2 elements of P ∪ P' ∪ R, so such
+    (R, T) exist iff l >= 2 and n - k - d >= l - 2 (then R exists too: d <= n - k). This is the
+    separator lemma of :func:`one_way_states_closed_form` with i in place of k, so the same
+    closed forms apply with m = min(i, n - i).
+    """
+    n, k, l = _check_sizes(n, k, l)
+    if not 0 <= i <= k:
+        raise ValueError(f"i={i} must satisfy 0 <= i <= k={k}")
+    if k == 0 or l == 0 or k + l - 1 > n or l == 1 or i == 0:
+        return 1
+    return _shared_distance_closed_form(n, i, n - k - l + 2)
 
 
 def shared_incompatible_distances(n: int, k: int, l: int) -> np.ndarray:
@@ -573,8 +601,9 @@ def memory_profile(
     * decision, end of the stream: 2; inside the second set: exact graph colouring when the
       set-level graph has at most ``max_vertices`` vertices after merging identical rows,
       otherwise the bounds of :func:`_decision_region2_bounds`;
-    * shared element: exact graph colouring of the set-level cut matrix when small enough,
-      otherwise trivial bounds flagged as such.
+    * shared element, inside the first set: the closed forms of :func:`shared_first_set_states`
+      (the separator lemma holds at every i); otherwise, and inside the second set, exact graph
+      colouring of the set-level cut matrix when small enough, else bounds flagged as such.
 
     JR-p (``passes >= 2``): see :func:`_jrp_profile`; the per-cut minimum is at most the number
     of distinct answers, because after the first pass the prefix determines the input and
@@ -628,6 +657,12 @@ def _profile_point(
         lower, upper, method = _decision_region2_bounds(n, k, l, j)
         if lower == upper:
             return ProfilePoint(t, 0, t, phase, -1, lower, upper, True, method)
+    if variant is Variant.SHARED and cut <= k:
+        closed = shared_first_set_states(n, k, l, cut)
+        if closed is not None:
+            return ProfilePoint(
+                t, 0, t, phase, math.comb(n, cut), closed, closed, True, "closed form: distance lemma"
+            )
     built = _cut_matrix(n, k, l, variant, cut, max_triples)
     if built is not None:
         mat, configs = built

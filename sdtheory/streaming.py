@@ -43,6 +43,7 @@ __all__ = [
     "InstanceBatch",
     "JRTIntersection",
     "JRTTwoPass",
+    "MemoryMeasures",
     "MultiPass",
     "SetStore",
     "StoreFirst",
@@ -53,6 +54,7 @@ __all__ = [
     "find_failure",
     "instance_batch",
     "make_algorithm",
+    "measure_memory",
     "reached_states",
     "run_batch",
     "run_stream",
@@ -876,6 +878,35 @@ def reached_states(
         return np.ones(layout.length + 1, dtype=np.int64)
     _, regs = run_batch(alg, batch.streams, layout, record=range(layout.length + 1))
     return np.array([np.unique(regs[t], axis=0).shape[0] for t in range(layout.length + 1)], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class MemoryMeasures:
+    """Two measures of an algorithm's memory on a layout (all valid inputs, sets sorted).
+
+    ``register_bits``: the size of the serialised state. ``reached``: distinct states reached
+    at each position (int64 [p * N + 1]); ``reached_bits`` = ceil(log2(max reached)), the
+    information-theoretic size of what the algorithm actually uses (<= register_bits).
+    """
+
+    register_bits: int
+    reached: np.ndarray
+
+    @property
+    def reached_bits(self) -> int:
+        top = int(self.reached.max())
+        return 0 if top <= 1 else (top - 1).bit_length()
+
+
+def measure_memory(
+    alg: StreamingAlgorithm, n: int, k: int, l: int, order: Order | str = Order.A_FIRST, passes: int = 1
+) -> MemoryMeasures:
+    """Register size and distinct states reached (see :class:`MemoryMeasures`)."""
+    order = Order.parse(order)
+    layout = StreamLayout(n, *((k, l) if order is Order.A_FIRST else (l, k)), passes)
+    alg.reset(layout)
+    bits = alg.state_bits()
+    return MemoryMeasures(bits, reached_states(alg, n, k, l, order, passes))
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ def test_witness(capsys: pytest.CaptureFixture[str]) -> None:
     assert "collision witness" in capsys.readouterr().out
     assert main(["witness", "--alg", "jrt-two-pass", "--n", "5", "--k", "2", "--l", "2", "--p", "2"]) == 0
     assert "no failure" in capsys.readouterr().out
+    assert main(["measure", "--alg", "store-first", "--n", "6", "--k", "3", "--l", "2"]) == 0
+    assert "register (serialised state): 7 bits" in capsys.readouterr().out
     assert main(["algorithms"]) == 0
     assert "store-first" in capsys.readouterr().out
 

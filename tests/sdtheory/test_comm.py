@@ -237,3 +237,22 @@ def test_rank_gf2_matches_a_reference_on_random_matrices(r: int, c: int, seed: i
 def test_bad_input_raises(call, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("n", range(2, 8))
+def test_shared_first_set_lemma_is_brute_force(n: int) -> None:
+    """Shared element, inside the first set: incompatible iff l >= 2 and 1 <= d <= n - k - l + 2."""
+    for k, l in itertools.product(range(1, n + 1), repeat=2):
+        if k + l - 1 > n:
+            continue
+        for i in range(1, k + 1):
+            built = comm._cut_matrix(n, k, l, Variant.SHARED, i, 10**7)
+            assert built is not None
+            graph = comm.incompatibility(built[0])
+            masks = subset_masks(n, i)
+            d = np.bitwise_count(masks[:, None] & ~masks[None, :]).astype(int)
+            assert np.array_equal(graph, (l >= 2) & (d >= 1) & (d <= n - k - l + 2)), (n, k, l, i)
+            closed = comm.shared_first_set_states(n, k, l, i)
+            if closed is not None and math.comb(n, i) <= 40:
+                res = chromatic_number(graph, node_budget=20_000)
+                assert res.exact and res.lower == closed, (n, k, l, i)

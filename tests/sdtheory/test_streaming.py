@@ -31,6 +31,7 @@ from sdtheory.streaming import (
     TruncatedStoreFirst,
     exhaustive_correct,
     make_algorithm,
+    measure_memory,
     reached_states,
     run_batch,
     run_stream,
@@ -257,3 +258,14 @@ def test_bad_streams_raise() -> None:
 def test_bad_parameters_raise(build, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         build()
+
+
+@pytest.mark.parametrize(("n", "k", "l"), [(6, 3, 2), (7, 2, 4), (5, 1, 1)])
+def test_memory_measures(n: int, k: int, l: int) -> None:
+    for order in Order:
+        m = measure_memory(StoreFirst(), n, k, l, order)
+        first = k if order is Order.A_FIRST else l
+        assert m.register_bits == bounds.store_first_bits(n, first)
+        assert m.reached_bits <= m.register_bits
+        assert m.reached_bits >= comm.one_way_states(n, first, k + l - first).bits
+        assert m.reached[0] == 1 and m.reached.shape == (k + l + 2,)
