@@ -43,12 +43,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     for name, path in available_experiments().items():
         exp = load_experiment(path)
-        print(f"{name}: {exp.description.strip().splitlines()[0] if exp.description else ''}")
+        print(f"{name}: {' '.join(exp.description.split())}")
         print(f"  variants: {', '.join(v.name for v in exp.variants)}")
         for prof_name, prof in exp.profiles.items():
             n = len(expand(exp, prof_name))
-            desc = prof.description.strip().splitlines()[0] if prof.description else ""
-            print(f"  profile {prof_name}: {n} runs. {desc}")
+            print(f"  profile {prof_name}: {n} runs. {' '.join(prof.description.split())}")
     return 0
 
 

@@ -176,10 +176,10 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
     return parse_experiment(raw, source=str(path))
 
 
-def _format_errors(err: ValidationError) -> str:
+def _format_errors(err: ValidationError, prefix: str = "") -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = prefix + ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             lines.append(f"  {loc}: unknown key {e['loc'][-1]!r}")
         else:
@@ -198,9 +198,11 @@ def parse_experiment(raw: dict[str, Any], *, source: str = "<experiment>") -> Ex
         try:
             expand(exp, profile)
         except ValidationError as err:
-            raise ValueError(f"{source}: profile {profile!r}:\n{_format_errors(err)}") from None
+            raise ValueError(
+                f"{source}: invalid profile {profile!r}:\n{_format_errors(err, f'profiles.{profile}.')}"
+            ) from None
         except ValueError as err:
-            raise ValueError(f"{source}: profile {profile!r}: {err}") from None
+            raise ValueError(f"{source}: profiles.{profile}: {err}") from None
     return exp
 
 

@@ -3,7 +3,8 @@
 Both figures read ``results/<experiment>/<profile>/runs.jsonl`` (:mod:`synthetic.results`). If
 runs of the profile are missing, the builder first runs the experiment's sweep itself
 (resumably: finished runs are kept, so an interrupted ``make figures`` continues where it
-stopped) — the ``quick`` profile on the CPU; the ``paper`` profile only where CUDA is available.
+stopped) — CPU profiles (``quick``, ``smoke``: ``device = "cpu"``) anywhere, GPU profiles
+(``paper``) only where CUDA is available; otherwise it says which command to run on a GPU.
 
 ``sd_order_state`` (SD, experiment ``sd_order``): x = recurrent state in bytes under the paper's
 convention (fp32, symmetric Taylor count; log scale), y = accuracy on the test slices,
@@ -52,10 +53,12 @@ def ensure_results(experiment: str, ctx: FigureContext, *, workers: int | None =
 
     exp = load_experiment(experiment)
     path = results_path(ctx.results_dir, exp.name, ctx.profile)
-    wanted = {c.config_hash() for c in expand(exp, ctx.profile)}
+    configs = expand(exp, ctx.profile)
+    wanted = {c.config_hash() for c in configs}
     missing = wanted - ResultsStore(path).done_hashes()
     if missing:
-        if ctx.profile != "quick" and not torch.cuda.is_available():
+        cpu_profile = all(c.train.device == "cpu" for c in configs)
+        if not cpu_profile and not torch.cuda.is_available():
             raise RuntimeError(
                 f"{len(missing)} of {len(wanted)} runs of {exp.name}/{ctx.profile} are not in {path}; "
                 f"run them on a GPU machine: python -m synthetic run {exp.name} --profile {ctx.profile} "
