@@ -8,9 +8,9 @@ orders are covered: B-first is the row with k and l swapped) it computes, by bru
 * shared-element SD: the incompatible distances of the matrix (checked against the lemma of
   :func:`sdtheory.comm.one_way_states_closed_form`) and the exact state count (closed form,
   Baranyai, or graph colouring; intervals where the colouring does not finish);
-* the memory profile of the decision variant at every stream position
-  (:func:`sdtheory.comm.memory_profile`: closed forms, brute force plus colouring, or bounds),
-  and the number of positions where it is exact.
+* the memory profile of both variants at every stream position
+  (:func:`sdtheory.comm.memory_profile`: closed forms, brute force plus colouring within the
+  budgets below, or certified bounds), and the number of positions where it is exact.
 
 Prints a per-n table, writes one CSV row per (n, k, l) to figures/data/sdtheory_exact.csv and
 reports the total seconds. BLAS is pinned to one thread (nothing here needs it).
@@ -36,7 +36,7 @@ from sdtheory import comm  # noqa: E402
 from sdtheory.instances import Variant  # noqa: E402
 
 
-def run(max_n: int, max_size: int, node_budget: int, max_triples: int) -> pd.DataFrame:
+def run(max_n: int, max_size: int, node_budget: int, max_triples: int, max_vertices: int) -> pd.DataFrame:
     rows = []
     for n in range(1, max_n + 1):
         for k in range(min(max_size, n) + 1):
@@ -55,8 +55,11 @@ def run(max_n: int, max_size: int, node_budget: int, max_triples: int) -> pd.Dat
                     n, k, l, Variant.SHARED, node_budget=node_budget, max_vertices=500
                 )
                 t2 = time.perf_counter()
-                profile = comm.memory_profile(n, k, l, node_budget=node_budget, max_triples=max_triples)
+                budget = dict(node_budget=node_budget, max_triples=max_triples, max_vertices=max_vertices)
+                profile = comm.memory_profile(n, k, l, **budget)
                 t3 = time.perf_counter()
+                shared_profile = comm.memory_profile(n, k, l, Variant.SHARED, **budget)
+                t4 = time.perf_counter()
                 rows.append(
                     dict(
                         n=n,
@@ -74,9 +77,13 @@ def run(max_n: int, max_size: int, node_budget: int, max_triples: int) -> pd.Dat
                         profile_exact_positions=sum(p.exact for p in profile),
                         profile_max_states_lower=max(p.lower for p in profile),
                         profile_max_states_upper=max(p.upper for p in profile),
+                        shared_profile_exact_positions=sum(p.exact for p in shared_profile),
+                        shared_profile_max_states_lower=max(p.lower for p in shared_profile),
+                        shared_profile_max_states_upper=max(p.upper for p in shared_profile),
                         seconds_rows=t1 - t0,
                         seconds_shared=t2 - t1,
                         seconds_profile=t3 - t2,
+                        seconds_shared_profile=t4 - t3,
                     )
                 )
     return pd.DataFrame(rows)
@@ -90,13 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-size", type=int, default=6)
     parser.add_argument("--node-budget", type=int, default=1000, help="colouring search nodes per graph")
     parser.add_argument(
-        "--max-triples", type=int, default=500_000, help="largest brute-force cut enumeration"
+        "--max-triples", type=int, default=300_000, help="largest brute-force cut enumeration"
     )
+    parser.add_argument("--max-vertices", type=int, default=250, help="largest graph sent to the colouring")
     parser.add_argument("--out", type=Path, default=Path("figures/data"))
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    df = run(args.max_n, args.max_size, args.node_budget, args.max_triples)
+    df = run(args.max_n, args.max_size, args.node_budget, args.max_triples, args.max_vertices)
     total = time.perf_counter() - t0
 
     mismatch = df[(df.decision_rows != df.decision_closed_form) | ~df.shared_lemma_ok]
@@ -108,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         shared_exact=("shared_exact", "sum"),
         profile_positions=("profile_positions", "sum"),
         profile_exact=("profile_exact_positions", "sum"),
+        shared_profile_exact=("shared_profile_exact_positions", "sum"),
         seconds_rows=("seconds_rows", "sum"),
         seconds_shared=("seconds_shared", "sum"),
         seconds_profile=("seconds_profile", "sum"),
+        seconds_shared_profile=("seconds_shared_profile", "sum"),
     )
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print(per_n.to_string())
@@ -121,9 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"shared-element state count exact: {int(df.shared_exact.sum())}/{len(df)}")
     exact, positions = int(df.profile_exact_positions.sum()), int(df.profile_positions.sum())
-    print(f"decision profile positions exact: {exact}/{positions}")
-    parts = f"rows {df.seconds_rows.sum():.1f} s, shared {df.seconds_shared.sum():.1f} s"
-    print(f"total: {total:.1f} s on one core ({parts}, profiles {df.seconds_profile.sum():.1f} s)")
+    shared_exact = int(df.shared_profile_exact_positions.sum())
+    print(f"profile positions exact: decision {exact}/{positions}, shared element {shared_exact}/{positions}")
+    parts = f"rows {df.seconds_rows.sum():.1f} s, shared states {df.seconds_shared.sum():.1f} s"
+    parts += f", profiles {df.seconds_profile.sum():.1f} s + {df.seconds_shared_profile.sum():.1f} s"
+    print(f"total: {total:.1f} s on one core ({parts})")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "sdtheory_exact.csv"
     df.to_csv(path, index=False)

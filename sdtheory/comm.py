@@ -29,6 +29,17 @@ Closed forms (proved in :func:`one_way_states_closed_form`):
   step below (Baranyai's theorem); otherwise the exact value is a partition into
   constant-weight codes, computed by graph colouring when small and bounded otherwise.
 
+Memory profile (:func:`memory_profile`): the least number of states at every position of the
+stream, as certified intervals (closed forms, exact colouring, or bounds). Inside a set the
+valid completions depend on the prefix (no element repeats), so prefixes can share states beyond
+Myhill–Nerode classes (e.g. n = 5, first = 4: 5 states after 2 elements, not C(5, 2) = 10).
+After the first element of the second set the decision variant can need one state more than at
+the separator ("an intersection was already seen" besides every first set): n = 4, first = 1,
+second = 2 needs 4 states at the separator but 5 one token later, i.e. 3 bits, not 2. So
+ceil(log2 max over positions) can exceed the separator bound by one bit; store-first attains
+C(n, first) + 1 states. For JR-p (p >= 2) every per-position minimum is at most the number of
+answers: cut arguments give nothing there, and Prop G.29's multi-round simulation is needed.
+
 Two-way complexity: the decision matrix of k-subsets x l-subsets (k + l <= n) has real rank
 C(n, min(k, l)) and the GF(2) rank of Wilson's formula; a fooling set of size C(2m, m),
 m = min(k, l), is constructed and verified. Deterministic two-way complexity D(SD) therefore
@@ -675,7 +686,11 @@ def _profile_point(
         lower, upper, method = _decision_region2_bounds(n, k, l, t - k - 1)
         return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
     if cut <= k:
-        ow = one_way_states(n, k, l, variant) if cut == k else None
+        ow = (
+            one_way_states(n, k, l, variant, node_budget=node_budget, max_vertices=max_vertices)
+            if cut == k
+            else None
+        )
         if ow is not None:
             return ProfilePoint(t, 0, t, phase, configs, ow.lower, ow.upper, ow.exact, ow.method)
         upper = math.comb(n, cut)

@@ -256,3 +256,12 @@ def test_shared_first_set_lemma_is_brute_force(n: int) -> None:
             if closed is not None and math.comb(n, i) <= 40:
                 res = chromatic_number(graph, node_budget=20_000)
                 assert res.exact and res.lower == closed, (n, k, l, i)
+
+
+def test_documented_profile_examples() -> None:
+    # merging inside the first set beyond Myhill-Nerode classes
+    assert [p.lower for p in comm.memory_profile(5, 4, 1)] == [1, 5, 5, 5, 5, 5, 2]
+    # one state more than at the separator, one token into the second set: 3 bits instead of 2
+    pts = comm.memory_profile(4, 1, 2)
+    assert [p.lower for p in pts] == [1, 4, 4, 5, 2] and all(p.exact for p in pts)
+    assert max(p.bits for p in pts) == comm.one_way_states(4, 1, 2).bits + 1
