@@ -103,6 +103,9 @@ def one_pass_exact_bits(n: int, first: int, second: int, variant: Variant | str 
     shared element: the closed form of :func:`sdtheory.comm.one_way_states_closed_form` (0 bits
     when second <= 1: the answer is then the second set's element); where no closed form is
     known the exact value comes from :func:`sdtheory.comm.one_way_states`.
+    This is the bound at the separator. The state count one token later can be one larger
+    (C(n, first) + 1, "intersection already seen"), which adds one bit when C(n, first) is a
+    power of two; see :func:`sdtheory.comm.memory_profile` for every position.
     """
     from sdtheory.comm import one_way_states, one_way_states_closed_form
 
