@@ -44,9 +44,24 @@ def _check_size(name: str, size: object, n: int) -> int:
     return int(size)
 
 
+def _popcount_swar(m: np.ndarray) -> np.ndarray:
+    """Bit count of uint64 values by the SWAR method (for numpy < 2.0, without bitwise_count)."""
+    m = m - ((m >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    m = (m & np.uint64(0x3333333333333333)) + ((m >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    m = (m + (m >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (m * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
 def popcount(masks: np.ndarray | int) -> np.ndarray:
-    """Number of set bits of each mask (int64 array of the input's shape)."""
-    return np.bitwise_count(np.asarray(masks, dtype=np.uint64)).astype(np.int64)
+    """Number of set bits of each mask (int64 array of the input's shape).
+
+    Uses ``np.bitwise_count`` (numpy >= 2.0) when present, else a SWAR bit count (numpy 1.26).
+    """
+    m = np.asarray(masks, dtype=np.uint64)
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(m).astype(np.int64)
+    with np.errstate(over="ignore"):
+        return _popcount_swar(m).astype(np.int64)
 
 
 def subset_masks(n: int, size: int | None = None) -> np.ndarray:
@@ -59,7 +74,7 @@ def subset_masks(n: int, size: int | None = None) -> np.ndarray:
     if size is None:
         return allm
     size = _check_size("size", size, n)
-    out = allm[np.bitwise_count(allm) == size]
+    out = allm[popcount(allm) == size]
     assert out.shape[0] == math.comb(n, size)
     return out
 
@@ -104,7 +119,7 @@ def mask_to_elements(mask: int | np.integer) -> tuple[int, ...]:
 def single_bit_index(masks: np.ndarray) -> np.ndarray:
     """For masks with exactly one set bit, the index of that bit (int64); -1 for other masks."""
     m = np.asarray(masks, dtype=np.uint64)
-    one = np.bitwise_count(m) == 1
+    one = popcount(m) == 1
     out = np.full(m.shape, -1, dtype=np.int64)
     # log2 of a power of two is exact in float64 for bits < 53; we use at most 2 * MAX_N bits
     out[one] = np.log2(m[one].astype(np.float64)).astype(np.int64)

@@ -330,7 +330,7 @@ def shared_incompatible_distances(n: int, k: int, l: int) -> np.ndarray:
     t_all = subset_masks(n, l)
     s0 = np.uint64((1 << k) - 1)
     a0 = s0 & t_all  # [C]
-    valid0 = np.bitwise_count(a0) == 1
+    valid0 = popcount(a0) == 1
     t_valid = t_all[valid0]
     a0 = a0[valid0]
     out = np.zeros(k + 1, dtype=bool)
@@ -338,7 +338,7 @@ def shared_incompatible_distances(n: int, k: int, l: int) -> np.ndarray:
     for start in range(0, s_all.size, chunk):
         rows = s_all[start : start + chunk]
         b = rows[:, None] & t_valid[None, :]  # S' ∩ T for the columns valid for S0
-        inc = np.any((np.bitwise_count(b) == 1) & (b != a0[None, :]), axis=1)
+        inc = np.any((popcount(b) == 1) & (b != a0[None, :]), axis=1)
         d = popcount(rows & ~s0)
         np.logical_or.at(out, d, inc)
     return out

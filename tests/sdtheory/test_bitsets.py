@@ -51,3 +51,13 @@ def test_sorted_elements_and_bad_input() -> None:
         subset_masks(0)
     with pytest.raises(ValueError, match="size=7"):
         subset_masks(6, 7)
+
+
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=50))
+def test_swar_popcount_matches_python(values: list[int]) -> None:
+    from sdtheory.bitsets import _popcount_swar
+
+    arr = np.array(values, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        got = _popcount_swar(arr).astype(np.int64).tolist()
+    assert got == [bin(v).count("1") for v in values]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sdtheory import comm
-from sdtheory.bitsets import subset_masks
+from sdtheory.bitsets import popcount, subset_masks
 from sdtheory.graphs import chromatic_number
 from sdtheory.instances import Variant
 
@@ -49,7 +49,7 @@ def test_shared_full_incompatibility_graph_depends_on_distance_only(n: int) -> N
     for k, l in itertools.product(range(n + 1), repeat=2):
         inc = comm.incompatibility(comm.sd_matrix(n, k, l, Variant.SHARED))
         masks = subset_masks(n, k)
-        d = np.bitwise_count(masks[:, None] & ~masks[None, :]).astype(int)
+        d = popcount(masks[:, None] & ~masks[None, :]).astype(int)
         by_distance = comm.shared_incompatible_distances(n, k, l)[d]
         assert np.array_equal(inc, by_distance), (n, k, l)
 
@@ -172,7 +172,7 @@ def test_fooling_set_verified(n: int, data: st.DataObject) -> None:
     m = min(k, l)
     assert pairs.shape == (math.comb(2 * m, m), 2)
     assert comm.verify_fooling_set(n, pairs)
-    assert np.all(np.bitwise_count(pairs[:, 0]) == k) and np.all(np.bitwise_count(pairs[:, 1]) == l)
+    assert np.all(popcount(pairs[:, 0]) == k) and np.all(popcount(pairs[:, 1]) == l)
     # a fooling set is at most (rank + 1)^2 (Dietzfelbinger, Hromkovic, Schnitger)
     assert pairs.shape[0] <= (comm.disjointness_rank_closed_form(n, k, l) + 1) ** 2
 
@@ -250,7 +250,7 @@ def test_shared_first_set_lemma_is_brute_force(n: int) -> None:
             assert built is not None
             graph = comm.incompatibility(built[0])
             masks = subset_masks(n, i)
-            d = np.bitwise_count(masks[:, None] & ~masks[None, :]).astype(int)
+            d = popcount(masks[:, None] & ~masks[None, :]).astype(int)
             assert np.array_equal(graph, (l >= 2) & (d >= 1) & (d <= n - k - l + 2)), (n, k, l, i)
             closed = comm.shared_first_set_states(n, k, l, i)
             if closed is not None and math.comb(n, i) <= 40:
