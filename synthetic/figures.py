@@ -16,7 +16,11 @@ from pathlib import Path
 
 from synthetic.plots.common import FigureContext
 
-FIGURE_MODULES: tuple[str, ...] = ("synthetic.plots.theory",)
+FIGURE_MODULES: tuple[str, ...] = (
+    "synthetic.plots.theory",
+    "synthetic.plots.constructions",
+    "synthetic.plots.kernels",
+)
 
 
 def registry() -> dict[str, Callable[[FigureContext], None]]:
