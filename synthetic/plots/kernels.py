@@ -45,6 +45,9 @@ def build_prefill(ctx: FigureContext) -> None:
         sub = df[df["mode"] == mode]
         sns.lineplot(sub, x="N", y="ms", hue="provider", style="device", marker="o", ax=ax)
         ax.set(xscale="log", yscale="log", xlabel="sequence length N (tokens)", ylabel="time (ms, median)")
+        ns = sorted(sub.N.unique())
+        ax.set_xticks(ns, [f"{n // 1024}k" for n in ns])
+        ax.minorticks_off()
         ax.set_title(
             f"{'prefill (forward)' if mode == 'fwd' else 'forward + backward'}: B=16, H=16, f=16, dv=64, bf16"
         )
