@@ -34,6 +34,9 @@ anywhere raise an error naming the key.
 :func:`run_sweep` skips runs whose config hash is already in the results store, records failed
 runs (exception, NaN loss) with the reason and goes on, and runs on N local worker processes
 (or on Ray with ``runner="ray"``). Interrupting it loses at most the runs in flight.
+
+Local workers are started with ``spawn`` (safe with torch threads and CUDA): a script that calls
+:func:`run_sweep` with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import concurrent.futures as cf
 import itertools
 import multiprocessing as mp
 import os
+import sys
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -310,9 +314,20 @@ class SweepSummary:
 
 
 def _worker_init(threads: int) -> None:
+    """Set the worker's torch threads; on Linux, also ask for SIGTERM when the parent dies, so that
+    killing a sweep does not leave workers training orphaned runs."""
     import torch
 
     torch.set_num_threads(threads)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:  # best effort: no libc of that name
+            pass
 
 
 def _run_one(cfg_json: str, device: str | None) -> dict[str, Any]:

@@ -199,7 +199,7 @@ def train(
         param_groups(model, tc.weight_decay, tc.decay_all),
         lr=tc.lr,
         betas=tc.betas,
-        foreach=dev.type == "cuda",
+        fused=dev.type == "cuda",
     )
     steps_per_epoch = train_split.num_batches(tc.batch_size)
     total_steps = tc.epochs * steps_per_epoch

@@ -28,7 +28,10 @@ def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.Monke
     )
     client.execute()
     errors = [
-        out for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
         if out.get("output_type") == "error"
     ]
     assert not errors

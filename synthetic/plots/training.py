@@ -32,6 +32,7 @@ from collections.abc import Callable
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from synthetic.plots.common import FigureContext, save_figure
 
@@ -117,9 +118,12 @@ def mqar_order_of(df: pd.DataFrame) -> pd.Series:
 # --------------------------------------------------------------------------------------- drawing
 
 
-def draw_order_panels(table: pd.DataFrame, first: str, second: str, title: str) -> plt.Figure:
+def draw_order_panels(
+    table: pd.DataFrame, first: str, second: str, title: str, chance: dict[str, float] | None = None
+) -> plt.Figure:
     """Three panels: accuracy in order ``first``, in order ``second``, and their difference,
-    against the paper-convention state size (bytes, log x)."""
+    against the paper-convention state size (bytes, log x). ``chance`` (per order) draws a dotted
+    reference line in the accuracy panels."""
     variants = [v for v in VARIANT_ORDER if v in set(table.variant)] + sorted(
         set(table.variant) - set(VARIANT_ORDER)
     )
@@ -143,6 +147,12 @@ def draw_order_panels(table: pd.DataFrame, first: str, second: str, title: str) 
                 color=palette[variant],
             )
         ax.set_xscale("log")
+        ticks = sorted(set(table.paper_state_bytes))
+        if len(ticks) <= 8:  # label the measured sizes; a narrow log range has unreadable minor labels
+            ax.xaxis.set_major_locator(FixedLocator(ticks))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.tick_params(axis="x", labelrotation=30)
         ax.set_xlabel("recurrent state (bytes, fp32, paper convention)")
         ax.set_title(label)
         ax.grid(alpha=0.3, which="both")
@@ -151,6 +161,8 @@ def draw_order_panels(table: pd.DataFrame, first: str, second: str, title: str) 
         else:
             ax.set_ylim(-0.02, 1.02)
             ax.set_ylabel("accuracy (best over LR, seeds)")
+            if chance is not None and col in chance:
+                ax.axhline(chance[col], color="0.5", ls=":", lw=1.0, label="guess in the smaller set")
     axes[0].legend(fontsize=8, loc="lower right")
     fig.suptitle(title)
     fig.tight_layout()
@@ -162,6 +174,15 @@ def _profile_note(df: pd.DataFrame, ctx: FigureContext) -> str:
     return f"profile {ctx.profile}, {df.config_hash.nunique()} runs on {', '.join(devices)}"
 
 
+def sd_chance(df: pd.DataFrame) -> dict[str, float]:
+    """Per order: mean over its test slices of 1 / min(|A|, |B|), the accuracy of guessing
+    uniformly within the smaller set (the shared token is in both sets)."""
+    slices = df.drop_duplicates("slice")
+    slices = slices.assign(order=sd_order_of(slices)).dropna(subset=["order"])
+    guess = 1.0 / slices[["A", "B"]].min(axis=1)
+    return {str(k): float(v) for k, v in guess.groupby(slices.order).mean().items()}
+
+
 def build_sd_order(ctx: FigureContext) -> None:
     """Figure 2 of the paper from the ``sd_order`` experiment."""
     df = ensure_results("sd_order", ctx)
@@ -171,6 +192,7 @@ def build_sd_order(ctx: FigureContext) -> None:
         "short first",
         "long first",
         f"SD: accuracy vs state size by set order ({_profile_note(df, ctx)})",
+        chance=sd_chance(df),
     )
     save_figure(fig, "sd_order_state", table, ctx)
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from synthetic import train as train_mod
+from synthetic.config import RunConfig
 from synthetic.results import ResultsStore, results_path
 from synthetic.sweep import available_experiments, expand, load_experiment, parse_experiment, run_sweep
 
@@ -101,7 +102,11 @@ def test_shipped_experiments_parse() -> None:
         exp = load_experiment(name)
         assert {"quick", "paper"} <= set(exp.profiles)
         for profile in exp.profiles:
-            assert expand(exp, profile)
+            runs = expand(exp, profile)
+            assert runs
+            # workers receive configs as JSON: the hash (the resume key) must survive the trip
+            for cfg in runs:
+                assert RunConfig.model_validate_json(cfg.model_dump_json()).config_hash() == cfg.config_hash()
 
 
 def _hashes(path: Path) -> list[str]:

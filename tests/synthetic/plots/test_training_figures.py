@@ -71,7 +71,10 @@ def test_order_table_errors() -> None:
 @pytest.mark.parametrize(
     ("name", "experiment"), [("sd_order_state", "sd_order"), ("mqar_order_state", "mqar_order")]
 )
-def test_builder_runs_missing_sweep_then_draws(tmp_path: Path, name: str, experiment: str) -> None:
+def test_builder_runs_missing_sweep_then_draws(
+    tmp_path: Path, name: str, experiment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("READTWICE_WORKERS", "1")  # in-process: no worker start-up in a test
     ctx = FigureContext(out_dir=tmp_path / "fig", profile="smoke", results_dir=tmp_path / "res")
     training.FIGURES[name](ctx)
     for suffix in (f"{name}.png", f"{name}.pdf", f"data/{name}.csv"):
