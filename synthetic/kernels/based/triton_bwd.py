@@ -28,8 +28,8 @@ from synthetic.kernels.based.triton_fwd import (
     accumulate,
     features,
     load_rows,
-    load_state,
     selectors,
+    start_state,
     store_state,
 )
 
@@ -61,6 +61,39 @@ def feature_vjp(
     dx += tl.dot((dw * xb * scale_w).to(x.dtype), tl.trans(sel_a), input_precision=SEL_PRECISION)
     dx += tl.dot((dw * xa * scale_w).to(x.dtype), tl.trans(sel_b), input_precision=SEL_PRECISION)
     return dx
+
+
+@triton.jit
+def state_grads(
+    x,
+    v,
+    r0,
+    ru,
+    rw,
+    rzu,
+    rzw,
+    sel_u,
+    sel_a,
+    sel_b,
+    scale1,
+    scale_d,
+    scale_w,
+    F: tl.constexpr,
+    W1: tl.constexpr,
+    PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """Gradients of key rows x [BT, FP] and value rows v [BT, DB] through the queries summarised in
+    the reverse state (r0, ru, rw; rzu, rzw): returns (dv [BT, DB], dx [BT, FP]) in fp32."""
+    xu_f, xw_f, xu, xa, xb = features(x, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+    dv = r0[None, :] + tl.dot(xu_f.to(x.dtype), ru.to(x.dtype), input_precision=PRECISION)
+    dv += tl.dot(xw_f.to(x.dtype), rw.to(x.dtype), input_precision=PRECISION)
+    du = tl.dot(v, tl.trans(ru.to(v.dtype)), input_precision=PRECISION) + rzu[None, :]
+    dw = tl.dot(v, tl.trans(rw.to(v.dtype)), input_precision=PRECISION) + rzw[None, :]
+    dx = feature_vjp(
+        du, dw, x, xu, xa, xb, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
+    )
+    return dv, dx
 
 
 @triton.jit
@@ -102,7 +135,6 @@ def based_bwd_dq_kernel(
     pid_bh = tl.program_id(1)
     b = pid_bh // H
     h = pid_bh % H
-    E: tl.constexpr = 1 + F + F * F
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
     hscale = (pid_d == 0).to(tl.float32)  # h-terms counted once, by D-block 0
@@ -115,35 +147,38 @@ def based_bwd_dq_kernel(
     row_v = H * D
     dq_base = ((pid_d.to(tl.int64) * B + b) * T * H + h) * F
 
-    s0 = tl.zeros((DB,), dtype=tl.float32)
-    su = tl.zeros((W1, DB), dtype=tl.float32)
-    sw = tl.zeros((W2, DB), dtype=tl.float32)
-    z0 = tl.zeros((1,), dtype=tl.float32)
-    zu = tl.zeros((W1,), dtype=tl.float32)
-    zw = tl.zeros((W2,), dtype=tl.float32)
-    if HAS_INIT:
-        s0, su, sw, z0, zu, zw = load_state(
-            S_INIT + pid_bh.to(tl.int64) * E * D,
-            Z_INIT + pid_bh.to(tl.int64) * E,
-            PA,
-            PB,
-            dcols,
-            F,
-            D,
-            W1,
-            W2,
-        )
-    if HAS_ENC:
-        n_enc = tl.load(PREFIX + b)
-        be_qk = (b.to(tl.int64) * TE * H + h) * F
-        be_v = (b.to(tl.int64) * TE * H + h) * D
-        for start in range(0, n_enc, BT):
-            ke = load_rows(KE + be_qk, start, n_enc, row_qk, fcols, F, BT)
-            ve = load_rows(VE + be_v, start, n_enc, row_v, dcols, D, BT)
-            u, w, _, _, _ = features(ke, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
-            s0, su, sw, z0, zu, zw = accumulate(
-                u, w, ve, s0, su, sw, z0, zu, zw, tl.minimum(n_enc - start, BT), PRECISION
-            )
+    s0, su, sw, z0, zu, zw = start_state(
+        S_INIT,
+        Z_INIT,
+        KE,
+        VE,
+        PREFIX,
+        PA,
+        PB,
+        b,
+        h,
+        pid_bh,
+        dcols,
+        TE,
+        H,
+        sel_u,
+        sel_a,
+        sel_b,
+        scale1,
+        scale_d,
+        scale_w,
+        F,
+        FP,
+        W1,
+        W2,
+        D,
+        DB,
+        BT,
+        HAS_INIT,
+        HAS_ENC,
+        PRECISION,
+        SEL_PRECISION,
+    )
 
     rows_local = tl.arange(0, BT)
     causal_mask = rows_local[:, None] >= rows_local[None, :]
@@ -265,16 +300,27 @@ def based_bwd_dkv_kernel(
             dst = tl.where(causal_t, dpt * (1.0 + st), 0.0) * (scale1 * scale1)
             dk = tl.dot(dst.to(q.dtype), q, input_precision=PRECISION)
             # inter-chunk (queries in later chunks)
-            ku, kw, xu, xa, xb = features(
-                k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
+            dv_inter, dk_inter = state_grads(
+                k,
+                v,
+                r0,
+                ru,
+                rw,
+                rzu,
+                rzw,
+                sel_u,
+                sel_a,
+                sel_b,
+                scale1,
+                scale_d,
+                scale_w,
+                F,
+                W1,
+                PRECISION,
+                SEL_PRECISION,
             )
-            dv += r0[None, :] + tl.dot(ku.to(k.dtype), ru.to(k.dtype), input_precision=PRECISION)
-            dv += tl.dot(kw.to(k.dtype), rw.to(k.dtype), input_precision=PRECISION)
-            du = tl.dot(v, tl.trans(ru.to(v.dtype)), input_precision=PRECISION) + rzu[None, :]
-            dw = tl.dot(v, tl.trans(rw.to(v.dtype)), input_precision=PRECISION) + rzw[None, :]
-            dk += feature_vjp(
-                du, dw, k, xu, xa, xb, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
-            )
+            dv += dv_inter
+            dk += dk_inter
             tl.store(
                 DV + bh_v + rows[:, None].to(tl.int64) * row_v + dcols[None, :],
                 dv.to(DV.dtype.element_ty),
@@ -323,15 +369,24 @@ def based_bwd_dkv_kernel(
             emask = rows < n_enc
             ke = load_rows(KE + be_qk, start, n_enc, row_qk, fcols, F, BT)
             ve = load_rows(VE + be_v, start, n_enc, row_v, dcols, D, BT)
-            ku, kw, xu, xa, xb = features(
-                ke, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
-            )
-            dve = r0[None, :] + tl.dot(ku.to(ke.dtype), ru.to(ke.dtype), input_precision=PRECISION)
-            dve += tl.dot(kw.to(ke.dtype), rw.to(ke.dtype), input_precision=PRECISION)
-            du = tl.dot(ve, tl.trans(ru.to(ve.dtype)), input_precision=PRECISION) + rzu[None, :]
-            dw = tl.dot(ve, tl.trans(rw.to(ve.dtype)), input_precision=PRECISION) + rzw[None, :]
-            dke = feature_vjp(
-                du, dw, ke, xu, xa, xb, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
+            dve, dke = state_grads(
+                ke,
+                ve,
+                r0,
+                ru,
+                rw,
+                rzu,
+                rzw,
+                sel_u,
+                sel_a,
+                sel_b,
+                scale1,
+                scale_d,
+                scale_w,
+                F,
+                W1,
+                PRECISION,
+                SEL_PRECISION,
             )
             tl.store(
                 DVE + be_v + rows[:, None].to(tl.int64) * row_v + dcols[None, :],

@@ -171,6 +171,75 @@ def store_state(
 
 
 @triton.jit
+def start_state(
+    S_INIT,
+    Z_INIT,
+    KE,
+    VE,
+    PREFIX,
+    PA,
+    PB,
+    b,
+    h,
+    pid_bh,
+    dcols,
+    TE,
+    H,
+    sel_u,
+    sel_a,
+    sel_b,
+    scale1,
+    scale_d,
+    scale_w,
+    F: tl.constexpr,
+    FP: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
+    D: tl.constexpr,
+    DB: tl.constexpr,
+    BT: tl.constexpr,
+    HAS_INIT: tl.constexpr,
+    HAS_ENC: tl.constexpr,
+    PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """The state before the decoder walk: zero or the initial state, plus (HAS_ENC) the first
+    prefix_len[b] encoder tokens (ke, ve), summed non-causally."""
+    E: tl.constexpr = 1 + F + F * F
+    s0 = tl.zeros((DB,), dtype=tl.float32)
+    su = tl.zeros((W1, DB), dtype=tl.float32)
+    sw = tl.zeros((W2, DB), dtype=tl.float32)
+    z0 = tl.zeros((1,), dtype=tl.float32)
+    zu = tl.zeros((W1,), dtype=tl.float32)
+    zw = tl.zeros((W2,), dtype=tl.float32)
+    if HAS_INIT:
+        s0, su, sw, z0, zu, zw = load_state(
+            S_INIT + pid_bh.to(tl.int64) * E * D,
+            Z_INIT + pid_bh.to(tl.int64) * E,
+            PA,
+            PB,
+            dcols,
+            F,
+            D,
+            W1,
+            W2,
+        )
+    if HAS_ENC:
+        fcols = tl.arange(0, FP)
+        n_enc = tl.load(PREFIX + b)
+        be_qk = (b.to(tl.int64) * TE * H + h) * F
+        be_v = (b.to(tl.int64) * TE * H + h) * D
+        for start in range(0, n_enc, BT):
+            ke = load_rows(KE + be_qk, start, n_enc, H * F, fcols, F, BT)
+            ve = load_rows(VE + be_v, start, n_enc, H * D, dcols, D, BT)
+            u, w, _, _, _ = features(ke, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+            s0, su, sw, z0, zu, zw = accumulate(
+                u, w, ve, s0, su, sw, z0, zu, zw, tl.minimum(n_enc - start, BT), PRECISION
+            )
+    return s0, su, sw, z0, zu, zw
+
+
+@triton.jit
 def based_fwd_kernel(
     Q,
     K,
@@ -225,26 +294,38 @@ def based_fwd_kernel(
     st_base = pid_bh.to(tl.int64) * E * D
     zt_base = pid_bh.to(tl.int64) * E
 
-    s0 = tl.zeros((DB,), dtype=tl.float32)
-    su = tl.zeros((W1, DB), dtype=tl.float32)
-    sw = tl.zeros((W2, DB), dtype=tl.float32)
-    z0 = tl.zeros((1,), dtype=tl.float32)
-    zu = tl.zeros((W1,), dtype=tl.float32)
-    zw = tl.zeros((W2,), dtype=tl.float32)
-    if HAS_INIT:
-        s0, su, sw, z0, zu, zw = load_state(S_INIT + st_base, Z_INIT + zt_base, PA, PB, dcols, F, D, W1, W2)
-
-    if HAS_ENC:
-        n_enc = tl.load(PREFIX + b)
-        be_qk = (b.to(tl.int64) * TE * H + h) * F
-        be_v = (b.to(tl.int64) * TE * H + h) * D
-        for start in range(0, n_enc, BT):
-            ke = load_rows(KE + be_qk, start, n_enc, row_qk, fcols, F, BT)
-            ve = load_rows(VE + be_v, start, n_enc, row_v, dcols, D, BT)
-            u, w, _, _, _ = features(ke, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
-            s0, su, sw, z0, zu, zw = accumulate(
-                u, w, ve, s0, su, sw, z0, zu, zw, tl.minimum(n_enc - start, BT), PRECISION
-            )
+    s0, su, sw, z0, zu, zw = start_state(
+        S_INIT,
+        Z_INIT,
+        KE,
+        VE,
+        PREFIX,
+        PA,
+        PB,
+        b,
+        h,
+        pid_bh,
+        dcols,
+        TE,
+        H,
+        sel_u,
+        sel_a,
+        sel_b,
+        scale1,
+        scale_d,
+        scale_w,
+        F,
+        FP,
+        W1,
+        W2,
+        D,
+        DB,
+        BT,
+        HAS_INIT,
+        HAS_ENC,
+        PRECISION,
+        SEL_PRECISION,
+    )
 
     rows_local = tl.arange(0, BT)
     causal_mask = rows_local[:, None] >= rows_local[None, :]
