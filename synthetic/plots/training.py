@@ -46,6 +46,8 @@ GROUP_KEYS = ["variant", "d_model", "feature_dim", "paper_state_bytes", "state_b
 def ensure_results(experiment: str, ctx: FigureContext, *, workers: int | None = None) -> pd.DataFrame:
     """The tidy results (:func:`synthetic.results.load`) of ``experiment`` at ``ctx.profile``,
     running the missing part of its sweep first when this machine can (see the module docstring).
+    Workers: ``workers``, else the environment variable ``READTWICE_WORKERS``, else one per CPU
+    core (CPU profiles) or four per GPU (GPU profiles).
     """
     import torch
 
@@ -65,7 +67,11 @@ def ensure_results(experiment: str, ctx: FigureContext, *, workers: int | None =
                 f"run them on a GPU machine: python -m synthetic run {exp.name} --profile {ctx.profile} "
                 "(then copy the results folder here)"
             )
-        n = workers or int(os.environ.get("READTWICE_WORKERS", 0)) or (os.cpu_count() or 1)
+        # CPU profiles: one single-threaded worker per core; GPU profiles: a few runs share each GPU
+        default = (
+            (os.cpu_count() or 1) if cpu_profile else min(os.cpu_count() or 1, 4 * torch.cuda.device_count())
+        )
+        n = workers or int(os.environ.get("READTWICE_WORKERS", 0)) or default
         run_sweep(exp, ctx.profile, results_dir=ctx.results_dir, workers=n, progress=True)
     df = load(path)
     return df[df.config_hash.isin(wanted)]
