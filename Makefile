@@ -19,7 +19,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 WORKERS ?= 2
-EXTRAS ?= gpu,notebooks,dev
+EXTRAS ?= gpu,notebooks,dist,dev
 TORCH_CPU ?= torch==2.13.0
 TRITON_CPU ?= triton==3.6.0
 NUMPY_CPU ?= numpy<2.4

@@ -20,6 +20,7 @@ FIGURE_MODULES: tuple[str, ...] = (
     "synthetic.plots.theory",
     "synthetic.plots.constructions",
     "synthetic.plots.kernels",
+    "synthetic.plots.training",
 )
 
 
