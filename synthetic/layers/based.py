@@ -96,7 +96,7 @@ class Based(Mixer):
     def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
         self._check_input(x)
         q, k, v = self._qkv(x)
-        o, _ = based_linear_attention(q, k, v, causal=self.causal, eps=self.eps)
+        o, _ = based_linear_attention(q, k, v, causal=self.causal, eps=self.eps, need_state=False)
         return self._out(o)
 
     # ---- recurrent form ------------------------------------------------------------------------

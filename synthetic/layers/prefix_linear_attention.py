@@ -96,7 +96,9 @@ class PrefixLinearAttention(Mixer):
             )
         return prefix_len.to(device=x.device, dtype=torch.int64)
 
-    def _parallel(self, x: torch.Tensor, prefix_len: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+    def _parallel(
+        self, x: torch.Tensor, prefix_len: torch.Tensor | None, need_state: bool = True
+    ) -> tuple[torch.Tensor, State | None]:
         self._check_input(x)
         prefix_len = self._check_prefix(x, prefix_len)
         f, dh = self.feature_dim, self.head_dim
@@ -105,12 +107,14 @@ class PrefixLinearAttention(Mixer):
         v = self._heads(self.proj_v(x), dh)
         k_enc = self._heads(self.proj_k_enc(x), f)
         v_enc = self._heads(self.proj_v_enc(x), dh)
-        o, (kv, z) = prefix_linear_attention(q, k, v, k_enc, v_enc, prefix_len, eps=self.eps)
+        o, state = prefix_linear_attention(
+            q, k, v, k_enc, v_enc, prefix_len, eps=self.eps, need_state=need_state
+        )
         y = self.out_proj(o.reshape(*o.shape[:-2], self.d_model))
-        return y, {"kv": kv, "z": z}
+        return y, (None if state is None else {"kv": state[0], "z": state[1]})
 
     def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
-        return self._parallel(x, prefix_len)[0]
+        return self._parallel(x, prefix_len, need_state=False)[0]
 
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None

@@ -88,11 +88,13 @@ def based_chunked(
     eps: float = 1e-6,
     initial_state: State | None = None,
     chunk_size: int = 64,
-) -> tuple[torch.Tensor, State]:
+    need_state: bool = True,
+) -> tuple[torch.Tensor, State | None]:
     """Chunked form, same result as :func:`based_quadratic` with O(T * chunk) kernel memory.
 
     The inter-chunk state (kv [B,H,E,D], z [B,H,E]) is carried from chunk to chunk; within a
-    chunk the causal T_c x T_c kernel matrix is used.
+    chunk the causal T_c x T_c kernel matrix is used. With ``need_state=False`` (training) the
+    state is not built where no later chunk reads it, and None is returned in its place.
     """
     _check(q, k, v)
     if not causal:
@@ -100,9 +102,12 @@ def based_chunked(
         phi_q = taylor_feature_map(q)
         num = torch.einsum("bthe,bhed->bthd", phi_q, state[0].to(q.dtype))
         den = torch.einsum("bthe,bhe->bth", phi_q, state[1].to(q.dtype))
-        return num / (den.unsqueeze(-1) + eps), state
-    kv, z = zero_state(q, v) if initial_state is None else initial_state
-    kv, z = kv.to(q.dtype), z.to(q.dtype)
+        return num / (den.unsqueeze(-1) + eps), (state if need_state else None)
+    kv = z = None
+    if initial_state is not None:
+        kv, z = initial_state[0].to(q.dtype), initial_state[1].to(q.dtype)
+    elif need_state:
+        kv, z = (x.to(q.dtype) for x in zero_state(q, v))
     outs = []
     t = q.shape[1]
     mask = torch.ones(chunk_size, chunk_size, dtype=torch.bool, device=q.device).tril()
@@ -114,14 +119,21 @@ def based_chunked(
         )
         tc = qc.shape[1]
         a = taylor_kernel(qc, kc) * mask[:tc, :tc]
-        phi_q = taylor_feature_map(qc)
-        num = torch.einsum("bhij,bjhd->bihd", a, vc) + torch.einsum("bthe,bhed->bthd", phi_q, kv)
-        den = a.sum(-1).transpose(1, 2) + torch.einsum("bthe,bhe->bth", phi_q, z)
+        num = torch.einsum("bhij,bjhd->bihd", a, vc)
+        den = a.sum(-1).transpose(1, 2)
+        if kv is not None:
+            phi_q = taylor_feature_map(qc)
+            num = num + torch.einsum("bthe,bhed->bthd", phi_q, kv)
+            den = den + torch.einsum("bthe,bhe->bth", phi_q, z)
         outs.append(num / (den.unsqueeze(-1) + eps))
-        phi_k = taylor_feature_map(kc)
-        kv = kv + torch.einsum("bthe,bthd->bhed", phi_k, vc)
-        z = z + phi_k.sum(dim=1)
+        if need_state or start + chunk_size < t:
+            phi_k = taylor_feature_map(kc)
+            kv_c = torch.einsum("bthe,bthd->bhed", phi_k, vc)
+            kv = kv_c if kv is None else kv + kv_c
+            z = phi_k.sum(dim=1) if z is None else z + phi_k.sum(dim=1)
     y = torch.cat(outs, dim=1) if outs else v.new_zeros(v.shape)
+    if not need_state:
+        return y, None
     return y, (kv, z)
 
 

@@ -64,14 +64,17 @@ def prefix_linear_attention_reference(
     *,
     eps: float = 1e-6,
     chunked: bool = True,
-) -> tuple[torch.Tensor, State]:
+    need_state: bool = True,
+) -> tuple[torch.Tensor, State | None]:
     """q, k [B, T, H, F]; v [B, T, H, D]; k_enc [B, Te, H, F]; v_enc [B, Te, H, D]; prefix_len [B].
 
     Returns (y [B, T, H, D], decode state after prefill (kv [B,H,E,D], z [B,H,E])). The encoder
     state enters as the initial state of the causal decoder pass, which is exactly eq. 3.
-    ``chunked=False`` uses the O(T^2) definition form for the decoder term.
+    ``chunked=False`` uses the O(T^2) definition form for the decoder term; ``need_state=False``
+    returns None for the state (chunked form only).
     """
     check_prefix_inputs(q, k_enc, v_enc, prefix_len)
     enc = encoder_state(k_enc, v_enc, prefix_len)
-    causal_pass = based_chunked if chunked else based_quadratic
-    return causal_pass(q, k, v, causal=True, eps=eps, initial_state=enc)
+    if chunked:
+        return based_chunked(q, k, v, causal=True, eps=eps, initial_state=enc, need_state=need_state)
+    return based_quadratic(q, k, v, causal=True, eps=eps, initial_state=enc)

@@ -178,3 +178,25 @@ def test_reference_rejects_bad_shapes() -> None:
         prefix_linear_attention(q, q, q, q, q, torch.tensor([5]), impl="reference")
     with pytest.raises(ValueError, match="k_enc must be"):
         prefix_linear_attention(q, q, q, torch.zeros(1, 4, 2, 2), q, torch.tensor([1]), impl="reference")
+
+
+@settings(max_examples=15)
+@given(shapes, st.integers(1, 40), st.booleans(), st.booleans(), st.integers(0, 2**31 - 1))
+def test_need_state_false_same_outputs(shape, chunk: int, causal: bool, with_init: bool, seed: int) -> None:
+    """The training path (no state returned) computes exactly the same outputs."""
+    b, t, h, f, d = shape
+    q, k, v = _rand(seed, b, t, h, f), _rand(seed + 1, b, t, h, f), _rand(seed + 2, b, t, h, d)
+    init = based_quadratic(
+        _rand(seed + 3, b, 5, h, f), _rand(seed + 4, b, 5, h, f), _rand(seed + 5, b, 5, h, d)
+    )[1]
+    init = init if (with_init and causal) else None
+    y, state = based_chunked(q, k, v, causal=causal, initial_state=init, chunk_size=chunk)
+    y2, none = based_chunked(q, k, v, causal=causal, initial_state=init, chunk_size=chunk, need_state=False)
+    assert none is None and state is not None
+    torch.testing.assert_close(y2, y)
+    ke, ve = _rand(seed + 6, b, t, h, f), _rand(seed + 7, b, t, h, d)
+    prefix = torch.full((b,), t // 2)
+    y3, _ = prefix_linear_attention(q, k, v, ke, ve, prefix, impl="reference")
+    y4, none = prefix_linear_attention(q, k, v, ke, ve, prefix, impl="reference", need_state=False)
+    assert none is None
+    torch.testing.assert_close(y4, y3)
