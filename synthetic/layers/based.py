@@ -31,7 +31,7 @@ from pydantic import Field
 from torch import nn
 
 from synthetic.kernels import based_linear_attention, expanded_dim, symmetric_expanded_dim
-from synthetic.kernels.based.reference import based_step
+from synthetic.kernels.based.reference import based_step, empty_state
 from synthetic.kernels.feature_map import taylor_feature_map
 from synthetic.layers.base import Mixer, MixerConfigBase, State
 
@@ -108,12 +108,14 @@ class Based(Mixer):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> State:
-        e = expanded_dim(self.feature_dim)
-        dt = self._state_dtype(dtype)
-        return {
-            "kv": torch.zeros(batch, self.num_heads, e, self.head_dim, device=device, dtype=dt),
-            "z": torch.zeros(batch, self.num_heads, e, device=device, dtype=dt),
-        }
+        return empty_state(
+            batch,
+            self.num_heads,
+            self.feature_dim,
+            self.head_dim,
+            device=device,
+            dtype=self._state_dtype(dtype),
+        )
 
     def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One causal step (also after a non-causal prefill): add token t, then read."""

@@ -31,7 +31,7 @@ from pydantic import Field
 from torch import nn
 
 from synthetic.kernels import expanded_dim, prefix_linear_attention, symmetric_expanded_dim
-from synthetic.kernels.based.reference import based_step
+from synthetic.kernels.based.reference import based_step, empty_state
 from synthetic.layers.base import Mixer, MixerConfigBase, State
 from synthetic.layers.based import check_heads
 
@@ -134,12 +134,14 @@ class PrefixLinearAttention(Mixer):
         dtype: torch.dtype | None = None,
     ) -> State:
         """The state of an empty prompt (no encoder term): decoding from it is causal Based."""
-        e = expanded_dim(self.feature_dim)
-        dt = self._state_dtype(dtype)
-        return {
-            "kv": torch.zeros(batch, self.num_heads, e, self.head_dim, device=device, dtype=dt),
-            "z": torch.zeros(batch, self.num_heads, e, device=device, dtype=dt),
-        }
+        return empty_state(
+            batch,
+            self.num_heads,
+            self.feature_dim,
+            self.head_dim,
+            device=device,
+            dtype=self._state_dtype(dtype),
+        )
 
     def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step (eq. 2): decoder projections only."""

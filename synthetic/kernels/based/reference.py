@@ -43,6 +43,24 @@ def zero_state(q: torch.Tensor, v: torch.Tensor) -> State:
     )
 
 
+def empty_state(
+    batch: int,
+    num_heads: int,
+    feature_dim: int,
+    head_dim: int,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> dict[str, torch.Tensor]:
+    """The decode state of an empty prompt: {"kv": [B, H, E, D], "z": [B, H, E]} zeros,
+    E = 1 + F + F^2 (the layout the Based and prefix-linear-attention layers carry)."""
+    e = 1 + feature_dim + feature_dim * feature_dim
+    return {
+        "kv": torch.zeros(batch, num_heads, e, head_dim, device=device, dtype=dtype),
+        "z": torch.zeros(batch, num_heads, e, device=device, dtype=dtype),
+    }
+
+
 def final_state(k: torch.Tensor, v: torch.Tensor, initial_state: State | None = None) -> State:
     """State after reading all of k [B, T, H, F], v [B, T, H, D]: (kv [B,H,E,D], z [B,H,E])."""
     phi_k = taylor_feature_map(k)
