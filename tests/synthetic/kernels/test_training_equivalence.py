@@ -33,7 +33,9 @@ def loss_curve(
     model = build_model(ModelConfig(d_model=d_model, n_layers=2, pattern=["base_conv", mixer]), vocab, seed=0)
     model = model.to(device)
     gen = torch.Generator().manual_seed(1)
-    ids = torch.randint(0, vocab, (steps, batch, seq + 1), generator=gen).to(device)
+    # periodic sequences (period 7, random per sequence): learnable by recall, so the loss falls
+    period = torch.randint(0, vocab, (steps, batch, 7), generator=gen)
+    ids = period.repeat(1, 1, seq // 7 + 2)[:, :, : seq + 1].to(device)
     prefix = torch.randint(0, seq + 1, (steps, batch), generator=gen).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
     losses = []
@@ -51,10 +53,10 @@ def loss_curve(
 @pytest.mark.skipif(not INTERPRETED, reason="the CPU variant runs the Triton interpreter")
 @pytest.mark.parametrize("name", sorted(MIXERS))
 def test_same_training_curve_interpreted(name: str) -> None:
-    kw = dict(d_model=8, batch=2, seq=21, steps=4, device="cpu")
+    kw = dict(d_model=8, batch=2, seq=21, steps=6, device="cpu")
     ref = loss_curve("reference", MIXERS[name], **kw)
     tri = loss_curve("triton", MIXERS[name], **kw)
-    assert ref[-1] != ref[0]  # the model did train
+    assert ref[-1] < ref[0]  # the model did train
     for step, (a, b) in enumerate(zip(ref, tri, strict=True)):
         assert abs(a - b) <= 1e-5 * abs(a), f"step {step}: reference loss {a} vs Triton {b}"
 
