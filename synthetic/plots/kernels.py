@@ -27,6 +27,7 @@ LABELS = {
 
 def load_prefill(ctx: FigureContext) -> pd.DataFrame:
     """All measured prefill rows under ``ctx.data_dir`` (one CSV per GPU kind)."""
+    # bench/prefill.py writes prefill_<gpu>.csv; this figure's own table is kernels_prefill.csv
     paths = sorted(ctx.data_dir.glob("prefill_*.csv"))
     if not paths:
         raise FileNotFoundError(
@@ -52,7 +53,7 @@ def build_prefill(ctx: FigureContext) -> None:
             f"{'prefill (forward)' if mode == 'fwd' else 'forward + backward'}: B=16, H=16, f=16, dv=64, bf16"
         )
         ax.legend(fontsize=7)
-    save_figure(fig, "prefill_kernels", df, ctx)
+    save_figure(fig, "kernels_prefill", df, ctx)
 
 
-FIGURES = {"prefill_kernels": build_prefill}
+FIGURES = {"kernels_prefill": build_prefill}
