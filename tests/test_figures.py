@@ -50,3 +50,17 @@ def test_theory_figure_writes_files(tmp_path: Path) -> None:
 def test_unknown_figure_is_an_error() -> None:
     with pytest.raises(SystemExit):
         figures.main(["--only", "no_such_figure"])
+
+
+def test_kernel_figure_redraws_measured_rows_only(tmp_path: Path) -> None:
+    """The kernel figure redraws bench/prefill.py's CSV; building it twice must not read its own
+    output back (row count stays the number of measured B=16 rows)."""
+    import shutil
+
+    (tmp_path / "data").mkdir()
+    shutil.copy(Path("figures/data/prefill_h100.csv"), tmp_path / "data")
+    measured = pd.read_csv(tmp_path / "data/prefill_h100.csv")
+    for _ in range(2):
+        assert figures.main(["--only", "kernels_prefill", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "data/kernels_prefill.csv")
+    assert len(table) == int((measured.B == 16).sum()) > 0
