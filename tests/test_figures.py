@@ -58,7 +58,7 @@ def test_kernel_figure_redraws_measured_rows_only(tmp_path: Path) -> None:
     import shutil
 
     (tmp_path / "data").mkdir()
-    shutil.copy(Path("figures/data/prefill_h100.csv"), tmp_path / "data")
+    shutil.copy(Path(__file__).resolve().parents[1] / "figures/data/prefill_h100.csv", tmp_path / "data")
     measured = pd.read_csv(tmp_path / "data/prefill_h100.csv")
     for _ in range(2):
         assert figures.main(["--only", "kernels_prefill", "--out", str(tmp_path)]) == 0
