@@ -360,6 +360,26 @@ class StoreFirst(StreamingAlgorithm):
         return self._answer_from(reg, self._store, self._flag)
 
 
+def _jrt_action(layout: StreamLayout, small_first: bool, pos: int) -> tuple[str | None, int]:
+    """What Algorithm 3 does with the token at ``pos`` of a JR-2 stream: ("store", slot) writes
+    it into the small-set store, ("match", filled) compares it against the ``filled`` stored
+    elements, (None, 0) ignores it. The smaller set is stored from the copy that is followed by
+    the larger one: the second pass's first set if it is the smaller, else the first pass's
+    second set (then matched against the second pass's first set)."""
+    f, s = layout.first_size, layout.second_size
+    r, o = divmod(pos, layout.pass_length)
+    if small_first:
+        if r == 1 and o < f:
+            return "store", o
+        if r == 1 and o > f:
+            return "match", f
+    elif r == 0 and o > f:
+        return "store", o - f - 1
+    elif r == 1 and o < f:
+        return "match", s
+    return None, 0
+
+
 class JRTTwoPass(StreamingAlgorithm):
     """Paper Algorithm 3 (Thm G.15) on JRT (two-pass) streams: stores only the smaller set.
 
@@ -384,20 +404,12 @@ class JRTTwoPass(StreamingAlgorithm):
         return bounds.jrt_two_pass_bits(layout.n, layout.first_size, layout.second_size)
 
     def _step(self, reg: np.ndarray, pos: int, tok: np.ndarray) -> None:
-        layout = self._layout
-        assert layout is not None
-        f, s = layout.first_size, layout.second_size
-        r, o = divmod(pos, layout.pass_length)
-        everyone = np.ones(reg.shape[0], dtype=bool)
-        if self._small_first:
-            if r == 1 and o < f:
-                self._store.insert(reg, o, tok, everyone)
-            elif r == 1 and o > f:
-                self._hit(reg, self._store, self._flag, f, tok)
-        elif r == 0 and o > f:
-            self._store.insert(reg, o - f - 1, tok, everyone)
-        elif r == 1 and o < f:
-            self._hit(reg, self._store, self._flag, s, tok)
+        assert self._layout is not None
+        action, arg = _jrt_action(self._layout, self._small_first, pos)
+        if action == "store":
+            self._store.insert(reg, arg, tok, np.ones(reg.shape[0], dtype=bool))
+        elif action == "match":
+            self._hit(reg, self._store, self._flag, arg, tok)
 
     def _output(self, reg: np.ndarray) -> np.ndarray:
         return self._answer_from(reg, self._store, self._flag)
@@ -441,20 +453,12 @@ class JRTIntersection(StreamingAlgorithm):
         reg[r, self._match + slot] = 1
 
     def _step(self, reg: np.ndarray, pos: int, tok: np.ndarray) -> None:
-        layout = self._layout
-        assert layout is not None
-        f, s = layout.first_size, layout.second_size
-        r, o = divmod(pos, layout.pass_length)
-        everyone = np.ones(reg.shape[0], dtype=bool)
-        if self._small_first:
-            if r == 1 and o < f:
-                self._store.insert(reg, o, tok, everyone)
-            elif r == 1 and o > f:
-                self._mark(reg, f, tok)
-        elif r == 0 and o > f:
-            self._store.insert(reg, o - f - 1, tok, everyone)
-        elif r == 1 and o < f:
-            self._mark(reg, s, tok)
+        assert self._layout is not None
+        action, arg = _jrt_action(self._layout, self._small_first, pos)
+        if action == "store":
+            self._store.insert(reg, arg, tok, np.ones(reg.shape[0], dtype=bool))
+        elif action == "match":
+            self._mark(reg, arg, tok)
 
     def _output(self, reg: np.ndarray) -> np.ndarray:
         m = self._store.capacity

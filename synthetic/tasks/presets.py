@@ -168,16 +168,8 @@ def paper_sd_config(
 
     ``train_examples`` / ``test_examples`` override the per-segment counts (20,000 / 1,000).
     """
-    from synthetic.tasks.config import DataConfig  # deferred: config imports this module
-
-    return DataConfig(
-        task={"kind": "sd_decision" if decision else "sd"},
-        vocab_size=PAPER_SD_VOCAB,
-        passes=passes,
-        seed=seed,
-        train_segments=preset_segments("paper_sd_train", train_examples),
-        test_segments=preset_segments("paper_sd_test", test_examples),
-        cache_dir=cache_dir,
+    return _sd_config(
+        PAPER_SD_VOCAB, "paper_sd", seed, passes, decision, train_examples, test_examples, cache_dir
     )
 
 
@@ -191,15 +183,31 @@ def quick_sd_config(
     cache_dir: Path | None = None,
 ) -> DataConfig:
     """A CPU-sized SD dataset: V = 256, ``quick_sd_train`` / ``quick_sd_test``."""
+    return _sd_config(
+        QUICK_VOCAB, "quick_sd", seed, passes, decision, train_examples, test_examples, cache_dir
+    )
+
+
+def _sd_config(
+    vocab_size: int,
+    preset: str,
+    seed: int,
+    passes: int,
+    decision: bool,
+    train_examples: int | None,
+    test_examples: int | None,
+    cache_dir: Path | None,
+) -> DataConfig:
+    """An SD DataConfig over the ``<preset>_train`` / ``<preset>_test`` segment presets."""
     from synthetic.tasks.config import DataConfig  # deferred: config imports this module
 
     return DataConfig(
         task={"kind": "sd_decision" if decision else "sd"},
-        vocab_size=QUICK_VOCAB,
+        vocab_size=vocab_size,
         passes=passes,
         seed=seed,
-        train_segments=preset_segments("quick_sd_train", train_examples),
-        test_segments=preset_segments("quick_sd_test", test_examples),
+        train_segments=preset_segments(f"{preset}_train", train_examples),
+        test_segments=preset_segments(f"{preset}_test", test_examples),
         cache_dir=cache_dir,
     )
 
