@@ -85,6 +85,56 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
     return out
 
 
+def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
+    """Block shapes for the state pass (triton_state.py): no outputs, so larger chunks pay off."""
+    if interpreting():
+        return candidate_configs(f, d)
+    from synthetic.kernels.based.triton_fwd import feature_widths, next_pow2
+
+    _, w1, w2 = feature_widths(f)
+    w = w1 + w2
+    dp = next_pow2(d)
+    shapes = [(64, 64, 4, 2), (32, 64, 4, 2), (64, 64, 8, 2), (128, 64, 8, 2), (64, 32, 4, 2), (32, 16, 4, 2)]
+    out = [
+        dict(BT=bt, DB=db, num_warps=warps, num_stages=stages)
+        for bt, db, warps, stages in shapes
+        if db <= max(dp, 16) and register_budget_ok(w, db, bt)
+    ]
+    return out or [dict(BT=16, DB=16, num_warps=4, num_stages=1)]
+
+
+def segment_align() -> int:
+    """Decoder segments are a multiple of this many tokens: every chunk length BT of both the
+    output kernel and the state pass divides it."""
+    return 32 if interpreting() else 128
+
+
+def target_programs(device: torch.device) -> int:
+    """How many programs the state pass aims for (enough to hide latency on every SM)."""
+    if interpreting() or device.type != "cuda":
+        return 8
+    return 8 * torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def decoder_segments(n_tokens: int, programs: int, device: torch.device) -> int:
+    """Segments worth trying for a causal walk of ``n_tokens`` with ``programs`` (batch x head)
+    programs per segment: enough for two programs per SM, each segment >= 512 tokens; 1 = no split.
+    (In the interpreter 1: the tests force segmented configs explicitly.)"""
+    if interpreting() or device.type != "cuda":
+        return 1
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    want = -(-2 * sms // max(programs, 1))
+    return max(1, min(want, n_tokens // 512))
+
+
+def with_segments(configs: list[dict[str, int]], segments: int) -> list[dict[str, int]]:
+    """The candidates, with ``segments``-way sequence-parallel variants first when segments > 1
+    (used as is when autotuning is off)."""
+    if segments <= 1:
+        return configs
+    return [dict(c, SEGS=segments) for c in configs] + configs
+
+
 _FORCED: list[dict[str, int]] = []
 
 

@@ -20,6 +20,7 @@ import torch
 from synthetic.kernels.based import launch
 from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel
 from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
+from synthetic.kernels.based.triton_state import based_state_kernel, public_to_rows, state_rows
 
 State = tuple[torch.Tensor, torch.Tensor]
 _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
@@ -58,11 +59,91 @@ def _widths(f: int) -> dict[str, int]:
     return dict(F=f, FP=fp, W1=w1, W2=w2)
 
 
+def _segment_length(n_tokens: int, segments: int, align: int) -> int:
+    """Tokens per segment (a multiple of ``align``) when ``n_tokens`` are cut into about
+    ``segments`` pieces."""
+    per = triton_cdiv(max(n_tokens, 1), max(segments, 1))
+    return triton_cdiv(per, align) * align
+
+
+def _state_pass(
+    kx: torch.Tensor, vx: torch.Tensor, lengths: torch.Tensor | None, seg_len: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Partial states of the segments of (kx [B, T, H, F], vx [B, T, H, D]), each sequence cut at
+    ``lengths[b]`` (or T): kernel layout [B*H, S, R, D] and [B*H, S, R], fp32. ``seg_len`` None
+    picks enough segments to fill the GPU (the encoder sum); otherwise it is the decoder's segment
+    length (a multiple of every state-pass chunk length)."""
+    b, t, h, f, d = _dims(kx, vx)
+    rows = state_rows(f)
+    pa, pb = _pair_tables(f, kx.device)
+    scale1, scale_d, scale_w = _scales(f)
+    key = ("state", kx.dtype, f, d, lengths is not None, t.bit_length(), (b * h).bit_length())
+    holder: dict[str, torch.Tensor] = {}
+
+    def run(cfg: dict[str, int]) -> None:
+        ndb = triton_cdiv(d, cfg["DB"])
+        if seg_len is None:
+            want = triton_cdiv(launch.target_programs(kx.device), b * h * ndb)
+            seg = _segment_length(t, min(want, triton_cdiv(max(t, 1), cfg["BT"])), cfg["BT"])
+        else:
+            seg = seg_len
+        nseg = max(1, triton_cdiv(t, seg))
+        part = torch.empty(b * h, nseg, rows, d, device=kx.device, dtype=torch.float32)
+        zpart = torch.empty(b * h, nseg, rows, device=kx.device, dtype=torch.float32)
+        based_state_kernel[(ndb, nseg, b * h)](
+            kx,
+            vx,
+            lengths if lengths is not None else zpart,
+            pa,
+            pb,
+            part,
+            zpart,
+            t,
+            h,
+            seg,
+            nseg,
+            scale1,
+            scale_d,
+            scale_w,
+            D=d,
+            DB=cfg["DB"],
+            BT=cfg["BT"],
+            HAS_LEN=lengths is not None,
+            PRECISION=launch.dot_precision(kx.dtype),
+            SEL_PRECISION=launch.selection_precision(kx.dtype),
+            num_warps=cfg["num_warps"],
+            num_stages=cfg["num_stages"],
+            **_widths(f),
+        )
+        holder["out"] = (part, zpart)
+
+    cfg = launch.pick_config(key, launch.state_pass_configs(f, d), run)
+    run(cfg)
+    return holder["out"]
+
+
+def _base_state(
+    f: int, ke, ve, prefix, s_init, z_init, has_enc: bool
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The state every decoder segment starts from, kernel layout [B*H, 1, R, D], [B*H, 1, R]:
+    initial state (converted from the public layout) plus the encoder sum; None if zero."""
+    base = None
+    if s_init is not None:
+        bh = s_init.shape[0] * s_init.shape[1]
+        kv = public_to_rows(s_init.reshape(bh, 1, *s_init.shape[2:]), f)
+        z = public_to_rows(z_init.reshape(bh, 1, -1, 1), f)[..., 0]
+        base = (kv, z)
+    if has_enc:
+        part, zpart = _state_pass(ke, ve, prefix, None)
+        enc = (part.sum(1, keepdim=True), zpart.sum(1, keepdim=True))
+        base = enc if base is None else (base[0] + enc[0], base[1] + enc[1])
+    return base
+
+
 class _BasedFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, ke, ve, prefix, s_init, z_init, causal: bool, has_enc: bool, eps: float):
         b, t, h, f, d = _dims(q, v)
-        te = ke.shape[1] if has_enc else 0
         e = 1 + f + f * f
         scale1, scale_d, scale_w = _scales(f)
         pa, pb = _pair_tables(f, q.device)
@@ -70,21 +151,27 @@ class _BasedFunction(torch.autograd.Function):
         den = torch.empty(b, t, h, device=q.device, dtype=torch.float32)
         s_out = torch.empty(b, h, e, d, device=q.device, dtype=torch.float32)
         z_out = torch.empty(b, h, e, device=q.device, dtype=torch.float32)
-        has_init = s_init is not None
-        dummy = den  # placeholder pointer for absent optional inputs (never read)
+        base = _base_state(f, ke, ve, prefix, s_init, z_init, has_enc)
         precision, sel_precision = launch.dot_precision(q.dtype), launch.selection_precision(q.dtype)
+        align = launch.segment_align()
 
-        def run(cfg: dict[str, int]) -> None:
-            grid = (triton_cdiv(d, cfg["DB"]), b * h)
+        def run(cfg: dict[str, int]) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, int]:
+            seg = _segment_length(t, cfg.get("SEGS", 1), align)
+            nseg = max(1, triton_cdiv(t, seg))
+            starts = base
+            if causal and nseg > 1:
+                part, zpart = _state_pass(k, v, None, seg)
+                # exclusive prefix sum over segments: segment s starts from segments < s
+                part = torch.cumsum(part, 1).sub_(part)
+                zpart = torch.cumsum(zpart, 1).sub_(zpart)
+                starts = (part, zpart) if base is None else (part.add_(base[0]), zpart.add_(base[1]))
+            grid = (triton_cdiv(d, cfg["DB"]), nseg, b * h)
             based_fwd_kernel[grid](
                 q,
                 k,
                 v,
-                ke if has_enc else dummy,
-                ve if has_enc else dummy,
-                prefix if has_enc else dummy,
-                s_init if has_init else dummy,
-                z_init if has_init else dummy,
+                starts[0] if starts is not None else den,
+                starts[1] if starts is not None else den,
                 pa,
                 pb,
                 o,
@@ -92,8 +179,10 @@ class _BasedFunction(torch.autograd.Function):
                 s_out,
                 z_out,
                 t,
-                te,
                 h,
+                seg,
+                nseg,
+                starts[0].shape[1] if starts is not None else 1,
                 scale1,
                 scale_d,
                 scale_w,
@@ -101,8 +190,7 @@ class _BasedFunction(torch.autograd.Function):
                 D=d,
                 DB=cfg["DB"],
                 BT=cfg["BT"],
-                HAS_INIT=has_init,
-                HAS_ENC=has_enc,
+                HAS_START=starts is not None,
                 CAUSAL=causal,
                 PRECISION=precision,
                 SEL_PRECISION=sel_precision,
@@ -110,12 +198,16 @@ class _BasedFunction(torch.autograd.Function):
                 num_stages=cfg["num_stages"],
                 **_widths(f),
             )
+            return starts, seg
 
+        segs = launch.decoder_segments(t, b * h, q.device)
+        has_init = s_init is not None
         key = ("fwd", q.dtype, f, d, causal, has_enc, has_init, t.bit_length(), (b * h).bit_length())
-        cfg = launch.pick_config(key, launch.candidate_configs(f, d), run)
-        run(cfg)
-        ctx.save_for_backward(q, k, v, ke, ve, prefix, s_init, z_init, o, den)
-        ctx.flags = (causal, has_enc, has_init, eps)
+        cfg = launch.pick_config(key, launch.with_segments(launch.candidate_configs(f, d), segs), run)
+        starts, seg = run(cfg)
+        start_kv, start_z = starts if starts is not None else (None, None)
+        ctx.save_for_backward(q, k, v, ke, ve, prefix, o, den, start_kv, start_z)
+        ctx.flags = (causal, has_enc, s_init is not None, eps, seg)
         ctx.set_materialize_grads(False)
         return o, s_out, z_out
 
@@ -126,8 +218,9 @@ class _BasedFunction(torch.autograd.Function):
                 "the Triton Based path does not backpropagate through the returned state; "
                 "use impl='reference' if you need gradients of the final state"
             )
-        q, k, v, ke, ve, prefix, s_init, z_init, o, den = ctx.saved_tensors
-        causal, has_enc, has_init, eps = ctx.flags
+        q, k, v, ke, ve, prefix, o, den, start_kv, start_z = ctx.saved_tensors
+        causal, has_enc, has_init, eps, seg = ctx.flags
+        starts = (start_kv, start_z) if start_kv is not None else None
         b, t, h, f, d = _dims(q, v)
         if do is None:
             do = torch.zeros_like(o)
@@ -137,7 +230,7 @@ class _BasedFunction(torch.autograd.Function):
         hh = (-(dof * o.float()).sum(-1) * inv).contiguous()
 
         def run(cfg: dict[str, int]):
-            return _bwd_launch(cfg, q, k, v, ke, ve, prefix, s_init, z_init, g, hh, causal, has_enc, has_init)
+            return _bwd_launch(cfg, q, k, v, ke, ve, prefix, starts, seg, g, hh, causal, has_enc, has_init)
 
         key = ("bwd", q.dtype, f, d, causal, has_enc, has_init, t.bit_length(), (b * h).bit_length())
         cfg = launch.pick_config(key, launch.candidate_configs(f, d, for_backward=True), run)
@@ -149,7 +242,9 @@ def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _bwd_launch(cfg, q, k, v, ke, ve, prefix, s_init, z_init, g, hh, causal, has_enc, has_init):
+def _bwd_launch(cfg, q, k, v, ke, ve, prefix, starts, seg, g, hh, causal, has_enc, has_init):
+    """dq (segment-parallel from the forward's segment starts), then dk, dv, d(k_enc), d(v_enc)
+    and the initial state's gradient (one reverse walk per batch x head x D-block)."""
     b, t, h, f, d = _dims(q, v)
     te = ke.shape[1] if has_enc else 0
     e = 1 + f + f * f
@@ -177,13 +272,13 @@ def _bwd_launch(cfg, q, k, v, ke, ve, prefix, s_init, z_init, g, hh, causal, has
         **_widths(f),
     )
     enc = (ke, ve, prefix) if has_enc else (dummy, dummy, dummy)
-    based_bwd_dq_kernel[grid](
+    nseg = max(1, triton_cdiv(t, seg))
+    based_bwd_dq_kernel[(ndb, nseg, b * h)](
         q,
         k,
         v,
-        *enc,
-        s_init if has_init else dummy,
-        z_init if has_init else dummy,
+        starts[0] if starts is not None else dummy,
+        starts[1] if starts is not None else dummy,
         pa,
         pb,
         g,
@@ -191,13 +286,13 @@ def _bwd_launch(cfg, q, k, v, ke, ve, prefix, s_init, z_init, g, hh, causal, has
         dq_part,
         b,
         t,
-        te,
         h,
+        seg,
+        starts[0].shape[1] if starts is not None else 1,
         scale1,
         scale_d,
         scale_w,
-        HAS_INIT=has_init,
-        HAS_ENC=has_enc,
+        HAS_START=starts is not None,
         CAUSAL=causal,
         **common,
     )

@@ -9,7 +9,8 @@ value P_ij = 1 + s + s^2/2 (s = q_i . k_j / sqrt(F)), whose derivative in s is 1
 Feature VJPs use the u / w split of triton_fwd.py.
 
 - :func:`based_bwd_dq_kernel` walks the chunks forward with the forward state (recomputed, starting
-  from the initial + encoder state) and writes dq.
+  from the forward's segment start states: initial + encoder state + earlier segments) and writes
+  dq; segments run in parallel like the forward.
 - :func:`based_bwd_dkv_kernel` walks the chunks backward with the reverse state
   R = sum_{later i} phi(q_i) g_i^T, Rz = sum_{later i} phi(q_i) h_i, writes dk and dv; at the end R
   is the gradient of the initial state, from which it also writes d(k_enc), d(v_enc).
@@ -27,9 +28,9 @@ import triton.language as tl
 from synthetic.kernels.based.triton_fwd import (
     accumulate,
     features,
+    load_kernel_state,
     load_rows,
     selectors,
-    start_state,
     store_state,
 )
 
@@ -101,20 +102,18 @@ def based_bwd_dq_kernel(
     Q,
     K,
     V,
-    KE,
-    VE,
-    PREFIX,
-    S_INIT,
-    Z_INIT,
+    START,
+    ZSTART,
     PA,
     PB,
     G,
-    HH,  # inputs (G = g [B,T,H,D], HH = h [B,T,H])
+    HH,  # inputs (G = g [B,T,H,D], HH = h [B,T,H]; START, ZSTART: the forward's segment starts)
     DQ,  # output: partial dq [NDB, B, T, H, F] fp32
     B,
     T,
-    TE,
     H,
+    SEG,
+    NSTART,
     scale1,
     scale_d,
     scale_w,
@@ -125,16 +124,17 @@ def based_bwd_dq_kernel(
     D: tl.constexpr,
     DB: tl.constexpr,
     BT: tl.constexpr,
-    HAS_INIT: tl.constexpr,
-    HAS_ENC: tl.constexpr,
+    HAS_START: tl.constexpr,
     CAUSAL: tl.constexpr,
     PRECISION: tl.constexpr,
     SEL_PRECISION: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
-    pid_bh = tl.program_id(1)
+    pid_s = tl.program_id(1)
+    pid_bh = tl.program_id(2)
     b = pid_bh // H
     h = pid_bh % H
+    R: tl.constexpr = 1 + W1 + W2
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
     hscale = (pid_d == 0).to(tl.float32)  # h-terms counted once, by D-block 0
@@ -147,42 +147,21 @@ def based_bwd_dq_kernel(
     row_v = H * D
     dq_base = ((pid_d.to(tl.int64) * B + b) * T * H + h) * F
 
-    s0, su, sw, z0, zu, zw = start_state(
-        S_INIT,
-        Z_INIT,
-        KE,
-        VE,
-        PREFIX,
-        PA,
-        PB,
-        b,
-        h,
-        pid_bh,
-        dcols,
-        TE,
-        H,
-        sel_u,
-        sel_a,
-        sel_b,
-        scale1,
-        scale_d,
-        scale_w,
-        F,
-        FP,
-        W1,
-        W2,
-        D,
-        DB,
-        BT,
-        HAS_INIT,
-        HAS_ENC,
-        PRECISION,
-        SEL_PRECISION,
-    )
+    if HAS_START:
+        base = (pid_bh.to(tl.int64) * NSTART + tl.minimum(pid_s, NSTART - 1)) * R
+        s0, su, sw, z0, zu, zw = load_kernel_state(START, ZSTART, base, dcols, W1, W2, D)
+    else:
+        s0 = tl.zeros((DB,), dtype=tl.float32)
+        su = tl.zeros((W1, DB), dtype=tl.float32)
+        sw = tl.zeros((W2, DB), dtype=tl.float32)
+        z0 = tl.zeros((1,), dtype=tl.float32)
+        zu = tl.zeros((W1,), dtype=tl.float32)
+        zw = tl.zeros((W2,), dtype=tl.float32)
 
     rows_local = tl.arange(0, BT)
     causal_mask = rows_local[:, None] >= rows_local[None, :]
-    for start in range(0, T, BT):
+    seg_start = pid_s * SEG
+    for start in range(seg_start, tl.minimum(seg_start + SEG, T), BT):
         rows = start + rows_local
         rmask = rows < T
         q = load_rows(Q + bh_qk, start, T, row_qk, fcols, F, BT)

@@ -12,15 +12,15 @@ so that phi(q) . phi(k) = 1 + u(q).u(k) + w(q).w(k) = 1 + s + s^2/2 with s = q.k
 symmetric second-order terms are counted once (136 instead of 256 columns at F = 16). u and w
 are gathered from x with one-hot selection matrices on the tensor cores.
 
-One program owns one (batch, head, D-block) and walks the sequence chunk by chunk, holding the
-state in registers:
+One program of the output kernel owns one (segment, batch, head, D-block) and walks its segment
+chunk by chunk, holding the state in registers:
     s0 [DB] = sum v,  su [W1, DB] = sum u(k) v^T,  sw [W2, DB] = sum w(k) v^T
     z0 = number of tokens,  zu [W1] = sum u(k),  zw [W2] = sum w(k).
-Passes inside one launch:
-1. optional encoder pass (HAS_ENC): add the first prefix_len[b] tokens of (ke, ve) (no outputs);
-2. output pass over q (and k, v when CAUSAL): y_i = (intra-chunk causal part + phi(q_i) . state) /
-   (the same with v -> 1, + eps); the chunk then joins the state. With CAUSAL=False the state is
-   fixed (non-causal Based: the encoder pass read the whole sequence).
+Its start state (initial state + encoder sum + earlier segments, in the kernel layout of
+triton_state.py) is computed before the launch by the parallel state pass. Per chunk:
+y_i = (intra-chunk causal part + phi(q_i) . state) / (the same with v -> 1, + eps); the chunk then
+joins the state. With CAUSAL=False the state is fixed (non-causal Based: the state pass read the
+whole sequence).
 The final state (public layout) and the normaliser den [B, T, H] (for backward) are written out.
 """
 
@@ -112,30 +112,6 @@ def _public_index(PA, PB, F: tl.constexpr, W1: tl.constexpr, W2: tl.constexpr):
 
 
 @triton.jit
-def load_state(
-    S_PTR, Z_PTR, PA, PB, dcols, F: tl.constexpr, D: tl.constexpr, W1: tl.constexpr, W2: tl.constexpr
-):
-    """Load one (batch, head)'s public state kv [E, D], z [E] (fp32) into the kernel layout
-    s0 [DB], su [W1, DB], sw [W2, DB], z0 [1], zu [W1], zw [W2]. A pair's w-row is
-    (kv[a,b] + kv[b,a]) / sqrt(2), which is exact for any (also non-symmetric) state."""
-    idx_u, valid_u, idx_ab, idx_ba, valid_w = _public_index(PA, PB, F, W1, W2)
-    dmask = dcols < D
-    s0 = tl.load(S_PTR + dcols, mask=dmask, other=0.0)
-    su = tl.load(
-        S_PTR + idx_u[:, None] * D + dcols[None, :], mask=valid_u[:, None] & dmask[None, :], other=0.0
-    )
-    m_w = valid_w[:, None] & dmask[None, :]
-    sw = tl.load(S_PTR + idx_ab[:, None] * D + dcols[None, :], mask=m_w, other=0.0)
-    sw += tl.load(S_PTR + idx_ba[:, None] * D + dcols[None, :], mask=m_w, other=0.0)
-    sw *= SQRT1_2
-    z0 = tl.load(Z_PTR + tl.zeros((1,), dtype=tl.int32))
-    zu = tl.load(Z_PTR + idx_u, mask=valid_u, other=0.0)
-    zw = tl.load(Z_PTR + idx_ab, mask=valid_w, other=0.0) + tl.load(Z_PTR + idx_ba, mask=valid_w, other=0.0)
-    zw *= SQRT1_2
-    return s0, su, sw, z0, zu, zw
-
-
-@triton.jit
 def store_state(
     S_PTR,
     Z_PTR,
@@ -171,71 +147,18 @@ def store_state(
 
 
 @triton.jit
-def start_state(
-    S_INIT,
-    Z_INIT,
-    KE,
-    VE,
-    PREFIX,
-    PA,
-    PB,
-    b,
-    h,
-    pid_bh,
-    dcols,
-    TE,
-    H,
-    sel_u,
-    sel_a,
-    sel_b,
-    scale1,
-    scale_d,
-    scale_w,
-    F: tl.constexpr,
-    FP: tl.constexpr,
-    W1: tl.constexpr,
-    W2: tl.constexpr,
-    D: tl.constexpr,
-    DB: tl.constexpr,
-    BT: tl.constexpr,
-    HAS_INIT: tl.constexpr,
-    HAS_ENC: tl.constexpr,
-    PRECISION: tl.constexpr,
-    SEL_PRECISION: tl.constexpr,
-):
-    """The state before the decoder walk: zero or the initial state, plus (HAS_ENC) the first
-    prefix_len[b] encoder tokens (ke, ve), summed non-causally."""
-    E: tl.constexpr = 1 + F + F * F
-    s0 = tl.zeros((DB,), dtype=tl.float32)
-    su = tl.zeros((W1, DB), dtype=tl.float32)
-    sw = tl.zeros((W2, DB), dtype=tl.float32)
-    z0 = tl.zeros((1,), dtype=tl.float32)
-    zu = tl.zeros((W1,), dtype=tl.float32)
-    zw = tl.zeros((W2,), dtype=tl.float32)
-    if HAS_INIT:
-        s0, su, sw, z0, zu, zw = load_state(
-            S_INIT + pid_bh.to(tl.int64) * E * D,
-            Z_INIT + pid_bh.to(tl.int64) * E,
-            PA,
-            PB,
-            dcols,
-            F,
-            D,
-            W1,
-            W2,
-        )
-    if HAS_ENC:
-        fcols = tl.arange(0, FP)
-        n_enc = tl.load(PREFIX + b)
-        be_qk = (b.to(tl.int64) * TE * H + h) * F
-        be_v = (b.to(tl.int64) * TE * H + h) * D
-        for start in range(0, n_enc, BT):
-            ke = load_rows(KE + be_qk, start, n_enc, H * F, fcols, F, BT)
-            ve = load_rows(VE + be_v, start, n_enc, H * D, dcols, D, BT)
-            u, w, _, _, _ = features(ke, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
-            s0, su, sw, z0, zu, zw = accumulate(
-                u, w, ve, s0, su, sw, z0, zu, zw, tl.minimum(n_enc - start, BT), PRECISION
-            )
+def load_kernel_state(START, ZSTART, base, dcols, W1: tl.constexpr, W2: tl.constexpr, D: tl.constexpr):
+    """Load a kernel-layout state (rows ``base`` .. ``base + R`` of START [.., R, D], ZSTART [.., R],
+    see triton_state.py) as s0 [DB], su [W1, DB], sw [W2, DB], z0 [1], zu [W1], zw [W2]."""
+    dmask = dcols < D
+    ur = 1 + tl.arange(0, W1)
+    wr = 1 + W1 + tl.arange(0, W2)
+    s0 = tl.load(START + base * D + dcols, mask=dmask, other=0.0)
+    su = tl.load(START + (base + ur[:, None]) * D + dcols[None, :], mask=dmask[None, :], other=0.0)
+    sw = tl.load(START + (base + wr[:, None]) * D + dcols[None, :], mask=dmask[None, :], other=0.0)
+    z0 = tl.load(ZSTART + base + tl.zeros((1,), dtype=tl.int32))
+    zu = tl.load(ZSTART + base + ur)
+    zw = tl.load(ZSTART + base + wr)
     return s0, su, sw, z0, zu, zw
 
 
@@ -244,11 +167,8 @@ def based_fwd_kernel(
     Q,
     K,
     V,
-    KE,
-    VE,
-    PREFIX,
-    S_INIT,
-    Z_INIT,
+    START,
+    ZSTART,
     PA,
     PB,  # inputs
     O,
@@ -256,8 +176,10 @@ def based_fwd_kernel(
     S_OUT,
     Z_OUT,  # outputs
     T,
-    TE,
     H,
+    SEG,
+    NSEG,
+    NSTART,
     scale1,
     scale_d,
     scale_w,
@@ -269,17 +191,21 @@ def based_fwd_kernel(
     D: tl.constexpr,
     DB: tl.constexpr,
     BT: tl.constexpr,
-    HAS_INIT: tl.constexpr,
-    HAS_ENC: tl.constexpr,
+    HAS_START: tl.constexpr,
     CAUSAL: tl.constexpr,
     PRECISION: tl.constexpr,
     SEL_PRECISION: tl.constexpr,
 ):
+    """Outputs of tokens [seg * SEG, (seg + 1) * SEG) of one (batch, head, D-block), starting from
+    START[bh, min(seg, NSTART - 1)] (kernel layout; zero without HAS_START). The last segment's
+    programs write the final state in the public layout."""
     pid_d = tl.program_id(0)
-    pid_bh = tl.program_id(1)
+    pid_s = tl.program_id(1)
+    pid_bh = tl.program_id(2)
     b = pid_bh // H
     h = pid_bh % H
     E: tl.constexpr = 1 + F + F * F
+    R: tl.constexpr = 1 + W1 + W2
 
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
@@ -291,45 +217,22 @@ def based_fwd_kernel(
     bh_v = (b.to(tl.int64) * T * H + h) * D
     row_qk = H * F
     row_v = H * D
-    st_base = pid_bh.to(tl.int64) * E * D
-    zt_base = pid_bh.to(tl.int64) * E
 
-    s0, su, sw, z0, zu, zw = start_state(
-        S_INIT,
-        Z_INIT,
-        KE,
-        VE,
-        PREFIX,
-        PA,
-        PB,
-        b,
-        h,
-        pid_bh,
-        dcols,
-        TE,
-        H,
-        sel_u,
-        sel_a,
-        sel_b,
-        scale1,
-        scale_d,
-        scale_w,
-        F,
-        FP,
-        W1,
-        W2,
-        D,
-        DB,
-        BT,
-        HAS_INIT,
-        HAS_ENC,
-        PRECISION,
-        SEL_PRECISION,
-    )
+    if HAS_START:
+        base = (pid_bh.to(tl.int64) * NSTART + tl.minimum(pid_s, NSTART - 1)) * R
+        s0, su, sw, z0, zu, zw = load_kernel_state(START, ZSTART, base, dcols, W1, W2, D)
+    else:
+        s0 = tl.zeros((DB,), dtype=tl.float32)
+        su = tl.zeros((W1, DB), dtype=tl.float32)
+        sw = tl.zeros((W2, DB), dtype=tl.float32)
+        z0 = tl.zeros((1,), dtype=tl.float32)
+        zu = tl.zeros((W1,), dtype=tl.float32)
+        zw = tl.zeros((W2,), dtype=tl.float32)
 
     rows_local = tl.arange(0, BT)
     causal_mask = rows_local[:, None] >= rows_local[None, :]
-    for start in range(0, T, BT):
+    seg_start = pid_s * SEG
+    for start in range(seg_start, tl.minimum(seg_start + SEG, T), BT):
         q = load_rows(Q + bh_qk, start, T, row_qk, fcols, F, BT)
         qu, qw, _, _, _ = features(q, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
         # inter-chunk part: phi(q) . state
@@ -358,9 +261,25 @@ def based_fwd_kernel(
         if pid_d == 0:
             tl.store(DEN + (b.to(tl.int64) * T + rows) * H + h, den, mask=rmask)
 
-    store_state(
-        S_OUT + st_base, Z_OUT + zt_base, PA, PB, s0, su, sw, z0, zu, zw, dcols, pid_d == 0, F, D, W1, W2
-    )
+    if pid_s == NSEG - 1:
+        store_state(
+            S_OUT + pid_bh.to(tl.int64) * E * D,
+            Z_OUT + pid_bh.to(tl.int64) * E,
+            PA,
+            PB,
+            s0,
+            su,
+            sw,
+            z0,
+            zu,
+            zw,
+            dcols,
+            pid_d == 0,
+            F,
+            D,
+            W1,
+            W2,
+        )
 
 
 def next_pow2(x: int, minimum: int = 16) -> int:

@@ -151,6 +151,21 @@ def test_pla_triton_random_shapes(b, t, f, d, data) -> None:
     check_pla(b, t, te, 1, f, d, prefix, seed=data.draw(st.integers(0, 2**31 - 1)))
 
 
+@pytest.mark.parametrize("segments", [2, 3, 5])
+def test_sequence_parallel_forward(segments: int) -> None:
+    """The causal walk cut into segments (each starting from the parallel state pass's prefix
+    sum) gives the reference outputs, states and gradients; with an initial state and with an
+    encoder."""
+    from synthetic.kernels.based import launch
+
+    cfg = dict(launch.candidate_configs(8, 12)[0], SEGS=segments)
+    with launch.force_config(cfg):
+        check_based(2, 150, 1, 8, 12, True, True)
+        check_based(1, 150, 2, 8, 12, True, False, seed=1)
+        check_based(1, 150, 1, 8, 12, False, False, seed=2)
+        check_pla(2, 150, 70, 1, 8, 12, [70, 3])
+
+
 def test_state_gradient_is_refused() -> None:
     q, k, v = (
         x.requires_grad_(True) for x in _inputs(0, [(1, 5, 1, 4), (1, 5, 1, 4), (1, 5, 1, 3)], torch.float32)

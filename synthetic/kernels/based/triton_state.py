@@ -1,0 +1,143 @@
+"""State pass: the Based state contributed by segments of a sequence, summed in parallel.
+
+The state is a plain sum over tokens, so any stretch of tokens can be summed independently. This
+kernel gives every (segment, batch x head, D-block) its own program; the wrapper then combines the
+partial sums with a (exclusive) prefix sum over segments. It is used for
+
+* the encoder of prefix linear attention (the sum over the first prefix_len[b] tokens of
+  (k_enc, v_enc)): before, one program per (batch, head) summed the whole prefix in sequence before
+  its decoder walk;
+* sequence parallelism of the causal walk: each decoder segment starts from the state of all
+  earlier segments, so S segments give S times as many programs (small batches fill the GPU).
+
+Kernel layout of a state (fp32, see triton_fwd.py for u and w): R = 1 + W1 + W2 rows,
+row 0 = sum v (s0), rows 1..W1 = sum u(k) v^T (su), rows 1+W1.. = sum w(k) v^T (sw); the normaliser
+uses the same rows with v -> 1. Conversion from the public [E, D] layout is done here in torch
+(:func:`public_to_rows`); the forward kernel writes the final state in the public layout.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from synthetic.kernels.based.triton_fwd import accumulate, feature_widths, features, load_rows, selectors
+
+
+@triton.jit
+def based_state_kernel(
+    K,
+    V,
+    LEN,
+    PA,
+    PB,  # inputs
+    P,
+    PZ,  # outputs: [BH, NSEG, R, D], [BH, NSEG, R] fp32
+    T,
+    H,
+    SEG,
+    NSEG,
+    scale1,
+    scale_d,
+    scale_w,
+    F: tl.constexpr,
+    FP: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
+    D: tl.constexpr,
+    DB: tl.constexpr,
+    BT: tl.constexpr,
+    HAS_LEN: tl.constexpr,
+    PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """Sum of the state contributions of tokens [seg * SEG, min((seg + 1) * SEG, n)) of one
+    (batch, head), n = LEN[b] (HAS_LEN) or T. K [B, T, H, F], V [B, T, H, D]."""
+    pid_d = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    pid_bh = tl.program_id(2)
+    b = pid_bh // H
+    h = pid_bh % H
+    R: tl.constexpr = 1 + W1 + W2
+    fcols = tl.arange(0, FP)
+    dcols = pid_d * DB + tl.arange(0, DB)
+    dmask = dcols < D
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, K.dtype.element_ty)
+    if HAS_LEN:
+        n = tl.load(LEN + b)
+    else:
+        n = T
+    seg_start = pid_s * SEG
+    seg_end = tl.minimum(seg_start + SEG, n)
+    bh_qk = (b.to(tl.int64) * T * H + h) * F
+    bh_v = (b.to(tl.int64) * T * H + h) * D
+
+    s0 = tl.zeros((DB,), dtype=tl.float32)
+    su = tl.zeros((W1, DB), dtype=tl.float32)
+    sw = tl.zeros((W2, DB), dtype=tl.float32)
+    z0 = tl.zeros((1,), dtype=tl.float32)
+    zu = tl.zeros((W1,), dtype=tl.float32)
+    zw = tl.zeros((W2,), dtype=tl.float32)
+    for start in range(seg_start, seg_end, BT):
+        k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
+        v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
+        u, w, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+        s0, su, sw, z0, zu, zw = accumulate(
+            u, w, v, s0, su, sw, z0, zu, zw, tl.minimum(seg_end - start, BT), PRECISION
+        )
+
+    base = (pid_bh.to(tl.int64) * NSEG + pid_s) * R
+    ur = 1 + tl.arange(0, W1)
+    wr = 1 + W1 + tl.arange(0, W2)
+    tl.store(P + base * D + dcols, s0, mask=dmask)
+    tl.store(P + (base + ur[:, None]) * D + dcols[None, :], su, mask=dmask[None, :])
+    tl.store(P + (base + wr[:, None]) * D + dcols[None, :], sw, mask=dmask[None, :])
+    if pid_d == 0:
+        tl.store(PZ + base + tl.zeros((1,), dtype=tl.int32), z0)
+        tl.store(PZ + base + ur, zu)
+        tl.store(PZ + base + wr, zw)
+
+
+def state_rows(f: int) -> int:
+    """R = 1 + W1 + W2: rows of the kernel-layout state for feature dim ``f``."""
+    _, w1, w2 = feature_widths(f)
+    return 1 + w1 + w2
+
+
+_ROW_INDEX: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
+def _row_index(f: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Public rows behind the kernel rows: (u_rows [2F] -> public index), (w kernel rows [P],
+    public (a, b) index [P], public (b, a) index [P]) for the P = F(F-1)/2 pairs a < b."""
+    key = (f, str(device))
+    if key not in _ROW_INDEX:
+        _, w1, _ = feature_widths(f)
+        u_pub = [1 + a for a in range(f)] + [1 + f + a * f + a for a in range(f)]
+        pairs = [(a, b) for a in range(f) for b in range(a + 1, f)]
+        w_rows = [1 + w1 + p for p in range(len(pairs))]
+        ab = [1 + f + a * f + b for a, b in pairs]
+        ba = [1 + f + b * f + a for a, b in pairs]
+        _ROW_INDEX[key] = tuple(
+            torch.tensor(x, dtype=torch.long, device=device) for x in (u_pub, w_rows, ab, ba)
+        )
+    return _ROW_INDEX[key]
+
+
+def public_to_rows(kv: torch.Tensor, f: int) -> torch.Tensor:
+    """Public state kv [..., E, X] (E = 1 + F + F^2) -> kernel rows [..., R, X] (fp32).
+
+    A pair's w-row is (kv[a, b] + kv[b, a]) / sqrt(2), exact for any (also non-symmetric) state;
+    padding rows are zero. Use X = 1 (``z[..., None]``) for the normaliser.
+    """
+    u_pub, w_rows, ab, ba = _row_index(f, kv.device)
+    kvf = kv.float()
+    out = kvf.new_zeros(*kv.shape[:-2], state_rows(f), kv.shape[-1])
+    out[..., 0, :] = kvf[..., 0, :]
+    out[..., 1 : 1 + 2 * f, :] = kvf[..., u_pub, :]
+    if w_rows.numel():
+        out[..., w_rows, :] = (kvf[..., ab, :] + kvf[..., ba, :]) * math.sqrt(0.5)
+    return out
