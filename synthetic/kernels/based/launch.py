@@ -70,6 +70,7 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
         (32, 64, 4, 3),
         (32, 64, 8, 2),
         (64, 64, 8, 2),
+        (64, 64, 4, 2),
         (32, 32, 4, 2),
         (16, 64, 4, 2),
         (16, 16, 4, 2),
