@@ -44,6 +44,17 @@ def selection_precision(dtype: torch.dtype) -> str:
     return "ieee" if interpreting() else "tf32x3"
 
 
+def _truncated(configs: list[dict[str, int]]) -> list[dict[str, int]]:
+    """The first READTWICE_MAX_CANDIDATES candidates (all when unset): fewer compiles when device
+    time is short; the lists are ordered by how often each shape won on an H100."""
+    limit = os.environ.get("READTWICE_MAX_CANDIDATES")
+    if not limit:
+        return configs
+    if not limit.isdigit() or int(limit) < 1:
+        raise ValueError(f"READTWICE_MAX_CANDIDATES={limit!r} must be a positive integer")
+    return configs[: int(limit)]
+
+
 def register_budget_ok(w: int, db: int, bt: int) -> bool:
     """Keep the per-program register tiles (state [W, DB] and features [BT, W]) bounded."""
     return w * db <= 16384 and bt * w <= 16384
@@ -83,7 +94,7 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
         out.append(dict(BT=bt, DB=db, num_warps=warps, num_stages=stages))
     if not out:
         out.append(dict(BT=16, DB=16, num_warps=4, num_stages=1))
-    return out
+    return _truncated(out)
 
 
 def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
@@ -101,7 +112,7 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
         for bt, db, warps, stages in shapes
         if db <= max(dp, 16) and register_budget_ok(w, db, bt)
     ]
-    return out or [dict(BT=16, DB=16, num_warps=4, num_stages=1)]
+    return _truncated(out) or [dict(BT=16, DB=16, num_warps=4, num_stages=1)]
 
 
 def segment_align() -> int:
