@@ -62,6 +62,7 @@ from sdtheory.bitsets import (
     single_bit_index,
     subset_masks,
 )
+from sdtheory.codes import code_partition
 from sdtheory.graphs import ChromaticResult, chromatic_number
 from sdtheory.instances import Variant
 
@@ -296,6 +297,23 @@ def _shared_distance_closed_form(n: int, i: int, delta: int) -> int | None:
     return None
 
 
+def distance_graph_states(n: int, i: int, delta: int, tabu_iters: int = 3000) -> tuple[int, int, str]:
+    """(lower, upper, method): certified bounds on the chromatic number of the graph on i-subsets
+    of [n] joining sets at distance 1..delta (delta >= 1, 0 < i < n): the closed forms of
+    :func:`_shared_distance_closed_form` when they apply, else
+    :func:`sdtheory.codes.code_partition` (partition into constant-weight codes of Hamming
+    distance 2 delta + 2: ceil(V / alpha) or Johnson below, explicit colourings above), on the
+    smaller side min(i, n - i) (complementation P -> [n] \\ P preserves |P \\ P'|, so the graphs
+    for i and n - i are isomorphic). ``tabu_iters``: the colouring search effort."""
+    closed = _shared_distance_closed_form(n, i, delta)
+    if closed is not None:
+        m = min(i, n - i)
+        why = "complete graph" if delta >= m else "Baranyai"
+        return closed, closed, f"closed form: {why}"
+    part = code_partition(n, min(i, n - i), delta, tabu_iters=tabu_iters)
+    return part.lower, part.upper, f"code partition: {part.method}"
+
+
 def shared_first_set_states(n: int, k: int, l: int, i: int) -> int | None:
     r"""Shared element, after i of the k first-set elements: closed form for the least number of
     states (None if unknown).
@@ -357,6 +375,7 @@ def one_way_states(
     *,
     node_budget: int = 20_000,
     max_vertices: int = 1000,
+    tabu_iters: int = 3000,
 ) -> OneWayStates:
     """Least number of states after the first set, by brute force over the matrix.
 
@@ -384,6 +403,11 @@ def one_way_states(
     if inc_d[1:m].all() and not inc_d[m]:
         b = baranyai_states(n, m)
         return OneWayStates(n, k, l, variant, b, b, True, "Baranyai: classes are matchings")
+    delta = n - k - l + 2
+    if l >= 2 and inc_d[: m + 1].tolist() == [1 <= d <= delta for d in range(m + 1)]:
+        # the brute-force distances are those of the lemma: a partition into codes
+        lower, upper, method = distance_graph_states(n, k, delta, tabu_iters)
+        return OneWayStates(n, k, l, variant, lower, upper, lower == upper, method)
     if total > max_vertices:
         lower = _star_family_size(n, k, inc_d)
         return OneWayStates(n, k, l, variant, lower, total, False, "bounds (graph too large)")
@@ -589,6 +613,7 @@ def memory_profile(
     max_vertices: int = 400,
     node_budget: int = 20_000,
     max_triples: int = 3_000_000,
+    tabu_iters: int = 3000,
 ) -> list[ProfilePoint]:
     """Least number of states at every position of the stream, as certified intervals.
 
@@ -640,12 +665,20 @@ def memory_profile(
             why = "start of the stream" if t == 0 else "no two valid inputs with different answers"
             points.append(ProfilePoint(t, 0, t, phase, 1, 1, 1, True, f"closed form: {why}"))
             continue
-        points.append(_profile_point(n, k, l, variant, t, max_vertices, node_budget, max_triples))
+        points.append(_profile_point(n, k, l, variant, t, max_vertices, node_budget, max_triples, tabu_iters))
     return points
 
 
 def _profile_point(
-    n: int, k: int, l: int, variant: Variant, t: int, max_vertices: int, node_budget: int, max_triples: int
+    n: int,
+    k: int,
+    l: int,
+    variant: Variant,
+    t: int,
+    max_vertices: int,
+    node_budget: int,
+    max_triples: int,
+    tabu_iters: int = 3000,
 ) -> ProfilePoint:
     phase = _phase(t, k)
     cut = min(t, k) if t <= k + 1 else t  # the separator carries no information
@@ -655,13 +688,8 @@ def _profile_point(
             configs = math.comb(n, i)
             if min(i, n - i) <= n - k:  # every two distinct i-sets are at distance <= n - k
                 return ProfilePoint(t, 0, t, phase, configs, configs, configs, True, "closed form: C(n, i)")
-            if configs <= max_vertices:
-                res = chromatic_number(_decision_region1_graph(n, k, i), node_budget=node_budget)
-                return ProfilePoint(t, 0, t, phase, configs, res.lower, res.upper, res.exact, res.method)
-            t0 = i + k - n
-            lower = math.comb(n - t0, i - t0)
-            method = "bounds: star clique / C(n, i)"
-            return ProfilePoint(t, 0, t, phase, configs, lower, configs, False, method)
+            lower, upper, method = distance_graph_states(n, i, n - k, tabu_iters)
+            return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
         j = t - k - 1
         if j == l:
             return ProfilePoint(t, 0, t, phase, 2, 2, 2, True, "closed form: the answer bit")
@@ -674,6 +702,9 @@ def _profile_point(
             return ProfilePoint(
                 t, 0, t, phase, math.comb(n, cut), closed, closed, True, "closed form: distance lemma"
             )
+        # distance lemma: the graph is G(n, cut, n - k - l + 2), a partition into codes
+        lower, upper, method = distance_graph_states(n, cut, n - k - l + 2, tabu_iters)
+        return ProfilePoint(t, 0, t, phase, math.comb(n, cut), lower, upper, lower == upper, method)
     built = _cut_matrix(n, k, l, variant, cut, max_triples)
     if built is not None:
         mat, configs = built
@@ -687,7 +718,9 @@ def _profile_point(
         return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
     if cut <= k:
         ow = (
-            one_way_states(n, k, l, variant, node_budget=node_budget, max_vertices=max_vertices)
+            one_way_states(
+                n, k, l, variant, node_budget=node_budget, max_vertices=max_vertices, tabu_iters=tabu_iters
+            )
             if cut == k
             else None
         )

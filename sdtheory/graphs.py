@@ -27,10 +27,13 @@ __all__ = [
     "ChromaticResult",
     "chromatic_number",
     "dsatur_coloring",
+    "exact_coloring",
     "greedy_clique",
     "is_clique",
     "is_proper_coloring",
     "max_clique",
+    "rlf_coloring",
+    "tabu_coloring",
 ]
 
 
@@ -251,6 +254,112 @@ def _exact_coloring(
 
     rec(uncolored)
     return best_k, best_col, not exhausted
+
+
+def exact_coloring(
+    adj: np.ndarray, upper: int, coloring: np.ndarray, node_budget: int = 100_000
+) -> tuple[int, np.ndarray, bool]:
+    """Exact DSATUR branch and bound below a known proper ``coloring`` with ``upper`` colours.
+
+    A maximum clique (searched within the budget) is precoloured to break colour symmetry.
+    Returns (colours, proper colouring, done): ``done`` True means no colouring with fewer
+    colours exists, so the count is the chromatic number.
+    """
+    a = _check_adj(adj)
+    clique, _ = max_clique(a, node_budget=node_budget)
+    return _exact_coloring(a, clique, upper, np.asarray(coloring, dtype=np.int64), node_budget)
+
+
+def rlf_coloring(adj: np.ndarray) -> np.ndarray:
+    """Recursive largest first (Leighton 1979): build one colour class at a time, starting from
+    the uncoloured vertex of largest uncoloured degree and adding the candidate (uncoloured,
+    not adjacent to the class) with most neighbours among the excluded uncoloured vertices (ties:
+    fewest neighbours among the candidates). Returns int64 colours [V], a proper colouring."""
+    a = _check_adj(adj)
+    v_count = a.shape[0]
+    col = np.full(v_count, -1, dtype=np.int64)
+    unc = np.ones(v_count, dtype=bool)
+    deg = a.sum(axis=1).astype(np.int64)
+    c = 0
+    while unc.any():
+        v = int(np.argmax(np.where(unc, deg, -1)))
+        members = [v]
+        cand = unc & ~a[v]
+        cand[v] = False
+        excl = unc & a[v]
+        while cand.any():
+            idx = np.flatnonzero(cand)
+            rows = a[idx]
+            score = (rows & excl).sum(axis=1) * (v_count + 1) - (rows & cand).sum(axis=1)
+            u = int(idx[int(np.argmax(score))])
+            members.append(u)
+            cand &= ~a[u]
+            cand[u] = False
+            excl |= unc & a[u]
+        m = np.array(members)
+        col[m] = c
+        unc[m] = False
+        deg -= a[m].sum(axis=0)
+        c += 1
+    return col
+
+
+def tabu_coloring(
+    adj: np.ndarray, k: int, *, max_iters: int = 20_000, seed: int = 0, start: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Search for a proper colouring with ``k`` colours by tabu search (TabuCol, Hertz and de
+    Werra 1987), deterministic for a given ``seed``; None if none is found within ``max_iters``
+    moves. A returned colouring is checked to be proper (an upper bound certificate only: a
+    failure proves nothing). ``start``: initial colouring (default DSATUR); colours >= k are
+    replaced by random ones.
+
+    State: a complete assignment; ``gamma[v, c]`` = neighbours of v with colour c. Each move
+    recolours one conflicting vertex to the colour that lowers the conflicts most, among
+    moves not tabu (a move back to an abandoned colour is tabu for 0.6 * conflicts + r
+    iterations, r random in 0..9) unless it beats the best conflict count seen.
+    """
+    a = _check_adj(adj)
+    v_count = a.shape[0]
+    if k < 1 or v_count == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    col = dsatur_coloring(a) if start is None else np.asarray(start, dtype=np.int64).copy()
+    col = np.where(col < k, col, rng.integers(0, k, size=v_count))  # DSATUR start, extras random
+    onehot = np.zeros((v_count, k), dtype=np.int32)
+    onehot[np.arange(v_count), col] = 1
+    gamma = a.astype(np.int32) @ onehot  # [V, k]
+    nbrs = [np.flatnonzero(row) for row in a]
+    tabu = np.zeros((v_count, k), dtype=np.int64)
+    conflicts = int(gamma[np.arange(v_count), col].sum()) // 2
+    best_conf = conflicts
+    for it in range(max_iters):
+        if conflicts == 0:
+            break
+        own = gamma[np.arange(v_count), col]
+        cand = np.flatnonzero(own > 0)
+        g = gamma[cand]  # [C, k]
+        delta = g - own[cand][:, None]
+        delta[np.arange(cand.size), col[cand]] = np.iinfo(np.int32).max
+        allowed = (tabu[cand] <= it) | (conflicts + delta < best_conf)
+        delta = np.where(allowed, delta, np.iinfo(np.int32).max)
+        best = delta.min()
+        if best == np.iinfo(np.int32).max:
+            continue
+        choices = np.argwhere(delta == best)
+        ci, c_new = choices[rng.integers(choices.shape[0])]
+        v = int(cand[ci])
+        c_old = int(col[v])
+        col[v] = c_new
+        nb = nbrs[v]
+        gamma[nb, c_old] -= 1
+        gamma[nb, c_new] += 1
+        conflicts += int(best)
+        tabu[v, c_old] = it + int(0.6 * conflicts) + int(rng.integers(10))
+        best_conf = min(best_conf, conflicts)
+    if conflicts != 0:
+        return None
+    assert is_proper_coloring(a, col)
+    return col.astype(np.int64)
 
 
 def chromatic_number(

@@ -1,0 +1,297 @@
+"""Partitions of the w-subsets of [n] into constant-weight codes: the distance graphs of SD.
+
+The *distance graph* G(n, w, delta) has the w-subsets of [n] as vertices, P ~ P' iff
+1 <= |P \\ P'| <= delta (|P \\ P'| = |P' \\ P| is half the Hamming distance). A colour class is
+a constant-weight code of length n, weight w and minimum Hamming distance 2 (delta + 1), so the
+chromatic number chi(n, w, delta) is the least number of such codes partitioning all w-sets.
+It is the least number of states of SD streams inside the first set and at the separator
+(:mod:`sdtheory.comm`): decision with delta = n - k, shared element with delta = n - k - l + 2.
+
+Facts used here (each one proved in the docstring of the function that uses it):
+
+* symmetry: P -> [n] \\ P is an isomorphism G(n, w, delta) = G(n, n - w, delta); the graph is
+  vertex-transitive (permutations of [n]);
+* closed forms: complete graph if delta >= min(w, n - w); Baranyai's theorem if
+  delta = min(w, n - w) - 1 (:func:`sdtheory.comm.baranyai_states`);
+* lower bound: ceil(V / alpha) with alpha = A(n, 2 delta + 2, w) the maximum code size, either
+  found exactly (maximum clique of the complement graph through one fixed vertex, enough by
+  vertex-transitivity) or bounded from above by the Johnson bounds (:func:`johnson_bound`);
+* upper bounds: Graham–Sloane colourings (:func:`sum_mod_coloring`, :func:`power_sum_coloring`),
+  a structured colouring for n = 2w (complementary pairs are at the largest distance), DSATUR
+  and a seeded tabu search (:func:`sdtheory.graphs.tabu_coloring`); every colouring is checked
+  to be proper on the graph before it is used.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sdtheory.bitsets import masks_to_sorted_elements, popcount, subset_masks
+from sdtheory.graphs import (
+    dsatur_coloring,
+    exact_coloring,
+    is_proper_coloring,
+    max_clique,
+    rlf_coloring,
+    tabu_coloring,
+)
+
+__all__ = [
+    "CodePartition",
+    "code_partition",
+    "distance_graph",
+    "johnson_bound",
+    "max_code",
+    "power_sum_coloring",
+    "smallest_prime_at_least",
+    "sum_mod_coloring",
+]
+
+
+def distance_graph(n: int, w: int, delta: int) -> np.ndarray:
+    """Adjacency bool [C(n, w), C(n, w)] of G(n, w, delta) in the order of
+    :func:`sdtheory.bitsets.subset_masks`: P ~ P' iff 1 <= |P \\ P'| <= delta."""
+    masks = subset_masks(n, w)
+    d = popcount(masks[:, None] & ~masks[None, :])
+    return (d >= 1) & (d <= delta)
+
+
+def _elements(n: int, w: int) -> np.ndarray:
+    masks = subset_masks(n, w)
+    if w == 0:
+        return np.zeros((masks.size, 0), dtype=np.int64)
+    return masks_to_sorted_elements(masks, n, w).astype(np.int64)
+
+
+def _compress(keys: np.ndarray) -> np.ndarray:
+    """Relabel arbitrary colour keys (one row per vertex) as 0..(number of distinct keys - 1)."""
+    _, inv = np.unique(keys, axis=0, return_inverse=True)
+    return inv.reshape(-1).astype(np.int64)
+
+
+def sum_mod_coloring(n: int, w: int) -> np.ndarray:
+    """Graham–Sloane colouring for delta = 1: c(P) = (sum of the elements of P) mod n.
+
+    Proper on G(n, w, 1): adjacent P, P' differ by one exchange x -> y (x != y in [0, n)), so
+    their sums differ by y - x with 0 < |y - x| < n, which is not 0 mod n. At most n colours
+    (exactly min(n, C(n, w)) classes are non-empty; the count is taken from the colouring).
+    """
+    e = _elements(n, w)
+    return _compress((e.sum(axis=1) % n)[:, None])
+
+
+def smallest_prime_at_least(m: int) -> int:
+    """The least prime p >= max(m, 2)."""
+    p = max(m, 2)
+    while any(p % q == 0 for q in range(2, math.isqrt(p) + 1)):
+        p += 1
+    return p
+
+
+def power_sum_coloring(n: int, w: int, delta: int) -> np.ndarray:
+    """Graham–Sloane colouring for any delta >= 1: c(P) = (sum_{x in P} x^j mod p)_{j=1..delta}
+    with p the least prime >= n; at most p^delta colours.
+
+    Proper on G(n, w, delta): let P, P' be adjacent, X = P \\ P' = {x_1..x_d}, Y = P' \\ P =
+    {y_1..y_d}, 1 <= d <= delta. Equal colours give equal power sums p_j(X) = p_j(Y) in GF(p) for
+    j = 1..d. Newton's identities j e_j = sum_{i=1..j} (-1)^(i-1) e_{j-i} p_i determine the
+    elementary symmetric functions e_1..e_d from p_1..p_d because j <= d < p is invertible; so
+    prod (z - x_i) = prod (z - y_i) over GF(p) and X = Y as sets of residues, hence as sets
+    (0 <= x < n <= p), contradicting X ∩ Y = ∅.
+    """
+    if delta < 1:
+        raise ValueError(f"delta={delta} must be >= 1")
+    p = smallest_prime_at_least(n)
+    e = _elements(n, w)
+    keys = np.stack([np.sum(np.mod(e**j, p), axis=1) % p for j in range(1, delta + 1)], axis=1)
+    return _compress(keys)
+
+
+def complement_pair_coloring(n: int, w: int) -> np.ndarray:
+    """n = 2w: colour P and [n] \\ P alike (C(n, w) / 2 colours). Proper on G(2w, w, delta) for
+    every delta <= w - 1, because complementary w-sets are at distance w."""
+    if n != 2 * w:
+        raise ValueError(f"complement pairs need n = 2w (n={n}, w={w})")
+    masks = subset_masks(n, w)
+    full = np.uint64((1 << n) - 1)
+    return _compress(np.minimum(masks, full ^ masks)[:, None])
+
+
+@functools.cache
+def johnson_bound(n: int, d: int, w: int) -> int:
+    """Upper bound on A(n, 2d, w), the largest family of w-subsets of [n] with |P \\ P'| >= d
+    for all distinct members (a constant-weight code of Hamming distance 2d).
+
+    * min(w, n - w) < d: every two w-sets are closer, A = 1; d <= 0 or d = 1: A = C(n, w);
+    * d = w (pairwise disjoint): floor(n / w);
+    * Johnson's first bound, with t = w - d the largest allowed intersection: counting pairs
+      (x, {P, P'}) with x in P ∩ P' gives sum_x C(r_x, 2) <= C(M, 2) t where r_x is the number
+      of members through x and sum_x r_x = M w; by convexity sum r_x^2 >= (M w)^2 / n, so
+      M (w^2 - n t) <= n (w - t): M <= floor(n (w - t) / (w^2 - n t)) when w^2 > n t;
+    * Johnson's recursive bounds: the members through a fixed point, with the point removed,
+      form a code A(n - 1, 2d, w - 1), and a double count gives A(n, 2d, w) <=
+      floor(n / w * A(n - 1, 2d, w - 1)); by complementation also
+      A(n, 2d, w) <= floor(n / (n - w) * A(n - 1, 2d, w)).
+    The minimum of all applicable bounds is returned.
+    """
+    if d <= 1:
+        return math.comb(n, w)
+    if min(w, n - w) < d:
+        return 1
+    best = math.comb(n, w)
+    if d == w:
+        best = min(best, n // w)
+    if d == n - w:
+        best = min(best, n // (n - w))
+    t = w - d
+    if w * w > n * t:
+        best = min(best, n * (w - t) // (w * w - n * t))
+    best = min(best, n * johnson_bound(n - 1, d, w - 1) // w)
+    best = min(best, n * johnson_bound(n - 1, d, w) // (n - w))
+    return best
+
+
+def max_code(n: int, w: int, delta: int, node_budget: int = 20_000) -> tuple[np.ndarray, bool]:
+    """A largest independent set of G(n, w, delta) (a code of Hamming distance 2 delta + 2).
+
+    By vertex-transitivity some maximum code contains P0 = {0..w-1}; so the search is a maximum
+    clique (:func:`sdtheory.graphs.max_clique`) of the complement graph on the w-sets at distance
+    > delta from P0. Returns (indices into subset_masks(n, w), exact); ``exact`` False means the
+    budget ran out and the code is only the largest found.
+    """
+    masks = subset_masks(n, w)
+    p0 = int(np.flatnonzero(masks == np.uint64((1 << w) - 1))[0])
+    far = np.flatnonzero(popcount(masks & ~masks[p0]) > delta)
+    if far.size == 0:
+        return np.array([p0], dtype=np.int64), True
+    sub = masks[far]
+    d = popcount(sub[:, None] & ~sub[None, :])
+    comp = d > delta
+    clique, exact = max_clique(comp, node_budget=node_budget)
+    return np.sort(np.concatenate([[p0], far[clique]])).astype(np.int64), exact
+
+
+@dataclass(frozen=True)
+class CodePartition:
+    """Certified bounds on chi(n, w, delta) with the certificates.
+
+    ``coloring``: a proper colouring of :func:`distance_graph` with ``upper`` colours;
+    ``code``: an independent set (a code) found; ``alpha_upper``: a proven upper bound on the
+    independence number (exact when ``alpha_exact``); ``lower`` = max(clique, ceil(V / alpha_upper)).
+    """
+
+    n: int
+    w: int
+    delta: int
+    lower: int
+    upper: int
+    coloring: np.ndarray
+    code: np.ndarray
+    alpha_upper: int
+    alpha_exact: bool
+    exact: bool
+    method: str
+
+
+def _star_clique(n: int, w: int, delta: int) -> int:
+    """All w-sets through a fixed (w - delta)-set are pairwise at distance <= delta: a clique of
+    size C(n - w + delta, delta) (for w' = min(w, n - w))."""
+    m = min(w, n - w)
+    return math.comb(n - m + min(delta, m), min(delta, m))
+
+
+@functools.cache
+def code_partition(
+    n: int,
+    w: int,
+    delta: int,
+    *,
+    node_budget: int = 20_000,
+    tabu_iters: int = 20_000,
+    max_vertices: int = 3500,
+) -> CodePartition:
+    """Certified bounds on the least number of codes partitioning the w-subsets of [n] (the
+    chromatic number of G(n, w, delta)); cached per arguments.
+
+    Lower: max(star clique, ceil(V / alpha_upper)), alpha_upper the exact maximum code size when
+    :func:`max_code` finishes, else :func:`johnson_bound` (and at least the code found).
+    Upper: the best proper colouring among complete-graph (V colours), Graham–Sloane
+    (:func:`sum_mod_coloring` for delta = 1, :func:`power_sum_coloring`), complementary pairs
+    (n = 2w), DSATUR, tabu search below the best count (down to the lower bound), and exact
+    DSATUR branch and bound (:func:`sdtheory.graphs.exact_coloring`) for small graphs.
+    Above ``max_vertices`` vertices no graph is built: Johnson below, the Graham–Sloane colour
+    counts (proper by the theorems in their docstrings) above; ``coloring`` is then empty.
+    """
+    v = math.comb(n, w)
+    m = min(w, n - w)
+    if delta < 1 or m == 0:
+        raise ValueError(f"code_partition needs delta >= 1 and 0 < w < n (n={n}, w={w}, delta={delta})")
+    if v > max_vertices:
+        # no graph: proven bounds only (Johnson below; Graham–Sloane colour counts above)
+        lower = max(_star_clique(n, w, delta), -(-v // johnson_bound(n, delta + 1, w)))
+        counts = [(v, "all distinct")]
+        if delta < m:
+            counts.append((smallest_prime_at_least(n) ** delta, "Graham–Sloane power sums mod p"))
+        if delta == 1:
+            counts.append((n, "Graham–Sloane sum mod n"))
+        upper, name = min(counts)
+        none = np.zeros(0, dtype=np.int64)
+        method = f"bounds (graph not built): ceil(V / Johnson bound) below, {name} above"
+        return CodePartition(
+            n,
+            w,
+            delta,
+            lower,
+            upper,
+            none,
+            none,
+            johnson_bound(n, delta + 1, w),
+            False,
+            lower == upper,
+            method,
+        )
+    adj = distance_graph(n, w, delta)
+    code, alpha_exact = max_code(n, w, delta, node_budget=node_budget)
+    alpha_upper = code.size if alpha_exact else max(code.size, johnson_bound(n, delta + 1, w))
+    lower = max(_star_clique(n, w, delta), -(-v // alpha_upper))
+    lower_method = "ceil(V / alpha)" if alpha_exact else "ceil(V / Johnson bound)"
+    candidates: list[tuple[str, np.ndarray]] = [("all distinct", np.arange(v, dtype=np.int64))]
+    if delta == 1:
+        candidates.append(("Graham–Sloane sum mod n", sum_mod_coloring(n, w)))
+    if delta < m:
+        candidates.append(("Graham–Sloane power sums mod p", power_sum_coloring(n, w, delta)))
+    if n == 2 * w and delta < w:
+        candidates.append(("complementary pairs", complement_pair_coloring(n, w)))
+    candidates.append(("DSATUR", dsatur_coloring(adj)))
+    candidates.append(("recursive largest first", rlf_coloring(adj)))
+    name, best = min(candidates, key=lambda c: int(c[1].max()) + 1)
+    upper = int(best.max()) + 1
+    # aim at the lower bound first; after a failure, once more halfway between the two
+    for k in sorted({lower, (lower + upper) // 2}):
+        if tabu_iters <= 0 or k >= upper:
+            break
+        found = tabu_coloring(adj, k, max_iters=tabu_iters, seed=k, start=best)
+        if found is not None:
+            name, best, upper = "tabu search", found, int(found.max()) + 1
+            break
+    exact_done = False
+    if upper > lower and v <= 200:
+        k, col, exact_done = exact_coloring(adj, upper, best, node_budget=node_budget)
+        if k < upper:
+            name, best, upper = "exact DSATUR branch and bound", col, k
+        if exact_done:
+            lower = upper
+    if not is_proper_coloring(adj, best):
+        raise AssertionError(f"improper colouring from {name} for G({n}, {w}, {delta})")
+    exact = lower == upper
+    if exact_done:
+        method = "exact DSATUR branch and bound"
+    elif exact:
+        method = f"{lower_method} = {name} colouring"
+    else:
+        method = f"bounds: {lower_method} below, {name} colouring above"
+    return CodePartition(n, w, delta, lower, upper, best, code, alpha_upper, alpha_exact, exact, method)
