@@ -265,3 +265,46 @@ def test_documented_profile_examples() -> None:
     pts = comm.memory_profile(4, 1, 2)
     assert [p.lower for p in pts] == [1, 4, 4, 5, 2] and all(p.exact for p in pts)
     assert max(p.bits for p in pts) == comm.one_way_states(4, 1, 2).bits + 1
+
+
+# ---- partitions into constant-weight codes (first set, separator) ----
+
+
+def test_code_partition_positions_contain_the_brute_force_value() -> None:
+    """Every first-set / separator position sent to the code partitions (n <= 8): the interval
+    contains the chromatic number of the brute-force cut graph wherever that one is settled."""
+    checked = 0
+    for n in range(4, 9):
+        for k, l in itertools.product(range(1, n + 1), repeat=2):
+            for variant in Variant:
+                pts = comm.memory_profile(n, k, l, variant, max_triples=0)  # no brute force inside
+                for q in pts[1 : k + 2]:
+                    if not q.method.startswith("code partition"):
+                        continue
+                    cut = min(q.offset, k)
+                    built = comm._cut_matrix(n, k, l, variant, cut, 10**7)
+                    assert built is not None
+                    graph = comm.incompatibility(np.unique(built[0], axis=0))
+                    if graph.shape[0] > 40:
+                        continue
+                    res = chromatic_number(graph, node_budget=100_000)
+                    if res.exact:
+                        assert q.lower <= res.lower <= q.upper, (n, k, l, variant, q)
+                        checked += 1
+    assert checked >= 10
+
+
+def test_code_partitions_close_former_intervals() -> None:
+    # shared element at the separator: G(8, 3, 1) needs 7 (ceil(56 / A(8, 4, 3) = 8)); G(8, 4, 2) 35
+    assert (
+        comm.one_way_states(8, 3, 6, Variant.SHARED).lower,
+        comm.one_way_states(8, 3, 6, "shared-element").exact,
+    ) == (
+        7,
+        True,
+    )
+    res = comm.one_way_states(8, 4, 4, Variant.SHARED)
+    assert res.exact and res.states == 35
+    # decision inside the first set, i = 4 > n - k = 2: complementary pairs, 35 states
+    q = comm.memory_profile(8, 6, 1)[4]
+    assert q.exact and q.lower == 35

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdtheory.graphs import chromatic_number, dsatur_coloring, is_clique, is_proper_coloring, max_clique
+from sdtheory.graphs import (
+    chromatic_number,
+    dsatur_coloring,
+    exact_coloring,
+    is_clique,
+    is_proper_coloring,
+    max_clique,
+    rlf_coloring,
+    tabu_coloring,
+)
 
 
 def _brute_chi(adj: np.ndarray) -> int:
@@ -88,3 +97,18 @@ def test_bad_adjacency() -> None:
         chromatic_number(np.zeros((2, 2), dtype=int))
     with pytest.raises(ValueError, match="symmetric"):
         chromatic_number(np.array([[False, True], [False, False]]))
+
+
+@settings(max_examples=40)
+@given(graphs(), st.integers(0, 2**16))
+def test_rlf_tabu_and_exact_colourings(adj: np.ndarray, seed: int) -> None:
+    chi = _brute_chi(adj)
+    if adj.shape[0] == 0:
+        return
+    rlf = rlf_coloring(adj)
+    assert is_proper_coloring(adj, rlf) and rlf.max() + 1 >= chi
+    found = tabu_coloring(adj, chi, max_iters=2000, seed=seed)
+    assert found is not None and is_proper_coloring(adj, found) and found.max() + 1 <= chi
+    assert tabu_coloring(adj, chi - 1, max_iters=200, seed=seed) is None  # below chi: nothing proper
+    k, col, done = exact_coloring(adj, int(rlf.max()) + 1, rlf)
+    assert done and k == chi and is_proper_coloring(adj, col) and col.max() + 1 == k
