@@ -30,9 +30,7 @@ from synthetic.kernels.based.triton_fwd import (
     features,
     load_kernel_state,
     load_rows,
-    load_rows_t,
     selectors,
-    selectors_t,
     store_state,
 )
 
@@ -141,7 +139,6 @@ def based_bwd_dq_kernel(
     dcols = pid_d * DB + tl.arange(0, DB)
     hscale = (pid_d == 0).to(tl.float32)  # h-terms counted once, by D-block 0
     sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
-    selt_u, selt_a, selt_b = selectors_t(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
 
     bh_qk = (b.to(tl.int64) * T * H + h) * F
     bh_v = (b.to(tl.int64) * T * H + h) * D
@@ -184,27 +181,9 @@ def based_bwd_dq_kernel(
             dp = tl.dot(g, tl.trans(v), input_precision=PRECISION) + hh[:, None]
             ds = tl.where(causal_mask, dp * (1.0 + s), 0.0) * (scale1 * scale1)
             dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
-            kt = load_rows_t(K + bh_qk, start, T, row_qk, fcols, F, BT)
+            ku, kw, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
             s0, su, sw, z0, zu, zw = accumulate(
-                kt,
-                v,
-                selt_u,
-                selt_a,
-                selt_b,
-                s0,
-                su,
-                sw,
-                z0,
-                zu,
-                zw,
-                tl.minimum(T - start, BT),
-                scale1,
-                scale_d,
-                scale_w,
-                F,
-                W1,
-                PRECISION,
-                SEL_PRECISION,
+                ku, kw, v, s0, su, sw, z0, zu, zw, tl.minimum(T - start, BT), PRECISION
             )
         tl.store(
             DQ + dq_base + rows[:, None].to(tl.int64) * row_qk + fcols[None, :],

@@ -73,68 +73,16 @@ def features(
 
 
 @triton.jit
-def selectors_t(PA, PB, F: tl.constexpr, FP: tl.constexpr, W1: tl.constexpr, W2: tl.constexpr, dtype):
-    """The transposed selectors selT_u [W1, FP], selT_a / selT_b [W2, FP]: they build the key
-    features already transposed (u(k)^T = selT_u . k^T), which is the layout the state update
-    u(k)^T v consumes, so no transpose of a [BT, W] tile is needed per chunk."""
-    fidx = tl.arange(0, FP)
-    ucol = tl.arange(0, W1)
-    ua = tl.where(ucol < F, ucol, ucol - F)
-    selt_u = ((ua[:, None] == fidx[None, :]) & (ucol[:, None] < 2 * F)).to(dtype)
-    pcol = tl.arange(0, W2)
-    pa = tl.load(PA + pcol)
-    pb = tl.load(PB + pcol)
-    selt_a = (pa[:, None] == fidx[None, :]).to(dtype)
-    selt_b = (pb[:, None] == fidx[None, :]).to(dtype)
-    return selt_u, selt_a, selt_b
-
-
-@triton.jit
-def accumulate(
-    kt,
-    v,
-    selt_u,
-    selt_a,
-    selt_b,
-    s0,
-    su,
-    sw,
-    z0,
-    zu,
-    zw,
-    n_valid,
-    scale1,
-    scale_d,
-    scale_w,
-    F: tl.constexpr,
-    W1: tl.constexpr,
-    PRECISION: tl.constexpr,
-    SEL_PRECISION: tl.constexpr,
-):
-    """Add a chunk of keys k^T [FP, BT] and values v [BT, DB] (zero beyond n_valid rows, so
-    padded rows add nothing but their constant 1 is not counted) to the state. The features are
-    built transposed, u^T [W1, BT] and w^T [W2, BT] (fp32), and feed the update dots directly."""
-    xu = tl.dot(selt_u, kt, input_precision=SEL_PRECISION)
-    xa = tl.dot(selt_a, kt, input_precision=SEL_PRECISION)
-    xb = tl.dot(selt_b, kt, input_precision=SEL_PRECISION)
-    ucol = tl.arange(0, W1)
-    ut = tl.where(ucol[:, None] < F, xu * scale1, xu * xu * scale_d)
-    wt = xa * xb * scale_w
+def accumulate(u, w, v, s0, su, sw, z0, zu, zw, n_valid, PRECISION: tl.constexpr):
+    """Add a chunk to the state: features u [BT, W1], w [BT, W2] (fp32), values v [BT, DB]
+    (zero beyond n_valid rows, so padded rows add nothing but their constant 1 is not counted)."""
     s0 += tl.sum(v.to(tl.float32), axis=0)
-    su += tl.dot(ut.to(v.dtype), v, input_precision=PRECISION)
-    sw += tl.dot(wt.to(v.dtype), v, input_precision=PRECISION)
+    su += tl.dot(tl.trans(u.to(v.dtype)), v, input_precision=PRECISION)
+    sw += tl.dot(tl.trans(w.to(v.dtype)), v, input_precision=PRECISION)
     z0 += n_valid.to(tl.float32)
-    zu += tl.sum(ut, axis=1)
-    zw += tl.sum(wt, axis=1)
+    zu += tl.sum(u, axis=0)
+    zw += tl.sum(w, axis=0)
     return s0, su, sw, z0, zu, zw
-
-
-@triton.jit
-def load_rows_t(ptr, row0, n_rows, row_stride, cols, n_cols, BT: tl.constexpr):
-    """Like :func:`load_rows`, transposed: [len(cols), BT]."""
-    rows = row0 + tl.arange(0, BT)
-    mask = (cols[:, None] < n_cols) & (rows[None, :] < n_rows)
-    return tl.load(ptr + rows[None, :].to(tl.int64) * row_stride + cols[:, None], mask=mask, other=0.0)
 
 
 @triton.jit
@@ -263,7 +211,6 @@ def based_fwd_kernel(
     dcols = pid_d * DB + tl.arange(0, DB)
     dmask = dcols < D
     sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
-    selt_u, selt_a, selt_b = selectors_t(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
 
     # per-(b, h) base pointers; rows are time steps with stride H * F (or H * D)
     bh_qk = (b.to(tl.int64) * T * H + h) * F
@@ -293,32 +240,15 @@ def based_fwd_kernel(
         num += tl.dot(qw.to(q.dtype), sw.to(q.dtype), input_precision=PRECISION)
         den = z0 + tl.sum(qu * zu[None, :], axis=1) + tl.sum(qw * zw[None, :], axis=1)
         if CAUSAL:
-            kt = load_rows_t(K + bh_qk, start, T, row_qk, fcols, F, BT)
+            k = load_rows(K + bh_qk, start, T, row_qk, fcols, F, BT)
             v = load_rows(V + bh_v, start, T, row_v, dcols, D, BT)
-            s = tl.dot(q, kt, input_precision=PRECISION) * (scale1 * scale1)
+            s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * (scale1 * scale1)
             p = tl.where(causal_mask, 1.0 + s + 0.5 * s * s, 0.0)
             num += tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
             den += tl.sum(p, axis=1)
+            ku, kw, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
             s0, su, sw, z0, zu, zw = accumulate(
-                kt,
-                v,
-                selt_u,
-                selt_a,
-                selt_b,
-                s0,
-                su,
-                sw,
-                z0,
-                zu,
-                zw,
-                tl.minimum(T - start, BT),
-                scale1,
-                scale_d,
-                scale_w,
-                F,
-                W1,
-                PRECISION,
-                SEL_PRECISION,
+                ku, kw, v, s0, su, sw, z0, zu, zw, tl.minimum(T - start, BT), PRECISION
             )
         y = num / (den[:, None] + eps)
         rows = start + rows_local

@@ -24,7 +24,7 @@ import torch
 import triton
 import triton.language as tl
 
-from synthetic.kernels.based.triton_fwd import accumulate, feature_widths, load_rows, load_rows_t, selectors_t
+from synthetic.kernels.based.triton_fwd import accumulate, feature_widths, features, load_rows, selectors
 
 
 @triton.jit
@@ -65,7 +65,7 @@ def based_state_kernel(
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
     dmask = dcols < D
-    selt_u, selt_a, selt_b = selectors_t(PA, PB, F, FP, W1, W2, K.dtype.element_ty)
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, K.dtype.element_ty)
     if HAS_LEN:
         n = tl.load(LEN + b)
     else:
@@ -82,28 +82,11 @@ def based_state_kernel(
     zu = tl.zeros((W1,), dtype=tl.float32)
     zw = tl.zeros((W2,), dtype=tl.float32)
     for start in range(seg_start, seg_end, BT):
-        kt = load_rows_t(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
+        k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
         v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
+        u, w, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
         s0, su, sw, z0, zu, zw = accumulate(
-            kt,
-            v,
-            selt_u,
-            selt_a,
-            selt_b,
-            s0,
-            su,
-            sw,
-            z0,
-            zu,
-            zw,
-            tl.minimum(seg_end - start, BT),
-            scale1,
-            scale_d,
-            scale_w,
-            F,
-            W1,
-            PRECISION,
-            SEL_PRECISION,
+            u, w, v, s0, su, sw, z0, zu, zw, tl.minimum(seg_end - start, BT), PRECISION
         )
 
     base = (pid_bh.to(tl.int64) * NSEG + pid_s) * R
