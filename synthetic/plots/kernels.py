@@ -1,4 +1,4 @@
-"""Kernel benchmark figure: prefill / training-step time vs sequence length, from the CSV that
+"""Kernel benchmark figure: prefill / training-step time vs sequence length and batch, from the CSV that
 ``bench/prefill.py`` measured on a GPU (``figures/data/prefill_<gpu>.csv``, committed).
 
 The figure only redraws measured rows; it never times anything itself (no GPU is needed). Each
@@ -36,24 +36,44 @@ def load_prefill(ctx: FigureContext) -> pd.DataFrame:
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
 
 
+def _panels(df: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """(title, x column, rows) per panel: time vs N at B = 16 for each mode, time vs B at N = 16k
+    (forward) where the batch sweep was measured."""
+    panels = []
+    for mode in ("fwd", "fwdbwd"):
+        sub = df[(df["mode"] == mode) & (df.B == 16)]
+        if len(sub):
+            what = "prefill (forward)" if mode == "fwd" else "forward + backward"
+            panels.append((f"{what} vs N: B=16", "N", sub))
+    by_b = df[(df["mode"] == "fwd") & (df.N == 16384)]
+    if by_b.B.nunique() > 1:
+        panels.append(("prefill (forward) vs batch: N=16k", "B", by_b))
+    return panels
+
+
 def build_prefill(ctx: FigureContext) -> None:
     df = load_prefill(ctx)
-    df = df[(df.B == 16) & df.ms.notna()].copy()
+    df = df[df.ms.notna()].copy()
     df["provider"] = df.provider.map(LABELS).fillna(df.provider)
-    modes = [m for m in ("fwd", "fwdbwd") if m in set(df["mode"])]
-    fig, axes = plt.subplots(1, len(modes), figsize=(6 * len(modes), 4.2), squeeze=False)
-    for ax, mode in zip(axes[0], modes, strict=True):
-        sub = df[df["mode"] == mode]
-        sns.lineplot(sub, x="N", y="ms", hue="provider", style="device", marker="o", ax=ax)
-        ax.set(xscale="log", yscale="log", xlabel="sequence length N (tokens)", ylabel="time (ms, median)")
-        ns = sorted(sub.N.unique())
-        ax.set_xticks(ns, [f"{n // 1024}k" for n in ns])
+    panels = _panels(df)
+    palette = dict(zip(LABELS.values(), sns.color_palette("tab10", len(LABELS)), strict=True))
+    palette.update({p: "gray" for p in df.provider.unique() if p not in palette})
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.4), squeeze=False)
+    for ax, (title, x, sub) in zip(axes[0], panels, strict=True):
+        sns.lineplot(sub, x=x, y="ms", hue="provider", style="device", marker="o", ax=ax, palette=palette)
+        ax.set(xscale="log", yscale="log", ylabel="time (ms, median)")
+        ticks = sorted(sub[x].unique())
+        if x == "N":
+            ax.set_xticks(ticks, [f"{n // 1024}k" for n in ticks])
+            ax.set_xlabel("sequence length N (tokens)")
+        else:
+            ax.set_xticks(ticks, [str(b) for b in ticks])
+            ax.set_xlabel("batch size B")
         ax.minorticks_off()
-        ax.set_title(
-            f"{'prefill (forward)' if mode == 'fwd' else 'forward + backward'}: B=16, H=16, f=16, dv=64, bf16"
-        )
+        ax.set_title(f"{title}, H=16, f=16, dv=64, bf16", fontsize=9)
         ax.legend(fontsize=7)
-    save_figure(fig, "kernels_prefill", df, ctx)
+    used = pd.concat([sub for _, _, sub in panels]).drop_duplicates()
+    save_figure(fig, "kernels_prefill", used, ctx)
 
 
 FIGURES = {"kernels_prefill": build_prefill}
