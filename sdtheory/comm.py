@@ -71,6 +71,7 @@ __all__ = [
     "ProfilePoint",
     "baranyai_states",
     "disjointness_rank_closed_form",
+    "distance_graph_states",
     "distinct_rows",
     "fooling_set",
     "incompatibility",
@@ -87,6 +88,7 @@ __all__ = [
     "sd_matrix_full",
     "shared_first_set_states",
     "shared_incompatible_distances",
+    "shared_second_set_states",
     "verify_fooling_set",
 ]
 
@@ -333,6 +335,42 @@ def shared_first_set_states(n: int, k: int, l: int, i: int) -> int | None:
     if k == 0 or l == 0 or k + l - 1 > n or l == 1 or i == 0:
         return 1
     return _shared_distance_closed_form(n, i, n - k - l + 2)
+
+
+def shared_second_set_states(n: int, k: int, l: int, j: int) -> int | None:
+    r"""Shared element, after j of the l second-set elements (1 <= j < l, an instance exists):
+    closed form for the least number of states, None if unknown. m = l - j >= 1 elements remain.
+
+    Configurations are (S, Q): the first set and the j second-set elements read; a valid input
+    has |S ∩ (Q ∪ R)| = 1 for the rest R (|R| = m, R ∩ Q = ∅).
+
+    * k = 1: n. Upper: the answer is the single element s of S, so colour (S, Q) by s. Lower (a
+      clique, l <= n): fix an m-set Z; for s not in Z take (S, Q) = ({s}, Q_s) with s in Q_s,
+      Q_s ∩ Z = ∅; for z in Z take ({z}, Q) with Q ∩ (Z ∪ {z}) = ∅. R = Z completes all of them
+      validly, with n different answers.
+    * k + l = n + 1 (tight promise: S ∪ T = [n]): n. Upper: sum(S) + sum(T) = sum([n]) + a for
+      the answer a, so a ≡ sum(S) + sum(Q) + sum(R) - n(n - 1)/2 (mod n) and colouring (S, Q) by
+      (sum(S) + sum(Q)) mod n is proper (equal colours and a common valid R give equal answers).
+      Lower: fix an m-set R; for a in R take S_a ∋ a with S_a ∩ R = {a} (k - 1 <= n - m), for
+      a not in R take S_a ∌ R-elements with a in S_a ∩ Q_a, Q_a = ([n] \ R \ S_a) ∪ {a}
+      (k <= n - m iff j >= 1); R completes all n configurations with n different answers.
+    * m = 1, k >= 2, k + l <= n: n + 1. Let u = k + l - 2. "Clean" configurations (S ∩ Q = ∅)
+      answer r for the last element r in S: all clean ones agree wherever both are defined, so
+      they share one class. "Found" ones (S ∩ Q = {a}) answer a for every r outside U = S ∪ Q:
+      one class per a. So n + 1 classes suffice. Lower (a clique): pick distinct z1, z2, z3;
+      found (a, U_a) with U_a avoiding {z1, z2} for a not in {z1, z2}, U_z1 avoiding {z2, z3},
+      U_z2 avoiding {z1, z3} (|U| = u <= n - 2): every two U's miss a common element r, a
+      common completion with different answers; and a clean (S, Q) with z1, z2 in S: r = z1
+      (or z2 against a = z1) is a common completion answering r != a.
+    """
+    n, k, l = _check_sizes(n, k, l)
+    if not 1 <= j < l or k == 0 or k + l - 1 > n:
+        raise ValueError(f"needs 1 <= j < l and an instance (n={n}, k={k}, l={l}, j={j})")
+    if k == 1 or k + l == n + 1:
+        return n
+    if j == l - 1 and k + l <= n:
+        return n + 1
+    return None
 
 
 def shared_incompatible_distances(n: int, k: int, l: int) -> np.ndarray:
@@ -705,6 +743,10 @@ def _profile_point(
         # distance lemma: the graph is G(n, cut, n - k - l + 2), a partition into codes
         lower, upper, method = distance_graph_states(n, cut, n - k - l + 2, tabu_iters)
         return ProfilePoint(t, 0, t, phase, math.comb(n, cut), lower, upper, lower == upper, method)
+    if variant is Variant.SHARED and k + 1 < cut < k + 1 + l:
+        closed = shared_second_set_states(n, k, l, cut - k - 1)
+        if closed is not None:
+            return ProfilePoint(t, 0, t, phase, -1, closed, closed, True, "closed form: shared second set")
     built = _cut_matrix(n, k, l, variant, cut, max_triples)
     if built is not None:
         mat, configs = built

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sdtheory import comm
 from sdtheory.bitsets import popcount, subset_masks
-from sdtheory.graphs import chromatic_number
+from sdtheory.graphs import chromatic_number, is_proper_coloring
 from sdtheory.instances import Variant
 
 SIZES_12 = [(n, k, l) for n in range(1, 13) for k in range(n + 1) for l in range(n + 1)]
@@ -308,3 +308,64 @@ def test_code_partitions_close_former_intervals() -> None:
     # decision inside the first set, i = 4 > n - k = 2: complementary pairs, 35 states
     q = comm.memory_profile(8, 6, 1)[4]
     assert q.exact and q.lower == 35
+
+
+@pytest.mark.parametrize("n", range(3, 8))
+def test_shared_second_set_closed_forms_are_brute_force(n: int) -> None:
+    """k = 1: n; tight promise k + l = n + 1: n; last element pending, k >= 2, k + l <= n: n + 1."""
+    checked = 0
+    for k, l in itertools.product(range(1, n + 1), range(2, n + 1)):
+        if k + l - 1 > n:
+            continue
+        for j in range(1, l):
+            closed = comm.shared_second_set_states(n, k, l, j)
+            if closed is None:
+                continue
+            built = comm._cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**7)
+            assert built is not None
+            graph = comm.incompatibility(np.unique(built[0], axis=0))
+            if graph.shape[0] > 150:
+                continue
+            res = chromatic_number(graph, node_budget=20_000)
+            assert res.lower <= closed <= res.upper, (n, k, l, j, res.lower, res.upper)
+            checked += res.exact
+    assert checked >= 3
+
+
+def _second_set_prefixes(n: int, k: int, l: int, j: int) -> np.ndarray:
+    """Prefix keys S | (Q << n) in the row order of comm._cut_matrix (sorted, unique)."""
+    keys = set()
+    for s in itertools.combinations(range(n), k):
+        for t in itertools.combinations(range(n), l):
+            if len(set(s) & set(t)) != 1:
+                continue
+            for q in itertools.combinations(t, j):
+                keys.add(sum(1 << x for x in s) | (sum(1 << x for x in q) << n))
+    return np.array(sorted(keys), dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "l"), [(5, 1, 3), (6, 1, 4), (5, 2, 4), (6, 3, 4), (5, 2, 2), (6, 2, 3), (7, 3, 3)]
+)
+def test_shared_second_set_colourings_are_proper(n: int, k: int, l: int) -> None:
+    """The explicit colourings behind the closed forms, on the brute-force incompatibility graph."""
+    for j in range(1, l):
+        closed = comm.shared_second_set_states(n, k, l, j)
+        if closed is None:
+            continue
+        mat, configs = comm._cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**7)
+        keys = _second_set_prefixes(n, k, l, j)
+        assert keys.size == configs
+        s, q = keys & ((1 << n) - 1), keys >> n
+        elements = np.arange(n)
+        bits_s = (s[:, None] >> elements) & 1
+        bits_q = (q[:, None] >> elements) & 1
+        if k == 1:
+            colour = np.argmax(bits_s, axis=1)
+        elif k + l == n + 1:
+            colour = (bits_s @ elements + bits_q @ elements) % n
+        else:  # last element pending: one class for clean configurations, one per found element
+            found = s & q
+            colour = np.where(found == 0, n, np.log2(np.maximum(found, 1)).astype(int))
+        assert is_proper_coloring(comm.incompatibility(mat), colour), (n, k, l, j)
+        assert len(np.unique(colour)) <= closed
