@@ -62,7 +62,7 @@ from sdtheory.bitsets import (
     single_bit_index,
     subset_masks,
 )
-from sdtheory.codes import code_partition
+from sdtheory.codes import code_partition, johnson_bound
 from sdtheory.graphs import ChromaticResult, chromatic_number
 from sdtheory.instances import Variant
 
@@ -371,6 +371,43 @@ def shared_second_set_states(n: int, k: int, l: int, j: int) -> int | None:
     if j == l - 1 and k + l <= n:
         return n + 1
     return None
+
+
+def _distance_graph_lower(n: int, w: int, delta: int) -> int:
+    """A lower bound on chi(G(n, w, delta)) without building the graph: the closed forms, else
+    max(star clique, ceil(C(n, w) / Johnson bound)) (:mod:`sdtheory.codes`)."""
+    if w < 0 or w > n:
+        return 0
+    closed = _shared_distance_closed_form(n, w, delta)
+    if closed is not None:
+        return closed
+    m = min(w, n - w)
+    star = math.comb(n - m + delta, delta)
+    return max(star, -(-math.comb(n, w) // johnson_bound(n, delta + 1, w)))
+
+
+def _shared_second_set_bounds(n: int, k: int, l: int, j: int) -> tuple[int, int, str]:
+    r"""Shared element, after j of l second-set elements (1 <= j < l, k >= 1, an instance
+    exists): (lower, upper, method) when no closed form (:func:`shared_second_set_states`) applies.
+
+    Upper C(n, k) + n: keep S while no shared element was seen, then only the shared element.
+    Lower 1, n distinct answers: fix an m-set R (m = l - j); for a in R a configuration with
+    S ∩ R = {a}, S ∩ Q = ∅, for a not in R one with S ∩ R = ∅, S ∩ Q = {a}, Q ∩ R = ∅ (both fit:
+    k + l - 1 <= n); R completes all of them validly with n different answers: a clique.
+    Lower 2 (m >= 2): fix a j-set Q0 and N = [n] \ Q0; the configurations (S, Q0), S a k-subset
+    of N, are incompatible iff some R ⊆ N (|R| = m) has R ∩ S = {x} != {y} = R ∩ S', i.e.
+    x in S \ S', y in S' \ S and R avoids the other |S ∪ S'| - 2 elements: iff
+    d = |S \ S'| <= (n - j) - k - m + 2 = n - k - l + 2. So they induce G(n - j, k, delta) and
+    its chromatic number (bounded below by :func:`_distance_graph_lower`) is a lower bound.
+    """
+    upper = math.comb(n, k) + n
+    lower, method = n, "bounds: n distinct answers below, store-first above"
+    m = l - j
+    if m >= 2:
+        sub = _distance_graph_lower(n - j, k, n - k - l + 2)
+        if sub > lower:
+            lower, method = sub, "bounds: fixed-Q sub-graph G(n - j, k, delta) below, store-first above"
+    return lower, upper, method
 
 
 def shared_incompatible_distances(n: int, k: int, l: int) -> np.ndarray:
@@ -751,6 +788,12 @@ def _profile_point(
     if built is not None:
         mat, configs = built
         res, _ = _chromatic_of_matrix(mat, max_vertices, node_budget)
+        if res is not None and variant is Variant.SHARED and k + 1 < cut < k + 1 + l:
+            lower, upper, method = _shared_second_set_bounds(n, k, l, cut - k - 1)
+            if not res.exact and (lower > res.lower or upper < res.upper):
+                lower, upper = max(lower, res.lower), min(upper, res.upper)
+                method = f"{res.method}; {method}"
+                return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
         if res is not None:
             return ProfilePoint(t, 0, t, phase, configs, res.lower, res.upper, res.exact, res.method)
     else:
@@ -769,6 +812,9 @@ def _profile_point(
         if ow is not None:
             return ProfilePoint(t, 0, t, phase, configs, ow.lower, ow.upper, ow.exact, ow.method)
         upper = math.comb(n, cut)
+    elif cut < k + 1 + l:
+        lower, upper, method = _shared_second_set_bounds(n, k, l, cut - k - 1)
+        return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
     else:
         upper = math.comb(n, k) + n
     return ProfilePoint(t, 0, t, phase, configs, 1, upper, False, "not computed (too large): trivial bounds")

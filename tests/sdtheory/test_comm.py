@@ -369,3 +369,24 @@ def test_shared_second_set_colourings_are_proper(n: int, k: int, l: int) -> None
             colour = np.where(found == 0, n, np.log2(np.maximum(found, 1)).astype(int))
         assert is_proper_coloring(comm.incompatibility(mat), colour), (n, k, l, j)
         assert len(np.unique(colour)) <= closed
+
+
+@pytest.mark.parametrize("n", range(3, 8))
+def test_shared_second_set_bounds_bracket_brute_force(n: int) -> None:
+    checked = 0
+    for k, l in itertools.product(range(1, n + 1), range(2, n + 1)):
+        if k + l - 1 > n:
+            continue
+        for j in range(1, l):
+            lower, upper, _ = comm._shared_second_set_bounds(n, k, l, j)
+            assert 1 <= lower <= upper
+            built = comm._cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**7)
+            graph = comm.incompatibility(np.unique(built[0], axis=0))
+            if graph.shape[0] > 120:
+                continue
+            res = chromatic_number(graph, node_budget=5000)
+            assert lower <= res.upper and res.lower <= upper, (n, k, l, j)
+            if res.exact:
+                assert lower <= res.lower <= upper, (n, k, l, j)
+                checked += 1
+    assert checked >= 1
