@@ -32,6 +32,7 @@ from synthetic.kernels.based.triton_fwd import (
     load_rows,
     selectors,
     store_state,
+    zero_state,
 )
 
 
@@ -151,12 +152,7 @@ def based_bwd_dq_kernel(
         base = (pid_bh.to(tl.int64) * NSTART + tl.minimum(pid_s, NSTART - 1)) * R
         s0, su, sw, z0, zu, zw = load_kernel_state(START, ZSTART, base, dcols, W1, W2, D)
     else:
-        s0 = tl.zeros((DB,), dtype=tl.float32)
-        su = tl.zeros((W1, DB), dtype=tl.float32)
-        sw = tl.zeros((W2, DB), dtype=tl.float32)
-        z0 = tl.zeros((1,), dtype=tl.float32)
-        zu = tl.zeros((W1,), dtype=tl.float32)
-        zw = tl.zeros((W2,), dtype=tl.float32)
+        s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
 
     rows_local = tl.arange(0, BT)
     causal_mask = rows_local[:, None] >= rows_local[None, :]

@@ -147,6 +147,20 @@ def store_state(
 
 
 @triton.jit
+def zero_state(DB: tl.constexpr, W1: tl.constexpr, W2: tl.constexpr):
+    """An empty state in the kernel layout: s0 [DB], su [W1, DB], sw [W2, DB], z0 [1], zu [W1],
+    zw [W2] (fp32 zeros)."""
+    return (
+        tl.zeros((DB,), dtype=tl.float32),
+        tl.zeros((W1, DB), dtype=tl.float32),
+        tl.zeros((W2, DB), dtype=tl.float32),
+        tl.zeros((1,), dtype=tl.float32),
+        tl.zeros((W1,), dtype=tl.float32),
+        tl.zeros((W2,), dtype=tl.float32),
+    )
+
+
+@triton.jit
 def load_kernel_state(START, ZSTART, base, dcols, W1: tl.constexpr, W2: tl.constexpr, D: tl.constexpr):
     """Load a kernel-layout state (rows ``base`` .. ``base + R`` of START [.., R, D], ZSTART [.., R],
     see triton_state.py) as s0 [DB], su [W1, DB], sw [W2, DB], z0 [1], zu [W1], zw [W2]."""
@@ -222,12 +236,7 @@ def based_fwd_kernel(
         base = (pid_bh.to(tl.int64) * NSTART + tl.minimum(pid_s, NSTART - 1)) * R
         s0, su, sw, z0, zu, zw = load_kernel_state(START, ZSTART, base, dcols, W1, W2, D)
     else:
-        s0 = tl.zeros((DB,), dtype=tl.float32)
-        su = tl.zeros((W1, DB), dtype=tl.float32)
-        sw = tl.zeros((W2, DB), dtype=tl.float32)
-        z0 = tl.zeros((1,), dtype=tl.float32)
-        zu = tl.zeros((W1,), dtype=tl.float32)
-        zw = tl.zeros((W2,), dtype=tl.float32)
+        s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
 
     rows_local = tl.arange(0, BT)
     causal_mask = rows_local[:, None] >= rows_local[None, :]

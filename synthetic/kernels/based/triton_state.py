@@ -24,7 +24,14 @@ import torch
 import triton
 import triton.language as tl
 
-from synthetic.kernels.based.triton_fwd import accumulate, feature_widths, features, load_rows, selectors
+from synthetic.kernels.based.triton_fwd import (
+    accumulate,
+    feature_widths,
+    features,
+    load_rows,
+    selectors,
+    zero_state,
+)
 
 
 @triton.jit
@@ -75,12 +82,7 @@ def based_state_kernel(
     bh_qk = (b.to(tl.int64) * T * H + h) * F
     bh_v = (b.to(tl.int64) * T * H + h) * D
 
-    s0 = tl.zeros((DB,), dtype=tl.float32)
-    su = tl.zeros((W1, DB), dtype=tl.float32)
-    sw = tl.zeros((W2, DB), dtype=tl.float32)
-    z0 = tl.zeros((1,), dtype=tl.float32)
-    zu = tl.zeros((W1,), dtype=tl.float32)
-    zw = tl.zeros((W2,), dtype=tl.float32)
+    s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
     for start in range(seg_start, seg_end, BT):
         k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
         v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
