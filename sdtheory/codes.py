@@ -158,21 +158,41 @@ def johnson_bound(n: int, d: int, w: int) -> int:
 def max_code(n: int, w: int, delta: int, node_budget: int = 20_000) -> tuple[np.ndarray, bool]:
     """A largest independent set of G(n, w, delta) (a code of Hamming distance 2 delta + 2).
 
-    By vertex-transitivity some maximum code contains P0 = {0..w-1}; so the search is a maximum
-    clique (:func:`sdtheory.graphs.max_clique`) of the complement graph on the w-sets at distance
-    > delta from P0. Returns (indices into subset_masks(n, w), exact); ``exact`` False means the
-    budget ran out and the code is only the largest found.
+    Symmetry reduction, two levels: by vertex-transitivity some maximum code contains
+    P0 = {0..w-1}; the stabiliser of P0 (permutations of P0 times permutations of its
+    complement) is transitive on the w-sets meeting P0 in exactly t elements, so if the code has
+    a second member it may be taken to be the canonical P1_t = {0..t-1} ∪ {w..2w-t-1} for some
+    t <= w - delta - 1. For each t the rest is a maximum clique (:func:`sdtheory.graphs.max_clique`)
+    of the complement graph on the w-sets far (distance > delta) from P0 and P1_t.
+    The search stops early when the code found meets :func:`johnson_bound` (then it is maximum).
+    Returns (indices into subset_masks(n, w), exact); ``exact`` False means a budget ran out and
+    the code is only the largest found.
     """
     masks = subset_masks(n, w)
-    p0 = int(np.flatnonzero(masks == np.uint64((1 << w) - 1))[0])
-    far = np.flatnonzero(popcount(masks & ~masks[p0]) > delta)
-    if far.size == 0:
+    p0_mask = (1 << w) - 1
+    p0 = int(np.flatnonzero(masks == np.uint64(p0_mask))[0])
+    far0 = popcount(masks & ~masks[p0]) > delta
+    if not far0.any():
         return np.array([p0], dtype=np.int64), True
-    sub = masks[far]
-    d = popcount(sub[:, None] & ~sub[None, :])
-    comp = d > delta
-    clique, exact = max_clique(comp, node_budget=node_budget)
-    return np.sort(np.concatenate([[p0], far[clique]])).astype(np.int64), exact
+    best = np.array([p0, int(np.flatnonzero(far0)[0])], dtype=np.int64)
+    all_exact = True
+    for t in range(max(0, 2 * w - n), w - delta):
+        p1_mask = ((1 << t) - 1) | (((1 << (w - t)) - 1) << w)
+        p1 = int(np.flatnonzero(masks == np.uint64(p1_mask))[0])
+        far = np.flatnonzero(far0 & (popcount(masks & ~masks[p1]) > delta))
+        if far.size == 0:
+            code = np.array([p0, p1], dtype=np.int64)
+        else:
+            sub = masks[far]
+            comp = popcount(sub[:, None] & ~sub[None, :]) > delta
+            clique, exact = max_clique(comp, node_budget=node_budget)
+            all_exact &= exact
+            code = np.concatenate([[p0, p1], far[clique]]).astype(np.int64)
+        if code.size > best.size:
+            best = code
+        if best.size >= johnson_bound(n, delta + 1, w):
+            return np.sort(best), True  # meets a proven upper bound: maximum
+    return np.sort(best), all_exact
 
 
 @dataclass(frozen=True)
