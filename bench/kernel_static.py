@@ -1,0 +1,193 @@
+"""Static facts about the compiled Triton kernels, without a GPU: registers, spills, shared memory
+and the instruction mix of the machine code, per kernel and block shape.
+
+Triton compiles for an NVIDIA target without a device (``triton.compile`` with a ``GPUTarget``;
+its wheel ships ``ptxas`` and ``cuobjdump``), so the resources that bound occupancy can be read on
+any machine. Registers per thread x threads per program decide how many programs share an SM
+(65,536 registers per SM on an H100): a program of 4 warps at 255 registers leaves room for two.
+This is not a timing: `bench/prefill.py` on a GPU is. It tells which block shapes spill or starve
+occupancy before device time is spent on them.
+
+    python bench/kernel_static.py [--arch 90] [--f 16] [--d 64] [--dtype bf16] [--out figures/data]
+
+Writes kernel_static_sm<arch>.csv with columns
+kernel,f,d,dtype,BT,DB,num_warps,num_stages,regs,stack_bytes,shared_bytes,programs_per_sm,
+hmma,hgmma,lds,sts,ldsm,bar,sass_lines,triton.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synthetic.kernels.based.launch import candidate_configs, state_pass_configs  # noqa: E402
+from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel  # noqa: E402
+from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths  # noqa: E402
+from synthetic.kernels.based.triton_state import based_state_kernel  # noqa: E402
+
+COLUMNS = [
+    "kernel",
+    "f",
+    "d",
+    "dtype",
+    "BT",
+    "DB",
+    "num_warps",
+    "num_stages",
+    "regs",
+    "stack_bytes",
+    "shared_bytes",
+    "programs_per_sm",
+    "hmma",
+    "hgmma",
+    "lds",
+    "sts",
+    "ldsm",
+    "bar",
+    "sass_lines",
+    "triton",
+]
+# pointer arguments that hold the input dtype; every other pointer is fp32 or int32
+INPUT_POINTERS = {"Q", "K", "V", "KE", "VE", "O", "G", "DV", "DVE"}
+INT_POINTERS = {"PA", "PB", "PREFIX", "LEN"}
+FLOAT_SCALARS = {"scale1", "scale_d", "scale_w", "eps"}
+INT_SCALARS = {"B", "T", "TE", "H", "SEG", "NSEG", "NSTART"}
+REGS_PER_SM = 65536
+SHARED_PER_SM = 228 * 1024
+MAX_WARPS_PER_SM = 64
+
+# the flags each kernel is compiled with (the causal prefix-linear-attention path)
+KERNELS = {
+    "state": (based_state_kernel, dict(HAS_LEN=True), state_pass_configs),
+    "fwd": (based_fwd_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
+    "bwd_dq": (based_bwd_dq_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
+    "bwd_dkv": (
+        based_bwd_dkv_kernel,
+        dict(HAS_ENC=True, CAUSAL=True, STORE_DINIT=False),
+        candidate_configs,
+    ),
+}
+
+
+def _signature(fn, dtype: str, constexprs: dict) -> dict[str, str]:
+    sig = {}
+    for name in inspect.signature(fn.fn).parameters:
+        if name in constexprs:
+            sig[name] = "constexpr"
+        elif name in INPUT_POINTERS:
+            sig[name] = f"*{dtype}"
+        elif name in INT_POINTERS:
+            sig[name] = "*i32"
+        elif name in FLOAT_SCALARS:
+            sig[name] = "fp32"
+        elif name in INT_SCALARS:
+            sig[name] = "i32"
+        else:  # every other pointer: fp32 state, normaliser or partial-gradient buffers
+            sig[name] = "*fp32"
+    return sig
+
+
+def _tool(name: str) -> str:
+    return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name)
+
+
+def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], arch: int) -> dict:
+    fn, flags, _ = KERNELS[kernel]
+    fp, w1, w2 = feature_widths(f)
+    precision = "tf32" if dtype == "fp32" else "ieee"
+    sel_precision = "tf32x3" if dtype == "fp32" else "ieee"
+    const = dict(F=f, FP=fp, W1=w1, W2=w2, D=d, DB=cfg["DB"], BT=cfg["BT"], **flags)
+    const.update(PRECISION=precision, SEL_PRECISION=sel_precision)
+    sig = _signature(fn, dtype, const)
+    names = list(sig)
+    src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in const.items()})
+    options = dict(num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
+    compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
+    with tempfile.TemporaryDirectory() as tmp:
+        cubin = Path(tmp) / "k.cubin"
+        cubin.write_bytes(compiled.asm["cubin"])
+        usage = subprocess.run(
+            [_tool("cuobjdump"), "--dump-resource-usage", str(cubin)], capture_output=True, text=True, check=True
+        ).stdout
+        sass = subprocess.run(
+            [_tool("cuobjdump"), "--dump-sass", str(cubin)], capture_output=True, text=True, check=True
+        ).stdout
+    regs = int(re.search(r"REG:(\d+)", usage).group(1))
+    stack = int(re.search(r"STACK:(\d+)", usage).group(1))
+    shared = int(compiled.metadata.shared)
+    ops = re.findall(r"^\s+/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_]+)", sass, flags=re.M)
+    count = {op: ops.count(op) for op in ("HMMA", "HGMMA", "LDS", "STS", "LDSM", "BAR")}
+    threads = 32 * cfg["num_warps"]
+    by_regs = REGS_PER_SM // (max(regs, 1) * threads)
+    by_shared = SHARED_PER_SM // max(shared, 1)
+    by_warps = MAX_WARPS_PER_SM // cfg["num_warps"]
+    return dict(
+        kernel=kernel,
+        f=f,
+        d=d,
+        dtype=dtype,
+        **{k: cfg[k] for k in ("BT", "DB", "num_warps", "num_stages")},
+        regs=regs,
+        stack_bytes=stack,
+        shared_bytes=shared,
+        programs_per_sm=min(by_regs, by_shared, by_warps),
+        hmma=count["HMMA"],
+        hgmma=count["HGMMA"],
+        lds=count["LDS"],
+        sts=count["STS"],
+        ldsm=count["LDSM"],
+        bar=count["BAR"],
+        sass_lines=len(ops),
+        triton=triton.__version__,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", type=int, default=90, help="compute capability x 10 (90 = H100)")
+    parser.add_argument("--f", type=int, default=16)
+    parser.add_argument("--d", type=int, default=64)
+    parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
+    parser.add_argument("--kernels", default=",".join(KERNELS))
+    parser.add_argument("--out", type=Path, default=Path("figures/data"))
+    args = parser.parse_args(argv)
+    kernels = [k for k in args.kernels.split(",") if k]
+    unknown = set(kernels) - set(KERNELS)
+    if unknown:
+        parser.error(f"unknown kernels {sorted(unknown)}; known: {list(KERNELS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"kernel_static_sm{args.arch}.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        for kernel in kernels:
+            configs = KERNELS[kernel][2](args.f, args.d)
+            for cfg in configs:
+                row = compile_facts(kernel, args.f, args.d, args.dtype, cfg, args.arch)
+                writer.writerow(row)
+                fh.flush()
+                print(
+                    f"{kernel:8s} BT={row['BT']:3d} DB={row['DB']:3d} w={row['num_warps']} s={row['num_stages']} "
+                    f"regs={row['regs']:3d} stack={row['stack_bytes']:4d} smem={row['shared_bytes']:6d} "
+                    f"progs/SM={row['programs_per_sm']} HMMA={row['hmma']:4d} HGMMA={row['hgmma']:3d} "
+                    f"LDS/STS/LDSM={row['lds']}/{row['sts']}/{row['ldsm']} BAR={row['bar']}",
+                    flush=True,
+                )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
