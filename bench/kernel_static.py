@@ -8,10 +8,13 @@ any machine. Registers per thread x threads per program decide how many programs
 This is not a timing: `bench/prefill.py` on a GPU is. It tells which block shapes spill or starve
 occupancy before device time is spent on them.
 
-    python bench/kernel_static.py [--arch 90] [--f 16] [--d 64] [--dtype bf16] [--out figures/data]
+    READTWICE_EXPERIMENTAL=1 python bench/kernel_static.py [--arch 90] [--f 16] [--d 64] [--dtype bf16]
+        [--kernels state,state_blocked,fwd,bwd_dq,bwd_dkv] [--out figures/data]
+
+(READTWICE_EXPERIMENTAL=1 adds the experimental candidates, e.g. the column-blocked state pass.)
 
 Writes kernel_static_sm<arch>.csv with columns
-kernel,f,d,dtype,BT,DB,num_warps,num_stages,regs,stack_bytes,shared_bytes,programs_per_sm,
+kernel,f,d,dtype,BT,DB,WB,num_warps,num_stages,regs,stack_bytes,shared_bytes,programs_per_sm,
 hmma,hgmma,lds,sts,ldsm,bar,sass_lines,triton.
 """
 
@@ -32,10 +35,13 @@ from triton.compiler import ASTSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic.kernels.based.launch import candidate_configs, state_pass_configs  # noqa: E402
-from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel  # noqa: E402
-from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths  # noqa: E402
-from synthetic.kernels.based.triton_state import based_state_kernel  # noqa: E402
+from synthetic.kernels.based.launch import candidate_configs, state_pass_configs
+from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel
+from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
+from synthetic.kernels.based.triton_state import (
+    based_state_blocked_kernel,
+    based_state_kernel,
+)
 
 COLUMNS = [
     "kernel",
@@ -44,6 +50,7 @@ COLUMNS = [
     "dtype",
     "BT",
     "DB",
+    "WB",
     "num_warps",
     "num_stages",
     "regs",
@@ -71,6 +78,7 @@ MAX_WARPS_PER_SM = 64
 # the flags each kernel is compiled with (the causal prefix-linear-attention path)
 KERNELS = {
     "state": (based_state_kernel, dict(HAS_LEN=True), state_pass_configs),
+    "state_blocked": (based_state_blocked_kernel, dict(HAS_LEN=True), state_pass_configs),
     "fwd": (based_fwd_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
     "bwd_dq": (based_bwd_dq_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
     "bwd_dkv": (
@@ -109,6 +117,8 @@ def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], 
     precision = "tf32" if dtype == "fp32" else "ieee"
     sel_precision = "tf32x3" if dtype == "fp32" else "ieee"
     const = dict(F=f, FP=fp, W1=w1, W2=w2, D=d, DB=cfg["DB"], BT=cfg["BT"], **flags)
+    if "WB" in cfg:
+        const["WB"] = cfg["WB"]
     const.update(PRECISION=precision, SEL_PRECISION=sel_precision)
     sig = _signature(fn, dtype, const)
     names = list(sig)
@@ -118,12 +128,11 @@ def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], 
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp) / "k.cubin"
         cubin.write_bytes(compiled.asm["cubin"])
-        usage = subprocess.run(
-            [_tool("cuobjdump"), "--dump-resource-usage", str(cubin)], capture_output=True, text=True, check=True
-        ).stdout
-        sass = subprocess.run(
-            [_tool("cuobjdump"), "--dump-sass", str(cubin)], capture_output=True, text=True, check=True
-        ).stdout
+        dump = [_tool("cuobjdump"), "", str(cubin)]
+        usage, sass = (
+            subprocess.run([*dump[:1], flag, *dump[2:]], capture_output=True, text=True, check=True).stdout
+            for flag in ("--dump-resource-usage", "--dump-sass")
+        )
     regs = int(re.search(r"REG:(\d+)", usage).group(1))
     stack = int(re.search(r"STACK:(\d+)", usage).group(1))
     shared = int(compiled.metadata.shared)
@@ -139,6 +148,7 @@ def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], 
         d=d,
         dtype=dtype,
         **{k: cfg[k] for k in ("BT", "DB", "num_warps", "num_stages")},
+        WB=cfg.get("WB", ""),
         regs=regs,
         stack_bytes=stack,
         shared_bytes=shared,
@@ -155,7 +165,9 @@ def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--arch", type=int, default=90, help="compute capability x 10 (90 = H100)")
     parser.add_argument("--f", type=int, default=16)
     parser.add_argument("--d", type=int, default=64)
@@ -174,12 +186,16 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         for kernel in kernels:
             configs = KERNELS[kernel][2](args.f, args.d)
+            blocked = kernel == "state_blocked"
             for cfg in configs:
+                if ("WB" in cfg) != blocked:  # each state-pass kernel gets its own candidates
+                    continue
                 row = compile_facts(kernel, args.f, args.d, args.dtype, cfg, args.arch)
                 writer.writerow(row)
                 fh.flush()
                 print(
-                    f"{kernel:8s} BT={row['BT']:3d} DB={row['DB']:3d} w={row['num_warps']} s={row['num_stages']} "
+                    f"{kernel:13s} BT={row['BT']:3d} DB={row['DB']:3d} WB={row['WB']!s:2s} "
+                    f"w={row['num_warps']} s={row['num_stages']} "
                     f"regs={row['regs']:3d} stack={row['stack_bytes']:4d} smem={row['shared_bytes']:6d} "
                     f"progs/SM={row['programs_per_sm']} HMMA={row['hmma']:4d} HGMMA={row['hgmma']:3d} "
                     f"LDS/STS/LDSM={row['lds']}/{row['sts']}/{row['ldsm']} BAR={row['bar']}",

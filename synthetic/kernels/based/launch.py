@@ -112,7 +112,22 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
         for bt, db, warps, stages in shapes
         if db <= max(dp, 16) and register_budget_ok(w, db, bt)
     ]
+    if experimental():
+        # column-blocked state pass (triton_state.based_state_blocked_kernel): not yet measured
+        wb = min(32, w1, w2)
+        blocked = [(64, 64, 4, 2), (32, 64, 4, 2), (128, 64, 4, 2), (64, 32, 4, 2)]
+        out = [
+            dict(BT=bt, DB=db, num_warps=warps, num_stages=stages, WB=wb)
+            for bt, db, warps, stages in blocked
+            if db <= max(dp, 16)
+        ] + out
     return _truncated(out) or [dict(BT=16, DB=16, num_warps=4, num_stages=1)]
+
+
+def experimental() -> bool:
+    """READTWICE_EXPERIMENTAL=1 adds kernel variants that pass the interpreter tests but have not
+    been checked and timed on a GPU yet to the autotune candidates."""
+    return os.environ.get("READTWICE_EXPERIMENTAL", "0") == "1"
 
 
 def segment_align() -> int:

@@ -20,7 +20,12 @@ import torch
 from synthetic.kernels.based import launch
 from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel
 from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
-from synthetic.kernels.based.triton_state import based_state_kernel, public_to_rows, state_rows
+from synthetic.kernels.based.triton_state import (
+    based_state_blocked_kernel,
+    based_state_kernel,
+    public_to_rows,
+    state_rows,
+)
 
 State = tuple[torch.Tensor, torch.Tensor]
 _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
@@ -90,7 +95,10 @@ def _state_pass(
         nseg = max(1, triton_cdiv(t, seg))
         part = torch.empty(b * h, nseg, rows, d, device=kx.device, dtype=torch.float32)
         zpart = torch.empty(b * h, nseg, rows, device=kx.device, dtype=torch.float32)
-        based_state_kernel[(ndb, nseg, b * h)](
+        blocked = "WB" in cfg
+        kernel = based_state_blocked_kernel if blocked else based_state_kernel
+        nwb = (state_rows(f) - 1) // cfg["WB"] if blocked else 1
+        kernel[(ndb * nwb, nseg, b * h)](
             kx,
             vx,
             lengths if lengths is not None else zpart,
@@ -114,6 +122,7 @@ def _state_pass(
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
             **_widths(f),
+            **({"WB": cfg["WB"]} if blocked else {}),
         )
         holder["out"] = (part, zpart)
 

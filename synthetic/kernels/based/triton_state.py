@@ -103,6 +103,107 @@ def based_state_kernel(
         tl.store(PZ + base + wr, zw)
 
 
+@triton.jit
+def based_state_blocked_kernel(
+    K,
+    V,
+    LEN,
+    PA,
+    PB,  # inputs
+    P,
+    PZ,  # outputs: [BH, NSEG, R, D], [BH, NSEG, R] fp32
+    T,
+    H,
+    SEG,
+    NSEG,
+    scale1,
+    scale_d,
+    scale_w,
+    F: tl.constexpr,
+    FP: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
+    D: tl.constexpr,
+    DB: tl.constexpr,
+    BT: tl.constexpr,
+    WB: tl.constexpr,
+    HAS_LEN: tl.constexpr,
+    PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """:func:`based_state_kernel` with the feature columns split over programs: program
+    (column block j, D-block, segment, batch x head) sums only the state rows of feature columns
+    [j * WB, (j + 1) * WB) of [u | w] (WB divides W1 and W2). Each program holds a [WB, DB] slice
+    of the state and [BT, WB] feature tiles instead of [W1 + W2, DB] and [BT, W1 + W2], so it needs
+    far fewer registers and more programs share an SM; k and v are read once per column block
+    (from L2 after the first).
+
+    Every column is x_first * (x_second or 1) * scale, both factors gathered by one-hot dots:
+    u columns c < F: x_c * scale1; F <= c < 2F: x_(c-F)^2 * scale_d; w columns: x_a x_b * scale_w.
+    """
+    NWB: tl.constexpr = (W1 + W2) // WB
+    pid0 = tl.program_id(0)
+    jb = pid0 % NWB
+    pid_d = pid0 // NWB
+    pid_s = tl.program_id(1)
+    pid_bh = tl.program_id(2)
+    b = pid_bh // H
+    h = pid_bh % H
+    R: tl.constexpr = 1 + W1 + W2
+    fcols = tl.arange(0, FP)
+    dcols = pid_d * DB + tl.arange(0, DB)
+    dmask = dcols < D
+
+    # this block's feature columns and their factors (index -1: no factor)
+    c = jb * WB + tl.arange(0, WB)
+    is_u = c < W1
+    ua = tl.where(c < F, c, c - F)
+    pcol = tl.where(is_u, 0, c - W1)
+    pa = tl.load(PA + pcol)
+    pb = tl.load(PB + pcol)
+    first = tl.where(is_u, tl.where(c < 2 * F, ua, -1), pa)
+    second = tl.where(is_u, tl.where((c >= F) & (c < 2 * F), ua, -1), pb)
+    has_second = tl.where(is_u, c >= F, True)
+    col_scale = tl.where(is_u, tl.where(c < F, scale1, scale_d), scale_w)
+    dtype = K.dtype.element_ty
+    sel_first = (fcols[:, None] == first[None, :]).to(dtype)
+    sel_second = (fcols[:, None] == second[None, :]).to(dtype)
+
+    if HAS_LEN:
+        n = tl.load(LEN + b)
+    else:
+        n = T
+    seg_start = pid_s * SEG
+    seg_end = tl.minimum(seg_start + SEG, n)
+    bh_qk = (b.to(tl.int64) * T * H + h) * F
+    bh_v = (b.to(tl.int64) * T * H + h) * D
+
+    s0 = tl.zeros((DB,), dtype=tl.float32)
+    sblk = tl.zeros((WB, DB), dtype=tl.float32)
+    z0 = tl.zeros((1,), dtype=tl.float32)
+    zblk = tl.zeros((WB,), dtype=tl.float32)
+    for start in range(seg_start, seg_end, BT):
+        k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
+        v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
+        x1 = tl.dot(k, sel_first, input_precision=SEL_PRECISION)
+        x2 = tl.dot(k, sel_second, input_precision=SEL_PRECISION)
+        feat = x1 * tl.where(has_second[None, :], x2, 1.0) * col_scale[None, :]
+        sblk += tl.dot(tl.trans(feat.to(v.dtype)), v, input_precision=PRECISION)
+        zblk += tl.sum(feat, axis=0)
+        s0 += tl.sum(v.to(tl.float32), axis=0)
+        z0 += tl.minimum(seg_end - start, BT).to(tl.float32)
+
+    base = (pid_bh.to(tl.int64) * NSEG + pid_s) * R
+    rows = 1 + c
+    tl.store(P + (base + rows[:, None]) * D + dcols[None, :], sblk, mask=dmask[None, :])
+    if jb == 0:
+        tl.store(P + base * D + dcols, s0, mask=dmask)
+    if pid_d == 0:
+        tl.store(PZ + base + rows, zblk)
+        if jb == 0:
+            tl.store(PZ + base + tl.zeros((1,), dtype=tl.int32), z0)
+
+
 def state_rows(f: int) -> int:
     """R = 1 + W1 + W2: rows of the kernel-layout state for feature dim ``f``."""
     _, w1, w2 = feature_widths(f)

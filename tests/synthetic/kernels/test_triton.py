@@ -166,6 +166,21 @@ def test_sequence_parallel_forward(segments: int) -> None:
         check_pla(2, 150, 70, 1, 8, 12, [70, 3])
 
 
+@pytest.mark.parametrize(("f", "wb"), [(4, 16), (8, 16), (16, 32)])
+def test_column_blocked_state_pass(f: int, wb: int) -> None:
+    """The state pass with its feature columns split over programs (WB columns each) gives the
+    reference states and outputs: encoder sums (prefix linear attention, non-causal Based) and the
+    segment states of the sequence-parallel causal walk."""
+    from synthetic.kernels.based import launch
+
+    cfg = dict(launch.candidate_configs(f, 12)[0], WB=wb)
+    with launch.force_config(cfg):
+        check_pla(2, 40, 70, 1, f, 12, [70, 5])
+        check_based(1, 45, 2, f, 12, False, False)
+    with launch.force_config(dict(cfg, SEGS=3)):
+        check_based(2, 150, 1, f, 12, True, True)
+
+
 def test_state_gradient_is_refused() -> None:
     q, k, v = (
         x.requires_grad_(True) for x in _inputs(0, [(1, 5, 1, 4), (1, 5, 1, 4), (1, 5, 1, 3)], torch.float32)
