@@ -181,6 +181,35 @@ def test_column_blocked_state_pass(f: int, wb: int) -> None:
         check_based(2, 150, 1, f, 12, True, True)
 
 
+@settings(max_examples=5 if INTERPRETED else 10)
+@given(
+    st.integers(1, 2),
+    st.integers(1, 160),
+    st.sampled_from([4, 8, 16]),
+    st.integers(1, 40),
+    st.integers(1, 6),
+    st.booleans(),
+    st.data(),
+)
+def test_segments_and_blocked_state_random_shapes(b, t, f, d, segments, blocked, data) -> None:
+    """Sequence-parallel walks (any segment count) and either state pass give the reference
+    outputs, states and gradients, for Based (causal, with an initial state) and prefix linear
+    attention (random prefix lengths)."""
+    from synthetic.kernels.based import launch
+    from synthetic.kernels.based.triton_fwd import feature_widths
+
+    _, w1, w2 = feature_widths(f)
+    cfg = dict(launch.candidate_configs(f, d)[0], SEGS=segments)
+    if blocked:
+        cfg["WB"] = min(32, w1, w2)
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    te = data.draw(st.integers(1, 100))
+    prefix = data.draw(st.lists(st.integers(0, te), min_size=b, max_size=b))
+    with launch.force_config(cfg):
+        check_based(b, t, 1, f, d, True, True, seed=seed)
+        check_pla(b, t, te, 1, f, d, prefix, seed=seed)
+
+
 def test_state_gradient_is_refused() -> None:
     q, k, v = (
         x.requires_grad_(True) for x in _inputs(0, [(1, 5, 1, 4), (1, 5, 1, 4), (1, 5, 1, 3)], torch.float32)
