@@ -70,6 +70,7 @@ __all__ = [
     "OneWayStates",
     "ProfilePoint",
     "baranyai_states",
+    "decision_last_element_cover",
     "disjointness_rank_closed_form",
     "distance_graph_states",
     "distinct_rows",
@@ -650,7 +651,10 @@ def _decision_region2_bounds(n: int, k: int, l: int, j: int) -> tuple[int, int, 
     """Bounds on the least number of states after j of the l second-set elements (decision,
     1 <= j < l, k >= 1, k + l <= n).
 
-    Upper: C(n, k) + 1 (keep the first set, plus one state "an intersection was seen").
+    Upper: C(n, k) + 1 (keep the first set, plus one state "an intersection was seen"). When
+    j = l - 1 and k + l = n also n: in the zero-set reformulation of
+    :func:`decision_last_element_cover`, a clean (S, Q) misses exactly one element z of [n] and
+    fits Z = [n] \\ {z} = S ∪ Q; a dirty Q' fits [n] \\ {z} for any z in Q'.
     Lower 1 (a clique): fix a j-set Q0; the configurations (S, Q0), S a k-subset of [n] \\ Q0,
     and one configuration whose S meets Q0 are pairwise incompatible, because m = l - j >= 1
     elements remain and n - j - k >= m of them avoid S: C(n - j, k) + 1.
@@ -665,6 +669,9 @@ def _decision_region2_bounds(n: int, k: int, l: int, j: int) -> tuple[int, int, 
     upper = math.comb(n, k) + 1
     lower = math.comb(n - j, k) + 1
     method = "bounds: fixed-Q clique below, store-first above"
+    if j == l - 1 and k + l == n and n < upper:
+        # tight, last element pending: the zero sets [n] \ {z} cover everything (n states)
+        upper, method = n, "bounds: fixed-Q clique below, zero sets [n] minus a point above"
     if n >= k + l + j:
         tau = max(
             math.comb(k + e, e) * math.comb(n - k - e, j - e) / math.comb(n - k, j) for e in range(1, j + 1)
@@ -678,6 +685,72 @@ def _decision_region2_bounds(n: int, k: int, l: int, j: int) -> tuple[int, int, 
     return lower, upper, method
 
 
+def decision_last_element_cover(
+    n: int, k: int, l: int, time_limit: float = 10.0
+) -> tuple[int, int, np.ndarray] | None:
+    r"""Decision, one second-set element left (j = l - 1, 1 <= k, k + l <= n): exact least number
+    of states as a set-cover integer programme; None if n > 10 (too large).
+
+    Reformulation. A configuration is a partial function from completions to answers: clean
+    (S, Q) (S ∩ Q = ∅) maps r not in Q to [r not in S]; dirty (S ∩ Q != ∅) maps every r not in
+    Q to 0, so dirty configurations depend on Q only. Two configurations are compatible iff the
+    functions agree where both are defined, and a set of pairwise agreeing partial functions
+    has a common total extension (each point's value is the same in every member defined
+    there). So colour classes are exactly the sets of configurations extended by one total
+    function [n] -> {0, 1}, i.e. by one zero set Z ⊆ [n]: clean (S, Q) fits Z iff
+    S ⊆ Z ⊆ S ∪ Q, dirty Q' fits Z iff Z ⊇ [n] \ Q'. The least number of states is the least
+    number of sets Z covering every configuration: a set cover over the 2^n candidates, solved
+    exactly by :func:`scipy.optimize.milp` (HiGHS branch and bound; optimal status proves the
+    lower bound). Returns (lower, upper, chosen zero sets as masks) with lower = upper when the
+    solver proved optimality within ``time_limit`` seconds.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_matrix
+
+    n, k, l = _check_sizes(n, k, l)
+    if not (1 <= k and 2 <= l and k + l <= n) or n > 10:
+        return None
+    j = l - 1
+    z = np.arange(1 << n, dtype=np.int64)
+    full = (1 << n) - 1
+    rows: list[np.ndarray] = []
+    for s in subset_masks(n, k).astype(np.int64):
+        for q in subset_masks(n, j).astype(np.int64):
+            if q & s:
+                continue
+            rows.append(np.flatnonzero(((z & s) == s) & ((z & ~(s | q) & full) == 0)))
+    for q in subset_masks(n, j).astype(np.int64):
+        rows.append(np.flatnonzero((z | q) == full))
+    indptr = np.cumsum([0] + [r.size for r in rows])
+    a = csr_matrix((np.ones(indptr[-1]), np.concatenate(rows), indptr), shape=(len(rows), z.size))
+    res = milp(
+        np.ones(z.size),
+        constraints=LinearConstraint(a, lb=1, ub=np.inf),
+        integrality=np.ones(z.size),
+        bounds=Bounds(0, 1),
+        options={"time_limit": time_limit},
+    )
+    if res.x is None:
+        return None
+    chosen = z[res.x > 0.5]
+    covered = np.asarray((a[:, res.x > 0.5]).sum(axis=1)).ravel()
+    if not np.all(covered >= 1):
+        raise AssertionError(f"set cover from milp does not cover every configuration (n={n}, k={k}, l={l})")
+    upper = int(chosen.size)
+    lower = upper if res.status == 0 else max(1, math.ceil(res.mip_dual_bound - 1e-6))
+    return lower, upper, chosen
+
+
+def _decision_cover_point(n: int, k: int, l: int, j: int, max_cover_n: int) -> tuple[int, int, str] | None:
+    """Bounds from :func:`decision_last_element_cover` (j = l - 1, n <= max_cover_n), else None."""
+    if j != l - 1 or n > max_cover_n:
+        return None
+    cover = decision_last_element_cover(n, k, l, time_limit=2.0)
+    if cover is None:
+        return None
+    return cover[0], cover[1], "set cover ILP over zero sets"
+
+
 def memory_profile(
     n: int,
     first: int,
@@ -689,6 +762,7 @@ def memory_profile(
     node_budget: int = 20_000,
     max_triples: int = 3_000_000,
     tabu_iters: int = 3000,
+    max_cover_n: int = 7,
 ) -> list[ProfilePoint]:
     """Least number of states at every position of the stream, as certified intervals.
 
@@ -740,7 +814,11 @@ def memory_profile(
             why = "start of the stream" if t == 0 else "no two valid inputs with different answers"
             points.append(ProfilePoint(t, 0, t, phase, 1, 1, 1, True, f"closed form: {why}"))
             continue
-        points.append(_profile_point(n, k, l, variant, t, max_vertices, node_budget, max_triples, tabu_iters))
+        points.append(
+            _profile_point(
+                n, k, l, variant, t, max_vertices, node_budget, max_triples, tabu_iters, max_cover_n
+            )
+        )
     return points
 
 
@@ -754,6 +832,7 @@ def _profile_point(
     node_budget: int,
     max_triples: int,
     tabu_iters: int = 3000,
+    max_cover_n: int = 7,
 ) -> ProfilePoint:
     phase = _phase(t, k)
     cut = min(t, k) if t <= k + 1 else t  # the separator carries no information
@@ -794,12 +873,22 @@ def _profile_point(
                 lower, upper = max(lower, res.lower), min(upper, res.upper)
                 method = f"{res.method}; {method}"
                 return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
+        if res is not None and not res.exact and variant is Variant.DECISION:
+            lower, upper, method = _decision_region2_bounds(n, k, l, t - k - 1)
+            lower, upper = max(lower, res.lower), min(upper, res.upper)
+            cover = _decision_cover_point(n, k, l, t - k - 1, max_cover_n)
+            if cover is not None:
+                lower, upper, method = max(lower, cover[0]), min(upper, cover[1]), cover[2]
+            return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
         if res is not None:
             return ProfilePoint(t, 0, t, phase, configs, res.lower, res.upper, res.exact, res.method)
     else:
         configs = -1
     if variant is Variant.DECISION:
         lower, upper, method = _decision_region2_bounds(n, k, l, t - k - 1)
+        cover = _decision_cover_point(n, k, l, t - k - 1, max_cover_n)
+        if cover is not None:
+            lower, upper, method = max(lower, cover[0]), min(upper, cover[1]), cover[2]
         return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
     if cut <= k:
         ow = (

@@ -277,7 +277,7 @@ def test_code_partition_positions_contain_the_brute_force_value() -> None:
     for n in range(4, 9):
         for k, l in itertools.product(range(1, n + 1), repeat=2):
             for variant in Variant:
-                pts = comm.memory_profile(n, k, l, variant, max_triples=0)  # no brute force inside
+                pts = comm.memory_profile(n, k, l, variant, max_triples=0, max_cover_n=0)  # no brute force
                 for q in pts[1 : k + 2]:
                     if not q.method.startswith("code partition"):
                         continue
@@ -390,3 +390,20 @@ def test_shared_second_set_bounds_bracket_brute_force(n: int) -> None:
                 assert lower <= res.lower <= upper, (n, k, l, j)
                 checked += 1
     assert checked >= 1
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "l"), [(4, 1, 2), (5, 1, 3), (5, 2, 3), (6, 1, 4), (5, 3, 2), (6, 2, 4), (6, 3, 3)]
+)
+def test_decision_last_element_cover_is_the_brute_force_chromatic_number(n: int, k: int, l: int) -> None:
+    lower, upper, zero_sets = comm.decision_last_element_cover(n, k, l)
+    assert lower == upper == zero_sets.size
+    res = chromatic_number(
+        comm.incompatibility(np.unique(comm._cut_matrix(n, k, l, Variant.DECISION, k + l, 10**7)[0], axis=0)),
+        node_budget=200_000,
+    )
+    assert res.lower <= lower <= res.upper
+    if res.exact:
+        assert res.lower == lower
+    b_lower, b_upper, _ = comm._decision_region2_bounds(n, k, l, l - 1)
+    assert b_lower <= lower <= b_upper
