@@ -20,6 +20,21 @@ Facts used here (each one proved in the docstring of the function that uses it):
   a structured colouring for n = 2w (complementary pairs are at the largest distance), DSATUR
   and a seeded tabu search (:func:`sdtheory.graphs.tabu_coloring`); every colouring is checked
   to be proper on the graph before it is used.
+
+What stays open for n <= 16 and set sizes <= 6 (default search effort; intervals are proofs):
+chi(9, 4, 1) in [7, 8], chi(10, 4, 1) and chi(10, 5, 1) in [7, 10], chi(11, 4, 1) in [10, 11],
+chi(11, 5, 1) in [7, 11], chi(10, 5, 2) in [42, 43], chi(11, 4, 2) in [55, 57],
+chi(11, 5, 2) in [42, 55], chi(12, 4, 2) in [55, 60], chi(12, 5, 2) in [57, 77],
+chi(12, 6, 2) in [42, 58], chi(12, 6, 3) in [231, 238]. Each is the question whether the
+w-subsets of [n] split into that many codes of Hamming distance 2 delta + 2. For delta = 1
+these are *packings*: a code of distance 4 is a family of w-sets in which no (w - 1)-set lies
+in two members (a partial Steiner system S(w - 1, w, n)), so e.g. chi(9, 4, 1) = 7 iff the 126
+4-subsets of [9] split into 7 packings, each then of the maximum size A(9, 4, 4) = 18 (computed
+here: maximum code search, equal to the Johnson bound). The lower ends are ceil(V / alpha),
+the fractional chromatic number of these vertex-transitive graphs, so closing an interval
+needs either such a partition into near-maximum codes or a non-fractional (integer) argument;
+neither is known to this module. Statements about such partitions that are not proved or
+computed here (e.g. large sets of Steiner triple systems for w = 3) are not used.
 """
 
 from __future__ import annotations

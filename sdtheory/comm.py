@@ -745,7 +745,7 @@ def _decision_cover_point(n: int, k: int, l: int, j: int, max_cover_n: int) -> t
     """Bounds from :func:`decision_last_element_cover` (j = l - 1, n <= max_cover_n), else None."""
     if j != l - 1 or n > max_cover_n:
         return None
-    cover = decision_last_element_cover(n, k, l, time_limit=2.0)
+    cover = decision_last_element_cover(n, k, l, time_limit=10.0)
     if cover is None:
         return None
     return cover[0], cover[1], "set cover ILP over zero sets"
