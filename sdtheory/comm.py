@@ -30,7 +30,17 @@ Closed forms (proved in :func:`one_way_states_closed_form`):
   constant-weight codes, computed by graph colouring when small and bounded otherwise.
 
 Memory profile (:func:`memory_profile`): the least number of states at every position of the
-stream, as certified intervals (closed forms, exact colouring, or bounds). Inside a set the
+stream, as certified intervals (closed forms, exact colouring, or bounds). Inside the first set
+and at the separator the graphs are distance graphs of w-sets, i.e. partitions into
+constant-weight codes (:mod:`sdtheory.codes`: Baranyai, Graham–Sloane colourings, ceil(V /
+alpha) and Johnson bounds). Inside the second set: shared element, closed forms n (first set
+of size 1, or tight promise k + l = n + 1) and n + 1 (one element left, k >= 2, k + l <= n)
+(:func:`shared_second_set_states`); decision with one element left, an exact set cover over
+zero sets (:func:`decision_last_element_cover`); elsewhere certified bounds. Still open there
+(decision with >= 2 second-set elements left, shared element with >= 2 left and k >= 2,
+k + l <= n): the chromatic number of the set-level cut graph, whose classes are the
+configurations extended by one total answer function of the remaining completions; for
+n >= 8 these graphs have thousands of vertices and no closed form is known here. Inside a set the
 valid completions depend on the prefix (no element repeats), so prefixes can share states beyond
 Myhill–Nerode classes (e.g. n = 5, first = 4: 5 states after 2 elements, not C(5, 2) = 10).
 After the first element of the second set the decision variant can need one state more than at
