@@ -9,7 +9,7 @@ This is not a timing: `bench/prefill.py` on a GPU is. It tells which block shape
 occupancy before device time is spent on them.
 
     READTWICE_EXPERIMENTAL=1 python bench/kernel_static.py [--arch 90] [--f 16] [--d 64] [--dtype bf16]
-        [--kernels state,state_blocked,fwd,bwd_dq,bwd_dkv] [--out figures/data]
+        [--kernels state,state_blocked,fwd,bwd_dq,bwd_dkv,bwd_enc] [--out figures/data]
 
 (READTWICE_EXPERIMENTAL=1 adds the experimental candidates, e.g. the column-blocked state pass.)
 
@@ -36,7 +36,7 @@ from triton.compiler import ASTSource
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic.kernels.based.launch import candidate_configs, state_pass_configs
-from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel
+from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
 from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
     based_state_blocked_kernel,
@@ -83,9 +83,10 @@ KERNELS = {
     "bwd_dq": (based_bwd_dq_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
     "bwd_dkv": (
         based_bwd_dkv_kernel,
-        dict(HAS_ENC=True, CAUSAL=True, STORE_DINIT=False),
+        dict(HAS_ENC=True, CAUSAL=True, STORE_DINIT=False, STORE_REV=False),
         candidate_configs,
     ),
+    "bwd_enc": (based_bwd_enc_kernel, {}, candidate_configs),
 }
 
 

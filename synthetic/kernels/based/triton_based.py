@@ -18,7 +18,7 @@ import math
 import torch
 
 from synthetic.kernels.based import launch
-from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel
+from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
 from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
     based_state_blocked_kernel,
@@ -267,6 +267,17 @@ def _bwd_launch(cfg, q, k, v, ke, ve, prefix, starts, seg, g, hh, causal, has_en
     dv = torch.zeros_like(v)
     dke_part = torch.zeros(ndb, b, te, h, f, device=dev, dtype=torch.float32) if has_enc else None
     dve = torch.zeros_like(ve) if has_enc else None
+    # encoder gradients as a parallel map after the reverse walk (experimental, not yet GPU-timed)
+    parallel_enc = has_enc and launch.experimental()
+    rows = state_rows(f)
+    rev = (
+        (
+            torch.empty(b * h, rows, d, device=dev, dtype=torch.float32),
+            torch.empty(b * h, rows, device=dev, dtype=torch.float32),
+        )
+        if parallel_enc
+        else None
+    )
     ds_init = torch.empty(b, h, e, d, device=dev, dtype=torch.float32) if has_init else None
     dz_init = torch.empty(b, h, e, device=dev, dtype=torch.float32) if has_init else None
     dummy = hh
@@ -320,6 +331,8 @@ def _bwd_launch(cfg, q, k, v, ke, ve, prefix, starts, seg, g, hh, causal, has_en
         dve if has_enc else dummy,
         ds_init if has_init else dummy,
         dz_init if has_init else dummy,
+        rev[0] if parallel_enc else dummy,
+        rev[1] if parallel_enc else dummy,
         b,
         t,
         te,
@@ -330,8 +343,32 @@ def _bwd_launch(cfg, q, k, v, ke, ve, prefix, starts, seg, g, hh, causal, has_en
         HAS_ENC=has_enc,
         CAUSAL=causal,
         STORE_DINIT=has_init,
+        STORE_REV=parallel_enc,
         **common,
     )
+    if parallel_enc:
+        want = triton_cdiv(launch.target_programs(dev), b * h * ndb)
+        seg = _segment_length(te, min(want, triton_cdiv(max(te, 1), cfg["BT"])), cfg["BT"])
+        nseg = max(1, triton_cdiv(te, seg))
+        based_bwd_enc_kernel[(ndb, nseg, b * h)](
+            ke,
+            ve,
+            prefix,
+            pa,
+            pb,
+            rev[0],
+            rev[1],
+            dke_part,
+            dve,
+            b,
+            te,
+            h,
+            seg,
+            scale1,
+            scale_d,
+            scale_w,
+            **common,
+        )
     dq = dq_part.sum(0).to(q.dtype)
     dk = dk_part.sum(0).to(k.dtype) if causal else None
     dv = dv if causal else None

@@ -31,6 +31,7 @@ from synthetic.kernels.based.triton_fwd import (
     load_kernel_state,
     load_rows,
     selectors,
+    store_kernel_state,
     store_state,
     zero_state,
 )
@@ -206,6 +207,8 @@ def based_bwd_dkv_kernel(
     DVE,
     DS_INIT,
     DZ_INIT,  # outputs: DK/DKE partial [NDB, B, T(e), H, F] fp32
+    REV,
+    REVZ,  # output (STORE_REV): the final reverse state, kernel layout [BH, R, D], [BH, R]
     B,
     T,
     TE,
@@ -223,6 +226,7 @@ def based_bwd_dkv_kernel(
     HAS_ENC: tl.constexpr,
     CAUSAL: tl.constexpr,
     STORE_DINIT: tl.constexpr,
+    STORE_REV: tl.constexpr,
     PRECISION: tl.constexpr,
     SEL_PRECISION: tl.constexpr,
 ):
@@ -334,7 +338,10 @@ def based_bwd_dkv_kernel(
             W1,
             W2,
         )
-    if HAS_ENC:
+    if STORE_REV:  # the encoder gradients then run in parallel (based_bwd_enc_kernel)
+        rev_base = pid_bh.to(tl.int64) * (1 + W1 + W2)
+        store_kernel_state(REV, REVZ, rev_base, r0, ru, rw, rz0, rzu, rzw, dcols, first_block, W1, W2, D)
+    elif HAS_ENC:
         n_enc = tl.load(PREFIX + b)
         be_qk = (b.to(tl.int64) * TE * H + h) * F
         be_v = (b.to(tl.int64) * TE * H + h) * D
@@ -373,3 +380,94 @@ def based_bwd_dkv_kernel(
                 dke,
                 mask=emask[:, None] & (fcols[None, :] < F),
             )
+
+
+@triton.jit
+def based_bwd_enc_kernel(
+    KE,
+    VE,
+    PREFIX,
+    PA,
+    PB,
+    REV,
+    REVZ,  # inputs: the final reverse state of each (batch, head), kernel layout
+    DKE,
+    DVE,  # outputs: partial d(k_enc) [NDB, B, TE, H, F] fp32, d(v_enc) [B, TE, H, D]
+    B,
+    TE,
+    H,
+    SEG,
+    scale1,
+    scale_d,
+    scale_w,
+    F: tl.constexpr,
+    FP: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
+    D: tl.constexpr,
+    DB: tl.constexpr,
+    BT: tl.constexpr,
+    PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """Gradients of the encoder tokens [seg * SEG, (seg + 1) * SEG) (cut at prefix_len[b]) of one
+    (batch, head, D-block). Every encoder token sees the same reverse state (all decoder queries),
+    so the tokens are independent: a parallel map instead of a walk after the reverse pass."""
+    pid_d = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    pid_bh = tl.program_id(2)
+    b = pid_bh // H
+    h = pid_bh % H
+    R: tl.constexpr = 1 + W1 + W2
+    fcols = tl.arange(0, FP)
+    dcols = pid_d * DB + tl.arange(0, DB)
+    dmask = dcols < D
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, KE.dtype.element_ty)
+    r0, ru, rw, _, rzu, rzw = load_kernel_state(REV, REVZ, pid_bh.to(tl.int64) * R, dcols, W1, W2, D)
+    hscale = (pid_d == 0).to(tl.float32)  # the normaliser terms are counted once, by D-block 0
+    rzu *= hscale
+    rzw *= hscale
+
+    n_enc = tl.load(PREFIX + b)
+    seg_start = pid_s * SEG
+    seg_end = tl.minimum(seg_start + SEG, n_enc)
+    row_qk = H * F
+    row_v = H * D
+    be_qk = (b.to(tl.int64) * TE * H + h) * F
+    be_v = (b.to(tl.int64) * TE * H + h) * D
+    dke_base = ((pid_d.to(tl.int64) * B + b) * TE * H + h) * F
+    rows_local = tl.arange(0, BT)
+    for start in range(seg_start, seg_end, BT):
+        rows = start + rows_local
+        emask = rows < seg_end
+        ke = load_rows(KE + be_qk, start, seg_end, row_qk, fcols, F, BT)
+        ve = load_rows(VE + be_v, start, seg_end, row_v, dcols, D, BT)
+        dve, dke = state_grads(
+            ke,
+            ve,
+            r0,
+            ru,
+            rw,
+            rzu,
+            rzw,
+            sel_u,
+            sel_a,
+            sel_b,
+            scale1,
+            scale_d,
+            scale_w,
+            F,
+            W1,
+            PRECISION,
+            SEL_PRECISION,
+        )
+        tl.store(
+            DVE + be_v + rows[:, None].to(tl.int64) * row_v + dcols[None, :],
+            dve.to(DVE.dtype.element_ty),
+            mask=emask[:, None] & dmask[None, :],
+        )
+        tl.store(
+            DKE + dke_base + rows[:, None].to(tl.int64) * row_qk + fcols[None, :],
+            dke,
+            mask=emask[:, None] & (fcols[None, :] < F),
+        )

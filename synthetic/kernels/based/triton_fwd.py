@@ -161,6 +161,24 @@ def zero_state(DB: tl.constexpr, W1: tl.constexpr, W2: tl.constexpr):
 
 
 @triton.jit
+def store_kernel_state(
+    P, PZ, base, s0, su, sw, z0, zu, zw, dcols, store_z, W1: tl.constexpr, W2: tl.constexpr, D: tl.constexpr
+):
+    """Store a state in the kernel layout at rows ``base`` .. ``base + R`` of P [.., R, D] and
+    PZ [.., R] (the inverse of :func:`load_kernel_state`); the normaliser only where ``store_z``."""
+    dmask = dcols < D
+    ur = 1 + tl.arange(0, W1)
+    wr = 1 + W1 + tl.arange(0, W2)
+    tl.store(P + base * D + dcols, s0, mask=dmask)
+    tl.store(P + (base + ur[:, None]) * D + dcols[None, :], su, mask=dmask[None, :])
+    tl.store(P + (base + wr[:, None]) * D + dcols[None, :], sw, mask=dmask[None, :])
+    if store_z:
+        tl.store(PZ + base + tl.zeros((1,), dtype=tl.int32), z0)
+        tl.store(PZ + base + ur, zu)
+        tl.store(PZ + base + wr, zw)
+
+
+@triton.jit
 def load_kernel_state(START, ZSTART, base, dcols, W1: tl.constexpr, W2: tl.constexpr, D: tl.constexpr):
     """Load a kernel-layout state (rows ``base`` .. ``base + R`` of START [.., R, D], ZSTART [.., R],
     see triton_state.py) as s0 [DB], su [W1, DB], sw [W2, DB], z0 [1], zu [W1], zw [W2]."""

@@ -30,6 +30,7 @@ from synthetic.kernels.based.triton_fwd import (
     features,
     load_rows,
     selectors,
+    store_kernel_state,
     zero_state,
 )
 
@@ -71,7 +72,6 @@ def based_state_kernel(
     R: tl.constexpr = 1 + W1 + W2
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
-    dmask = dcols < D
     sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, K.dtype.element_ty)
     if HAS_LEN:
         n = tl.load(LEN + b)
@@ -92,15 +92,7 @@ def based_state_kernel(
         )
 
     base = (pid_bh.to(tl.int64) * NSEG + pid_s) * R
-    ur = 1 + tl.arange(0, W1)
-    wr = 1 + W1 + tl.arange(0, W2)
-    tl.store(P + base * D + dcols, s0, mask=dmask)
-    tl.store(P + (base + ur[:, None]) * D + dcols[None, :], su, mask=dmask[None, :])
-    tl.store(P + (base + wr[:, None]) * D + dcols[None, :], sw, mask=dmask[None, :])
-    if pid_d == 0:
-        tl.store(PZ + base + tl.zeros((1,), dtype=tl.int32), z0)
-        tl.store(PZ + base + ur, zu)
-        tl.store(PZ + base + wr, zw)
+    store_kernel_state(P, PZ, base, s0, su, sw, z0, zu, zw, dcols, pid_d == 0, W1, W2, D)
 
 
 @triton.jit

@@ -210,6 +210,15 @@ def test_segments_and_blocked_state_random_shapes(b, t, f, d, segments, blocked,
         check_pla(b, t, te, 1, f, d, prefix, seed=seed)
 
 
+@pytest.mark.parametrize(("f", "d"), [(8, 12), (24, 20)])  # f=24, d=20: two D-blocks
+def test_parallel_encoder_gradients(monkeypatch, f: int, d: int) -> None:
+    """Experimental path: the encoder gradients as a parallel map over encoder segments after the
+    reverse walk (based_bwd_enc_kernel) give the reference gradients."""
+    monkeypatch.setenv("READTWICE_EXPERIMENTAL", "1")
+    check_pla(2, 40, 70, 1, f, d, [70, 9])
+    check_based(2, 45, 1, f, d, False, False, seed=3)
+
+
 def test_state_gradient_is_refused() -> None:
     q, k, v = (
         x.requires_grad_(True) for x in _inputs(0, [(1, 5, 1, 4), (1, 5, 1, 4), (1, 5, 1, 3)], torch.float32)
