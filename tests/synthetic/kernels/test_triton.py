@@ -37,11 +37,16 @@ def _inputs(seed: int, shapes: list[tuple[int, ...]], dtype: torch.dtype) -> lis
     return [torch.randn(*s, generator=g, dtype=torch.float64).to(DEVICE, dtype) for s in shapes]
 
 
-def _check(name: str, got, ref, dtype: torch.dtype) -> None:
+def _check(name: str, got, ref, dtype: torch.dtype, f: int = 16) -> None:
+    """Relative error below TOL, or RMS error below ATOL scaled by the number of feature terms
+    E = 1 + f + f^2 against f = 16's 273 (the rounding noise of a cancelling sum grows with the
+    terms it sums: at T = 1 non-causal, dk is exactly 0 and f = 24 sums 601 terms)."""
     err = rel_err(got, ref)
     rms_err = (got.double() - ref.double()).pow(2).mean().sqrt().item() if got.numel() else 0.0
-    assert err < TOL[dtype] or rms_err <= ATOL[dtype], (
-        f"{name}: relative error {err:.2e} >= {TOL[dtype]:.0e} and RMS error {rms_err:.2e} ({dtype})"
+    atol = ATOL[dtype] * max(1.0, (1 + f + f * f) / 273)
+    assert err < TOL[dtype] or rms_err <= atol, (
+        f"{name}: relative error {err:.2e} >= {TOL[dtype]:.0e} and RMS error {rms_err:.2e} > {atol:.1e} "
+        f"({dtype}, f={f})"
     )
 
 
@@ -69,7 +74,7 @@ def check_based(b, t, h, f, d, causal, with_init, dtype=torch.float32, seed=0) -
     _check("kv state", state[0], state_r[0], dtype)
     _check("z state", state[1], state_r[1], dtype)
     for name, g, g_r in zip(["dq", "dk", "dv", "d kv0", "d z0"], grads, grads_r, strict=False):
-        _check(name, g, g_r, dtype)
+        _check(name, g, g_r, dtype, f)
 
 
 def check_pla(b, t, te, h, f, d, prefix, dtype=torch.float32, seed=0) -> None:
@@ -90,7 +95,7 @@ def check_pla(b, t, te, h, f, d, prefix, dtype=torch.float32, seed=0) -> None:
         if g_r.abs().max() == 0:  # e.g. every prefix_len is 0: the encoder gets no gradient
             assert g.abs().max() == 0, f"{name} should be exactly zero"
         else:
-            _check(name, g, g_r, dtype)
+            _check(name, g, g_r, dtype, f)
 
 
 # T not a multiple of the chunk; F in the SD sweep's feature dims; non-power-of-two head dims.
