@@ -190,6 +190,86 @@ def based_bwd_dq_kernel(
 
 
 @triton.jit
+def encoder_grads(
+    KE,
+    VE,
+    DKE,
+    DVE,
+    b,
+    h,
+    pid_d,
+    B,
+    TE,
+    H,
+    lo,
+    hi,
+    r0,
+    ru,
+    rw,
+    rzu,
+    rzw,
+    sel_u,
+    sel_a,
+    sel_b,
+    scale1,
+    scale_d,
+    scale_w,
+    dcols,
+    F: tl.constexpr,
+    FP: tl.constexpr,
+    W1: tl.constexpr,
+    D: tl.constexpr,
+    BT: tl.constexpr,
+    PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """Write d(v_enc) and this D-block's partial d(k_enc) for the encoder tokens [lo, hi) of one
+    (batch, head) from the final reverse state (every encoder token sees all decoder queries)."""
+    fcols = tl.arange(0, FP)
+    dmask = dcols < D
+    row_qk = H * F
+    row_v = H * D
+    be_qk = (b.to(tl.int64) * TE * H + h) * F
+    be_v = (b.to(tl.int64) * TE * H + h) * D
+    dke_base = ((pid_d.to(tl.int64) * B + b) * TE * H + h) * F
+    rows_local = tl.arange(0, BT)
+    for start in range(lo, hi, BT):
+        rows = start + rows_local
+        emask = rows < hi
+        ke = load_rows(KE + be_qk, start, hi, row_qk, fcols, F, BT)
+        ve = load_rows(VE + be_v, start, hi, row_v, dcols, D, BT)
+        dve, dke = state_grads(
+            ke,
+            ve,
+            r0,
+            ru,
+            rw,
+            rzu,
+            rzw,
+            sel_u,
+            sel_a,
+            sel_b,
+            scale1,
+            scale_d,
+            scale_w,
+            F,
+            W1,
+            PRECISION,
+            SEL_PRECISION,
+        )
+        tl.store(
+            DVE + be_v + rows[:, None].to(tl.int64) * row_v + dcols[None, :],
+            dve.to(DVE.dtype.element_ty),
+            mask=emask[:, None] & dmask[None, :],
+        )
+        tl.store(
+            DKE + dke_base + rows[:, None].to(tl.int64) * row_qk + fcols[None, :],
+            dke,
+            mask=emask[:, None] & (fcols[None, :] < F),
+        )
+
+
+@triton.jit
 def based_bwd_dkv_kernel(
     Q,
     K,
@@ -343,43 +423,39 @@ def based_bwd_dkv_kernel(
         store_kernel_state(REV, REVZ, rev_base, r0, ru, rw, rz0, rzu, rzw, dcols, first_block, W1, W2, D)
     elif HAS_ENC:
         n_enc = tl.load(PREFIX + b)
-        be_qk = (b.to(tl.int64) * TE * H + h) * F
-        be_v = (b.to(tl.int64) * TE * H + h) * D
-        dke_base = ((pid_d.to(tl.int64) * B + b) * TE * H + h) * F
-        for start in range(0, n_enc, BT):
-            rows = start + rows_local
-            emask = rows < n_enc
-            ke = load_rows(KE + be_qk, start, n_enc, row_qk, fcols, F, BT)
-            ve = load_rows(VE + be_v, start, n_enc, row_v, dcols, D, BT)
-            dve, dke = state_grads(
-                ke,
-                ve,
-                r0,
-                ru,
-                rw,
-                rzu,
-                rzw,
-                sel_u,
-                sel_a,
-                sel_b,
-                scale1,
-                scale_d,
-                scale_w,
-                F,
-                W1,
-                PRECISION,
-                SEL_PRECISION,
-            )
-            tl.store(
-                DVE + be_v + rows[:, None].to(tl.int64) * row_v + dcols[None, :],
-                dve.to(DVE.dtype.element_ty),
-                mask=emask[:, None] & dmask[None, :],
-            )
-            tl.store(
-                DKE + dke_base + rows[:, None].to(tl.int64) * row_qk + fcols[None, :],
-                dke,
-                mask=emask[:, None] & (fcols[None, :] < F),
-            )
+        encoder_grads(
+            KE,
+            VE,
+            DKE,
+            DVE,
+            b,
+            h,
+            pid_d,
+            B,
+            TE,
+            H,
+            0,
+            n_enc,
+            r0,
+            ru,
+            rw,
+            rzu,
+            rzw,
+            sel_u,
+            sel_a,
+            sel_b,
+            scale1,
+            scale_d,
+            scale_w,
+            dcols,
+            F,
+            FP,
+            W1,
+            D,
+            BT,
+            PRECISION,
+            SEL_PRECISION,
+        )
 
 
 @triton.jit
@@ -419,9 +495,7 @@ def based_bwd_enc_kernel(
     b = pid_bh // H
     h = pid_bh % H
     R: tl.constexpr = 1 + W1 + W2
-    fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
-    dmask = dcols < D
     sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, KE.dtype.element_ty)
     r0, ru, rw, _, rzu, rzw = load_kernel_state(REV, REVZ, pid_bh.to(tl.int64) * R, dcols, W1, W2, D)
     hscale = (pid_d == 0).to(tl.float32)  # the normaliser terms are counted once, by D-block 0
@@ -431,43 +505,36 @@ def based_bwd_enc_kernel(
     n_enc = tl.load(PREFIX + b)
     seg_start = pid_s * SEG
     seg_end = tl.minimum(seg_start + SEG, n_enc)
-    row_qk = H * F
-    row_v = H * D
-    be_qk = (b.to(tl.int64) * TE * H + h) * F
-    be_v = (b.to(tl.int64) * TE * H + h) * D
-    dke_base = ((pid_d.to(tl.int64) * B + b) * TE * H + h) * F
-    rows_local = tl.arange(0, BT)
-    for start in range(seg_start, seg_end, BT):
-        rows = start + rows_local
-        emask = rows < seg_end
-        ke = load_rows(KE + be_qk, start, seg_end, row_qk, fcols, F, BT)
-        ve = load_rows(VE + be_v, start, seg_end, row_v, dcols, D, BT)
-        dve, dke = state_grads(
-            ke,
-            ve,
-            r0,
-            ru,
-            rw,
-            rzu,
-            rzw,
-            sel_u,
-            sel_a,
-            sel_b,
-            scale1,
-            scale_d,
-            scale_w,
-            F,
-            W1,
-            PRECISION,
-            SEL_PRECISION,
-        )
-        tl.store(
-            DVE + be_v + rows[:, None].to(tl.int64) * row_v + dcols[None, :],
-            dve.to(DVE.dtype.element_ty),
-            mask=emask[:, None] & dmask[None, :],
-        )
-        tl.store(
-            DKE + dke_base + rows[:, None].to(tl.int64) * row_qk + fcols[None, :],
-            dke,
-            mask=emask[:, None] & (fcols[None, :] < F),
-        )
+    encoder_grads(
+        KE,
+        VE,
+        DKE,
+        DVE,
+        b,
+        h,
+        pid_d,
+        B,
+        TE,
+        H,
+        seg_start,
+        seg_end,
+        r0,
+        ru,
+        rw,
+        rzu,
+        rzw,
+        sel_u,
+        sel_a,
+        sel_b,
+        scale1,
+        scale_d,
+        scale_w,
+        dcols,
+        F,
+        FP,
+        W1,
+        D,
+        BT,
+        PRECISION,
+        SEL_PRECISION,
+    )
