@@ -71,6 +71,13 @@ def _segment_length(n_tokens: int, segments: int, align: int) -> int:
     return triton_cdiv(per, align) * align
 
 
+def _filling_segment_length(n_tokens: int, programs: int, bt: int, device: torch.device) -> int:
+    """Segment length (a multiple of ``bt``) that gives ``programs`` programs per segment enough
+    segments to fill the GPU (launch.target_programs), at least one chunk per segment."""
+    want = triton_cdiv(launch.target_programs(device), programs)
+    return _segment_length(n_tokens, min(want, triton_cdiv(max(n_tokens, 1), bt)), bt)
+
+
 def _state_pass(
     kx: torch.Tensor, vx: torch.Tensor, lengths: torch.Tensor | None, seg_len: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,17 +94,13 @@ def _state_pass(
 
     def run(cfg: dict[str, int]) -> None:
         ndb = triton_cdiv(d, cfg["DB"])
-        if seg_len is None:
-            want = triton_cdiv(launch.target_programs(kx.device), b * h * ndb)
-            seg = _segment_length(t, min(want, triton_cdiv(max(t, 1), cfg["BT"])), cfg["BT"])
-        else:
-            seg = seg_len
+        seg = _filling_segment_length(t, b * h * ndb, cfg["BT"], kx.device) if seg_len is None else seg_len
         nseg = max(1, triton_cdiv(t, seg))
         part = torch.empty(b * h, nseg, rows, d, device=kx.device, dtype=torch.float32)
         zpart = torch.empty(b * h, nseg, rows, device=kx.device, dtype=torch.float32)
         blocked = "WB" in cfg
         kernel = based_state_blocked_kernel if blocked else based_state_kernel
-        nwb = (state_rows(f) - 1) // cfg["WB"] if blocked else 1
+        nwb = (rows - 1) // cfg["WB"] if blocked else 1
         kernel[(ndb * nwb, nseg, b * h)](
             kx,
             vx,
@@ -216,7 +219,7 @@ class _BasedFunction(torch.autograd.Function):
         starts, seg = run(cfg)
         start_kv, start_z = starts if starts is not None else (None, None)
         ctx.save_for_backward(q, k, v, ke, ve, prefix, o, den, start_kv, start_z)
-        ctx.flags = (causal, has_enc, s_init is not None, eps, seg)
+        ctx.flags = (causal, has_enc, has_init, eps, seg)
         ctx.set_materialize_grads(False)
         return o, s_out, z_out
 
@@ -347,8 +350,7 @@ def _bwd_launch(cfg, q, k, v, ke, ve, prefix, starts, seg, g, hh, causal, has_en
         **common,
     )
     if parallel_enc:
-        want = triton_cdiv(launch.target_programs(dev), b * h * ndb)
-        seg = _segment_length(te, min(want, triton_cdiv(max(te, 1), cfg["BT"])), cfg["BT"])
+        seg = _filling_segment_length(te, b * h * ndb, cfg["BT"], dev)
         nseg = max(1, triton_cdiv(te, seg))
         based_bwd_enc_kernel[(ndb, nseg, b * h)](
             ke,
