@@ -125,9 +125,13 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
 
 
 def experimental() -> bool:
-    """READTWICE_EXPERIMENTAL=1 adds kernel variants that pass the interpreter tests but have not
-    been checked and timed on a GPU yet to the autotune candidates."""
-    return os.environ.get("READTWICE_EXPERIMENTAL", "0") == "1"
+    """READTWICE_EXPERIMENTAL=1 turns on kernel variants that pass the interpreter tests but have
+    not been checked and timed on a GPU yet: the column-blocked state pass (an autotune candidate)
+    and the parallel encoder-gradient kernel (used instead of the serial loop)."""
+    value = os.environ.get("READTWICE_EXPERIMENTAL", "0")
+    if value not in ("0", "1", ""):
+        raise ValueError(f"READTWICE_EXPERIMENTAL={value!r}; allowed: 0, 1")
+    return value == "1"
 
 
 def segment_align() -> int:
