@@ -14,7 +14,7 @@ occupancy before device time is spent on them.
 (READTWICE_EXPERIMENTAL=1 adds the experimental candidates, e.g. the column-blocked state pass.)
 
 Writes kernel_static_sm<arch>.csv with columns
-kernel,f,d,dtype,BT,DB,WB,GATHER,num_warps,num_stages,regs,stack_bytes,shared_bytes,programs_per_sm,
+kernel,f,d,dtype,BT,DB,WB,num_warps,num_stages,regs,stack_bytes,shared_bytes,programs_per_sm,
 hmma,hgmma,lds,sts,ldsm,bar,sass_lines,triton.
 """
 
@@ -51,7 +51,6 @@ COLUMNS = [
     "BT",
     "DB",
     "WB",
-    "GATHER",
     "num_warps",
     "num_stages",
     "regs",
@@ -76,22 +75,18 @@ REGS_PER_SM = 65536
 SHARED_PER_SM = 228 * 1024
 MAX_WARPS_PER_SM = 64
 
-def backward_configs(f: int, d: int) -> list[dict[str, int]]:
-    return candidate_configs(f, d, for_backward=True)
-
-
 # the flags each kernel is compiled with (the causal prefix-linear-attention path)
 KERNELS = {
     "state": (based_state_kernel, dict(HAS_LEN=True), state_pass_configs),
     "state_blocked": (based_state_blocked_kernel, dict(HAS_LEN=True), state_pass_configs),
     "fwd": (based_fwd_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
-    "bwd_dq": (based_bwd_dq_kernel, dict(HAS_START=True, CAUSAL=True), backward_configs),
+    "bwd_dq": (based_bwd_dq_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
     "bwd_dkv": (
         based_bwd_dkv_kernel,
         dict(HAS_ENC=True, CAUSAL=True, STORE_DINIT=False, STORE_REV=False),
-        backward_configs,
+        candidate_configs,
     ),
-    "bwd_enc": (based_bwd_enc_kernel, {}, backward_configs),
+    "bwd_enc": (based_bwd_enc_kernel, {}, candidate_configs),
 }
 
 
@@ -125,8 +120,6 @@ def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], 
     const = dict(F=f, FP=fp, W1=w1, W2=w2, D=d, DB=cfg["DB"], BT=cfg["BT"], **flags)
     if "WB" in cfg:
         const["WB"] = cfg["WB"]
-    if "GATHER" in cfg:
-        const["GATHER"] = bool(cfg["GATHER"])
     const.update(PRECISION=precision, SEL_PRECISION=sel_precision)
     sig = _signature(fn, dtype, const)
     names = list(sig)
@@ -157,7 +150,6 @@ def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], 
         dtype=dtype,
         **{k: cfg[k] for k in ("BT", "DB", "num_warps", "num_stages")},
         WB=cfg.get("WB", ""),
-        GATHER=cfg.get("GATHER", 0),
         regs=regs,
         stack_bytes=stack,
         shared_bytes=shared,
@@ -203,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                 writer.writerow(row)
                 fh.flush()
                 print(
-                    f"{kernel:13s} BT={row['BT']:3d} DB={row['DB']:3d} WB={row['WB']!s:2s} G={row['GATHER']} "
+                    f"{kernel:13s} BT={row['BT']:3d} DB={row['DB']:3d} WB={row['WB']!s:2s} "
                     f"w={row['num_warps']} s={row['num_stages']} "
                     f"regs={row['regs']:3d} stack={row['stack_bytes']:4d} smem={row['shared_bytes']:6d} "
                     f"progs/SM={row['programs_per_sm']} HMMA={row['hmma']:4d} HGMMA={row['hgmma']:3d} "

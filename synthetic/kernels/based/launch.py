@@ -62,8 +62,7 @@ def register_budget_ok(w: int, db: int, bt: int) -> bool:
 
 def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[str, int]]:
     """Block shapes worth trying for feature dim ``f`` and value head dim ``d``; the first is the
-    default when autotuning is off. W = W1 + W2 is the per-token feature width of the state.
-    GATHER=1 (forward only) builds the features from gathered loads instead of one-hot dots."""
+    default when autotuning is off. W = W1 + W2 is the per-token feature width of the state."""
     from synthetic.kernels.based.triton_fwd import feature_widths, next_pow2
 
     _, w1, w2 = feature_widths(f)
@@ -73,7 +72,7 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
         db = dp
         while db > 16 and w * db > 16384:
             db //= 2
-        return [dict(BT=32 if w <= 256 else 16, DB=db, num_warps=4, num_stages=1, GATHER=1)]
+        return [dict(BT=32 if w <= 256 else 16, DB=db, num_warps=4, num_stages=1)]
     # measured on an H100 (bf16, f=16, dv=64): BT=32, DB=64, 4 warps won among one-stage shapes;
     # the rest explore software pipelining and neighbours without compiling every combination
     shapes = [
@@ -95,19 +94,7 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
         out.append(dict(BT=bt, DB=db, num_warps=warps, num_stages=stages))
     if not out:
         out.append(dict(BT=16, DB=16, num_warps=4, num_stages=1))
-    if not for_backward:
-        out = _with_gather(out)
     return _truncated(out)
-
-
-def _with_gather(configs: list[dict[str, int]], n: int = 4) -> list[dict[str, int]]:
-    """The first ``n`` candidates also with gathered-load features (GATHER=1), each tried first."""
-    out = []
-    for i, cfg in enumerate(configs):
-        if i < n:
-            out.append(dict(cfg, GATHER=1))
-        out.append(cfg)
-    return out
 
 
 def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
@@ -120,13 +107,11 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
     w = w1 + w2
     dp = next_pow2(d)
     shapes = [(64, 64, 4, 2), (32, 64, 4, 2), (64, 64, 8, 2), (128, 64, 8, 2), (64, 32, 4, 2), (32, 16, 4, 2)]
-    out = _with_gather(
-        [
-            dict(BT=bt, DB=db, num_warps=warps, num_stages=stages)
-            for bt, db, warps, stages in shapes
-            if db <= max(dp, 16) and register_budget_ok(w, db, bt)
-        ]
-    )
+    out = [
+        dict(BT=bt, DB=db, num_warps=warps, num_stages=stages)
+        for bt, db, warps, stages in shapes
+        if db <= max(dp, 16) and register_budget_ok(w, db, bt)
+    ]
     if experimental():
         # column-blocked state pass (triton_state.based_state_blocked_kernel): not yet measured
         wb = min(32, w1, w2)
@@ -205,8 +190,7 @@ _CACHE: dict[tuple, dict[str, int]] = {}
 def pick_config(
     key: tuple, candidates: list[dict[str, int]], run: Callable[[dict[str, int]], Any]
 ) -> dict[str, int]:
-    """Return the fastest of ``candidates`` for ``key`` (benchmarked once, then cached;
-    READTWICE_AUTOTUNE_LOG=1 prints every candidate's median time).
+    """Return the fastest of ``candidates`` for ``key`` (benchmarked once, then cached).
 
     ``run(cfg)`` launches the kernel with that config; failures (e.g. out of shared memory) drop
     the candidate.
@@ -225,8 +209,6 @@ def pick_config(
         except triton.runtime.errors.OutOfResources as err:  # does not fit: not a candidate
             last_error = err
             continue
-        if os.environ.get("READTWICE_AUTOTUNE_LOG") == "1":
-            print(f"autotune {key} {cfg}: {ms:.4f} ms", flush=True)
         if ms < best_ms:
             best, best_ms = cfg, ms
     if best is None:

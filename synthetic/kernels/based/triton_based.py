@@ -125,7 +125,7 @@ def _state_pass(
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
             **_widths(f),
-            **({"WB": cfg["WB"]} if blocked else {"GATHER": bool(cfg.get("GATHER", 0))}),
+            **({"WB": cfg["WB"]} if blocked else {}),
         )
         holder["out"] = (part, zpart)
 
@@ -206,7 +206,6 @@ class _BasedFunction(torch.autograd.Function):
                 CAUSAL=causal,
                 PRECISION=precision,
                 SEL_PRECISION=sel_precision,
-                GATHER=bool(cfg.get("GATHER", 0)),
                 num_warps=cfg["num_warps"],
                 num_stages=cfg["num_stages"],
                 **_widths(f),

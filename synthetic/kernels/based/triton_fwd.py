@@ -73,66 +73,15 @@ def features(
 
 
 @triton.jit
-def gather_index(PA, PB, F: tl.constexpr, W1: tl.constexpr, W2: tl.constexpr):
-    """Column offsets into a row of x for gathering u's and w's factors straight from memory:
-    u_col / u_ok [W1] (x_a for c < F and for c - F < F), pa / pb / w_ok [W2] (the pair of each
-    w column; padding columns are masked and point at column 0)."""
-    ucol = tl.arange(0, W1)
-    u_col = tl.where(ucol < F, ucol, ucol - F)
-    u_ok = ucol < 2 * F
-    pcol = tl.arange(0, W2)
-    pa = tl.load(PA + pcol)
-    pb = tl.load(PB + pcol)
-    w_ok = pa >= 0
-    return u_col, u_ok, tl.maximum(pa, 0), tl.maximum(pb, 0), w_ok
-
-
-@triton.jit
-def gathered_features(
-    X,
-    row0,
-    n_rows,
-    row_stride,
-    PA,
-    PB,
-    scale1,
-    scale_d,
-    scale_w,
-    F: tl.constexpr,
-    W1: tl.constexpr,
-    W2: tl.constexpr,
-    BT: tl.constexpr,
-):
-    """u(x) [BT, W1] and w(x) [BT, W2] of rows [row0, row0 + BT) of x (masked at n_rows), in x's
-    dtype (what the dots take; the normaliser sums the same rounded features),
-    with each factor loaded from memory at its column (see :func:`gather_index`) instead of
-    gathered by one-hot dots: no tensor-core work and no selection matrices held in registers
-    (the rows were just read, so the loads hit the L1 cache)."""
-    u_col, u_ok, pa, pb, w_ok = gather_index(PA, PB, F, W1, W2)
-    local = tl.arange(0, BT)
-    r_ok = (row0 + local)[:, None] < n_rows
-    # 64-bit scalar base, 32-bit offsets within the chunk (fewer registers per gathered element)
-    ptr = X + row0.to(tl.int64) * row_stride
-    off = local[:, None] * row_stride
-    xu = tl.load(ptr + off + u_col[None, :], mask=r_ok & u_ok[None, :], other=0.0).to(tl.float32)
-    xa = tl.load(ptr + off + pa[None, :], mask=r_ok & w_ok[None, :], other=0.0).to(tl.float32)
-    xb = tl.load(ptr + off + pb[None, :], mask=r_ok & w_ok[None, :], other=0.0).to(tl.float32)
-    ucol = tl.arange(0, W1)
-    u = tl.where(ucol[None, :] < F, xu * scale1, xu * xu * scale_d)
-    dtype = X.dtype.element_ty
-    return u.to(dtype), (xa * xb * scale_w).to(dtype)
-
-
-@triton.jit
 def accumulate(u, w, v, s0, su, sw, z0, zu, zw, n_valid, PRECISION: tl.constexpr):
-    """Add a chunk to the state: features u [BT, W1], w [BT, W2] (fp32 or v's dtype), values v [BT, DB]
+    """Add a chunk to the state: features u [BT, W1], w [BT, W2] (fp32), values v [BT, DB]
     (zero beyond n_valid rows, so padded rows add nothing but their constant 1 is not counted)."""
     s0 += tl.sum(v.to(tl.float32), axis=0)
     su += tl.dot(tl.trans(u.to(v.dtype)), v, input_precision=PRECISION)
     sw += tl.dot(tl.trans(w.to(v.dtype)), v, input_precision=PRECISION)
     z0 += n_valid.to(tl.float32)
-    zu += tl.sum(u.to(tl.float32), axis=0)
-    zw += tl.sum(w.to(tl.float32), axis=0)
+    zu += tl.sum(u, axis=0)
+    zw += tl.sum(w, axis=0)
     return s0, su, sw, z0, zu, zw
 
 
@@ -278,7 +227,6 @@ def based_fwd_kernel(
     CAUSAL: tl.constexpr,
     PRECISION: tl.constexpr,
     SEL_PRECISION: tl.constexpr,
-    GATHER: tl.constexpr = False,
 ):
     """Outputs of tokens [seg * SEG, (seg + 1) * SEG) of one (batch, head, D-block), starting from
     START[bh, min(seg, NSTART - 1)] (kernel layout; zero without HAS_START). The last segment's
@@ -294,9 +242,7 @@ def based_fwd_kernel(
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
     dmask = dcols < D
-    # both index sets (the compiler drops the one the GATHER branch does not use)
-    if not GATHER:
-        sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
 
     # per-(b, h) base pointers; rows are time steps with stride H * F (or H * D)
     bh_qk = (b.to(tl.int64) * T * H + h) * F
@@ -315,14 +261,7 @@ def based_fwd_kernel(
     seg_start = pid_s * SEG
     for start in range(seg_start, tl.minimum(seg_start + SEG, T), BT):
         q = load_rows(Q + bh_qk, start, T, row_qk, fcols, F, BT)
-        if GATHER:
-            qu, qw = gathered_features(
-                Q + bh_qk, start, T, row_qk, PA, PB, scale1, scale_d, scale_w, F, W1, W2, BT
-            )
-        else:
-            qu, qw, _, _, _ = features(
-                q, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
-            )
+        qu, qw, _, _, _ = features(q, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
         # inter-chunk part: phi(q) . state
         num = s0[None, :] + tl.dot(qu.to(q.dtype), su.to(q.dtype), input_precision=PRECISION)
         num += tl.dot(qw.to(q.dtype), sw.to(q.dtype), input_precision=PRECISION)
@@ -334,14 +273,7 @@ def based_fwd_kernel(
             p = tl.where(causal_mask, 1.0 + s + 0.5 * s * s, 0.0)
             num += tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
             den += tl.sum(p, axis=1)
-            if GATHER:
-                ku, kw = gathered_features(
-                    K + bh_qk, start, T, row_qk, PA, PB, scale1, scale_d, scale_w, F, W1, W2, BT
-                )
-            else:
-                ku, kw, _, _, _ = features(
-                    k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
-                )
+            ku, kw, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
             s0, su, sw, z0, zu, zw = accumulate(
                 ku, kw, v, s0, su, sw, z0, zu, zw, tl.minimum(T - start, BT), PRECISION
             )

@@ -28,7 +28,6 @@ from synthetic.kernels.based.triton_fwd import (
     accumulate,
     feature_widths,
     features,
-    gathered_features,
     load_rows,
     selectors,
     store_kernel_state,
@@ -62,7 +61,6 @@ def based_state_kernel(
     HAS_LEN: tl.constexpr,
     PRECISION: tl.constexpr,
     SEL_PRECISION: tl.constexpr,
-    GATHER: tl.constexpr = False,
 ):
     """Sum of the state contributions of tokens [seg * SEG, min((seg + 1) * SEG, n)) of one
     (batch, head), n = LEN[b] (HAS_LEN) or T. K [B, T, H, F], V [B, T, H, D]."""
@@ -74,8 +72,7 @@ def based_state_kernel(
     R: tl.constexpr = 1 + W1 + W2
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
-    if not GATHER:
-        sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, K.dtype.element_ty)
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, K.dtype.element_ty)
     if HAS_LEN:
         n = tl.load(LEN + b)
     else:
@@ -87,16 +84,9 @@ def based_state_kernel(
 
     s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
     for start in range(seg_start, seg_end, BT):
+        k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
         v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
-        if GATHER:
-            u, w = gathered_features(
-                K + bh_qk, start, seg_end, H * F, PA, PB, scale1, scale_d, scale_w, F, W1, W2, BT
-            )
-        else:
-            k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
-            u, w, _, _, _ = features(
-                k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
-            )
+        u, w, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
         s0, su, sw, z0, zu, zw = accumulate(
             u, w, v, s0, su, sw, z0, zu, zw, tl.minimum(seg_end - start, BT), PRECISION
         )
