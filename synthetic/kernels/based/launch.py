@@ -190,7 +190,8 @@ _CACHE: dict[tuple, dict[str, int]] = {}
 def pick_config(
     key: tuple, candidates: list[dict[str, int]], run: Callable[[dict[str, int]], Any]
 ) -> dict[str, int]:
-    """Return the fastest of ``candidates`` for ``key`` (benchmarked once, then cached).
+    """Return the fastest of ``candidates`` for ``key`` (benchmarked once, then cached;
+    READTWICE_AUTOTUNE_LOG=1 prints every candidate's median time).
 
     ``run(cfg)`` launches the kernel with that config; failures (e.g. out of shared memory) drop
     the candidate.
@@ -209,6 +210,8 @@ def pick_config(
         except triton.runtime.errors.OutOfResources as err:  # does not fit: not a candidate
             last_error = err
             continue
+        if os.environ.get("READTWICE_AUTOTUNE_LOG") == "1":
+            print(f"autotune {key} {cfg}: {ms:.4f} ms", flush=True)
         if ms < best_ms:
             best, best_ms = cfg, ms
     if best is None:
