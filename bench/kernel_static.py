@@ -37,10 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic.kernels.based.launch import candidate_configs, state_pass_configs
 from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
-from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
+from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
     based_state_blocked_kernel,
     based_state_kernel,
+    based_state_t_kernel,
 )
 
 COLUMNS = [
@@ -78,8 +79,10 @@ MAX_WARPS_PER_SM = 64
 # the flags each kernel is compiled with (the causal prefix-linear-attention path)
 KERNELS = {
     "state": (based_state_kernel, dict(HAS_LEN=True), state_pass_configs),
+    "state_t": (based_state_t_kernel, dict(HAS_LEN=True), state_pass_configs),
     "state_blocked": (based_state_blocked_kernel, dict(HAS_LEN=True), state_pass_configs),
     "fwd": (based_fwd_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
+    "fwd_t": (based_fwd_t_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
     "bwd_dq": (based_bwd_dq_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
     "bwd_dkv": (
         based_bwd_dkv_kernel,

@@ -94,7 +94,23 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
         out.append(dict(BT=bt, DB=db, num_warps=warps, num_stages=stages))
     if not out:
         out.append(dict(BT=16, DB=16, num_warps=4, num_stages=1))
+    if not for_backward:
+        # the forward kernel with the state held transposed (triton_fwd.based_fwd_t_kernel)
+        # (BT = 16 and 64 left out: both hit an illegal memory access on an H200 with Triton 3.6)
+        out = _transposed_state(out, [(32, 64, 4, 1), (32, 64, 4, 2), (32, 64, 8, 2)])
     return _truncated(out)
+
+
+def _transposed_state(
+    configs: list[dict[str, int]], shapes: list[tuple[int, int, int, int]]
+) -> list[dict[str, int]]:
+    """``configs`` preceded by TS=1 (transposed-state kernel) variants of those of ``shapes``."""
+    ts = [
+        dict(cfg, TS=1)
+        for cfg in configs
+        if (cfg["BT"], cfg["DB"], cfg["num_warps"], cfg["num_stages"]) in shapes
+    ]
+    return ts + configs
 
 
 def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
@@ -112,6 +128,7 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
         for bt, db, warps, stages in shapes
         if db <= max(dp, 16) and register_budget_ok(w, db, bt)
     ]
+    out = _transposed_state(out, [(64, 64, 4, 2), (32, 64, 4, 2), (64, 64, 8, 2), (128, 64, 8, 2)])
     if experimental():
         # column-blocked state pass (triton_state.based_state_blocked_kernel): not yet measured
         wb = min(32, w1, w2)

@@ -19,10 +19,11 @@ import torch
 
 from synthetic.kernels.based import launch
 from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
-from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
+from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
     based_state_blocked_kernel,
     based_state_kernel,
+    based_state_t_kernel,
     public_to_rows,
     state_rows,
 )
@@ -99,7 +100,8 @@ def _state_pass(
         part = torch.empty(b * h, nseg, rows, d, device=kx.device, dtype=torch.float32)
         zpart = torch.empty(b * h, nseg, rows, device=kx.device, dtype=torch.float32)
         blocked = "WB" in cfg
-        kernel = based_state_blocked_kernel if blocked else based_state_kernel
+        kernel = based_state_t_kernel if cfg.get("TS") else based_state_kernel
+        kernel = based_state_blocked_kernel if blocked else kernel
         nwb = (rows - 1) // cfg["WB"] if blocked else 1
         kernel[(ndb * nwb, nseg, b * h)](
             kx,
@@ -178,7 +180,8 @@ class _BasedFunction(torch.autograd.Function):
                 zpart = torch.cumsum(zpart, 1).sub_(zpart)
                 starts = (part, zpart) if base is None else (part.add_(base[0]), zpart.add_(base[1]))
             grid = (triton_cdiv(d, cfg["DB"]), nseg, b * h)
-            based_fwd_kernel[grid](
+            kernel = based_fwd_t_kernel if cfg.get("TS") else based_fwd_kernel
+            kernel[grid](
                 q,
                 k,
                 v,

@@ -317,3 +317,157 @@ def next_pow2(x: int, minimum: int = 16) -> int:
 def feature_widths(f: int) -> tuple[int, int, int]:
     """(FP, W1, W2): padded widths of x, u(x) and w(x) for feature dim f."""
     return next_pow2(f), next_pow2(2 * f), next_pow2(f * (f - 1) // 2)
+
+
+@triton.jit
+def load_cols(ptr, row0, n_rows, row_stride, cols, n_cols, BT: tl.constexpr):
+    """Rows [row0, row0+BT) and columns ``cols`` of a row-major tile, loaded transposed:
+    [len(cols), BT] (masked at n_rows / n_cols)."""
+    rows = row0 + tl.arange(0, BT)
+    mask = (cols[:, None] < n_cols) & (rows[None, :] < n_rows)
+    return tl.load(ptr + rows[None, :].to(tl.int64) * row_stride + cols[:, None], mask=mask, other=0.0)
+
+
+@triton.jit
+def query_features_t(
+    xt,
+    sel_u,
+    sel_a,
+    sel_b,
+    scale1,
+    scale_d,
+    scale_w,
+    F: tl.constexpr,
+    W1: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """u(x)^T [W1, BT] and w(x)^T [W2, BT] (fp32) from x^T [FP, BT]: the transposed layout of
+    :func:`features`, gathered by (selection^T . x^T)."""
+    xu = tl.dot(tl.trans(sel_u), xt, input_precision=SEL_PRECISION)
+    xa = tl.dot(tl.trans(sel_a), xt, input_precision=SEL_PRECISION)
+    xb = tl.dot(tl.trans(sel_b), xt, input_precision=SEL_PRECISION)
+    urow = tl.arange(0, W1)
+    u = tl.where(urow[:, None] < F, xu * scale1, xu * xu * scale_d)
+    return u, xa * xb * scale_w
+
+
+@triton.jit
+def based_fwd_t_kernel(
+    Q,
+    K,
+    V,
+    START,
+    ZSTART,
+    PA,
+    PB,  # inputs
+    O,
+    DEN,
+    S_OUT,
+    Z_OUT,  # outputs
+    T,
+    H,
+    SEG,
+    NSEG,
+    NSTART,
+    scale1,
+    scale_d,
+    scale_w,
+    eps,
+    F: tl.constexpr,
+    FP: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
+    D: tl.constexpr,
+    DB: tl.constexpr,
+    BT: tl.constexpr,
+    HAS_START: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """:func:`based_fwd_kernel` with the state held transposed, [DB, W] instead of [W, DB], and
+    every big dot written with the value dimension as its M side:
+        y^T [DB, BT] = S^T . phi(q)^T + v^T . P^T,     S^T += v^T . phi(k).
+    The state is the accumulator of the update and the A operand of the read-out, and M = DB >= 64
+    lets Hopper's warpgroup MMA take both (with BT rows on the M side, as in based_fwd_kernel,
+    they need M = BT >= 64)."""
+    pid_d = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    pid_bh = tl.program_id(2)
+    b = pid_bh // H
+    h = pid_bh % H
+    E: tl.constexpr = 1 + F + F * F
+    R: tl.constexpr = 1 + W1 + W2
+
+    fcols = tl.arange(0, FP)
+    dcols = pid_d * DB + tl.arange(0, DB)
+    dmask = dcols < D
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, Q.dtype.element_ty)
+
+    bh_qk = (b.to(tl.int64) * T * H + h) * F
+    bh_v = (b.to(tl.int64) * T * H + h) * D
+    row_qk = H * F
+    row_v = H * D
+
+    if HAS_START:
+        base = (pid_bh.to(tl.int64) * NSTART + tl.minimum(pid_s, NSTART - 1)) * R
+        s0, su, sw, z0, zu, zw = load_kernel_state(START, ZSTART, base, dcols, W1, W2, D)
+    else:
+        s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
+    sut = tl.trans(su)
+    swt = tl.trans(sw)
+
+    rows_local = tl.arange(0, BT)
+    causal_t = rows_local[:, None] <= rows_local[None, :]  # [j, i]: key j visible to query i
+    seg_start = pid_s * SEG
+    for start in range(seg_start, tl.minimum(seg_start + SEG, T), BT):
+        qt = load_cols(Q + bh_qk, start, T, row_qk, fcols, F, BT)
+        qut, qwt = query_features_t(qt, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+        dt = Q.dtype.element_ty
+        num = s0[:, None] + tl.dot(sut.to(dt), qut.to(dt), input_precision=PRECISION)
+        num += tl.dot(swt.to(dt), qwt.to(dt), input_precision=PRECISION)
+        den = z0 + tl.sum(qut * zu[:, None], axis=0) + tl.sum(qwt * zw[:, None], axis=0)
+        if CAUSAL:
+            k = load_rows(K + bh_qk, start, T, row_qk, fcols, F, BT)
+            vt = load_cols(V + bh_v, start, T, row_v, dcols, D, BT)
+            st = tl.dot(k, qt, input_precision=PRECISION) * (scale1 * scale1)
+            pt = tl.where(causal_t, 1.0 + st + 0.5 * st * st, 0.0)
+            num += tl.dot(vt, pt.to(vt.dtype), input_precision=PRECISION)
+            den += tl.sum(pt, axis=0)
+            ku, kw, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+            s0 += tl.sum(vt.to(tl.float32), axis=1)
+            sut += tl.dot(vt, ku.to(vt.dtype), input_precision=PRECISION)
+            swt += tl.dot(vt, kw.to(vt.dtype), input_precision=PRECISION)
+            z0 += tl.minimum(T - start, BT).to(tl.float32)
+            zu += tl.sum(ku, axis=0)
+            zw += tl.sum(kw, axis=0)
+        y = num / (den[None, :] + eps)
+        rows = start + rows_local
+        rmask = rows < T
+        tl.store(
+            O + bh_v + rows[None, :].to(tl.int64) * row_v + dcols[:, None],
+            y.to(O.dtype.element_ty),
+            mask=dmask[:, None] & rmask[None, :],
+        )
+        if pid_d == 0:
+            tl.store(DEN + (b.to(tl.int64) * T + rows) * H + h, den, mask=rmask)
+
+    if pid_s == NSEG - 1:
+        store_state(
+            S_OUT + pid_bh.to(tl.int64) * E * D,
+            Z_OUT + pid_bh.to(tl.int64) * E,
+            PA,
+            PB,
+            s0,
+            tl.trans(sut),
+            tl.trans(swt),
+            z0,
+            zu,
+            zw,
+            dcols,
+            pid_d == 0,
+            F,
+            D,
+            W1,
+            W2,
+        )

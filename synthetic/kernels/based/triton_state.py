@@ -28,6 +28,7 @@ from synthetic.kernels.based.triton_fwd import (
     accumulate,
     feature_widths,
     features,
+    load_cols,
     load_rows,
     selectors,
     store_kernel_state,
@@ -93,6 +94,74 @@ def based_state_kernel(
 
     base = (pid_bh.to(tl.int64) * NSEG + pid_s) * R
     store_kernel_state(P, PZ, base, s0, su, sw, z0, zu, zw, dcols, pid_d == 0, W1, W2, D)
+
+
+@triton.jit
+def based_state_t_kernel(
+    K,
+    V,
+    LEN,
+    PA,
+    PB,  # inputs
+    P,
+    PZ,  # outputs: [BH, NSEG, R, D], [BH, NSEG, R] fp32
+    T,
+    H,
+    SEG,
+    NSEG,
+    scale1,
+    scale_d,
+    scale_w,
+    F: tl.constexpr,
+    FP: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
+    D: tl.constexpr,
+    DB: tl.constexpr,
+    BT: tl.constexpr,
+    HAS_LEN: tl.constexpr,
+    PRECISION: tl.constexpr,
+    SEL_PRECISION: tl.constexpr,
+):
+    """:func:`based_state_kernel` with the sums held transposed, S^T [DB, W] += v^T . phi(k), so
+    the dot's M side is the value block DB (>= 64 lets Hopper's warpgroup MMA take it) rather
+    than the feature width; stored in the same kernel layout [R, D]."""
+    pid_d = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    pid_bh = tl.program_id(2)
+    b = pid_bh // H
+    h = pid_bh % H
+    R: tl.constexpr = 1 + W1 + W2
+    fcols = tl.arange(0, FP)
+    dcols = pid_d * DB + tl.arange(0, DB)
+    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, K.dtype.element_ty)
+    if HAS_LEN:
+        n = tl.load(LEN + b)
+    else:
+        n = T
+    seg_start = pid_s * SEG
+    seg_end = tl.minimum(seg_start + SEG, n)
+    bh_qk = (b.to(tl.int64) * T * H + h) * F
+    bh_v = (b.to(tl.int64) * T * H + h) * D
+
+    s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
+    sut = tl.trans(su)
+    swt = tl.trans(sw)
+    for start in range(seg_start, seg_end, BT):
+        k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
+        vt = load_cols(V + bh_v, start, seg_end, H * D, dcols, D, BT)
+        u, w, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+        s0 += tl.sum(vt.to(tl.float32), axis=1)
+        sut += tl.dot(vt, u.to(vt.dtype), input_precision=PRECISION)
+        swt += tl.dot(vt, w.to(vt.dtype), input_precision=PRECISION)
+        z0 += tl.minimum(seg_end - start, BT).to(tl.float32)
+        zu += tl.sum(u, axis=0)
+        zw += tl.sum(w, axis=0)
+
+    base = (pid_bh.to(tl.int64) * NSEG + pid_s) * R
+    store_kernel_state(
+        P, PZ, base, s0, tl.trans(sut), tl.trans(swt), z0, zu, zw, dcols, pid_d == 0, W1, W2, D
+    )
 
 
 @triton.jit

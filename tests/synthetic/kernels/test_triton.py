@@ -171,6 +171,21 @@ def test_sequence_parallel_forward(segments: int) -> None:
         check_pla(2, 150, 70, 1, 8, 12, [70, 3])
 
 
+@pytest.mark.parametrize("segments", [1, 3])
+@pytest.mark.parametrize(("f", "d"), [(4, 5), (16, 24), (24, 20)])
+def test_transposed_state_forward(segments: int, f: int, d: int) -> None:
+    """The forward kernel that holds the state transposed (based_fwd_t_kernel, TS=1) gives the
+    reference outputs, states and gradients: causal with an initial state, non-causal, prefix
+    linear attention, with and without sequence segments."""
+    from synthetic.kernels.based import launch
+
+    cfg = dict(launch.candidate_configs(f, d)[0], TS=1, SEGS=segments)
+    with launch.force_config(cfg):
+        check_based(2, 75, 1, f, d, True, True)
+        check_based(1, 40, 2, f, d, False, False, seed=2)
+        check_pla(2, 75, 33, 1, f, d, [33, 4], seed=3)
+
+
 @pytest.mark.parametrize(("f", "wb"), [(4, 16), (8, 16), (16, 32)])
 def test_column_blocked_state_pass(f: int, wb: int) -> None:
     """The state pass with its feature columns split over programs (WB columns each) gives the
