@@ -41,7 +41,7 @@ from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_ker
 from synthetic.kernels.based.triton_state import (
     based_state_blocked_kernel,
     based_state_kernel,
-    based_state_t_kernel,
+    based_state_kt_kernel,
 )
 
 COLUMNS = [
@@ -79,7 +79,7 @@ MAX_WARPS_PER_SM = 64
 # the flags each kernel is compiled with (the causal prefix-linear-attention path)
 KERNELS = {
     "state": (based_state_kernel, dict(HAS_LEN=True), state_pass_configs),
-    "state_t": (based_state_t_kernel, dict(HAS_LEN=True), state_pass_configs),
+    "state_kt": (based_state_kt_kernel, dict(HAS_LEN=True), state_pass_configs),
     "state_blocked": (based_state_blocked_kernel, dict(HAS_LEN=True), state_pass_configs),
     "fwd": (based_fwd_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
     "fwd_t": (based_fwd_t_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
@@ -124,6 +124,9 @@ def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], 
     if "WB" in cfg:
         const["WB"] = cfg["WB"]
     const.update(PRECISION=precision, SEL_PRECISION=sel_precision)
+    for name, param in inspect.signature(fn.fn).parameters.items():  # constexprs left at their default
+        if name not in const and param.default is not inspect.Parameter.empty:
+            const[name] = param.default
     sig = _signature(fn, dtype, const)
     names = list(sig)
     src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in const.items()})

@@ -97,7 +97,10 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
     if not for_backward:
         # the forward kernel with the state held transposed (triton_fwd.based_fwd_t_kernel)
         # (BT = 16 and 64 left out: both hit an illegal memory access on an H200 with Triton 3.6)
-        out = _transposed_state(out, [(32, 64, 4, 1), (32, 64, 4, 2), (32, 64, 8, 2)])
+        out = _transposed_state(out, [(32, 64, 4, 1), (32, 64, 4, 2), (32, 64, 4, 3), (32, 64, 8, 2)])
+        if (32, 64) in [(c["BT"], c["DB"]) for c in out]:
+            # register caps: 3 programs of 4 warps per SM instead of 2
+            out[1:1] = [dict(BT=32, DB=64, num_warps=4, num_stages=s, TS=1, maxnreg=168) for s in (2, 3)]
     return _truncated(out)
 
 
@@ -128,7 +131,13 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
         for bt, db, warps, stages in shapes
         if db <= max(dp, 16) and register_budget_ok(w, db, bt)
     ]
-    out = _transposed_state(out, [(64, 64, 4, 2), (32, 64, 4, 2), (64, 64, 8, 2), (128, 64, 8, 2)])
+    # key features built transposed (triton_state.based_state_kt_kernel): measured fastest
+    kt = [(64, 64, 4, 2), (64, 64, 4, 3), (128, 64, 8, 2), (32, 64, 4, 2)]
+    out = [
+        dict(BT=bt, DB=db, num_warps=warps, num_stages=stages, KT=1)
+        for bt, db, warps, stages in kt
+        if db <= max(dp, 16) and w * db <= 16384
+    ] + out
     if experimental():
         # column-blocked state pass (triton_state.based_state_blocked_kernel): not yet measured
         wb = min(32, w1, w2)
@@ -139,6 +148,15 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
             if db <= max(dp, 16)
         ] + out
     return _truncated(out) or [dict(BT=16, DB=16, num_warps=4, num_stages=1)]
+
+
+def compile_options(cfg: dict[str, int]) -> dict[str, int]:
+    """The launch's compile options: num_warps, num_stages and, where a candidate caps the
+    registers per thread (more programs per SM at the price of spills), maxnreg."""
+    out = dict(num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
+    if "maxnreg" in cfg:
+        out["maxnreg"] = cfg["maxnreg"]
+    return out
 
 
 def experimental() -> bool:

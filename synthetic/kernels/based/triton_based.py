@@ -23,7 +23,7 @@ from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_ker
 from synthetic.kernels.based.triton_state import (
     based_state_blocked_kernel,
     based_state_kernel,
-    based_state_t_kernel,
+    based_state_kt_kernel,
     public_to_rows,
     state_rows,
 )
@@ -100,7 +100,7 @@ def _state_pass(
         part = torch.empty(b * h, nseg, rows, d, device=kx.device, dtype=torch.float32)
         zpart = torch.empty(b * h, nseg, rows, device=kx.device, dtype=torch.float32)
         blocked = "WB" in cfg
-        kernel = based_state_t_kernel if cfg.get("TS") else based_state_kernel
+        kernel = based_state_kt_kernel if cfg.get("KT") else based_state_kernel
         kernel = based_state_blocked_kernel if blocked else kernel
         nwb = (rows - 1) // cfg["WB"] if blocked else 1
         kernel[(ndb * nwb, nseg, b * h)](
@@ -124,8 +124,7 @@ def _state_pass(
             HAS_LEN=lengths is not None,
             PRECISION=launch.dot_precision(kx.dtype),
             SEL_PRECISION=launch.selection_precision(kx.dtype),
-            num_warps=cfg["num_warps"],
-            num_stages=cfg["num_stages"],
+            **launch.compile_options(cfg),
             **_widths(f),
             **({"WB": cfg["WB"]} if blocked else {}),
         )
@@ -209,8 +208,7 @@ class _BasedFunction(torch.autograd.Function):
                 CAUSAL=causal,
                 PRECISION=precision,
                 SEL_PRECISION=sel_precision,
-                num_warps=cfg["num_warps"],
-                num_stages=cfg["num_stages"],
+                **launch.compile_options(cfg),
                 **_widths(f),
             )
             return starts, seg
@@ -293,8 +291,7 @@ def _bwd_launch(cfg, q, k, v, ke, ve, prefix, starts, seg, g, hh, causal, has_en
         BT=cfg["BT"],
         PRECISION=launch.dot_precision(q.dtype),
         SEL_PRECISION=launch.selection_precision(q.dtype),
-        num_warps=cfg["num_warps"],
-        num_stages=cfg["num_stages"],
+        **launch.compile_options(cfg),
         **_widths(f),
     )
     enc = (ke, ve, prefix) if has_enc else (dummy, dummy, dummy)

@@ -30,6 +30,7 @@ from synthetic.kernels.based.triton_fwd import (
     features,
     load_cols,
     load_rows,
+    query_features_t,
     selectors,
     store_kernel_state,
     zero_state,
@@ -97,7 +98,7 @@ def based_state_kernel(
 
 
 @triton.jit
-def based_state_t_kernel(
+def based_state_kt_kernel(
     K,
     V,
     LEN,
@@ -123,9 +124,10 @@ def based_state_t_kernel(
     PRECISION: tl.constexpr,
     SEL_PRECISION: tl.constexpr,
 ):
-    """:func:`based_state_kernel` with the sums held transposed, S^T [DB, W] += v^T . phi(k), so
-    the dot's M side is the value block DB (>= 64 lets Hopper's warpgroup MMA take it) rather
-    than the feature width; stored in the same kernel layout [R, D]."""
+    """:func:`based_state_kernel` with the key features built transposed, phi(k)^T [W, BT] =
+    selection^T . k^T, so that both dots have the feature width on their M side (>= 64 for w)
+    and the update S [W, DB] += phi(k)^T . v takes its A operand straight from the registers
+    of the feature dots."""
     pid_d = tl.program_id(0)
     pid_s = tl.program_id(1)
     pid_bh = tl.program_id(2)
@@ -145,23 +147,19 @@ def based_state_t_kernel(
     bh_v = (b.to(tl.int64) * T * H + h) * D
 
     s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
-    sut = tl.trans(su)
-    swt = tl.trans(sw)
     for start in range(seg_start, seg_end, BT):
-        k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
-        vt = load_cols(V + bh_v, start, seg_end, H * D, dcols, D, BT)
-        u, w, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
-        s0 += tl.sum(vt.to(tl.float32), axis=1)
-        sut += tl.dot(vt, u.to(vt.dtype), input_precision=PRECISION)
-        swt += tl.dot(vt, w.to(vt.dtype), input_precision=PRECISION)
+        kt = load_cols(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
+        v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
+        ut, wt = query_features_t(kt, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+        s0 += tl.sum(v.to(tl.float32), axis=0)
+        su += tl.dot(ut.to(v.dtype), v, input_precision=PRECISION)
+        sw += tl.dot(wt.to(v.dtype), v, input_precision=PRECISION)
         z0 += tl.minimum(seg_end - start, BT).to(tl.float32)
-        zu += tl.sum(u, axis=0)
-        zw += tl.sum(w, axis=0)
+        zu += tl.sum(ut, axis=1)
+        zw += tl.sum(wt, axis=1)
 
     base = (pid_bh.to(tl.int64) * NSEG + pid_s) * R
-    store_kernel_state(
-        P, PZ, base, s0, tl.trans(sut), tl.trans(swt), z0, zu, zw, dcols, pid_d == 0, W1, W2, D
-    )
+    store_kernel_state(P, PZ, base, s0, su, sw, z0, zu, zw, dcols, pid_d == 0, W1, W2, D)
 
 
 @triton.jit

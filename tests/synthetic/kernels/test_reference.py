@@ -200,3 +200,25 @@ def test_need_state_false_same_outputs(shape, chunk: int, causal: bool, with_ini
     y4, none = prefix_linear_attention(q, k, v, ke, ve, prefix, impl="reference", need_state=False)
     assert none is None
     torch.testing.assert_close(y4, y3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_out_of_range_prefix_len_on_gpu_fails_loudly() -> None:
+    """On the GPU the prefix_len range is checked by a device-side assertion (no read-back that
+    would stall every call): a bad value must still stop the program, never be used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from synthetic.kernels import prefix_linear_attention\n"
+        "x = torch.randn(1, 8, 1, 4, device='cuda')\n"
+        "v = torch.randn(1, 8, 1, 3, device='cuda')\n"
+        "y, _ = prefix_linear_attention(x, x, v, x, v, torch.tensor([9], device='cuda'), impl='triton')\n"
+        "torch.cuda.synchronize()\n"
+        "print('NOT REACHED')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "NOT REACHED" not in out.stdout
+    assert "assert" in out.stderr.lower(), out.stderr[-2000:]

@@ -171,15 +171,17 @@ def test_sequence_parallel_forward(segments: int) -> None:
         check_pla(2, 150, 70, 1, 8, 12, [70, 3])
 
 
+@pytest.mark.parametrize("key_t", [0, 1])
 @pytest.mark.parametrize("segments", [1, 3])
 @pytest.mark.parametrize(("f", "d"), [(4, 5), (16, 24), (24, 20)])
-def test_transposed_state_forward(segments: int, f: int, d: int) -> None:
+def test_transposed_state_forward(segments: int, f: int, d: int, key_t: int) -> None:
     """The forward kernel that holds the state transposed (based_fwd_t_kernel, TS=1) gives the
     reference outputs, states and gradients: causal with an initial state, non-causal, prefix
-    linear attention, with and without sequence segments."""
+    linear attention, with and without sequence segments; with either state pass for the
+    encoder and the segment starts (KT=1: based_state_kt_kernel, key features transposed)."""
     from synthetic.kernels.based import launch
 
-    cfg = dict(launch.candidate_configs(f, d)[0], TS=1, SEGS=segments)
+    cfg = dict(launch.candidate_configs(f, d)[0], TS=1, KT=key_t, SEGS=segments)
     with launch.force_config(cfg):
         check_based(2, 75, 1, f, d, True, True)
         check_based(1, 40, 2, f, d, False, False, seed=2)
