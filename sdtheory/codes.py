@@ -63,6 +63,7 @@ __all__ = [
     "max_code",
     "power_sum_coloring",
     "smallest_prime_at_least",
+    "stored_coloring",
     "sum_mod_coloring",
 ]
 
@@ -134,6 +135,36 @@ def complement_pair_coloring(n: int, w: int) -> np.ndarray:
     masks = subset_masks(n, w)
     full = np.uint64((1 << n) - 1)
     return _compress(np.minimum(masks, full ^ masks)[:, None])
+
+
+def stored_coloring(n: int, w: int, delta: int) -> np.ndarray | None:
+    """The colouring of G(n, w, delta) stored in :mod:`sdtheory.code_certificates`, checked, or
+    None if there is none.
+
+    Entries are stored for w <= n / 2; for w > n / 2 the entry of (n, n - w, delta) is carried over
+    by complementation (P gets the colour of [n] \\ P; an isomorphism, see the module docstring).
+    The decoded colouring is verified to be proper on :func:`distance_graph` with exactly the
+    stated number of colours every time; a ValueError is raised otherwise (a corrupt entry is
+    never used).
+    """
+    from sdtheory.code_certificates import COLORINGS
+
+    m = min(w, n - w)
+    entry = COLORINGS.get((n, m, delta))
+    if entry is None:
+        return None
+    k, hexdata = entry
+    col = np.frombuffer(bytes.fromhex(hexdata), dtype=np.uint8).astype(np.int64)
+    if col.size != math.comb(n, m):
+        raise ValueError(f"stored colouring of G({n}, {m}, {delta}) has {col.size} entries")
+    if m != w:
+        small = subset_masks(n, m)
+        comp = np.uint64((1 << n) - 1) ^ subset_masks(n, w)
+        col = col[np.searchsorted(small, comp)]
+    proper = is_proper_coloring(distance_graph(n, w, delta), col)
+    if not proper or np.unique(col).size != k or col.max() != k - 1:
+        raise ValueError(f"stored colouring of G({n}, {w}, {delta}) is not a proper {k}-colouring")
+    return col
 
 
 @functools.cache
@@ -301,6 +332,9 @@ def code_partition(
         candidates.append(("Graham–Sloane power sums mod p", power_sum_coloring(n, w, delta)))
     if n == 2 * w and delta < w:
         candidates.append(("complementary pairs", complement_pair_coloring(n, w)))
+    stored = stored_coloring(n, w, delta)
+    if stored is not None:
+        candidates.append(("stored tabu-search certificate", stored))
     candidates.append(("DSATUR", dsatur_coloring(adj)))
     candidates.append(("recursive largest first", rlf_coloring(adj)))
     name, best = min(candidates, key=lambda c: int(c[1].max()) + 1)

@@ -124,3 +124,46 @@ def test_large_graph_uses_proven_counts_only() -> None:
     p = codes.smallest_prime_at_least(16)
     assert part.coloring.size == 0 and part.upper == min(math.comb(16, 6), p**2)
     assert part.lower == max(math.comb(12, 2), -(-math.comb(16, 6) // codes.johnson_bound(16, 3, 6)))
+
+
+def test_stored_colorings_are_proper_with_the_stated_colour_count() -> None:
+    from sdtheory.code_certificates import COLORINGS
+
+    assert COLORINGS
+    for (n, w, delta), (k, _) in COLORINGS.items():
+        assert 2 * w <= n
+        for side in (w, n - w):
+            c = codes.stored_coloring(n, side, delta)
+            assert c is not None and c.shape == (math.comb(n, side),)
+            assert _colours(c) == k and np.unique(c).size == k
+            # independent check of properness from the definition: |P \ P'| in 1..delta
+            masks = subset_masks(n, side)
+            d = popcount(masks[:, None] & ~masks[None, :])
+            assert not np.any((d >= 1) & (d <= delta) & (c[:, None] == c[None, :])), (n, side, delta)
+            # every colour class is a code, so it has at most A(n, 2 delta + 2, w) members
+            assert np.bincount(c).max() <= codes.johnson_bound(n, delta + 1, side)
+        assert codes.code_partition(n, w, delta).upper <= k
+
+
+def test_corrupt_stored_coloring_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sdtheory import code_certificates
+
+    k, hexdata = code_certificates.COLORINGS[(10, 5, 2)]
+    data = bytearray(bytes.fromhex(hexdata))
+    data[1] = data[0]  # {0..3, 5} and {0..4} are at distance 1: now a monochromatic edge
+    bad = {(10, 5, 2): (k, data.hex()), (10, 4, 1): (3, hexdata[:420])}
+    monkeypatch.setattr(code_certificates, "COLORINGS", bad)
+    with pytest.raises(ValueError, match="not a proper"):
+        codes.stored_coloring(10, 5, 2)
+    with pytest.raises(ValueError, match="not a proper"):
+        codes.stored_coloring(10, 4, 1)
+    assert codes.stored_coloring(9, 4, 1) is None
+
+
+@pytest.mark.parametrize(("n", "w", "delta", "chi"), [(10, 5, 2, 42), (12, 6, 3, 231)])
+def test_stored_certificates_close_the_interval(n: int, w: int, delta: int, chi: int) -> None:
+    # ceil(V / alpha) = V / alpha: every colour class of the stored colouring is a maximum code
+    part = codes.code_partition(n, w, delta)
+    assert part.exact and part.lower == part.upper == chi
+    assert math.comb(n, w) == chi * part.alpha_upper and part.alpha_exact
+    assert np.all(np.bincount(part.coloring) == part.alpha_upper)
