@@ -28,8 +28,10 @@ DEVICE = "cuda" if HAS_CUDA else "cpu"
 # relative-error criteria per dtype (||got - ref|| / ||ref|| against fp64)
 TOL = {torch.float32: 1e-5 if INTERPRETED else 5e-3, torch.float16: 1e-2, torch.bfloat16: 3e-2}
 # ... or an error this small in RMS: a gradient that is zero up to eps (e.g. dq at T=1, where
-# y_0 = v_0 whatever q is) has no meaningful relative error, only rounding noise
-ATOL = {torch.float32: 1e-6 if INTERPRETED else 1e-3, torch.float16: 1e-2, torch.bfloat16: 2e-2}
+# y_0 = v_0 whatever q is) has no meaningful relative error, only rounding noise. On the GPU fp32
+# dots run in tf32, whose 10-bit mantissa is fp16's, so fp32 gets fp16's noise floor there (a
+# GPU run measured RMS 5e-3 for that exactly-zero dq: cancellation of O(1) terms at tf32 precision)
+ATOL = {torch.float32: 1e-6 if INTERPRETED else 1e-2, torch.float16: 1e-2, torch.bfloat16: 2e-2}
 
 
 def _inputs(seed: int, shapes: list[tuple[int, ...]], dtype: torch.dtype) -> list[torch.Tensor]:
