@@ -334,7 +334,7 @@ def code_partition(
         candidates.append(("complementary pairs", complement_pair_coloring(n, w)))
     stored = stored_coloring(n, w, delta)
     if stored is not None:
-        candidates.append(("stored tabu-search certificate", stored))
+        candidates.append(("stored certificate", stored))
     candidates.append(("DSATUR", dsatur_coloring(adj)))
     candidates.append(("recursive largest first", rlf_coloring(adj)))
     name, best = min(candidates, key=lambda c: int(c[1].max()) + 1)
