@@ -1,5 +1,6 @@
-"""Kernel benchmark figure: prefill / training-step time vs sequence length and batch, from the CSV that
-``bench/prefill.py`` measured on a GPU (``figures/data/prefill_<gpu>.csv``, committed).
+"""Kernel benchmark figure: prefill / training-step time vs sequence length and batch, from the CSVs that
+``bench/prefill.py`` measured on GPUs (``figures/data/prefill_<gpu>.csv``, committed; one line
+style per GPU).
 
 The figure only redraws measured rows; it never times anything itself (no GPU is needed). Each
 CSV row names its device, torch, triton and commit.
@@ -37,17 +38,17 @@ def load_prefill(ctx: FigureContext) -> pd.DataFrame:
 
 
 def _panels(df: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
-    """(title, x column, rows) per panel: time vs N at B = 16 for each mode, time vs B at N = 16k
-    (forward) where the batch sweep was measured."""
+    """(title, x column, rows) per panel: time vs N at B = 16 and time vs B at N = 16k (where the
+    batch sweep was measured), for each mode."""
     panels = []
     for mode in ("fwd", "fwdbwd"):
+        what = "prefill (forward)" if mode == "fwd" else "forward + backward"
         sub = df[(df["mode"] == mode) & (df.B == 16)]
         if len(sub):
-            what = "prefill (forward)" if mode == "fwd" else "forward + backward"
             panels.append((f"{what} vs N: B=16", "N", sub))
-    by_b = df[(df["mode"] == "fwd") & (df.N == 16384)]
-    if by_b.B.nunique() > 1:
-        panels.append(("prefill (forward) vs batch: N=16k", "B", by_b))
+        by_b = df[(df["mode"] == mode) & (df.N == 16384)]
+        if by_b.B.nunique() > 1:
+            panels.append((f"{what} vs batch: N=16k", "B", by_b))
     return panels
 
 
@@ -58,9 +59,23 @@ def build_prefill(ctx: FigureContext) -> None:
     panels = _panels(df)
     palette = dict(zip(LABELS.values(), sns.color_palette("tab10", len(LABELS)), strict=True))
     palette.update({p: "gray" for p in df.provider.unique() if p not in palette})
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.4), squeeze=False)
-    for ax, (title, x, sub) in zip(axes[0], panels, strict=True):
-        sns.lineplot(sub, x=x, y="ms", hue="provider", style="device", marker="o", ax=ax, palette=palette)
+    devices = sorted(df.device.unique())
+    cols = 2 if len(panels) == 4 else len(panels)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.6 * rows), squeeze=False)
+    for ax, (title, x, sub) in zip(axes.flat, panels, strict=False):
+        sns.lineplot(
+            sub,
+            x=x,
+            y="ms",
+            hue="provider",
+            hue_order=[p for p in palette if p in set(sub.provider)],
+            style="device",
+            style_order=devices,  # the same dash pattern for a GPU in every panel
+            marker="o",
+            ax=ax,
+            palette=palette,
+        )
         ax.set(xscale="log", yscale="log", ylabel="time (ms, median)")
         ticks = sorted(sub[x].unique())
         if x == "N":
