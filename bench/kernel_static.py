@@ -9,12 +9,13 @@ This is not a timing: `bench/prefill.py` on a GPU is. It tells which block shape
 occupancy before device time is spent on them.
 
     READTWICE_EXPERIMENTAL=1 python bench/kernel_static.py [--arch 90] [--f 16] [--d 64] [--dtype bf16]
-        [--kernels state,state_blocked,fwd,bwd_dq,bwd_dkv,bwd_enc] [--out figures/data]
+        [--kernels state,state_kt,fwd,fwd_t,bwd_dq,bwd_dkv,bwd_enc] [--out figures/data]
 
-(READTWICE_EXPERIMENTAL=1 adds the experimental candidates, e.g. the column-blocked state pass.)
+Each state-pass and forward variant is compiled for the autotune candidates that select it
+(KT=1: state_kt; TS=1: fwd_t, the transposed-state forward).
 
 Writes kernel_static_sm<arch>.csv with columns
-kernel,f,d,dtype,BT,DB,WB,num_warps,num_stages,regs,stack_bytes,shared_bytes,programs_per_sm,
+kernel,f,d,dtype,BT,DB,num_warps,num_stages,regs,stack_bytes,shared_bytes,programs_per_sm,
 hmma,hgmma,lds,sts,ldsm,bar,sass_lines,triton.
 """
 
@@ -39,7 +40,6 @@ from synthetic.kernels.based.launch import candidate_configs, state_pass_configs
 from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
 from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
-    based_state_blocked_kernel,
     based_state_kernel,
     based_state_kt_kernel,
 )
@@ -51,7 +51,6 @@ COLUMNS = [
     "dtype",
     "BT",
     "DB",
-    "WB",
     "num_warps",
     "num_stages",
     "regs",
@@ -77,19 +76,33 @@ SHARED_PER_SM = 228 * 1024
 MAX_WARPS_PER_SM = 64
 
 # the flags each kernel is compiled with (the causal prefix-linear-attention path)
+def backward_configs(f: int, d: int) -> list[dict[str, int]]:
+    return candidate_configs(f, d, for_backward=True)
+
+
 KERNELS = {
-    "state": (based_state_kernel, dict(HAS_LEN=True), state_pass_configs),
-    "state_kt": (based_state_kt_kernel, dict(HAS_LEN=True), state_pass_configs),
-    "state_blocked": (based_state_blocked_kernel, dict(HAS_LEN=True), state_pass_configs),
-    "fwd": (based_fwd_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
-    "fwd_t": (based_fwd_t_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
-    "bwd_dq": (based_bwd_dq_kernel, dict(HAS_START=True, CAUSAL=True), candidate_configs),
+    "state": (based_state_kernel, dict(HAS_LEN=True), state_pass_configs, lambda c: not c.get("KT")),
+    "state_kt": (based_state_kt_kernel, dict(HAS_LEN=True), state_pass_configs, lambda c: bool(c.get("KT"))),
+    "fwd": (
+        based_fwd_kernel,
+        dict(HAS_START=True, CAUSAL=True),
+        candidate_configs,
+        lambda c: not c.get("TS"),
+    ),
+    "fwd_t": (
+        based_fwd_t_kernel,
+        dict(HAS_START=True, CAUSAL=True),
+        candidate_configs,
+        lambda c: bool(c.get("TS")),
+    ),
+    "bwd_dq": (based_bwd_dq_kernel, dict(HAS_START=True, CAUSAL=True), backward_configs, None),
     "bwd_dkv": (
         based_bwd_dkv_kernel,
         dict(HAS_ENC=True, CAUSAL=True, STORE_DINIT=False, STORE_REV=False),
-        candidate_configs,
+        backward_configs,
+        None,
     ),
-    "bwd_enc": (based_bwd_enc_kernel, {}, candidate_configs),
+    "bwd_enc": (based_bwd_enc_kernel, {}, backward_configs, None),
 }
 
 
@@ -116,13 +129,11 @@ def _tool(name: str) -> str:
 
 
 def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], arch: int) -> dict:
-    fn, flags, _ = KERNELS[kernel]
+    fn, flags, _, _ = KERNELS[kernel]
     fp, w1, w2 = feature_widths(f)
     precision = "tf32" if dtype == "fp32" else "ieee"
     sel_precision = "tf32x3" if dtype == "fp32" else "ieee"
     const = dict(F=f, FP=fp, W1=w1, W2=w2, D=d, DB=cfg["DB"], BT=cfg["BT"], **flags)
-    if "WB" in cfg:
-        const["WB"] = cfg["WB"]
     const.update(PRECISION=precision, SEL_PRECISION=sel_precision)
     for name, param in inspect.signature(fn.fn).parameters.items():  # constexprs left at their default
         if name not in const and param.default is not inspect.Parameter.empty:
@@ -155,7 +166,6 @@ def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], 
         d=d,
         dtype=dtype,
         **{k: cfg[k] for k in ("BT", "DB", "num_warps", "num_stages")},
-        WB=cfg.get("WB", ""),
         regs=regs,
         stack_bytes=stack,
         shared_bytes=shared,
@@ -192,16 +202,15 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
         for kernel in kernels:
-            configs = KERNELS[kernel][2](args.f, args.d)
-            blocked = kernel == "state_blocked"
-            for cfg in configs:
-                if ("WB" in cfg) != blocked:  # each state-pass kernel gets its own candidates
+            _, _, configs_of, selects = KERNELS[kernel]
+            for cfg in configs_of(args.f, args.d):
+                if selects is not None and not selects(cfg):  # each variant: its own candidates
                     continue
                 row = compile_facts(kernel, args.f, args.d, args.dtype, cfg, args.arch)
                 writer.writerow(row)
                 fh.flush()
                 print(
-                    f"{kernel:13s} BT={row['BT']:3d} DB={row['DB']:3d} WB={row['WB']!s:2s} "
+                    f"{kernel:9s} BT={row['BT']:3d} DB={row['DB']:3d} "
                     f"w={row['num_warps']} s={row['num_stages']} "
                     f"regs={row['regs']:3d} stack={row['stack_bytes']:4d} smem={row['shared_bytes']:6d} "
                     f"progs/SM={row['programs_per_sm']} HMMA={row['hmma']:4d} HGMMA={row['hgmma']:3d} "

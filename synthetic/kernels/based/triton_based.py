@@ -21,7 +21,6 @@ from synthetic.kernels.based import launch
 from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
 from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
-    based_state_blocked_kernel,
     based_state_kernel,
     based_state_kt_kernel,
     public_to_rows,
@@ -99,11 +98,8 @@ def _state_pass(
         nseg = max(1, triton_cdiv(t, seg))
         part = torch.empty(b * h, nseg, rows, d, device=kx.device, dtype=torch.float32)
         zpart = torch.empty(b * h, nseg, rows, device=kx.device, dtype=torch.float32)
-        blocked = "WB" in cfg
         kernel = based_state_kt_kernel if cfg.get("KT") else based_state_kernel
-        kernel = based_state_blocked_kernel if blocked else kernel
-        nwb = (rows - 1) // cfg["WB"] if blocked else 1
-        kernel[(ndb * nwb, nseg, b * h)](
+        kernel[(ndb, nseg, b * h)](
             kx,
             vx,
             lengths if lengths is not None else zpart,
@@ -126,7 +122,6 @@ def _state_pass(
             SEL_PRECISION=launch.selection_precision(kx.dtype),
             **launch.compile_options(cfg),
             **_widths(f),
-            **({"WB": cfg["WB"]} if blocked else {}),
         )
         holder["out"] = (part, zpart)
 

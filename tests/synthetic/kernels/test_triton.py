@@ -190,21 +190,6 @@ def test_transposed_state_forward(segments: int, f: int, d: int, key_t: int) -> 
         check_pla(2, 75, 33, 1, f, d, [33, 4], seed=3)
 
 
-@pytest.mark.parametrize(("f", "wb"), [(4, 16), (8, 16), (16, 32)])
-def test_column_blocked_state_pass(f: int, wb: int) -> None:
-    """The state pass with its feature columns split over programs (WB columns each) gives the
-    reference states and outputs: encoder sums (prefix linear attention, non-causal Based) and the
-    segment states of the sequence-parallel causal walk."""
-    from synthetic.kernels.based import launch
-
-    cfg = dict(launch.candidate_configs(f, 12)[0], WB=wb)
-    with launch.force_config(cfg):
-        check_pla(2, 40, 70, 1, f, 12, [70, 5])
-        check_based(1, 45, 2, f, 12, False, False)
-    with launch.force_config(dict(cfg, SEGS=3)):
-        check_based(2, 150, 1, f, 12, True, True)
-
-
 @settings(max_examples=5 if INTERPRETED else 10)
 @given(
     st.integers(1, 2),
@@ -215,17 +200,16 @@ def test_column_blocked_state_pass(f: int, wb: int) -> None:
     st.booleans(),
     st.data(),
 )
-def test_segments_and_blocked_state_random_shapes(b, t, f, d, segments, blocked, data) -> None:
-    """Sequence-parallel walks (any segment count) and either state pass give the reference
+def test_segments_and_state_passes_random_shapes(b, t, f, d, segments, key_t, data) -> None:
+    """Sequence-parallel walks (any segment count) with either forward kernel (row or transposed
+    state) and either state pass (plain, or KT: key features transposed) give the reference
     outputs, states and gradients, for Based (causal, with an initial state) and prefix linear
     attention (random prefix lengths)."""
     from synthetic.kernels.based import launch
-    from synthetic.kernels.based.triton_fwd import feature_widths
 
-    _, w1, w2 = feature_widths(f)
-    cfg = dict(launch.candidate_configs(f, d)[0], SEGS=segments)
-    if blocked:
-        cfg["WB"] = min(32, w1, w2)
+    cfg = dict(
+        launch.candidate_configs(f, d)[0], SEGS=segments, KT=int(key_t), TS=int(data.draw(st.booleans()))
+    )
     seed = data.draw(st.integers(0, 2**31 - 1))
     te = data.draw(st.integers(1, 100))
     prefix = data.draw(st.lists(st.integers(0, te), min_size=b, max_size=b))
