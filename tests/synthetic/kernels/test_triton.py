@@ -109,6 +109,7 @@ BASED_CASES = [
     (1, 257, 1, 4, 16, True, True),
     (1, 40, 1, 24, 20, True, False),
     (2, 33, 1, 24, 9, False, False),
+    (1, 37, 1, 16, 128, True, True),  # the largest head dim: two D-blocks in the interpreter
 ]
 
 
@@ -122,6 +123,7 @@ PLA_CASES = [
     (1, 63, 31, 2, 16, 24, [31]),  # encoder N/2, like the paper's JRT-RNN setting
     (3, 100, 100, 1, 4, 16, [0, 0, 0]),
     (2, 45, 50, 1, 24, 12, [50, 7]),
+    (1, 40, 20, 1, 16, 100, [20]),
 ]
 
 
