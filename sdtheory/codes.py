@@ -17,16 +17,18 @@ Facts used here (each one proved in the docstring of the function that uses it):
   found exactly (maximum clique of the complement graph through one fixed vertex, enough by
   vertex-transitivity) or bounded from above by the Johnson bounds (:func:`johnson_bound`);
 * upper bounds: Graham–Sloane colourings (:func:`sum_mod_coloring`, :func:`power_sum_coloring`),
-  a structured colouring for n = 2w (complementary pairs are at the largest distance), DSATUR
-  and a seeded tabu search (:func:`sdtheory.graphs.tabu_coloring`); every colouring is checked
-  to be proper on the graph before it is used.
+  a structured colouring for n = 2w (complementary pairs are at the largest distance), stored
+  colourings found offline (:mod:`sdtheory.code_certificates`, read by :func:`stored_coloring`),
+  DSATUR and a seeded tabu search (:func:`sdtheory.graphs.tabu_coloring`); every colouring is
+  checked to be proper on the graph before it is used.
 
 What stays open for n <= 16 and set sizes <= 6 (default search effort; intervals are proofs):
-chi(9, 4, 1) in [7, 8], chi(10, 4, 1) and chi(10, 5, 1) in [7, 10], chi(11, 4, 1) in [10, 11],
-chi(11, 5, 1) in [7, 11], chi(10, 5, 2) in [42, 43], chi(11, 4, 2) in [55, 57],
-chi(11, 5, 2) in [42, 55], chi(12, 4, 2) in [55, 60], chi(12, 5, 2) in [57, 77],
-chi(12, 6, 2) in [42, 58], chi(12, 6, 3) in [231, 238]. Each is the question whether the
-w-subsets of [n] split into that many codes of Hamming distance 2 delta + 2. For delta = 1
+chi(9, 4, 1) in [7, 8], chi(10, 4, 1) in [7, 9], chi(10, 5, 1) in [7, 8], chi(11, 4, 1) in
+[10, 11], chi(11, 5, 1) in [7, 9], chi(11, 5, 2) in [42, 47], chi(12, 4, 2) in [55, 57],
+chi(12, 5, 2) in [57, 69], chi(12, 6, 2) in [42, 51]. Closed by stored colourings meeting
+ceil(V / alpha): chi(10, 5, 2) = 42, chi(11, 4, 2) = 55, chi(12, 6, 3) = 231 (every colour
+class a maximum code). Closing an open one from above asks whether the w-subsets of [n] split
+into as many codes of Hamming distance 2 delta + 2 as its lower end. For delta = 1
 these are *packings*: a code of distance 4 is a family of w-sets in which no (w - 1)-set lies
 in two members (a partial Steiner system S(w - 1, w, n)), so e.g. chi(9, 4, 1) = 7 iff the 126
 4-subsets of [9] split into 7 packings, each then of the maximum size A(9, 4, 4) = 18 (computed
@@ -287,8 +289,9 @@ def code_partition(
     :func:`max_code` finishes, else :func:`johnson_bound` (and at least the code found).
     Upper: the best proper colouring among complete-graph (V colours), Graham–Sloane
     (:func:`sum_mod_coloring` for delta = 1, :func:`power_sum_coloring`), complementary pairs
-    (n = 2w), DSATUR, tabu search below the best count (down to the lower bound), and exact
-    DSATUR branch and bound (:func:`sdtheory.graphs.exact_coloring`) for small graphs.
+    (n = 2w), a stored certificate (:func:`stored_coloring`, checked), DSATUR, tabu search below
+    the best count (down to the lower bound), and exact DSATUR branch and bound
+    (:func:`sdtheory.graphs.exact_coloring`) for small graphs.
     Above ``max_vertices`` vertices no graph is built: Johnson below, the Graham–Sloane colour
     counts (proper by the theorems in their docstrings) above; ``coloring`` is then empty.
     """
