@@ -22,6 +22,12 @@ y_i = (intra-chunk causal part + phi(q_i) . state) / (the same with v -> 1, + ep
 joins the state. With CAUSAL=False the state is fixed (non-causal Based: the state pass read the
 whole sequence).
 The final state (public layout) and the normaliser den [B, T, H] (for backward) are written out.
+
+Two forward kernels compute this; the autotuner picks per shape (launch.candidate_configs):
+* :func:`based_fwd_kernel` holds the state as rows [W, DB];
+* :func:`based_fwd_t_kernel` (TS=1) holds it transposed, [DB, W], so that the value block is the
+  M side of every big dot (Hopper's warpgroup MMA needs M >= 64; the chunk has 32 rows). It is
+  the faster one on Hopper (H100: 3.56 ms at N = 32k, B = 16; see bench/NOTES-kernels.md).
 """
 
 from __future__ import annotations

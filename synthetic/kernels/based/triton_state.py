@@ -10,6 +10,10 @@ partial sums with a (exclusive) prefix sum over segments. It is used for
 * sequence parallelism of the causal walk: each decoder segment starts from the state of all
   earlier segments, so S segments give S times as many programs (small batches fill the GPU).
 
+Two kernels compute it, picked by the autotuner (launch.state_pass_configs): the plain
+:func:`based_state_kernel` and :func:`based_state_kt_kernel` (KT=1), which builds the key
+features transposed so that the feature width is the M side of its dots (faster on Hopper).
+
 Kernel layout of a state (fp32, see triton_fwd.py for u and w): R = 1 + W1 + W2 rows,
 row 0 = sum v (s0), rows 1..W1 = sum u(k) v^T (su), rows 1+W1.. = sum w(k) v^T (sw); the normaliser
 uses the same rows with v -> 1. Conversion from the public [E, D] layout is done here in torch
