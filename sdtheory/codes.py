@@ -26,8 +26,8 @@ What stays open for n <= 16 and set sizes <= 6 (default search effort; intervals
 chi(9, 4, 1) in [7, 8], chi(10, 4, 1) in [7, 9], chi(10, 5, 1) in [7, 8], chi(11, 4, 1) in
 [10, 11], chi(11, 5, 1) in [7, 9], chi(11, 5, 2) in [42, 47], chi(12, 4, 2) in [55, 57],
 chi(12, 5, 2) in [57, 69], chi(12, 6, 2) in [42, 51]. Closed by stored colourings meeting
-ceil(V / alpha): chi(10, 5, 2) = 42, chi(11, 4, 2) = 55, chi(12, 6, 3) = 231 (every colour
-class a maximum code). Closing an open one from above asks whether the w-subsets of [n] split
+ceil(V / alpha): chi(10, 4, 2) = chi(10, 5, 2) = 42, chi(11, 4, 2) = 55, chi(12, 6, 3) = 231
+(every colour class a maximum code). Closing an open one from above asks whether the w-subsets of [n] split
 into as many codes of Hamming distance 2 delta + 2 as its lower end. For delta = 1
 these are *packings*: a code of distance 4 is a family of w-sets in which no (w - 1)-set lies
 in two members (a partial Steiner system S(w - 1, w, n)), so e.g. chi(9, 4, 1) = 7 iff the 126

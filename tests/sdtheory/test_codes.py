@@ -159,7 +159,9 @@ def test_corrupt_stored_coloring_is_rejected(monkeypatch: pytest.MonkeyPatch) ->
     assert codes.stored_coloring(9, 4, 1) is None
 
 
-@pytest.mark.parametrize(("n", "w", "delta", "chi"), [(10, 5, 2, 42), (11, 4, 2, 55), (12, 6, 3, 231)])
+@pytest.mark.parametrize(
+    ("n", "w", "delta", "chi"), [(10, 4, 2, 42), (10, 5, 2, 42), (11, 4, 2, 55), (12, 6, 3, 231)]
+)
 def test_stored_certificates_close_the_interval(n: int, w: int, delta: int, chi: int) -> None:
     # ceil(V / alpha) = V / alpha: every colour class of the stored colouring is a maximum code
     part = codes.code_partition(n, w, delta, tabu_iters=0)
