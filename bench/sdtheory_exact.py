@@ -18,8 +18,9 @@ reports the total seconds. BLAS is pinned to one thread (nothing here needs it).
     python bench/sdtheory_exact.py [--max-n 16] [--max-size 6] [--thorough] [--out figures/data]
 
 Inside the first set and at the separator the graphs are partitions of w-sets into
-constant-weight codes (:mod:`sdtheory.codes`); ``--thorough`` spends 10x the tabu colouring
-moves there and solves
+constant-weight codes (:mod:`sdtheory.codes`; stored colourings from
+:mod:`sdtheory.code_certificates` are checked proper and used as upper bounds there);
+``--thorough`` spends 10x the tabu colouring moves there and solves
 the last-element decision set cover up to n = 9 instead of 7 (the bounds are proofs either way;
 only how many intervals close changes).
 """
