@@ -23,20 +23,27 @@ Facts used here (each one proved in the docstring of the function that uses it):
   checked to be proper on the graph before it is used.
 
 What stays open for n <= 16 and set sizes <= 6 (default search effort; intervals are proofs):
-chi(9, 4, 1) in [7, 8], chi(10, 4, 1) in [7, 9], chi(10, 5, 1) in [7, 8], chi(11, 4, 1) in
-[10, 11], chi(11, 5, 1) in [7, 9], chi(11, 5, 2) in [42, 47], chi(12, 4, 2) in [55, 57],
-chi(12, 5, 2) in [57, 69], chi(12, 6, 2) in [42, 51]. Closed by stored colourings meeting
-ceil(V / alpha): chi(10, 4, 2) = chi(10, 5, 2) = 42, chi(11, 4, 2) = 55, chi(12, 6, 3) = 231
-(every colour class a maximum code). Closing an open one from above asks whether the w-subsets of [n] split
+chi(10, 4, 1) in [7, 9], chi(10, 5, 1) in [7, 8], chi(11, 4, 1) in [10, 11], chi(11, 5, 1) in
+[7, 9], chi(11, 5, 2) in [42, 47], chi(12, 4, 2) in [55, 57], chi(12, 5, 2) in [57, 69],
+chi(12, 6, 2) in [42, 51]. Closed by stored colourings meeting ceil(V / alpha): chi(10, 4, 2) =
+chi(10, 5, 2) = 42, chi(11, 4, 2) = 55, chi(12, 6, 3) = 231 (every colour class a maximum code).
+Closed by an integer argument above ceil(V / alpha): chi(9, 4, 1) = chi(9, 5, 1) = 8, the lower
+bound from an exhaustive search (:func:`sdtheory.packings.packing_partition_search`, about a
+second, run on first use and cached; proof in :mod:`sdtheory.packings`: a partition into 7
+packings would make the uncovered triples of the classes a large set of Steiner triple systems
+STS(9), and none of the 128 large sets containing a fixed STS(9) admits one), the upper bound
+from a stored 8-colouring.
+Closing an open one from above asks whether the w-subsets of [n] split
 into as many codes of Hamming distance 2 delta + 2 as its lower end. For delta = 1
 these are *packings*: a code of distance 4 is a family of w-sets in which no (w - 1)-set lies
-in two members (a partial Steiner system S(w - 1, w, n)), so e.g. chi(9, 4, 1) = 7 iff the 126
-4-subsets of [9] split into 7 packings, each then of the maximum size A(9, 4, 4) = 18 (computed
-here: maximum code search, equal to the Johnson bound). The lower ends are ceil(V / alpha),
+in two members (a partial Steiner system S(w - 1, w, n)), e.g. a partition of the 126
+4-subsets of [9] into 7 packings would need each of the maximum size A(9, 4, 4) = 18 (computed
+here: maximum code search, equal to the Johnson bound). The lower ends are mostly ceil(V / alpha),
 the fractional chromatic number of these vertex-transitive graphs, so closing an interval
-needs either such a partition into near-maximum codes or a non-fractional (integer) argument;
-neither is known to this module. Statements about such partitions that are not proved or
-computed here (e.g. large sets of Steiner triple systems for w = 3) are not used.
+needs either such a partition into near-maximum codes or a non-fractional (integer) argument
+such as the one for n = 9 above. Statements about such partitions that are not proved or
+computed here (e.g. large sets of Steiner triple systems beyond those enumerated in
+:mod:`sdtheory.packings`) are not used.
 """
 
 from __future__ import annotations
@@ -286,7 +293,9 @@ def code_partition(
     chromatic number of G(n, w, delta)); cached per arguments.
 
     Lower: max(star clique, ceil(V / alpha_upper)), alpha_upper the exact maximum code size when
-    :func:`max_code` finishes, else :func:`johnson_bound` (and at least the code found).
+    :func:`max_code` finishes, else :func:`johnson_bound` (and at least the code found); for
+    (9, 4, 1) and (9, 5, 1) the bound 7 is raised to 8 when the exhaustive search
+    :func:`sdtheory.packings.packing_partition_search` finds no partition into 7 packings.
     Upper: the best proper colouring among complete-graph (V colours), Graham–Sloane
     (:func:`sum_mod_coloring` for delta = 1, :func:`power_sum_coloring`), complementary pairs
     (n = 2w), a stored certificate (:func:`stored_coloring`, checked), DSATUR, tabu search below
@@ -328,6 +337,12 @@ def code_partition(
     alpha_upper = code.size if alpha_exact else max(code.size, johnson_bound(n, delta + 1, w))
     lower = max(_star_clique(n, w, delta), -(-v // alpha_upper))
     lower_method = "ceil(V / alpha)" if alpha_exact else "ceil(V / Johnson bound)"
+    if delta == 1 and m == 4 and n == 9 and lower == n - 2:
+        # chi = 7 would need a large set of STS(9) with a 4-set exact cover; none has one
+        from sdtheory.packings import packing_partition_search
+
+        if packing_partition_search(n).coloring is None:
+            lower, lower_method = n - 1, "no partition into n - 2 packings (large-set search)"
     candidates: list[tuple[str, np.ndarray]] = [("all distinct", np.arange(v, dtype=np.int64))]
     if delta == 1:
         candidates.append(("Graham–Sloane sum mod n", sum_mod_coloring(n, w)))

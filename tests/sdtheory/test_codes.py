@@ -156,7 +156,7 @@ def test_corrupt_stored_coloring_is_rejected(monkeypatch: pytest.MonkeyPatch) ->
         codes.stored_coloring(10, 5, 2)
     with pytest.raises(ValueError, match="not a proper"):
         codes.stored_coloring(10, 4, 1)
-    assert codes.stored_coloring(9, 4, 1) is None
+    assert codes.stored_coloring(9, 3, 1) is None
 
 
 @pytest.mark.parametrize(

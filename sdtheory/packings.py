@@ -1,0 +1,242 @@
+"""Partitions of the 4-subsets of [n] into n - 2 packings: chi(9, 4, 1) = 8 by exhaustive search.
+
+A *packing* here is a family of 4-subsets of [n] in which no 3-set lies in two members (two
+members share at most 2 elements): a code of weight 4 and Hamming distance 4, i.e. a colour class
+of the distance graph G(n, 4, 1) of :mod:`sdtheory.codes`. For n = 9 the lower bound
+ceil(V / alpha) = ceil(126 / 18) = 7 is not attained; :func:`packing_partition_search` decides
+it by the reduction below, and :mod:`sdtheory.codes` uses the result as the lower bound 8
+for chi(9, 4, 1) and chi(9, 5, 1).
+
+**Reduction lemma.** Let n ≡ 1 or 3 (mod 6), n >= 7, M = n (n - 1) (n - 3) / 24 = C(n, 4) / (n - 2).
+
+(a) Every packing C has |C| <= M. For a pair {a, b} let r be the number of members of C through
+    it; they contain r distinct triples {a, b, x} (two members with the same triple would share
+    3 elements) and each contains two of the n - 2 triples through {a, b}, so 2 r <= n - 2, i.e.
+    r <= (n - 3) / 2 (n odd). Summing r over the C(n, 2) pairs counts each member C(4, 2) = 6
+    times: 6 |C| <= C(n, 2) (n - 3) / 2, i.e. |C| <= M.
+(b) Suppose the 4-sets split into n - 2 packings C_1..C_{n-2}. They have C(n, 4) = (n - 2) M
+    members in all and at most M each, so exactly M each; then every pair has r = (n - 3) / 2 in
+    every class (the sum in (a) is tight), so the members of C_i through {a, b} cover n - 3 of
+    the n - 2 triples through {a, b}, each once, and exactly one is uncovered. Hence the set U_i
+    of triples covered by no member of C_i contains every pair exactly once: U_i is a Steiner
+    triple system STS(n).
+(c) A triple T lies in n - 3 of the 4-sets; two of them share T, so they are in different
+    classes, and T is covered (exactly once) in n - 3 of the n - 2 classes and uncovered in
+    exactly one. So U_1..U_{n-2} partition the C(n, 3) triples: a *large set* of STS(n).
+(d) Conversely, given a large set U_1..U_{n-2}, a partition of the 4-sets into classes
+    C_1..C_{n-2} such that no member of C_i contains a triple of U_i and every triple outside
+    U_i lies in exactly one member of C_i is a partition into packings (no triple twice). By
+    (b) and (c) every partition into n - 2 packings is of this form for its own large set.
+    So the 4-sets split into n - 2 packings iff for some large set the exact-cover problem
+    with columns "4-set B" (n choose 4 of them) and "(class i, triple T not in U_i)", and rows
+    "(B, i) with no triple of B in U_i" covering B and (i, T) for the four triples T of B, has
+    a solution.
+(e) Symmetry: permutations of [n] map packings to packings and act transitively on the STS(n)
+    (checked: the orbit of one system, |S_n| / |stabiliser|, is the number of all systems; for
+    n = 9, 9! / 432 = 840). Relabelling points and classes, any partition can be moved to one
+    whose large set contains a fixed system S_0 (as U_1). So it suffices to enumerate the large
+    sets containing S_0: exact covers of the other C(n, 3) - |S_0| triples by STS(n)s disjoint
+    from S_0 (the n - 3 other classes, unordered because class labels do not matter), and to
+    solve (d) for each.
+
+For n = 9 (run by the tests, about a second): 840 STS(9)s, stabiliser of order 432, 192 systems
+disjoint from S_0, 128 large sets containing S_0, and none of the 128 exact covers (d) has a
+solution: the 126 4-subsets of [9] do not split into 7 packings, chi(9, 4, 1) = 8 (a proper
+8-colouring is stored in :mod:`sdtheory.code_certificates`). For n = 7 there is no large set
+of STS(7) (0 found), consistent with chi(7, 4, 1) = chi(7, 3, 1) = 6 computed by exact
+colouring in :mod:`sdtheory.codes`. Nothing is pruned by the stabiliser of S_0 beyond (e);
+all large sets are searched.
+
+Every search is an exact cover solved by :func:`exact_covers` (Knuth's Algorithm X with the
+column of fewest candidate rows first; columns as dictionaries of row sets).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "PackingSearch",
+    "exact_covers",
+    "large_sets_containing",
+    "packing_partition_search",
+    "packing_partitions_for",
+    "steiner_triple_systems",
+    "sts_stabilizer",
+    "triples",
+]
+
+
+def exact_covers(
+    columns: Sequence[Hashable], rows: Sequence[Sequence[Hashable]], limit: int | None = None
+) -> Iterator[list[int]]:
+    """All exact covers: sets of row indices whose rows contain every column exactly once
+    (each solution sorted); at most ``limit`` of them if given. Rows may only use the given
+    columns. Knuth's Algorithm X, branching on a column with the fewest remaining rows."""
+    cols: dict[Hashable, set[int]] = {c: set() for c in columns}
+    row_cols = [tuple(r) for r in rows]
+    for i, r in enumerate(row_cols):
+        if len(set(r)) != len(r):
+            raise ValueError(f"row {i} repeats a column")
+        for c in r:
+            if c not in cols:
+                raise ValueError(f"row {i} uses unknown column {c!r}")
+            cols[c].add(i)
+    found = 0
+    chosen: list[int] = []
+
+    def select(i: int) -> list[set[int]]:
+        removed = []
+        for c in row_cols[i]:
+            for j in cols[c]:
+                for d in row_cols[j]:
+                    if d != c:
+                        cols[d].discard(j)
+            removed.append(cols.pop(c))
+        return removed
+
+    def deselect(i: int, removed: list[set[int]]) -> None:
+        for c in reversed(row_cols[i]):
+            cols[c] = removed.pop()
+            for j in cols[c]:
+                for d in row_cols[j]:
+                    if d != c:
+                        cols[d].add(j)
+
+    def search() -> Iterator[list[int]]:
+        nonlocal found
+        if not cols:
+            found += 1
+            yield sorted(chosen)
+            return
+        c = min(cols, key=lambda k: len(cols[k]))
+        for i in sorted(cols[c]):
+            chosen.append(i)
+            removed = select(i)
+            yield from search()
+            deselect(i, removed)
+            chosen.pop()
+            if limit is not None and found >= limit:
+                return
+
+    if limit is not None and limit <= 0:
+        return
+    yield from search()
+
+
+def triples(n: int) -> list[tuple[int, int, int]]:
+    """The 3-subsets of [n] in lexicographic order (their indices name triples below)."""
+    return list(itertools.combinations(range(n), 3))
+
+
+def steiner_triple_systems(n: int) -> list[frozenset[int]]:
+    """All Steiner triple systems on [n] (every pair in exactly one triple), as sets of triple
+    indices into :func:`triples`: the exact covers of the pairs by triples."""
+    tri = triples(n)
+    pairs = list(itertools.combinations(range(n), 2))
+    rows = [list(itertools.combinations(t, 2)) for t in tri]
+    return [frozenset(sol) for sol in exact_covers(pairs, rows)]
+
+
+def _apply(perms: np.ndarray, system: frozenset[int], n: int) -> np.ndarray:
+    """Bitmasks [len(perms), |system|] of the images of the triples of ``system``."""
+    tri = np.array(triples(n), dtype=np.int64)[sorted(system)]
+    bit = np.int64(1) << perms
+    return bit[:, tri[:, 0]] | bit[:, tri[:, 1]] | bit[:, tri[:, 2]]
+
+
+def sts_stabilizer(system: frozenset[int], n: int) -> np.ndarray:
+    """All permutations g of [n] (rows, g[x] the image of x) mapping the triple system onto
+    itself, found by testing every permutation (n <= 9)."""
+    if n > 9:
+        raise ValueError(f"n={n}: testing all n! permutations is meant for n <= 9")
+    perms = np.array(list(itertools.permutations(range(n))), dtype=np.int64)
+    own = _apply(perms[:1], system, n)[0]
+    return perms[np.isin(_apply(perms, system, n), own).all(axis=1)]
+
+
+def large_sets_containing(
+    first: frozenset[int], systems: Sequence[frozenset[int]], n: int
+) -> list[list[int]]:
+    """All large sets of STS(n) containing ``first``: the other n - 3 systems (indices into
+    ``systems``, sorted), pairwise disjoint, disjoint from ``first`` and covering the other
+    triples."""
+    rest = [t for t in range(math.comb(n, 3)) if t not in first]
+    disjoint = [k for k, s in enumerate(systems) if not (s & first)]
+    return [[disjoint[i] for i in sol] for sol in exact_covers(rest, [sorted(systems[k]) for k in disjoint])]
+
+
+def packing_partitions_for(
+    large_set: Sequence[frozenset[int]], n: int, limit: int | None = 1
+) -> list[np.ndarray]:
+    """Solutions of the exact cover (d) of the module docstring for one large set: colourings
+    (class i of every 4-subset of [n], in lexicographic order of the 4-sets) in which class i
+    covers every triple outside ``large_set[i]`` exactly once and none inside; at most ``limit``."""
+    tidx = {t: k for k, t in enumerate(triples(n))}
+    home = np.full(len(tidx), -1, dtype=np.int64)
+    for i, system in enumerate(large_set):
+        home[sorted(system)] = i
+    if (home < 0).any() or sum(len(s) for s in large_set) != len(tidx):
+        raise ValueError("not a partition of the triples")
+    quads = list(itertools.combinations(range(n), 4))
+    rows, meta = [], []
+    for b, q in enumerate(quads):
+        ts = [tidx[t] for t in itertools.combinations(q, 3)]
+        banned = set(home[ts].tolist())
+        for i in range(len(large_set)):
+            if i not in banned:
+                rows.append([("B", b)] + [(i, t) for t in ts])
+                meta.append((b, i))
+    columns = [("B", b) for b in range(len(quads))]
+    columns += [(i, t) for i in range(len(large_set)) for t in range(len(tidx)) if home[t] != i]
+    out = []
+    for sol in exact_covers(columns, rows, limit=limit):
+        col = np.full(len(quads), -1, dtype=np.int64)
+        for r in sol:
+            b, i = meta[r]
+            col[b] = i
+        out.append(col)
+    return out
+
+
+@dataclass(frozen=True)
+class PackingSearch:
+    """Result of :func:`packing_partition_search`: ``coloring`` is a partition of the 4-subsets
+    of [n] (lexicographic order) into n - 2 packings, or None if there is none (a proof, by
+    the reduction lemma: every large set containing the first system was searched)."""
+
+    n: int
+    systems: int
+    stabilizer_order: int
+    disjoint_systems: int
+    large_sets: int
+    coloring: np.ndarray | None
+
+
+@functools.cache
+def packing_partition_search(n: int = 9) -> PackingSearch:
+    """Decide whether the 4-subsets of [n] split into n - 2 packings (n in {7, 9}), by the
+    reduction of the module docstring: enumerate the STS(n), check that S_n is transitive on
+    them (orbit size of the first one = number of systems), enumerate every large set
+    containing the first and solve the 4-set exact cover for each. Stops at the first partition
+    found. Cached per n (about a second for n = 9)."""
+    if n not in (7, 9):
+        raise ValueError(f"n={n}: implemented for n = 7 and 9 (n ≡ 1, 3 mod 6, all n! permutations)")
+    systems = steiner_triple_systems(n)
+    first = systems[0]
+    stab = sts_stabilizer(first, n)
+    if math.factorial(n) // stab.shape[0] != len(systems) or math.factorial(n) % stab.shape[0]:
+        raise AssertionError("S_n is not transitive on the Steiner triple systems: reduction (e) fails")
+    disjoint = sum(1 for s in systems if not (s & first))
+    large = large_sets_containing(first, systems, n)
+    for others in large:
+        found = packing_partitions_for([first] + [systems[k] for k in others], n, limit=1)
+        if found:
+            return PackingSearch(n, len(systems), stab.shape[0], disjoint, len(large), found[0])
+    return PackingSearch(n, len(systems), stab.shape[0], disjoint, len(large), None)
