@@ -41,7 +41,6 @@ from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_d
 from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
     based_state_kernel,
-    based_state_kt_kernel,
 )
 
 COLUMNS = [
@@ -75,6 +74,7 @@ REGS_PER_SM = 65536
 SHARED_PER_SM = 228 * 1024
 MAX_WARPS_PER_SM = 64
 
+
 # the flags each kernel is compiled with (the causal prefix-linear-attention path)
 def backward_configs(f: int, d: int) -> list[dict[str, int]]:
     return candidate_configs(f, d, for_backward=True)
@@ -82,7 +82,12 @@ def backward_configs(f: int, d: int) -> list[dict[str, int]]:
 
 KERNELS = {
     "state": (based_state_kernel, dict(HAS_LEN=True), state_pass_configs, lambda c: not c.get("KT")),
-    "state_kt": (based_state_kt_kernel, dict(HAS_LEN=True), state_pass_configs, lambda c: bool(c.get("KT"))),
+    "state_kt": (
+        based_state_kernel,
+        dict(HAS_LEN=True, KT=True),
+        state_pass_configs,
+        lambda c: bool(c.get("KT")),
+    ),
     "fwd": (
         based_fwd_kernel,
         dict(HAS_START=True, CAUSAL=True),

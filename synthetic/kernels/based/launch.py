@@ -132,7 +132,7 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
         for bt, db, warps, stages in shapes
         if db <= max(dp, 16) and register_budget_ok(w, db, bt)
     ]
-    # key features built transposed (triton_state.based_state_kt_kernel): fastest on an H200
+    # key features built transposed (triton_state.based_state_kernel with KT=1): fastest on an H200
     # (encoder N/2 = 16k, B = 16: 0.73 ms against 1.10 for the plain pass)
     kt = [(64, 64, 4, 3), (64, 64, 4, 2), (128, 64, 8, 2), (32, 64, 4, 2)]
     out = [

@@ -22,7 +22,6 @@ from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_d
 from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
     based_state_kernel,
-    based_state_kt_kernel,
     public_to_rows,
     state_rows,
 )
@@ -98,8 +97,7 @@ def _state_pass(
         nseg = max(1, triton_cdiv(t, seg))
         part = torch.empty(b * h, nseg, rows, d, device=kx.device, dtype=torch.float32)
         zpart = torch.empty(b * h, nseg, rows, device=kx.device, dtype=torch.float32)
-        kernel = based_state_kt_kernel if cfg.get("KT") else based_state_kernel
-        kernel[(ndb, nseg, b * h)](
+        based_state_kernel[(ndb, nseg, b * h)](
             kx,
             vx,
             lengths if lengths is not None else zpart,
@@ -120,6 +118,7 @@ def _state_pass(
             HAS_LEN=lengths is not None,
             PRECISION=launch.dot_precision(kx.dtype),
             SEL_PRECISION=launch.selection_precision(kx.dtype),
+            KT=bool(cfg.get("KT")),
             **launch.compile_options(cfg),
             **_widths(f),
         )

@@ -31,9 +31,9 @@ from synthetic.kernels.based.triton_fwd import (
     load_kernel_state,
     load_rows,
     selectors,
+    start_state,
     store_kernel_state,
     store_state,
-    zero_state,
 )
 
 
@@ -136,7 +136,6 @@ def based_bwd_dq_kernel(
     pid_bh = tl.program_id(2)
     b = pid_bh // H
     h = pid_bh % H
-    R: tl.constexpr = 1 + W1 + W2
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
     hscale = (pid_d == 0).to(tl.float32)  # h-terms counted once, by D-block 0
@@ -149,11 +148,9 @@ def based_bwd_dq_kernel(
     row_v = H * D
     dq_base = ((pid_d.to(tl.int64) * B + b) * T * H + h) * F
 
-    if HAS_START:
-        base = (pid_bh.to(tl.int64) * NSTART + tl.minimum(pid_s, NSTART - 1)) * R
-        s0, su, sw, z0, zu, zw = load_kernel_state(START, ZSTART, base, dcols, W1, W2, D)
-    else:
-        s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
+    s0, su, sw, z0, zu, zw = start_state(
+        START, ZSTART, pid_bh, pid_s, NSTART, dcols, HAS_START, DB, W1, W2, D
+    )
 
     rows_local = tl.arange(0, BT)
     causal_mask = rows_local[:, None] >= rows_local[None, :]

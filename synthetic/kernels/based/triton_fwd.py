@@ -201,6 +201,31 @@ def load_kernel_state(START, ZSTART, base, dcols, W1: tl.constexpr, W2: tl.const
 
 
 @triton.jit
+def start_state(
+    START,
+    ZSTART,
+    pid_bh,
+    pid_s,
+    NSTART,
+    dcols,
+    HAS_START: tl.constexpr,
+    DB: tl.constexpr,
+    W1: tl.constexpr,
+    W2: tl.constexpr,
+    D: tl.constexpr,
+):
+    """The state segment ``pid_s`` of (batch x head) ``pid_bh`` starts from: START[bh, min(seg,
+    NSTART - 1)] in the kernel layout (see triton_state.py), or zero without HAS_START."""
+    if HAS_START:
+        R: tl.constexpr = 1 + W1 + W2
+        base = (pid_bh.to(tl.int64) * NSTART + tl.minimum(pid_s, NSTART - 1)) * R
+        state = load_kernel_state(START, ZSTART, base, dcols, W1, W2, D)
+    else:
+        state = zero_state(DB, W1, W2)
+    return state
+
+
+@triton.jit
 def based_fwd_kernel(
     Q,
     K,
@@ -243,7 +268,6 @@ def based_fwd_kernel(
     b = pid_bh // H
     h = pid_bh % H
     E: tl.constexpr = 1 + F + F * F
-    R: tl.constexpr = 1 + W1 + W2
 
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
@@ -256,11 +280,9 @@ def based_fwd_kernel(
     row_qk = H * F
     row_v = H * D
 
-    if HAS_START:
-        base = (pid_bh.to(tl.int64) * NSTART + tl.minimum(pid_s, NSTART - 1)) * R
-        s0, su, sw, z0, zu, zw = load_kernel_state(START, ZSTART, base, dcols, W1, W2, D)
-    else:
-        s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
+    s0, su, sw, z0, zu, zw = start_state(
+        START, ZSTART, pid_bh, pid_s, NSTART, dcols, HAS_START, DB, W1, W2, D
+    )
 
     rows_local = tl.arange(0, BT)
     causal_mask = rows_local[:, None] >= rows_local[None, :]
@@ -403,7 +425,6 @@ def based_fwd_t_kernel(
     b = pid_bh // H
     h = pid_bh % H
     E: tl.constexpr = 1 + F + F * F
-    R: tl.constexpr = 1 + W1 + W2
 
     fcols = tl.arange(0, FP)
     dcols = pid_d * DB + tl.arange(0, DB)
@@ -415,11 +436,9 @@ def based_fwd_t_kernel(
     row_qk = H * F
     row_v = H * D
 
-    if HAS_START:
-        base = (pid_bh.to(tl.int64) * NSTART + tl.minimum(pid_s, NSTART - 1)) * R
-        s0, su, sw, z0, zu, zw = load_kernel_state(START, ZSTART, base, dcols, W1, W2, D)
-    else:
-        s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
+    s0, su, sw, z0, zu, zw = start_state(
+        START, ZSTART, pid_bh, pid_s, NSTART, dcols, HAS_START, DB, W1, W2, D
+    )
     sut = tl.trans(su)
     swt = tl.trans(sw)
 

@@ -10,9 +10,9 @@ partial sums with a (exclusive) prefix sum over segments. It is used for
 * sequence parallelism of the causal walk: each decoder segment starts from the state of all
   earlier segments, so S segments give S times as many programs (small batches fill the GPU).
 
-Two kernels compute it, picked by the autotuner (launch.state_pass_configs): the plain
-:func:`based_state_kernel` and :func:`based_state_kt_kernel` (KT=1), which builds the key
-features transposed so that the feature width is the M side of its dots (faster on Hopper).
+The autotuner (launch.state_pass_configs) picks between two variants of
+:func:`based_state_kernel`: plain, and KT=1, which builds the key features transposed so that
+the feature width is the M side of its dots (faster on Hopper).
 
 Kernel layout of a state (fp32, see triton_fwd.py for u and w): R = 1 + W1 + W2 rows,
 row 0 = sum v (s0), rows 1..W1 = sum u(k) v^T (su), rows 1+W1.. = sum w(k) v^T (sw); the normaliser
@@ -67,9 +67,15 @@ def based_state_kernel(
     HAS_LEN: tl.constexpr,
     PRECISION: tl.constexpr,
     SEL_PRECISION: tl.constexpr,
+    KT: tl.constexpr = False,
 ):
     """Sum of the state contributions of tokens [seg * SEG, min((seg + 1) * SEG, n)) of one
-    (batch, head), n = LEN[b] (HAS_LEN) or T. K [B, T, H, F], V [B, T, H, D]."""
+    (batch, head), n = LEN[b] (HAS_LEN) or T. K [B, T, H, F], V [B, T, H, D].
+
+    KT=True builds the key features transposed, phi(k)^T [W, BT] = selection^T . k^T, so that
+    both dots have the feature width on their M side (>= 64 for w) and the update
+    S [W, DB] += phi(k)^T . v takes its A operand straight from the registers of the feature
+    dots (faster on Hopper)."""
     pid_d = tl.program_id(0)
     pid_s = tl.program_id(1)
     pid_bh = tl.program_id(2)
@@ -90,77 +96,23 @@ def based_state_kernel(
 
     s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
     for start in range(seg_start, seg_end, BT):
-        k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
-        v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
-        u, w, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
-        s0, su, sw, z0, zu, zw = accumulate(
-            u, w, v, s0, su, sw, z0, zu, zw, tl.minimum(seg_end - start, BT), PRECISION
-        )
-
-    base = (pid_bh.to(tl.int64) * NSEG + pid_s) * R
-    store_kernel_state(P, PZ, base, s0, su, sw, z0, zu, zw, dcols, pid_d == 0, W1, W2, D)
-
-
-@triton.jit
-def based_state_kt_kernel(
-    K,
-    V,
-    LEN,
-    PA,
-    PB,  # inputs
-    P,
-    PZ,  # outputs: [BH, NSEG, R, D], [BH, NSEG, R] fp32
-    T,
-    H,
-    SEG,
-    NSEG,
-    scale1,
-    scale_d,
-    scale_w,
-    F: tl.constexpr,
-    FP: tl.constexpr,
-    W1: tl.constexpr,
-    W2: tl.constexpr,
-    D: tl.constexpr,
-    DB: tl.constexpr,
-    BT: tl.constexpr,
-    HAS_LEN: tl.constexpr,
-    PRECISION: tl.constexpr,
-    SEL_PRECISION: tl.constexpr,
-):
-    """:func:`based_state_kernel` with the key features built transposed, phi(k)^T [W, BT] =
-    selection^T . k^T, so that both dots have the feature width on their M side (>= 64 for w)
-    and the update S [W, DB] += phi(k)^T . v takes its A operand straight from the registers
-    of the feature dots."""
-    pid_d = tl.program_id(0)
-    pid_s = tl.program_id(1)
-    pid_bh = tl.program_id(2)
-    b = pid_bh // H
-    h = pid_bh % H
-    R: tl.constexpr = 1 + W1 + W2
-    fcols = tl.arange(0, FP)
-    dcols = pid_d * DB + tl.arange(0, DB)
-    sel_u, sel_a, sel_b = selectors(PA, PB, F, FP, W1, W2, K.dtype.element_ty)
-    if HAS_LEN:
-        n = tl.load(LEN + b)
-    else:
-        n = T
-    seg_start = pid_s * SEG
-    seg_end = tl.minimum(seg_start + SEG, n)
-    bh_qk = (b.to(tl.int64) * T * H + h) * F
-    bh_v = (b.to(tl.int64) * T * H + h) * D
-
-    s0, su, sw, z0, zu, zw = zero_state(DB, W1, W2)
-    for start in range(seg_start, seg_end, BT):
-        kt = load_cols(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
-        v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
-        ut, wt = query_features_t(kt, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
-        s0 += tl.sum(v.to(tl.float32), axis=0)
-        su += tl.dot(ut.to(v.dtype), v, input_precision=PRECISION)
-        sw += tl.dot(wt.to(v.dtype), v, input_precision=PRECISION)
-        z0 += tl.minimum(seg_end - start, BT).to(tl.float32)
-        zu += tl.sum(ut, axis=1)
-        zw += tl.sum(wt, axis=1)
+        if KT:
+            kt = load_cols(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
+            v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
+            ut, wt = query_features_t(kt, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+            s0 += tl.sum(v.to(tl.float32), axis=0)
+            su += tl.dot(ut.to(v.dtype), v, input_precision=PRECISION)
+            sw += tl.dot(wt.to(v.dtype), v, input_precision=PRECISION)
+            z0 += tl.minimum(seg_end - start, BT).to(tl.float32)
+            zu += tl.sum(ut, axis=1)
+            zw += tl.sum(wt, axis=1)
+        else:
+            k = load_rows(K + bh_qk, start, seg_end, H * F, fcols, F, BT)
+            v = load_rows(V + bh_v, start, seg_end, H * D, dcols, D, BT)
+            u, w, _, _, _ = features(k, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION)
+            s0, su, sw, z0, zu, zw = accumulate(
+                u, w, v, s0, su, sw, z0, zu, zw, tl.minimum(seg_end - start, BT), PRECISION
+            )
 
     base = (pid_bh.to(tl.int64) * NSEG + pid_s) * R
     store_kernel_state(P, PZ, base, s0, su, sw, z0, zu, zw, dcols, pid_d == 0, W1, W2, D)

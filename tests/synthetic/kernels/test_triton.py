@@ -182,7 +182,7 @@ def test_transposed_state_forward(segments: int, f: int, d: int, key_t: int) -> 
     """The forward kernel that holds the state transposed (based_fwd_t_kernel, TS=1) gives the
     reference outputs, states and gradients: causal with an initial state, non-causal, prefix
     linear attention, with and without sequence segments; with either state pass for the
-    encoder and the segment starts (KT=1: based_state_kt_kernel, key features transposed)."""
+    encoder and the segment starts (KT=1: key features transposed)."""
     from synthetic.kernels.based import launch
 
     cfg = dict(launch.candidate_configs(f, d)[0], TS=1, KT=key_t, SEGS=segments)
