@@ -23,16 +23,22 @@ Facts used here (each one proved in the docstring of the function that uses it):
   checked to be proper on the graph before it is used.
 
 What stays open for n <= 16 and set sizes <= 6 (default search effort; intervals are proofs):
-chi(10, 4, 1) in [7, 9], chi(10, 5, 1) in [7, 8], chi(11, 4, 1) in [10, 11], chi(11, 5, 1) in
-[7, 9], chi(11, 5, 2) in [42, 47], chi(12, 4, 2) in [55, 57], chi(12, 5, 2) in [57, 69],
-chi(12, 6, 2) in [42, 51]. Closed by stored colourings meeting ceil(V / alpha): chi(10, 4, 2) =
-chi(10, 5, 2) = 42, chi(11, 4, 2) = 55, chi(12, 6, 3) = 231 (every colour class a maximum code).
+chi(10, 4, 1) in [8, 9], chi(11, 4, 1) in [10, 11], chi(11, 5, 1) in [8, 9], chi(11, 5, 2) in
+[42, 47], chi(12, 4, 2) in [55, 57], chi(12, 5, 2) in [57, 69], chi(12, 6, 2) in [42, 51].
+Closed by stored colourings meeting ceil(V / alpha): chi(10, 4, 2) = chi(10, 5, 2) = 42,
+chi(11, 4, 2) = 55, chi(12, 6, 3) = 231 (every colour class a maximum code).
 Closed by an integer argument above ceil(V / alpha): chi(9, 4, 1) = chi(9, 5, 1) = 8, the lower
 bound from an exhaustive search (:func:`sdtheory.packings.packing_partition_search`, about a
 second, run on first use and cached; proof in :mod:`sdtheory.packings`: a partition into 7
 packings would make the uncovered triples of the classes a large set of Steiner triple systems
 STS(9), and none of the 128 large sets containing a fixed STS(9) admits one), the upper bound
-from a stored 8-colouring.
+from a stored 8-colouring; chi(10, 5, 1) = 8, the lower bound from an exhaustive search
+(:func:`sdtheory.quadruple_systems.disjoint_sqs_search`, about a second, cached; proof in
+:mod:`sdtheory.quadruple_systems`: a 7-colouring would make the 4-sets left uncovered by the
+classes 7 pairwise disjoint Steiner quadruple systems SQS(10), and at most 5 exist), the upper
+bound from a stored 8-colouring. The same search raises the lower ends of chi(10, 4, 1) (7
+classes would be 7 disjoint SQS(10)) and chi(11, 5, 1) (7 classes would be Steiner systems
+S(4, 5, 11) whose blocks through the point 10 give 7 disjoint SQS(10)) from 7 to 8.
 Closing an open one from above asks whether the w-subsets of [n] split
 into as many codes of Hamming distance 2 delta + 2 as its lower end. For delta = 1
 these are *packings*: a code of distance 4 is a family of w-sets in which no (w - 1)-set lies
@@ -42,8 +48,9 @@ here: maximum code search, equal to the Johnson bound). The lower ends are mostl
 the fractional chromatic number of these vertex-transitive graphs, so closing an interval
 needs either such a partition into near-maximum codes or a non-fractional (integer) argument
 such as the one for n = 9 above. Statements about such partitions that are not proved or
-computed here (e.g. large sets of Steiner triple systems beyond those enumerated in
-:mod:`sdtheory.packings`) are not used.
+computed here (e.g. large sets of Steiner triple systems or disjoint Steiner quadruple systems
+beyond those enumerated in :mod:`sdtheory.packings` and :mod:`sdtheory.quadruple_systems`) are
+not used.
 """
 
 from __future__ import annotations
@@ -295,7 +302,10 @@ def code_partition(
     Lower: max(star clique, ceil(V / alpha_upper)), alpha_upper the exact maximum code size when
     :func:`max_code` finishes, else :func:`johnson_bound` (and at least the code found); for
     (9, 4, 1) and (9, 5, 1) the bound 7 is raised to 8 when the exhaustive search
-    :func:`sdtheory.packings.packing_partition_search` finds no partition into 7 packings.
+    :func:`sdtheory.packings.packing_partition_search` finds no partition into 7 packings;
+    for (10, 4, 1), (10, 5, 1), (11, 5, 1) (and their complements) from 7 to 8 when
+    :func:`sdtheory.quadruple_systems.disjoint_sqs_search` finds at most 6 pairwise disjoint
+    SQS(10) (the lemma of :mod:`sdtheory.quadruple_systems`: 7 classes would give 7).
     Upper: the best proper colouring among complete-graph (V colours), Graham–Sloane
     (:func:`sum_mod_coloring` for delta = 1, :func:`power_sum_coloring`), complementary pairs
     (n = 2w), a stored certificate (:func:`stored_coloring`, checked), DSATUR, tabu search below
@@ -343,6 +353,12 @@ def code_partition(
 
         if packing_partition_search(n).coloring is None:
             lower, lower_method = n - 1, "no partition into n - 2 packings (large-set search)"
+    if delta == 1 and (n, m) in ((10, 4), (10, 5), (11, 5)) and lower == 7:
+        # 7 classes would give 7 pairwise disjoint SQS(10); at most 5 exist
+        from sdtheory.quadruple_systems import disjoint_sqs_search
+
+        if disjoint_sqs_search(10).max_disjoint < 7:
+            lower, lower_method = 8, "no 7 pairwise disjoint SQS(10) (exhaustive search)"
     candidates: list[tuple[str, np.ndarray]] = [("all distinct", np.arange(v, dtype=np.int64))]
     if delta == 1:
         candidates.append(("Graham–Sloane sum mod n", sum_mod_coloring(n, w)))

@@ -1,4 +1,5 @@
-"""The exhaustive search behind chi(9, 4, 1) = 8: Steiner triple systems, large sets, exact covers."""
+"""The exhaustive searches behind chi(9, 4, 1) = 8 (Steiner triple systems, large sets, exact covers)
+and chi(10, 5, 1) = 8 (pairwise disjoint Steiner quadruple systems SQS(10))."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdtheory import codes, packings
+from sdtheory import codes, packings, quadruple_systems
 from sdtheory.bitsets import popcount, subset_masks
 from sdtheory.graphs import is_proper_coloring
 
@@ -209,3 +210,105 @@ def test_chi_9_4_1_is_8() -> None:
         masks = subset_masks(9, w)
         d = popcount(masks[:, None] & ~masks[None, :])
         assert not np.any((d == 1) & (part.coloring[:, None] == part.coloring[None, :]))
+
+
+# ---- pairwise disjoint Steiner quadruple systems: chi(10, 4, 1), chi(11, 5, 1) >= 8, chi(10, 5, 1) = 8 ----
+
+
+@pytest.mark.parametrize(
+    ("n", "count", "partners", "most"), [(4, 1, 0, 1), (8, 30, 8, 2), (10, 2520, 144, 5)]
+)
+def test_disjoint_sqs_search(n: int, count: int, partners: int, most: int) -> None:
+    res = quadruple_systems.disjoint_sqs_search(n)
+    assert (res.systems, res.orbit, res.partners, res.max_disjoint) == (count, count, partners, most)
+    systems = quadruple_systems.quadruple_systems(n)
+    assert len(set(systems)) == count and all(quadruple_systems.is_sqs(s, n) for s in systems)
+    family = [systems[k] for k in res.example]
+    assert all(not (a & b) for a, b in itertools.combinations(family, 2))
+
+
+def test_every_sqs10_is_found_by_an_independent_search() -> None:
+    # no exact-cover solver: blocks chosen for the first uncovered triple, as bitmasks of triples
+    n = 10
+    tri = list(itertools.combinations(range(n), 3))
+    tbit = {t: 1 << k for k, t in enumerate(tri)}
+    qs = list(itertools.combinations(range(n), 4))
+    qmask = [sum(tbit[t] for t in itertools.combinations(q, 3)) for q in qs]
+    through = [[b for b, q in enumerate(qs) if set(t) <= set(q)] for t in tri]
+    full = (1 << len(tri)) - 1
+    found: list[frozenset[int]] = []
+
+    def grow(chosen: list[int], covered: int) -> None:
+        if covered == full:
+            found.append(frozenset(chosen))
+            return
+        free = (~covered & full) & -(~covered & full)
+        for b in through[free.bit_length() - 1]:
+            if not qmask[b] & covered:
+                grow([*chosen, b], covered | qmask[b])
+
+    grow([], 0)
+    assert len(found) == len(set(found)) == 2520
+    assert set(found) == set(quadruple_systems.quadruple_systems(n))
+
+
+def test_at_most_five_disjoint_sqs10_by_plain_clique_counting() -> None:
+    # independent of max_clique: every 4-clique among the partners of the first system has no
+    # common neighbour, so no 5 partners (6 systems with the first) are pairwise disjoint
+    systems = quadruple_systems.quadruple_systems(10)
+    first = systems[0]
+    dis = [s for s in systems if not (s & first)]
+    assert len(dis) == 144
+    adj = np.array([[not (a & b) for b in dis] for a in dis])
+    four = 0
+    for a, b in zip(*np.nonzero(np.triu(adj, 1)), strict=True):
+        common = np.flatnonzero(adj[a] & adj[b] & (np.arange(len(dis)) > b))
+        for c, d in itertools.combinations(common, 2):
+            if adj[c, d]:
+                four += 1
+                assert not np.any(adj[a] & adj[b] & adj[c] & adj[d])
+    assert four > 0
+    # the transitivity check, rebuilt: images of the first system under all transpositions
+    orbit = quadruple_systems.system_orbit(first, 10)
+    assert orbit == set(systems)
+
+
+def test_sqs_lemma_on_maximum_codes() -> None:
+    # (a), (b), (c) of the lemma on maximum codes found by max_code
+    n, qs = 10, quadruple_systems.quads(10)
+    qidx = {q: k for k, q in enumerate(qs)}
+
+    def members(code: np.ndarray, nn: int, w: int) -> list[tuple[int, ...]]:
+        masks = subset_masks(nn, w)[code]
+        return [tuple(x for x in range(nn) if int(m) >> x & 1) for m in masks]
+
+    code4, exact = codes.max_code(10, 4, 1)
+    assert exact and code4.size == 30
+    assert quadruple_systems.is_sqs(frozenset(qidx[q] for q in members(code4, 10, 4)), n)
+    code5, exact = codes.max_code(10, 5, 1)
+    assert exact and code5.size == 36
+    covered = {q for b in members(code5, 10, 5) for q in itertools.combinations(b, 4)}
+    assert len(covered) == 36 * 5  # each 4-set at most once
+    assert quadruple_systems.is_sqs(frozenset(k for q, k in qidx.items() if q not in covered), n)
+    # (c): a code of 66 5-subsets of [11] (one found by exact cover of the 4-sets) has an SQS(10)
+    # as its derived family at the point 10
+    fours = list(itertools.combinations(range(11), 4))
+    fives = list(itertools.combinations(range(11), 5))
+    rows = [list(itertools.combinations(b, 4)) for b in fives]
+    (sol,) = packings.exact_covers(fours, rows, limit=1)
+    assert len(sol) == 66 == codes.johnson_bound(11, 2, 5)
+    derived = frozenset(qidx[fives[i][:4]] for i in sol if fives[i][4] == 10)
+    assert len(derived) == 30 and quadruple_systems.is_sqs(derived, n)
+
+
+def test_chi_10_5_1_is_8_and_lower_ends_8() -> None:
+    part = codes.code_partition(10, 5, 1, tabu_iters=0)
+    assert part.lower == part.upper == 8 and part.exact
+    assert is_proper_coloring(codes.distance_graph(10, 5, 1), part.coloring)
+    for n, w in ((10, 4), (11, 5)):
+        part = codes.code_partition(n, w, 1, tabu_iters=0)
+        assert part.lower == 8 and "SQS(10)" in part.method, (n, w, part)
+        assert is_proper_coloring(codes.distance_graph(n, w, 1), part.coloring)
+    # n = 8 agrees with exact colouring: at most 2 disjoint SQS(8), and 5 packings of 14 would
+    # be 5 disjoint SQS(8); the exact chromatic number is above 5
+    assert codes.code_partition(8, 4, 1).lower > 5
