@@ -136,7 +136,8 @@ def shared_second_set_bounds(n: int, k: int, l: int, j: int) -> tuple[int, int, 
     if closed is not None:
         return closed, closed, "closed form: shared second set"
     lower, upper, old_method = comm._shared_second_set_bounds(n, k, l, j)
-    lo_why, up_why = old_method, old_method
+    lo_why = "fixed-Q sub-graph G(n - j, k, delta)" if "fixed-Q" in old_method else "n distinct answers"
+    up_why = "store-first C(n, k) + n"
     b = theorem_b_lower(n, k, l, j)
     if b is not None and b > lower:
         t = max(0, k - (n - k - l + 2))
