@@ -74,6 +74,12 @@ gives |S \ U| <= k - t <= delta, so |S ∪ Q0 ∪ U| = u + |S \ U| <= n - m + 1.
 chi = C(n - 1, k) + n (Theorem B with t = 0 meets Theorem A's k-chains). For k = 2 every
 position with m >= 2 and k + l <= n has delta >= 2 = k, so t = 0 and C(n - j, 2) + n <= chi.
 
+Open: for j >= 2 the gap between C(n - j, k) + n and Theorem A. The clean part is the least
+number of classes of the graph of Lemma 1 (CC); by Lemma 2 any family of chains whose members
+sandwich every clean configuration is an upper bound, and families better than {A, A + x} exist
+for small n, but no closed form is proved here. For delta < k found configurations can share
+classes with clean ones ((CF) fails for lack of room), which Theorem A does not use.
+
 :func:`shared_second_set_bounds` combines these with the closed forms of
 :func:`sdtheory.comm.shared_second_set_states` and the bounds of
 :func:`sdtheory.comm._shared_second_set_bounds`, so it is never weaker than either.
