@@ -51,6 +51,7 @@ def run(
     max_vertices: int,
     tabu_iters: int,
     max_cover_n: int = 7,
+    max_window: int = 6,
 ) -> pd.DataFrame:
     rows = []
     for n in range(1, max_n + 1):
@@ -76,6 +77,7 @@ def run(
                     max_vertices=max_vertices,
                     tabu_iters=tabu_iters,
                     max_cover_n=max_cover_n,
+                    max_window=max_window,
                 )
                 profile = comm.memory_profile(n, k, l, **budget)
                 t3 = time.perf_counter()
@@ -98,7 +100,9 @@ def run(
                         profile_exact_positions=sum(p.exact for p in profile),
                         profile_max_states_lower=max(p.lower for p in profile),
                         profile_max_states_upper=max(p.upper for p in profile),
+                        profile_bits_exact_positions=sum(p.bits_exact for p in profile),
                         shared_profile_exact_positions=sum(p.exact for p in shared_profile),
+                        shared_profile_bits_exact_positions=sum(p.bits_exact for p in shared_profile),
                         shared_profile_max_states_lower=max(p.lower for p in shared_profile),
                         shared_profile_max_states_upper=max(p.upper for p in shared_profile),
                         seconds_rows=t1 - t0,
@@ -129,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("figures/data"))
     args = parser.parse_args(argv)
-    max_cover_n = 7
+    max_cover_n, max_window = 7, 6
     if args.thorough:
         args.tabu_iters *= 10
-        max_cover_n = 9
+        max_cover_n, max_window = 9, 8
 
     t0 = time.perf_counter()
     df = run(
@@ -143,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         args.max_vertices,
         args.tabu_iters,
         max_cover_n,
+        max_window,
     )
     total = time.perf_counter() - t0
 
@@ -172,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     exact, positions = int(df.profile_exact_positions.sum()), int(df.profile_positions.sum())
     shared_exact = int(df.shared_profile_exact_positions.sum())
     print(f"profile positions exact: decision {exact}/{positions}, shared element {shared_exact}/{positions}")
+    bits_exact = int(df.profile_bits_exact_positions.sum())
+    shared_bits_exact = int(df.shared_profile_bits_exact_positions.sum())
+    print(
+        f"profile positions exact in bits: decision {bits_exact}/{positions}, "
+        f"shared element {shared_bits_exact}/{positions}"
+    )
     parts = f"rows {df.seconds_rows.sum():.1f} s, shared states {df.seconds_shared.sum():.1f} s"
     parts += f", profiles {df.seconds_profile.sum():.1f} s + {df.seconds_shared_profile.sum():.1f} s"
     print(f"total: {total:.1f} s on one core ({parts})")

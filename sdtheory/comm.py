@@ -73,6 +73,7 @@ from sdtheory.bitsets import (
     subset_masks,
 )
 from sdtheory.codes import code_partition, johnson_bound
+from sdtheory.decision_second import decision_second_set_bounds
 from sdtheory.graphs import ChromaticResult, chromatic_number
 from sdtheory.instances import Variant
 
@@ -559,8 +560,19 @@ class ProfilePoint:
 
     @property
     def bits(self) -> int:
-        """ceil(log2(lower)): bits any correct algorithm needs here (exact when ``exact``)."""
+        """ceil(log2(lower)): bits any correct algorithm needs here (exact when ``bits_exact``)."""
         return _bits(self.lower)
+
+    @property
+    def bits_upper(self) -> int:
+        """ceil(log2(upper)): bits that suffice here."""
+        return _bits(self.upper)
+
+    @property
+    def bits_exact(self) -> bool:
+        """Whether the memory in bits is determined, ceil(log2(lower)) == ceil(log2(upper)), even
+        where the state count itself is only bounded."""
+        return self.bits == self.bits_upper
 
 
 def _phase(offset: int, first: int) -> str:
@@ -657,42 +669,38 @@ def _decision_region1_graph(n: int, k: int, i: int) -> np.ndarray:
     return (d >= 1) & (d <= n - k)
 
 
-def _decision_region2_bounds(n: int, k: int, l: int, j: int) -> tuple[int, int, str]:
+def _decision_region2_bounds(n: int, k: int, l: int, j: int, max_window: int = 6) -> tuple[int, int, str]:
     """Bounds on the least number of states after j of the l second-set elements (decision,
     1 <= j < l, k >= 1, k + l <= n).
 
-    Upper: C(n, k) + 1 (keep the first set, plus one state "an intersection was seen"). When
-    j = l - 1 and k + l = n also n: in the zero-set reformulation of
-    :func:`decision_last_element_cover`, a clean (S, Q) misses exactly one element z of [n] and
-    fits Z = [n] \\ {z} = S ∪ Q; a dirty Q' fits [n] \\ {z} for any z in Q'.
+    Upper: C(n, k) + 1 (keep the first set, plus one state "an intersection was seen") or
+    C(n, k + j) + 1 (keep S ∪ Q, :mod:`sdtheory.decision_second`). When j = l - 1 and k + l = n
+    also n: in the zero-set reformulation of :func:`decision_last_element_cover`, a clean (S, Q)
+    misses exactly one element z of [n] and fits Z = [n] \\ {z} = S ∪ Q; a dirty Q' fits
+    [n] \\ {z} for any z in Q'.
     Lower 1 (a clique): fix a j-set Q0; the configurations (S, Q0), S a k-subset of [n] \\ Q0,
     and one configuration whose S meets Q0 are pairwise incompatible, because m = l - j >= 1
     elements remain and n - j - k >= m of them avoid S: C(n - j, k) + 1.
-    Lower 2 (fractional, needs n >= k + l + j so that no two "clean" configurations are both
-    forced to intersect and no "intersected" one is compatible with a clean one): weight every
-    clean configuration (S, Q) by 1 / C(n - k, j). A class of pairwise compatible clean
-    configurations with r >= 2 first sets has union F of size k + e (1 <= e <= j), each Q in it
-    contains F \\ S, so its weight is at most tau_e = C(k + e, e) C(n - k - e, j - e) / C(n - k, j);
-    a class with one first set weighs at most 1. So at least C(n, k) / max(1, max_e tau_e) clean
-    classes plus one more class: exact (= C(n, k) + 1) when every tau_e <= 1.
+    Lower 2 (n >= k + l + j): sandwich families and link charging,
+    :func:`sdtheory.decision_second.decision_second_set_bounds` (window programmes on up to
+    ``max_window`` points); exact C(n, k) + 1 where the link cost is proved >= 1.
     """
     upper = math.comb(n, k) + 1
     lower = math.comb(n - j, k) + 1
-    method = "bounds: fixed-Q clique below, store-first above"
+    lo_why, up_why = "fixed-Q clique", "store-first"
     if j == l - 1 and k + l == n and n < upper:
         # tight, last element pending: the zero sets [n] \ {z} cover everything (n states)
-        upper, method = n, "bounds: fixed-Q clique below, zero sets [n] minus a point above"
-    if n >= k + l + j:
-        tau = max(
-            math.comb(k + e, e) * math.comb(n - k - e, j - e) / math.comb(n - k, j) for e in range(1, j + 1)
-        )
-        frac = math.ceil(math.comb(n, k) / max(1.0, tau) - 1e-9) + 1
-        if frac > lower:
-            lower = frac
-            method = "bounds: fractional class-weight bound below, store-first above"
-        if tau <= 1.0:
-            method = "closed form: class-weight bound = store-first"
-    return lower, upper, method
+        upper, up_why = n, "zero sets [n] minus a point"
+    s_lower, s_upper, s_method = decision_second_set_bounds(n, k, l, j, max_window)
+    if s_lower > lower:
+        lower, lo_why = s_lower, "link charging"
+    if s_upper < upper:
+        upper, up_why = s_upper, "store-union W = S ∪ Q"
+    if lower == upper:
+        if s_method.startswith("closed form") and s_lower == lower:
+            return lower, upper, s_method
+        return lower, upper, f"closed form: {lo_why} = {up_why}"
+    return lower, upper, f"bounds: {lo_why} below, {up_why} above"
 
 
 def decision_last_element_cover(
@@ -773,6 +781,7 @@ def memory_profile(
     max_triples: int = 3_000_000,
     tabu_iters: int = 3000,
     max_cover_n: int = 7,
+    max_window: int = 6,
 ) -> list[ProfilePoint]:
     """Least number of states at every position of the stream, as certified intervals.
 
@@ -826,10 +835,19 @@ def memory_profile(
             continue
         points.append(
             _profile_point(
-                n, k, l, variant, t, max_vertices, node_budget, max_triples, tabu_iters, max_cover_n
+                n, k, l, variant, t, max_vertices, node_budget, max_triples, tabu_iters, max_cover_n, max_window
             )
         )
     return points
+
+
+def _shared_second_bounds(n: int, k: int, l: int, j: int) -> tuple[int, int, str]:
+    """Shared element inside the second set: :func:`sdtheory.shared_second.shared_second_set_bounds`
+    (closed forms of :func:`shared_second_set_states`, the bounds of
+    :func:`_shared_second_set_bounds`, and the chain / clique theorems of that module)."""
+    from sdtheory.shared_second import shared_second_set_bounds  # it builds on this module
+
+    return shared_second_set_bounds(n, k, l, j)
 
 
 def _profile_point(
@@ -843,6 +861,7 @@ def _profile_point(
     max_triples: int,
     tabu_iters: int = 3000,
     max_cover_n: int = 7,
+    max_window: int = 6,
 ) -> ProfilePoint:
     phase = _phase(t, k)
     cut = min(t, k) if t <= k + 1 else t  # the separator carries no information
@@ -857,7 +876,7 @@ def _profile_point(
         j = t - k - 1
         if j == l:
             return ProfilePoint(t, 0, t, phase, 2, 2, 2, True, "closed form: the answer bit")
-        lower, upper, method = _decision_region2_bounds(n, k, l, j)
+        lower, upper, method = _decision_region2_bounds(n, k, l, j, max_window)
         if lower == upper:
             return ProfilePoint(t, 0, t, phase, -1, lower, upper, True, method)
     if variant is Variant.SHARED and cut <= k:
@@ -870,21 +889,21 @@ def _profile_point(
         lower, upper, method = distance_graph_states(n, cut, n - k - l + 2, tabu_iters)
         return ProfilePoint(t, 0, t, phase, math.comb(n, cut), lower, upper, lower == upper, method)
     if variant is Variant.SHARED and k + 1 < cut < k + 1 + l:
-        closed = shared_second_set_states(n, k, l, cut - k - 1)
-        if closed is not None:
-            return ProfilePoint(t, 0, t, phase, -1, closed, closed, True, "closed form: shared second set")
+        lower, upper, method = _shared_second_bounds(n, k, l, cut - k - 1)
+        if lower == upper:
+            return ProfilePoint(t, 0, t, phase, -1, lower, upper, True, method)
     built = _cut_matrix(n, k, l, variant, cut, max_triples)
     if built is not None:
         mat, configs = built
         res, _ = _chromatic_of_matrix(mat, max_vertices, node_budget)
         if res is not None and variant is Variant.SHARED and k + 1 < cut < k + 1 + l:
-            lower, upper, method = _shared_second_set_bounds(n, k, l, cut - k - 1)
+            lower, upper, method = _shared_second_bounds(n, k, l, cut - k - 1)
             if not res.exact and (lower > res.lower or upper < res.upper):
                 lower, upper = max(lower, res.lower), min(upper, res.upper)
                 method = f"{res.method}; {method}"
                 return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
         if res is not None and not res.exact and variant is Variant.DECISION:
-            lower, upper, method = _decision_region2_bounds(n, k, l, t - k - 1)
+            lower, upper, method = _decision_region2_bounds(n, k, l, t - k - 1, max_window)
             lower, upper = max(lower, res.lower), min(upper, res.upper)
             cover = _decision_cover_point(n, k, l, t - k - 1, max_cover_n)
             if cover is not None:
@@ -895,7 +914,7 @@ def _profile_point(
     else:
         configs = -1
     if variant is Variant.DECISION:
-        lower, upper, method = _decision_region2_bounds(n, k, l, t - k - 1)
+        lower, upper, method = _decision_region2_bounds(n, k, l, t - k - 1, max_window)
         cover = _decision_cover_point(n, k, l, t - k - 1, max_cover_n)
         if cover is not None:
             lower, upper, method = max(lower, cover[0]), min(upper, cover[1]), cover[2]
@@ -912,7 +931,7 @@ def _profile_point(
             return ProfilePoint(t, 0, t, phase, configs, ow.lower, ow.upper, ow.exact, ow.method)
         upper = math.comb(n, cut)
     elif cut < k + 1 + l:
-        lower, upper, method = _shared_second_set_bounds(n, k, l, cut - k - 1)
+        lower, upper, method = _shared_second_bounds(n, k, l, cut - k - 1)
         return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
     else:
         upper = math.comb(n, k) + n

@@ -1,0 +1,151 @@
+r"""Decision SD inside the second set: sandwich families, and when storing the first set is optimal.
+
+Setting (as in :mod:`sdtheory.comm`): universe [n], first set S (|S| = k >= 1), separator, second
+set T (|T| = l), answer [S ∩ T = ∅]; k + l <= n (otherwise the answer is always 0). The cut lies
+after j of the l second-set elements, 1 <= j < l, and m = l - j >= 1 elements remain. A prefix
+configuration is *clean* (S, Q) with S ∩ Q = ∅ (Q: the j elements read), or *dirty* (S meets Q;
+it answers 0 on every completion, so only Q matters). Completions are the m-sets R ⊆ [n] \ Q;
+clean (S, Q) answers [R ∩ S = ∅]. The least number of states chi is the chromatic number of the
+incompatibility graph (two configurations conflict iff a completion valid for both gets
+different answers).
+
+**Sandwich families.** A family 𝒲 of subsets of [n] *covers* the clean configuration (S, Q) if
+some W in 𝒲 has S ⊆ W ⊆ S ∪ Q. Let sigma(n, k, j) be the least size of a family covering every
+clean configuration. All clean configurations covered by one W are pairwise compatible: a
+completion R avoids Q, so R ∩ S = ∅ iff R ∩ W = ∅ (the state "W" answers [R ∩ W = ∅]).
+
+**Upper bound (every regime).** chi <= min(C(n, k), C(n, k + j)) + 1: the family of all k-sets
+(W = S, "store the first set") or of all (k + j)-sets (W = S ∪ Q, "store everything read so
+far": the elements of T read so far can simply join the stored set), plus one state for the
+dirty configurations (all answer 0 everywhere, so they are pairwise compatible).
+
+**Theorem 1 (loose regime n >= k + l + j): chi = sigma(n, k, j) + 1.**
+Proof. (a) A dirty Q and a clean (S', Q') conflict: U = [n] \ (Q ∪ Q' ∪ S') has at least
+n - 2j - k >= m elements, and an m-subset R of U is valid for both, answered 0 and 1.
+(b) Dirty configurations are pairwise compatible (all answer 0): one class.
+(c) Let (S_i, Q_i) be pairwise compatible clean configurations and W = ∪ S_i. For i != h, the
+completions valid for both are the m-subsets of Z = [n] \ (Q_i ∪ Q_h); the clean ones answer
+[R ⊆ Z \ S_i] and [R ⊆ Z \ S_h], and |Z \ S_i| >= n - 2j - k >= m, so the two families of
+m-subsets agree only if Z \ S_i = Z \ S_h, i.e. S_h \ S_i ⊆ Q_i ∪ Q_h, hence S_h \ S_i ⊆ Q_i
+(S_h ∩ Q_h = ∅). So S_i ⊆ W ⊆ S_i ∪ Q_i for every i: each colour class of clean configurations
+is covered by one set, and conversely each set's covered configurations form a class. ∎
+
+**Theorem 2 (link charging, any sandwich family).** sigma(n, k, j) >= C(n, k) * min(1, c), where
+c = c(v, j, k), v = n - k, is the least cost of a *j-cover* of [v]: a family 𝓛 of nonempty sets
+of size <= j such that every j-subset of [v] contains a member, each member L costing
+w_|L| = 1 / C(k + |L|, k).
+Proof. Split each W in 𝒲 equally among its C(|W|, k) k-subsets: |𝒲| >= Σ_S Σ_{W ⊇ S}
+1 / C(|W|, k). Fix S. If S ∈ 𝒲 its share is >= 1. Otherwise every j-set Q ⊆ [n] \ S must
+contain W \ S for some W ⊇ S in 𝒲 (a nonempty set of size <= j), so {W \ S} restricted to those
+sizes is a j-cover of [n] \ S (v points) and the share of S is at least its cost, >= c. ∎
+So if c >= 1, sigma = C(n, k): storing the first set is optimal at this position.
+
+**Window bound for c.** For r in j..v and any j-cover 𝓛 of [v], every r-subset Y of [v] is
+j-covered by the members of 𝓛 inside Y. Summing over Y, member L appears in C(v - |L|, r - |L|)
+windows, so cost(𝓛) = Σ_Y Σ_{L ⊆ Y} w_|L| / C(v - |L|, r - |L|) >= C(v, r) * c_r, where c_r is
+the least cost of a j-cover of one r-set with costs w_e / C(v - e, r - e). c_r is an integer
+programme on r points (:func:`j_cover_window_bound`, HiGHS via :func:`scipy.optimize.milp`; an
+optimal status proves it, otherwise its dual bound is used), and r = v gives c itself.
+
+The window bound proves c >= 1 (so chi = C(n, k) + 1 in the loose regime) for most loose
+positions with n <= 16 and set sizes <= 6; where c < 1 it still raises the lower bound to
+C(n, k) * c + 1. The regime n < k + l + j, where two clean configurations can also be
+compatible because too few elements remain for any completion to tell them apart, is left to
+exact colouring when small and to the bounds of :func:`sdtheory.comm.memory_profile` otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numpy as np
+
+__all__ = ["decision_second_set_bounds", "j_cover_window_bound", "link_cost_lower"]
+
+
+# HiGHS solves the small window programmes to about 1e-9; the true costs are rationals whose
+# distance from 1 (when not 1) is far larger than this tolerance for n <= 16.
+COST_TOL = 1e-7
+
+
+def _weights(k: int, e: int) -> float:
+    return 1.0 / math.comb(k + e, k)
+
+
+@functools.lru_cache(maxsize=None)
+def j_cover_window_bound(v: int, j: int, k: int, r: int) -> float:
+    """C(v, r) * c_r: a lower bound on c(v, j, k), the least cost of a j-cover of [v] with member
+    costs 1 / C(k + |L|, k), from the least cost of a j-cover of one r-set (see the module
+    docstring; r = v gives c exactly). Returns a float (dimensionless cost).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_matrix
+
+    if not (1 <= j <= r <= v) or k < 1:
+        raise ValueError(f"needs 1 <= j <= r <= v and k >= 1 (v={v}, j={j}, k={k}, r={r})")
+    masks, costs = [], []
+    for e in range(1, j + 1):
+        scale = math.comb(v, r) / math.comb(v - e, r - e)
+        for members in itertools.combinations(range(r), e):
+            masks.append(sum(1 << x for x in members))
+            costs.append(_weights(k, e) * scale)
+    member = np.array(masks, dtype=np.int64)
+    rows = []
+    for q in itertools.combinations(range(r), j):
+        qm = sum(1 << x for x in q)
+        rows.append(np.flatnonzero((member & ~qm) == 0))  # members inside Q
+    indptr = np.cumsum([0] + [row.size for row in rows])
+    a = csr_matrix((np.ones(indptr[-1]), np.concatenate(rows), indptr), shape=(len(rows), member.size))
+    res = milp(
+        np.array(costs),
+        constraints=LinearConstraint(a, lb=1, ub=np.inf),
+        integrality=np.ones(member.size),
+        bounds=Bounds(0, 1),
+        options={"node_limit": 20_000},
+    )
+    if res.status == 0:
+        return float(res.fun)
+    bound = getattr(res, "mip_dual_bound", None)
+    return float(bound) if bound is not None and np.isfinite(bound) else 0.0
+
+
+def link_cost_lower(v: int, j: int, k: int, max_window: int = 8) -> float:
+    """Lower bound on c(v, j, k) (module docstring, Theorem 2): the best window bound over
+    r = j..min(v, max_window), stopping early once it reaches 1 (all that Theorem 2 can use).
+    Also the closed symmetric bound min_e C(v, e) / (C(k + e, k) C(j, e)) (the r = v linear
+    relaxation, averaged over the symmetric group)."""
+    best = min(math.comb(v, e) * _weights(k, e) / math.comb(j, e) for e in range(1, j + 1))
+    for r in range(j, min(v, max_window) + 1):
+        if best >= 1.0:
+            break
+        best = max(best, j_cover_window_bound(v, j, k, r))
+    return best
+
+
+def decision_second_set_bounds(
+    n: int, k: int, l: int, j: int, max_window: int = 8
+) -> tuple[int, int, str] | None:
+    """(lower, upper, method) from the module's theorems after j of l second-set elements
+    (decision, 1 <= j < l, k >= 1, k + l <= n), or None when nothing here applies beyond the
+    upper bound min(C(n, k), C(n, k + j)) + 1, which is then returned with lower 1.
+
+    Loose regime (n >= k + l + j): lower C(n, k) * min(1, c) + 1 with c bounded below by
+    :func:`link_cost_lower` (Theorems 1 and 2); exact C(n, k) + 1 when c >= 1 is proved.
+    """
+    if not (k >= 1 and 1 <= j < l and k + l <= n):
+        raise ValueError(f"needs k >= 1, 1 <= j < l, k + l <= n (n={n}, k={k}, l={l}, j={j})")
+    store_first, store_union = math.comb(n, k) + 1, math.comb(n, k + j) + 1
+    upper = min(store_first, store_union)
+    up_name = "store-first" if store_first <= store_union else "store-union W = S ∪ Q"
+    if n < k + l + j:
+        return 1, upper, f"bounds: {up_name} above"
+    c = link_cost_lower(n - k, j, k, max_window)
+    proved_one = c >= 1.0 - COST_TOL
+    lower = math.comb(n, k) + 1 if proved_one else math.ceil(math.comb(n, k) * c - COST_TOL) + 1
+    if lower > upper:
+        raise AssertionError(f"link-charging bound {lower} above the upper bound {upper} ({n}, {k}, {l}, {j})")
+    if proved_one:
+        return lower, upper, "closed form: link charging c >= 1, store-first optimal"
+    return lower, upper, f"bounds: link charging (c >= {c:.3f}) below, {up_name} above"
