@@ -835,7 +835,17 @@ def memory_profile(
             continue
         points.append(
             _profile_point(
-                n, k, l, variant, t, max_vertices, node_budget, max_triples, tabu_iters, max_cover_n, max_window
+                n,
+                k,
+                l,
+                variant,
+                t,
+                max_vertices,
+                node_budget,
+                max_triples,
+                tabu_iters,
+                max_cover_n,
+                max_window,
             )
         )
     return points

@@ -74,7 +74,7 @@ def _weights(k: int, e: int) -> float:
     return 1.0 / math.comb(k + e, k)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def j_cover_window_bound(v: int, j: int, k: int, r: int) -> float:
     """C(v, r) * c_r: a lower bound on c(v, j, k), the least cost of a j-cover of [v] with member
     costs 1 / C(k + |L|, k), from the least cost of a j-cover of one r-set (see the module
@@ -145,7 +145,7 @@ def decision_second_set_bounds(
     proved_one = c >= 1.0 - COST_TOL
     lower = math.comb(n, k) + 1 if proved_one else math.ceil(math.comb(n, k) * c - COST_TOL) + 1
     if lower > upper:
-        raise AssertionError(f"link-charging bound {lower} above the upper bound {upper} ({n}, {k}, {l}, {j})")
+        raise AssertionError(f"link-charging bound {lower} > upper bound {upper} at ({n}, {k}, {l}, {j})")
     if proved_one:
         return lower, upper, "closed form: link charging c >= 1, store-first optimal"
     return lower, upper, f"bounds: link charging (c >= {c:.3f}) below, {up_name} above"
