@@ -35,12 +35,15 @@ and at the separator the graphs are distance graphs of w-sets, i.e. partitions i
 constant-weight codes (:mod:`sdtheory.codes`: Baranyai, Graham–Sloane colourings, ceil(V /
 alpha) and Johnson bounds). Inside the second set: shared element, closed forms n (first set
 of size 1, or tight promise k + l = n + 1) and n + 1 (one element left, k >= 2, k + l <= n)
-(:func:`shared_second_set_states`); decision with one element left, an exact set cover over
-zero sets (:func:`decision_last_element_cover`); elsewhere certified bounds. Still open there
-(decision with >= 2 second-set elements left, shared element with >= 2 left and k >= 2,
-k + l <= n): the chromatic number of the set-level cut graph, whose classes are the
-configurations extended by one total answer function of the remaining completions; for
-n >= 8 these graphs have thousands of vertices and no closed form is known here. Inside a set the
+(:func:`shared_second_set_states`), C(n - 1, k) + n after the first element when
+n >= 2k + l - 2, and chain / clique bounds elsewhere (:mod:`sdtheory.shared_second`); decision
+with one element left, an exact set cover over zero sets (:func:`decision_last_element_cover`);
+decision with n >= k + l + j, a sandwich-family cover plus one state, equal to store-first
+C(n, k) + 1 wherever a link-charging programme proves it (:mod:`sdtheory.decision_second`);
+elsewhere exact colouring when the graph is small, otherwise certified bounds. Still open there:
+the chromatic number of the set-level cut graph (its classes are the configurations extended by
+one total answer function of the remaining completions) at the positions those modules only
+bound; for n >= 8 these graphs have thousands of vertices. Inside a set the
 valid completions depend on the prefix (no element repeats), so prefixes can share states beyond
 Myhill–Nerode classes (e.g. n = 5, first = 4: 5 states after 2 elements, not C(5, 2) = 10).
 After the first element of the second set the decision variant can need one state more than at
@@ -704,7 +707,7 @@ def _decision_region2_bounds(n: int, k: int, l: int, j: int, max_window: int = 6
 
 
 def decision_last_element_cover(
-    n: int, k: int, l: int, time_limit: float = 10.0
+    n: int, k: int, l: int, node_limit: int = 200
 ) -> tuple[int, int, np.ndarray] | None:
     r"""Decision, one second-set element left (j = l - 1, 1 <= k, k + l <= n): exact least number
     of states as a set-cover integer programme; None if n > 10 (too large).
@@ -720,7 +723,8 @@ def decision_last_element_cover(
     number of sets Z covering every configuration: a set cover over the 2^n candidates, solved
     exactly by :func:`scipy.optimize.milp` (HiGHS branch and bound; optimal status proves the
     lower bound). Returns (lower, upper, chosen zero sets as masks) with lower = upper when the
-    solver proved optimality within ``time_limit`` seconds.
+    solver proved optimality within ``node_limit`` branch-and-bound nodes (a node limit, not a time
+    limit, so the result does not depend on the machine's speed or load).
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import csr_matrix
@@ -746,7 +750,7 @@ def decision_last_element_cover(
         constraints=LinearConstraint(a, lb=1, ub=np.inf),
         integrality=np.ones(z.size),
         bounds=Bounds(0, 1),
-        options={"time_limit": time_limit},
+        options={"node_limit": node_limit},
     )
     if res.x is None:
         return None
@@ -763,7 +767,7 @@ def _decision_cover_point(n: int, k: int, l: int, j: int, max_cover_n: int) -> t
     """Bounds from :func:`decision_last_element_cover` (j = l - 1, n <= max_cover_n), else None."""
     if j != l - 1 or n > max_cover_n:
         return None
-    cover = decision_last_element_cover(n, k, l, time_limit=10.0)
+    cover = decision_last_element_cover(n, k, l)
     if cover is None:
         return None
     return cover[0], cover[1], "set cover ILP over zero sets"
@@ -802,9 +806,10 @@ def memory_profile(
     * decision, i <= n - k elements of the first set read: C(n, i) (all prefixes pairwise
       incompatible, see :func:`_decision_region1_graph`); i > n - k: graph colouring;
     * after the separator: as after the first set (:func:`one_way_states`);
-    * decision, end of the stream: 2; inside the second set: exact graph colouring when the
-      set-level graph has at most ``max_vertices`` vertices after merging identical rows,
-      otherwise the bounds of :func:`_decision_region2_bounds`;
+    * decision, end of the stream: 2; inside the second set: the closed forms and bounds of
+      :func:`_decision_region2_bounds` (link-cost window programmes on up to ``max_window``
+      points), the last-element set cover for n <= ``max_cover_n``, and exact graph colouring
+      when the set-level graph has at most ``max_vertices`` vertices after merging identical rows;
     * shared element, inside the first set: the closed forms of :func:`shared_first_set_states`
       (the separator lemma holds at every i); otherwise, and inside the second set, exact graph
       colouring of the set-level cut matrix when small enough, else bounds flagged as such.

@@ -30,8 +30,8 @@ def check_prefix_inputs(
     The value range of a prefix_len on the GPU is checked on the GPU (``torch._assert_async``,
     PyTorch's device-side assertion, reported at the next synchronisation) instead of reading it
     back: a read-back stalls the launch queue on every call (at N = 32k, B = 16 on an H200 the call
-    took about 0.3 ms longer than its kernels' autotuned times added up). Shapes and dtypes, and the values of a
-    prefix_len on the CPU, are checked here at once."""
+    took about 0.3 ms longer than its kernels' autotuned times added up). Shapes and dtypes, and
+    the values of a prefix_len on the CPU, are checked here at once."""
     b, _, h, f = q.shape
     if k_enc.dim() != 4 or k_enc.shape[0] != b or k_enc.shape[2:] != (h, f):
         raise ValueError(f"k_enc must be [B, Te, H, F] = [{b}, Te, {h}, {f}]; got {tuple(k_enc.shape)}")
