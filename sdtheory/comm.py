@@ -76,7 +76,7 @@ from sdtheory.bitsets import (
     subset_masks,
 )
 from sdtheory.codes import code_partition, johnson_bound
-from sdtheory.decision_second import decision_second_set_bounds
+from sdtheory.decision_second import second_set_lower, second_set_upper
 from sdtheory.graphs import ChromaticResult, chromatic_number
 from sdtheory.instances import Variant
 
@@ -694,14 +694,13 @@ def _decision_region2_bounds(n: int, k: int, l: int, j: int, max_window: int = 6
     if j == l - 1 and k + l == n and n < upper:
         # tight, last element pending: the zero sets [n] \ {z} cover everything (n states)
         upper, up_why = n, "zero sets [n] minus a point"
-    s_lower, s_upper, s_method = decision_second_set_bounds(n, k, l, j, max_window)
+    s_lower, s_lo_why = second_set_lower(n, k, l, j, max_window)
+    s_upper, s_up_why = second_set_upper(n, k, l, j)
     if s_lower > lower:
-        lower, lo_why = s_lower, "link charging"
+        lower, lo_why = s_lower, s_lo_why
     if s_upper < upper:
-        upper, up_why = s_upper, "store-union W = S ∪ Q"
+        upper, up_why = s_upper, s_up_why
     if lower == upper:
-        if s_method.startswith("closed form") and s_lower == lower:
-            return lower, upper, s_method
         return lower, upper, f"closed form: {lo_why} = {up_why}"
     return lower, upper, f"bounds: {lo_why} below, {up_why} above"
 

@@ -74,7 +74,13 @@ import math
 
 import numpy as np
 
-__all__ = ["decision_second_set_bounds", "j_cover_window_bound", "link_cost_lower"]
+__all__ = [
+    "decision_second_set_bounds",
+    "j_cover_window_bound",
+    "link_cost_lower",
+    "second_set_lower",
+    "second_set_upper",
+]
 
 
 # HiGHS solves the small window programmes to about 1e-9; the true costs are rationals whose
@@ -144,22 +150,27 @@ def _loose_lower(n: int, k: int, j: int, max_window: int) -> int:
     return math.ceil(math.comb(n, k) * c - COST_TOL) + 1
 
 
-def decision_second_set_bounds(n: int, k: int, l: int, j: int, max_window: int = 6) -> tuple[int, int, str]:
-    """(lower, upper, method) after j of l second-set elements (decision, 1 <= j < l, k >= 1,
-    k + l <= n); the least number of states lies in [lower, upper].
-
-    Upper: min(C(n, k), C(n, k + j)) + 1 (store-first or store-union). Lower: Theorems 1 and 2
-    (window programmes on up to ``max_window`` points) in the instance itself when it is loose
-    (n >= k + l + j), exact C(n, k) + 1 when the link cost is proved >= 1; and in every regime the
-    best of the same bound over the restrictions of the Restriction lemma that are loose.
-    """
+def _check(n: int, k: int, l: int, j: int) -> None:
     if not (k >= 1 and 1 <= j < l and k + l <= n):
         raise ValueError(f"needs k >= 1, 1 <= j < l, k + l <= n (n={n}, k={k}, l={l}, j={j})")
+
+
+def second_set_upper(n: int, k: int, l: int, j: int) -> tuple[int, str]:
+    """(states, name): min(C(n, k), C(n, k + j)) + 1, store-first or store-union (any regime)."""
+    _check(n, k, l, j)
     store_first, store_union = math.comb(n, k) + 1, math.comb(n, k + j) + 1
-    upper = min(store_first, store_union)
-    up_name = "store-first" if store_first <= store_union else "store-union W = S ∪ Q"
+    if store_first <= store_union:
+        return store_first, "store-first"
+    return store_union, "store-union W = S ∪ Q"
+
+
+def second_set_lower(n: int, k: int, l: int, j: int, max_window: int = 6) -> tuple[int, str]:
+    """(states, name): Theorems 1 and 2 (window programmes on up to ``max_window`` points) in the
+    instance itself when it is loose (n >= k + l + j), and in every regime the best of the same
+    bound over the loose restrictions of the Restriction lemma; (1, "") when none is loose."""
+    _check(n, k, l, j)
     m = l - j
-    lower, lo_name = 1, ""
+    lower, name = 1, ""
     for jr in range(1, j + 1):  # restriction: j - jr elements of Q fixed, universe n - j + jr
         nr = n - j + jr
         if nr < k + m + 2 * jr:
@@ -167,11 +178,18 @@ def decision_second_set_bounds(n: int, k: int, l: int, j: int, max_window: int =
         bound = _loose_lower(nr, k, jr, max_window)
         if bound > lower:
             lower = bound
-            lo_name = "link charging" if jr == j else f"link charging on a restriction to n = {nr}, j = {jr}"
+            name = "link charging" if jr == j else f"link charging on the restriction n = {nr}, j = {jr}"
+    return lower, name
+
+
+def decision_second_set_bounds(n: int, k: int, l: int, j: int, max_window: int = 6) -> tuple[int, int, str]:
+    """(lower, upper, method) after j of l second-set elements (decision, 1 <= j < l, k >= 1,
+    k + l <= n): :func:`second_set_lower` and :func:`second_set_upper`; the least number of
+    states lies in [lower, upper], and equals C(n, k) + 1 when the method says "closed form"."""
+    lower, lo_name = second_set_lower(n, k, l, j, max_window)
+    upper, up_name = second_set_upper(n, k, l, j)
     if lower > upper:
         raise AssertionError(f"link-charging bound {lower} > upper bound {upper} at ({n}, {k}, {l}, {j})")
-    if lower == upper and lo_name == "link charging" and upper == store_first:
-        return lower, upper, "closed form: link charging c >= 1, store-first optimal"
     if lower == upper:
         return lower, upper, f"closed form: {lo_name} = {up_name}"
     below = f"{lo_name} below, " if lo_name else ""
