@@ -61,7 +61,8 @@ and Theorems 1 and 2 apply to the restriction whenever it is loose (n - j + jr >
 
 Not settled here: the regime n < k + l + j, where two clean configurations can also be
 compatible because too few elements remain for any completion to tell them apart (there the true
-value can be far below store-first: n = 7, k = 1, l = 6, j = 4 needs 6 states, not 8); it is
+value can be far below store-first: n = 6, k = 2, l = 4, j = 1 needs 11 states by exact
+colouring in :func:`sdtheory.comm.memory_profile`, store-first 16); it is
 left to exact colouring when the graph is small and to these bounds otherwise; and loose
 positions where c < 1 is all the windows show.
 """
