@@ -57,7 +57,8 @@ configurations whose Q contains Q0 and whose S avoids Q0 (clean), or whose Q con
 n - j + jr) with jr second-set elements read and the same m left: the completions avoid Q0 and
 the answers only involve S, Q \ Q0 and R. So chi(n, k, l, j) >= chi(n - j + jr, k, m + jr, jr),
 and Theorems 1 and 2 apply to the restriction whenever it is loose (n - j + jr >= k + m + 2 jr).
-(jr = 0 is the fixed-Q clique C(n - j, k) + 1 of :func:`sdtheory.comm._decision_region2_bounds`.)
+(jr = 0 gives C(n - j, k); the fixed-Q clique C(n - j, k) + 1 of
+:func:`sdtheory.comm._decision_region2_bounds` adds one dirty configuration to it.)
 
 Not settled here: the regime n < k + l + j, where two clean configurations can also be
 compatible because too few elements remain for any completion to tell them apart (there the true
