@@ -40,6 +40,13 @@ contain W \ S for some W ⊇ S in 𝒲 (a nonempty set of size <= j), so {W \ S}
 sizes is a j-cover of [n] \ S (v points) and the share of S is at least its cost, >= c. ∎
 So if c >= 1, sigma = C(n, k): storing the first set is optimal at this position.
 
+**Theorem 3 (complement symmetry).** sigma(n, k, j) = sigma(n, n - k - j, j) for k + j <= n:
+(S, Q) -> ([n] \ (S ∪ Q), Q) is a bijection between the clean configurations of the two
+instances, and W -> [n] \ W maps S ⊆ W ⊆ S ∪ Q to [n] \ (S ∪ Q) ⊆ [n] \ W ⊆ [n] \ S, so
+it maps covering families to covering families of the same size. Theorem 2 applied to the
+complement gives sigma >= C(n, k + j) * min(1, c(k + j, j, n - k - j)): when that c >= 1,
+storing S ∪ Q is optimal (sigma = C(n, k + j)). Both bounds are used.
+
 **Window bound for c.** For r in j..v and any j-cover 𝓛 of [v], every r-subset Y of [v] is
 j-covered by the members of 𝓛 inside Y. Summing over Y, member L appears in C(v - |L|, r - |L|)
 windows, so cost(𝓛) = Σ_Y Σ_{L ⊆ Y} w_|L| / C(v - |L|, r - |L|) >= C(v, r) * c_r, where c_r is
@@ -144,12 +151,18 @@ def link_cost_lower(v: int, j: int, k: int, max_window: int = 8) -> float:
     return best
 
 
-def _loose_lower(n: int, k: int, j: int, max_window: int) -> int:
-    """Theorems 1 and 2 in a loose instance: ceil(C(n, k) * min(1, c)) + 1 states."""
+def _charging_lower(n: int, k: int, j: int, max_window: int) -> int:
+    """Theorem 2: ceil(C(n, k) * min(1, c(n - k, j, k))) states for the clean configurations."""
     c = link_cost_lower(n - k, j, k, max_window)
     if c >= 1.0 - COST_TOL:
-        return math.comb(n, k) + 1
-    return math.ceil(math.comb(n, k) * c - COST_TOL) + 1
+        return math.comb(n, k)
+    return math.ceil(math.comb(n, k) * c - COST_TOL)
+
+
+def _loose_lower(n: int, k: int, j: int, max_window: int) -> int:
+    """Theorems 1-3 in a loose instance: sigma + 1 >= the better charging bound of (n, k, j) and of
+    its complement (n, n - k - j, j), plus one."""
+    return max(_charging_lower(n, k, j, max_window), _charging_lower(n, n - k - j, j, max_window)) + 1
 
 
 def _check(n: int, k: int, l: int, j: int) -> None:
