@@ -200,7 +200,8 @@ def second_set_lower(n: int, k: int, l: int, j: int, max_window: int = 6) -> tup
 def decision_second_set_bounds(n: int, k: int, l: int, j: int, max_window: int = 6) -> tuple[int, int, str]:
     """(lower, upper, method) after j of l second-set elements (decision, 1 <= j < l, k >= 1,
     k + l <= n): :func:`second_set_lower` and :func:`second_set_upper`; the least number of
-    states lies in [lower, upper], and equals C(n, k) + 1 when the method says "closed form"."""
+    states lies in [lower, upper], and equals it when the method says "closed form" (then the
+    upper end is store-first C(n, k) + 1 or store-union C(n, k + j) + 1, as the method names)."""
     lower, lo_name = second_set_lower(n, k, l, j, max_window)
     upper, up_name = second_set_upper(n, k, l, j)
     if lower > upper:
