@@ -51,8 +51,9 @@ storing S ∪ Q is optimal (sigma = C(n, k + j)). Both bounds are used.
 j-covered by the members of 𝓛 inside Y. Summing over Y, member L appears in C(v - |L|, r - |L|)
 windows, so cost(𝓛) = Σ_Y Σ_{L ⊆ Y} w_|L| / C(v - |L|, r - |L|) >= C(v, r) * c_r, where c_r is
 the least cost of a j-cover of one r-set with costs w_e / C(v - e, r - e). c_r is an integer
-programme on r points (:func:`j_cover_window_bound`, HiGHS via :func:`scipy.optimize.milp`; an
-optimal status proves it, otherwise its dual bound is used), and r = v gives c itself.
+programme on r points (:func:`j_cover_window_bound`, HiGHS via :func:`scipy.optimize.milp` on
+the costs scaled to integers, so the solver's dual bound rounded up is a proof; all costs and
+bounds are exact fractions), and r = v gives c itself.
 
 The window bound proves c >= 1 (so chi = C(n, k) + 1 in the loose regime) for most loose
 positions with n <= 16 and set sizes <= 6; where c < 1 it still raises the lower bound to
@@ -80,6 +81,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -92,32 +94,36 @@ __all__ = [
 ]
 
 
-# HiGHS solves the small window programmes to about 1e-9; the true costs are rationals whose
-# distance from 1 (when not 1) is far larger than this tolerance for n <= 16.
-COST_TOL = 1e-7
-
-
-def _weights(k: int, e: int) -> float:
-    return 1.0 / math.comb(k + e, k)
+def _window_costs(v: int, j: int, k: int, r: int) -> tuple[list[Fraction], int]:
+    """Exact member costs of the window programme by member size e = 1..j, and their common
+    denominator D (so the programme can run on the integers cost * D)."""
+    costs = [
+        Fraction(math.comb(v, r), math.comb(k + e, k) * math.comb(v - e, r - e)) for e in range(1, j + 1)
+    ]
+    return costs, math.lcm(*(c.denominator for c in costs))
 
 
 @functools.cache
-def j_cover_window_bound(v: int, j: int, k: int, r: int) -> float:
+def j_cover_window_bound(v: int, j: int, k: int, r: int) -> Fraction:
     """C(v, r) * c_r: a lower bound on c(v, j, k), the least cost of a j-cover of [v] with member
     costs 1 / C(k + |L|, k), from the least cost of a j-cover of one r-set (see the module
-    docstring; r = v gives c exactly). Returns a float (dimensionless cost).
+    docstring; r = v gives c exactly). Returns an exact fraction (dimensionless cost).
+
+    The programme runs on integer costs (exact costs times their common denominator D), so its
+    optimum is an integer and the solver's dual bound, rounded up, is a proof of the lower bound
+    (an optimal status makes it the optimum); no floating-point tolerance enters the result.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import csr_matrix
 
     if not (1 <= j <= r <= v) or k < 1:
         raise ValueError(f"needs 1 <= j <= r <= v and k >= 1 (v={v}, j={j}, k={k}, r={r})")
+    exact, denominator = _window_costs(v, j, k, r)
     masks, costs = [], []
     for e in range(1, j + 1):
-        scale = math.comb(v, r) / math.comb(v - e, r - e)
         for members in itertools.combinations(range(r), e):
             masks.append(sum(1 << x for x in members))
-            costs.append(_weights(k, e) * scale)
+            costs.append(int(exact[e - 1] * denominator))
     member = np.array(masks, dtype=np.int64)
     rows = []
     for q in itertools.combinations(range(r), j):
@@ -126,26 +132,26 @@ def j_cover_window_bound(v: int, j: int, k: int, r: int) -> float:
     indptr = np.cumsum([0] + [row.size for row in rows])
     a = csr_matrix((np.ones(indptr[-1]), np.concatenate(rows), indptr), shape=(len(rows), member.size))
     res = milp(
-        np.array(costs),
+        np.array(costs, dtype=float),
         constraints=LinearConstraint(a, lb=1, ub=np.inf),
         integrality=np.ones(member.size),
         bounds=Bounds(0, 1),
-        options={"node_limit": 20_000},
+        options={"node_limit": 20_000, "mip_rel_gap": 0.0},
     )
-    if res.status == 0:
-        return float(res.fun)
     bound = getattr(res, "mip_dual_bound", None)
-    return float(bound) if bound is not None and np.isfinite(bound) else 0.0
+    if bound is None or not np.isfinite(bound):
+        return Fraction(0)
+    return Fraction(max(0, math.ceil(bound - 1e-6)), denominator)  # integer optimum >= ceil(bound)
 
 
-def link_cost_lower(v: int, j: int, k: int, max_window: int = 8) -> float:
-    """Lower bound on c(v, j, k) (module docstring, Theorem 2): the best window bound over
-    r = j..min(v, max_window), stopping early once it reaches 1 (all that Theorem 2 can use).
-    Also the closed symmetric bound min_e C(v, e) / (C(k + e, k) C(j, e)) (the r = v linear
+def link_cost_lower(v: int, j: int, k: int, max_window: int = 8) -> Fraction:
+    """Lower bound on c(v, j, k) (module docstring, Theorem 2), exact fraction: the best window
+    bound over r = j..min(v, max_window), stopping early once it reaches 1 (all that Theorem 2 can
+    use), and the closed symmetric bound min_e C(v, e) / (C(k + e, k) C(j, e)) (the r = v linear
     relaxation, averaged over the symmetric group)."""
-    best = min(math.comb(v, e) * _weights(k, e) / math.comb(j, e) for e in range(1, j + 1))
+    best = min(Fraction(math.comb(v, e), math.comb(k + e, k) * math.comb(j, e)) for e in range(1, j + 1))
     for r in range(j, min(v, max_window) + 1):
-        if best >= 1.0:
+        if best >= 1:
             break
         best = max(best, j_cover_window_bound(v, j, k, r))
     return best
@@ -153,10 +159,8 @@ def link_cost_lower(v: int, j: int, k: int, max_window: int = 8) -> float:
 
 def _charging_lower(n: int, k: int, j: int, max_window: int) -> int:
     """Theorem 2: ceil(C(n, k) * min(1, c(n - k, j, k))) states for the clean configurations."""
-    c = link_cost_lower(n - k, j, k, max_window)
-    if c >= 1.0 - COST_TOL:
-        return math.comb(n, k)
-    return math.ceil(math.comb(n, k) * c - COST_TOL)
+    c = min(Fraction(1), link_cost_lower(n - k, j, k, max_window))
+    return math.ceil(math.comb(n, k) * c)
 
 
 def _loose_lower(n: int, k: int, j: int, max_window: int) -> int:
