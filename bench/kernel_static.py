@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic.kernels.based.launch import candidate_configs, state_pass_configs
 from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
-from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_kernel, feature_widths
+from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
     based_state_kernel,
 )
@@ -95,8 +95,8 @@ KERNELS = {
         lambda c: not c.get("TS"),
     ),
     "fwd_t": (
-        based_fwd_t_kernel,
-        dict(HAS_START=True, CAUSAL=True),
+        based_fwd_kernel,
+        dict(HAS_START=True, CAUSAL=True, TS=True),
         candidate_configs,
         lambda c: bool(c.get("TS")),
     ),

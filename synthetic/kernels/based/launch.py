@@ -95,7 +95,7 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
     if not out:
         out.append(dict(BT=16, DB=16, num_warps=4, num_stages=1))
     if not for_backward:
-        # the forward kernel with the state held transposed (triton_fwd.based_fwd_t_kernel) won
+        # the forward kernel with the state held transposed (triton_fwd.based_fwd_kernel with TS=1) won
         # on an H200 at every measured shape with BT = 32 (3.66 ms at N = 32k, B = 16, against
         # 4.84 for the row-state kernel); BT = 16 and 64 hit an illegal memory access there
         # (Triton 3.6), 8 warps and register caps (maxnreg 168) were slower

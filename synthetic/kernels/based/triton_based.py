@@ -19,7 +19,7 @@ import torch
 
 from synthetic.kernels.based import launch
 from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
-from synthetic.kernels.based.triton_fwd import based_fwd_kernel, based_fwd_t_kernel, feature_widths
+from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
 from synthetic.kernels.based.triton_state import (
     based_state_kernel,
     public_to_rows,
@@ -173,8 +173,7 @@ class _BasedFunction(torch.autograd.Function):
                 zpart = torch.cumsum(zpart, 1).sub_(zpart)
                 starts = (part, zpart) if base is None else (part.add_(base[0]), zpart.add_(base[1]))
             grid = (triton_cdiv(d, cfg["DB"]), nseg, b * h)
-            kernel = based_fwd_t_kernel if cfg.get("TS") else based_fwd_kernel
-            kernel[grid](
+            based_fwd_kernel[grid](
                 q,
                 k,
                 v,
@@ -202,6 +201,7 @@ class _BasedFunction(torch.autograd.Function):
                 CAUSAL=causal,
                 PRECISION=precision,
                 SEL_PRECISION=sel_precision,
+                TS=bool(cfg.get("TS")),
                 **launch.compile_options(cfg),
                 **_widths(f),
             )

@@ -179,7 +179,7 @@ def test_sequence_parallel_forward(segments: int) -> None:
 @pytest.mark.parametrize("segments", [1, 3])
 @pytest.mark.parametrize(("f", "d"), [(4, 5), (16, 24), (24, 20)])
 def test_transposed_state_forward(segments: int, f: int, d: int, key_t: int) -> None:
-    """The forward kernel that holds the state transposed (based_fwd_t_kernel, TS=1) gives the
+    """The forward kernel that holds the state transposed (based_fwd_kernel with TS=1) gives the
     reference outputs, states and gradients: causal with an initial state, non-causal, prefix
     linear attention, with and without sequence segments; with either state pass for the
     encoder and the segment starts (KT=1: key features transposed)."""
