@@ -684,9 +684,9 @@ def _decision_region2_bounds(n: int, k: int, l: int, j: int, max_window: int = 6
     Lower 1 (a clique): fix a j-set Q0; the configurations (S, Q0), S a k-subset of [n] \\ Q0,
     and one configuration whose S meets Q0 are pairwise incompatible, because m = l - j >= 1
     elements remain and n - j - k >= m of them avoid S: C(n - j, k) + 1.
-    Lower 2 (n >= k + l + j): sandwich families and link charging,
-    :func:`sdtheory.decision_second.decision_second_set_bounds` (window programmes on up to
-    ``max_window`` points); exact C(n, k) + 1 where the link cost is proved >= 1.
+    Lower 2 and upper 2: sandwich families, link charging on the instance and its complement, and
+    the restriction lemma (:func:`sdtheory.decision_second.second_set_lower` with window
+    programmes on up to ``max_window`` points, :func:`sdtheory.decision_second.second_set_upper`).
     """
     upper = math.comb(n, k) + 1
     lower = math.comb(n - j, k) + 1
@@ -911,14 +911,13 @@ def _profile_point(
         mat, configs = built
         res, _ = _chromatic_of_matrix(mat, max_vertices, node_budget)
         if res is not None and variant is Variant.SHARED and k + 1 < cut < k + 1 + l:
-            lower, upper, method = _shared_second_bounds(n, k, l, cut - k - 1)
+            # lower, upper, method: the second-set bounds computed above
             if not res.exact and (lower > res.lower or upper < res.upper):
                 lower, upper = max(lower, res.lower), min(upper, res.upper)
                 method = f"{res.method}; {method}"
                 return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
         if res is not None and not res.exact and variant is Variant.DECISION:
-            lower, upper, method = _decision_region2_bounds(n, k, l, t - k - 1, max_window)
-            lower, upper = max(lower, res.lower), min(upper, res.upper)
+            lower, upper = max(lower, res.lower), min(upper, res.upper)  # region-2 bounds from above
             cover = _decision_cover_point(n, k, l, t - k - 1, max_cover_n)
             if cover is not None:
                 lower, upper, method = max(lower, cover[0]), min(upper, cover[1]), cover[2]
@@ -927,8 +926,7 @@ def _profile_point(
             return ProfilePoint(t, 0, t, phase, configs, res.lower, res.upper, res.exact, res.method)
     else:
         configs = -1
-    if variant is Variant.DECISION:
-        lower, upper, method = _decision_region2_bounds(n, k, l, t - k - 1, max_window)
+    if variant is Variant.DECISION:  # lower, upper, method: the region-2 bounds from above
         cover = _decision_cover_point(n, k, l, t - k - 1, max_cover_n)
         if cover is not None:
             lower, upper, method = max(lower, cover[0]), min(upper, cover[1]), cover[2]
@@ -944,8 +942,7 @@ def _profile_point(
         if ow is not None:
             return ProfilePoint(t, 0, t, phase, configs, ow.lower, ow.upper, ow.exact, ow.method)
         upper = math.comb(n, cut)
-    elif cut < k + 1 + l:
-        lower, upper, method = _shared_second_bounds(n, k, l, cut - k - 1)
+    elif cut < k + 1 + l:  # lower, upper, method: the second-set bounds from above
         return ProfilePoint(t, 0, t, phase, configs, lower, upper, lower == upper, method)
     else:
         upper = math.comb(n, k) + n
