@@ -184,7 +184,7 @@ def second_set_upper(n: int, k: int, l: int, j: int) -> tuple[int, str]:
 
 
 def second_set_lower(n: int, k: int, l: int, j: int, max_window: int = 6) -> tuple[int, str]:
-    """(states, name): Theorems 1 and 2 (window programmes on up to ``max_window`` points) in the
+    """(states, name): Theorems 1-3 (window programmes on up to ``max_window`` points) in the
     instance itself when it is loose (n >= k + l + j), and in every regime the best of the same
     bound over the loose restrictions of the Restriction lemma; (1, "") when none is loose."""
     _check(n, k, l, j)
