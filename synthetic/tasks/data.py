@@ -12,7 +12,12 @@ Seeding (all streams independent, no global RNG):
   :meth:`DataConfig.segment_identity`). Train and test never share a stream; reordering,
   adding or removing other segments changes nothing; renaming a segment or changing ``passes``
   keeps the same instances (JR-p repeats them).
-* batch order of an epoch: ``SeedSequence([seed, split_code, 1, epoch])``.
+* batch order of an epoch: the examples of each segment are permuted by
+  ``SeedSequence([seed, split_code, 1, epoch])``; the order in which the segments' batches
+  interleave comes from ``SeedSequence([split_code, 2, epoch])``, which does not depend on the
+  seed. So every run whose data has the same segment sizes sees batches of the same shapes in the
+  same order, whatever its seed: runs that differ only in seed can train side by side as one
+  ensemble (:mod:`synthetic.ensemble`), each member on its own examples.
 
 Bump :data:`GENERATOR_VERSION` whenever generated data would change for the same config; it keys
 the cache.
@@ -56,6 +61,7 @@ Split = Literal["train", "test"]
 _SPLIT_CODE = {"train": 1, "test": 2}
 _DATA_DOMAIN = 0
 _BATCH_DOMAIN = 1
+_PLAN_DOMAIN = 2
 
 
 def _split_code(split: str) -> int:
@@ -215,9 +221,10 @@ class SplitData:
         Each segment is cut into ``ceil(N_s / batch_size)`` batches; the last one of a segment is
         kept even if smaller (no example is dropped, nothing is padded). ``shuffle=False``: the
         segments in config order, examples in order. ``shuffle=True``: the examples of every
-        segment are permuted and the batches of all segments interleaved in a random order, both
-        drawn from a generator seeded by (seed, split, epoch), so an epoch is reproducible and
-        epochs differ.
+        segment are permuted (from (seed, split, epoch)) and the batches of all segments
+        interleaved in a random order drawn from (split, epoch) alone, so an epoch is
+        reproducible, epochs differ, and two seeds give batches of the same shapes in the same
+        order (see the module docstring).
         """
         bs = check_int("batch_size", batch_size)
         ep = check_int("epoch", epoch, 0)
@@ -225,12 +232,14 @@ class SplitData:
             raise TypeError(f"shuffle={shuffle!r} must be a bool")
         plan: list[tuple[int, np.ndarray]] = []
         if shuffle:
-            seq = np.random.SeedSequence([self.seed, _split_code(self.split), _BATCH_DOMAIN, ep])
-            rng = np.random.default_rng(seq)
+            code = _split_code(self.split)
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, code, _BATCH_DOMAIN, ep]))
             for si, seg in enumerate(self.segments):
                 order = rng.permutation(seg.num_examples)
                 plan.extend((si, order[i : i + bs]) for i in range(0, seg.num_examples, bs))
-            plan = [plan[i] for i in rng.permutation(len(plan))]
+            # the interleaving depends on the segment sizes and the epoch only (not on the seed)
+            interleave = np.random.default_rng(np.random.SeedSequence([code, _PLAN_DOMAIN, ep]))
+            plan = [plan[i] for i in interleave.permutation(len(plan))]
         else:
             for si, seg in enumerate(self.segments):
                 plan.extend(

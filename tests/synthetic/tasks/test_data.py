@@ -177,6 +177,22 @@ def test_shuffle_reproducible_per_epoch_and_differs_across_epochs() -> None:
             assert rows[tuple(r)] == tuple(lab)
 
 
+@pytest.mark.parametrize("kind", ["sd", "mqar"])
+def test_batch_shapes_do_not_depend_on_the_seed(kind: str) -> None:
+    """Two seeds: different examples, but the same sequence of (slice, batch shape) in every
+    epoch, so that runs differing only in seed can be stacked into one ensemble."""
+    cfg = _cfg(kind)
+    a = build_split(cfg, "train")
+    b = build_split(cfg.model_copy(update={"seed": cfg.seed + 1}), "train")
+    for epoch in (0, 3):
+        shapes_a = [(x.slice, tuple(x.inputs.shape)) for x in a.batches(5, shuffle=True, epoch=epoch)]
+        shapes_b = [(x.slice, tuple(x.inputs.shape)) for x in b.batches(5, shuffle=True, epoch=epoch)]
+        assert shapes_a == shapes_b
+    first_a = next(a.batches(5, shuffle=True, epoch=0)).inputs
+    first_b = next(b.batches(5, shuffle=True, epoch=0)).inputs
+    assert not torch.equal(first_a, first_b)
+
+
 def test_segments_read_only_and_batches_independent() -> None:
     data = build_split(_cfg("sd"), "test")
     seg = data.segments[0]
