@@ -1,14 +1,48 @@
-"""The results store: one JSON line per finished run, append-only, crash-safe, resumable.
+"""The results store: one JSON line per finished run, append-only, crash-safe, resumable, shared.
 
-Layout: ``<results_dir>/<experiment>/<profile>/runs.jsonl`` (:func:`results_path`).
+Layout: ``<results_dir>/<experiment>/<profile>/runs.jsonl`` (:func:`results_path`), with two
+helper files beside it: ``runs.jsonl.lock`` (the lock) and ``runs.jsonl.claims`` (runs being
+trained now, see *Claims*).
 
-- :meth:`ResultsStore.append` writes one record as one line and flushes + fsyncs it, so a run
-  that finished is on disk before the next one starts.
+Records
+    One JSON object per line, written by :func:`synthetic.train.run_record`. A record needs the
+    fields ``schema`` (int), ``config_hash`` (non-empty str), ``status`` (one of
+    :data:`STATUSES`), ``summary`` and ``config`` (objects); :func:`validate_record` checks them
+    on every write and every read.
+
+    ``status``: ``"ok"`` (a result), ``"failed"`` (the run itself failed, e.g. a NaN loss: a
+    result too, kept and counted as done), ``"error"`` (the environment failed, e.g. out of
+    memory or a lost worker: not a result; the run is done again by the next sweep).
+
+- :meth:`ResultsStore.append` writes one record as one line under the lock and flushes +
+  fsyncs it, so a run that finished is on disk before the next one starts.
 - A crash in the middle of a write leaves a partial last line; loading ignores it (with a
-  warning) and the next append first cuts it off. A malformed line anywhere else is an error
-  naming the file and line: it is not silently dropped.
+  warning) and the next append first cuts it off.
+- A bad line anywhere else (not JSON, or JSON that is not a run record) is an error naming
+  ``file:line`` and what is wrong. With ``skip_bad_lines=True`` (CLI: ``--skip-bad-lines``) each
+  bad line is skipped with a warning naming ``file:line`` and counted
+  (:attr:`ResultsStore.bad_lines`); it is never dropped silently, and never removed from the file.
 - A run is identified by its config hash; when a hash appears more than once (a failed run
-  retried), the last record wins.
+  retried), the last record wins, except that an ``"error"`` record never hides an earlier
+  result of the same hash.
+
+Claims (several sweeps, processes or Ray drivers on one folder)
+    :meth:`ResultsStore.claim` takes, atomically under an exclusive ``flock`` on
+    ``runs.jsonl.lock``, every given hash that is neither recorded nor claimed by a live owner,
+    and returns the set it took; a group of hashes (an ensemble) is claimed in one call. A claim
+    names its owner: pid, host (hostname + kernel boot id), the process start time and a random
+    token, so a reused pid is not mistaken for the owner. A claim is live while
+
+    * same host: its process is alive (and was started at the recorded time);
+    * another host: less than ``lease_s`` seconds (default :data:`DEFAULT_LEASE_S`) passed since
+      the owner last called :meth:`~ResultsStore.claim`, :meth:`~ResultsStore.append` or
+      :meth:`~ResultsStore.refresh` (each refreshes all of its claims on the store).
+
+    A dead or expired claim is taken over by the next :meth:`~ResultsStore.claim`. Appending a
+    record releases the writer's claim of that hash; :meth:`~ResultsStore.release` gives back
+    claims that will not be recorded (e.g. on interrupt; :meth:`~ResultsStore.claimed` does it
+    on exit). The lock is ``fcntl.flock`` (POSIX; on network file systems only where the
+    kernel supports flock there, e.g. NFSv4 on Linux).
 
 :func:`load` gives a tidy DataFrame, one row per (run, slice), with the run's summary fields
 (variant, d_model, feature_dim, lr, seed, ...), its metrics and state sizes, the slice name, the
@@ -18,11 +52,16 @@ slice's accuracy and the slice's fields parsed from its name (``A``, ``B`` for S
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import socket
+import time
+import uuid
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +69,27 @@ import pandas as pd
 
 from synthetic.tasks.config import parse_slice_name
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
 RUNS_FILE = "runs.jsonl"
+LOCK_SUFFIX = ".lock"
+CLAIMS_SUFFIX = ".claims"
+STATUSES = ("ok", "failed", "error")
+"""Allowed ``status`` values: a result (``ok``), a failed run (``failed``, also a result), an
+environment error (``error``, not a result)."""
+RESULT_STATUSES = ("ok", "failed")
+REQUIRED_FIELDS: dict[str, type] = {
+    "schema": int,
+    "config_hash": str,
+    "status": str,
+    "summary": dict,
+    "config": dict,
+}
+DEFAULT_LEASE_S = 3600.0
+"""Seconds a claim made on another host stays live without being refreshed."""
 
 # run-level scalar metrics copied into the tables
 RUN_METRICS = (
@@ -59,9 +118,49 @@ RUN_METRICS = (
 )
 
 
+def _check_component(field: str, value: object) -> str:
+    """``value`` if it is one plain path component; ValueError/TypeError naming ``field`` otherwise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{field}={value!r} must be a string (got {type(value).__name__})")
+    bad = [c for c in ("/", "\\", "\0") if c in value]
+    if value in ("", ".", "..") or bad:
+        raise ValueError(
+            f"{field}={value!r} is not allowed: it must be one plain folder name (not empty, '.' or "
+            "'..', and without '/', '\\' or NUL), so that results stay inside the results folder"
+        )
+    return value
+
+
 def results_path(results_dir: str | Path, experiment: str, profile: str) -> Path:
-    """``<results_dir>/<experiment>/<profile>/runs.jsonl``."""
+    """``<results_dir>/<experiment>/<profile>/runs.jsonl``.
+
+    ``experiment`` and ``profile`` must each be one plain path component (ValueError otherwise).
+    """
+    _check_component("experiment", experiment)
+    _check_component("profile", profile)
     return Path(results_dir) / experiment / profile / RUNS_FILE
+
+
+def validate_record(record: object) -> None:
+    """Raise ValueError saying what is wrong if ``record`` is not a run record (see module doc)."""
+    if not isinstance(record, Mapping):
+        raise ValueError(f"not a run record: a JSON {type(record).__name__}, expected an object")
+    missing = sorted(k for k in REQUIRED_FIELDS if k not in record)
+    if missing:
+        raise ValueError(
+            f"not a run record: missing field(s) {', '.join(missing)} "
+            f"(a record has {', '.join(REQUIRED_FIELDS)}; got keys {sorted(record)[:8]})"
+        )
+    for key, kind in REQUIRED_FIELDS.items():
+        value = record[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(
+                f"not a run record: {key}={value!r} must be a {kind.__name__} (got {type(value).__name__})"
+            )
+    if not record["config_hash"]:
+        raise ValueError("not a run record: config_hash is empty")
+    if record["status"] not in STATUSES:
+        raise ValueError(f"not a run record: status={record['status']!r} is not one of {STATUSES}")
 
 
 def _json_default(value: Any) -> Any:
@@ -83,14 +182,145 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class ResultsStore:
-    """Append-only JSON-lines file of run records (see the module docstring)."""
+# ------------------------------------------------------------------------------------ claim owners
 
-    def __init__(self, path: str | Path) -> None:
+
+def _machine_id() -> str:
+    """``hostname/boot id`` (the boot id tells two boots, and two hosts of one name, apart)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = "-"
+    return f"{socket.gethostname()}/{boot}"
+
+
+def _process_state(pid: int) -> tuple[bool, int | None]:
+    """(alive, start time in clock ticks since boot or None where unknown) of process ``pid``.
+
+    Uses ``/proc/<pid>/stat`` (a zombie counts as dead); without procfs, ``os.kill(pid, 0)``.
+    """
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return False, None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False, None
+        except PermissionError:
+            return True, None
+        return True, None
+    except OSError:
+        return True, None  # cannot tell: keep the claim (never take a live owner's run)
+    fields = text[text.rfind(")") + 2 :].split()
+    return fields[0] not in ("Z", "X", "x"), int(fields[19])
+
+
+@dataclass(frozen=True)
+class ClaimOwner:
+    """Who holds a claim: a process on a host, told apart from a later process with its pid."""
+
+    pid: int
+    host: str
+    start: int | None
+    token: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "host": self.host, "start": self.start, "token": self.token}
+
+
+_OWNER: ClaimOwner | None = None
+
+
+def current_owner() -> ClaimOwner:
+    """The :class:`ClaimOwner` of this process (a new one after a fork)."""
+    global _OWNER
+    pid = os.getpid()
+    if _OWNER is None or _OWNER.pid != pid:
+        _OWNER = ClaimOwner(pid, _machine_id(), _process_state(pid)[1], uuid.uuid4().hex)
+    return _OWNER
+
+
+def _is_mine(claim: Mapping[str, Any]) -> bool:
+    me = current_owner()
+    return claim.get("token") == me.token and claim.get("pid") == me.pid
+
+
+def _claim_live(claim: Mapping[str, Any], now: float, lease_s: float) -> bool:
+    if _is_mine(claim):
+        return True
+    if claim.get("host") == current_owner().host:
+        alive, start = _process_state(int(claim["pid"]))
+        return alive and (claim.get("start") is None or start is None or start == claim["start"])
+    return now - float(claim.get("refreshed", 0.0)) < lease_s
+
+
+# ------------------------------------------------------------------------------------------ store
+
+
+class ResultsStore:
+    """Append-only JSON-lines file of run records, shared safely by many writers (module docstring).
+
+    path            the ``runs.jsonl`` file
+    skip_bad_lines  default for reads: skip (and warn about) bad lines instead of raising
+    lease_s         seconds a claim from another host stays live unless refreshed (> 0)
+
+    ``bad_lines`` lists, after each read, a ``"file:line: what is wrong"`` message per line that
+    was skipped.
+    """
+
+    def __init__(
+        self, path: str | Path, *, skip_bad_lines: bool = False, lease_s: float = DEFAULT_LEASE_S
+    ) -> None:
+        if not isinstance(skip_bad_lines, bool):
+            raise TypeError(f"skip_bad_lines={skip_bad_lines!r} must be a bool")
+        if isinstance(lease_s, bool) or not isinstance(lease_s, int | float):
+            raise TypeError(f"lease_s={lease_s!r} must be a number of seconds")
+        if not (math.isfinite(lease_s) and lease_s > 0):
+            raise ValueError(f"lease_s={lease_s!r} must be a finite number of seconds > 0")
         self.path = Path(path)
+        self.skip_bad_lines = skip_bad_lines
+        self.lease_s = float(lease_s)
+        self.bad_lines: list[str] = []
 
     def __repr__(self) -> str:
         return f"ResultsStore({str(self.path)!r})"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + LOCK_SUFFIX)
+
+    @property
+    def claims_path(self) -> Path:
+        return self.path.with_name(self.path.name + CLAIMS_SUFFIX)
+
+    # ---- locking -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self, *, exclusive: bool) -> Iterator[None]:
+        """Hold the store's flock (exclusive for writers, shared for readers).
+
+        A reader of a folder it cannot write (no lock file, read-only) reads without the lock.
+        """
+        if fcntl is None:  # pragma: no cover
+            raise RuntimeError("the results store needs fcntl.flock (a POSIX system)")
+        if exclusive:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = self.lock_path.open("ab")
+        else:
+            try:
+                fh = self.lock_path.open("ab") if self.path.parent.exists() else None
+            except OSError:
+                fh = self.lock_path.open("rb") if self.lock_path.exists() else None
+        if fh is None:
+            yield
+            return
+        with fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     # ---- writing -------------------------------------------------------------------------------
     def _cut_partial_tail(self) -> None:
@@ -122,22 +352,42 @@ class ResultsStore:
             os.fsync(fh.fileno())
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Append ``record`` as one line; flush and fsync before returning."""
-        if "config_hash" not in record:
-            raise ValueError("a run record needs a 'config_hash' field")
+        """Append ``record`` as one line under the lock; flush and fsync before returning.
+
+        Raises ValueError if ``record`` is not a run record (:func:`validate_record`). Releases
+        this process's claim of the record's hash (a claim held by another process stays: a
+        driver whose workers append must :meth:`release` its claims itself) and refreshes its
+        other claims.
+        """
+        try:
+            validate_record(record)
+        except ValueError as err:
+            raise ValueError(f"cannot append to {self.path}: {err}") from None
         line = json.dumps(_clean(record), default=_json_default, allow_nan=False, sort_keys=True)
         if "\n" in line:
             raise ValueError("a record must serialise to a single line")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._cut_partial_tail()
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        with self._lock(exclusive=True):
+            self._cut_partial_tail()
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            claims = self._read_claims()
+            if claims:
+                if _is_mine(claims.get(record["config_hash"], {})):
+                    del claims[record["config_hash"]]
+                self._write_claims(self._refreshed(claims))
 
     # ---- reading -------------------------------------------------------------------------------
-    def records(self) -> list[dict[str, Any]]:
-        """All complete records, in file order (a partial last line is skipped with a warning)."""
+    def _skip(self, skip_bad_lines: bool | None) -> bool:
+        skip = self.skip_bad_lines if skip_bad_lines is None else skip_bad_lines
+        if not isinstance(skip, bool):
+            raise TypeError(f"skip_bad_lines={skip!r} must be a bool or None")
+        return skip
+
+    def _read(self, skip: bool) -> list[dict[str, Any]]:
+        """Validated records in file order (no locking; callers hold the lock)."""
+        self.bad_lines = []
         if not self.path.exists():
             return []
         text = self.path.read_text(encoding="utf-8")
@@ -148,26 +398,182 @@ class ResultsStore:
             if not line.strip():
                 continue
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"{self.path}:{i}: malformed record ({err.msg}); the file is corrupt"
-                ) from None
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"malformed record ({err.msg} at column {err.colno})") from None
+                validate_record(record)
+            except ValueError as err:
+                where = f"{self.path}:{i}: {err}"
+                if not skip:
+                    raise ValueError(
+                        f"{where}; the file is corrupt at that line (skip such lines with "
+                        "skip_bad_lines=True, CLI --skip-bad-lines)"
+                    ) from None
+                self.bad_lines.append(where)
+                warnings.warn(f"skipping bad line {where}", stacklevel=3)
+                continue
+            out.append(record)
         if tail.strip():
             warnings.warn(
                 f"{self.path}: ignoring a partial last line ({len(tail)} characters; a run was "
                 "interrupted while its record was written)",
-                stacklevel=2,
+                stacklevel=3,
             )
         return out
 
-    def latest(self) -> dict[str, dict[str, Any]]:
-        """The last record of each config hash."""
-        return {r["config_hash"]: r for r in self.records()}
+    def records(self, *, skip_bad_lines: bool | None = None) -> list[dict[str, Any]]:
+        """All complete records, in file order (a partial last line is skipped with a warning).
 
-    def done_hashes(self, *, include_failed: bool = True) -> set[str]:
-        """Hashes of recorded runs (only the successful ones if ``include_failed`` is False)."""
-        return {h for h, r in self.latest().items() if include_failed or r.get("status") == "ok"}
+        A bad line raises ValueError naming ``file:line``, or is skipped with a warning when
+        ``skip_bad_lines`` (default: the store's setting); skipped lines are in ``bad_lines``.
+        """
+        with self._lock(exclusive=False):
+            return self._read(self._skip(skip_bad_lines))
+
+    @staticmethod
+    def _latest_of(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for r in records:
+            h = r["config_hash"]
+            if r["status"] == "error" and h in out and out[h]["status"] in RESULT_STATUSES:
+                continue  # an environment error never hides a result
+            out[h] = dict(r)
+        return out
+
+    def latest(self, *, skip_bad_lines: bool | None = None) -> dict[str, dict[str, Any]]:
+        """The last record of each config hash (an ``"error"`` record never hides a result)."""
+        return self._latest_of(self.records(skip_bad_lines=skip_bad_lines))
+
+    @staticmethod
+    def _done_of(latest: Mapping[str, Mapping[str, Any]], include_failed: bool) -> set[str]:
+        wanted = RESULT_STATUSES if include_failed else ("ok",)
+        return {h for h, r in latest.items() if r["status"] in wanted}
+
+    def done_hashes(self, *, include_failed: bool = True, skip_bad_lines: bool | None = None) -> set[str]:
+        """Hashes with a result: status ``ok`` or ``failed`` (only ``ok`` if not ``include_failed``).
+
+        A hash whose only records are ``"error"`` records is not done (it is run again).
+        """
+        return self._done_of(self.latest(skip_bad_lines=skip_bad_lines), include_failed)
+
+    # ---- claims --------------------------------------------------------------------------------
+    def _read_claims(self) -> dict[str, dict[str, Any]]:
+        if not self.claims_path.exists():
+            return {}
+        try:
+            data = json.loads(self.claims_path.read_text(encoding="utf-8"))
+            claims = data["claims"]
+            if not isinstance(claims, dict) or not all(
+                isinstance(c, dict)
+                and isinstance(c.get("pid"), int)
+                and isinstance(c.get("host"), str)
+                and isinstance(c.get("token"), str)
+                for c in claims.values()
+            ):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(
+                f"{self.claims_path} is not a claims file ({{'claims': {{hash: owner}}}}); it holds only "
+                "claims of runs in progress: delete it when no sweep is running on this folder"
+            ) from None
+        return claims
+
+    def _write_claims(self, claims: Mapping[str, Mapping[str, Any]]) -> None:
+        if not claims:
+            self.claims_path.unlink(missing_ok=True)
+            return
+        tmp = self.claims_path.with_name(f"{self.claims_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"claims": claims}, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.claims_path)
+
+    def _live(self, claims: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        now = time.time()
+        return {h: dict(c) for h, c in claims.items() if _claim_live(c, now, self.lease_s)}
+
+    @staticmethod
+    def _refreshed(claims: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        now = time.time()
+        return {h: {**c, "refreshed": now} if _is_mine(c) else dict(c) for h, c in claims.items()}
+
+    def claim(
+        self,
+        hashes: Iterable[str],
+        *,
+        retry_failed: bool = False,
+        skip_bad_lines: bool | None = None,
+    ) -> set[str]:
+        """Claim, atomically, every hash of ``hashes`` that is free; return the set claimed.
+
+        Free: no result recorded (``retry_failed``: no ``ok`` result) and no live claim by
+        another owner (dead or expired claims are taken over). Hashes this process already holds
+        are returned again (and refreshed). The caller trains the returned runs and
+        :meth:`append` s their records (which releases the claims) or :meth:`release` s them.
+        """
+        if isinstance(hashes, str):
+            raise TypeError(f"hashes={hashes!r} must be an iterable of config hashes, not one string")
+        wanted = list(dict.fromkeys(hashes))
+        for h in wanted:
+            if not isinstance(h, str) or not h:
+                raise TypeError(f"config hash {h!r} must be a non-empty string")
+        skip = self._skip(skip_bad_lines)
+        with self._lock(exclusive=True):
+            done = self._done_of(self._latest_of(self._read(skip)), include_failed=not retry_failed)
+            claims = self._live(self._read_claims())
+            me = current_owner().as_json()
+            got = set()
+            for h in done:  # a result came in (from anyone): this process's claim is void
+                if h in claims and _is_mine(claims[h]):
+                    del claims[h]
+            for h in wanted:
+                if h in done or (h in claims and not _is_mine(claims[h])):
+                    continue
+                claims[h] = {**me, "claimed_at": claims.get(h, {}).get("claimed_at", time.time())}
+                got.add(h)
+            self._write_claims(self._refreshed(claims))
+        return got
+
+    def release(self, hashes: Iterable[str] | None = None) -> set[str]:
+        """Give back this process's claims of ``hashes`` (all of them when None); return those released.
+
+        Claims of other owners are never touched.
+        """
+        if isinstance(hashes, str):
+            raise TypeError(f"hashes={hashes!r} must be an iterable of config hashes, not one string")
+        which = None if hashes is None else set(hashes)
+        with self._lock(exclusive=True):
+            claims = self._live(self._read_claims())
+            gone = {h for h, c in claims.items() if _is_mine(c) and (which is None or h in which)}
+            self._write_claims(self._refreshed({h: c for h, c in claims.items() if h not in gone}))
+        return gone
+
+    def refresh(self) -> set[str]:
+        """Renew the lease of this process's claims (and drop dead claims); return the hashes held.
+
+        Needed only where other hosts share the folder and a run takes longer than ``lease_s``
+        without this process appending a record.
+        """
+        with self._lock(exclusive=True):
+            claims = self._refreshed(self._live(self._read_claims()))
+            self._write_claims(claims)
+        return {h for h, c in claims.items() if _is_mine(c)}
+
+    def claims(self) -> dict[str, dict[str, Any]]:
+        """Live claims: hash -> owner (pid, host, start, token, claimed_at, refreshed)."""
+        with self._lock(exclusive=False):
+            return self._live(self._read_claims())
+
+    @contextlib.contextmanager
+    def claimed(
+        self, hashes: Iterable[str], *, retry_failed: bool = False, skip_bad_lines: bool | None = None
+    ) -> Iterator[set[str]]:
+        """``with store.claimed(hashes) as mine:`` claim, and release what was not recorded on exit."""
+        got = self.claim(hashes, retry_failed=retry_failed, skip_bad_lines=skip_bad_lines)
+        try:
+            yield got
+        finally:
+            if got:
+                self.release(got)
 
 
 # ------------------------------------------------------------------------------------- DataFrames
@@ -198,12 +604,28 @@ def _run_row(record: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def load_runs(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
-    """One row per run (last record per config hash) from runs.jsonl files or folders holding them."""
-    rows = []
+def _latest_records(
+    source: str | Path | Iterable[str | Path], skip_bad_lines: bool
+) -> tuple[list[dict[str, Any]], list[str]]:
+    records: list[dict[str, Any]] = []
+    bad: list[str] = []
     for path in _as_paths(source):
-        rows.extend(_run_row(r) for r in ResultsStore(path).latest().values())
-    return pd.DataFrame(rows)
+        store = ResultsStore(path, skip_bad_lines=skip_bad_lines)
+        records.extend(store.latest().values())
+        bad.extend(store.bad_lines)
+    return records, bad
+
+
+def load_runs(source: str | Path | Iterable[str | Path], *, skip_bad_lines: bool = False) -> pd.DataFrame:
+    """One row per run (last record per config hash) from runs.jsonl files or folders holding them.
+
+    ``skip_bad_lines``: skip bad lines with a warning each instead of raising; the skipped
+    lines' messages are in ``df.attrs["bad_lines"]``.
+    """
+    records, bad = _latest_records(source, skip_bad_lines)
+    df = pd.DataFrame([_run_row(r) for r in records])
+    df.attrs["bad_lines"] = bad
+    return df
 
 
 def _slice_fields(name: str) -> dict[str, Any]:
@@ -220,29 +642,34 @@ def _slice_fields(name: str) -> dict[str, Any]:
     return out
 
 
-def load(source: str | Path | Iterable[str | Path], *, include_failed: bool = False) -> pd.DataFrame:
+def load(
+    source: str | Path | Iterable[str | Path], *, include_failed: bool = False, skip_bad_lines: bool = False
+) -> pd.DataFrame:
     """Tidy table, one row per (run, test slice): run summary + metrics, ``slice``,
-    ``slice_accuracy``, ``slice_labels`` and the slice's parsed fields. Failed runs (no slices)
-    are dropped unless ``include_failed`` (then they appear once, with ``slice`` = None)."""
+    ``slice_accuracy``, ``slice_labels`` and the slice's parsed fields. Runs that are not ``ok``
+    (no slices) are dropped unless ``include_failed`` (then they appear once, with ``slice`` =
+    None). ``skip_bad_lines`` as in :func:`load_runs` (messages in ``df.attrs["bad_lines"]``)."""
+    records, bad = _latest_records(source, skip_bad_lines)
     rows = []
-    for path in _as_paths(source):
-        for record in ResultsStore(path).latest().values():
-            base = _run_row(record)
-            slices = record.get("slice_accuracy") or {}
-            if record.get("status") != "ok" or not slices:
-                if include_failed:
-                    rows.append({**base, "slice": None, "slice_accuracy": None, "slice_labels": None})
-                continue
-            counts = record.get("slice_counts") or {}
-            for name, acc in slices.items():
-                labelled = counts.get(name, [None, None])[1]
-                rows.append(
-                    {
-                        **base,
-                        "slice": name,
-                        "slice_accuracy": acc,
-                        "slice_labels": labelled,
-                        **_slice_fields(name),
-                    }
-                )
-    return pd.DataFrame(rows)
+    for record in records:
+        base = _run_row(record)
+        slices = record.get("slice_accuracy") or {}
+        if record.get("status") != "ok" or not slices:
+            if include_failed:
+                rows.append({**base, "slice": None, "slice_accuracy": None, "slice_labels": None})
+            continue
+        counts = record.get("slice_counts") or {}
+        for name, acc in slices.items():
+            labelled = counts.get(name, [None, None])[1]
+            rows.append(
+                {
+                    **base,
+                    "slice": name,
+                    "slice_accuracy": acc,
+                    "slice_labels": labelled,
+                    **_slice_fields(name),
+                }
+            )
+    df = pd.DataFrame(rows)
+    df.attrs["bad_lines"] = bad
+    return df

@@ -1,9 +1,11 @@
 """The results store: append + fsync, partial last line ignored and repaired, last record per
-hash wins, tidy loading."""
+hash wins, bad lines named by file:line (or skipped with a warning), experiment / profile names
+that stay inside the results folder, tidy loading. Claims across processes: test_results_claims.py."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,9 @@ from synthetic.results import ResultsStore, load, load_runs, results_path
 
 def record(h: str, status: str = "ok", acc: float = 0.5, **extra: object) -> dict:
     return {
+        "schema": 1,
         "config_hash": h,
+        "config": {"experiment": "exp"},
         "status": status,
         "error": None if status == "ok" else "NonFiniteLossError: nan",
         "summary": {"variant": "v", "d_model": 8, "feature_dim": 2, "lr": 1e-3, "seed": 0},
@@ -29,6 +33,26 @@ def record(h: str, status: str = "ok", acc: float = 0.5, **extra: object) -> dic
 
 def test_results_path() -> None:
     assert results_path("res", "sd_order", "quick") == Path("res/sd_order/quick/runs.jsonl")
+
+
+@pytest.mark.parametrize("bad", ["..", ".", "", "a/b", "../x", "a\\b", "a\0b", "/abs"])
+@pytest.mark.parametrize("field", ["experiment", "profile"])
+def test_results_path_refuses_names_that_are_not_one_folder(field: str, bad: str) -> None:
+    names = {"experiment": "exp", "profile": "quick", field: bad}
+    with pytest.raises(ValueError, match=re.escape(f"{field}={bad!r} is not allowed")):
+        results_path("res", names["experiment"], names["profile"])
+    with pytest.raises(TypeError, match=f"{field}=3 must be a string"):
+        results_path("res", **{**names, field: 3})  # type: ignore[arg-type]
+
+
+@given(name=st.text(max_size=12))
+def test_results_path_stays_inside_the_results_folder(name: str) -> None:
+    try:
+        path = results_path("res", name, "quick")
+    except ValueError:
+        assert name in ("", ".", "..") or any(c in name for c in "/\\\0")
+        return
+    assert path.parent.parent.name == name and path.parent.parent.parent == Path("res")
 
 
 @settings(max_examples=20)
@@ -93,3 +117,77 @@ def test_tidy_load(tmp_path: Path) -> None:
     assert len(with_failed) == 3 and with_failed.slice.isna().sum() == 1
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "missing")
+
+
+def lines_file(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [
+        ('{"foo": 1}', "not a run record: missing field(s) config, config_hash, schema, status, summary"),
+        ("[1, 2]", "not a run record: a JSON list, expected an object"),
+        ("garbage", "malformed record"),
+        (json.dumps({**record("x"), "status": "done"}), "not a run record: status='done' is not one of"),
+        (json.dumps({**record("x"), "config_hash": 7}), "not a run record: config_hash=7 must be a str"),
+        (json.dumps({**record("x"), "summary": None}), "not a run record: summary=None must be a dict"),
+    ],
+)
+def test_bad_line_names_file_line_and_what_is_wrong_or_is_skipped(
+    tmp_path: Path, line: str, what: str
+) -> None:
+    path = lines_file(tmp_path, json.dumps(record("a")), line, json.dumps(record("b")))
+    store = ResultsStore(path)
+    for read in (store.records, store.latest, store.done_hashes):
+        with pytest.raises(ValueError, match=f"runs.jsonl:2: {re.escape(what)}") as err:
+            read()
+        assert "--skip-bad-lines" in str(err.value)
+    for read in (load, load_runs):
+        with pytest.raises(ValueError, match=r"runs\.jsonl:2: "):
+            read(path)
+    # skipped on request: reported (a warning naming file:line, and counted), never silently
+    with pytest.warns(UserWarning, match=r"skipping bad line .*runs.jsonl:2: "):
+        assert [r["config_hash"] for r in store.records(skip_bad_lines=True)] == ["a", "b"]
+    assert len(store.bad_lines) == 1 and ":2: " in store.bad_lines[0]
+    skipping = ResultsStore(path, skip_bad_lines=True)
+    with pytest.warns(UserWarning, match="runs.jsonl:2"):
+        assert skipping.done_hashes() == {"a", "b"}
+    with pytest.warns(UserWarning, match="runs.jsonl:2"):
+        assert set(skipping.latest()) == {"a", "b"}
+    for read in (load, load_runs):
+        with pytest.warns(UserWarning, match="runs.jsonl:2"):
+            df = read(path, skip_bad_lines=True)
+        assert set(df.config_hash) == {"a", "b"} and len(df.attrs["bad_lines"]) == 1
+    assert path.read_text().count("\n") == 3  # the file itself is never changed by a read
+
+
+def test_append_refuses_what_reading_would_refuse(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "runs.jsonl")
+    for bad, what in [
+        ({"foo": 1}, "missing field"),
+        ({**record("a"), "status": "okay"}, "status='okay'"),
+        ({**record("a"), "config_hash": ""}, "config_hash is empty"),
+        ({**record("a"), "schema": True}, "schema=True must be a int"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(what)):
+            store.append(bad)
+    assert not store.path.exists()
+    with pytest.raises(TypeError, match="skip_bad_lines"):
+        ResultsStore(store.path, skip_bad_lines=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lease_s"):
+        ResultsStore(store.path, lease_s=0)
+
+
+def test_an_error_record_is_not_a_result_and_never_hides_one(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "runs.jsonl")
+    store.append(record("e", status="error"))
+    assert store.done_hashes() == set() and store.latest()["e"]["status"] == "error"
+    store.append(record("a", status="failed"))
+    store.append(record("a", status="error"))  # a retry hit an environment error
+    assert store.latest()["a"]["status"] == "failed" and store.done_hashes() == {"a"}
+    store.append(record("e"))
+    assert store.done_hashes(include_failed=False) == {"e"}
+    assert set(load_runs(store.path).status) == {"ok", "failed"}
