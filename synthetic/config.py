@@ -9,16 +9,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synthetic.model import ModelConfig
 from synthetic.tasks.config import DataConfig, stable_digest
 
+#: experiment and profile names: one plain path component (they name results folders)
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
+Probability = Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
+Beta = Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
+#: the largest epochs / batch sizes / evaluation intervals a config accepts
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+
+#: fields the optimiser presets fix (``TrainConfig.optimizer``)
+OPTIMIZER_PRESETS: dict[str, dict[str, Any]] = {
+    # this package's defaults (the fields stay free): decay on matrices only, beta2 0.98, warmup,
+    # global-norm clipping
+    "package": {"betas": (0.9, 0.98), "grad_clip": 1.0, "warmup_fraction": 0.05, "decay_all": False},
+    # the paper's code (Zoology): torch AdamW defaults, decay on every parameter, no warmup or clipping
+    "reference": {"betas": (0.9, 0.999), "grad_clip": None, "warmup_fraction": 0.0, "decay_all": True},
+}
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class TrainConfig(_Frozen):
@@ -29,13 +45,18 @@ class TrainConfig(_Frozen):
     eval_batch_size     test examples per evaluation batch
     lr                  peak learning rate of AdamW
     weight_decay        AdamW decoupled weight decay (0.1 as in the paper)
+    optimizer           ``"package"`` (default: the four fields below are free, with this package's
+                        defaults) or ``"reference"`` (the paper's code, Zoology's AdamW: betas
+                        (0.9, 0.999), no clipping, no warmup, decay on every parameter; those fields
+                        are then fixed, and a contradicting value is refused)
     decay_all           True: decay every parameter (Zoology); False: no decay on norms, biases
                         and the (tied) embedding
     betas               AdamW betas
     warmup_fraction     linear warmup over this fraction of all steps, then cosine to
-                        ``min_lr_ratio * lr``
+                        ``min_lr_ratio * lr`` (stepped per optimiser step; the paper's code steps its
+                        cosine once per epoch, a small difference at many epochs)
     min_lr_ratio        final learning rate / peak (0 = anneal to zero, as the paper)
-    grad_clip           clip the global gradient norm to this value (None: no clipping)
+    grad_clip           clip each run's global gradient norm to this value (None: no clipping)
     early_stop_accuracy stop after an evaluation whose overall test accuracy >= this (None: never;
                         the paper / Zoology stop at 0.99)
     eval_every          evaluate every this many epochs (and always after the last one)
@@ -43,23 +64,54 @@ class TrainConfig(_Frozen):
                         useful with few, long epochs so that early stopping can act mid-epoch
     device              "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N"
     precision           "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32" or "bf16"
+
+    Fields are strict: ``epochs=True``, ``epochs="3"`` or ``lr="0.01"`` are refused, not converted;
+    NaN and infinities are refused everywhere.
     """
 
-    epochs: int = Field(8, ge=1)
-    batch_size: int = Field(64, ge=1)
-    eval_batch_size: int = Field(256, ge=1)
-    lr: float = Field(1e-3, gt=0.0, allow_inf_nan=False)
-    weight_decay: float = Field(0.1, ge=0.0, allow_inf_nan=False)
+    epochs: int = Field(8, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH)
+    eval_batch_size: int = Field(256, ge=1, le=MAX_BATCH)
+    lr: float = Field(1e-3, gt=0.0, lt=1e6, allow_inf_nan=False)
+    weight_decay: float = Field(0.1, ge=0.0, lt=1e6, allow_inf_nan=False)
+    optimizer: Literal["package", "reference"] = "package"
     decay_all: bool = False
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.98)
+    betas: tuple[Beta, Beta] = (0.9, 0.98)
     warmup_fraction: Fraction = 0.05
-    min_lr_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    min_lr_ratio: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
     grad_clip: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = 1.0
-    early_stop_accuracy: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.99
-    eval_every: int = Field(1, ge=1)
+    early_stop_accuracy: Probability | None = 0.99
+    eval_every: int = Field(1, ge=1, le=MAX_EPOCHS)
     eval_every_steps: int | None = Field(None, ge=1)
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+
+    @field_validator("betas", mode="before")
+    @classmethod
+    def _betas_from_list(cls, value: Any) -> Any:
+        """TOML and JSON give a list; a pair of numbers is what is meant."""
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_optimizer_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = data.get("optimizer", "package")
+        if name != "reference":
+            return data  # "package": the fields stay free; an unknown name fails the Literal check
+        out = dict(data)
+        for key, value in OPTIMIZER_PRESETS[name].items():
+            given = out.get(key, value)
+            if key == "betas" and isinstance(given, list):
+                given = tuple(given)
+            if given != value:
+                raise ValueError(
+                    f"optimizer={name!r} fixes {key}={value!r}; got {key}={given!r} (drop the field, or "
+                    "use optimizer='package', whose fields are free)"
+                )
+            out[key] = value
+        return out
 
 
 class RunConfig(_Frozen):
@@ -70,10 +122,17 @@ class RunConfig(_Frozen):
                                    ``data.seed``; sweeps set both from the grid's ``seed``)
     """
 
-    experiment: str = Field("adhoc", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    profile: str = Field("adhoc", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    experiment: str = Field("adhoc", min_length=1, max_length=100, pattern=NAME_PATTERN)
+    profile: str = Field("adhoc", min_length=1, max_length=100, pattern=NAME_PATTERN)
     variant: str = Field("default", min_length=1)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, lt=2**63)
+
+    @field_validator("experiment", "profile")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if value in (".", ".."):
+            raise ValueError(f"{value!r} is not a name (it would leave the results folder)")
+        return value
     data: DataConfig
     model: ModelConfig
     train: TrainConfig = TrainConfig()

@@ -29,9 +29,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torch import nn
 
 from synthetic.layers import Mixer, MixerConfig, State, parse_mixer
-from synthetic.layers.base import init_normal_
+from synthetic.layers.init import (
+    InitScheme,
+    init_embedding_,
+    init_linear_,
+    init_normal_,
+    residual_output_std,
+)
 
 Convention = Literal["actual", "paper"]
+#: parameter names (suffixes) of the residual branches' output projections (reference init)
+RESIDUAL_OUTPUTS: tuple[str, ...] = ("out_proj.weight", "fc2.weight")
+#: largest d_model and n_layers a config accepts (far above what the experiments train)
+MAX_WIDTH = 1 << 16
+MAX_LAYERS = 1024
 CONVENTIONS: tuple[str, ...] = ("actual", "paper")
 
 
@@ -39,17 +50,21 @@ class ModelConfig(BaseModel):
     """Architecture of :class:`LanguageModel` (the vocabulary size comes from the data).
 
     ``pattern`` lists mixer configs (or bare kind names); layer l uses ``pattern[l % len(pattern)]``,
-    e.g. ``["base_conv", {"kind": "based", "feature_dim": 8}]`` alternates them.
+    e.g. ``["base_conv", {"kind": "based", "feature_dim": 8}]`` alternates them. ``init`` names the
+    parameter initialisation (:mod:`synthetic.layers.init`): ``"reference"`` is the paper's code
+    (N(0, 0.02^2), output projections scaled by 1/sqrt(2 L)), ``"torch"`` PyTorch's defaults.
+    Fields are strict: ``d_model="64"`` or ``n_layers=True`` are refused, not converted.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    d_model: int = Field(64, ge=1)
-    n_layers: int = Field(4, ge=1)
+    d_model: int = Field(64, ge=1, le=MAX_WIDTH)
+    n_layers: int = Field(4, ge=1, le=MAX_LAYERS)
     pattern: tuple[MixerConfig, ...] = Field(min_length=1)
     mlp: bool = False
-    mlp_mult: int = Field(4, ge=1)
+    mlp_mult: int = Field(4, ge=1, le=64)
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+    init: InitScheme = "reference"
 
     @field_validator("pattern", mode="before")
     @classmethod
@@ -159,20 +174,27 @@ class LanguageModel(nn.Module):
         return any(m.uses_prefix for m in self.mixers)
 
     def reset_parameters_(self, generator: torch.Generator) -> None:
-        """Initialise all parameters from ``generator``: embeddings N(0, 0.02^2), norms to identity,
-        each mixer by its own rule, MLP weights N(0, 0.02^2) with zero biases."""
-        init_normal_(self.embedding.weight, generator)
+        """Initialise all parameters from ``generator`` under ``cfg.init`` (see
+        :mod:`synthetic.layers.init`), in a fixed order: the embedding, norms to identity, each
+        block's mixer and MLP, then (reference scheme) the residual rescaling of every
+        ``out_proj`` / ``fc2`` weight to N(0, (0.02 / sqrt(2 L))^2)."""
+        scheme = self.cfg.init
+        init_embedding_(self.embedding.weight, generator, scheme)
         for module in self.modules():
             if isinstance(module, nn.LayerNorm | RMSNorm):
                 nn.init.ones_(module.weight)
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
-            elif isinstance(module, MLP):
-                for lin in (module.fc1, module.fc2):
-                    init_normal_(lin.weight, generator)
-                    nn.init.zeros_(lin.bias)
-        for mixer in self.mixers:
-            mixer.reset_parameters_(generator)
+        for block in self.blocks:
+            block.mixer.reset_parameters_(generator, scheme)
+            if block.mlp is not None:
+                for lin in (block.mlp.fc1, block.mlp.fc2):
+                    init_linear_(lin, generator, scheme)
+        if scheme == "reference":
+            std = residual_output_std(self.cfg.n_layers)
+            for name, param in self.named_parameters():
+                if name.endswith(RESIDUAL_OUTPUTS):
+                    init_normal_(param, generator, std)
 
     def _check_ids(self, input_ids: torch.Tensor) -> None:
         if input_ids.dtype not in (torch.int32, torch.int64):
@@ -181,15 +203,19 @@ class LanguageModel(nn.Module):
     def _head(self, h: torch.Tensor) -> torch.Tensor:
         return self.final_norm(h) @ self.embedding.weight.T
 
-    def forward(self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
-        """input_ids int [B, T]; prefix_len int64 [B] (read by prefix mixers) -> logits [B, T, V]."""
+    def hidden_states(self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+        """The last block's output h [B, T, D] (before the final norm and the head)."""
         self._check_ids(input_ids)
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [B, T]; got {tuple(input_ids.shape)}")
         h = self.embedding(input_ids)
         for block in self.blocks:
             h = block(h, prefix_len)
-        return self._head(h)
+        return h
+
+    def forward(self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+        """input_ids int [B, T]; prefix_len int64 [B] (read by prefix mixers) -> logits [B, T, V]."""
+        return self._head(self.hidden_states(input_ids, prefix_len))
 
     # ---- recurrent form ------------------------------------------------------------------------
     def init_state(

@@ -27,8 +27,11 @@ import abc
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
+
+from synthetic.layers.init import init_linear_
 
 State = dict[str, torch.Tensor]
 
@@ -106,14 +109,18 @@ class Mixer(nn.Module, abc.ABC):
         return self.state_size(seq_len)
 
     # ---- parameters ----------------------------------------------------------------------------
-    def reset_parameters_(self, generator: torch.Generator) -> None:
-        """Initialise every parameter from ``generator`` (no global RNG): linear and embedding
-        weights N(0, 0.02^2), biases 0. Mixers with special parameters extend this."""
+    def reset_parameters_(self, generator: torch.Generator, init: str = "reference") -> None:
+        """Initialise every parameter from ``generator`` (no global RNG) under the scheme ``init``
+        (:mod:`synthetic.layers.init`): every linear layer, then the mixer's own parameters
+        (:meth:`reset_own_parameters_`). The residual rescaling of ``out_proj`` is the model's
+        (it needs the number of layers)."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                init_normal_(module.weight, generator)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+                init_linear_(module, generator, init)
+        self.reset_own_parameters_(generator)
+
+    def reset_own_parameters_(self, generator: torch.Generator) -> None:
+        """Initialise the parameters that are not ``nn.Linear`` weights (none by default)."""
 
     # ---- helpers -------------------------------------------------------------------------------
     def _state_dtype(self, dtype: torch.dtype | None) -> torch.dtype:
@@ -132,11 +139,44 @@ class Mixer(nn.Module, abc.ABC):
             )
 
 
-def init_normal_(weight: torch.Tensor, generator: torch.Generator, std: float = 0.02) -> None:
-    """Fill ``weight`` in place with N(0, std^2) drawn from ``generator`` (on CPU, then copied)."""
-    with torch.no_grad():
-        values = torch.randn(weight.shape, generator=generator, dtype=torch.float64) * std
-        weight.copy_(values.to(weight.dtype))
+def per_row(param: torch.Tensor, own_dims: int, rows: int) -> torch.Tensor:
+    """A mixer parameter, ready to broadcast against a batch of ``rows`` examples.
+
+    ``param`` is either one model's parameter (``own_dims`` dimensions, returned as is) or the
+    parameters of M ensemble members stacked along a new first dimension (``[M, *shape]``; see
+    :mod:`synthetic.members`). The batch of a stacked model holds each member's examples in one
+    block of B = rows / M rows (member m owns rows ``m*B .. m*B + B - 1``), so the stacked
+    parameter is repeated B times per member: ``[M, *shape] -> [rows, *shape]``.
+    """
+    if param.dim() == own_dims:
+        return param
+    if param.dim() != own_dims + 1 or rows % param.shape[0]:
+        raise ValueError(
+            f"parameter of shape {tuple(param.shape)} is neither one model's ({own_dims} dims) nor "
+            f"[members, ...] with members dividing the {rows} batch rows"
+        )
+    members = param.shape[0]
+    return param.unsqueeze(1).expand(members, rows // members, *param.shape[1:]).flatten(0, 1)
+
+
+def causal_depthwise_conv(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Causal depthwise convolution ``y_t = sum_{s<K} taps[c, s] * x_{t-s} + bias[c]`` per channel c.
+
+    x [B, T, C]; taps [C, K] and bias [C] (one model) or [M, C, K] and [M, C] (M stacked ensemble
+    members, x holding each member's examples in one block of B / M rows). Returns y [B, T, C].
+    """
+    k = taps.shape[-1]
+    if taps.dim() == 2:
+        weight = taps.flip(-1).unsqueeze(1)  # conv1d cross-correlates: [C, 1, K], oldest tap first
+        y = F.conv1d(F.pad(x.transpose(1, 2), (k - 1, 0)), weight, bias, groups=x.shape[-1])
+        return y.transpose(1, 2)
+    members, channels = taps.shape[0], taps.shape[1]
+    b, t = x.shape[0] // members, x.shape[1]
+    # members become channel groups: [M*B, T, C] -> [B, M*C, T]
+    xm = x.view(members, b, t, channels).permute(1, 0, 3, 2).reshape(b, members * channels, t)
+    weight = taps.flip(-1).reshape(members * channels, 1, k)
+    y = F.conv1d(F.pad(xm, (k - 1, 0)), weight, bias.reshape(-1), groups=members * channels)
+    return y.view(b, members, channels, t).permute(1, 0, 3, 2).reshape(members * b, t, channels)
 
 
 def floating_numel(state: State) -> int:

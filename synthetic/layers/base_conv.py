@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from synthetic.layers.base import Mixer, MixerConfigBase, State, init_normal_
+from synthetic.layers.base import Mixer, MixerConfigBase, State, causal_depthwise_conv
+from synthetic.layers.init import init_short_conv_
 
 
 class BaseConvConfig(MixerConfigBase):
@@ -49,26 +50,13 @@ class BaseConv(Mixer):
         self.filter = nn.Parameter(torch.zeros(d_model, kernel_size))
         self.conv_bias = nn.Parameter(torch.zeros(d_model))
 
-    def reset_parameters_(self, generator: torch.Generator) -> None:
-        super().reset_parameters_(generator)
-        # PyTorch's Conv1d default scale: U(-1/sqrt(K), 1/sqrt(K)) per tap
-        with torch.no_grad():
-            u = torch.rand(self.filter.shape, generator=generator, dtype=torch.float64)
-            self.filter.copy_(((2 * u - 1) / self.kernel_size**0.5).to(self.filter.dtype))
-            nn.init.zeros_(self.conv_bias)
-        init_normal_(self.projection.weight, generator)
-
-    def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        """Causal depthwise convolution of x [B, T, D] -> [B, T, D]."""
-        k = self.kernel_size
-        # conv1d computes cross-correlation: weight[..., j] multiplies x_{t-(K-1)+j}, so flip taps
-        weight = self.filter.flip(-1).unsqueeze(1)  # [D, 1, K]
-        xt = F.pad(x.transpose(1, 2), (k - 1, 0))  # [B, D, T + K - 1]
-        return F.conv1d(xt, weight, self.conv_bias, groups=self.d_model).transpose(1, 2)
+    def reset_own_parameters_(self, generator: torch.Generator) -> None:
+        """Taps and bias as PyTorch's ``Conv1d`` default, U(-1/sqrt(K), 1/sqrt(K)) (both schemes)."""
+        init_short_conv_(self.filter, self.conv_bias, generator)
 
     def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
         self._check_input(x)
-        return self.projection(x) * self._conv(x)
+        return self.projection(x) * causal_depthwise_conv(x, self.filter, self.conv_bias)
 
     def init_state(
         self,

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from synthetic.layers.base import Mixer, MixerConfigBase, State
+from synthetic.layers.base import Mixer, MixerConfigBase, State, causal_depthwise_conv, per_row
+from synthetic.layers.init import init_short_conv_
 
 
 class SSMConfig(MixerConfigBase):
@@ -67,20 +68,18 @@ class SelectiveSSM(Mixer):
         self.D_skip = nn.Parameter(torch.ones(di))
         self.out_proj = nn.Linear(di, d_model, bias=False)
 
-    def reset_parameters_(self, generator: torch.Generator) -> None:
-        """Mamba's initialisation: A = -[1..N] per channel, Delta's bias so that softplus(b) is
-        log-uniform in [1e-3, 1e-1], D_skip = 1; linear weights N(0, 0.02^2)."""
-        super().reset_parameters_(generator)
+    def reset_own_parameters_(self, generator: torch.Generator) -> None:
+        """Mamba's rules (under both init schemes): A = -[1..N] per channel, Delta's bias so that
+        softplus(b) is log-uniform in [1e-3, 1e-1], D_skip = 1; the short convolution as
+        PyTorch's ``Conv1d`` default."""
         with torch.no_grad():
             n = self.d_state
             self.A_log.copy_(torch.log(torch.arange(1, n + 1, dtype=torch.float64)).expand(self.d_inner, n))
             u = torch.rand(self.d_inner, generator=generator, dtype=torch.float64)
             dt = torch.exp(u * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
-            w = torch.rand(self.conv_weight.shape, generator=generator, dtype=torch.float64)
-            self.conv_weight.copy_((2 * w - 1) / math.sqrt(self.conv_kernel))
-            self.conv_bias.zero_()
             self.D_skip.fill_(1.0)
+        init_short_conv_(self.conv_weight, self.conv_bias, generator)
 
     def _ssm_inputs(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """u [..., Di] (after conv + silu) -> Delta [..., Di], B [..., N], C [..., N]."""
@@ -91,21 +90,16 @@ class SelectiveSSM(Mixer):
         self, h: torch.Tensor, u: torch.Tensor, delta: torch.Tensor, b: torch.Tensor, c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One scan step: h [B, Di, N]; u, delta [B, Di]; b, c [B, N] -> (o [B, Di], new h)."""
-        a = -torch.exp(self.A_log.to(h.dtype))  # [Di, N]
+        rows = h.shape[0]
+        a = -torch.exp(per_row(self.A_log, 2, rows).to(h.dtype))  # [Di, N] (or [B, Di, N] for members)
         h = torch.exp(delta.unsqueeze(-1) * a) * h + (delta * u).unsqueeze(-1) * b.unsqueeze(-2)
-        o = torch.einsum("bdn,bn->bd", h, c) + self.D_skip.to(h.dtype) * u
+        o = torch.einsum("bdn,bn->bd", h, c) + per_row(self.D_skip, 1, rows).to(h.dtype) * u
         return o, h
-
-    def _conv(self, u: torch.Tensor) -> torch.Tensor:
-        """Causal depthwise conv of u [B, T, Di]."""
-        k = self.conv_kernel
-        weight = self.conv_weight.flip(-1).unsqueeze(1)  # [Di, 1, K]
-        return F.conv1d(F.pad(u.transpose(1, 2), (k - 1, 0)), weight, self.conv_bias, groups=self.d_inner)
 
     def _scan(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x [B, T, D], initial h -> (y [B, T, D], final h, u_pre [B, T, Di] (conv input))."""
         u_pre, g = self.in_proj(x).chunk(2, dim=-1)
-        u = F.silu(self._conv(u_pre).transpose(1, 2))  # [B, T, Di]
+        u = F.silu(causal_depthwise_conv(u_pre, self.conv_weight, self.conv_bias))  # [B, T, Di]
         delta, b, c = self._ssm_inputs(u)
         dt = h.dtype
         outs = []
