@@ -1,28 +1,92 @@
-"""Command line: run experiments, list them, show their results.
+"""Run the synthetic experiments, list them and show their results.
 
-    python -m synthetic run EXPERIMENT [--profile quick|paper] [--workers N] [--results DIR]
-                                       [--runner local|ray] [--retry-failed] [--quiet]
-    python -m synthetic list
-    python -m synthetic show RESULTS [--all]
+usage:
+  python -m synthetic run EXPERIMENT [--profile NAME] [--workers N] [--results DIR]
+                                     [--runner local|ray] [--ray-address ADDR] [--gpus-per-run G]
+                                     [--retry-failed] [--skip-bad-lines] [--quiet]
+  python -m synthetic list
+  python -m synthetic show RESULTS [--results DIR] [--all] [--skip-bad-lines]
 
-EXPERIMENT is a name from ``list`` or a path to a TOML file. RESULTS is a ``runs.jsonl`` file, a
-folder holding such files, or ``EXPERIMENT[/PROFILE]`` under ``--results`` (default ``results``).
-Installed as the ``readtwice`` command.
+EXPERIMENT is a name printed by 'list' or the path of a TOML file. RESULTS is a runs.jsonl file,
+a folder holding such files, or EXPERIMENT[/PROFILE] under --results (default: results).
+Installed as the 'readtwice' command.
+
+Exit status: 0 on success; 1 when a run of this invocation failed (a diverged run, kept as a
+result) or hit an environment error (not a result; retried on the next invocation); 2 for bad
+arguments or input; 141 when the reader of the output went away (e.g. '| head'), as a program
+killed by SIGPIPE, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+
+EXIT_RUNS_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program killed by SIGPIPE
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value
+
+
+def _failure_line(failed: int, errored: int) -> str:
+    """'2 runs failed (diverged) and 1 errored (environment; ...)' for the exit message."""
+    parts = []
+    if failed:
+        plural = "s" if failed != 1 else ""
+        parts.append(f"{failed} run{plural} failed (recorded as results; --retry-failed reruns them)")
+    if errored:
+        parts.append(
+            f"{errored} {'run ' if not failed else ''}errored (environment; will be retried on the next "
+            "invocation)"
+        )
+    return " and ".join(parts)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from synthetic.sweep import load_experiment, run_sweep
 
+    if args.runner != "ray":
+        given = [
+            f for f, v in (("--ray-address", args.ray_address), ("--gpus-per-run", args.gpus_per_run)) if v
+        ]
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} only apply with --runner ray (got --runner {args.runner})"
+            )
     exp = load_experiment(args.experiment)
+    kwargs: dict[str, Any] = {}
+    if args.ray_address is not None:
+        kwargs["ray_address"] = args.ray_address
+    if args.gpus_per_run is not None:
+        kwargs["gpus_per_run"] = args.gpus_per_run
+    if args.skip_bad_lines:  # passed only when asked, so a run_sweep without the option still works
+        kwargs["skip_bad_lines"] = True
     summary = run_sweep(
         exp,
         args.profile,
@@ -31,10 +95,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runner=args.runner,
         retry_failed=args.retry_failed,
         progress=not args.quiet,
+        **kwargs,
     )
     print(summary)
     for line in summary.failures:
         print(f"  failed: {line}")
+    failed, errored = summary.failed, getattr(summary, "errored", 0)
+    if failed + errored:
+        print(f"error: {_failure_line(failed, errored)}", file=sys.stderr)
+        return EXIT_RUNS_FAILED
     return 0
 
 
@@ -66,9 +135,11 @@ def _resolve_results(spec: str, results_dir: Path) -> Path:
 def _cmd_show(args: argparse.Namespace) -> int:
     from synthetic.results import load_runs
 
-    runs = load_runs(_resolve_results(args.results_spec, args.results))
+    runs = load_runs(_resolve_results(args.results_spec, args.results), skip_bad_lines=args.skip_bad_lines)
+    bad = runs.attrs.get("bad_lines", [])
     if runs.empty:
         print("no runs recorded")
+        _report_bad_lines(bad)
         return 0
     cols = [
         "experiment",
@@ -100,8 +171,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
     failed = runs[runs.status != "ok"]
     print(f"\n{len(runs)} runs, {len(runs) - len(failed)} ok, {len(failed)} failed")
     for _, row in failed.iterrows():
-        print(f"  failed {row['variant']} d_model={row['d_model']} lr={row['lr']}: {row['error']}")
+        print(f"  {row['status']} {row['variant']} d_model={row['d_model']} lr={row['lr']}: {row['error']}")
+    _report_bad_lines(bad)
     return 0
+
+
+def _report_bad_lines(bad: list[str]) -> None:
+    if bad:
+        print(
+            f"skipped {len(bad)} bad line{'s' if len(bad) != 1 else ''} (--skip-bad-lines)", file=sys.stderr
+        )
 
 
 def _best_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -122,44 +201,108 @@ def _best_table(runs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m synthetic", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+SKIP_BAD_LINES_HELP = (
+    "skip lines of runs.jsonl that are not run records (each is reported with its file:line) "
+    "instead of stopping at the first"
+)
 
-    run = sub.add_parser("run", help="run (or resume) an experiment's sweep")
-    run.add_argument("experiment", help="experiment name (see `list`) or path to a TOML file")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m synthetic`` (every subcommand and option has a help text)."""
+    summary, _, rest = __doc__.partition("\n\n")
+    parser = argparse.ArgumentParser(
+        prog="python -m synthetic",
+        description=summary,
+        epilog=rest.partition("\n\n")[2],  # the usage block is argparse's own
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+
+    run = add("run", "run (or resume) an experiment's sweep and record each run")
+    run.add_argument("experiment", help="experiment name (see 'list') or path to a TOML file")
     run.add_argument("--profile", default="quick", help="profile of the experiment (default: quick)")
-    run.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
+    run.add_argument(
+        "--workers", type=_positive_int, default=1, help="local worker processes, >= 1 (default: 1)"
+    )
     run.add_argument(
         "--results", type=Path, default=Path("results"), help="results folder (default: results)"
     )
-    run.add_argument("--runner", choices=["local", "ray"], default="local")
-    run.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says failed")
+    run.add_argument(
+        "--runner",
+        choices=["local", "ray"],
+        default="local",
+        help="where runs execute: local processes, or Ray tasks (needs 'readtwice[dist]'; default: local)",
+    )
+    run.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="address of a running Ray cluster to join, e.g. 'auto' or 'ray://host:10001' "
+        "(--runner ray; default: start a local Ray instance)",
+    )
+    run.add_argument(
+        "--gpus-per-run",
+        type=_positive_float,
+        default=None,
+        metavar="G",
+        help="GPUs each Ray task reserves, a finite number > 0; fractions pack several runs on a GPU "
+        "(--runner ray; default: 1)",
+    )
+    run.add_argument(
+        "--retry-failed", action="store_true", help="rerun runs whose record says failed (e.g. diverged)"
+    )
+    run.add_argument("--skip-bad-lines", action="store_true", help=SKIP_BAD_LINES_HELP)
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)
 
-    lst = sub.add_parser("list", help="list the experiments, their variants and profiles")
+    lst = add("list", "list the experiments, their variants and profiles")
     lst.set_defaults(func=_cmd_list)
 
-    show = sub.add_parser("show", help="summarise recorded runs")
+    show = add("show", "summarise recorded runs: best accuracy per model size, then every run")
     show.add_argument("results_spec", metavar="RESULTS", help="runs.jsonl, a folder, or EXPERIMENT[/PROFILE]")
     show.add_argument(
         "--results", type=Path, default=Path("results"), help="results folder (default: results)"
     )
-    show.add_argument("--all", action="store_true", help="print every run")
+    show.add_argument("--all", action="store_true", help="print every run (default: the first 40 rows)")
+    show.add_argument("--skip-bad-lines", action="store_true", help=SKIP_BAD_LINES_HELP)
     show.set_defaults(func=_cmd_show)
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """Warnings (skipped bad lines, a partial last line) as one 'warning: ...' line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (e.g. captured)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m synthetic`` and the ``readtwice`` command; returns the exit code."""
+    """Entry point of ``python -m synthetic`` and the ``readtwice`` command; returns the exit code
+    (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = int(args.func(args))
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":
