@@ -6,7 +6,9 @@ Generators (numpy, vectorised over examples; no torch):
   :func:`repeat_context` (JR-p).
 Data pipeline (torch only in :class:`Batch`):
   :class:`DataConfig` -> :func:`build_split` -> :class:`SplitData` -> :meth:`SplitData.batches`.
-Token ids: :mod:`synthetic.tasks.tokens`. Presets: :mod:`synthetic.tasks.presets`.
+Token ids: :mod:`synthetic.tasks.tokens`. Presets: :mod:`synthetic.tasks.presets`. Size limits
+(vocabulary, tokens per segment and per split), checked before generating:
+:mod:`synthetic.tasks.limits`.
 
 Importing the package (or any generator module) does not import torch; the names from
 :mod:`synthetic.tasks.data` are loaded on first use.

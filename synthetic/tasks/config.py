@@ -38,6 +38,13 @@ from pydantic import (
     model_validator,
 )
 
+from synthetic.tasks.limits import (
+    MAX_SEGMENTS,
+    MAX_SPLIT_TOKENS,
+    check_segment_tokens,
+    check_vocab_size,
+    split_tokens_message,
+)
 from synthetic.tasks.mqar import check_mqar_sizes, mqar_context_len
 from synthetic.tasks.sd import check_sd_sizes, sd_context_len
 from synthetic.tasks.tokens import NUM_SPECIAL
@@ -119,6 +126,11 @@ class SDSegmentConfig(_Frozen):
     num_examples: PositiveInt
     name: SliceName | None = None
 
+    @model_validator(mode="after")
+    def _check_tokens(self) -> SDSegmentConfig:
+        check_segment_tokens(self.num_examples, self.size_a + self.size_b + 3, length="size_a + size_b + 3")
+        return self
+
     @property
     def slice_name(self) -> str:
         return self.name if self.name is not None else f"A={self.size_a},B={self.size_b}"
@@ -163,6 +175,7 @@ class MQARSegmentConfig(_Frozen):
     @model_validator(mode="after")
     def _check_sizes(self) -> MQARSegmentConfig:
         check_mqar_sizes(self.num_kv_pairs, self.num_queries, self.seq_len, None, self.order)
+        check_segment_tokens(self.num_examples, self.seq_len)
         return self
 
     @property
@@ -230,6 +243,10 @@ class DataConfig(_Frozen):
     test_segments   segments of the test split, likewise
     cache_dir       optional folder for the ``.npz`` cache of generated segments (not part of the
                     data's identity)
+
+    Size limits (:mod:`synthetic.tasks.limits`): ``vocab_size <= MAX_VOCAB_SIZE``; per segment
+    ``num_examples * T <= MAX_SEGMENT_TOKENS`` with T after JR-p; per split at most
+    ``MAX_SEGMENTS`` segments and ``MAX_SPLIT_TOKENS`` tokens.
     """
 
     task: TaskConfig
@@ -240,11 +257,21 @@ class DataConfig(_Frozen):
     test_segments: tuple[SegmentConfig, ...]
     cache_dir: Path | None = None
 
+    @field_validator("vocab_size")
+    @classmethod
+    def _vocab_limit(cls, value: int) -> int:
+        return check_vocab_size(value)
+
     @field_validator("train_segments", "test_segments")
     @classmethod
     def _non_empty(cls, value: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
         if not value:
             raise ValueError(f"{info.field_name} is empty; give at least one segment")
+        if len(value) > MAX_SEGMENTS:
+            raise ValueError(
+                f"{info.field_name} has {len(value):,} segments, more than MAX_SEGMENTS = {MAX_SEGMENTS:,} "
+                "(synthetic.tasks.limits)"
+            )
         return value
 
     @model_validator(mode="before")
@@ -267,6 +294,7 @@ class DataConfig(_Frozen):
         want = _SEGMENT_CLASS[self.task.kind]
         for field in ("train_segments", "test_segments"):
             seen: dict[str, int] = {}
+            total = 0
             for i, seg in enumerate(getattr(self, field)):
                 where = f"{field}[{i}] ({seg.slice_name})"
                 if not isinstance(seg, want):
@@ -284,6 +312,14 @@ class DataConfig(_Frozen):
                         "slice names must be unique within a split (set `name` or change a size)"
                     )
                 seen[seg.slice_name] = i
+                try:
+                    total += check_segment_tokens(
+                        seg.num_examples, self.seq_len(seg), length=f"T with passes={self.passes}"
+                    )
+                except ValueError as err:
+                    raise ValueError(f"{where}: {err}") from None
+            if total > MAX_SPLIT_TOKENS:
+                raise ValueError(split_tokens_message(field, total))
         return self
 
     def segments(self, split: Literal["train", "test"]) -> tuple[SDSegmentConfig | MQARSegmentConfig, ...]:

@@ -56,7 +56,10 @@ __all__ = [
     "segment_seed",
 ]
 
-GENERATOR_VERSION = "readtwice.tasks/1"
+GENERATOR_VERSION = "readtwice.tasks/2"
+# /2: above a population of 65,536 (and k * k > 2 * population) sample_distinct discards repeats
+#     of i.i.d. draws or sorts random keys instead of a Fisher-Yates shuffle, so large vocabularies
+#     no longer crawl; smaller ones are unchanged
 Split = Literal["train", "test"]
 _SPLIT_CODE = {"train": 1, "test": 2}
 _DATA_DOMAIN = 0

@@ -33,6 +33,7 @@ import numpy as np
 
 from synthetic.tasks._checks import check_int, check_rng
 from synthetic.tasks.examples import TaskExamples
+from synthetic.tasks.limits import check_segment_tokens, check_vocab_size
 from synthetic.tasks.sampling import powerlaw_slots, sample_distinct
 from synthetic.tasks.tokens import (
     ANSWER,
@@ -132,12 +133,13 @@ def generate_mqar(
     n = check_int("num_kv_pairs", num_kv_pairs)
     m = n if num_queries is None else check_int("num_queries", num_queries)
     t = check_int("seq_len", seq_len)
-    v = check_int("vocab_size", vocab_size)
+    v = check_vocab_size(check_int("vocab_size", vocab_size))
     if filler not in FILLERS:
         raise ValueError(f"filler={filler!r} is not one of {FILLERS}")
     if isinstance(power_a, bool) or not isinstance(power_a, int | float | np.floating) or not power_a > 0:
         raise ValueError(f"power_a={power_a!r} must be a number > 0")
     check_mqar_sizes(n, m, t, v, order)
+    check_segment_tokens(n_ex, t)
 
     k_lo, k_hi = mqar_key_range(v)
     v_lo, v_hi = mqar_value_range(v)

@@ -44,9 +44,11 @@ def repeat_context(examples: TaskExamples, passes: int) -> TaskExamples:
     out_t = t + (p - 1) * c
     inputs = np.empty((n, out_t), dtype=np.int64)
     labels = np.empty((n, out_t), dtype=np.int64)
-    ctx = examples.inputs[:, :c]
-    for copy in range(p):  # loop over copies (p is small), not over examples
-        inputs[:, copy * c : (copy + 1) * c] = ctx
+    # every copy at once (no loop over copies): an [N, p, C] view of the prefix <- the context
+    prefix = inputs[:, : p * c]
+    row, item = prefix.strides
+    copies = np.lib.stride_tricks.as_strided(prefix, shape=(n, p, c), strides=(row, c * item, item))
+    copies[...] = examples.inputs[:, None, :c]
     inputs[:, p * c :] = examples.inputs[:, c:]
     labels[:, : p * c] = IGNORE_INDEX
     labels[:, p * c :] = examples.labels[:, c:]

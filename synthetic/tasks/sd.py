@@ -20,7 +20,8 @@ the last input position, which carries the only label.
 
 Sampling note: drawing A from one random half of the set tokens and B from the other is the same
 distribution as drawing ``a + b`` distinct tokens uniformly and splitting them, which is what the
-code does; so the only size rule is ``a + b <= number of set tokens`` (see :func:`sd_min_vocab`).
+code does; so the only size rule is ``a + b <= number of set tokens`` (see :func:`sd_min_vocab`),
+besides the limits of :mod:`synthetic.tasks.limits` (vocabulary, tokens per segment).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 
 from synthetic.tasks._checks import check_int, check_rng
 from synthetic.tasks.examples import TaskExamples
+from synthetic.tasks.limits import check_segment_tokens, check_vocab_size
 from synthetic.tasks.sampling import sample_distinct
 from synthetic.tasks.tokens import ANSWER, IGNORE_INDEX, NO, SEP, START, YES, sd_set_range
 
@@ -63,8 +65,9 @@ def _check_args(
     n = check_int("num_examples", num_examples, 0)
     a = check_int("size_a", size_a)
     b = check_int("size_b", size_b)
-    v = check_int("vocab_size", vocab_size)
+    v = check_vocab_size(check_int("vocab_size", vocab_size))
     check_sd_sizes(a, b, v, decision)
+    check_segment_tokens(n, a + b + 3, length="size_a + size_b + 3")
     return n, a, b, v
 
 

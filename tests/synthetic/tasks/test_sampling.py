@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
+from synthetic.tasks import sampling
+from synthetic.tasks.limits import MAX_SEGMENT_TOKENS, MAX_VOCAB_SIZE
 from synthetic.tasks.sampling import powerlaw_slots, sample_distinct
 
 METHODS = ["fisher_yates", "rejection", "auto"]
@@ -39,10 +41,12 @@ def test_sample_distinct_rows_are_distinct_and_in_range(
     np.testing.assert_array_equal(out, again)
 
 
-@pytest.mark.parametrize("method", ["fisher_yates", "rejection"])
-@pytest.mark.parametrize(("population", "k"), [(4, 2), (5, 3), (3, 3)])
+@pytest.mark.parametrize("method", ["fisher_yates", "rejection", "sequential", "sort"])
+@pytest.mark.parametrize(("population", "k"), [(4, 2), (5, 3), (3, 3), (6, 3)])
 def test_sample_distinct_is_uniform_over_ordered_tuples(method: str, population: int, k: int) -> None:
     """Every ordered k-tuple of distinct values is equally likely (chi-square, fixed seed)."""
+    if method == "sequential" and 2 * k > population:
+        pytest.skip("sequential takes k <= population / 2")
     tuples = list(itertools.permutations(range(population), k))
     index = {t: i for i, t in enumerate(tuples)}
     out = sample_distinct(np.random.default_rng(7), 60 * len(tuples) * 10, population, k, method=method)
@@ -133,3 +137,44 @@ def test_powerlaw_slots_blocks_do_not_change_the_draws() -> None:
     race *= np.arange(1, num_slots + 1, dtype=float) ** (1 - a)
     expected = np.sort(np.argpartition(race, m - 1, axis=1)[:, :m], axis=1)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(("population", "k"), [(100_000, 600), (100_000, 40_000), (70_000, 70_000)])
+def test_large_populations_are_sampled_without_a_python_loop_per_element(population: int, k: int) -> None:
+    """Above FISHER_YATES_MAX_POPULATION "auto" discards repeats of i.i.d. draws (k <= population / 2)
+    or sorts random keys; rows stay distinct, in range and reproducible, and blocks of rows do
+    not change the draws of the sort method."""
+    assert population > sampling.FISHER_YATES_MAX_POPULATION
+    out = sample_distinct(np.random.default_rng(5), 40, population, k)
+    assert out.shape == (40, k) and out.min() >= 0 and out.max() < population
+    srt = np.sort(out, axis=1)
+    assert not np.any(srt[:, 1:] == srt[:, :-1])
+    method = "sequential" if 2 * k <= population else "sort"
+    np.testing.assert_array_equal(
+        out, sample_distinct(np.random.default_rng(5), 40, population, k, method=method)
+    )
+
+
+def test_sort_blocks_do_not_change_the_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = sample_distinct(np.random.default_rng(2), 30, 1000, 700, method="sort")
+    monkeypatch.setattr(sampling, "_SORT_BLOCK_ELEMENTS", 1000 * 7)
+    np.testing.assert_array_equal(
+        whole, sample_distinct(np.random.default_rng(2), 30, 1000, 700, method="sort")
+    )
+
+
+def test_sample_distinct_refuses_work_it_cannot_do() -> None:
+    rng = np.random.default_rng(0)
+    big = sampling.FISHER_YATES_MAX_POPULATION + 1
+    with pytest.raises(ValueError, match=r"method='fisher_yates' with population=65,537 > FISHER_YATES"):
+        sample_distinct(rng, 1, big, 1000, method="fisher_yates")
+    with pytest.raises(ValueError, match=r"method='sequential' with k=6 > population / 2"):
+        sample_distinct(rng, 1, 10, 6, method="sequential")
+    with pytest.raises(ValueError, match=r"population=2,147,483,648 is larger than 2\*\*31 - 1"):
+        sample_distinct(rng, 1, 2**31, 2)
+    with pytest.raises(ValueError, match=r"method='sort' with population=16,777,217 .* MAX_VOCAB_SIZE"):
+        sample_distinct(rng, 1, MAX_VOCAB_SIZE + 1, 10, method="sort")
+    with pytest.raises(ValueError, match=r"num_rows=268,435,457 x k=1 .* MAX_SEGMENT_TOKENS"):
+        sample_distinct(rng, MAX_SEGMENT_TOKENS + 1, 10, 1)
+    with pytest.raises(ValueError, match=r"num_rows x m = 268,435,457 .* MAX_SEGMENT_TOKENS"):
+        powerlaw_slots(rng, MAX_SEGMENT_TOKENS + 1, 10, 1, 0.5)
