@@ -275,6 +275,13 @@ class LanguageModel(nn.Module):
         return itemsize * self.state_size(seq_len, convention=convention)
 
 
+def decays(name: str, own_dims: int) -> bool:
+    """Whether AdamW decays the parameter ``name`` of a :class:`LanguageModel` (``own_dims`` its
+    number of dimensions in one model) when not every parameter decays: the matrices of mixers
+    and MLPs do; norms, biases, 1-d parameters and the (tied) embedding do not."""
+    return own_dims >= 2 and not name.startswith("embedding.") and "norm" not in name
+
+
 def build_model(cfg: ModelConfig, vocab_size: int, *, seed: int = 0) -> LanguageModel:
     """A :class:`LanguageModel` whose parameters are drawn from ``torch.Generator().manual_seed(seed)``."""
     model = LanguageModel(cfg, vocab_size)

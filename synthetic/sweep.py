@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
+import math
 import multiprocessing as mp
 import os
 import sys
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -297,20 +298,57 @@ def expand(exp: Experiment, profile: str) -> list[RunConfig]:
 
 @dataclass
 class SweepSummary:
-    """What a sweep did: runs in the grid, skipped as already recorded, run now (ok / failed)."""
+    """What a sweep did: runs in the grid, skipped as already recorded (or being trained by another
+    sweep), and of the runs trained now: ok, failed (diverged: a result) and errored (the
+    environment failed: not a result, retried by the next sweep); ``ensembles`` trained now."""
 
     path: Path
     total: int
     skipped: int
     ok: int = 0
     failed: int = 0
+    errored: int = 0
+    ensembles: int = 0
+    claimed_elsewhere: int = 0
     failures: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
+        busy = f", {self.claimed_elsewhere} being trained by another sweep" if self.claimed_elsewhere else ""
         return (
-            f"{self.path}: {self.total} runs in the grid, {self.skipped} already recorded, "
-            f"{self.ok} ok and {self.failed} failed now"
+            f"{self.path}: {self.total} runs in the grid, {self.skipped} already recorded{busy}; "
+            f"now {self.ok} ok, {self.failed} failed (diverged), {self.errored} errored "
+            f"in {self.ensembles} ensemble(s)"
         )
+
+
+def default_ensemble_size(device: str) -> int:
+    """Members per ensemble when ``--ensemble`` is not given: :data:`CPU_ENSEMBLE` on a CPU,
+    :data:`GPU_ENSEMBLE` on a GPU (see ``bench/train_throughput.py`` for the measurements)."""
+    return GPU_ENSEMBLE if device.startswith("cuda") else CPU_ENSEMBLE
+
+
+#: default members per ensemble (bench/train_throughput.py, figures/data/train_throughput_*.csv)
+CPU_ENSEMBLE = 8
+GPU_ENSEMBLE = 32
+
+
+def plan_ensembles(configs: Sequence[RunConfig], max_members: int) -> list[list[RunConfig]]:
+    """Group runs that can train together (:func:`synthetic.ensemble.ensemble_key`) into ensembles
+    of at most ``max_members``, in the order of ``configs``; a group of n runs is cut into
+    ceil(n / max_members) ensembles of nearly equal size."""
+    from synthetic.ensemble import ensemble_key
+
+    if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
+        raise ValueError(f"ensemble={max_members!r} must be an integer >= 1 (members per ensemble)")
+    groups: dict[str, list[RunConfig]] = {}
+    for cfg in configs:
+        groups.setdefault(ensemble_key(cfg), []).append(cfg)
+    out = []
+    for group in groups.values():
+        parts = -(-len(group) // max_members)
+        size = -(-len(group) // parts)
+        out.extend(group[i : i + size] for i in range(0, len(group), size))
+    return out
 
 
 def _worker_init(threads: int) -> None:
@@ -330,11 +368,11 @@ def _worker_init(threads: int) -> None:
             pass
 
 
-def _run_one(cfg_json: str, device: str | None) -> dict[str, Any]:
-    """Worker entry point (module-level so that spawn can pickle it)."""
-    from synthetic.train import run_record
+def _run_ensemble(cfg_jsons: list[str], device: str | None) -> list[dict[str, Any]]:
+    """Worker entry point (module-level so that spawn and Ray can pickle it): train one ensemble."""
+    from synthetic.train import run_records
 
-    return run_record(RunConfig.model_validate_json(cfg_json), device=device)
+    return run_records([RunConfig.model_validate_json(c) for c in cfg_jsons], device=device)
 
 
 def _gpu_devices() -> list[str]:
@@ -349,6 +387,41 @@ def _device_for(cfg: RunConfig, i: int, gpus: list[str]) -> str | None:
     return None
 
 
+def _on_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+class _Progress:
+    """A progress bar on a terminal; elsewhere (a file, a pipe, a CI log) one line per finished run."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = tqdm(total=total, desc=desc, unit="run") if enabled and _on_terminal() else None
+        self.done = 0
+        self.total = total
+        self.desc = desc
+
+    def record(self, record: dict[str, Any], summary: SweepSummary) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(ok=summary.ok, failed=summary.failed, errored=summary.errored, refresh=False)
+        elif self.enabled:
+            acc = record.get("accuracy")
+            what = f"accuracy {acc:.3f}" if isinstance(acc, float) else str(record.get("error"))
+            s = record["summary"]
+            print(
+                f"{self.desc} [{self.done}/{self.total}] {record['status']}: {s['variant']} "
+                f"d_model={s['d_model']} lr={s['lr']:g} seed={s['seed']} {record['config_hash']}: {what}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run_sweep(
     exp: Experiment | str | Path,
     profile: str,
@@ -356,90 +429,149 @@ def run_sweep(
     results_dir: str | Path = "results",
     workers: int = 1,
     runner: Literal["local", "ray"] = "local",
+    ensemble: int | None = None,
     retry_failed: bool = False,
     progress: bool = True,
     only: Callable[[RunConfig], bool] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     ray_address: str | None = None,
     gpus_per_run: float = 1.0,
+    skip_bad_lines: bool = False,
 ) -> SweepSummary:
-    """Run every not-yet-recorded run of ``profile`` and append each record as it finishes.
+    """Train every run of ``profile`` that is not yet recorded, as ensembles, and append each record.
 
-    workers       local worker processes (1: run in this process). With CUDA, runs are spread
-                  over the visible GPUs round-robin (several workers may share one GPU).
-    runner        "local" or "ray" (needs the optional ``ray`` package; ``ray_address`` to join
-                  a cluster, ``gpus_per_run`` per task)
-    retry_failed  rerun runs whose last record failed (default: a recorded failure counts as done)
+    workers       local worker processes (1: train in this process), each training one ensemble at
+                  a time. With CUDA, ensembles are spread over the visible GPUs round-robin.
+    runner        "local" or "ray" (needs the optional ``ray`` package): one Ray task per ensemble;
+                  ``ray_address`` joins a cluster (None: start or reuse a local one),
+                  ``gpus_per_run`` GPUs per task (ignored on a cluster without GPUs)
+    ensemble      most members per ensemble (None: :func:`default_ensemble_size` of the device)
+    retry_failed  train again runs whose last record is ``failed`` (``error`` records are always
+                  retried: they are not results)
     only          optional filter on the RunConfigs
     on_record     called with each record after it is stored
+    skip_bad_lines  skip (and report) lines of the results file that are not run records
+
+    Concurrency: each ensemble's runs are claimed in the results store before training
+    (:meth:`synthetic.results.ResultsStore.claim`), so sweeps that share a results folder (or Ray
+    drivers, or processes on several hosts with a shared file system) never train a run twice; a
+    run claimed by a live sweep elsewhere is left to it. Interrupting a sweep loses at most the
+    ensembles in flight (their claims are released).
     """
     if not isinstance(exp, Experiment):
         exp = load_experiment(exp)
-    if workers < 1:
-        raise ValueError(f"workers={workers} must be >= 1")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers={workers!r} must be an integer >= 1")
     if runner not in ("local", "ray"):
         raise ValueError(f"runner={runner!r}; allowed: local, ray")
-    store = ResultsStore(results_path(results_dir, exp.name, profile))
+    if not (isinstance(gpus_per_run, int | float) and math.isfinite(gpus_per_run) and gpus_per_run > 0):
+        raise ValueError(f"gpus_per_run={gpus_per_run!r} must be a finite number > 0")
+    store = ResultsStore(results_path(results_dir, exp.name, profile), skip_bad_lines=skip_bad_lines)
     configs = [c for c in expand(exp, profile) if only is None or only(c)]
     done = store.done_hashes(include_failed=not retry_failed)
     todo = [c for c in configs if c.config_hash() not in done]
     summary = SweepSummary(store.path, total=len(configs), skipped=len(configs) - len(todo))
+    for line in store.bad_lines:
+        summary.failures.append(f"skipped bad line {line}")
     if not todo:
         return summary
+    gpus = _gpu_devices()
+    if ensemble is None:
+        ensemble = default_ensemble_size(gpus[0] if gpus and todo[0].train.device != "cpu" else "cpu")
+    plan = plan_ensembles(todo, ensemble)
 
-    def record_done(record: dict[str, Any], bar: Any) -> None:
+    def claim(group: list[RunConfig]) -> list[RunConfig]:
+        mine = store.claim([c.config_hash() for c in group], retry_failed=retry_failed)
+        summary.claimed_elsewhere += len(group) - len(mine)
+        return [c for c in group if c.config_hash() in mine]
+
+    bar = _Progress(len(todo), f"{exp.name}/{profile}", progress)
+
+    def record_done(record: dict[str, Any]) -> None:
         store.append(record)
-        if record["status"] == "ok":
+        status = record["status"]
+        if status == "ok":
             summary.ok += 1
         else:
-            summary.failed += 1
+            if status == "failed":
+                summary.failed += 1
+            else:
+                summary.errored += 1
             summary.failures.append(
-                f"{record['summary']['variant']} {record['config_hash']}: {record['error']}"
+                f"{status}: {record['summary']['variant']} {record['config_hash']}: {record['error']}"
             )
-        bar.update(1)
-        bar.set_postfix(ok=summary.ok, failed=summary.failed, refresh=False)
+        bar.record(record, summary)
         if on_record is not None:
             on_record(record)
 
-    bar = tqdm(total=len(todo), desc=f"{exp.name}/{profile}", disable=not progress, unit="run")
     try:
         if runner == "ray":
-            _run_ray(todo, record_done, bar, ray_address, gpus_per_run)
+            _run_ray(plan, claim, record_done, summary, ray_address, gpus_per_run)
         elif workers == 1:
-            from synthetic.train import run_record
+            from synthetic.train import run_records
 
-            gpus = _gpu_devices()
-            for i, cfg in enumerate(todo):
-                record_done(run_record(cfg, device=_device_for(cfg, i, gpus), progress=progress), bar)
+            for i, group in enumerate(plan):
+                mine = claim(group)
+                if mine:
+                    summary.ensembles += 1
+                    device = _device_for(mine[0], i, gpus)
+                    run_records(
+                        mine, device=device, progress=progress and _on_terminal(), on_record=record_done
+                    )
         else:
-            _run_pool(todo, workers, record_done, bar)
+            _run_pool(plan, workers, claim, record_done, summary, gpus)
     finally:
         bar.close()
+        store.release()  # whatever this process still holds was not recorded
     return summary
 
 
-def _run_pool(todo: list[RunConfig], workers: int, record_done: Callable[..., None], bar: Any) -> None:
-    gpus = _gpu_devices()
+def _run_pool(
+    plan: list[list[RunConfig]],
+    workers: int,
+    claim: Callable[[list[RunConfig]], list[RunConfig]],
+    record_done: Callable[[dict[str, Any]], None],
+    summary: SweepSummary,
+    gpus: list[str],
+) -> None:
+    """Ensembles on ``workers`` spawned processes, at most ``workers`` in flight; each ensemble is
+    claimed just before it is submitted, so concurrent sweeps share the work."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = mp.get_context("spawn")
+    queue = list(enumerate(plan))
     with cf.ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)
     ) as pool:
-        futures = {
-            pool.submit(_run_one, cfg.model_dump_json(), _device_for(cfg, i, gpus)): cfg
-            for i, cfg in enumerate(todo)
-        }
+        in_flight: set[cf.Future[list[dict[str, Any]]]] = set()
         try:
-            for fut in cf.as_completed(futures):
-                record_done(fut.result(), bar)
+            while queue or in_flight:
+                while queue and len(in_flight) < workers:
+                    i, group = queue.pop(0)
+                    mine = claim(group)
+                    if mine:
+                        summary.ensembles += 1
+                        jsons = [c.model_dump_json() for c in mine]
+                        in_flight.add(pool.submit(_run_ensemble, jsons, _device_for(mine[0], i, gpus)))
+                if not in_flight:
+                    break
+                finished, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    for record in fut.result():
+                        record_done(record)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
 def _run_ray(
-    todo: Iterable[RunConfig], record_done: Callable[..., None], bar: Any, address: str | None, gpus: float
+    plan: list[list[RunConfig]],
+    claim: Callable[[list[RunConfig]], list[RunConfig]],
+    record_done: Callable[[dict[str, Any]], None],
+    summary: SweepSummary,
+    address: str | None,
+    gpus: float,
 ) -> None:
+    """One Ray task per ensemble; records are stored by this driver as tasks finish."""
     try:
         import ray
     except ImportError:
@@ -447,10 +579,16 @@ def _run_ray(
             "runner='ray' needs the optional ray package: pip install 'readtwice[dist]'"
         ) from None
     if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True)
+        ray.init(address=address, ignore_reinit_error=True, include_dashboard=False)
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-    remote = ray.remote(num_gpus=gpus if has_gpu else 0)(_run_one)
-    pending = [remote.remote(cfg.model_dump_json(), None) for cfg in todo]
+    remote = ray.remote(num_gpus=gpus if has_gpu else 0)(_run_ensemble)
+    pending = []
+    for group in plan:
+        mine = claim(group)
+        if mine:
+            summary.ensembles += 1
+            pending.append(remote.remote([c.model_dump_json() for c in mine], None))
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
-        record_done(ray.get(ready[0]), bar)
+        for record in ray.get(ready[0]):
+            record_done(record)

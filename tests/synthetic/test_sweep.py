@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from synthetic import train as train_mod
 from synthetic.config import RunConfig
+from synthetic.members import StackedLanguageModel
 from synthetic.results import ResultsStore, results_path
 from synthetic.sweep import available_experiments, expand, load_experiment, parse_experiment, run_sweep
 
@@ -153,14 +153,14 @@ def test_nan_run_is_recorded_as_failed_and_the_sweep_finishes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exp = load_experiment(write(tmp_path))
-    real_loss = train_mod.masked_loss
+    real_logits = StackedLanguageModel.labelled_logits
 
-    def nan_for_jr2(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """NaN training loss for JR-2 inputs (tiny SD: T = 2 * 10 + 1), the real loss otherwise."""
-        loss = real_loss(logits, labels)
-        return loss * float("nan") if logits.shape[1] == 21 and torch.is_grad_enabled() else loss
+    def nan_for_jr2(self: Any, input_ids: torch.Tensor, *args: Any) -> torch.Tensor:
+        """NaN training logits for JR-2 inputs (tiny SD: T = 2 * 10 + 1), the real ones otherwise."""
+        out = real_logits(self, input_ids, *args)
+        return out * float("nan") if input_ids.shape[1] == 21 and torch.is_grad_enabled() else out
 
-    monkeypatch.setattr(train_mod, "masked_loss", nan_for_jr2)
+    monkeypatch.setattr(StackedLanguageModel, "labelled_logits", nan_for_jr2)
     kw: dict[str, Any] = dict(results_dir=tmp_path, progress=False, only=lambda c: c.model.d_model == 4)
     summary = run_sweep(exp, "quick", **kw)
     assert (summary.total, summary.ok, summary.failed) == (5, 3, 2)
@@ -170,7 +170,7 @@ def test_nan_run_is_recorded_as_failed_and_the_sweep_finishes(
     assert all("NonFiniteLossError" in r["error"] and "nan" in r["error"] for r in failed)
     assert all("config" in r and r["config_hash"] for r in failed)
     # a recorded failure counts as done, unless retried
-    monkeypatch.setattr(train_mod, "masked_loss", real_loss)
+    monkeypatch.setattr(StackedLanguageModel, "labelled_logits", real_logits)
     assert run_sweep(exp, "quick", **kw).skipped == 5
     retried = run_sweep(exp, "quick", retry_failed=True, **kw)
     assert (retried.skipped, retried.ok, retried.failed) == (3, 2, 0)

@@ -1,0 +1,49 @@
+"""Where a run trains and at which precision: device and precision resolution, autocast."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+from typing import Any
+
+import torch
+
+__all__ = ["autocast", "describe_device", "resolve_device", "resolve_precision"]
+
+
+def resolve_device(spec: str | torch.device | None) -> torch.device:
+    """ "auto"/None -> CUDA if available else CPU; "cpu", "cuda", "cuda:N" as given (checked)."""
+    if spec is None or spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(spec)!r} was requested but torch sees no CUDA device")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={str(spec)!r} was requested but torch sees {torch.cuda.device_count()} CUDA device(s)"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={str(spec)!r}: only 'cpu' and 'cuda[:N]' are supported")
+    return device
+
+
+def resolve_precision(spec: str, device: torch.device) -> str:
+    """ "auto" -> "bf16" on CUDA, "fp32" elsewhere; explicit values pass through."""
+    if spec == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return spec
+
+
+def describe_device(device: torch.device) -> str:
+    """ "cpu (N threads)" or "cuda:I (GPU name)"."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast for ``precision="bf16"``, nothing otherwise."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

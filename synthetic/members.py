@@ -1,0 +1,319 @@
+"""K models of one shape as one stacked model (an ensemble), for training many runs at once.
+
+Glossary: K members, B examples per member in a batch, T time, D model width, V vocabulary,
+N labelled positions per member in a batch, P parameters of one member.
+
+:func:`stack_models` turns K :class:`~synthetic.model.LanguageModel` s with the same config
+(up to ``init``) into one :class:`StackedLanguageModel`. Every parameter gains a leading member
+dimension; the batch holds member k's examples in rows ``k*B .. k*B + B - 1`` of ``[K*B, T]``.
+
+- ``nn.Linear`` becomes :class:`MemberLinear` (one batched matmul for all members), norms become
+  :class:`MemberLayerNorm` / :class:`MemberRMSNorm`, the embedding :class:`MemberEmbedding`.
+- The mixers stay the same modules: their sequence-mixing kernels (Based, prefix linear
+  attention, attention) have no parameters and see the members folded into their batch, so the
+  Triton kernels run unchanged on a GPU and the torch references on a CPU. Mixer parameters that
+  are not linear layers (short-convolution taps, SSM constants) are stacked ``[K, ...]`` and the
+  mixers broadcast them per row (:func:`synthetic.layers.base.per_row`).
+- All parameters live in one flat buffer ``[K, P]`` (:attr:`StackedLanguageModel.flat`), each
+  parameter a view of it, so an optimiser updates every member with a handful of tensor ops
+  (:mod:`synthetic.ensemble`), and dropping a finished member is one row selection
+  (:meth:`StackedLanguageModel.keep_members`).
+- :meth:`StackedLanguageModel.member` gives member k back as a plain ``LanguageModel``.
+
+The stacked model computes logits only where labels are (:meth:`StackedLanguageModel.labelled_logits`):
+SD labels one position per example, so the head's cost drops by a factor T.
+
+A stacked model is for training and evaluation (the parallel form). The recurrent forms
+(``step``, ``prefill``) and state sizes belong to single models: take :meth:`member` first.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synthetic.model import LanguageModel, ModelConfig, RMSNorm, decays
+
+__all__ = [
+    "MemberEmbedding",
+    "MemberLayerNorm",
+    "MemberLinear",
+    "MemberRMSNorm",
+    "StackedLanguageModel",
+    "stack_models",
+]
+
+
+def _members_view(x: torch.Tensor, members: int) -> torch.Tensor:
+    """[K*B, ..., C] -> [K, B*..., C] (a view; rows of member k are contiguous)."""
+    if x.shape[0] % members:
+        raise ValueError(f"a batch of {x.shape[0]} rows is not divisible among {members} members")
+    return x.reshape(members, -1, x.shape[-1])
+
+
+class MemberLinear(nn.Module):
+    """K linear layers, one per member: x [K*B, ..., in] -> y [K*B, ..., out].
+
+    weight [K, out, in], bias [K, out] or None (the same names as ``nn.Linear``, with K in front).
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.bias = None if bias is None else nn.Parameter(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, out = self.weight.shape[0], self.weight.shape[1]
+        xs = _members_view(x, k)  # [K, rows, in]
+        if self.bias is None:
+            y = torch.bmm(xs, self.weight.transpose(1, 2))
+        else:
+            y = torch.baddbmm(self.bias.unsqueeze(1), xs, self.weight.transpose(1, 2))
+        return y.view(*x.shape[:-1], out)
+
+
+class MemberLayerNorm(nn.Module):
+    """K LayerNorms over the last dim: weight, bias [K, D]; x [K*B, ..., D] -> same shape."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(bias)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = x.shape[-1]
+        y = _members_view(F.layer_norm(x, (d,), eps=self.eps), self.weight.shape[0])
+        return (y * self.weight.unsqueeze(1) + self.bias.unsqueeze(1)).view(x.shape)
+
+
+class MemberRMSNorm(nn.Module):
+    """K RMSNorms (:class:`synthetic.model.RMSNorm`): weight [K, D]; x [K*B, ..., D] -> same shape."""
+
+    def __init__(self, weight: torch.Tensor, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (_members_view(y, self.weight.shape[0]) * self.weight.unsqueeze(1)).view(x.shape)
+
+
+class MemberEmbedding(nn.Module):
+    """K embedding tables [K, V, D]: ids [K*B, T] -> [K*B, T, D] (member k reads its own table)."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        k = self.weight.shape[0]
+        if ids.shape[0] % k:
+            raise ValueError(f"a batch of {ids.shape[0]} rows is not divisible among {k} members")
+        member = torch.arange(k, device=ids.device).repeat_interleave(ids.shape[0] // k)
+        return self.weight[member.view(-1, *([1] * (ids.dim() - 1))), ids]
+
+
+def _stack(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.stack([t.detach() for t in tensors])
+
+
+def _stacked_module(modules: Sequence[nn.Module]) -> nn.Module | None:
+    """The member version of a module kind that owns parameters, or None if it has none."""
+    first = modules[0]
+    if isinstance(first, nn.Linear):
+        bias = None if first.bias is None else _stack([m.bias for m in modules])  # type: ignore[union-attr]
+        return MemberLinear(_stack([m.weight for m in modules]), bias)  # type: ignore[union-attr]
+    if isinstance(first, nn.LayerNorm):
+        if first.weight is None or first.bias is None:
+            raise ValueError("stacking a LayerNorm needs elementwise_affine=True with a bias")
+        return MemberLayerNorm(
+            _stack([m.weight for m in modules]),  # type: ignore[union-attr]
+            _stack([m.bias for m in modules]),  # type: ignore[union-attr]
+            first.eps,
+        )
+    if isinstance(first, RMSNorm):
+        return MemberRMSNorm(_stack([m.weight for m in modules]), first.eps)  # type: ignore[union-attr]
+    if isinstance(first, nn.Embedding):
+        return MemberEmbedding(_stack([m.weight for m in modules]))  # type: ignore[union-attr]
+    return None
+
+
+class StackedLanguageModel(nn.Module):
+    """K language models of one shape, trained as one (see the module docstring).
+
+    ``cfg`` is the shared architecture (member k's own ``init`` is in ``inits[k]``); ``vocab_size``
+    V. Parameters: the names of a ``LanguageModel``'s, each with a leading member dim K, all views
+    of :attr:`flat` [K, P].
+    """
+
+    def __init__(self, template: LanguageModel, members: Sequence[LanguageModel]) -> None:
+        super().__init__()
+        self.cfg: ModelConfig = template.cfg
+        self.vocab_size = template.vocab_size
+        self.embedding = template.embedding
+        self.blocks = template.blocks
+        self.final_norm = template.final_norm
+        self._build_flat()
+        self.inits = [m.cfg.init for m in members]
+
+    # ---- the flat parameter buffer --------------------------------------------------------------
+    def _build_flat(self) -> None:
+        params = list(self.named_parameters())
+        k = params[0][1].shape[0]
+        total = sum(p[0].numel() for _, p in params)
+        first = params[0][1]
+        flat = torch.empty(k, total, dtype=first.dtype, device=first.device)
+        self.offsets: dict[str, tuple[int, int]] = {}
+        offset = 0
+        for name, p in params:
+            n = p[0].numel()
+            flat[:, offset : offset + n] = p.detach().reshape(k, n)
+            self.offsets[name] = (offset, n)
+            offset += n
+        self.flat = flat
+        self._point_params_at_flat()
+
+    def _point_params_at_flat(self) -> None:
+        """Make every parameter a view of :attr:`flat` (new Parameter objects: autograd keeps a
+        parameter's shape, so a parameter whose member count changes must be a new one)."""
+        k = self.flat.shape[0]
+        for name, p in list(self.named_parameters()):
+            offset, n = self.offsets[name]
+            owner_name, _, attr = name.rpartition(".")
+            owner = self.get_submodule(owner_name) if owner_name else self
+            setattr(owner, attr, nn.Parameter(self.flat[:, offset : offset + n].view(k, *p.shape[1:])))
+
+    def move_to(self, device: torch.device | str) -> StackedLanguageModel:
+        """Move the flat buffer (and so every parameter) to ``device``; returns self. Use this, not
+        ``.to()``, which would move each parameter on its own and cut it off from :attr:`flat`."""
+        self.flat = self.flat.to(device)
+        self._point_params_at_flat()
+        return self
+
+    @property
+    def num_members(self) -> int:
+        """K."""
+        return int(self.flat.shape[0])
+
+    def keep_members(self, keep: Sequence[int]) -> None:
+        """Keep only the members at positions ``keep`` (in that order); the others are dropped."""
+        index = torch.as_tensor(list(keep), dtype=torch.long, device=self.flat.device)
+        self.flat = self.flat.index_select(0, index)
+        self.inits = [self.inits[i] for i in keep]
+        self._point_params_at_flat()
+
+    def flat_grad(self) -> torch.Tensor:
+        """The gradients of all parameters as one tensor [K, P] (zeros where none was computed)."""
+        k = self.num_members
+        parts = []
+        for name, p in self.named_parameters():
+            _, n = self.offsets[name]
+            grad = p.grad
+            if grad is None:
+                grad = torch.zeros(k, n, device=p.device, dtype=p.dtype)
+            parts.append(grad.reshape(k, n))
+        return torch.cat(parts, dim=1)
+
+    def zero_grad_(self) -> None:
+        """Drop every parameter's gradient."""
+        for p in self.parameters():
+            p.grad = None
+
+    def member_decay_mask(self, decay_all: bool) -> torch.Tensor:
+        """[P] float, 1 where AdamW decays a member's parameter: everywhere with ``decay_all``,
+        else where :func:`synthetic.model.decays` says so."""
+        mask = torch.ones(self.flat.shape[1], dtype=self.flat.dtype, device=self.flat.device)
+        if decay_all:
+            return mask
+        for name, p in self.named_parameters():
+            offset, n = self.offsets[name]
+            if not decays(name, p.dim() - 1):
+                mask[offset : offset + n] = 0.0
+        return mask
+
+    # ---- forward ---------------------------------------------------------------------------------
+    def hidden_states(self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+        """input_ids int [K*B, T]; prefix_len int [K*B] or None -> the last block's output [K*B, T, D]."""
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be [K*B, T]; got {tuple(input_ids.shape)}")
+        h = self.embedding(input_ids)
+        for block in self.blocks:
+            h = block(h, prefix_len)
+        return h
+
+    def labelled_logits(
+        self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None, rows: torch.Tensor, cols: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits at the labelled positions only.
+
+        input_ids [K*B, T]; rows, cols int [K, N]: member k's n-th labelled position is
+        ``(rows[k, n], cols[k, n])`` of the batch (rows within member k's block). Returns
+        logits [K, N, V].
+        """
+        h = self.hidden_states(input_ids, prefix_len)  # [K*B, T, D]
+        k = self.num_members
+        b = h.shape[0] // k
+        picked = h.view(k, b, h.shape[1], h.shape[2])[torch.arange(k, device=h.device)[:, None], rows, cols]
+        picked = self.final_norm(picked.reshape(-1, picked.shape[-1])).view(picked.shape)  # [K, N, D]
+        return torch.bmm(picked, self.embedding.weight.transpose(1, 2))
+
+    def forward(self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits at every position: input_ids [K*B, T] -> [K*B, T, V] (evaluation and tests)."""
+        h = self.final_norm(self.hidden_states(input_ids, prefix_len))
+        k = self.num_members
+        hv = h.reshape(k, -1, h.shape[-1])
+        return torch.bmm(hv, self.embedding.weight.transpose(1, 2)).view(*h.shape[:-1], self.vocab_size)
+
+    # ---- members ---------------------------------------------------------------------------------
+    def member(self, k: int) -> LanguageModel:
+        """Member ``k`` as a plain :class:`LanguageModel` (a copy of its parameters)."""
+        if not 0 <= k < self.num_members:
+            raise IndexError(f"member {k} of {self.num_members}")
+        cfg = self.cfg.model_copy(update={"init": self.inits[k]})
+        model = LanguageModel(cfg, self.vocab_size).to(self.flat.device)
+        state = {name: p.detach()[k].clone() for name, p in self.named_parameters()}
+        model.load_state_dict(state)
+        return model
+
+
+def stack_models(models: Sequence[LanguageModel]) -> StackedLanguageModel:
+    """One :class:`StackedLanguageModel` holding ``models`` (K >= 1, same config up to ``init``,
+    same vocabulary, same device and dtype) as its members, in order. The models are not changed."""
+    if not models:
+        raise ValueError("stack_models needs at least one model")
+    first = models[0]
+    shape = first.cfg.model_copy(update={"init": "reference"})
+    for i, m in enumerate(models):
+        if m.cfg.model_copy(update={"init": "reference"}) != shape or m.vocab_size != first.vocab_size:
+            raise ValueError(
+                f"model {i} differs in shape from model 0 (config or vocabulary); only runs of one "
+                "architecture can be stacked"
+            )
+    template = copy.deepcopy(first)
+    modules = {name: [dict(m.named_modules())[name] for m in models] for name, _ in first.named_modules()}
+    # replace parameter-owning leaf modules by their member versions (deepest names first is not
+    # needed: the kinds replaced here own no sub-modules)
+    for name, group in modules.items():
+        if not name:
+            continue
+        stacked = _stacked_module(group)
+        if stacked is None:
+            continue
+        parent_name, _, attr = name.rpartition(".")
+        parent = template.get_submodule(parent_name) if parent_name else template
+        setattr(parent, attr, stacked)
+    # the remaining parameters belong directly to mixers (conv taps, SSM constants): stack them
+    for name, _ in template.named_parameters():
+        owner_name, _, attr = name.rpartition(".")
+        owner = template.get_submodule(owner_name)
+        if isinstance(owner, MemberLinear | MemberLayerNorm | MemberRMSNorm | MemberEmbedding):
+            continue
+        values = [dict(m.named_parameters())[name] for m in models]
+        setattr(owner, attr, nn.Parameter(_stack(values)))
+    return StackedLanguageModel(template, models)

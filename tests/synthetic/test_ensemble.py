@@ -1,0 +1,127 @@
+"""Ensembles (synthetic.ensemble): K runs trained together equal K runs trained alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from synthetic.config import RunConfig
+from synthetic.ensemble import NonFiniteLossError, ensemble_key, train_ensemble
+from synthetic.train import run_records
+
+torch.set_num_threads(1)
+
+MIXERS: dict[str, Any] = {
+    "attention": {"kind": "attention", "num_heads": 2},
+    "sliding_window": {"kind": "sliding_window", "num_heads": 2, "window": 4},
+    "based": {"kind": "based", "feature_dim": 2, "num_heads": 2},
+    "based_noncausal": {"kind": "based", "feature_dim": 2, "num_heads": 2, "causal": False},
+    "prefix_linear_attention": {"kind": "prefix_linear_attention", "feature_dim": 2, "num_heads": 2},
+    "ssm": {"kind": "ssm", "d_state": 2},
+}
+
+
+def cfg(
+    mixer: str = "based", seed: int = 0, *, init: str = "reference", passes: int = 1, **train: Any
+) -> RunConfig:
+    sizes = [(2, 6), (6, 2)]
+    data = {
+        "task": "sd",
+        "vocab_size": 16,
+        "seed": seed,
+        "passes": passes,
+        "train_segments": [{"size_a": a, "size_b": b, "num_examples": 40} for a, b in sizes],
+        "test_segments": [{"size_a": a, "size_b": b, "num_examples": 24} for a, b in sizes],
+    }
+    return RunConfig(
+        seed=seed,
+        data=data,
+        model={"d_model": 8, "n_layers": 2, "pattern": ["base_conv", MIXERS[mixer]], "init": init},
+        train={"epochs": 2, "batch_size": 16, "lr": 3e-3, "device": "cpu", "eval_every_steps": 3, **train},
+    )
+
+
+def assert_same_run(together: Any, alone: Any) -> None:
+    if alone.error is not None:
+        assert type(together.error) is type(alone.error) and str(together.error) == str(alone.error)
+        return
+    a, b = together.metrics, alone.metrics
+    for key in ("steps", "epochs", "early_stopped", "slice_counts", "train_tokens", "num_parameters"):
+        assert a[key] == b[key], key
+    assert [h["step"] for h in a["history"]] == [h["step"] for h in b["history"]]
+    for ha, hb in zip(a["history"], b["history"], strict=True):
+        for key in ("train_loss", "test_loss", "accuracy"):
+            assert ha[key] == pytest.approx(hb[key], rel=1e-5, abs=1e-6), key
+    pa, pb = dict(together.model.named_parameters()), dict(alone.model.named_parameters())
+    for name, p in pb.items():
+        torch.testing.assert_close(pa[name].detach(), p.detach(), rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("mixer", sorted(MIXERS))
+def test_ensemble_equals_runs_alone(mixer: str) -> None:
+    """Members with different seeds (data and init), learning rates, init schemes and optimiser
+    presets; one stops early at its first evaluation, one diverges; each ends exactly as alone."""
+    cfgs = [
+        cfg(mixer, 0),
+        cfg(mixer, 1, lr=1e-2, init="torch"),
+        cfg(mixer, 2, lr=5e-3, optimizer="reference"),
+        cfg(mixer, 3, early_stop_accuracy=0.01),  # stops at step 3
+        cfg(mixer, 4, lr=1e5, grad_clip=None, weight_decay=0.0),  # diverges
+    ]
+    assert len({ensemble_key(c) for c in cfgs}) == 1
+    together = train_ensemble(cfgs, keep_models=True)
+    assert together[3].metrics is not None and together[3].metrics["early_stopped"]
+    assert together[3].metrics["steps"] == 3
+    assert isinstance(together[4].error, NonFiniteLossError)
+    for c, t in zip(cfgs, together, strict=True):
+        (alone,) = train_ensemble([c], keep_models=True)
+        assert_same_run(t, alone)
+        if alone.metrics is not None:
+            assert t.metrics["ensemble_size"] == 5 and alone.metrics["ensemble_size"] == 1
+
+
+def test_jr2_members_and_outcome_order() -> None:
+    cfgs = [cfg("based", s, passes=2, lr=lr) for s, lr in ((0, 3e-3), (1, 1e-2))]
+    order: list[int] = []
+    outcomes = train_ensemble(cfgs, on_outcome=lambda i, _: order.append(i))
+    assert sorted(order) == [0, 1] and all(o.metrics is not None for o in outcomes)
+
+
+def test_runs_that_differ_in_shape_cannot_share_an_ensemble() -> None:
+    base = cfg()
+    others = [
+        base.model_copy(update={"model": base.model.model_copy(update={"d_model": 4})}),
+        base.model_copy(update={"data": base.data.model_copy(update={"passes": 2})}),
+        base.model_copy(update={"train": base.train.model_copy(update={"batch_size": 8})}),
+    ]
+    for other in others:
+        assert ensemble_key(other) != ensemble_key(base)
+        with pytest.raises(ValueError, match="cannot share an ensemble"):
+            train_ensemble([base, other])
+    same = [
+        base.model_copy(update={"seed": 5, "variant": "x", "data": base.data.model_copy(update={"seed": 5})}),
+        base.model_copy(update={"model": base.model.model_copy(update={"init": "torch"})}),
+        base.model_copy(update={"train": base.train.model_copy(update={"lr": 0.5, "weight_decay": 0.0})}),
+    ]
+    assert {ensemble_key(c) for c in same} == {ensemble_key(base)}
+
+
+def test_records_of_an_ensemble() -> None:
+    cfgs = [cfg(seed=0), cfg(seed=1, lr=1e5, grad_clip=None, weight_decay=0.0)]
+    seen: list[str] = []
+    records = run_records(cfgs, on_record=lambda r: seen.append(r["config_hash"]))
+    assert [r["config_hash"] for r in records] == [c.config_hash() for c in cfgs]
+    assert sorted(seen) == sorted(r["config_hash"] for r in records)
+    ok, diverged = records
+    assert ok["status"] == "ok" and ok["ensemble_size"] == 2
+    assert diverged["status"] == "failed" and diverged["error"].startswith("NonFiniteLossError")
+
+
+def test_environment_errors_are_errors_not_results() -> None:
+    if torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    records = run_records([cfg(seed=0, device="cuda:7"), cfg(seed=1, device="cuda:7")])
+    assert [r["status"] for r in records] == ["error", "error"]
+    assert all("cuda:7" in r["error"] and r["traceback"] for r in records)

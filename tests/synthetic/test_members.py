@@ -1,0 +1,142 @@
+"""Stacked members (synthetic.members): K models as one give each model's outputs and gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from synthetic.kernels import use_impl
+from synthetic.members import stack_models
+from synthetic.model import LanguageModel, ModelConfig, build_model
+
+torch.set_num_threads(1)
+
+V, D, T, B = 13, 8, 11, 3
+
+MIXERS: dict[str, Any] = {
+    "attention": {"kind": "attention", "num_heads": 2},
+    "sliding_window": {"kind": "sliding_window", "num_heads": 2, "window": 4},
+    "based": {"kind": "based", "feature_dim": 3, "num_heads": 2},
+    "based_noncausal": {"kind": "based", "feature_dim": 3, "num_heads": 2, "causal": False},
+    "prefix_linear_attention": {"kind": "prefix_linear_attention", "feature_dim": 3, "num_heads": 2},
+    "ssm": {"kind": "ssm", "d_state": 4},
+}
+
+
+def models(mixer: str, k: int, *, mlp: bool = False, norm: str = "layernorm") -> list[LanguageModel]:
+    """K models of one architecture with different seeds and, alternating, both init schemes."""
+    cfg = ModelConfig(d_model=D, n_layers=2, pattern=["base_conv", MIXERS[mixer]], mlp=mlp, norm=norm)
+    inits = ("reference", "torch")
+    return [build_model(cfg.model_copy(update={"init": inits[i % 2]}), V, seed=10 + i) for i in range(k)]
+
+
+def inputs(k: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, V, (k * B, T), generator=g)
+    prefix = torch.randint(0, T + 1, (k * B,), generator=g)
+    return ids, prefix
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).detach().norm() / b.detach().norm().clamp(min=1e-30))
+
+
+@pytest.mark.parametrize("mlp, norm", [(False, "layernorm"), (True, "rmsnorm")])
+@pytest.mark.parametrize("mixer", sorted(MIXERS))
+def test_stacked_outputs_and_gradients_equal_each_model(mixer: str, mlp: bool, norm: str) -> None:
+    k = 3
+    singles = models(mixer, k, mlp=mlp, norm=norm)
+    stacked = stack_models(singles)
+    ids, prefix = inputs(k)
+    weights = torch.randn(k * B, T, V, generator=torch.Generator().manual_seed(1))
+    out = stacked(ids, prefix)
+    (out * weights).sum().backward()
+    for i, single in enumerate(singles):
+        rows = slice(i * B, (i + 1) * B)
+        ref = single(ids[rows], prefix[rows])
+        assert rel(out[rows], ref) < 1e-5
+        (ref * weights[rows]).sum().backward()
+        grads = dict(stacked.named_parameters())
+        for name, p in single.named_parameters():
+            assert p.grad is not None, name
+            assert rel(grads[name].grad[i], p.grad) < 1e-4, name
+
+
+def test_members_round_trip_and_keep_members() -> None:
+    singles = models("based", 4)
+    stacked = stack_models(singles)
+    assert stacked.num_members == 4 and stacked.flat.shape[0] == 4
+    for i, single in enumerate(singles):
+        got = stacked.member(i).state_dict()
+        for name, value in single.state_dict().items():
+            assert torch.equal(got[name], value), name
+        assert stacked.member(i).cfg.init == single.cfg.init
+    stacked.keep_members([3, 1])
+    assert stacked.num_members == 2
+    for pos, i in enumerate([3, 1]):
+        for name, value in singles[i].state_dict().items():
+            assert torch.equal(stacked.member(pos).state_dict()[name], value), name
+    # every parameter is still a view of the flat buffer
+    with torch.no_grad():
+        stacked.flat.zero_()
+    assert all(float(p.detach().abs().sum()) == 0 for p in stacked.parameters())
+
+
+def test_parameters_are_views_of_the_flat_buffer() -> None:
+    stacked = stack_models(models("ssm", 2, mlp=True))
+    total = sum(p[0].numel() for p in stacked.parameters())
+    assert stacked.flat.shape == (2, total)
+    with torch.no_grad():
+        stacked.flat.add_(1.0)
+    for name, p in stacked.named_parameters():
+        offset, n = stacked.offsets[name]
+        assert torch.equal(p.reshape(2, n), stacked.flat[:, offset : offset + n]), name
+
+
+def test_labelled_logits_equal_the_full_logits_there() -> None:
+    k = 2
+    stacked = stack_models(models("prefix_linear_attention", k))
+    ids, prefix = inputs(k)
+    rows = torch.tensor([[0, 2, 1], [1, 1, 0]])
+    cols = torch.tensor([[T - 1, 3, 0], [5, T - 1, 2]])
+    picked = stacked.labelled_logits(ids, prefix, rows, cols)
+    full = stacked(ids, prefix).view(k, B, T, V)
+    for i in range(k):
+        assert rel(picked[i], full[i, rows[i], cols[i]]) < 1e-6
+
+
+def test_stacking_refuses_different_shapes_and_bad_batches() -> None:
+    a = models("based", 1)[0]
+    other = build_model(ModelConfig(d_model=D, n_layers=3, pattern=["base_conv", MIXERS["based"]]), V)
+    with pytest.raises(ValueError, match="differs in shape"):
+        stack_models([a, other])
+    with pytest.raises(ValueError, match="at least one"):
+        stack_models([])
+    stacked = stack_models(models("based", 2))
+    with pytest.raises(ValueError, match="not divisible among 2 members"):
+        stacked(torch.zeros(3, T, dtype=torch.long))
+
+
+@pytest.mark.parametrize("mixer", ["based", "based_noncausal", "prefix_linear_attention"])
+def test_triton_kernels_see_members_folded_into_the_batch(mixer: str) -> None:
+    """The Triton kernels (interpreter on CPU, compiled on a GPU) give the stacked model the same
+    outputs and gradients as a loop over its members."""
+    pytest.importorskip("triton")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    k = 2
+    singles = [m.to(device) for m in models(mixer, k)]
+    stacked = stack_models(singles).move_to(device)
+    ids, prefix = (t.to(device) for t in inputs(k, seed=3))
+    with use_impl("triton"):
+        out = stacked(ids, prefix)
+        out.square().sum().backward()
+        for i, single in enumerate(singles):
+            rows = slice(i * B, (i + 1) * B)
+            ref = single(ids[rows], prefix[rows])
+            ref.square().sum().backward()
+            assert rel(out[rows], ref) < 1e-4
+            grads = dict(stacked.named_parameters())
+            for name, p in single.named_parameters():
+                assert rel(grads[name].grad[i], p.grad) < 1e-3, name
