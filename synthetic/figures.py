@@ -37,6 +37,9 @@ def registry() -> dict[str, Callable[[FigureContext], None]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless files only; the plots themselves never choose a backend
     parser = argparse.ArgumentParser(prog="python -m synthetic.figures", description=__doc__)
     parser.add_argument("--profile", default="quick", choices=["quick", "paper"])
     parser.add_argument("--only", nargs="*", default=None, help="build only these figures")

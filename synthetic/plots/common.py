@@ -1,13 +1,13 @@
-"""Saving figures with the CSV behind them, and the context a figure builder receives."""
+"""Saving figures with the CSV behind them, and the context a figure builder receives.
+
+Importing the plots never chooses a matplotlib backend (a notebook keeps its inline backend);
+scripts that draw headless choose one themselves (``python -m synthetic.figures`` selects Agg).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import pandas as pd
