@@ -1,7 +1,7 @@
 """Run the synthetic experiments, list them and show their results.
 
 usage:
-  python -m synthetic run EXPERIMENT [--profile NAME] [--workers N] [--results DIR]
+  python -m synthetic run EXPERIMENT [--profile NAME] [--workers N] [--ensemble K] [--results DIR]
                                      [--runner local|ray] [--ray-address ADDR] [--gpus-per-run G]
                                      [--retry-failed] [--skip-bad-lines] [--quiet]
   python -m synthetic list
@@ -85,8 +85,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         kwargs["ray_address"] = args.ray_address
     if args.gpus_per_run is not None:
         kwargs["gpus_per_run"] = args.gpus_per_run
-    if args.skip_bad_lines:  # passed only when asked, so a run_sweep without the option still works
-        kwargs["skip_bad_lines"] = True
+    if args.ensemble is not None:
+        kwargs["ensemble"] = args.ensemble
     summary = run_sweep(
         exp,
         args.profile,
@@ -95,11 +95,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runner=args.runner,
         retry_failed=args.retry_failed,
         progress=not args.quiet,
+        skip_bad_lines=args.skip_bad_lines,
         **kwargs,
     )
     print(summary)
-    for line in summary.failures:
-        print(f"  failed: {line}")
+    for line in summary.failures:  # each names its status ("failed: ...", "error: ...")
+        print(f"  {line}")
     failed, errored = summary.failed, getattr(summary, "errored", 0)
     if failed + errored:
         print(f"error: {_failure_line(failed, errored)}", file=sys.stderr)
@@ -226,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default="quick", help="profile of the experiment (default: quick)")
     run.add_argument(
         "--workers", type=_positive_int, default=1, help="local worker processes, >= 1 (default: 1)"
+    )
+    run.add_argument(
+        "--ensemble",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="most runs trained together as one ensemble, >= 1 (default: 8 on a CPU, 32 on a GPU)",
     )
     run.add_argument(
         "--results", type=Path, default=Path("results"), help="results folder (default: results)"

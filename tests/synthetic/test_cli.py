@@ -49,7 +49,7 @@ def test_run_then_show_then_rerun(tmp_path: Path, capsys: pytest.CaptureFixture[
     exp.write_text(TINY)
     res = tmp_path / "res"
     assert main(["run", str(exp), "--results", str(res), "--quiet"]) == 0
-    assert "4 runs in the grid, 0 already recorded, 4 ok and 0 failed now" in capsys.readouterr().out
+    assert "4 runs in the grid, 0 already recorded; now 4 ok, 0 failed" in capsys.readouterr().out
     lines = (res / "tiny_cli" / "quick" / "runs.jsonl").read_text().splitlines()
     assert len(lines) == 4
     rec = json.loads(lines[0])
@@ -73,7 +73,7 @@ def test_run_then_show_then_rerun(tmp_path: Path, capsys: pytest.CaptureFixture[
     ):
         assert key in rec, key
     assert main(["run", str(exp), "--results", str(res), "--quiet"]) == 0
-    assert "4 already recorded, 0 ok" in capsys.readouterr().out
+    assert "4 already recorded; now 0 ok" in capsys.readouterr().out
     assert main(["show", "tiny_cli/quick", "--results", str(res)]) == 0
     out = capsys.readouterr().out
     assert "non-causal" in out and "best_accuracy" in out and "4 runs, 4 ok, 0 failed" in out
@@ -125,7 +125,7 @@ def test_every_subcommand_and_option_has_a_help_text_without_rst() -> None:
         for action in sub._actions:
             assert action.help and action.help.strip(), f"{name} {action.option_strings or action.dest}"
     run_opts = {o for a in subs["run"]._actions for o in a.option_strings}
-    assert {"--ray-address", "--gpus-per-run", "--skip-bad-lines", "--runner"} <= run_opts
+    assert {"--ray-address", "--gpus-per-run", "--skip-bad-lines", "--runner", "--ensemble"} <= run_opts
     assert "--skip-bad-lines" in {o for a in subs["show"]._actions for o in a.option_strings}
 
 
@@ -159,9 +159,9 @@ def test_run_passes_ray_options_and_skip_bad_lines(
     argv = ["run", str(exp), "--runner", "ray", "--ray-address", "auto", "--gpus-per-run", "0.25"]
     assert main(argv) == 0
     assert (seen["runner"], seen["ray_address"], seen["gpus_per_run"]) == ("ray", "auto", 0.25)
-    assert "skip_bad_lines" not in seen  # passed only when asked
-    assert main(["run", str(exp), "--skip-bad-lines", "--quiet"]) == 0
-    assert seen["skip_bad_lines"] is True and seen["runner"] == "local"
+    assert seen["skip_bad_lines"] is False and "ensemble" not in seen  # run_sweep's default
+    assert main(["run", str(exp), "--skip-bad-lines", "--ensemble", "3", "--quiet"]) == 0
+    assert seen["skip_bad_lines"] is True and seen["runner"] == "local" and seen["ensemble"] == 3
     for bad in ("0", "-1", "nan", "inf", "x"):
         with pytest.raises(SystemExit) as exc:
             main(["run", str(exp), "--runner", "ray", "--gpus-per-run", bad])
@@ -169,8 +169,9 @@ def test_run_passes_ray_options_and_skip_bad_lines(
         assert "--gpus-per-run" in capsys.readouterr().err
     assert main(["run", str(exp), "--ray-address", "auto"]) == 2
     assert "--ray-address only apply with --runner ray" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["run", str(exp), "--workers", "0"])
+    for option in ("--workers", "--ensemble"):
+        with pytest.raises(SystemExit):
+            main(["run", str(exp), option, "0"])
 
 
 def test_run_exit_code_counts_failed_and_errored_runs(
