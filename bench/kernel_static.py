@@ -36,12 +36,11 @@ from triton.compiler import ASTSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic.kernels.based.launch import candidate_configs, state_pass_configs
-from synthetic.kernels.based.triton_bwd import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
-from synthetic.kernels.based.triton_fwd import based_fwd_kernel, feature_widths
-from synthetic.kernels.based.triton_state import (
-    based_state_kernel,
-)
+from synthetic.kernels.engine.autotune import candidate_configs, state_pass_configs
+from synthetic.kernels.engine.backward import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
+from synthetic.kernels.engine.blocks import feature_widths
+from synthetic.kernels.engine.forward import based_fwd_kernel
+from synthetic.kernels.engine.state import based_state_kernel
 
 COLUMNS = [
     "kernel",

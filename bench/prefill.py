@@ -190,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{mode:7s} B={b:3d} N={n:6d} {name:22s} {ms:10.3f} ms", flush=True)
     fh.close()
     print(f"\nwrote {path}")
-    from synthetic.kernels.based import launch
+    from synthetic.kernels.engine import autotune
 
-    for key, cfg in launch._CACHE.items():
+    for key, cfg in autotune._CACHE.items():
         print("autotuned", key, cfg)
     # same-run ratios vs SDPA flash and fla fused_chunk_based
     print(f"\n{'mode':7s} {'B':>3s} {'N':>6s} {'provider':22s} {'ms':>9s} {'xSDPA':>7s} {'xfla':>7s}")

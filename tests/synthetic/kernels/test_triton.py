@@ -165,10 +165,10 @@ def test_sequence_parallel_forward(segments: int) -> None:
     """The causal walk cut into segments (each starting from the parallel state pass's prefix
     sum) gives the reference outputs, states and gradients; with an initial state and with an
     encoder."""
-    from synthetic.kernels.based import launch
+    from synthetic.kernels.engine import autotune
 
-    cfg = dict(launch.candidate_configs(8, 12)[0], SEGS=segments)
-    with launch.force_config(cfg):
+    cfg = dict(autotune.candidate_configs(8, 12)[0], SEGS=segments)
+    with autotune.force_config(cfg):
         check_based(2, 150, 1, 8, 12, True, True)
         check_based(1, 150, 2, 8, 12, True, False, seed=1)
         check_based(1, 150, 1, 8, 12, False, False, seed=2)
@@ -183,10 +183,10 @@ def test_transposed_state_forward(segments: int, f: int, d: int, key_t: int) -> 
     reference outputs, states and gradients: causal with an initial state, non-causal, prefix
     linear attention, with and without sequence segments; with either state pass for the
     encoder and the segment starts (KT=1: key features transposed)."""
-    from synthetic.kernels.based import launch
+    from synthetic.kernels.engine import autotune
 
-    cfg = dict(launch.candidate_configs(f, d)[0], TS=1, KT=key_t, SEGS=segments)
-    with launch.force_config(cfg):
+    cfg = dict(autotune.candidate_configs(f, d)[0], TS=1, KT=key_t, SEGS=segments)
+    with autotune.force_config(cfg):
         check_based(2, 75, 1, f, d, True, True)
         check_based(1, 40, 2, f, d, False, False, seed=2)
         check_pla(2, 75, 33, 1, f, d, [33, 4], seed=3)
@@ -207,15 +207,15 @@ def test_segments_and_state_passes_random_shapes(b, t, f, d, segments, key_t, da
     state) and either state pass (plain, or KT: key features transposed) give the reference
     outputs, states and gradients, for Based (causal, with an initial state) and prefix linear
     attention (random prefix lengths)."""
-    from synthetic.kernels.based import launch
+    from synthetic.kernels.engine import autotune
 
     cfg = dict(
-        launch.candidate_configs(f, d)[0], SEGS=segments, KT=int(key_t), TS=int(data.draw(st.booleans()))
+        autotune.candidate_configs(f, d)[0], SEGS=segments, KT=int(key_t), TS=int(data.draw(st.booleans()))
     )
     seed = data.draw(st.integers(0, 2**31 - 1))
     te = data.draw(st.integers(1, 100))
     prefix = data.draw(st.lists(st.integers(0, te), min_size=b, max_size=b))
-    with launch.force_config(cfg):
+    with autotune.force_config(cfg):
         check_based(b, t, 1, f, d, True, True, seed=seed)
         check_pla(b, t, te, 1, f, d, prefix, seed=seed)
 
@@ -253,11 +253,11 @@ def test_gpu_dtypes(dtype, t, f, d) -> None:
 @pytest.mark.parametrize(("f", "d"), [(16, 64), (24, 48), (4, 18), (16, 128)])
 def test_gpu_every_candidate_config(f, d) -> None:
     """Each block shape the autotuner may pick computes the same function."""
-    from synthetic.kernels.based import launch
-    from synthetic.kernels.based.triton_fwd import next_pow2
+    from synthetic.kernels.engine import autotune
+    from synthetic.kernels.engine.blocks import next_pow2
 
-    for cfg in launch.candidate_configs(next_pow2(f), next_pow2(d)):
-        with launch.force_config(cfg):
+    for cfg in autotune.candidate_configs(next_pow2(f), next_pow2(d)):
+        with autotune.force_config(cfg):
             check_based(2, 300, 2, f, d, True, True, dtype=torch.bfloat16)
             check_pla(2, 300, 160, 2, f, d, [0, 160], dtype=torch.float32)
 

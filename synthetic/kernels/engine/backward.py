@@ -1,12 +1,11 @@
-"""Triton backward kernels for Based / prefix linear attention (see triton_fwd.py for the state
-layout and glossary).
+"""The backward kernels of the engine (glossary, feature split and state layout: blocks.py).
 
 With y_i = num_i / (den_i + eps), the upstream gradient dy enters through
     g_i = dy_i / (den_i + eps)   [D]        h_i = -(dy_i . y_i) / (den_i + eps)   (scalar)
 and every pair (i, j) with j visible from i contributes dP_ij = g_i . v_j + h_i to the kernel
 value P_ij = 1 + s + s^2/2 (s = q_i . k_j / sqrt(F)), whose derivative in s is 1 + s.
 
-Feature VJPs use the u / w split of triton_fwd.py.
+Feature VJPs use the u / w split of blocks.py.
 
 - :func:`based_bwd_dq_kernel` walks the chunks forward with the forward state (recomputed, starting
   from the forward's segment start states: initial + encoder state + earlier segments) and writes
@@ -14,9 +13,12 @@ Feature VJPs use the u / w split of triton_fwd.py.
 - :func:`based_bwd_dkv_kernel` walks the chunks backward with the reverse state
   R = sum_{later i} phi(q_i) g_i^T, Rz = sum_{later i} phi(q_i) h_i, writes dk and dv; at the end R
   is the gradient of the initial state, from which it also writes d(k_enc), d(v_enc).
+- :func:`based_bwd_enc_kernel` (opt-in, READTWICE_EXPERIMENTAL=1): d(k_enc), d(v_enc) as a
+  parallel map over encoder segments from the stored final reverse state, instead of the loop at
+  the end of the reverse walk.
 
 dq and dk contract over the whole value dim D, so programs that own one D-block write partial sums
-into a [NDB, ...] fp32 buffer that the wrapper sums (deterministic; no atomics). The h-terms are
+into a [NDB, ...] fp32 buffer that the launcher sums (deterministic; no atomics). The h-terms are
 added by D-block 0 only.
 """
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from synthetic.kernels.based.triton_fwd import (
+from synthetic.kernels.engine.blocks import (
     accumulate,
     features,
     load_kernel_state,

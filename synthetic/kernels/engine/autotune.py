@@ -1,7 +1,14 @@
-"""Launch configuration for the Triton Based / prefix-linear-attention kernels.
+"""Autotuning of the engine's kernels: dot precisions, candidate block shapes, sequence segments,
+and the benchmark-once cache that picks among them.
 
 Under ``TRITON_INTERPRET=1`` (CPU tests) one fixed configuration is used and fp32 dots are exact
 ("ieee"); on a GPU the candidates below are autotuned per shape class and fp32 dots use tf32.
+A configuration is a dict: BT (chunk length), DB (value block), num_warps, num_stages, and
+optionally TS=1 (forward with the state transposed), KT=1 (state pass with transposed key
+features), SEGS (sequence segments of the causal walk).
+
+Environment: READTWICE_AUTOTUNE=0 (first candidate, no benchmarking), READTWICE_AUTOTUNE_LOG=1
+(print every candidate's time), READTWICE_MAX_CANDIDATES=n, READTWICE_FP32_DOT, READTWICE_EXPERIMENTAL.
 """
 
 from __future__ import annotations
@@ -63,7 +70,7 @@ def register_budget_ok(w: int, db: int, bt: int) -> bool:
 def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[str, int]]:
     """Block shapes worth trying for feature dim ``f`` and value head dim ``d``; the first is the
     default when autotuning is off. W = W1 + W2 is the per-token feature width of the state."""
-    from synthetic.kernels.based.triton_fwd import feature_widths, next_pow2
+    from synthetic.kernels.engine.blocks import feature_widths, next_pow2
 
     _, w1, w2 = feature_widths(f)
     w = w1 + w2
@@ -95,10 +102,12 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
     if not out:
         out.append(dict(BT=16, DB=16, num_warps=4, num_stages=1))
     if not for_backward:
-        # the forward kernel with the state held transposed (triton_fwd.based_fwd_kernel with TS=1) won
+        # the forward kernel with the state held transposed (forward.based_fwd_kernel with TS=1) won
         # on an H200 at every measured shape with BT = 32 (3.66 ms at N = 32k, B = 16, against
-        # 4.84 for the row-state kernel); BT = 16 and 64 hit an illegal memory access there
-        # (Triton 3.6), 8 warps and register caps (maxnreg 168) were slower
+        # 4.84 for the row-state kernel); 8 warps and register caps (maxnreg 168) were slower.
+        # BT = 16 and 64 are left out: both stopped with an illegal memory access on an H200
+        # (Triton 3.6) although every access of the kernel is in bounds for them (hand check and
+        # the guard-region test in tests/synthetic/kernels); bench/NOTES-kernels.md has the details
         out = _transposed_state(out, [(32, 64, 4, 3), (32, 64, 4, 2)])
     return _truncated(out)
 
@@ -118,10 +127,10 @@ def _transposed_state(
 
 
 def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
-    """Block shapes for the state pass (triton_state.py): no outputs, so larger chunks pay off."""
+    """Block shapes for the state pass (state.py): no outputs, so larger chunks pay off."""
     if interpreting():
         return candidate_configs(f, d)
-    from synthetic.kernels.based.triton_fwd import feature_widths, next_pow2
+    from synthetic.kernels.engine.blocks import feature_widths, next_pow2
 
     _, w1, w2 = feature_widths(f)
     w = w1 + w2
@@ -132,7 +141,7 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
         for bt, db, warps, stages in shapes
         if db <= max(dp, 16) and register_budget_ok(w, db, bt)
     ]
-    # key features built transposed (triton_state.based_state_kernel with KT=1): fastest on an H200
+    # key features built transposed (state.based_state_kernel with KT=1): fastest on an H200
     # (encoder N/2 = 16k, B = 16: 0.73 ms against 1.10 for the plain pass)
     kt = [(64, 64, 4, 3), (64, 64, 4, 2), (128, 64, 8, 2), (32, 64, 4, 2)]
     out = [
@@ -149,10 +158,11 @@ def compile_options(cfg: dict[str, int]) -> dict[str, int]:
 
 
 def experimental() -> bool:
-    """READTWICE_EXPERIMENTAL=1 turns on the parallel encoder-gradient kernel (used instead of the
-    serial loop). It passes the interpreter tests and (f = 8) a GPU test, but with the session-3
-    forward it no longer pays: prefix-linear-attention training step 2.28 vs 2.27 ms at N = 2k and
-    33.5 vs 33.6 ms at 32k (B = 16, H200), so it stays off by default."""
+    """READTWICE_EXPERIMENTAL=1 turns on the parallel encoder-gradient kernel
+    (backward.based_bwd_enc_kernel) in place of the loop at the end of the reverse walk. It passes
+    the interpreter tests and (f = 8) a GPU test; with the transposed-state forward it makes no
+    difference to the prefix-linear-attention training step (2.28 vs 2.27 ms at N = 2k, 33.5 vs
+    33.6 ms at 32k; B = 16, H200), so it is off by default."""
     value = os.environ.get("READTWICE_EXPERIMENTAL", "0")
     if value not in ("0", "1", ""):
         raise ValueError(f"READTWICE_EXPERIMENTAL={value!r}; allowed: 0, 1")
@@ -160,8 +170,9 @@ def experimental() -> bool:
 
 
 def segment_align() -> int:
-    """Decoder segments are a multiple of this many tokens: every chunk length BT of both the
-    output kernel and the state pass divides it."""
+    """Decoder segments are a multiple of this many tokens (and of the chunk length BT, which the
+    forward and dq kernels need: they mask a chunk at T, not at the end of its segment). Every
+    GPU candidate's BT divides it."""
     return 32 if interpreting() else 128
 
 

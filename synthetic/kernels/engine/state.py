@@ -1,23 +1,19 @@
-"""State pass: the Based state contributed by segments of a sequence, summed in parallel.
+"""The state pass: the state contributed by segments of a sequence, summed in parallel.
 
-The state is a plain sum over tokens, so any stretch of tokens can be summed independently. This
-kernel gives every (segment, batch x head, D-block) its own program; the wrapper then combines the
-partial sums with a (exclusive) prefix sum over segments. It is used for
+The state is a plain sum over tokens, so any stretch of tokens can be summed independently.
+:func:`based_state_kernel` gives every (segment, batch x head, D-block) its own program; the
+launcher (launch.state_pass) combines the partial sums. It computes
 
-* the encoder of prefix linear attention (the sum over the first prefix_len[b] tokens of
-  (k_enc, v_enc)): before, one program per (batch, head) summed the whole prefix in sequence before
-  its decoder walk;
-* sequence parallelism of the causal walk: each decoder segment starts from the state of all
-  earlier segments, so S segments give S times as many programs (small batches fill the GPU).
+* the encoder sum of prefix linear attention (the first prefix_len[b] tokens of (k_enc, v_enc)),
+  and the whole-sequence state of non-causal Based;
+* the segment starts of a sequence-parallel causal walk: each decoder segment starts from the
+  (exclusive prefix) sum of all earlier segments, so S segments give S times as many programs.
 
-The autotuner (launch.state_pass_configs) picks between two variants of
-:func:`based_state_kernel`: plain, and KT=1, which builds the key features transposed so that
-the feature width is the M side of its dots (faster on Hopper).
+The autotuner (autotune.state_pass_configs) picks between two variants: plain, and KT=1, which
+builds the key features transposed so that the feature width is the M side of its dots.
 
-Kernel layout of a state (fp32, see triton_fwd.py for u and w): R = 1 + W1 + W2 rows,
-row 0 = sum v (s0), rows 1..W1 = sum u(k) v^T (su), rows 1+W1.. = sum w(k) v^T (sw); the normaliser
-uses the same rows with v -> 1. Conversion from the public [E, D] layout is done here in torch
-(:func:`public_to_rows`); the forward kernel writes the final state in the public layout.
+The kernel writes the kernel layout (R = 1 + W1 + W2 rows, blocks.py); :func:`public_to_rows`
+converts a public [E, D] state (an initial state) to it in torch.
 """
 
 from __future__ import annotations
@@ -28,7 +24,7 @@ import torch
 import triton
 import triton.language as tl
 
-from synthetic.kernels.based.triton_fwd import (
+from synthetic.kernels.engine.blocks import (
     accumulate,
     feature_widths,
     features,
