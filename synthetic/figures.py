@@ -1,38 +1,178 @@
 """`make figures`: build every registered figure into figures/ (PNG + PDF + CSV).
 
     python -m synthetic.figures [--profile quick|paper] [--only NAME ...] [--list] [--out DIR]
+                                [--results DIR] [--retrain NAME ...]
 
-Figure builders live in the modules listed in :data:`FIGURE_MODULES`; each exposes ``FIGURES``.
+This module is the one place that decides what is trained for a figure. Plot functions
+(:mod:`synthetic.plots`) take tables and give figures; they never train.
+
+- Theory, construction and kernel figures: builders in :data:`FIGURE_MODULES` (``FIGURES`` of
+  each), computed from :mod:`sdtheory` or redrawn from measured CSVs.
+- ``sd_order_state`` and ``mqar_order_state``: the ``--profile`` of the experiment (``quick`` by
+  default). Missing runs of a CPU profile are trained here (resumable); a GPU profile's missing
+  runs are trained only where CUDA is available, otherwise the build says which command to run.
+- ``sd_order_sensitivity`` and ``sd_order_state_paper``: redrawn from results committed in the
+  repository (``results/sd_order/sensitivity``, ``results/sd_order/paper``), like
+  ``kernels_prefill`` from its CSV. ``--retrain NAME`` trains their missing runs first (hours on
+  a CPU for the sensitivity; the paper profile needs a GPU).
+
+A figure whose data cannot be had here (no committed runs and no way to train them) is skipped by
+a full build with a line saying what is missing; asked for with ``--only``, it is an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from synthetic.plots.common import FigureContext
+import pandas as pd
+
+from synthetic.plots import training
+from synthetic.plots.common import FigureContext, save_figure
 
 FIGURE_MODULES: tuple[str, ...] = (
     "synthetic.plots.theory",
     "synthetic.plots.constructions",
     "synthetic.plots.kernels",
-    "synthetic.plots.training",
 )
+#: figures redrawn from committed results, and the (experiment, profile) each reads
+COMMITTED: dict[str, tuple[str, str]] = {
+    "sd_order_sensitivity": ("sd_order", "sensitivity"),
+    "sd_order_state_paper": ("sd_order", "paper"),
+}
+
+Builder = Callable[[FigureContext], None]
 
 
-def registry() -> dict[str, Callable[[FigureContext], None]]:
-    """All figure builders by name, in module order."""
-    out: dict[str, Callable[[FigureContext], None]] = {}
+class FigureUnavailable(RuntimeError):
+    """The data behind a figure is not here and cannot be made here (the message says why)."""
+
+
+# ------------------------------------------------------------------------------------- results
+
+
+def ensure_results(
+    experiment: str, profile: str, ctx: FigureContext, *, train: bool = True, workers: int | None = None
+) -> pd.DataFrame:
+    """The tidy results (:func:`synthetic.results.load`) of ``experiment`` at ``profile``.
+
+    With ``train``, missing runs are trained first where this machine can: CPU profiles
+    (``device = "cpu"``) anywhere, GPU profiles only where CUDA is available; otherwise (or
+    without ``train``) :class:`FigureUnavailable` names what is missing and the command that
+    makes it. Workers: ``workers``, else the environment variable ``READTWICE_WORKERS``, else one
+    per CPU core (CPU profiles) or one per GPU (GPU profiles; ensembles fill each GPU).
+    """
+    import torch
+
+    from synthetic.results import ResultsStore, load, results_path
+    from synthetic.sweep import expand, load_experiment, run_sweep
+
+    exp = load_experiment(experiment)
+    path = results_path(ctx.results_dir, exp.name, profile)
+    configs = expand(exp, profile)
+    wanted = {c.config_hash() for c in configs}
+    missing = wanted - ResultsStore(path).done_hashes()
+    if missing:
+        cpu_profile = all(c.train.device == "cpu" for c in configs)
+        command = f"python -m synthetic run {exp.name} --profile {profile} --results {ctx.results_dir}"
+        if not train or (not cpu_profile and not torch.cuda.is_available()):
+            where = "" if cpu_profile else " on a GPU machine (then copy its runs.jsonl here)"
+            raise FigureUnavailable(
+                f"{len(missing)} of {len(wanted)} runs of {exp.name}/{profile} are not in {path}; "
+                f"train them with `{command}`{where}"
+            )
+        default = (os.cpu_count() or 1) if cpu_profile else max(1, torch.cuda.device_count())
+        n = workers or int(os.environ.get("READTWICE_WORKERS", 0)) or default
+        run_sweep(exp, profile, results_dir=ctx.results_dir, workers=n, progress=True)
+    df = load(path)
+    return df[df.config_hash.isin(wanted)]
+
+
+def _note(df: pd.DataFrame, profile: str) -> str:
+    devices = sorted({str(d).split(" (")[0] for d in df.device.dropna()})
+    return f"profile {profile}, {df.config_hash.nunique()} runs on {', '.join(devices)}"
+
+
+# ------------------------------------------------------------------------------ training figures
+
+
+def _sd_order(ctx: FigureContext, name: str, profile: str, statistic: str, *, train: bool) -> None:
+    df = ensure_results("sd_order", profile, ctx, train=train)
+    table = training.order_table(df, training.sd_order_of, "short first", "long first", statistic=statistic)
+    what = "mean over seeds" if statistic == "mean" else "best over LR and seeds"
+    fig = training.draw_order_panels(
+        table,
+        "short first",
+        "long first",
+        f"SD: accuracy vs state size by set order, {what} ({_note(df, profile)})",
+        chance=training.sd_chance(df),
+        statistic=statistic,
+    )
+    save_figure(fig, name, table, ctx)
+
+
+def build_sd_order(ctx: FigureContext) -> None:
+    """Figure 2 of the paper at ``ctx.profile`` (mean over seeds, best setting over the grid)."""
+    _sd_order(ctx, "sd_order_state", ctx.profile, "mean", train=True)
+
+
+def build_sd_order_paper(ctx: FigureContext) -> None:
+    """Figure 2 at the paper profile from its committed runs: best over LR and seeds, as the paper."""
+    _sd_order(ctx, "sd_order_state_paper", "paper", "max", train="sd_order_state_paper" in ctx.retrain)
+
+
+def build_mqar_order(ctx: FigureContext) -> None:
+    """MQAR: queries-first vs context-first at ``ctx.profile``."""
+    df = ensure_results("mqar_order", ctx.profile, ctx)
+    table = training.order_table(df, training.mqar_order_of, "queries-first", "context-first")
+    fig = training.draw_order_panels(
+        table,
+        "queries-first",
+        "context-first",
+        f"MQAR: accuracy vs state size by order, mean over seeds ({_note(df, ctx.profile)})",
+    )
+    save_figure(fig, "mqar_order_state", table, ctx)
+
+
+def build_sd_sensitivity(ctx: FigureContext) -> None:
+    """The SD order effect against the learning rate, per init scheme (committed runs)."""
+    df = ensure_results("sd_order", "sensitivity", ctx, train="sd_order_sensitivity" in ctx.retrain)
+    table = training.sensitivity_table(df, training.sd_order_of, "short first", "long first")
+    fig = training.draw_sensitivity(
+        table,
+        "short first",
+        "long first",
+        f"SD order effect (short-first − long-first accuracy) vs learning rate ({_note(df, 'sensitivity')})",
+    )
+    save_figure(fig, "sd_order_sensitivity", table, ctx)
+
+
+TRAINING_FIGURES: dict[str, Builder] = {
+    "sd_order_state": build_sd_order,
+    "mqar_order_state": build_mqar_order,
+    "sd_order_sensitivity": build_sd_sensitivity,
+    "sd_order_state_paper": build_sd_order_paper,
+}
+
+
+def registry() -> dict[str, Builder]:
+    """All figure builders by name: the plot modules' ``FIGURES``, then the training figures."""
+    out: dict[str, Builder] = {}
     for mod_name in FIGURE_MODULES:
         mod = importlib.import_module(mod_name)
         for name, build in mod.FIGURES.items():
             if name in out:
                 raise ValueError(f"figure name {name!r} is registered twice ({mod_name})")
             out[name] = build
+    for name, build in TRAINING_FIGURES.items():
+        if name in out:
+            raise ValueError(f"figure name {name!r} is registered twice (synthetic.figures)")
+        out[name] = build
     return out
 
 
@@ -40,12 +180,24 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # headless files only; the plots themselves never choose a backend
-    parser = argparse.ArgumentParser(prog="python -m synthetic.figures", description=__doc__)
-    parser.add_argument("--profile", default="quick", choices=["quick", "paper"])
-    parser.add_argument("--only", nargs="*", default=None, help="build only these figures")
+    parser = argparse.ArgumentParser(prog="python -m synthetic.figures", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--profile", default="quick", choices=["quick", "paper"], help="profile of the order figures"
+    )
+    parser.add_argument("--only", nargs="*", default=None, metavar="NAME", help="build only these figures")
     parser.add_argument("--list", action="store_true", help="list the figure names and exit")
-    parser.add_argument("--out", type=Path, default=Path("figures"))
-    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures)")
+    parser.add_argument(
+        "--results", type=Path, default=Path("results"), help="results folder (default: results)"
+    )
+    parser.add_argument(
+        "--retrain",
+        nargs="*",
+        default=[],
+        choices=sorted(COMMITTED),
+        metavar="NAME",
+        help="train the missing runs of these figures (drawn from committed results) first",
+    )
     args = parser.parse_args(argv)
 
     builders = registry()
@@ -56,12 +208,20 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in builders]
     if unknown:
         parser.error(f"unknown figure(s) {unknown}; known: {sorted(builders)}")
-    ctx = FigureContext(out_dir=args.out, profile=args.profile, results_dir=args.results)
+    ctx = FigureContext(
+        out_dir=args.out, profile=args.profile, results_dir=args.results, retrain=frozenset(args.retrain)
+    )
+    unavailable = 0
     for name in names:
         t0 = time.perf_counter()
-        builders[name](ctx)
+        try:
+            builders[name](ctx)
+        except FigureUnavailable as err:
+            unavailable += 1
+            print(f"figure {name}: not built: {err}", file=sys.stderr, flush=True)
+            continue
         print(f"figure {name}: {time.perf_counter() - t0:.1f} s -> {args.out}/{name}.png", flush=True)
-    return 0
+    return 1 if unavailable and args.only is not None else 0
 
 
 if __name__ == "__main__":

@@ -18,12 +18,14 @@ class FigureContext:
     """Where a figure builder writes and which experiment profile it reads.
 
     ``out_dir`` receives ``<name>.png`` and ``<name>.pdf``; ``out_dir / "data"`` receives
-    ``<name>.csv``. ``results_dir`` holds training results (``results/<experiment>/<profile>``).
+    ``<name>.csv``. ``results_dir`` holds training results (``results/<experiment>/<profile>``);
+    ``retrain`` names figures drawn from committed results whose missing runs may be trained.
     """
 
     out_dir: Path
     profile: str = "quick"
     results_dir: Path = Path("results")
+    retrain: frozenset[str] = frozenset()
 
     @property
     def data_dir(self) -> Path:

@@ -1,111 +1,45 @@
-"""Training figures: recall accuracy vs recurrent state size, by input order (paper Figure 2).
+"""Training figures: recall accuracy vs recurrent state size by input order (paper Figure 2), and
+the order effect against the learning rate. Tables in, figures out: these functions read tidy
+results (:func:`synthetic.results.load`); what is trained for a figure is decided in
+:mod:`synthetic.figures`.
 
-Both figures read ``results/<experiment>/<profile>/runs.jsonl`` (:mod:`synthetic.results`). If
-runs of the profile are missing, the builder first runs the experiment's sweep itself
-(resumably: finished runs are kept, so an interrupted ``make figures`` continues where it
-stopped) — CPU profiles (``quick``, ``smoke``: ``device = "cpu"``) anywhere, GPU profiles
-(``paper``) only where CUDA is available; otherwise it says which command to run on a GPU.
+Glossary: a *run* is one trained model (one config hash); a *setting* is a run without its seed
+(variant, d_model, feature_dim, init, lr); an *order* is a group of test slices ("short first":
+|A| < |B|, A read first; "long first": |A| > |B|; MQAR "queries-first" / "context-first").
 
-``sd_order_state`` (SD, experiment ``sd_order``): x = recurrent state in bytes under the paper's
-convention (fp32, symmetric Taylor count; log scale), y = accuracy on the test slices,
-three panels as in the paper:
+Per run and order, the accuracy is the mean over that order's test slices, and its binomial
+standard error ``sqrt(sum_s p_s (1 - p_s) / n_s) / m`` over its m slices of n_s examples. The
+*difference* of a run is first minus second order; its standard error combines both.
 
-- *short set first*: mean accuracy over the test slices with |A| < |B| (A is read first);
-- *long set first*: mean over the slices with |A| > |B|;
-- *difference*: short-first minus long-first, per point.
+Two statistics per point (variant, d_model, feature_dim):
 
-Each point is the best run over learning rates and seeds at that (variant, d_model,
-feature_dim), the paper's "max over LR and seeds"; the maximum is taken per panel, and the
-difference panel subtracts the two panels' points. Curves: causal Based, non-causal Based,
-JRT-Prompt (causal Based on the JR-2 input) and JRT-RNN (prefix linear attention).
-
-``mqar_order_state`` (MQAR, experiment ``mqar_order``): the same layout with the orders
-context-first (the keys are asked only after the key-value context) and queries-first (the keys
-to be asked are announced before the context, the recall analogue of short-set-first).
+- ``"mean"`` (the quick and sensitivity figures): the setting with the best mean accuracy over
+  seeds (both orders together) is chosen among the learning rates and inits of the grid; the
+  point is the mean over its seeds, drawn with the seeds' range, and the difference's error bar
+  is ±1 standard error: the larger of the seeds' standard error of the mean (sd / sqrt(n)) and
+  the binomial standard error of the mean.
+- ``"max"`` (the paper's Figure 2): per order, the maximum over learning rates and seeds; the
+  difference subtracts the two maxima.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from synthetic.plots.common import FigureContext, save_figure
-
 VARIANT_ORDER = ("Based (causal)", "Based (non-causal)", "JRT-Prompt", "JRT-RNN")
-GROUP_KEYS = ["variant", "d_model", "feature_dim", "paper_state_bytes", "state_bytes"]
+POINT_KEYS = ["variant", "d_model", "feature_dim", "paper_state_bytes", "state_bytes"]
+STATISTICS = ("mean", "max")
+
+OrderOf = Callable[[pd.DataFrame], pd.Series]
 
 
-# ------------------------------------------------------------------------------------- results
-
-
-def ensure_results(experiment: str, ctx: FigureContext, *, workers: int | None = None) -> pd.DataFrame:
-    """The tidy results (:func:`synthetic.results.load`) of ``experiment`` at ``ctx.profile``,
-    running the missing part of its sweep first when this machine can (see the module docstring).
-    Workers: ``workers``, else the environment variable ``READTWICE_WORKERS``, else one per CPU
-    core (CPU profiles) or four per GPU (GPU profiles).
-    """
-    import torch
-
-    from synthetic.results import ResultsStore, load, results_path
-    from synthetic.sweep import expand, load_experiment, run_sweep
-
-    exp = load_experiment(experiment)
-    path = results_path(ctx.results_dir, exp.name, ctx.profile)
-    configs = expand(exp, ctx.profile)
-    wanted = {c.config_hash() for c in configs}
-    missing = wanted - ResultsStore(path).done_hashes()
-    if missing:
-        cpu_profile = all(c.train.device == "cpu" for c in configs)
-        if not cpu_profile and not torch.cuda.is_available():
-            raise RuntimeError(
-                f"{len(missing)} of {len(wanted)} runs of {exp.name}/{ctx.profile} are not in {path}; "
-                f"run them on a GPU machine: python -m synthetic run {exp.name} --profile {ctx.profile} "
-                "(then copy the results folder here)"
-            )
-        # CPU profiles: one single-threaded worker per core; GPU profiles: a few runs share each GPU
-        default = (
-            (os.cpu_count() or 1) if cpu_profile else min(os.cpu_count() or 1, 4 * torch.cuda.device_count())
-        )
-        n = workers or int(os.environ.get("READTWICE_WORKERS", 0)) or default
-        run_sweep(exp, ctx.profile, results_dir=ctx.results_dir, workers=n, progress=True)
-    df = load(path)
-    return df[df.config_hash.isin(wanted)]
-
-
-# --------------------------------------------------------------------------------------- tables
-
-
-def order_table(
-    df: pd.DataFrame, order_of: Callable[[pd.DataFrame], pd.Series], first: str, second: str
-) -> pd.DataFrame:
-    """Per (variant, model size): best accuracy over LR and seeds in order ``first`` and order
-    ``second`` and their difference.
-
-    ``order_of`` maps the tidy table to an order label per row (``first``, ``second`` or None to
-    drop the slice). Accuracy per run and order is the mean over that order's slices; the best
-    run is taken per order. Columns: variant, d_model, feature_dim, paper_state_bytes,
-    state_bytes, ``first``, ``second``, difference, runs.
-    """
-    if df.empty:
-        raise ValueError("no successful runs to plot")
-    df = df.assign(order=order_of(df)).dropna(subset=["order"])
-    per_run = (
-        df.groupby([*GROUP_KEYS, "lr", "seed", "order"], dropna=False)["slice_accuracy"]
-        .mean()
-        .unstack("order")
-    )
-    for col in (first, second):
-        if col not in per_run:
-            raise ValueError(f"no test slices of order {col!r} in the results")
-    grouped = per_run.groupby(level=GROUP_KEYS, dropna=False)
-    best = pd.DataFrame({first: grouped[first].max(), second: grouped[second].max(), "runs": grouped.size()})
-    best["difference"] = best[first] - best[second]
-    return best.reset_index().sort_values(["variant", "paper_state_bytes"]).reset_index(drop=True)
+# ------------------------------------------------------------------------------------- orders
 
 
 def sd_order_of(df: pd.DataFrame) -> pd.Series:
@@ -121,20 +55,161 @@ def mqar_order_of(df: pd.DataFrame) -> pd.Series:
     return df["order"].astype(object)
 
 
+def sd_chance(df: pd.DataFrame) -> dict[str, float]:
+    """Per order: mean over its test slices of 1 / min(|A|, |B|), the accuracy of guessing
+    uniformly within the smaller set (the shared token is in both sets)."""
+    slices = df.drop_duplicates("slice")
+    slices = slices.assign(order=sd_order_of(slices)).dropna(subset=["order"])
+    guess = 1.0 / slices[["A", "B"]].min(axis=1)
+    return {str(k): float(v) for k, v in guess.groupby(slices.order).mean().items()}
+
+
+# ------------------------------------------------------------------------------------- tables
+
+
+def _setting_keys(df: pd.DataFrame) -> list[str]:
+    return [*POINT_KEYS, *(k for k in ("init", "lr") if k in df.columns)]
+
+
+def run_orders(df: pd.DataFrame, order_of: OrderOf, first: str, second: str) -> pd.DataFrame:
+    """One row per run: its setting, seed, the accuracy in each order, their binomial standard
+    errors (``<order> se``), the difference and its standard error (``difference se``)."""
+    if df.empty:
+        raise ValueError("no successful runs to plot")
+    df = df.assign(order=order_of(df)).dropna(subset=["order"])
+    if "init" not in df.columns:
+        df = df.assign(init="reference")
+    p = df.slice_accuracy.astype(float)
+    n = df.slice_labels.astype(float)
+    df = df.assign(var=p * (1 - p) / n)
+    keys = [*_setting_keys(df), "seed", "config_hash"]
+    grouped = df.groupby([*keys, "order"], dropna=False)
+    acc = grouped.slice_accuracy.mean().unstack("order")
+    se = (np.sqrt(grouped["var"].sum()) / grouped.size()).unstack("order")
+    for col in (first, second):
+        if col not in acc:
+            raise ValueError(f"no test slices of order {col!r} in the results")
+    out = pd.DataFrame(
+        {
+            first: acc[first],
+            second: acc[second],
+            f"{first} se": se[first],
+            f"{second} se": se[second],
+        }
+    )
+    out["difference"] = out[first] - out[second]
+    out["difference se"] = np.sqrt(out[f"{first} se"] ** 2 + out[f"{second} se"] ** 2)
+    return out.reset_index()
+
+
+def _mean_table(runs: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    keys = _setting_keys(runs)
+    runs = runs.assign(both=(runs[first] + runs[second]) / 2)
+    by_setting = runs.groupby(keys, dropna=False)
+    settings = by_setting.both.mean().rename("mean both").reset_index()
+    per_point = settings.groupby(POINT_KEYS, dropna=False)["mean both"]
+    best = settings.loc[per_point.idxmax()].assign(settings=per_point.size().to_numpy())
+    chosen = runs.merge(best[[*keys, "settings"]], on=keys)
+    rows = []
+    for key, g in chosen.groupby(keys, dropna=False):
+        n = len(g)
+        row = dict(zip(keys, key, strict=True))
+        for col in (first, second, "difference"):
+            row[col] = g[col].mean()
+            row[f"{col} min"] = g[col].min()
+            row[f"{col} max"] = g[col].max()
+            sd = g[col].std(ddof=1) if n > 1 else 0.0
+            binomial = float(np.sqrt((g[f"{col} se"] ** 2).sum()) / n)
+            row[f"{col} sd"] = sd
+            row[f"{col} se"] = max(sd / np.sqrt(n), binomial)
+            row[f"{col} binomial se"] = binomial
+        row["seeds"] = n
+        row["settings"] = int(g.settings.iloc[0])  # settings of the grid compared at this point
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _max_table(runs: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    grouped = runs.groupby(POINT_KEYS, dropna=False)
+    out = pd.DataFrame({first: grouped[first].max(), second: grouped[second].max(), "runs": grouped.size()})
+    out["difference"] = out[first] - out[second]
+    for col in (first, second):
+        out[f"{col} min"] = grouped[col].min()
+        out[f"{col} max"] = grouped[col].max()
+    return out.reset_index()
+
+
+def order_table(
+    df: pd.DataFrame, order_of: OrderOf, first: str, second: str, *, statistic: str = "mean"
+) -> pd.DataFrame:
+    """Per point (variant, d_model, feature_dim, state sizes): accuracy in order ``first`` and in
+    order ``second`` and their difference, under ``statistic`` ("mean" or "max"; see the module
+    docstring), sorted by variant and state. ``mean`` adds ``<col> min/max/sd/se/binomial se``
+    for each of the three columns, ``seeds``, and the chosen ``lr`` / ``init``; ``max`` adds
+    ``<order> min/max`` and ``runs``."""
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic={statistic!r}; allowed: {', '.join(STATISTICS)}")
+    runs = run_orders(df, order_of, first, second)
+    table = _mean_table(runs, first, second) if statistic == "mean" else _max_table(runs, first, second)
+    return table.sort_values(["variant", "paper_state_bytes"]).reset_index(drop=True)
+
+
+def sensitivity_table(df: pd.DataFrame, order_of: OrderOf, first: str, second: str) -> pd.DataFrame:
+    """Per setting (variant, d_model, feature_dim, init, lr): the difference ``first - second``
+    as mean over seeds, its standard error (as in :func:`order_table`), min and max, the seeds'
+    values (``seed values``, ';'-separated) and the mean accuracy in each order."""
+    runs = run_orders(df, order_of, first, second)
+    keys = _setting_keys(runs)
+    rows = []
+    for key, g in runs.groupby(keys, dropna=False):
+        n = len(g)
+        sd = g.difference.std(ddof=1) if n > 1 else 0.0
+        binomial = float(np.sqrt((g["difference se"] ** 2).sum()) / n)
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                first: g[first].mean(),
+                second: g[second].mean(),
+                "difference": g.difference.mean(),
+                "difference se": max(sd / np.sqrt(n), binomial),
+                "difference min": g.difference.min(),
+                "difference max": g.difference.max(),
+                "seeds": n,
+                "seed values": ";".join(f"{v:.4f}" for v in g.sort_values("seed").difference),
+            }
+        )
+    return pd.DataFrame(rows).sort_values(keys).reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------------------- drawing
 
 
+def _palette(variants: list[str]) -> dict[str, tuple[float, float, float]]:
+    return dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
+
+
+def _variants(table: pd.DataFrame) -> list[str]:
+    present = set(table.variant)
+    return [v for v in VARIANT_ORDER if v in present] + sorted(present - set(VARIANT_ORDER))
+
+
 def draw_order_panels(
-    table: pd.DataFrame, first: str, second: str, title: str, chance: dict[str, float] | None = None
+    table: pd.DataFrame,
+    first: str,
+    second: str,
+    title: str,
+    *,
+    chance: dict[str, float] | None = None,
+    statistic: str = "mean",
 ) -> plt.Figure:
-    """Three panels: accuracy in order ``first``, in order ``second``, and their difference,
-    against the paper-convention state size (bytes, log x). ``chance`` (per order) draws a dotted
-    reference line in the accuracy panels."""
-    variants = [v for v in VARIANT_ORDER if v in set(table.variant)] + sorted(
-        set(table.variant) - set(VARIANT_ORDER)
-    )
-    palette = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
+    """Three panels against the paper-convention state size (bytes, log x): accuracy in order
+    ``first``, in order ``second`` (shaded: the range over seeds, or over runs for "max"), and
+    their difference (error bars ±1 standard error for "mean"). ``chance`` (per order) draws a
+    dotted reference line in the accuracy panels."""
+    variants = _variants(table)
+    palette = _palette(variants)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), sharex=True)
+    ylabel = "accuracy (mean over seeds)" if statistic == "mean" else "accuracy (best over LR, seeds)"
     panels = [
         (first, f"{first}: accuracy"),
         (second, f"{second}: accuracy"),
@@ -143,15 +218,14 @@ def draw_order_panels(
     for ax, (col, label) in zip(axes, panels, strict=True):
         for variant in variants:
             sub = table[table.variant == variant].sort_values("paper_state_bytes")
-            ax.plot(
-                sub.paper_state_bytes,
-                sub[col],
-                marker="o",
-                ms=4,
-                lw=1.2,
-                label=variant,
-                color=palette[variant],
-            )
+            x, color = sub.paper_state_bytes, palette[variant]
+            if col == "difference" and f"{col} se" in sub:
+                ax.errorbar(x, sub[col], yerr=sub[f"{col} se"], marker="o", ms=4, lw=1.2, capsize=3,
+                            label=variant, color=color)  # fmt: skip
+            else:
+                ax.plot(x, sub[col], marker="o", ms=4, lw=1.2, label=variant, color=color)
+            if f"{col} min" in sub and col != "difference":
+                ax.fill_between(x, sub[f"{col} min"], sub[f"{col} max"], color=color, alpha=0.15, lw=0)
         ax.set_xscale("log")
         ticks = sorted(set(table.paper_state_bytes))
         if len(ticks) <= 8:  # label the measured sizes; a narrow log range has unreadable minor labels
@@ -164,9 +238,10 @@ def draw_order_panels(
         ax.grid(alpha=0.3, which="both")
         if col == "difference":
             ax.axhline(0.0, color="0.3", lw=0.8)
+            ax.set_ylabel("difference (±1 s.e.)" if statistic == "mean" else "difference of the maxima")
         else:
             ax.set_ylim(-0.02, 1.02)
-            ax.set_ylabel("accuracy (best over LR, seeds)")
+            ax.set_ylabel(ylabel)
             if chance is not None and col in chance:
                 ax.axhline(chance[col], color="0.5", ls=":", lw=1.0, label="guess in the smaller set")
     axes[0].legend(fontsize=8, loc="lower right")
@@ -175,45 +250,39 @@ def draw_order_panels(
     return fig
 
 
-def _profile_note(df: pd.DataFrame, ctx: FigureContext) -> str:
-    devices = sorted({str(d).split(" (")[0] for d in df.device.dropna()})
-    return f"profile {ctx.profile}, {df.config_hash.nunique()} runs on {', '.join(devices)}"
-
-
-def sd_chance(df: pd.DataFrame) -> dict[str, float]:
-    """Per order: mean over its test slices of 1 / min(|A|, |B|), the accuracy of guessing
-    uniformly within the smaller set (the shared token is in both sets)."""
-    slices = df.drop_duplicates("slice")
-    slices = slices.assign(order=sd_order_of(slices)).dropna(subset=["order"])
-    guess = 1.0 / slices[["A", "B"]].min(axis=1)
-    return {str(k): float(v) for k, v in guess.groupby(slices.order).mean().items()}
-
-
-def build_sd_order(ctx: FigureContext) -> None:
-    """Figure 2 of the paper from the ``sd_order`` experiment."""
-    df = ensure_results("sd_order", ctx)
-    table = order_table(df, sd_order_of, "short first", "long first")
-    fig = draw_order_panels(
-        table,
-        "short first",
-        "long first",
-        f"SD: accuracy vs state size by set order ({_profile_note(df, ctx)})",
-        chance=sd_chance(df),
+def draw_sensitivity(table: pd.DataFrame, first: str, second: str, title: str) -> plt.Figure:
+    """One panel per (variant, d_model): the difference ``first - second`` against the learning
+    rate (log x), one line per init scheme (mean over seeds, ±1 standard error), each seed a dot."""
+    panels = table[["variant", "d_model"]].drop_duplicates()
+    panels = panels.assign(rank=panels.variant.map({v: i for i, v in enumerate(_variants(table))}))
+    panels = panels.sort_values(["rank", "d_model"])
+    cols = int(table.d_model.nunique())
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.6 * cols, 3.6 * rows), sharex=True, sharey=True, squeeze=False
     )
-    save_figure(fig, "sd_order_state", table, ctx)
-
-
-def build_mqar_order(ctx: FigureContext) -> None:
-    """MQAR: context-first vs queries-first from the ``mqar_order`` experiment."""
-    df = ensure_results("mqar_order", ctx)
-    table = order_table(df, mqar_order_of, "queries-first", "context-first")
-    fig = draw_order_panels(
-        table,
-        "queries-first",
-        "context-first",
-        f"MQAR: accuracy vs state size by order ({_profile_note(df, ctx)})",
-    )
-    save_figure(fig, "mqar_order_state", table, ctx)
-
-
-FIGURES = {"sd_order_state": build_sd_order, "mqar_order_state": build_mqar_order}
+    inits = sorted(set(table.init))
+    colors = dict(zip(inits, sns.color_palette("dark", len(inits)), strict=True))
+    for ax, (_, panel) in zip(axes.flat, panels.iterrows(), strict=False):
+        sub = table[(table.variant == panel.variant) & (table.d_model == panel.d_model)]
+        for init in inits:
+            line = sub[sub.init == init].sort_values("lr")
+            ax.errorbar(line.lr, line.difference, yerr=line["difference se"], marker="o", ms=4, lw=1.2,
+                        capsize=3, color=colors[init], label=f"init {init}")  # fmt: skip
+            for _, point in line.iterrows():
+                seeds = [float(v) for v in str(point["seed values"]).split(";") if v]
+                ax.scatter([point.lr] * len(seeds), seeds, s=9, color=colors[init], alpha=0.45, lw=0)
+        ax.axhline(0.0, color="0.3", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(f"{panel.variant}, d_model {panel.d_model}", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes[-1]:
+        ax.set_xlabel("learning rate")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"{first} − {second}")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

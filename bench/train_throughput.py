@@ -1,0 +1,268 @@
+"""Training throughput of the small experiment models: one run alone, N processes, ensembles of K.
+
+    python bench/train_throughput.py [--profile quick|paper] [--device cpu|cuda] [--members 1 4 8]
+                                     [--processes 2] [--steps 60] [--repeats 3] [--out figures/data]
+
+Every mode trains real runs of the profile's shapes (SD data, the sweep's model and optimiser)
+for the same number of optimiser steps and reports the time per member-step and the tokens/s
+summed over members; ratios are within one invocation on one machine. Modes:
+
+  baseline     the training step before this package had ensembles (one model, logits at every
+               position, cross-entropy with ignore_index, torch AdamW + LambdaLR + clip_grad_norm_)
+  ours         synthetic.ensemble with K = 1: logits at labelled positions only, MemberAdamW
+  ensemble     synthetic.ensemble with K members (different seeds and learning rates)
+  processes    N processes at once, each running ``ours`` with K = 1 (one run per process)
+
+Shapes: ``quick`` = the sd_order quick CPU profile (V = 256, sets (4,16), (16,4), (8,32), (32,8),
+batch 64, f = 8, d_model 32 / 64); ``paper`` = the paper profile (V = 2048, the paper's train
+tuples, batch 128, d_model 36 / 128, f = 4 / 24). Variants: causal Based, non-causal Based,
+JRT-Prompt, JRT-RNN. Writes ``train_throughput_<device>.csv`` (medians over ``--repeats``) and
+prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.prefill import git_commit
+from synthetic.config import RunConfig
+from synthetic.devices import autocast, resolve_precision
+from synthetic.ensemble import load_splits, train_ensemble
+from synthetic.model import build_model
+from synthetic.optim import lr_factor, param_groups
+
+COLUMNS = [
+    "profile", "variant", "d_model", "feature_dim", "mode", "members", "processes", "threads", "steps",
+    "seconds", "ms_per_member_step", "tokens_per_s", "speedup_vs_baseline", "device", "torch", "commit",
+]  # fmt: skip
+VARIANTS: dict[str, tuple[dict[str, Any], int]] = {
+    "Based (causal)": ({"kind": "based", "num_heads": 2, "causal": True}, 1),
+    "Based (non-causal)": ({"kind": "based", "num_heads": 2, "causal": False}, 1),
+    "JRT-Prompt": ({"kind": "based", "num_heads": 2, "causal": True}, 2),
+    "JRT-RNN": ({"kind": "prefix_linear_attention", "num_heads": 2}, 1),
+}
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "vocab": 256,
+        "pairs": [(4, 16), (16, 4), (8, 32), (32, 8)],
+        "batch": 64,
+        "shapes": [(32, 8), (64, 8)],
+    },
+    "paper": {
+        "vocab": 2048,
+        "pairs": [(4, 16), (16, 4), (8, 32), (32, 8), (64, 16), (16, 64), (4, 128), (128, 4),
+                  (16, 256), (256, 16), (4, 256), (256, 4)],
+        "batch": 128,
+        "shapes": [(36, 4), (128, 24)],
+    },
+}  # fmt: skip
+
+
+def run_config(
+    profile: str, variant: str, d_model: int, f: int, seed: int, steps: int, device: str
+) -> RunConfig:
+    """A run of ``profile``'s shapes that trains exactly ``steps`` optimiser steps (one epoch)."""
+    p = PROFILES[profile]
+    mixer, passes = VARIANTS[variant]
+    per_segment = -(-steps // len(p["pairs"])) * p["batch"]
+    data = {
+        "task": "sd",
+        "vocab_size": p["vocab"],
+        "seed": seed,
+        "passes": passes,
+        "train_segments": [{"size_a": a, "size_b": b, "num_examples": per_segment} for a, b in p["pairs"]],
+        "test_segments": [{"size_a": a, "size_b": b, "num_examples": 8} for a, b in p["pairs"][:2]],
+    }
+    return RunConfig(
+        seed=seed,
+        data=data,
+        model={"d_model": d_model, "n_layers": 4, "pattern": ["base_conv", {**mixer, "feature_dim": f}],
+               "init": "torch"},
+        train={"epochs": 1, "batch_size": p["batch"], "lr": 1e-3 * (1 + seed % 4), "device": device,
+               "early_stop_accuracy": None},
+    )  # fmt: skip
+
+
+def time_baseline(cfg: RunConfig) -> tuple[float, int, int]:
+    """(seconds, steps, tokens) of the pre-ensemble training loop on ``cfg`` (training steps only)."""
+    device = torch.device(cfg.train.device)
+    precision = resolve_precision(cfg.train.precision, device)
+    train, _ = load_splits(cfg.data)
+    model = build_model(cfg.model, train.vocab_size, seed=cfg.seed).to(device)
+    tc = cfg.train
+    opt = torch.optim.AdamW(
+        param_groups(model, tc.weight_decay, tc.decay_all),
+        lr=tc.lr,
+        betas=tc.betas,
+        fused=device.type == "cuda",
+    )
+    total = train.num_batches(tc.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, 0, 0.0))
+    steps = tokens = 0
+    _sync(device)
+    t0 = time.perf_counter()
+    for batch in train.batches(tc.batch_size, shuffle=True, epoch=0):
+        batch = batch.to(device, non_blocking=True)
+        with autocast(device, precision):
+            logits = model(batch.inputs, batch.prefix_len)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), batch.labels.flatten(), ignore_index=-100)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        steps += 1
+        tokens += batch.inputs.numel()
+    _sync(device)
+    return time.perf_counter() - t0, steps, tokens
+
+
+def time_ours(cfgs: list[RunConfig]) -> tuple[float, int, int]:
+    """(seconds, steps, tokens over all members) of one ensemble (training steps only)."""
+    outcomes = train_ensemble(cfgs)
+    metrics = [o.metrics for o in outcomes]
+    assert all(m is not None for m in metrics)
+    return metrics[0]["train_time_s"], metrics[0]["steps"], sum(m["train_tokens"] for m in metrics)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _process_worker(cfg_json: str, threads: int, queue: Any) -> None:
+    torch.set_num_threads(threads)
+    queue.put(time_ours([RunConfig.model_validate_json(cfg_json)]))
+
+
+def time_processes(cfgs: list[RunConfig], threads: int) -> tuple[float, int, int]:
+    """(wall seconds, steps per process, tokens over all) of len(cfgs) processes, one run each,
+    started together (data generation and start-up excluded: each reports its training time;
+    the wall time is the slowest process's)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_process_worker, args=(c.model_dump_json(), threads, queue)) for c in cfgs]
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return max(r[0] for r in results), results[0][1], sum(r[2] for r in results)
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    device_name = (
+        torch.cuda.get_device_name(0)
+        if args.device == "cuda"
+        else f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
+    )
+    threads = torch.get_num_threads()
+    for variant in args.variants:
+        for d_model, f in PROFILES[args.profile]["shapes"]:
+
+            def cfg(seed: int, d_model: int = d_model, f: int = f, variant: str = variant) -> RunConfig:
+                return run_config(args.profile, variant, d_model, f, seed, args.steps, args.device)
+
+            load_splits(cfg(0).data)  # generate the data outside the timings
+            modes: list[tuple[str, int, int, Any]] = [("baseline", 1, 1, lambda: time_baseline(cfg(0)))]
+            modes += [("ours", 1, 1, lambda: time_ours([cfg(0)]))]
+            for k in args.members:
+                if k > 1:
+                    modes.append(("ensemble", k, 1, lambda k=k: time_ours([cfg(s) for s in range(k)])))
+            for n in args.processes:
+                modes.append(
+                    (
+                        "processes",
+                        1,
+                        n,
+                        lambda n=n: time_processes([cfg(s) for s in range(n)], args.process_threads),
+                    )
+                )
+            base_rate = None
+            for mode, k, n, fn in modes:
+                fn()  # warm-up (caches, allocator, autotune)
+                runs = [fn() for _ in range(args.repeats)]
+                seconds = statistics.median(r[0] for r in runs)
+                steps, tokens = runs[0][1], runs[0][2]
+                rate = tokens / seconds
+                base_rate = rate if mode == "baseline" else base_rate
+                rows.append(
+                    {
+                        "profile": args.profile, "variant": variant, "d_model": d_model, "feature_dim": f,
+                        "mode": mode, "members": k, "processes": n,
+                        "threads": args.process_threads if mode == "processes" else threads,
+                        "steps": steps, "seconds": round(seconds, 4),
+                        "ms_per_member_step": round(1e3 * seconds / (steps * k * n), 3),
+                        "tokens_per_s": round(rate), "speedup_vs_baseline": round(rate / base_rate, 2),
+                        "device": device_name, "torch": torch.__version__, "commit": git_commit(),
+                    }
+                )  # fmt: skip
+                r = rows[-1]
+                print(
+                    f"{variant:20s} d={d_model:3d} f={f:2d} {mode:9s} K={k:2d} N={n} "
+                    f"{r['ms_per_member_step']:8.2f} ms/member-step {r['tokens_per_s']:10d} tok/s "
+                    f"x{r['speedup_vs_baseline']:.2f}",
+                    flush=True,
+                )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="shapes to train")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu"
+    )
+    parser.add_argument(
+        "--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="model variants"
+    )
+    parser.add_argument("--members", nargs="+", type=int, default=[1, 4, 8], help="ensemble sizes K")
+    parser.add_argument(
+        "--processes", nargs="*", type=int, default=[], help="numbers of parallel processes N"
+    )
+    parser.add_argument(
+        "--process-threads", type=int, default=1, help="torch threads per process (processes mode)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads of this process (default: torch's)"
+    )
+    parser.add_argument("--steps", type=int, default=60, help="optimiser steps per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per mode (median reported)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for train_throughput_<device>.csv")
+    args = parser.parse_args(argv)
+    for name in ("steps", "repeats", "process_threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if any(k < 1 for k in args.members) or any(n < 1 for n in args.processes):
+        parser.error("--members and --processes take integers >= 1")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    rows = measure(args)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"train_throughput_{args.device}_{args.profile}.csv"
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
