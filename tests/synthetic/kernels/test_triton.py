@@ -8,6 +8,7 @@ in fp32 with exact dots, on tiny shapes whose lengths are not multiples of the c
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import torch
@@ -290,3 +291,68 @@ def test_non_symmetric_initial_state() -> None:
     for name, g, g_r in zip(["dq", "dk", "dv"], grads, grads_r, strict=False):
         _check(name, g, g_r, torch.float32)
     _check("d kv0", grads[3], _symmetrize(grads_r[3], f), torch.float32)
+
+
+ENGINE_KERNELS = (
+    "based_fwd_kernel",
+    "based_state_kernel",
+    "based_bwd_dq_kernel",
+    "based_bwd_dkv_kernel",
+    "based_bwd_enc_kernel",
+)
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="guard regions are checked in the interpreter")
+def test_guard_regions_catch_out_of_bounds_accesses() -> None:
+    """The harness of test_no_access_outside_tensors sees a load and a store one element past a
+    tensor as they happen (OutOfBounds), and without that check (as on a GPU) a store into the
+    guard after the launch; in bounds it changes nothing."""
+    import triton
+    import triton.language as tl
+
+    from .helpers import GuardedKernel, OutOfBounds, guarded_launches
+
+    @triton.jit
+    def shifted_copy(X, Y, N, READ: tl.constexpr, WRITE: tl.constexpr, BLOCK: tl.constexpr):
+        i = tl.arange(0, BLOCK)
+        tl.store(Y + i + WRITE, tl.load(X + i + READ, mask=i < N, other=0.0), mask=i < N)
+
+    x, y = torch.arange(8, dtype=torch.float32), torch.zeros(8)
+    holder = type("kernels", (), {"shifted_copy": shifted_copy})
+    with guarded_launches(holder, ["shifted_copy"], min_guard=16):
+        holder.shifted_copy[(1,)](X=x, Y=y, N=8, READ=0, WRITE=0, BLOCK=8)
+        assert torch.equal(y, x)
+        with pytest.raises(OutOfBounds, match=r"load of 1 element.* 0 bytes after the end of argument X"):
+            holder.shifted_copy[(1,)](X=x, Y=y, N=8, READ=1, WRITE=0, BLOCK=8)
+        with pytest.raises(OutOfBounds, match=r"store of 1 element.* 0 bytes after the end of argument Y"):
+            holder.shifted_copy[(1,)](X=x, Y=y, N=8, READ=0, WRITE=1, BLOCK=8)
+    with pytest.raises(AssertionError, match=re.escape("wrote outside argument Y (8,) (after it)")):
+        GuardedKernel(shifted_copy, "shifted_copy", 16)[(1,)](X=x, Y=y, N=8, READ=0, WRITE=1, BLOCK=8)
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="guard regions are checked in the interpreter")
+@pytest.mark.parametrize("db", [16, 64])
+@pytest.mark.parametrize("bt", [16, 32, 64])
+@pytest.mark.parametrize("ts", [0, 1])
+def test_no_access_outside_tensors(monkeypatch, ts: int, bt: int, db: int) -> None:
+    """Every kernel of a call reads and writes only inside its tensors, for both forward layouts
+    at chunk lengths 16, 32 and 64 (the transposed-state forward with BT = 16 and 64 stopped with
+    an illegal memory access on an H200 and is not an autotune candidate): each tensor argument
+    of every launch sits between NaN guards; a write into a guard fails the launch, a read of one
+    puts NaN into what is compared with the reference. Two sequence segments (start
+    states) and two D-blocks (d = 24, DB = 16; one partial block with DB = 64); the encoder
+    gradients by the reverse walk (ts = 0) and by the parallel kernel (ts = 1). In the
+    interpreter every load and store is also checked against the launch's tensors as it runs
+    (helpers.guarded_launches), so reads whose values are thrown away count as well."""
+    from synthetic.kernels.engine import autotune, launch
+
+    from .helpers import guarded_launches
+
+    monkeypatch.setenv("READTWICE_EXPERIMENTAL", str(ts))
+    cfg = dict(BT=bt, DB=db, num_warps=4, num_stages=2, TS=ts, KT=ts, SEGS=2)
+    with autotune.force_config(cfg), guarded_launches(launch, ENGINE_KERNELS) as kernels:
+        check_based(2, 150, 2, 16, 24, True, True)
+        check_based(1, 40, 1, 16, 24, False, False, seed=2)
+        check_pla(2, 75, 33, 1, 16, 24, [33, 4], seed=3)
+    expected = set(ENGINE_KERNELS) - ({"based_bwd_enc_kernel"} if not ts else set())
+    assert {name for name, k in kernels.items() if k.launches} == expected
