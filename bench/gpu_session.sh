@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|bench|quick|all] [extra bench args...]
+#   bash bench/gpu_session.sh [tests|tests-all|bench|quick|all|ts-probe] [extra bench args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call).
+# `ts-probe` runs the transposed-state forward alone at BT = 16, 32, 64 (1 and 2 stages), each in
+# its own process with CUDA_LAUNCH_BLOCKING=1 (under compute-sanitizer when it is on the PATH), to
+# find which block shapes stop with an illegal memory access (bench/NOTES-kernels.md).
 set -uo pipefail
 what=${1:-all}; shift || true
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -34,4 +37,32 @@ if [[ $what == quick ]]; then
 fi
 if [[ $what == bench || $what == all ]]; then
   python3 bench/prefill.py --out "$out" "$@" 2>&1 | tee "$out/bench.log" | tail -80
+fi
+
+if [[ $what == ts-probe ]]; then
+  sanitizer=$(command -v compute-sanitizer || true)
+  for bt in 16 32 64; do
+    for stages in 1 2; do
+      CUDA_LAUNCH_BLOCKING=1 timeout 300 ${sanitizer:+$sanitizer --print-limit 5} python3 - "$bt" "$stages" \
+        <<'PY' 2>&1 | tail -12 | tee -a "$out/ts_probe.log"
+import sys
+
+import torch
+
+from synthetic.kernels import based_linear_attention
+from synthetic.kernels.engine import autotune
+
+bt, stages = int(sys.argv[1]), int(sys.argv[2])
+g = torch.Generator(device="cuda").manual_seed(0)
+q, k = (torch.randn(4, 2048, 16, 16, device="cuda", generator=g) / 16 for _ in range(2))
+v = torch.randn(4, 2048, 16, 64, device="cuda", generator=g)
+ref, _ = based_linear_attention(q, k, v, impl="reference")
+with autotune.force_config(dict(BT=bt, DB=64, num_warps=4, num_stages=stages, TS=1)):
+    y, _ = based_linear_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), impl="triton")
+    torch.cuda.synchronize()
+err = ((y.float() - ref).norm() / ref.norm()).item()
+print(f"TS forward BT={bt} stages={stages}: ran, relative error {err:.2e}", flush=True)
+PY
+    done
+  done
 fi
