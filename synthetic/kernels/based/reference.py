@@ -17,13 +17,16 @@ Chunk length (:func:`quadratic_chunk`): per token and head, the kernel-matrix pa
 length C costs about C (F + D) multiply-adds and the state part about 2 E D (add the token to the
 state, read it), so chunks of C = 2 E D / (F + D) cost no more than the state they replace; the
 short sequences of the synthetic tasks (T of 20 to a few hundred) are then one chunk and never
-build phi(k) or a state in training.
+build phi(k) or a state in training. Within a chunk the kernel matrix is computed by
+:func:`synthetic.kernels.based.kernel_matrix.kernel_matrix_read` (a hand-written backward with
+fewer passes over the T x T matrices, checked against autograd of :func:`based_quadratic`).
 """
 
 from __future__ import annotations
 
 import torch
 
+from synthetic.kernels.based.kernel_matrix import kernel_matrix_read
 from synthetic.kernels.feature_map import taylor_feature_map, taylor_kernel
 
 State = tuple[torch.Tensor, torch.Tensor]
@@ -72,24 +75,6 @@ def quadratic_chunk(feature_dim: int, head_dim: int) -> int:
     E = 1 + F + F^2 (see the module docstring)."""
     e = 1 + feature_dim + feature_dim * feature_dim
     return max(64, (2 * e * head_dim) // (feature_dim + head_dim))
-
-
-def kernel_read(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The kernel-matrix part of linear attention without materialising phi.
-
-    q [B, Tq, H, F]; k [B, Tk, H, F]; v [B, Tk, H, D]; keep: None or a 0/1 (or bool) mask
-    broadcastable to [B, H, Tq, Tk] (1 where query i reads key j). Returns
-    (num [B, Tq, H, D] = sum_j a_ij v_j, den [B, Tq, H] = sum_j a_ij) with
-    a_ij = phi(q_i) . phi(k_j) = 1 + s + s^2 / 2, s = q_i . k_j / sqrt(F).
-    """
-    qh, kh, vh = (x.transpose(1, 2) for x in (q, k, v))  # [B, H, T, *]
-    s = torch.matmul(qh, kh.transpose(-1, -2)) * q.shape[-1] ** -0.5
-    a = 1.0 + s * (1.0 + 0.5 * s)
-    if keep is not None:
-        a = a * keep
-    return torch.matmul(a, vh).transpose(1, 2), a.sum(-1).transpose(1, 2)
 
 
 def final_state(k: torch.Tensor, v: torch.Tensor, initial_state: State | None = None) -> State:
@@ -153,7 +138,7 @@ def based_chunked(
         chunk_size = quadratic_chunk(q.shape[-1], v.shape[-1])
     if not causal:
         if not need_state and initial_state is None and t <= chunk_size:
-            num, den = kernel_read(q, k, v, None)
+            num, den = kernel_matrix_read(q, k, v, causal=False)
             return num / (den.unsqueeze(-1) + eps), None
         state = final_state(k, v, initial_state)
         phi_q = taylor_feature_map(q)
@@ -166,15 +151,13 @@ def based_chunked(
     elif need_state:
         kv, z = (x.to(q.dtype) for x in zero_state(q, v))
     outs = []
-    mask = torch.ones(chunk_size, chunk_size, dtype=torch.bool, device=q.device).tril()
     for start in range(0, t, chunk_size):
         qc, kc, vc = (
             q[:, start : start + chunk_size],
             k[:, start : start + chunk_size],
             v[:, start : start + chunk_size],
         )
-        tc = qc.shape[1]
-        num, den = kernel_read(qc, kc, vc, mask[:tc, :tc])
+        num, den = kernel_matrix_read(qc, kc, vc, causal=True)
         if kv is not None:
             phi_q = taylor_feature_map(qc)
             num = num + torch.einsum("bthe,bhed->bthd", phi_q, kv)

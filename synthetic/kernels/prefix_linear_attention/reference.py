@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import torch
 
+from synthetic.kernels.based.kernel_matrix import kernel_matrix_read
 from synthetic.kernels.based.reference import (
     State,
     based_chunked,
     based_quadratic,
-    kernel_read,
     quadratic_chunk,
 )
 from synthetic.kernels.feature_map import taylor_feature_map
@@ -93,10 +93,9 @@ def prefix_linear_attention_reference(
     t, te = q.shape[1], k_enc.shape[1]
     if chunked and not need_state and max(t, te) <= quadratic_chunk(q.shape[-1], v.shape[-1]):
         # training on short sequences: both terms as kernel matrices, no phi(k) and no state
-        causal = torch.ones(t, t, dtype=torch.bool, device=q.device).tril()
         enc_keys = torch.arange(te, device=q.device)[None, :] < prefix_len[:, None]  # [B, Te]
-        num, den = kernel_read(q, k, v, causal)
-        num_enc, den_enc = kernel_read(q, k_enc, v_enc, enc_keys[:, None, None, :])
+        num, den = kernel_matrix_read(q, k, v, causal=True)
+        num_enc, den_enc = kernel_matrix_read(q, k_enc, v_enc, causal=False, keys=enc_keys)
         return (num + num_enc) / ((den + den_enc).unsqueeze(-1) + eps), None
     enc = encoder_state(k_enc, v_enc, prefix_len)
     if chunked:

@@ -222,3 +222,42 @@ def test_out_of_range_prefix_len_on_gpu_fails_loudly() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "NOT REACHED" not in out.stdout
     assert "assert" in out.stderr.lower(), out.stderr[-2000:]
+
+
+@settings(max_examples=20)
+@given(
+    st.integers(1, 3), st.integers(1, 9), st.integers(1, 9), st.integers(1, 3), st.integers(1, 5),
+    st.integers(1, 6), st.booleans(), st.booleans(), st.integers(0, 2**31 - 1),
+)  # fmt: skip
+def test_kernel_matrix_read_equals_autograd_of_the_formula(
+    b: int, tq: int, tk: int, h: int, f: int, d: int, causal: bool, with_keys: bool, seed: int
+) -> None:
+    """The hand-written backward of the kernel-matrix part: outputs and every gradient equal
+    autograd of the plain formula (float64)."""
+    from synthetic.kernels.based.kernel_matrix import kernel_matrix_read
+    from synthetic.kernels.feature_map import taylor_kernel
+
+    tk = tq if causal else tk
+    g = torch.Generator().manual_seed(seed)
+    q, k = (torch.randn(b, t, h, f, generator=g, dtype=torch.float64) for t in (tq, tk))
+    v = torch.randn(b, tk, h, d, generator=g, dtype=torch.float64)
+    keys = torch.rand(b, tk, generator=g) < 0.7 if with_keys else None
+    w_num = torch.randn(b, tq, h, d, generator=g, dtype=torch.float64)
+    w_den = torch.randn(b, tq, h, generator=g, dtype=torch.float64)
+
+    def plain(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a = taylor_kernel(q, k)  # [B, H, Tq, Tk]
+        if causal:
+            a = a * torch.ones(tq, tk, dtype=torch.bool).tril()
+        if keys is not None:
+            a = a * keys[:, None, None, :]
+        return torch.einsum("bhij,bjhd->bihd", a, v), a.sum(-1).transpose(1, 2)
+
+    results = []
+    for fn in (plain, lambda q, k, v: kernel_matrix_read(q, k, v, causal=causal, keys=keys)):
+        leaves = [x.clone().requires_grad_() for x in (q, k, v)]
+        num, den = fn(*leaves)
+        ((num * w_num).sum() + (den * w_den).sum()).backward()
+        results.append([num, den, *(x.grad for x in leaves)])
+    for got, want in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(got, want)
