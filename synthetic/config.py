@@ -23,6 +23,9 @@ Beta = Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
 MAX_EPOCHS = 100_000
 MAX_BATCH = 1 << 20
 
+#: the most values one run's embedding table may hold (vocab_size x d_model)
+MAX_EMBEDDING_VALUES = 1 << 30
+
 #: fields the optimiser presets fix (``TrainConfig.optimizer``)
 OPTIMIZER_PRESETS: dict[str, dict[str, Any]] = {
     # this package's defaults (the fields stay free): decay on matrices only, beta2 0.98, warmup,
@@ -127,12 +130,23 @@ class RunConfig(_Frozen):
     variant: str = Field("default", min_length=1)
     seed: int = Field(0, ge=0, lt=2**63)
 
+    @model_validator(mode="after")
+    def _embedding_fits(self) -> RunConfig:
+        values = self.data.vocab_size * self.model.d_model
+        if values > MAX_EMBEDDING_VALUES:
+            raise ValueError(
+                f"the embedding of vocab_size={self.data.vocab_size} x d_model={self.model.d_model} holds "
+                f"{values:,} values per run; the limit is {MAX_EMBEDDING_VALUES:,} (4 GiB in fp32)"
+            )
+        return self
+
     @field_validator("experiment", "profile")
     @classmethod
     def _plain_name(cls, value: str) -> str:
         if value in (".", ".."):
             raise ValueError(f"{value!r} is not a name (it would leave the results folder)")
         return value
+
     data: DataConfig
     model: ModelConfig
     train: TrainConfig = TrainConfig()

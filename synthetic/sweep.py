@@ -31,9 +31,15 @@ dataset and a fresh init, as the paper's two seeds); a :class:`~synthetic.model.
 variant none of whose mixers has such a field does not multiply along that axis. Unknown keys
 anywhere raise an error naming the key.
 
-:func:`run_sweep` skips runs whose config hash is already in the results store, records failed
-runs (exception, NaN loss) with the reason and goes on, and runs on N local worker processes
-(or on Ray with ``runner="ray"``). Interrupting it loses at most the runs in flight.
+:func:`run_sweep` trains every run of a profile that is not yet in the results store. Runs that
+share an architecture and data shapes (:func:`synthetic.ensemble.ensemble_key`) are grouped into
+ensembles of at most ``ensemble`` members (:func:`plan_ensembles`), each trained as one stacked
+model in one process; members differ in seed, learning rate, init and the other per-run fields.
+Each ensemble's runs are claimed in the store before training, so concurrent sweeps on one
+folder never train a run twice. A diverged run is recorded as ``failed`` (a result); an
+environment error as ``error`` (retried by the next sweep). Interrupting a sweep loses at most the
+ensembles in flight. Ensembles run in this process (``workers=1``), on N local worker processes,
+or as Ray tasks (``runner="ray"``).
 
 Local workers are started with ``spawn`` (safe with torch threads and CUDA): a script that calls
 :func:`run_sweep` with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard.
@@ -506,7 +512,9 @@ def run_sweep(
 
     try:
         if runner == "ray":
-            _run_ray(plan, claim, record_done, summary, ray_address, gpus_per_run)
+            _run_ray(
+                plan, claim, record_done, summary, ray_address, gpus_per_run, store.refresh, store.lease_s / 2
+            )
         elif workers == 1:
             from synthetic.train import run_records
 
@@ -519,7 +527,7 @@ def run_sweep(
                         mine, device=device, progress=progress and _on_terminal(), on_record=record_done
                     )
         else:
-            _run_pool(plan, workers, claim, record_done, summary, gpus)
+            _run_pool(plan, workers, claim, record_done, summary, gpus, store.refresh, store.lease_s / 2)
     finally:
         bar.close()
         store.release()  # whatever this process still holds was not recorded
@@ -533,6 +541,8 @@ def _run_pool(
     record_done: Callable[[dict[str, Any]], None],
     summary: SweepSummary,
     gpus: list[str],
+    refresh: Callable[[], object],
+    refresh_every: float,
 ) -> None:
     """Ensembles on ``workers`` spawned processes, at most ``workers`` in flight; each ensemble is
     claimed just before it is submitted, so concurrent sweeps share the work."""
@@ -554,7 +564,11 @@ def _run_pool(
                         in_flight.add(pool.submit(_run_ensemble, jsons, _device_for(mine[0], i, gpus)))
                 if not in_flight:
                     break
-                finished, in_flight = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                finished, in_flight = cf.wait(
+                    in_flight, timeout=refresh_every, return_when=cf.FIRST_COMPLETED
+                )
+                if not finished:  # long ensembles: keep this sweep's claims alive for other hosts
+                    refresh()
                 for fut in finished:
                     for record in fut.result():
                         record_done(record)
@@ -570,6 +584,8 @@ def _run_ray(
     summary: SweepSummary,
     address: str | None,
     gpus: float,
+    refresh: Callable[[], object],
+    refresh_every: float,
 ) -> None:
     """One Ray task per ensemble; records are stored by this driver as tasks finish."""
     try:
@@ -589,6 +605,9 @@ def _run_ray(
             summary.ensembles += 1
             pending.append(remote.remote([c.model_dump_json() for c in mine], None))
     while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
+        ready, pending = ray.wait(pending, num_returns=1, timeout=refresh_every)
+        if not ready:  # long ensembles: keep this driver's claims alive for other hosts
+            refresh()
+            continue
         for record in ray.get(ready[0]):
             record_done(record)

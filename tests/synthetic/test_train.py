@@ -129,6 +129,9 @@ def test_train_config_errors() -> None:
         ModelConfig(n_layers=True, pattern=["based"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="init"):
         ModelConfig(init="xavier", pattern=["based"])  # type: ignore[arg-type]
+    huge = sd_data().model_copy(update={"vocab_size": 2**24})
+    with pytest.raises(ValueError, match=r"vocab_size=16777216 x d_model=128 .* the limit is 1,073,741,824"):
+        RunConfig(data=huge, model=figure2_model(128, 2))
     with pytest.raises(ValueError, match="device"):
         TrainConfig(device="tpu")
     with pytest.raises(ValueError, match="lr"):
