@@ -3,6 +3,7 @@ recorded, worker processes."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,23 @@ def test_parse_experiment_from_dict() -> None:
 
     exp = parse_experiment(tomllib.loads(TINY))
     assert exp.name == "tiny" and [v.name for v in exp.variants] == ["causal", "jrt", "conv only"]
+
+
+def test_two_sweep_processes_on_one_folder_train_each_run_once(tmp_path: Path) -> None:
+    """Two real `python -m synthetic run` processes started together on one results folder: every
+    run is recorded exactly once (claims), and both exit 0."""
+    import subprocess
+    import sys
+
+    toml = write(tmp_path, TINY.replace("seed = [0]", "seed = [0, 1]"))
+    cmd = [sys.executable, "-m", "synthetic", "run", str(toml), "--results", str(tmp_path / "res"), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    wanted = sorted(c.config_hash() for c in expand(load_experiment(toml), "quick"))
+    got = _hashes(results_path(tmp_path / "res", "tiny", "quick"))
+    assert sorted(got) == wanted  # each run once: none repeated, none lost
