@@ -65,3 +65,17 @@ def test_kernel_figure_redraws_measured_rows_only(tmp_path: Path) -> None:
     table = pd.read_csv(tmp_path / "data/kernels_prefill.csv")
     drawn = (measured.B == 16) | (measured.N == 16384)
     assert len(table) == int((drawn & measured.ms.notna()).sum()) > 0
+
+
+def test_a_figure_built_twice_is_the_same_bytes(tmp_path: Path) -> None:
+    """A fresh clone reproduces every committed figure file byte for byte: no dates in the files."""
+    import time
+
+    digests = []
+    for attempt in range(2):
+        out = tmp_path / str(attempt)
+        assert figures.main(["--only", "sd_memory_order", "--out", str(out)]) == 0
+        digests.append({p.name: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+        time.sleep(1.1)  # a creation date would now differ
+    assert digests[0].keys() == {"sd_memory_order.png", "sd_memory_order.pdf", "sd_memory_order.csv"}
+    assert digests[0] == digests[1]

@@ -33,7 +33,8 @@ class FigureContext:
 
 
 def save_figure(fig: plt.Figure, name: str, data: pd.DataFrame, ctx: FigureContext) -> list[Path]:
-    """Write ``fig`` as PNG (150 dpi) and PDF and ``data`` as CSV; close the figure.
+    """Write ``fig`` as PNG (150 dpi) and PDF (without a creation date) and ``data`` as CSV; close
+    the figure. Building the same figure twice writes the same bytes.
 
     Returns the written paths.
     """
@@ -43,7 +44,8 @@ def save_figure(fig: plt.Figure, name: str, data: pd.DataFrame, ctx: FigureConte
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     paths = [ctx.out_dir / f"{name}.png", ctx.out_dir / f"{name}.pdf", ctx.data_dir / f"{name}.csv"]
     fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    # no creation date: the same figure gives the same bytes, so a rebuild leaves the tree clean
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})
     plt.close(fig)
     data.to_csv(paths[2], index=False)
     return paths
