@@ -249,3 +249,47 @@ def test_two_sweep_processes_on_one_folder_train_each_run_once(tmp_path: Path) -
     wanted = sorted(c.config_hash() for c in expand(load_experiment(toml), "quick"))
     got = _hashes(results_path(tmp_path / "res", "tiny", "quick"))
     assert sorted(got) == wanted  # each run once: none repeated, none lost
+
+
+def test_killed_ensemble_sweep_rerun_trains_only_the_missing_members(tmp_path: Path) -> None:
+    """Ensembles of 2 (two learning rates per shape): a kill after the 3rd record loses only the
+    unrecorded member of the ensemble in flight; the rerun trains exactly the missing runs."""
+    exp = load_experiment(write(tmp_path, TINY.replace("seed = [0]", "seed = [0]\nlr = [3e-3, 1e-2]")))
+    only = dict(only=lambda c: c.variant == "causal" and c.model.d_model == 4)
+    store_path = results_path(tmp_path / "res", "tiny", "quick")
+
+    class Killed(Exception):
+        pass
+
+    seen: list[str] = []
+
+    def kill_after_three(record: dict[str, Any]) -> None:
+        seen.append(record["config_hash"])
+        if len(seen) == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_sweep(
+            exp,
+            "quick",
+            results_dir=tmp_path / "res",
+            ensemble=2,
+            on_record=kill_after_three,
+            progress=False,
+            **only,
+        )
+    assert sorted(_hashes(store_path)) == sorted(seen)
+    assert not ResultsStore(store_path).claims()  # the interrupted sweep released its claims
+    rerun: list[str] = []
+    summary = run_sweep(
+        exp,
+        "quick",
+        results_dir=tmp_path / "res",
+        ensemble=2,
+        progress=False,
+        on_record=lambda r: rerun.append(r["config_hash"]),
+        **only,
+    )
+    wanted = sorted(c.config_hash() for c in expand(exp, "quick") if only["only"](c))
+    assert (summary.skipped, summary.ok, summary.ensembles) == (3, 1, 1)
+    assert sorted(seen + rerun) == wanted and len(_hashes(store_path)) == 4
