@@ -58,13 +58,14 @@ class Dims:
 @dataclass(frozen=True)
 class Forward:
     """What the forward launch returns and the backward needs: outputs o [B, T, H, D], the
-    normaliser den [B, T, H] (fp32), the final state (public layout, fp32), the segment starts
-    (kernel layout [B*H, S, R, D], [B*H, S, R]; None if all zero) and the segment length."""
+    normaliser den [B, T, H] (fp32), the final state (public layout, fp32; the backward does not
+    read it), the segment starts (kernel layout [B*H, S, R, D], [B*H, S, R]; None if all zero)
+    and the segment length."""
 
     o: torch.Tensor
     den: torch.Tensor
-    kv: torch.Tensor
-    z: torch.Tensor
+    kv: torch.Tensor | None
+    z: torch.Tensor | None
     starts: State | None
     seg: int
 
