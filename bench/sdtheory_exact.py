@@ -6,10 +6,10 @@ orders are covered: B-first is the row with k and l swapped) it computes, by bru
 * decision SD: the distinct rows of the C(n, k) x C(n, l) communication matrix (the exact least
   number of states after the first set) and checks them against the closed form;
 * shared-element SD: the incompatible distances of the matrix (checked against the lemma of
-  :func:`sdtheory.comm.one_way_states_closed_form`) and the exact state count (closed form,
+  :func:`sdtheory.bounds.one_way_states_closed_form`) and the exact state count (closed form,
   Baranyai, or graph colouring; intervals where the colouring does not finish);
 * the memory profile of both variants at every stream position
-  (:func:`sdtheory.comm.memory_profile`: closed forms, brute force plus colouring within the
+  (:func:`sdtheory.profile.memory_profile`: closed forms, brute force plus colouring within the
   budgets below, or certified bounds), and the number of positions where it is exact.
 
 Prints a per-n table, writes one CSV row per (n, k, l) to figures/data/sdtheory_exact.csv and
@@ -18,11 +18,11 @@ reports the total seconds. BLAS is pinned to one thread (nothing here needs it).
     python bench/sdtheory_exact.py [--max-n 16] [--max-size 6] [--thorough] [--out figures/data]
 
 Inside the first set and at the separator the graphs are partitions of w-sets into
-constant-weight codes (:mod:`sdtheory.codes`; stored colourings from
-:mod:`sdtheory.code_certificates` are checked proper and used as upper bounds there);
+constant-weight codes (:mod:`sdtheory.combinatorics.codes`; stored colourings from
+:mod:`sdtheory.combinatorics.code_certificates` are checked proper and used as upper bounds there);
 ``--thorough`` spends 10x the tabu colouring moves there, solves the last-element decision set
 cover up to n = 8 instead of 7 and the link-cost window programmes of
-:mod:`sdtheory.decision_second` on up to 8 points instead of 6 (the bounds are proofs either way;
+:mod:`sdtheory.profile.decision_second` on up to 8 points instead of 6 (the bounds are proofs either way;
 only how many intervals close changes). Every integer programme runs under a node limit, not a
 time limit, so the counts do not depend on the machine's load.
 """
@@ -41,8 +41,11 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from sdtheory import comm  # noqa: E402
+from sdtheory.bounds import one_way_states_closed_form  # noqa: E402
 from sdtheory.instances import Variant  # noqa: E402
+from sdtheory.matrices import distinct_rows, sd_matrix  # noqa: E402
+from sdtheory.one_way import one_way_states, shared_incompatible_distances  # noqa: E402
+from sdtheory.profile import memory_profile  # noqa: E402
 
 
 def run(
@@ -60,16 +63,16 @@ def run(
         for k in range(min(max_size, n) + 1):
             for l in range(min(max_size, n) + 1):
                 t0 = time.perf_counter()
-                dec_rows = comm.distinct_rows(comm.sd_matrix(n, k, l))
-                dec_closed = comm.one_way_states_closed_form(n, k, l)
+                dec_rows = distinct_rows(sd_matrix(n, k, l))
+                dec_closed = one_way_states_closed_form(n, k, l)
                 t1 = time.perf_counter()
-                shared_closed = comm.one_way_states_closed_form(n, k, l, Variant.SHARED)
+                shared_closed = one_way_states_closed_form(n, k, l, Variant.SHARED)
                 lemma_ok = True
                 if k and l and k + l - 1 <= n:
-                    inc = comm.shared_incompatible_distances(n, k, l)
+                    inc = shared_incompatible_distances(n, k, l)
                     delta, m = n - k - l + 2, min(k, n - k)
                     lemma_ok = inc[: m + 1].tolist() == [l >= 2 and 1 <= d <= delta for d in range(m + 1)]
-                shared = comm.one_way_states(
+                shared = one_way_states(
                     n, k, l, Variant.SHARED, node_budget=node_budget, max_vertices=500, tabu_iters=tabu_iters
                 )
                 t2 = time.perf_counter()
@@ -81,9 +84,9 @@ def run(
                     max_cover_n=max_cover_n,
                     max_window=max_window,
                 )
-                profile = comm.memory_profile(n, k, l, **budget)
+                profile = memory_profile(n, k, l, **budget)
                 t3 = time.perf_counter()
-                shared_profile = comm.memory_profile(n, k, l, Variant.SHARED, **budget)
+                shared_profile = memory_profile(n, k, l, Variant.SHARED, **budget)
                 t4 = time.perf_counter()
                 rows.append(
                     dict(

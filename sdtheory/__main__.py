@@ -22,8 +22,10 @@ import sys
 
 import pandas as pd
 
-from sdtheory import bounds, comm, streaming
+from sdtheory import bounds, streaming, table, witness
 from sdtheory.instances import Order, Variant
+from sdtheory.one_way import one_way_states
+from sdtheory.profile import memory_profile, profile_frame
 
 
 def _param(text: str) -> tuple[str, int]:
@@ -82,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _table(args: argparse.Namespace) -> None:
-    df = bounds.memory_table(args.n, args.k, args.l, passes=args.p, variant=args.variant)
+    df = table.memory_table(args.n, args.k, args.l, passes=args.p, variant=args.variant)
     if df.empty:
         raise ValueError("no grid point has k, l <= n")
     if not args.long:
@@ -103,8 +105,8 @@ def _rows(args: argparse.Namespace) -> None:
     variant = Variant.parse(args.variant)
     print(f"n={args.n}, |A|={args.k}, |B|={args.l}, variant={variant.value}")
     for order, (first, second) in ((Order.A_FIRST, (args.k, args.l)), (Order.B_FIRST, (args.l, args.k))):
-        res = comm.one_way_states(args.n, first, second, variant)
-        closed = comm.one_way_states_closed_form(args.n, first, second, variant)
+        res = one_way_states(args.n, first, second, variant)
+        closed = bounds.one_way_states_closed_form(args.n, first, second, variant)
         value = str(res.lower) if res.exact else f"[{res.lower}, {res.upper}]"
         print(
             f"  {order.value}: states after the first set {value} ({res.method}); "
@@ -115,8 +117,8 @@ def _rows(args: argparse.Namespace) -> None:
 def _profile(args: argparse.Namespace) -> None:
     order = Order.parse(args.order)
     first, second = (args.k, args.l) if order is Order.A_FIRST else (args.l, args.k)
-    pts = comm.memory_profile(args.n, first, second, args.variant, passes=args.p)
-    df = comm.profile_frame(pts)
+    pts = memory_profile(args.n, first, second, args.variant, passes=args.p)
+    df = profile_frame(pts)
     print(f"n={args.n}, |A|={args.k}, |B|={args.l}, {order.value}, passes={args.p}, variant={args.variant}")
     with pd.option_context("display.width", 250, "display.max_colwidth", 70):
         print(df.to_string(index=False))
@@ -124,7 +126,7 @@ def _profile(args: argparse.Namespace) -> None:
 
 def _witness(args: argparse.Namespace) -> int:
     alg = streaming.make_algorithm(args.alg, args.variant, **dict(args.param))
-    w = streaming.find_failure(alg, args.n, args.k, args.l, args.order, passes=args.p)
+    w = witness.find_failure(alg, args.n, args.k, args.l, args.order, passes=args.p)
     if w is None:
         checked = streaming.instance_batch(
             args.n, args.k, args.l, args.order, args.p, args.variant

@@ -1,32 +1,30 @@
-"""Closed-form memory bounds for set disjointness (SD), in bits.
+"""Closed-form memory bounds for set disjointness (SD), in bits; no brute force here.
 
-Notation: universe [n]; the stream shows the *first* set (size ``first``), a separator, then the
-*second* set (size ``second``); |A| = k, |B| = l, so A-first streams have first = k and B-first
-streams first = l. ``w = ceil(log2 n)`` bits name one element. JR-p repeats the stream p times
-(Def G.28). "State" means the recurrent state of Def G.12; the layout (n, sizes, passes) and the
-position index i are not state (the paper's update f^i may depend on i). What a position counter
-would cost is :func:`position_counter_bits`.
+Symbols (n, k = |A|, l = |B|, first / second, p, N, lg) as in docs/theory/glossary.md; lg n bits
+name one element. "State" is the recurrent state of Def G.12: the layout (n, sizes, passes) and
+the position are not state (:func:`position_counter_bits` is what a position counter would cost).
 
-Every function returns a number of bits and names, in its docstring, the result it rests on and
-the hypotheses under which it holds. Lower bounds hold for every deterministic algorithm of the
-stated kind; upper bounds are the exact register sizes of the algorithms in
-:mod:`sdtheory.streaming` (tests check the serialised states against these formulas).
+Every function names, in its docstring, the result it rests on and its hypotheses. Lower bounds
+hold for every deterministic algorithm of the stated kind; upper bounds are the exact register
+sizes of the algorithms in :mod:`sdtheory.streaming` (tests check the serialised states against
+them). The brute force that checks the closed forms is :mod:`sdtheory.one_way`; the table of every
+bound is :mod:`sdtheory.table`. Binomials above :data:`MAX_BINOMIAL_BITS` bits are refused.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterable
 
-import pandas as pd
-
-from sdtheory.instances import Order, Variant
+from sdtheory.combinatorics.codes import distance_graph_closed_form
+from sdtheory.combinatorics.integers import ceil_log2, check_int
+from sdtheory.instances import Variant
 
 __all__ = [
+    "MAX_BINOMIAL_BITS",
     "based_g18_state_values",
     "based_g22_state_values",
     "based_g23_state_values",
+    "binomial",
     "bloom_filter_bits",
     "data_dependent_feature_dim",
     "element_bits",
@@ -35,10 +33,10 @@ __all__ = [
     "jrp_lower_bound_rank_bits",
     "jrt_intersection_bits",
     "jrt_two_pass_bits",
-    "memory_table",
     "multi_pass_bits",
     "multi_pass_chunk",
     "one_pass_exact_bits",
+    "one_way_states_closed_form",
     "position_counter_bits",
     "random_feature_dim",
     "set_encoding_bits",
@@ -49,40 +47,46 @@ __all__ = [
 ]
 
 
-def _int(name: str, value: object, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}={value!r} must be an integer")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return value
+MAX_BINOMIAL_BITS = 2**17
+"""Largest binomial coefficient C(n, m), in bits, that the closed forms compute exactly (about
+0.2 s for C(2^17, 2^16) with math.comb; the time grows faster than linearly in the bits)."""
 
 
 def _sizes(
     n: int, first: int, second: int, names: tuple[str, str] = ("first", "second")
 ) -> tuple[int, int, int]:
-    n = _int("n", n, 1)
-    first = _int(names[0], first)
-    second = _int(names[1], second)
+    n = check_int("n", n, 1)
+    first = check_int(names[0], first, 0)
+    second = check_int(names[1], second, 0)
     for name, v in zip(names, (first, second), strict=True):
         if v > n:
             raise ValueError(f"{name}={v} exceeds the universe n={n}")
     return n, first, second
 
 
-def _log2_ceil(x: int) -> int:
-    return 0 if x <= 1 else (x - 1).bit_length()
+def binomial(n: int, m: int) -> int:
+    """C(n, m) exactly, refused (ValueError) when it would have more than :data:`MAX_BINOMIAL_BITS`
+    bits (estimated from log-gamma before anything is computed)."""
+    if 0 <= m <= n:
+        est = (math.lgamma(n + 1) - math.lgamma(m + 1) - math.lgamma(n - m + 1)) / math.log(2)
+        if est > MAX_BINOMIAL_BITS:
+            raise ValueError(
+                f"C({n}, {m}) has about {est:.0f} bits, more than MAX_BINOMIAL_BITS = "
+                f"{MAX_BINOMIAL_BITS} that the closed forms compute exactly"
+            )
+    return math.comb(n, m)
 
 
 def element_bits(n: int) -> int:
     """w = ceil(log2 n): bits of one element of [n] in binary (0 for n = 1)."""
-    return _log2_ceil(_int("n", n, 1))
+    return ceil_log2(check_int("n", n, 1))
 
 
 def set_encoding_bits(n: int, size: int) -> int:
     """min(n, size * w): a bitmap of [n] or a list of ``size`` elements of w bits, whichever is
     smaller (exact register size of the set store used by every algorithm here)."""
-    n = _int("n", n, 1)
-    size = _int("size", size)
+    n = check_int("n", n, 1)
+    size = check_int("size", size, 0)
     return min(n, size * element_bits(n))
 
 
@@ -91,40 +95,53 @@ def set_encoding_bits(n: int, size: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def one_pass_exact_bits(n: int, first: int, second: int, variant: Variant | str = Variant.DECISION) -> int:
-    """Exact one-pass (one-way) bound after the first set: ceil(log2 states).
+def one_way_states_closed_form(
+    n: int, first: int, second: int, variant: Variant | str = Variant.DECISION
+) -> int | None:
+    """Least number of states of a one-pass algorithm after the first set, in closed form (None
+    where none is known). Proofs: docs/theory/one-way-states.md.
 
-    Result: Myhill–Nerode for streams / one-way communication complexity = log2 of the least
-    number of states after the first set (:mod:`sdtheory.comm`, brute-force checked).
-    Hypotheses: deterministic algorithm, one pass, correct on every valid stream of the layout;
-    the first set has ``first`` elements, the second ``second``.
-    decision: ceil(log2 C(n, first)) if first, second >= 1 and first + second <= n, else 0 —
-    it depends on the FIRST set only, which is the order effect.
-    shared element: the closed form of :func:`sdtheory.comm.one_way_states_closed_form` (0 bits
-    when second <= 1: the answer is then the second set's element); where no closed form is
-    known the exact value comes from :func:`sdtheory.comm.one_way_states`.
-    This is the bound at the separator. The state count one token later can be one larger
-    (C(n, first) + 1, "intersection already seen"), which adds one bit when C(n, first) is a
-    power of two; see :func:`sdtheory.comm.memory_profile` for every position.
+    decision: 1 if first = 0, second = 0 or first + second > n (the answer is constant), else
+    C(n, first) (all rows of the communication matrix differ).
+    shared element, delta = n - first - second + 2, m = min(first, n - first): 1 if no instance
+    satisfies the promise (first = 0, second = 0 or first + second - 1 > n) or second = 1;
+    C(n, first) if delta >= m; Baranyai's ceil(C(n, m) / floor(n / m)) if delta = m - 1; None
+    below (a partition into constant-weight codes: :func:`sdtheory.one_way.one_way_states`).
     """
-    from sdtheory.comm import one_way_states, one_way_states_closed_form
-
-    n, first, second = _sizes(n, first, second)
+    n, k, l = _sizes(n, first, second)
     variant = Variant.parse(variant)
     if variant is Variant.DECISION:
-        if first == 0 or second == 0 or first + second > n:
-            return 0
-        return _log2_ceil(math.comb(n, first))
+        if k == 0 or l == 0 or k + l > n:
+            return 1
+        return binomial(n, k)
+    if k == 0 or l == 0 or k + l - 1 > n or l == 1:
+        return 1
+    binomial(n, min(k, n - k))  # refuse too large a closed form before computing it
+    return distance_graph_closed_form(n, k, n - k - l + 2)
+
+
+def one_pass_exact_bits(n: int, first: int, second: int, variant: Variant | str = Variant.DECISION) -> int:
+    """Exact one-pass (one-way) bound after the first set: lg of the least number of states.
+
+    Result: Myhill–Nerode for streams / one-way communication complexity: log2 of the least
+    number of states after the first set (:func:`one_way_states_closed_form`, checked by brute
+    force in :mod:`sdtheory.one_way`). Hypotheses: deterministic algorithm, one pass, correct on
+    every valid stream of the layout; the first set has ``first`` elements, the second ``second``.
+    decision: lg C(n, first) if first, second >= 1 and first + second <= n, else 0: it depends on
+    the FIRST set only, which is the order effect. shared element: lg of the closed form (0 bits
+    when second <= 1: the answer is then the second set's element); where no closed form is
+    known a ValueError says so (:func:`sdtheory.one_way.one_pass_states` adds the brute force).
+    This is the bound at the separator; one token later the count can be one larger
+    (C(n, first) + 1, "intersection already seen"): :func:`sdtheory.profile.memory_profile`.
+    """
+    n, first, second = _sizes(n, first, second)
     states = one_way_states_closed_form(n, first, second, variant)
     if states is None:
-        res = one_way_states(n, first, second, variant)
-        if not res.exact:
-            raise ValueError(
-                f"no closed form and no exact brute force for the shared-element variant at n={n}, "
-                f"first={first}, second={second}; bounds are [{res.bits}, {res.bits_upper}] bits"
-            )
-        states = res.lower
-    return _log2_ceil(states)
+        raise ValueError(
+            f"no closed form for the shared-element one-way states at n={n}, first={first}, "
+            f"second={second}; sdtheory.one_way.one_pass_states computes them by brute force (n <= 16)"
+        )
+    return ceil_log2(states)
 
 
 def two_way_log_rank_bits(n: int, k: int, l: int) -> int:
@@ -132,19 +149,19 @@ def two_way_log_rank_bits(n: int, k: int, l: int) -> int:
 
     Results: Mehlhorn–Schmidt (1982), D(f) >= log2 rank_R(M_f); Gottlieb–Kantor, the
     disjointness matrix of k-sets x l-sets is an inclusion matrix of full rank C(n, min(k, l))
-    (see :func:`sdtheory.comm.disjointness_rank_closed_form`).
+    (see :func:`sdtheory.rank.disjointness_rank_closed_form`).
     Hypotheses: deterministic protocols; k + l <= n (otherwise the answer is constant: 0 bits).
     Independent of the order; holds for any number of rounds.
     """
     n, k, l = _sizes(n, k, l, ("k", "l"))
     if k == 0 or l == 0 or k + l > n:
         return 0
-    return _log2_ceil(math.comb(n, min(k, l)))
+    return ceil_log2(binomial(n, min(k, l)))
 
 
 def two_way_fooling_set_bits(n: int, k: int, l: int) -> int:
     """Two-way deterministic lower bound for decision SD from the fooling set of
-    :func:`sdtheory.comm.fooling_set`: ceil(log2 C(2m, m)), m = min(k, l).
+    :func:`sdtheory.rank.fooling_set`: ceil(log2 C(2m, m)), m = min(k, l).
 
     Result: the fooling-set method (Yao 1979): D(f) >= log2 |fooling set|.
     Hypotheses: deterministic protocols; k + l <= n. Weaker than :func:`two_way_log_rank_bits`.
@@ -153,7 +170,7 @@ def two_way_fooling_set_bits(n: int, k: int, l: int) -> int:
     if k == 0 or l == 0 or k + l > n:
         return 0
     m = min(k, l)
-    return _log2_ceil(math.comb(2 * m, m))
+    return ceil_log2(binomial(2 * m, m))
 
 
 def two_way_upper_bits(n: int, k: int, l: int) -> int:
@@ -164,7 +181,7 @@ def two_way_upper_bits(n: int, k: int, l: int) -> int:
     n, k, l = _sizes(n, k, l, ("k", "l"))
     if k == 0 or l == 0 or k + l > n:
         return 0
-    return _log2_ceil(math.comb(n, min(k, l))) + 1
+    return ceil_log2(binomial(n, min(k, l))) + 1
 
 
 def jrp_lower_bound_paper_bits(n: int, k: int, l: int, passes: int) -> float:
@@ -178,7 +195,7 @@ def jrp_lower_bound_paper_bits(n: int, k: int, l: int, passes: int) -> float:
     constants. Hypotheses: deterministic recurrent model (Def G.12), JR-p prompt, correct on
     every input; decision variant. Returns a real number of bits (not rounded).
     """
-    passes = _int("passes", passes, 1)
+    passes = check_int("passes", passes, 1)
     return two_way_log_rank_bits(n, k, l) / (2 * passes)
 
 
@@ -194,18 +211,18 @@ def jrp_lower_bound_rank_bits(n: int, k: int, l: int, passes: int) -> float:
     Hypotheses: deterministic, decision variant, k + l <= n (else 0). Real number of bits.
     """
     n, k, l = _sizes(n, k, l, ("k", "l"))
-    passes = _int("passes", passes, 1)
+    passes = check_int("passes", passes, 1)
     if k == 0 or l == 0 or k + l > n:
         return 0.0
-    return math.log2(math.comb(n, min(k, l))) / (2 * passes - 1)
+    return math.log2(binomial(n, min(k, l))) / (2 * passes - 1)
 
 
 def position_counter_bits(length: int) -> int:
     """ceil(log2(length + 1)): bits of a counter of the tokens read (0..length), the O(log N) cost
     of making a position-independent update track the position that Def G.12 gives for free
     (the update f^i may depend on i). ``length`` = tokens in the stream (p * N)."""
-    length = _int("length", length, 0)
-    return _log2_ceil(length + 1)
+    length = check_int("length", length, 0)
+    return ceil_log2(length + 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,7 +238,7 @@ def store_first_bits(n: int, first: int) -> int:
     set store (shared element). Correct for both variants in one pass, any order.
     Depends on the FIRST set only.
     """
-    return set_encoding_bits(n, _int("first", first)) + 1
+    return set_encoding_bits(n, check_int("first", first, 0)) + 1
 
 
 def jrt_two_pass_bits(n: int, k: int, l: int) -> int:
@@ -253,9 +270,9 @@ def multi_pass_chunk(first: int, second: int, passes: int) -> tuple[str, int]:
     second set of the same pass (p chunks). Chunking the second set (p >= 2): pass r stores chunk
     r of the second set and checks it against the first set of pass r + 1 (p - 1 chunks).
     """
-    first = _int("first", first)
-    second = _int("second", second)
-    passes = _int("passes", passes, 1)
+    first = check_int("first", first, 0)
+    second = check_int("second", second, 0)
+    passes = check_int("passes", passes, 1)
     c_first = -(-first // passes)
     if passes == 1:
         return "first", c_first
@@ -277,15 +294,15 @@ def multi_pass_bits(n: int, first: int, second: int, passes: int) -> int:
 def bloom_filter_bits(filter_bits: int, n: int, variant: Variant | str = Variant.DECISION) -> int:
     """Bloom-filter sketch of the first set: filter_bits + 1 flag (+ w bits for the candidate
     element in the shared-element variant). Not correct in general: an under-budget algorithm."""
-    filter_bits = _int("filter_bits", filter_bits, 1)
+    filter_bits = check_int("filter_bits", filter_bits, 1)
     extra = element_bits(n) if Variant.parse(variant) is Variant.SHARED else 0
     return filter_bits + 1 + extra
 
 
 def fingerprint_bits(first: int, fp_bits: int, n: int, variant: Variant | str = Variant.DECISION) -> int:
     """Hash-fingerprint sketch: first * fp_bits + 1 flag (+ w for the shared-element variant)."""
-    first = _int("first", first)
-    fp_bits = _int("fp_bits", fp_bits, 1)
+    first = check_int("first", first, 0)
+    fp_bits = check_int("fp_bits", fp_bits, 1)
     extra = element_bits(n) if Variant.parse(variant) is Variant.SHARED else 0
     return first * fp_bits + 1 + extra
 
@@ -298,9 +315,9 @@ def fingerprint_bits(first: int, fp_bits: int, n: int, variant: Variant | str = 
 def data_dependent_feature_dim(set_size: int, c: int) -> int:
     """f = |A| + ceil(log2 c): the input-dependent IP kernel of Eq. 19 (a in A -> [e_a, 0],
     b not in A -> [0, binary code of b]); inner products are exactly delta for pairs involving A."""
-    set_size = _int("set_size", set_size)
-    c = _int("c", c, 1)
-    return set_size + _log2_ceil(c)
+    set_size = check_int("set_size", set_size, 0)
+    c = check_int("c", c, 1)
+    return set_size + ceil_log2(c)
 
 
 def random_feature_dim(set_size: int, c: int) -> int:
@@ -311,8 +328,8 @@ def random_feature_dim(set_size: int, c: int) -> int:
     union bound. Prop G.18 needs t / sqrt(f) < eps = 1 / (3 |A|), i.e. f > 9 |A|^2 t^2 =
     18 |A|^2 ln(100 c^2). Returns the least such integer (the paper: Θ(|A|^2 log c)).
     """
-    set_size = _int("set_size", set_size, 1)
-    c = _int("c", c, 1)
+    set_size = check_int("set_size", set_size, 1)
+    c = check_int("c", c, 1)
     return math.floor(18 * set_size**2 * math.log(100 * c * c)) + 1
 
 
@@ -325,8 +342,8 @@ def based_g18_state_values(d: int, f: int, normalizer: bool = False) -> int:
     :func:`random_feature_dim` applied to the FIRST set's size: that is the order effect of this
     construction. Multiply by the bits per value for bits (the paper has no precision analysis).
     """
-    d = _int("d", d, 1)
-    f = _int("f", f, 1)
+    d = check_int("d", d, 1)
+    f = check_int("f", f, 1)
     return d * f + (f if normalizer else 0)
 
 
@@ -338,9 +355,9 @@ def based_g22_state_values(n_bits: int, k: int, l: int, explicit_log_c: bool = T
     G.21 moves the smaller set first, then G.18 with the data-dependent kernel of dimension
     f = min(k, l) + log2 c = min(k, l) + n and d = n + 1: (n + 1) * f values.
     """
-    n_bits = _int("n_bits", n_bits, 1)
-    k = _int("k", k)
-    l = _int("l", l)
+    n_bits = check_int("n_bits", n_bits, 1)
+    k = check_int("k", k, 0)
+    l = check_int("l", l, 0)
     m = min(k, l)
     if not explicit_log_c:
         return m * n_bits
@@ -353,107 +370,8 @@ def based_g23_state_values(n_bits: int, k: int, l: int, explicit_log_c: bool = T
     As stated: min(k, l)^2 * n values. Explicit: f = :func:`random_feature_dim` (min(k, l),
     c = 2^n) = Θ(min^2 * n), d = n + 1: (n + 1) * f values.
     """
-    n_bits = _int("n_bits", n_bits, 1)
-    m = min(_int("k", k), _int("l", l))
+    n_bits = check_int("n_bits", n_bits, 1)
+    m = min(check_int("k", k, 0), check_int("l", l, 0))
     if not explicit_log_c:
         return m * m * n_bits
     return based_g18_state_values(n_bits + 1, random_feature_dim(max(1, m), 2**n_bits))
-
-
-# --------------------------------------------------------------------------------------------
-# the memory table
-# --------------------------------------------------------------------------------------------
-
-
-def _one_pass_entry(n: int, first: int, second: int, variant: Variant) -> tuple[float, str]:
-    try:
-        return float(one_pass_exact_bits(n, first, second, variant)), "Myhill-Nerode (exact)"
-    except ValueError:
-        from sdtheory.comm import one_way_states
-
-        res = one_way_states(n, first, second, variant)
-        return float(res.bits), f"graph colouring: lower bound, exact in [{res.bits}, {res.bits_upper}]"
-
-
-def _first_second(k: int, l: int, order: Order) -> tuple[int, int]:
-    return (k, l) if order is Order.A_FIRST else (l, k)
-
-
-def memory_table(
-    ns: Iterable[int],
-    ks: Iterable[int],
-    ls: Iterable[int],
-    orders: Iterable[Order | str] = (Order.A_FIRST, Order.B_FIRST),
-    passes: Iterable[int] = (1, 2),
-    variant: Variant | str = Variant.DECISION,
-) -> pd.DataFrame:
-    """Tidy table of every bound over a grid of n, k = |A|, l = |B|, order and passes.
-
-    One row per (n, k, l, order, passes, quantity). Columns: n, k, l, order, first, second,
-    passes, variant, quantity, kind ("lower" / "upper"), measure ("state": bits of streaming
-    state; "communication": bits exchanged by a two-way protocol, a bound on D(SD) and not on
-    state when p >= 2; "counter": the position counter, which is not state), bits (float),
-    reference (the result the number rests on). Quantities: one-pass exact bound (passes = 1
-    only), two-way log-rank and fooling-set bounds, JR-p bounds (paper form and rank form), the
-    algorithms' register sizes (store-first for p = 1, JRT two-pass for p = 2, p-pass for every
-    p), the position counter.
-    Grid points with k or l > n are skipped. Lower bounds other than the one-pass one are for the
-    decision variant (NaN for the shared-element variant).
-    """
-    variant = Variant.parse(variant)
-    order_list = [Order.parse(o) for o in orders]
-    rows = []
-    for n, k, l, order, p in itertools.product(ns, ks, ls, order_list, passes):
-        if k > n or l > n:
-            continue
-        first, second = _first_second(k, l, order)
-        base = dict(n=n, k=k, l=l, order=order.value, first=first, second=second, passes=p)
-        decision = variant is Variant.DECISION
-        entries: list[tuple[str, str, str, float, str]] = []  # quantity, kind, measure, bits, ref
-        if p == 1:
-            entries += [
-                ("one-pass exact", "lower", "state", *_one_pass_entry(n, first, second, variant)),
-                ("store-first", "upper", "state", store_first_bits(n, first), "store the first set"),
-            ]
-        two_way = [
-            (
-                "two-way log-rank",
-                "communication",
-                two_way_log_rank_bits(n, k, l),
-                "Mehlhorn-Schmidt, Gottlieb-Kantor",
-            ),
-            (
-                "two-way fooling set",
-                "communication",
-                two_way_fooling_set_bits(n, k, l),
-                "fooling set C(2m, m)",
-            ),
-            ("JR-p paper (D/2p)", "state", jrp_lower_bound_paper_bits(n, k, l, p), "Prop G.29"),
-            (
-                "JR-p rank (log rank/(2p-1))",
-                "state",
-                jrp_lower_bound_rank_bits(n, k, l, p),
-                "simulation + rank",
-            ),
-        ]
-        entries += [(q, "lower", meas, b if decision else float("nan"), ref) for q, meas, b, ref in two_way]
-        if p == 2:
-            entries.append(
-                ("JRT two-pass (Alg. 3)", "upper", "state", jrt_two_pass_bits(n, k, l), "Thm G.15")
-            )
-        entries += [
-            ("p-pass algorithm", "upper", "state", multi_pass_bits(n, first, second, p), "chunked store"),
-            (
-                "position counter",
-                "upper",
-                "counter",
-                position_counter_bits(p * (first + second + 1)),
-                "Def G.12",
-            ),
-        ]
-        for quantity, kind, measure, bits, reference in entries:
-            rows.append(
-                {**base, "variant": variant.value, "quantity": quantity, "kind": kind, "measure": measure}
-                | {"bits": float(bits), "reference": reference}
-            )
-    return pd.DataFrame(rows)

@@ -55,6 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sdtheory.combinatorics.integers import ceil_log2, check_int
 from sdtheory.instances import Order, SDInstance, StreamLayout, decode_stream, encode_stream
 from sdtheory.ipkernels import (
     THRESHOLD,
@@ -107,11 +108,6 @@ def is_correct(answer: SDAnswer, inst: SDInstance) -> bool:
     if inst.disjoint:
         return answer.disjoint and answer.shared is None
     return (not answer.disjoint) and answer.shared in inst.intersection
-
-
-def _count_bits(count: int) -> int:
-    """Bits to hold one of ``count`` >= 1 distinct values: ceil(log2 count)."""
-    return max(0, (count - 1).bit_length())
 
 
 @dataclass(frozen=True)
@@ -254,10 +250,8 @@ class SDConstruction(ABC):
             kernel = DataDependentSpec()
         if not isinstance(kernel, KernelSpec):
             raise TypeError(f"kernel={kernel!r} must be a KernelSpec")
-        if isinstance(value_dim, bool) or not isinstance(value_dim, int) or value_dim < 1:
-            raise ValueError(f"value_dim={value_dim!r} must be an integer >= 1")
         self.kernel = kernel
-        self.value_dim = value_dim
+        self.value_dim = check_int("value_dim", value_dim, 1)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kernel={self.kernel!r}, value_dim={self.value_dim})"
@@ -318,10 +312,10 @@ class SDConstruction(ABC):
         f = self.feature_dim(layout) if f is None else f
         m, q = self.stored_size(layout), self.query_size(layout)
         tensors = {
-            "kv": TensorSpec((f, self.value_dim), _count_bits(2 * m + 1), "key-value state Σ φ(k) v^T"),
+            "kv": TensorSpec((f, self.value_dim), ceil_log2(2 * m + 1), "key-value state Σ φ(k) v^T"),
             **self._counter_specs(layout),
-            "hits": TensorSpec((), _count_bits(q + 1), "readout: number of query positions that fired"),
-            "shared": TensorSpec((), _count_bits(layout.n + 1), "readout: 1 + first firing token, 0 if none"),
+            "hits": TensorSpec((), ceil_log2(q + 1), "readout: number of query positions that fired"),
+            "shared": TensorSpec((), ceil_log2(layout.n + 1), "readout: 1 + first firing token, 0 if none"),
         }
         return StateSize(tensors)
 
@@ -529,9 +523,9 @@ class JRTSD(SDConstruction):
     def _counter_specs(self, layout: StreamLayout) -> dict[str, TensorSpec]:
         n1 = layout.pass_length
         return {
-            "position": TensorSpec((), _count_bits(layout.length + 1), "tokens read so far (t)"),
-            "sep_count": TensorSpec((), _count_bits(layout.passes + 1), "separators seen"),
-            "first_len": TensorSpec((), _count_bits(n1), "position of the first separator = |F|"),
+            "position": TensorSpec((), ceil_log2(layout.length + 1), "tokens read so far (t)"),
+            "sep_count": TensorSpec((), ceil_log2(layout.passes + 1), "separators seen"),
+            "first_len": TensorSpec((), ceil_log2(n1), "position of the first separator = |F|"),
         }
 
     def _prepare(self, state: State, phi: np.ndarray, tokens: np.ndarray, layout: StreamLayout) -> None:
@@ -609,8 +603,8 @@ class PrefixSD(SDConstruction):
     def _counter_specs(self, layout: StreamLayout) -> dict[str, TensorSpec]:
         n1 = layout.pass_length
         return {
-            "n_first": TensorSpec((), _count_bits(n1), "encoder: size of the first set"),
-            "n_second": TensorSpec((), _count_bits(n1), "encoder: size of the second set"),
+            "n_first": TensorSpec((), ceil_log2(n1), "encoder: size of the first set"),
+            "n_second": TensorSpec((), ceil_log2(n1), "encoder: size of the second set"),
             "sep_count": TensorSpec((), 1, "decoder: separators seen (0 or 1)"),
         }
 

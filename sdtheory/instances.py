@@ -20,6 +20,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from sdtheory.combinatorics.integers import ceil_log2, check_int
+
 __all__ = [
     "GARInstance",
     "Order",
@@ -78,25 +80,15 @@ class Variant(StrEnum):
         raise ValueError(f"variant={value!r} is not an SD variant; allowed: {allowed}")
 
 
-def _check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name}={value!r} must be an integer (got {type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return int(value)
-
-
 def separator_token(n: int) -> int:
     """The separator token of streams over universe [n]: the value ``n`` itself."""
-    return _check_positive_int("n", n)
+    return check_int("n", n, 1)
 
 
 def _validate_set(name: str, elements: Iterable[int], n: int) -> tuple[int, ...]:
     values: list[int] = []
     for e in elements:
-        if isinstance(e, bool) or not isinstance(e, int | np.integer):
-            raise TypeError(f"{name} element {e!r} must be an integer")
-        values.append(int(e))
+        values.append(check_int(f"{name} element", e))
     bad = [e for e in values if not 0 <= e < n]
     if bad:
         raise ValueError(f"{name} has elements {bad} outside the universe [0, {n - 1}] (n={n})")
@@ -119,7 +111,7 @@ class SDInstance:
     b: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        n = _check_positive_int("n", self.n)
+        n = check_int("n", self.n, 1)
         object.__setattr__(self, "n", n)
         object.__setattr__(self, "a", _validate_set("A", self.a, n))
         object.__setattr__(self, "b", _validate_set("B", self.b, n))
@@ -150,9 +142,9 @@ class SDInstance:
         ``intersecting=None`` draws both sets independently; ``True`` / ``False`` forces the
         answer (``False`` needs k + l <= n, ``True`` needs k, l >= 1).
         """
-        n = _check_positive_int("n", n)
-        k = _check_positive_int("k", k, 0)
-        l = _check_positive_int("l", l, 0)
+        n = check_int("n", n, 1)
+        k = check_int("k", k, 0)
+        l = check_int("l", l, 0)
         if k > n or l > n:
             raise ValueError(f"k={k}, l={l} must each be <= n={n}")
         if intersecting is None:
@@ -225,9 +217,9 @@ class SDInstance:
     def random_shared(cls, n: int, k: int, l: int, rng: np.random.Generator) -> SDInstance:
         """Draw a uniformly random instance with |A| = k, |B| = l and |A ∩ B| = 1 exactly (the
         promise of the shared-element variant; needs k, l >= 1 and k + l - 1 <= n)."""
-        n = _check_positive_int("n", n)
-        k = _check_positive_int("k", k, 1)
-        l = _check_positive_int("l", l, 1)
+        n = check_int("n", n, 1)
+        k = check_int("k", k, 1)
+        l = check_int("l", l, 1)
         if k + l - 1 > n:
             raise ValueError(f"|A ∩ B| = 1 needs k + l - 1 <= n (k={k}, l={l}, n={n})")
         perm = rng.permutation(n)
@@ -259,10 +251,10 @@ class StreamLayout:
     passes: int = 1
 
     def __post_init__(self) -> None:
-        _check_positive_int("n", self.n)
-        _check_positive_int("first_size", self.first_size, 0)
-        _check_positive_int("second_size", self.second_size, 0)
-        _check_positive_int("passes", self.passes)
+        check_int("n", self.n, 1)
+        check_int("first_size", self.first_size, 0)
+        check_int("second_size", self.second_size, 0)
+        check_int("passes", self.passes, 1)
         for name in ("first_size", "second_size"):
             if getattr(self, name) > self.n:
                 raise ValueError(f"{name}={getattr(self, name)} exceeds the universe n={self.n}")
@@ -355,7 +347,7 @@ class GARInstance:
     queries: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        c = _check_positive_int("c", self.c)
+        c = check_int("c", self.c, 1)
         object.__setattr__(self, "c", c)
         keys = _validate_set("keys", self.keys, c)  # distinct, in range
         values = _validate_tokens("values", self.values, c)
@@ -381,9 +373,7 @@ class GARInstance:
 def _validate_tokens(name: str, tokens: Iterable[int], c: int) -> tuple[int, ...]:
     values: list[int] = []
     for t in tokens:
-        if isinstance(t, bool) or not isinstance(t, int | np.integer):
-            raise TypeError(f"{name} token {t!r} must be an integer")
-        values.append(int(t))
+        values.append(check_int(f"{name} token", t))
     bad = [t for t in values if not 0 <= t < c]
     if bad:
         raise ValueError(f"{name} has tokens {bad} outside the vocabulary [0, {c - 1}] (c={c})")
@@ -423,8 +413,8 @@ def solve_sd_via_gar(
 def gar_code_bits(c: int) -> int:
     """d = ceil(log2(c + 1)): bits of the value code in Prop G.26. Value v in [c] is coded as the
     d-bit binary number v + 1, so the all-zero code is left for Null."""
-    c = _check_positive_int("c", c)
-    return int(c).bit_length()  # == ceil(log2(c + 1)) for c >= 1
+    c = check_int("c", c, 1)
+    return ceil_log2(c + 1)
 
 
 def gar_to_sd_calls(gar: GARInstance) -> list[SDInstance]:

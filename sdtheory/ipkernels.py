@@ -47,6 +47,8 @@ from functools import cached_property
 
 import numpy as np
 
+from sdtheory.combinatorics.integers import ceil_log2, check_int
+
 __all__ = [
     "THRESHOLD",
     "CodeKernel",
@@ -73,14 +75,6 @@ __all__ = [
 THRESHOLD = 0.5
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name}={value!r} must be an integer (got {type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return int(value)
-
-
 def _check_prob(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
         raise TypeError(f"{name}={value!r} must be a number in (0, 1)")
@@ -91,8 +85,8 @@ def _check_prob(name: str, value: object) -> float:
 
 def code_bits(c: int) -> int:
     """Bits of the binary code block of :class:`DataDependentKernel`: max(1, ceil(log2 c))."""
-    c = _check_int("c", c, 1)
-    return max(1, (c - 1).bit_length())
+    c = check_int("c", c, 1)
+    return max(1, ceil_log2(c))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,9 +101,9 @@ def random_failure_bound(f: int, stored: int, queries: int) -> float:
     0 if nothing is stored or nothing is queried (every ρ is then exactly 0 or the readout sees
     no query).
     """
-    f = _check_int("f", f, 1)
-    stored = _check_int("stored", stored, 0)
-    queries = _check_int("queries", queries, 0)
+    f = check_int("f", f, 1)
+    stored = check_int("stored", stored, 0)
+    queries = check_int("queries", queries, 0)
     if stored == 0 or queries == 0:
         return 0.0
     return min(1.0, queries * math.exp(-f / (8 * stored)))
@@ -117,8 +111,8 @@ def random_failure_bound(f: int, stored: int, queries: int) -> float:
 
 def random_kernel_dim(stored: int, queries: int, delta: float) -> int:
     """Smallest f with :func:`random_failure_bound` <= ``delta``: ceil(8 m ln(q / δ)), at least 1."""
-    stored = _check_int("stored", stored, 0)
-    queries = _check_int("queries", queries, 0)
+    stored = check_int("stored", stored, 0)
+    queries = check_int("queries", queries, 0)
     delta = _check_prob("delta", delta)
     if stored == 0 or queries == 0 or queries <= delta:
         return 1
@@ -130,9 +124,9 @@ def uniform_failure_bound(f: int, stored: int, c: int) -> float:
     IP kernel), m = ``stored``: min(1, c(c-1) · exp(-f ε² / 2)) (Hoeffding, two-sided, union over
     the c(c-1)/2 unordered pairs). If it is one, every instance whose stored set has <= m elements
     is solved. 0 when m = 0 or c = 1 (no pair to fail)."""
-    f = _check_int("f", f, 1)
-    stored = _check_int("stored", stored, 0)
-    c = _check_int("c", c, 1)
+    f = check_int("f", f, 1)
+    stored = check_int("stored", stored, 0)
+    c = check_int("c", c, 1)
     if stored == 0 or c == 1:
         return 0.0
     eps = 1.0 / (3 * stored)
@@ -142,8 +136,8 @@ def uniform_failure_bound(f: int, stored: int, c: int) -> float:
 def random_kernel_dim_uniform(stored: int, c: int, delta: float) -> int:
     """The paper's f (Eq. 20 + union bound) for ε = 1/(3m) on the whole universe with probability
     >= 1 - δ: ceil(18 m² ln(c(c-1)/δ)), at least 1. Θ(m² log c)."""
-    stored = _check_int("stored", stored, 0)
-    c = _check_int("c", c, 1)
+    stored = check_int("stored", stored, 0)
+    c = check_int("c", c, 1)
     delta = _check_prob("delta", delta)
     if stored == 0 or c == 1:
         return 1
@@ -176,8 +170,8 @@ class IPKernel(ABC):
     name: str = "kernel"
 
     def __init__(self, c: int, f: int) -> None:
-        self.c = _check_int("c", c, 1)
-        self.f = _check_int("f", f, 1)
+        self.c = check_int("c", c, 1)
+        self.f = check_int("f", f, 1)
 
     def _tokens(self, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
         arr = np.asarray(tokens)
@@ -210,7 +204,7 @@ class IPKernel(ABC):
 
         Computed exactly from the features in blocks of ``block`` rows (cost c · |against| · f).
         """
-        block = _check_int("block", block, 1)
+        block = check_int("block", block, 1)
         ys = np.arange(self.c) if against is None else self._tokens(np.asarray(list(against), np.int64))
         fy = self._features(ys)
         eps = 0.0
@@ -237,7 +231,7 @@ class DataDependentKernel(IPKernel):
     name = "data-dependent"
 
     def __init__(self, c: int, stored: Sequence[int]) -> None:
-        c = _check_int("c", c, 1)
+        c = check_int("c", c, 1)
         stored_t = tuple(int(a) for a in stored)
         bad = [a for a in stored_t if not 0 <= a < c]
         if bad:
@@ -301,7 +295,7 @@ class RandomSignKernel(IPKernel):
             raise ValueError(f"c={c} must be < 2**40 for the counter layout")
         if f >= 64 << _WORD_BITS:
             raise ValueError(f"f={f} must be < {64 << _WORD_BITS}")
-        self.seed = _check_int("seed", seed, 0)
+        self.seed = check_int("seed", seed, 0)
         self._key = _splitmix64(np.array([self.seed % (1 << 64)], dtype=np.uint64))[0]
 
     def signs(self, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -366,12 +360,12 @@ def code_kernel_params(c: int, epsilon: float) -> CodeParams:
     Searches every prime p < c (K = ceil(log_p c) >= 2, Q = ceil((K-1)/ε) <= p) and the K = 1 code
     (Hadamard rows of the elements themselves: ε = 0, f = 2^ceil(log2 c)).
     """
-    c = _check_int("c", c, 1)
+    c = check_int("c", c, 1)
     if isinstance(epsilon, bool) or not isinstance(epsilon, int | float | np.floating):
         raise TypeError(f"epsilon={epsilon!r} must be a number in [0, 1)")
     if not 0.0 <= float(epsilon) < 1.0:
         raise ValueError(f"epsilon={epsilon} must be in [0, 1)")
-    best = CodeParams(c=c, p=c, k=1, q=1, r=(c - 1).bit_length())
+    best = CodeParams(c=c, p=c, k=1, q=1, r=ceil_log2(c))
     if epsilon == 0:
         return best
     for p in _primes_below(c):
@@ -381,7 +375,7 @@ def code_kernel_params(c: int, epsilon: float) -> CodeParams:
         q = math.ceil((k - 1) / epsilon - 1e-12)
         if q > p:
             continue
-        cand = CodeParams(c=c, p=p, k=k, q=q, r=(p - 1).bit_length())
+        cand = CodeParams(c=c, p=p, k=k, q=q, r=ceil_log2(p))
         if cand.f < best.f:
             best = cand
     return best
@@ -474,7 +468,7 @@ class DataDependentSpec(KernelSpec):
     data_dependent = True
 
     def dim(self, c: int, stored: int, queries: int) -> int:
-        return _check_int("stored", stored, 0) + code_bits(c)
+        return check_int("stored", stored, 0) + code_bits(c)
 
     def build(self, c: int, stored: Sequence[int], queries: int) -> IPKernel:
         return DataDependentKernel(c, stored)
@@ -498,9 +492,9 @@ class RandomSignSpec(KernelSpec):
     name = "random-sign"
 
     def __post_init__(self) -> None:
-        _check_int("seed", self.seed, 0)
+        check_int("seed", self.seed, 0)
         if self.f is not None:
-            _check_int("f", self.f, 1)
+            check_int("f", self.f, 1)
         _check_prob("delta", self.delta)
         if self.rule not in ("instance", "uniform"):
             raise ValueError(f"rule={self.rule!r} is not a dimension rule; allowed: 'instance', 'uniform'")
@@ -531,7 +525,7 @@ class CodeSpec(KernelSpec):
         return 1.0 / (3 * max(1, stored))
 
     def dim(self, c: int, stored: int, queries: int) -> int:
-        return code_kernel_params(c, self._epsilon(_check_int("stored", stored, 0))).f
+        return code_kernel_params(c, self._epsilon(check_int("stored", stored, 0))).f
 
     def build(self, c: int, stored: Sequence[int], queries: int) -> IPKernel:
         return CodeKernel.for_epsilon(c, self._epsilon(len(stored)))

@@ -25,6 +25,7 @@ and under-budget ones: :class:`TruncatedStoreFirst`, :class:`BloomFilter`,
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,11 +34,20 @@ from typing import ClassVar
 import numpy as np
 
 from sdtheory import bounds
-from sdtheory.bitsets import masks_to_sorted_elements, popcount, single_bit_index, subset_masks
+from sdtheory.combinatorics.bitsets import (
+    mask_to_elements,
+    masks_to_sorted_elements,
+    popcount,
+    single_bit_index,
+    subset_masks,
+)
+from sdtheory.combinatorics.integers import ceil_log2, check_int
 from sdtheory.instances import Order, SDInstance, StreamLayout, Variant
 
 __all__ = [
     "ALGORITHMS",
+    "MAX_BATCH_N",
+    "MAX_BATCH_TOKENS",
     "BloomFilter",
     "FingerprintSketch",
     "InstanceBatch",
@@ -49,15 +59,15 @@ __all__ = [
     "StoreFirst",
     "StreamingAlgorithm",
     "TruncatedStoreFirst",
-    "Witness",
+    "check_batch_size",
     "exhaustive_correct",
-    "find_failure",
     "instance_batch",
     "make_algorithm",
     "measure_memory",
     "reached_states",
     "run_batch",
     "run_stream",
+    "streams_from_masks",
 ]
 
 
@@ -206,8 +216,7 @@ class StreamingAlgorithm(ABC):
             raise ValueError(
                 f"{self.name} needs passes >= {self.min_passes}; layout has passes={layout.passes}"
             )
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ValueError(f"batch={batch!r} must be an integer >= 1")
+        check_int("batch", batch, 1)
         self._layout = layout
         self._plan(layout)
         self._reg = np.zeros((batch, self._width), dtype=np.uint8)
@@ -562,9 +571,7 @@ class TruncatedStoreFirst(StreamingAlgorithm):
 
     def __init__(self, max_elements: int, variant: Variant | str = Variant.DECISION) -> None:
         super().__init__(variant)
-        if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 0:
-            raise ValueError(f"max_elements={max_elements!r} must be an integer >= 0")
-        self.max_elements = max_elements
+        self.max_elements = check_int("max_elements", max_elements, 0)
 
     def describe(self) -> str:
         return f"{super().describe()}, max_elements={self.max_elements}"
@@ -595,9 +602,7 @@ class TruncatedStoreFirst(StreamingAlgorithm):
 
 
 def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
-    return seed
+    return check_int("seed", seed, 0)
 
 
 class BloomFilter(StreamingAlgorithm):
@@ -616,10 +621,9 @@ class BloomFilter(StreamingAlgorithm):
         self, filter_bits: int, hashes: int = 2, seed: int = 0, variant: Variant | str = Variant.DECISION
     ) -> None:
         super().__init__(variant)
-        for name, v in (("filter_bits", filter_bits), ("hashes", hashes)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}={v!r} must be an integer >= 1")
-        self.filter_bits, self.hashes, self.seed = filter_bits, hashes, _check_seed(seed)
+        self.filter_bits = check_int("filter_bits", filter_bits, 1)
+        self.hashes = check_int("hashes", hashes, 1)
+        self.seed = _check_seed(seed)
 
     def describe(self) -> str:
         return f"{super().describe()}, filter_bits={self.filter_bits}, hashes={self.hashes}, seed={self.seed}"
@@ -669,9 +673,7 @@ class FingerprintSketch(StreamingAlgorithm):
 
     def __init__(self, fp_bits: int, seed: int = 0, variant: Variant | str = Variant.DECISION) -> None:
         super().__init__(variant)
-        if isinstance(fp_bits, bool) or not isinstance(fp_bits, int) or not 1 <= fp_bits <= 30:
-            raise ValueError(f"fp_bits={fp_bits!r} must be an integer in [1, 30]")
-        self.fp_bits, self.seed = fp_bits, _check_seed(seed)
+        self.fp_bits, self.seed = check_int("fp_bits", fp_bits, 1, 30), _check_seed(seed)
 
     def describe(self) -> str:
         return f"{super().describe()}, fp_bits={self.fp_bits}, seed={self.seed}"
@@ -819,19 +821,42 @@ class InstanceBatch:
         return StreamLayout(self.n, first, second, self.passes)
 
     def instance(self, i: int) -> SDInstance:
-        from sdtheory.bitsets import mask_to_elements
-
         return SDInstance(self.n, mask_to_elements(self.a[i]), mask_to_elements(self.b[i]))
 
 
-def _streams_from_masks(
+def streams_from_masks(
     n: int, first: np.ndarray, second: np.ndarray, f: int, s: int, passes: int
 ) -> np.ndarray:
+    """Streams int64 [B, passes * (f + 1 + s)] of first / second set masks (uint64 [B], sizes f, s),
+    each set in increasing order, the separator n between them, repeated ``passes`` times."""
     fe = masks_to_sorted_elements(first, n, f)
     se = masks_to_sorted_elements(second, n, s)
     sep = np.full((first.size, 1), n, dtype=np.int64)
     one = np.concatenate([fe, sep, se], axis=1)
     return np.tile(one, (1, passes))
+
+
+MAX_BATCH_N = 24
+"""Largest universe of :func:`instance_batch`: all 2^24 subsets are enumerated (128 MB of masks)."""
+MAX_BATCH_TOKENS = 2**25
+"""Largest number of tokens (instances x stream length) of :func:`instance_batch`: about 1 GB at
+the peak of :func:`sdtheory.witness.find_failure` (about 3 s for 2.6 million one-pass streams)."""
+
+
+def check_batch_size(n: int, k: int, l: int, passes: int = 1, first_sets: int | None = None) -> int:
+    """The number of tokens :func:`instance_batch` would build (every first set with every second
+    set, before the shared-element filter), or ValueError if it exceeds :data:`MAX_BATCH_TOKENS`
+    or n exceeds :data:`MAX_BATCH_N`. ``first_sets``: how many first sets, if restricted."""
+    n = check_int("n", n, 1, MAX_BATCH_N)
+    k, l, passes = check_int("k", k, 0, n), check_int("l", l, 0, n), check_int("passes", passes, 1)
+    pairs = (math.comb(n, k) if first_sets is None else first_sets) * math.comb(n, l)
+    tokens = pairs * passes * (k + l + 1)
+    if tokens > MAX_BATCH_TOKENS:
+        raise ValueError(
+            f"n={n}, |A|={k}, |B|={l}, passes={passes} has {pairs} input pairs, {tokens} stream tokens "
+            f"in all, more than MAX_BATCH_TOKENS = {MAX_BATCH_TOKENS} (about 1 GB)"
+        )
+    return tokens
 
 
 def instance_batch(
@@ -844,11 +869,15 @@ def instance_batch(
     first_masks: np.ndarray | None = None,
 ) -> InstanceBatch:
     """All instances with |A| = k, |B| = l over [n] (shared element: only |A ∩ B| = 1), encoded
-    in ``order`` with ``passes`` repeats. ``first_masks`` restricts the first set."""
+    in ``order`` with ``passes`` repeats. ``first_masks`` restricts the first set.
+
+    Refused up front (ValueError) when the streams would hold more than :data:`MAX_BATCH_TOKENS`
+    tokens (first sets x second sets x stream length), or n > :data:`MAX_BATCH_N`."""
     order = Order.parse(order)
     variant = Variant.parse(variant)
     layout = StreamLayout(n, *((k, l) if order is Order.A_FIRST else (l, k)), passes)
     f, s = layout.first_size, layout.second_size
+    check_batch_size(n, k, l, passes, None if first_masks is None else len(first_masks))
     fm = subset_masks(n, f) if first_masks is None else np.asarray(first_masks, dtype=np.uint64)
     sm = subset_masks(n, s)
     first = np.repeat(fm, sm.size)
@@ -861,7 +890,7 @@ def instance_batch(
         first, second, inter = first[keep], second[keep], inter[keep]
         answers = single_bit_index(inter)
     a, b = (first, second) if order is Order.A_FIRST else (second, first)
-    streams = _streams_from_masks(n, first, second, f, s, passes)
+    streams = streams_from_masks(n, first, second, f, s, passes)
     return InstanceBatch(n, k, l, order, passes, variant, a, b, answers, streams)
 
 
@@ -880,8 +909,20 @@ def reached_states(
     layout = batch.layout
     if batch.streams.shape[0] == 0:
         return np.ones(layout.length + 1, dtype=np.int64)
-    _, regs = run_batch(alg, batch.streams, layout, record=range(layout.length + 1))
-    return np.array([np.unique(regs[t], axis=0).shape[0] for t in range(layout.length + 1)], dtype=np.int64)
+    alg.reset(layout, batch=batch.streams.shape[0])
+    counts = [_distinct_rows(alg.state_array())]
+    for pos in range(layout.length):  # count as we go: one register copy at a time
+        alg.feed(batch.streams[:, pos])
+        counts.append(_distinct_rows(alg.state_array()))
+    return np.array(counts, dtype=np.int64)
+
+
+def _distinct_rows(reg: np.ndarray) -> int:
+    """Distinct rows of a 0/1 register array [B, W] (rows packed into bytes, compared whole)."""
+    packed = np.ascontiguousarray(np.packbits(reg, axis=1))
+    if packed.shape[1] == 0:
+        return 1
+    return int(np.unique(packed.view(np.dtype((np.void, packed.shape[1])))).shape[0])
 
 
 @dataclass(frozen=True)
@@ -898,8 +939,7 @@ class MemoryMeasures:
 
     @property
     def reached_bits(self) -> int:
-        top = int(self.reached.max())
-        return 0 if top <= 1 else (top - 1).bit_length()
+        return ceil_log2(int(self.reached.max()))
 
 
 def measure_memory(
@@ -911,221 +951,6 @@ def measure_memory(
     alg.reset(layout)
     bits = alg.state_bits()
     return MemoryMeasures(bits, reached_states(alg, n, k, l, order, passes))
-
-
-# --------------------------------------------------------------------------------------------
-# the lower-bound witness
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Witness:
-    """Inputs on which an algorithm must fail (or fails).
-
-    ``kind``:
-    * "collision": two first sets reach the same state after the first set and the separator
-      (``cut`` tokens); with the same second set they have different correct answers, but the
-      algorithm, in the same state and reading the same tokens, answers both alike;
-    * "transcript-collision" (JR-p): two inputs with the same second set have the same states at
-      all 2p - 1 crossings of the cut between the sets, hence the same final state;
-    * "wrong-answer": a single input answered wrongly without such a collision.
-    ``instances`` are the inputs, ``correct`` their answers, ``outputs`` the algorithm's.
-    """
-
-    kind: str
-    algorithm: str
-    order: Order
-    passes: int
-    instances: tuple[SDInstance, ...]
-    correct: tuple[bool | int, ...]
-    outputs: tuple[bool | int, ...]
-    cut: int | None = None
-    state: str | None = None
-
-    @property
-    def wrong(self) -> tuple[SDInstance, ...]:
-        """The instances the algorithm answers wrongly."""
-        return tuple(i for i, c, o in zip(self.instances, self.correct, self.outputs, strict=True) if c != o)
-
-    def describe(self) -> str:
-        parts = [f"{self.kind} witness against {self.algorithm} ({self.order.value}, passes={self.passes})"]
-        for inst, c, o in zip(self.instances, self.correct, self.outputs, strict=True):
-            parts.append(f"  A={sorted(inst.a)} B={sorted(inst.b)}: correct {c}, algorithm {o}")
-        if self.state is not None:
-            parts.append(f"  shared state after {self.cut} tokens: {self.state} ({len(self.state)} bits)")
-        return "\n".join(parts)
-
-
-def _scalar(x: np.generic) -> bool | int:
-    return bool(x) if isinstance(x, np.bool_ | bool) else int(x)
-
-
-def find_failure(
-    algorithm: StreamingAlgorithm,
-    n: int,
-    k: int,
-    l: int,
-    order: Order | str = Order.A_FIRST,
-    passes: int = 1,
-) -> Witness | None:
-    """Search for inputs that break ``algorithm`` (|A| = k, |B| = l over [n], small n).
-
-    One pass: run the algorithm on every first set up to and including the separator, group
-    the first sets by serialised state, and inside a group look for two first sets S, S' and a
-    second set T valid for both with different answers (for the decision variant any T that
-    meets exactly one of them). Such a pair exists whenever the algorithm has fewer distinct
-    states there than the exact bound (:func:`sdtheory.comm.one_way_states`). JR-p: run every
-    valid input, group by the states at the 2p - 1 cut crossings plus the second set (inputs with
-    one transcript form a rectangle and end in the same state). If no collision is found, every
-    valid input is checked directly. Returns None iff the algorithm is correct on every valid
-    input of the layout (sets in increasing order inside the stream).
-    """
-    order = Order.parse(order)
-    variant = algorithm.variant
-    full = instance_batch(n, k, l, order, passes, variant)
-    layout = full.layout
-    f = layout.first_size
-    witness = None
-    if passes == 1:
-        witness = _one_pass_collision(algorithm, full, layout)
-    else:
-        witness = _transcript_collision(algorithm, full, layout)
-    if witness is not None:
-        return witness
-    if full.streams.shape[0] == 0:
-        return None
-    outputs, _ = run_batch(algorithm, full.streams, layout)
-    assert outputs is not None
-    wrong = np.flatnonzero(outputs != full.answers)
-    if wrong.size == 0:
-        return None
-    i = int(wrong[0])
-    return Witness(
-        "wrong-answer",
-        repr(algorithm),
-        order,
-        passes,
-        (full.instance(i),),
-        (_scalar(full.answers[i]),),
-        (_scalar(outputs[i]),),
-        cut=f + 1,
-    )
-
-
-def _one_pass_collision(alg: StreamingAlgorithm, full: InstanceBatch, layout: StreamLayout) -> Witness | None:
-    n, f, s = layout.n, layout.first_size, layout.second_size
-    cut = f + 1
-    firsts = subset_masks(n, f)
-    filler = np.repeat(subset_masks(n, s)[:1], firsts.size)  # any second set: only the prefix runs
-    prefix = _streams_from_masks(n, firsts, filler, f, s, layout.passes)
-    _, regs = run_batch(alg, prefix, layout, record=[cut], stop=cut)
-    states = regs[cut]
-    _, inv, counts = np.unique(states, axis=0, return_inverse=True, return_counts=True)
-    seconds = subset_masks(n, s)
-    for g in np.flatnonzero(counts > 1).tolist():
-        members = firsts[inv.ravel() == g]
-        vals_inter = members[:, None] & seconds[None, :]
-        if alg.variant is Variant.DECISION:
-            vals = (vals_inter == 0).astype(np.int16)
-        else:
-            vals = single_bit_index(vals_inter).astype(np.int16)
-        valid = vals >= 0
-        for i in range(members.size):
-            clash = valid[i][None, :] & valid & (vals != vals[i][None, :])
-            js, ts = np.nonzero(clash)
-            if js.size:
-                j, t = int(js[0]), int(ts[0])
-                return _collision_witness(
-                    alg, full, layout, members[i], members[j], seconds[t], cut, states, inv
-                )
-    return None
-
-
-def _collision_witness(
-    alg: StreamingAlgorithm,
-    full: InstanceBatch,
-    layout: StreamLayout,
-    s1: np.uint64,
-    s2: np.uint64,
-    t: np.uint64,
-    cut: int,
-    states: np.ndarray,
-    inv: np.ndarray,
-) -> Witness:
-    from sdtheory.bitsets import mask_to_elements
-
-    n = layout.n
-    order = full.order
-    insts = []
-    for s in (s1, s2):
-        a, b = (s, t) if order is Order.A_FIRST else (t, s)
-        insts.append(SDInstance(n, mask_to_elements(a), mask_to_elements(b)))
-    streams = _streams_from_masks(
-        n,
-        np.array([s1, s2], dtype=np.uint64),
-        np.array([t, t], dtype=np.uint64),
-        layout.first_size,
-        layout.second_size,
-        layout.passes,
-    )
-    outputs, regs = run_batch(alg, streams, layout, record=[cut])
-    assert outputs is not None
-    if not np.array_equal(regs[cut][0], regs[cut][1]) or outputs[0] != outputs[1]:
-        raise AssertionError("the algorithm is not deterministic in its register: same state, different run")
-    correct = tuple(inst.answer(alg.variant) for inst in insts)
-    state = "".join(str(int(b)) for b in regs[cut][0].tolist())
-    return Witness(
-        "collision",
-        repr(alg),
-        order,
-        layout.passes,
-        tuple(insts),
-        correct,
-        (_scalar(outputs[0]), _scalar(outputs[1])),
-        cut=cut,
-        state=state,
-    )
-
-
-def _transcript_collision(
-    alg: StreamingAlgorithm, full: InstanceBatch, layout: StreamLayout
-) -> Witness | None:
-    if full.streams.shape[0] == 0:
-        return None
-    N, f = layout.pass_length, layout.first_size
-    crossings = [r * N + f + 1 for r in range(layout.passes)] + [r * N for r in range(1, layout.passes)]
-    crossings.sort()
-    outputs, regs = run_batch(alg, full.streams, layout, record=crossings)
-    assert outputs is not None
-    second = full.b if full.order is Order.A_FIRST else full.a
-    keys = np.concatenate(
-        [regs[c] for c in crossings] + [np.ascontiguousarray(second).view(np.uint8).reshape(-1, 8)], axis=1
-    )
-    _, inv = np.unique(keys, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    ans = full.answers
-    order_idx = np.argsort(inv, kind="stable")
-    inv_sorted, ans_sorted = inv[order_idx], ans[order_idx]
-    same_group = inv_sorted[1:] == inv_sorted[:-1]
-    differ = same_group & (ans_sorted[1:] != ans_sorted[:-1])
-    hits = np.flatnonzero(differ)
-    if hits.size == 0:
-        return None
-    i, j = int(order_idx[hits[0]]), int(order_idx[hits[0] + 1])
-    if not np.array_equal(regs[crossings[-1]][i], regs[crossings[-1]][j]) or outputs[i] != outputs[j]:
-        raise AssertionError("same transcript and second set but different final output")
-    state = "".join(str(int(b)) for b in regs[crossings[-1]][i].tolist())
-    return Witness(
-        "transcript-collision",
-        repr(alg),
-        full.order,
-        layout.passes,
-        (full.instance(i), full.instance(j)),
-        (_scalar(ans[i]), _scalar(ans[j])),
-        (_scalar(outputs[i]), _scalar(outputs[j])),
-        cut=crossings[-1],
-        state=state,
-    )
 
 
 def exhaustive_correct(

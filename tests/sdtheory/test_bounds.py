@@ -10,20 +10,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdtheory import bounds, comm
+from sdtheory import bounds, matrices, one_way, rank, table
 from sdtheory.instances import Variant
 
 
 @pytest.mark.parametrize("n", range(1, 11))
 def test_one_pass_exact_bits_is_the_brute_force_bound(n: int) -> None:
     for k, l in itertools.product(range(n + 1), repeat=2):
-        brute = comm.one_way_states(n, k, l)
+        brute = one_way.one_way_states(n, k, l)
         assert bounds.one_pass_exact_bits(n, k, l) == brute.bits
-        closed = comm.one_way_states_closed_form(n, k, l, Variant.SHARED)
+        closed = bounds.one_way_states_closed_form(n, k, l, Variant.SHARED)
         if closed is not None:
             assert (
                 bounds.one_pass_exact_bits(n, k, l, "shared-element")
-                == comm.one_way_states(n, k, l, Variant.SHARED).bits
+                == one_way.one_way_states(n, k, l, Variant.SHARED).bits
             )
 
 
@@ -44,7 +44,7 @@ def test_two_way_bounds_against_rank_and_each_other(n: int) -> None:
     for k, l in itertools.product(range(n + 1), repeat=2):
         lr = bounds.two_way_log_rank_bits(n, k, l)
         if k and l and k + l <= n:
-            assert lr == math.ceil(math.log2(comm.rank_real(comm.sd_matrix(n, k, l))))
+            assert lr == math.ceil(math.log2(rank.rank_real(matrices.sd_matrix(n, k, l))))
         fool = bounds.two_way_fooling_set_bits(n, k, l)
         up = bounds.two_way_upper_bits(n, k, l)
         assert fool <= lr <= up <= lr + 1
@@ -109,7 +109,7 @@ def test_based_constructions_explicit_vs_stated(n_bits: int, k: int, l: int) -> 
 
 
 def test_memory_table_is_tidy_and_consistent() -> None:
-    df = bounds.memory_table([16, 64], [0, 2, 8], [1, 4], passes=(1, 2, 3))
+    df = table.memory_table([16, 64], [0, 2, 8], [1, 4], passes=(1, 2, 3))
     assert set(df.columns) == {
         "n",
         "k",
@@ -136,7 +136,7 @@ def test_memory_table_is_tidy_and_consistent() -> None:
     assert a_first.sort_values("k").bits.is_monotonic_increasing and a_first.bits.nunique() == 3
     b_first = df[(df.quantity == "store-first") & (df.order == "B-first") & (df.n == 64) & (df.l == 4)]
     assert b_first.bits.nunique() == 1
-    shared = bounds.memory_table([8], [3], [2], passes=(1,), variant="shared-element")
+    shared = table.memory_table([8], [3], [2], passes=(1,), variant="shared-element")
     assert shared[shared.quantity == "two-way log-rank"].bits.isna().all()
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdtheory import bounds, comm
+from sdtheory import bounds, one_way
 from sdtheory import strategies as sds
 from sdtheory.instances import (
     GARInstance,
@@ -163,7 +163,7 @@ def test_restart_from_serialised_state(draw: tuple[SDInstance, Order, int], data
 @pytest.mark.parametrize("n", range(2, 8))
 def test_reached_states_at_the_separator_meet_the_exact_bound(n: int) -> None:
     for k, l, variant in itertools.product(range(n + 1), range(n + 1), Variant):
-        need = comm.one_way_states(n, k, l, variant, node_budget=500)
+        need = one_way.one_way_states(n, k, l, variant, node_budget=500)
         for order_alg in (StoreFirst(variant), MultiPass(variant)):
             counts = reached_states(order_alg, n, k, l, Order.A_FIRST, 1)
             assert counts[k + 1] >= need.lower, (order_alg, n, k, l, variant)
@@ -267,5 +267,5 @@ def test_memory_measures(n: int, k: int, l: int) -> None:
         first = k if order is Order.A_FIRST else l
         assert m.register_bits == bounds.store_first_bits(n, first)
         assert m.reached_bits <= m.register_bits
-        assert m.reached_bits >= comm.one_way_states(n, first, k + l - first).bits
+        assert m.reached_bits >= one_way.one_way_states(n, first, k + l - first).bits
         assert m.reached[0] == 1 and m.reached.shape == (k + l + 2,)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdtheory import comm
+from sdtheory import one_way
 from sdtheory.instances import Order, StreamLayout, Variant, encode_stream
 from sdtheory.streaming import (
     BloomFilter,
@@ -19,12 +19,11 @@ from sdtheory.streaming import (
     StoreFirst,
     StreamingAlgorithm,
     TruncatedStoreFirst,
-    Witness,
     exhaustive_correct,
-    find_failure,
     reached_states,
     run_stream,
 )
+from sdtheory.witness import Witness, find_failure
 
 
 def _check_witness(w: Witness, alg: StreamingAlgorithm) -> None:
@@ -78,7 +77,7 @@ def test_breaks_every_algorithm_with_too_few_states(data: st.DataObject) -> None
     variant = data.draw(st.sampled_from(list(Variant)))
     alg = data.draw(under_budget(variant))
     first, second = (k, l) if order is Order.A_FIRST else (l, k)
-    need = comm.one_way_states(n, first, second, variant, node_budget=500)
+    need = one_way.one_way_states(n, first, second, variant, node_budget=500)
     reached = reached_states(alg, n, k, l, order, 1)[first + 1]
     w = find_failure(alg, n, k, l, order)
     if reached < need.lower or 2 ** alg.stated_bits(StreamLayout(n, first, second)) < need.lower:
@@ -92,7 +91,7 @@ def test_breaks_every_algorithm_with_too_few_states(data: st.DataObject) -> None
 
 def test_breaks_bloom_filters_with_fewer_bits_than_the_exact_bound() -> None:
     n, k, l = 8, 4, 3
-    need = comm.one_way_states(n, k, l).bits  # ceil(log2 C(8, 4)) = 7
+    need = one_way.one_way_states(n, k, l).bits  # ceil(log2 C(8, 4)) = 7
     for bits, hashes, seed in itertools.product(range(1, need - 1), (1, 2, 3), range(5)):
         alg = BloomFilter(bits, hashes, seed)
         assert alg.stated_bits(StreamLayout(n, k, l)) < need

@@ -85,10 +85,17 @@ from fractions import Fraction
 
 import numpy as np
 
+from sdtheory.combinatorics.bitsets import subset_masks
+from sdtheory.combinatorics.interval import Bounds
+from sdtheory.matrices import check_sizes
+
 __all__ = [
+    "decision_last_element_cover",
     "decision_second_set_bounds",
     "j_cover_window_bound",
+    "last_element_cover_bounds",
     "link_cost_lower",
+    "sandwich_bounds",
     "second_set_lower",
     "second_set_upper",
 ]
@@ -201,16 +208,98 @@ def second_set_lower(n: int, k: int, l: int, j: int, max_window: int = 6) -> tup
     return lower, name
 
 
-def decision_second_set_bounds(n: int, k: int, l: int, j: int, max_window: int = 6) -> tuple[int, int, str]:
-    """(lower, upper, method) after j of l second-set elements (decision, 1 <= j < l, k >= 1,
-    k + l <= n): :func:`second_set_lower` and :func:`second_set_upper`; the least number of
-    states lies in [lower, upper], and equals it when the method says "closed form" (then the
-    upper end is store-first C(n, k) + 1 or store-union C(n, k + j) + 1, as the method names)."""
+def sandwich_bounds(n: int, k: int, l: int, j: int, max_window: int = 6) -> Bounds:
+    """Theorems 1-3 and the restriction lemma below (:func:`second_set_lower`), store-first or
+    store-union above (:func:`second_set_upper`), after j of l second-set elements (decision,
+    1 <= j < l, k >= 1, k + l <= n). When the ends meet the method reads "closed form: ... = ..."
+    and names the store that is optimal (store-first C(n, k) + 1 or store-union C(n, k + j) + 1)."""
     lower, lo_name = second_set_lower(n, k, l, j, max_window)
     upper, up_name = second_set_upper(n, k, l, j)
-    if lower > upper:
-        raise AssertionError(f"link-charging bound {lower} > upper bound {upper} at ({n}, {k}, {l}, {j})")
-    if lower == upper:
-        return lower, upper, f"closed form: {lo_name} = {up_name}"
-    below = f"{lo_name} below, " if lo_name else ""
-    return lower, upper, f"bounds: {below}{up_name} above"
+    return Bounds(lower, upper, lo_name, up_name)
+
+
+def decision_second_set_bounds(n: int, k: int, l: int, j: int, max_window: int = 6) -> Bounds:
+    """Certified bounds on the least number of states after j of l second-set elements (decision,
+    1 <= j < l, k >= 1, k + l <= n), from every argument of this module:
+
+    * below: the fixed-Q clique C(n - j, k) + 1 (the configurations (S, Q0) for one j-set Q0, and
+      one whose S meets Q0), and :func:`sandwich_bounds` (link charging, with its restrictions);
+    * above: store-first C(n, k) + 1, store-union C(n, k + j) + 1, and, with one element left in a
+      tight instance (j = l - 1, k + l = n), the n zero sets [n] minus a point.
+    """
+    _check(n, k, l, j)
+    bounds = Bounds(math.comb(n - j, k) + 1, math.comb(n, k) + 1, "fixed-Q clique", "store-first")
+    if j == l - 1 and k + l == n:
+        bounds = bounds.tighten_upper(n, "zero sets [n] minus a point")
+    sandwich = sandwich_bounds(n, k, l, j, max_window)
+    return bounds.tighten_lower(sandwich.lower, sandwich.lower_proof).tighten_upper(
+        sandwich.upper, sandwich.upper_proof
+    )
+
+
+def decision_last_element_cover(
+    n: int, k: int, l: int, node_limit: int = 200
+) -> tuple[int, int, np.ndarray] | None:
+    r"""Decision, one second-set element left (j = l - 1, 1 <= k, k + l <= n): exact least number
+    of states as a set-cover integer programme; None if n > 10 (too large).
+
+    Reformulation. A configuration is a partial function from completions to answers: clean
+    (S, Q) (S ∩ Q = ∅) maps r not in Q to [r not in S]; dirty (S ∩ Q != ∅) maps every r not in
+    Q to 0, so dirty configurations depend on Q only. Two configurations are compatible iff the
+    functions agree where both are defined, and a set of pairwise agreeing partial functions
+    has a common total extension (each point's value is the same in every member defined
+    there). So colour classes are exactly the sets of configurations extended by one total
+    function [n] -> {0, 1}, i.e. by one zero set Z ⊆ [n]: clean (S, Q) fits Z iff
+    S ⊆ Z ⊆ S ∪ Q, dirty Q' fits Z iff Z ⊇ [n] \ Q'. The least number of states is the least
+    number of sets Z covering every configuration: a set cover over the 2^n candidates, solved
+    exactly by :func:`scipy.optimize.milp` (HiGHS branch and bound; optimal status proves the
+    lower bound). Returns (lower, upper, chosen zero sets as masks) with lower = upper when the
+    solver proved optimality within ``node_limit`` branch-and-bound nodes (a node limit, not a time
+    limit, so the result does not depend on the machine's speed or load).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_matrix
+
+    n, k, l = check_sizes(n, k, l)
+    if not (1 <= k and 2 <= l and k + l <= n) or n > 10:
+        return None
+    j = l - 1
+    z = np.arange(1 << n, dtype=np.int64)
+    full = (1 << n) - 1
+    rows: list[np.ndarray] = []
+    for s in subset_masks(n, k).astype(np.int64):
+        for q in subset_masks(n, j).astype(np.int64):
+            if q & s:
+                continue
+            rows.append(np.flatnonzero(((z & s) == s) & ((z & ~(s | q) & full) == 0)))
+    for q in subset_masks(n, j).astype(np.int64):
+        rows.append(np.flatnonzero((z | q) == full))
+    indptr = np.cumsum([0] + [r.size for r in rows])
+    a = csr_matrix((np.ones(indptr[-1]), np.concatenate(rows), indptr), shape=(len(rows), z.size))
+    res = milp(
+        np.ones(z.size),
+        constraints=LinearConstraint(a, lb=1, ub=np.inf),
+        integrality=np.ones(z.size),
+        bounds=Bounds(0, 1),
+        options={"node_limit": node_limit},
+    )
+    if res.x is None:
+        return None
+    chosen = z[res.x > 0.5]
+    covered = np.asarray((a[:, res.x > 0.5]).sum(axis=1)).ravel()
+    if not np.all(covered >= 1):
+        raise AssertionError(f"set cover from milp does not cover every configuration (n={n}, k={k}, l={l})")
+    upper = int(chosen.size)
+    lower = upper if res.status == 0 else max(1, math.ceil(res.mip_dual_bound - 1e-6))
+    return lower, upper, chosen
+
+
+def last_element_cover_bounds(n: int, k: int, l: int, j: int, max_cover_n: int = 7) -> Bounds | None:
+    """:func:`decision_last_element_cover` as bounds, at the last second-set element (j = l - 1)
+    for n <= ``max_cover_n``; None elsewhere."""
+    if j != l - 1 or n > max_cover_n:
+        return None
+    cover = decision_last_element_cover(n, k, l)
+    if cover is None:
+        return None
+    return Bounds.of(cover[0], cover[1], "set cover ILP over zero sets")

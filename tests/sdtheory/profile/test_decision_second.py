@@ -1,7 +1,7 @@
-"""Decision SD inside the second set: sdtheory.decision_second against brute force.
+"""Decision SD inside the second set: sdtheory.profile.decision_second against brute force.
 
 Every claim of the module is checked against objects built here independently: the brute-force
-cut matrix of :func:`sdtheory.comm._cut_matrix` (rows decoded to (S, Q) by enumerating the
+cut matrix of :func:`sdtheory.profile.cuts.cut_matrix` (rows decoded to (S, Q) by enumerating the
 configurations with itertools), its incompatibility graph, an exact chromatic number (reduction by
 dominated vertices, then either the project's exact colouring or a set cover over all maximal
 independent sets, certified by a proper colouring of the full graph), the least sandwich family
@@ -22,10 +22,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdtheory import comm
-from sdtheory import decision_second as ds
-from sdtheory.graphs import chromatic_number, is_clique, is_proper_coloring, max_clique
+from sdtheory import matrices
+from sdtheory.combinatorics.graphs import chromatic_number, is_clique, is_proper_coloring, max_clique
 from sdtheory.instances import Variant
+from sdtheory.profile import cuts
+from sdtheory.profile import decision_second as ds
 
 # --------------------------------------------------------------------------------------------
 # positions and brute force
@@ -68,7 +69,7 @@ def _clean_configurations(n: int, k: int, j: int) -> list[tuple[int, int]]:
 def _brute(n: int, k: int, l: int, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(matrix, S masks, Q masks, incompatibility graph) of the decision cut after j of the l
     second-set elements; row r of the matrix is the configuration (S[r], Q[r])."""
-    built = comm._cut_matrix(n, k, l, Variant.DECISION, k + 1 + j, 10**9)
+    built = cuts.cut_matrix(n, k, l, Variant.DECISION, k + 1 + j, 10**9)
     assert built is not None
     mat, count = built
     # every (k-set S, j-set Q) is a prefix (any j-set lies in some l-set); _cut_matrix keys
@@ -84,13 +85,13 @@ def _brute(n: int, k: int, l: int, j: int) -> tuple[np.ndarray, np.ndarray, np.n
     # decoding check, entry by entry: row (S, Q) answers [R ∩ S = ∅] on every completion R (an
     # m-set avoiding Q); the number of defined entries per row is C(n - j, m)
     m = l - j
-    defined = (mat != comm.UNDEFINED).sum(axis=1)
+    defined = (mat != matrices.UNDEFINED).sum(axis=1)
     assert np.all(defined == math.comb(n - j, m))
     ones = (mat == 1).sum(axis=1)
     clean = (s & q) == 0
     expect_ones = np.where(clean, [math.comb(n - j - k, m)] * s.size, 0)
     assert np.array_equal(ones, expect_ones), (n, k, l, j)
-    return mat, s, q, comm.incompatibility(mat)
+    return mat, s, q, matrices.incompatibility(mat)
 
 
 def _clean_rows(n: int, k: int, l: int, j: int) -> np.ndarray:
@@ -489,31 +490,32 @@ def test_exact_chi_6_2_4_2_slow() -> None:
     inside both claimed intervals (about 10 s)."""
     lo, hi, _ = _chi_interval(_brute(6, 2, 4, 2)[3], mis_limit=3000, node_limit=None)
     assert lo == hi == 11
-    for fn in (ds.decision_second_set_bounds, comm._decision_region2_bounds):
-        lower, upper, _ = fn(6, 2, 4, 2)
-        assert lower <= 11 <= upper
+    for fn in (ds.sandwich_bounds, ds.decision_second_set_bounds):
+        b = fn(6, 2, 4, 2)
+        assert b.lower <= 11 <= b.upper
 
 
 @pytest.mark.parametrize(("n", "k", "l", "j"), ALL7)
 def test_bounds_bracket_exact_chi(n: int, k: int, l: int, j: int) -> None:
-    """decision_second_set_bounds and comm._decision_region2_bounds: lower <= chi <= upper, and
-    "closed form" means lower == upper == chi (chi certified by brute force: every claimed lower
-    bound is at most a certified lower bound, every claimed upper bound at least the number of
-    colours of a proper colouring of the brute-force graph)."""
+    """sandwich_bounds and decision_second_set_bounds: lower <= chi <= upper, and "closed form"
+    means lower == upper == chi (chi certified by brute force: every claimed lower bound is at
+    most a certified lower bound, every claimed upper bound at least the number of colours of a
+    proper colouring of the brute-force graph)."""
     lo, hi = _certified_interval(n, k, l, j)
-    for name, (lower, upper, method) in (
+    for name, b in (
+        ("sandwich_bounds", ds.sandwich_bounds(n, k, l, j)),
         ("decision_second_set_bounds", ds.decision_second_set_bounds(n, k, l, j)),
-        ("_decision_region2_bounds", comm._decision_region2_bounds(n, k, l, j)),
     ):
+        lower, upper, method = b.lower, b.upper, b.method
         where = (name, n, k, l, j, lower, upper, method, lo, hi)
         assert 1 <= lower <= upper, where
         assert lower <= lo, where
         assert hi <= upper, where
         if method.startswith("closed form"):
             assert lower == upper == lo == hi, where
-    lower, upper, _ = ds.decision_second_set_bounds(n, k, l, j)
-    assert (lower, upper) == (ds.second_set_lower(n, k, l, j)[0], ds.second_set_upper(n, k, l, j)[0])
-    assert upper == min(math.comb(n, k), math.comb(n, k + j)) + 1
+    b = ds.sandwich_bounds(n, k, l, j)
+    assert (b.lower, b.upper) == (ds.second_set_lower(n, k, l, j)[0], ds.second_set_upper(n, k, l, j)[0])
+    assert b.upper == min(math.comb(n, k), math.comb(n, k + j)) + 1
 
 
 def _ideal_lower(n: int, k: int, l: int, j: int) -> int:
@@ -550,9 +552,9 @@ def test_loose_closed_form_store_first_when_c_at_least_one(n: int, k: int, l: in
     whenever store-first is the upper bound, and then chi = C(n, k) + 1."""
     if _link_cost(n - k, j, k) < 1:
         return
-    lower, upper, method = ds.decision_second_set_bounds(n, k, l, j)
-    assert method.startswith("closed form") and lower == upper == math.comb(n, k) + 1, (n, k, l, j)
-    assert _chi(n, k, l, j)[:2] == (lower, lower)
+    b = ds.sandwich_bounds(n, k, l, j)
+    assert b.method.startswith("closed form") and b.is_exact and b.lower == math.comb(n, k) + 1, (n, k, l, j)
+    assert _chi(n, k, l, j)[:2] == (b.lower, b.lower)
 
 
 # --------------------------------------------------------------------------------------------
@@ -611,7 +613,7 @@ def test_restriction_lemma_induced_subgraph(n: int, k: int, l: int, j: int, jr: 
     [(5, 0, 2, 1), (5, 1, 2, 2), (5, 1, 2, 3), (5, 1, 3, 0), (5, 3, 3, 1), (4, 2, 3, 1), (5, -1, 2, 1)],
 )
 def test_bounds_bad_input(n: int, k: int, l: int, j: int) -> None:
-    for fn in (ds.decision_second_set_bounds, ds.second_set_lower, ds.second_set_upper):
+    for fn in (ds.sandwich_bounds, ds.decision_second_set_bounds, ds.second_set_lower, ds.second_set_upper):
         with pytest.raises(ValueError):
             fn(n, k, l, j)
 

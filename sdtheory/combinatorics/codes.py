@@ -61,8 +61,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdtheory.bitsets import masks_to_sorted_elements, popcount, subset_masks
-from sdtheory.graphs import (
+from sdtheory.combinatorics import code_certificates, packings, quadruple_systems
+from sdtheory.combinatorics.bitsets import masks_to_sorted_elements, popcount, subset_masks
+from sdtheory.combinatorics.graphs import (
     dsatur_coloring,
     exact_coloring,
     is_proper_coloring,
@@ -70,11 +71,16 @@ from sdtheory.graphs import (
     rlf_coloring,
     tabu_coloring,
 )
+from sdtheory.combinatorics.interval import Bounds
 
 __all__ = [
     "CodePartition",
+    "baranyai_states",
     "code_partition",
     "distance_graph",
+    "distance_graph_bounds",
+    "distance_graph_closed_form",
+    "distance_graph_lower",
     "johnson_bound",
     "max_code",
     "power_sum_coloring",
@@ -163,10 +169,8 @@ def stored_coloring(n: int, w: int, delta: int) -> np.ndarray | None:
     stated number of colours every time; a ValueError is raised otherwise (a corrupt entry is
     never used).
     """
-    from sdtheory.code_certificates import COLORINGS
-
     m = min(w, n - w)
-    entry = COLORINGS.get((n, m, delta))
+    entry = code_certificates.COLORINGS.get((n, m, delta))
     if entry is None:
         return None
     k, hexdata = entry
@@ -278,6 +282,16 @@ class CodePartition:
     exact: bool
     method: str
 
+    @property
+    def bounds(self) -> Bounds:
+        """The interval on chi(n, w, delta) as a :class:`~sdtheory.combinatorics.interval.Bounds`."""
+        return Bounds.of(self.lower, self.upper, self.method)
+
+
+# Integer arguments that raise ceil(V / alpha) by one for particular graphs; each returns
+# (new lower bound, reason) or None, and is tried in this order (see the modules for the proofs).
+_INTEGER_ARGUMENTS = (packings.partition_lower_bound, quadruple_systems.partition_lower_bound)
+
 
 def _star_clique(n: int, w: int, delta: int) -> int:
     """All w-sets through a fixed (w - delta)-set are pairwise at distance <= delta: a clique of
@@ -347,18 +361,10 @@ def code_partition(
     alpha_upper = code.size if alpha_exact else max(code.size, johnson_bound(n, delta + 1, w))
     lower = max(_star_clique(n, w, delta), -(-v // alpha_upper))
     lower_method = "ceil(V / alpha)" if alpha_exact else "ceil(V / Johnson bound)"
-    if delta == 1 and m == 4 and n == 9 and lower == n - 2:
-        # chi = 7 would need a large set of STS(9) with a 4-set exact cover; none has one
-        from sdtheory.packings import packing_partition_search
-
-        if packing_partition_search(n).coloring is None:
-            lower, lower_method = n - 1, "no partition into n - 2 packings (large-set search)"
-    if delta == 1 and (n, m) in ((10, 4), (10, 5), (11, 5)) and lower == 7:
-        # 7 classes would give 7 pairwise disjoint SQS(10); at most 5 exist
-        from sdtheory.quadruple_systems import disjoint_sqs_search
-
-        if disjoint_sqs_search(10).max_disjoint < 7:
-            lower, lower_method = 8, "no 7 pairwise disjoint SQS(10) (exhaustive search)"
+    for argument in _INTEGER_ARGUMENTS:  # integer (non-fractional) arguments for single graphs
+        raised = argument(n, w, delta, lower)
+        if raised is not None:
+            lower, lower_method = raised
     candidates: list[tuple[str, np.ndarray]] = [("all distinct", np.arange(v, dtype=np.int64))]
     if delta == 1:
         candidates.append(("Graham–Sloane sum mod n", sum_mod_coloring(n, w)))
@@ -398,3 +404,49 @@ def code_partition(
     else:
         method = f"bounds: {lower_method} below, {name} colouring above"
     return CodePartition(n, w, delta, lower, upper, best, code, alpha_upper, alpha_exact, exact, method)
+
+
+def baranyai_states(n: int, m: int) -> int:
+    """ceil(C(n, m) / floor(n / m)): the chromatic index of the complete m-uniform hypergraph on
+    [n] (Baranyai 1975), i.e. the least number of classes of pairwise disjoint m-subsets that
+    partition all m-subsets of [n]."""
+    if not 1 <= m <= n:
+        raise ValueError(f"baranyai_states needs 1 <= m <= n (m={m}, n={n})")
+    return -(-math.comb(n, m) // (n // m))
+
+
+def distance_graph_closed_form(n: int, w: int, delta: int) -> int | None:
+    """chi(G(n, w, delta)) when known in closed form, else None: C(n, w) if
+    delta >= min(w, n - w) (complete graph), Baranyai's ceil(C(n, m) / floor(n / m)) if
+    delta = m - 1 with m = min(w, n - w) (the classes are matchings of the complete m-uniform
+    hypergraph, :func:`baranyai_states`)."""
+    m = min(w, n - w)
+    if m == 0 or delta >= m:
+        return math.comb(n, w)
+    if delta == m - 1:
+        return baranyai_states(n, m)
+    return None
+
+
+def distance_graph_bounds(n: int, w: int, delta: int, tabu_iters: int = 3000) -> Bounds:
+    """Certified bounds on chi(G(n, w, delta)) (delta >= 1, 0 < w < n): the closed forms of
+    :func:`distance_graph_closed_form` when they apply, else :func:`code_partition` on the smaller
+    side min(w, n - w) (complementation P -> [n] \\ P preserves |P \\ P'|, so the graphs for w
+    and n - w are isomorphic). ``tabu_iters``: the colouring search effort."""
+    closed = distance_graph_closed_form(n, w, delta)
+    if closed is not None:
+        why = "complete graph" if delta >= min(w, n - w) else "Baranyai"
+        return Bounds.exactly(closed, f"closed form: {why}")
+    part = code_partition(n, min(w, n - w), delta, tabu_iters=tabu_iters)
+    return Bounds.of(part.lower, part.upper, f"code partition: {part.method}")
+
+
+def distance_graph_lower(n: int, w: int, delta: int) -> int:
+    """A lower bound on chi(G(n, w, delta)) without building the graph: the closed forms, else
+    max(star clique, ceil(C(n, w) / Johnson bound)); 0 if w is not in 0..n."""
+    if w < 0 or w > n:
+        return 0
+    closed = distance_graph_closed_form(n, w, delta)
+    if closed is not None:
+        return closed
+    return max(_star_clique(n, w, delta), -(-math.comb(n, w) // johnson_bound(n, delta + 1, w)))

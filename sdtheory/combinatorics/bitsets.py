@@ -12,8 +12,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from sdtheory.combinatorics.integers import check_int
+
 __all__ = [
     "MAX_N",
+    "check_size",
     "check_universe",
     "elements_to_mask",
     "mask_to_elements",
@@ -29,19 +32,18 @@ MAX_N = 24  # 2^24 masks is the largest full enumeration we allow
 
 def check_universe(n: object, max_n: int = MAX_N) -> int:
     """Validate a universe size: an int with 1 <= n <= max_n."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise TypeError(f"n={n!r} must be an integer (got {type(n).__name__})")
+    n = check_int("n", n)
     if not 1 <= n <= max_n:
         raise ValueError(f"n={n} must satisfy 1 <= n <= {max_n} for exhaustive enumeration")
     return int(n)
 
 
-def _check_size(name: str, size: object, n: int) -> int:
-    if isinstance(size, bool) or not isinstance(size, int | np.integer):
-        raise TypeError(f"{name}={size!r} must be an integer")
+def check_size(name: str, size: object, n: int) -> int:
+    """Validate a set size: an int with 0 <= size <= n (the universe)."""
+    size = check_int(name, size)
     if not 0 <= size <= n:
         raise ValueError(f"{name}={size} must satisfy 0 <= {name} <= n={n}")
-    return int(size)
+    return size
 
 
 def _popcount_swar(m: np.ndarray) -> np.ndarray:
@@ -73,7 +75,7 @@ def subset_masks(n: int, size: int | None = None) -> np.ndarray:
     allm = np.arange(1 << n, dtype=np.uint64)
     if size is None:
         return allm
-    size = _check_size("size", size, n)
+    size = check_size("size", size, n)
     out = allm[popcount(allm) == size]
     assert out.shape[0] == math.comb(n, size)
     return out

@@ -56,78 +56,23 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from sdtheory.combinatorics.exact_cover import exact_covers
+
 __all__ = [
     "PackingSearch",
-    "exact_covers",
     "large_sets_containing",
     "packing_partition_search",
     "packing_partitions_for",
+    "partition_lower_bound",
     "steiner_triple_systems",
     "sts_stabilizer",
     "triples",
 ]
-
-
-def exact_covers(
-    columns: Sequence[Hashable], rows: Sequence[Sequence[Hashable]], limit: int | None = None
-) -> Iterator[list[int]]:
-    """All exact covers: sets of row indices whose rows contain every column exactly once
-    (each solution sorted); at most ``limit`` of them if given. Rows may only use the given
-    columns. Knuth's Algorithm X, branching on a column with the fewest remaining rows."""
-    cols: dict[Hashable, set[int]] = {c: set() for c in columns}
-    row_cols = [tuple(r) for r in rows]
-    for i, r in enumerate(row_cols):
-        if len(set(r)) != len(r):
-            raise ValueError(f"row {i} repeats a column")
-        for c in r:
-            if c not in cols:
-                raise ValueError(f"row {i} uses unknown column {c!r}")
-            cols[c].add(i)
-    found = 0
-    chosen: list[int] = []
-
-    def select(i: int) -> list[set[int]]:
-        removed = []
-        for c in row_cols[i]:
-            for j in cols[c]:
-                for d in row_cols[j]:
-                    if d != c:
-                        cols[d].discard(j)
-            removed.append(cols.pop(c))
-        return removed
-
-    def deselect(i: int, removed: list[set[int]]) -> None:
-        for c in reversed(row_cols[i]):
-            cols[c] = removed.pop()
-            for j in cols[c]:
-                for d in row_cols[j]:
-                    if d != c:
-                        cols[d].add(j)
-
-    def search() -> Iterator[list[int]]:
-        nonlocal found
-        if not cols:
-            found += 1
-            yield sorted(chosen)
-            return
-        c = min(cols, key=lambda k: len(cols[k]))
-        for i in sorted(cols[c]):
-            chosen.append(i)
-            removed = select(i)
-            yield from search()
-            deselect(i, removed)
-            chosen.pop()
-            if limit is not None and found >= limit:
-                return
-
-    if limit is not None and limit <= 0:
-        return
-    yield from search()
 
 
 def triples(n: int) -> list[tuple[int, int, int]]:
@@ -240,3 +185,17 @@ def packing_partition_search(n: int = 9) -> PackingSearch:
         if found:
             return PackingSearch(n, len(systems), stab.shape[0], disjoint, len(large), found[0])
     return PackingSearch(n, len(systems), stab.shape[0], disjoint, len(large), None)
+
+
+def partition_lower_bound(n: int, w: int, delta: int, lower: int) -> tuple[int, str] | None:
+    """The integer argument of this module as a lower bound on chi(n, w, delta), the least number
+    of codes partitioning the w-subsets of [n] (:func:`sdtheory.combinatorics.codes.code_partition`).
+
+    Applies to G(9, 4, 1) and G(9, 5, 1) (complements) when the bound known so far is
+    ``lower`` = 7 = n - 2: returns (8, reason) if :func:`packing_partition_search` finds no
+    partition into 7 packings; None where it does not apply.
+    """
+    if delta == 1 and n == 9 and min(w, n - w) == 4 and lower == n - 2:
+        if packing_partition_search(n).coloring is None:
+            return n - 1, "no partition into n - 2 packings (large-set search)"
+    return None

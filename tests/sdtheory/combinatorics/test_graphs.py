@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdtheory.graphs import (
+from sdtheory.combinatorics.graphs import (
     chromatic_number,
     dsatur_coloring,
     exact_coloring,

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdtheory import codes, packings, quadruple_systems
-from sdtheory.bitsets import popcount, subset_masks
-from sdtheory.graphs import is_proper_coloring
+from sdtheory.combinatorics import codes, exact_cover, packings, quadruple_systems
+from sdtheory.combinatorics.bitsets import popcount, subset_masks
+from sdtheory.combinatorics.graphs import is_proper_coloring
 
 
 def _brute_force_covers(columns: list[int], rows: list[list[int]]) -> set[tuple[int, ...]]:
@@ -31,18 +31,18 @@ def test_exact_covers_match_brute_force(ncols: int, raw: list[set[int]], data: s
     columns = list(range(ncols))
     rows = [sorted(c for c in r if c < ncols) for r in raw]
     rows = [r for r in rows if r]
-    got = [tuple(s) for s in packings.exact_covers(columns, rows)]
+    got = [tuple(s) for s in exact_cover.exact_covers(columns, rows)]
     assert len(got) == len(set(got))
     assert set(got) == _brute_force_covers(columns, rows)
     limit = data.draw(st.integers(0, 3))
-    assert len(list(packings.exact_covers(columns, rows, limit=limit))) == min(limit, len(got))
+    assert len(list(exact_cover.exact_covers(columns, rows, limit=limit))) == min(limit, len(got))
 
 
 def test_exact_covers_reject_bad_rows() -> None:
     with pytest.raises(ValueError, match="unknown"):
-        list(packings.exact_covers([0, 1], [[0, 2]]))
+        list(exact_cover.exact_covers([0, 1], [[0, 2]]))
     with pytest.raises(ValueError, match="repeats"):
-        list(packings.exact_covers([0, 1], [[0, 0]]))
+        list(exact_cover.exact_covers([0, 1], [[0, 0]]))
 
 
 def _is_sts(system: frozenset[int], n: int) -> bool:
@@ -295,7 +295,7 @@ def test_sqs_lemma_on_maximum_codes() -> None:
     fours = list(itertools.combinations(range(11), 4))
     fives = list(itertools.combinations(range(11), 5))
     rows = [list(itertools.combinations(b, 4)) for b in fives]
-    (sol,) = packings.exact_covers(fours, rows, limit=1)
+    (sol,) = exact_cover.exact_covers(fours, rows, limit=1)
     assert len(sol) == 66 == codes.johnson_bound(11, 2, 5)
     derived = frozenset(qidx[fives[i][:4]] for i in sol if fives[i][4] == 10)
     assert len(derived) == 30 and quadruple_systems.is_sqs(derived, n)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdtheory.combinatorics.interval import Bounds
+
 __all__ = [
     "ChromaticResult",
     "chromatic_number",
@@ -43,6 +45,8 @@ class ChromaticResult:
 
     ``coloring``: int64 [V], a proper colouring with ``upper`` colours.
     ``clique``: int64 indices of a clique (the clique part of the lower bound).
+    ``method``: how both ends were found; ``lower_proof`` / ``upper_proof``: the argument behind
+    each end on its own (see :attr:`bounds`).
     """
 
     lower: int
@@ -51,6 +55,13 @@ class ChromaticResult:
     clique: np.ndarray
     exact: bool
     method: str
+    lower_proof: str = "clique"
+    upper_proof: str = "colouring"
+
+    @property
+    def bounds(self) -> Bounds:
+        """The interval as a :class:`~sdtheory.combinatorics.interval.Bounds` (summary: ``method``)."""
+        return Bounds(self.lower, self.upper, self.lower_proof, self.upper_proof, self.method)
 
 
 def _check_adj(adj: np.ndarray) -> np.ndarray:
@@ -388,6 +399,7 @@ def chromatic_number(
     else:
         clique = greedy_clique(a)
     lower = int(clique.size)
+    lower_proof = "clique"
     method = "clique = DSATUR colouring"
     if lower < upper and small:
         comp = ~a
@@ -396,15 +408,15 @@ def chromatic_number(
         if indep_exact:
             frac = math.ceil(v_count / indep.size)
             if frac > lower:
-                lower, method = frac, "ceil(V / alpha) = colouring"
+                lower, lower_proof, method = frac, "ceil(V / alpha)", "ceil(V / alpha) = colouring"
     if lower < upper and small:
         k, col, done = _exact_coloring(a, clique, upper, coloring, node_budget)
         upper, coloring = k, col
         if done:
             lower = upper
-            method = "exact DSATUR branch and bound"
+            lower_proof = method = "exact DSATUR branch and bound"
     exact = lower == upper
     if not exact:
         method = "bounds (clique / ceil(V/alpha) below, colouring above)"
     assert is_proper_coloring(a, coloring)
-    return ChromaticResult(lower, upper, coloring, clique, exact, method)
+    return ChromaticResult(lower, upper, coloring, clique, exact, method, lower_proof)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdtheory.bitsets import (
+from sdtheory.combinatorics.bitsets import (
     elements_to_mask,
     mask_to_elements,
     masks_to_bool,
@@ -55,7 +55,7 @@ def test_sorted_elements_and_bad_input() -> None:
 
 @given(st.lists(st.integers(0, 2**64 - 1), max_size=50))
 def test_swar_popcount_matches_python(values: list[int]) -> None:
-    from sdtheory.bitsets import _popcount_swar
+    from sdtheory.combinatorics.bitsets import _popcount_swar
 
     arr = np.array(values, dtype=np.uint64)
     with np.errstate(over="ignore"):

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdtheory import codes
-from sdtheory.bitsets import popcount, subset_masks
-from sdtheory.graphs import chromatic_number, is_proper_coloring
+from sdtheory.combinatorics import codes
+from sdtheory.combinatorics.bitsets import popcount, subset_masks
+from sdtheory.combinatorics.graphs import chromatic_number, is_proper_coloring
 
 SMALL = [(n, w) for n in range(2, 10) for w in range(1, n)]
 
@@ -127,7 +127,7 @@ def test_large_graph_uses_proven_counts_only() -> None:
 
 
 def test_stored_colorings_are_proper_with_the_stated_colour_count() -> None:
-    from sdtheory.code_certificates import COLORINGS
+    from sdtheory.combinatorics.code_certificates import COLORINGS
 
     assert COLORINGS
     for (n, w, delta), (k, _) in COLORINGS.items():
@@ -145,7 +145,7 @@ def test_stored_colorings_are_proper_with_the_stated_colour_count() -> None:
 
 
 def test_corrupt_stored_coloring_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sdtheory import code_certificates
+    from sdtheory.combinatorics import code_certificates
 
     k, hexdata = code_certificates.COLORINGS[(10, 5, 2)]
     data = bytearray(bytes.fromhex(hexdata))

@@ -1,4 +1,4 @@
-"""Shared element inside the second set: the bounds of sdtheory.shared_second against brute force."""
+"""Shared element inside the second set: the bounds of sdtheory.profile.shared_second against brute force."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdtheory import comm
-from sdtheory import shared_second as ss
-from sdtheory.graphs import chromatic_number, is_clique, is_proper_coloring
+from sdtheory import matrices
+from sdtheory.combinatorics.graphs import chromatic_number, is_clique, is_proper_coloring
 from sdtheory.instances import Variant
+from sdtheory.profile import cuts
+from sdtheory.profile import shared_second as ss
 
 
 def _positions(max_n: int, max_size: int | None = None) -> list[tuple[int, int, int, int]]:
@@ -30,13 +31,13 @@ SMALL = _positions(7)
 
 
 def _graph(n: int, k: int, l: int, j: int) -> np.ndarray:
-    built = comm._cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**9)
+    built = cuts.cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**9)
     assert built is not None
     mat, _ = built
     pf = ss.partial_functions(n, k, l, j)
     # the decoded configurations are exactly the brute-force rows, in the same order
     assert mat.shape == pf.shape and np.array_equal(mat, pf), (n, k, l, j)
-    return comm.incompatibility(mat)
+    return matrices.incompatibility(mat)
 
 
 @pytest.mark.parametrize("n", range(3, 8))
@@ -59,7 +60,8 @@ def test_constructions_on_brute_force_graphs(n: int) -> None:
             idx = np.array([row[key] for key in zip(cs.tolist(), cq.tolist(), strict=True)])
             assert np.unique(idx).size == idx.size == lower_b, (n, k, l, j)
             assert is_clique(adj, idx), (n, k, l, j)
-        lo, up, _ = ss.shared_second_set_bounds(n, k, l, j)
+        b = ss.shared_second_set_bounds(n, k, l, j)
+        lo, up = b.lower, b.upper
         assert lo <= up
 
 
@@ -69,7 +71,8 @@ def test_constructions_on_brute_force_graphs(n: int) -> None:
 )
 def test_closed_form_matches_exact_colouring(n: int, k: int, l: int, j: int, chi: int) -> None:
     """Where the brute-force colouring finishes, the closed form C(n - 1, k) + n is the exact value."""
-    lo, up, method = ss.shared_second_set_bounds(n, k, l, j)
+    b = ss.shared_second_set_bounds(n, k, l, j)
+    lo, up, method = b.lower, b.upper, b.method
     assert lo == up == chi == math.comb(n - 1, k) + n and method.startswith("closed form")
     res = chromatic_number(_reduced(n, k, l, j), node_budget=20_000)
     assert res.lower <= chi <= res.upper
@@ -78,15 +81,16 @@ def test_closed_form_matches_exact_colouring(n: int, k: int, l: int, j: int, chi
 
 
 def _reduced(n: int, k: int, l: int, j: int) -> np.ndarray:
-    mat, _ = comm._cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**9)
-    return comm.incompatibility(np.unique(mat, axis=0))
+    mat, _ = cuts.cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**9)
+    return matrices.incompatibility(np.unique(mat, axis=0))
 
 
 def test_bounds_intersect_brute_force_intervals() -> None:
     """The certified interval of the generic colouring search always meets [lower, upper]."""
     for n, k, l, j in [(6, 2, 4, 2), (6, 3, 3, 1), (7, 2, 5, 3)]:
         res = chromatic_number(_reduced(n, k, l, j), node_budget=2000)
-        lo, up, _ = ss.shared_second_set_bounds(n, k, l, j)
+        b = ss.shared_second_set_bounds(n, k, l, j)
+        lo, up = b.lower, b.upper
         assert res.lower <= up and lo <= res.upper, (n, k, l, j, res.lower, res.upper, lo, up)
 
 
@@ -96,12 +100,14 @@ POSITIONS_16 = _positions(16, 6)
 @given(st.sampled_from(POSITIONS_16))
 def test_never_weaker_than_comm(pos: tuple[int, int, int, int]) -> None:
     n, k, l, j = pos
-    lo, up, _ = ss.shared_second_set_bounds(n, k, l, j)
-    closed = comm.shared_second_set_states(n, k, l, j)
+    b = ss.shared_second_set_bounds(n, k, l, j)
+    lo, up = b.lower, b.upper
+    closed = ss.shared_second_set_states(n, k, l, j)
     if closed is not None:
         assert lo == up == closed
         return
-    old_lo, old_up, _ = comm._shared_second_set_bounds(n, k, l, j)
+    old = ss.shared_second_set_basic_bounds(n, k, l, j)
+    old_lo, old_up = old.lower, old.upper
     assert old_lo <= lo <= up <= old_up
     assert up <= ss.theorem_a_upper(n, k, l, j)
     b = ss.theorem_b_lower(n, k, l, j)
@@ -112,7 +118,8 @@ def test_never_weaker_than_comm(pos: tuple[int, int, int, int]) -> None:
 
 def test_all_positions_up_to_16_are_consistent() -> None:
     for n, k, l, j in POSITIONS_16:
-        lo, up, _ = ss.shared_second_set_bounds(n, k, l, j)
+        b = ss.shared_second_set_bounds(n, k, l, j)
+        lo, up = b.lower, b.upper
         assert 1 <= lo <= up, (n, k, l, j)
 
 

@@ -57,13 +57,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdtheory.graphs import max_clique
-from sdtheory.packings import exact_covers
+from sdtheory.combinatorics.exact_cover import exact_covers
+from sdtheory.combinatorics.graphs import max_clique
 
 __all__ = [
     "DisjointSQSSearch",
     "disjoint_sqs_search",
     "is_sqs",
+    "partition_lower_bound",
     "quadruple_systems",
     "quads",
     "system_orbit",
@@ -153,3 +154,17 @@ def disjoint_sqs_search(n: int = 10) -> DisjointSQSSearch:
         raise AssertionError("maximum clique search did not finish")
     example = (0, *sorted(int(partners[c]) for c in clique))
     return DisjointSQSSearch(n, len(systems), len(orbit), partners.size, len(example), example)
+
+
+def partition_lower_bound(n: int, w: int, delta: int, lower: int) -> tuple[int, str] | None:
+    """The lemma of this module as a lower bound on chi(n, w, delta), the least number of codes
+    partitioning the w-subsets of [n] (:func:`sdtheory.combinatorics.codes.code_partition`).
+
+    Applies to G(10, 4, 1), G(10, 5, 1), G(11, 5, 1) and their complements when the bound known
+    so far is ``lower`` = 7: returns (8, reason) if :func:`disjoint_sqs_search` finds fewer than
+    7 pairwise disjoint SQS(10); None where it does not apply.
+    """
+    if delta == 1 and (n, min(w, n - w)) in ((10, 4), (10, 5), (11, 5)) and lower == 7:
+        if disjoint_sqs_search(10).max_disjoint < 7:
+            return 8, "no 7 pairwise disjoint SQS(10) (exhaustive search)"
+    return None

@@ -92,14 +92,19 @@ import math
 
 import numpy as np
 
-from sdtheory import comm
+from sdtheory.combinatorics.codes import distance_graph_lower
+from sdtheory.combinatorics.integers import check_int
+from sdtheory.combinatorics.interval import Bounds
+from sdtheory.matrices import check_sizes
 
 __all__ = [
     "chain_colouring",
     "clique_configurations",
     "configurations",
     "partial_functions",
+    "shared_second_set_basic_bounds",
     "shared_second_set_bounds",
+    "shared_second_set_states",
     "theorem_a_upper",
     "theorem_b_lower",
 ]
@@ -107,8 +112,7 @@ __all__ = [
 
 def _check(n: int, k: int, l: int, j: int) -> None:
     for name, v in (("n", n), ("k", k), ("l", l), ("j", j)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer):
-            raise TypeError(f"{name}={v!r} must be an integer")
+        check_int(name, v)
     if not (1 <= j < l and k >= 1 and k + l - 1 <= n and l <= n):
         raise ValueError(f"needs 1 <= j < l, k >= 1 and k + l - 1 <= n (n={n}, k={k}, l={l}, j={j})")
 
@@ -129,42 +133,81 @@ def theorem_b_lower(n: int, k: int, l: int, j: int) -> int | None:
     return math.comb(n - j - t, k - t) + n
 
 
-def shared_second_set_bounds(n: int, k: int, l: int, j: int) -> tuple[int, int, str]:
-    """(lower, upper, method): certified bounds on the least number of states of the shared
-    element variant after j of the l second-set elements (1 <= j < l, k >= 1, k + l - 1 <= n).
+def shared_second_set_states(n: int, k: int, l: int, j: int) -> int | None:
+    r"""Shared element, after j of the l second-set elements (1 <= j < l, an instance exists):
+    closed form for the least number of states, None if unknown. m = l - j >= 1 elements remain.
 
-    Closed forms of :func:`sdtheory.comm.shared_second_set_states` first (k = 1, k + l = n + 1,
-    one element left); otherwise the maximum of the lower bounds and the minimum of the upper
-    bounds of :func:`sdtheory.comm._shared_second_set_bounds` and Theorems A and B of this module.
+    Configurations are (S, Q): the first set and the j second-set elements read; a valid input
+    has |S ∩ (Q ∪ R)| = 1 for the rest R (|R| = m, R ∩ Q = ∅).
+
+    * k = 1: n. Upper: the answer is the single element s of S, so colour (S, Q) by s. Lower (a
+      clique, l <= n): fix an m-set Z; for s not in Z take (S, Q) = ({s}, Q_s) with s in Q_s,
+      Q_s ∩ Z = ∅; for z in Z take ({z}, Q) with Q ∩ (Z ∪ {z}) = ∅. R = Z completes all of them
+      validly, with n different answers.
+    * k + l = n + 1 (tight promise: S ∪ T = [n]): n. Upper: sum(S) + sum(T) = sum([n]) + a for
+      the answer a, so a ≡ sum(S) + sum(Q) + sum(R) - n(n - 1)/2 (mod n) and colouring (S, Q) by
+      (sum(S) + sum(Q)) mod n is proper (equal colours and a common valid R give equal answers).
+      Lower: fix an m-set R; for a in R take S_a ∋ a with S_a ∩ R = {a} (k - 1 <= n - m), for
+      a not in R take S_a ∌ R-elements with a in S_a ∩ Q_a, Q_a = ([n] \ R \ S_a) ∪ {a}
+      (k <= n - m iff j >= 1); R completes all n configurations with n different answers.
+    * m = 1, k >= 2, k + l <= n: n + 1. Let u = k + l - 2. "Clean" configurations (S ∩ Q = ∅)
+      answer r for the last element r in S: all clean ones agree wherever both are defined, so
+      they share one class. "Found" ones (S ∩ Q = {a}) answer a for every r outside U = S ∪ Q:
+      one class per a. So n + 1 classes suffice. Lower (a clique): pick distinct z1, z2, z3;
+      found (a, U_a) with U_a avoiding {z1, z2} for a not in {z1, z2}, U_z1 avoiding {z2, z3},
+      U_z2 avoiding {z1, z3} (|U| = u <= n - 2): every two U's miss a common element r, a
+      common completion with different answers; and a clean (S, Q) with z1, z2 in S: r = z1
+      (or z2 against a = z1) is a common completion answering r != a.
     """
+    n, k, l = check_sizes(n, k, l)
+    if not 1 <= j < l or k == 0 or k + l - 1 > n:
+        raise ValueError(f"needs 1 <= j < l and an instance (n={n}, k={k}, l={l}, j={j})")
+    if k == 1 or k + l == n + 1:
+        return n
+    if j == l - 1 and k + l <= n:
+        return n + 1
+    return None
+
+
+def shared_second_set_basic_bounds(n: int, k: int, l: int, j: int) -> Bounds:
+    """Shared element, after j of l second-set elements (1 <= j < l, k >= 1, an instance exists):
+    n distinct answers (a clique) or, with l - j >= 2 elements left, the fixed-Q sub-graph
+    G(n - j, k, n - k - l + 2) below; store-first C(n, k) + n above (docs/theory/shared-second-set.md)."""
+    bounds = Bounds(n, math.comb(n, k) + n, "n distinct answers", "store-first C(n, k) + n")
+    if l - j >= 2:
+        sub = distance_graph_lower(n - j, k, n - k - l + 2)
+        bounds = bounds.tighten_lower(sub, "fixed-Q sub-graph G(n - j, k, delta)")
+    return bounds
+
+
+def shared_second_set_bounds(n: int, k: int, l: int, j: int) -> Bounds:
+    """Certified bounds on the least number of states of the shared element variant after j of
+    the l second-set elements (1 <= j < l, k >= 1, k + l - 1 <= n): the closed forms of
+    :func:`shared_second_set_states` first (k = 1, k + l = n + 1, one element left); otherwise
+    the better end of :func:`shared_second_set_basic_bounds` and Theorems A and B."""
     _check(n, k, l, j)
-    closed = comm.shared_second_set_states(n, k, l, j)
+    closed = shared_second_set_states(n, k, l, j)
     if closed is not None:
-        return closed, closed, "closed form: shared second set"
-    lower, upper, old_method = comm._shared_second_set_bounds(n, k, l, j)
-    lo_why = "fixed-Q sub-graph G(n - j, k, delta)" if "fixed-Q" in old_method else "n distinct answers"
-    up_why = "store-first C(n, k) + n"
+        return Bounds.exactly(closed, "closed form: shared second set")
+    bounds = shared_second_set_basic_bounds(n, k, l, j)
     b = theorem_b_lower(n, k, l, j)
-    if b is not None and b > lower:
+    if b is not None:
         t = max(0, k - (n - k - l + 2))
-        lower, lo_why = b, f"clique C(n - j - {t}, k - {t}) + n"
-    a = theorem_a_upper(n, k, l, j)
-    if a < upper:
-        which = "k" if math.comb(n - 1, k) <= math.comb(n - 1, k + j - 1) else "k + j - 1"
-        upper, up_why = a, f"chains {{A, A + x}} of ({which})-sets + n answers"
-    if lower == upper:
-        return lower, upper, f"closed form: {lo_why} = {up_why}"
-    return lower, upper, f"bounds: {lo_why} below, {up_why} above"
+        bounds = bounds.tighten_lower(b, f"clique C(n - j - {t}, k - {t}) + n")
+    which = "k" if math.comb(n - 1, k) <= math.comb(n - 1, k + j - 1) else "k + j - 1"
+    return bounds.tighten_upper(
+        theorem_a_upper(n, k, l, j), f"chains {{A, A + x}} of ({which})-sets + n answers"
+    )
 
 
 # --------------------------------------------------------------------------------------------
-# explicit constructions (small n), in the row order of comm._cut_matrix
+# explicit constructions (small n), in the row order of sdtheory.profile.cuts.cut_matrix
 # --------------------------------------------------------------------------------------------
 
 
 def configurations(n: int, k: int, l: int, j: int) -> tuple[np.ndarray, np.ndarray]:
     """All prefix configurations (S, Q) as uint64 masks, sorted by the key S | Q << n: the row
-    order of :func:`sdtheory.comm._cut_matrix` at offset k + 1 + j (shared element)."""
+    order of :func:`sdtheory.profile.cuts.cut_matrix` at offset k + 1 + j (shared element)."""
     _check(n, k, l, j)
     out = []
     for s in itertools.combinations(range(n), k):
