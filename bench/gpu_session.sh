@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|bench|quick|all|ts-probe] [extra bench args...]
+#   bash bench/gpu_session.sh [tests|tests-all|bench|quick|all|ts-probe|train-bench|paper] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call).
 # `ts-probe` runs the transposed-state forward alone at BT = 16, 32, 64 (1 and 2 stages), each in
 # its own process with CUDA_LAUNCH_BLOCKING=1 (under compute-sanitizer when it is on the PATH), to
 # find which block shapes stop with an illegal memory access (bench/NOTES-kernels.md).
+# `train-bench` measures training throughput at the paper profile's shapes: one run alone, N
+# processes, ensembles of K = 1..64 (figures/data/train_throughput_cuda_paper.csv).
+# `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
+# from results/sd_order/paper/runs.jsonl (carry it; it comes back under $OUT), one worker per GPU
+# (or WORKERS); each call continues where the last stopped. With Ray carried as a wheel (README),
+# RUNNER=ray places one ensemble per GPU task.
 set -uo pipefail
 what=${1:-all}; shift || true
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -65,4 +71,17 @@ print(f"TS forward BT={bt} stages={stages}: ran, relative error {err:.2e}", flus
 PY
     done
   done
+fi
+
+if [[ $what == train-bench ]]; then
+  python3 bench/train_throughput.py --profile paper --device cuda --members 1 2 4 8 16 32 64 \
+    --processes 2 4 8 --steps 40 --repeats 3 --out "$out" "$@" 2>&1 | tee "$out/train_bench.log" | tail -60
+fi
+
+if [[ $what == paper ]]; then
+  gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+  timeout $(( ${PAPER_MINUTES:-9} * 60 )) python3 -m synthetic run sd_order --profile paper \
+    --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/paper.log" | tail -40
+  cp results/sd_order/paper/runs.jsonl "$out/runs.jsonl"
+  python3 -m synthetic show sd_order/paper | tail -5
 fi
