@@ -1,0 +1,214 @@
+"""Import rules between the layers of the packages, read from the source with ``ast``.
+
+Every ``import`` counts, also the lazy ones inside functions; only imports under
+``if TYPE_CHECKING:`` are skipped (they never run). An edge ``a -> b`` means module a imports
+module b (``from pkg import name`` points at the submodule ``pkg.name`` when there is one, else at
+``pkg`` itself). The layers of sdtheory, bottom to top:
+
+* ``sdtheory.combinatorics``: general combinatorics; imports nothing else of sdtheory;
+* the core (every other ``sdtheory`` module but ``__main__``): imports the core and
+  combinatorics, never ``sdtheory.profile``;
+* ``sdtheory.profile``: the per-position memory profile; imports the core and combinatorics;
+* ``sdtheory.__main__``: the command line, the top layer, may import everything; nothing
+  imports it.
+
+No package may have an import cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool) -> list[tuple[str, list[str], int, bool]]:
+    """(imported module, imported names, line, at module level) for every import that can run."""
+    out: list[tuple[str, list[str], int, bool]] = []
+
+    def visit(node: ast.AST, top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                for sub in child.orelse:
+                    visit_stmt(sub, top)
+                continue
+            visit_stmt(child, top)
+
+    def visit_stmt(child: ast.AST, top: bool) -> None:
+        if isinstance(child, ast.Import):
+            for alias in child.names:
+                out.append((alias.name, [], child.lineno, top))
+        elif isinstance(child, ast.ImportFrom):
+            base = child.module or ""
+            if child.level:
+                package = module.split(".") if is_package else module.split(".")[:-1]
+                package = package[: len(package) - (child.level - 1)]
+                base = ".".join([*package, base] if base else package)
+            out.append((base, [a.name for a in child.names], child.lineno, top))
+        inside_function = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        visit(child, top and not inside_function and not isinstance(child, ast.ClassDef))
+
+    visit(tree, True)
+    return out
+
+
+def import_graph(package: str) -> tuple[dict[str, set[str]], dict[tuple[str, str], int]]:
+    """Edges between the modules of ``package`` (a top-level folder of the repository), and the
+    line of the first import behind each edge."""
+    files = sorted((ROOT / package).rglob("*.py"))
+    modules = {_module_name(f): f for f in files}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    lines: dict[tuple[str, str], int] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for target, names, line, _top in _imports(tree, name, path.name == "__init__.py"):
+            candidates = [f"{target}.{n}" for n in names if f"{target}.{n}" in modules]
+            if len(candidates) < len(names) or not names:
+                candidates.append(target)
+            for c in candidates:
+                while c and c not in modules and "." in c:  # import pkg.mod.attr -> pkg.mod
+                    c = c.rsplit(".", 1)[0]
+                if c in modules and c != name:
+                    graph[name].add(c)
+                    lines.setdefault((name, c), line)
+    return graph, lines
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+
+    def strongconnect(v: str) -> None:
+        nonlocal counter
+        index[v] = low[v] = counter
+        counter += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                strongconnect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            strongconnect(v)
+    return sorted(found)
+
+
+def _describe(comps: list[list[str]], graph: dict[str, set[str]], lines: dict[tuple[str, str], int]) -> str:
+    parts = []
+    for comp in comps:
+        edges = [f"{a} -> {b} (line {lines[a, b]})" for a in comp for b in sorted(graph[a]) if b in comp]
+        parts.append("; ".join(edges))
+    return "\n".join(parts)
+
+
+def layer(module: str) -> str:
+    """The layer of an sdtheory module: combinatorics, core, profile or cli."""
+    if module == "sdtheory.__main__":
+        return "cli"
+    if module == "sdtheory.combinatorics" or module.startswith("sdtheory.combinatorics."):
+        return "combinatorics"
+    if module == "sdtheory.profile" or module.startswith("sdtheory.profile."):
+        return "profile"
+    return "core"
+
+
+ALLOWED = {
+    "combinatorics": {"combinatorics"},
+    "core": {"core", "combinatorics"},
+    "profile": {"profile", "core", "combinatorics"},
+    "cli": {"cli", "profile", "core", "combinatorics"},
+}
+
+
+def layer_violations(graph: dict[str, set[str]], lines: dict[tuple[str, str], int]) -> list[str]:
+    out = []
+    for a in sorted(graph):
+        for b in sorted(graph[a]):
+            if layer(b) not in ALLOWED[layer(a)] or layer(b) == "cli":  # nothing imports the CLI
+                out.append(f"{a} ({layer(a)}) imports {b} ({layer(b)}), line {lines[a, b]}")
+    return out
+
+
+def test_sdtheory_has_no_import_cycle() -> None:
+    graph, lines = import_graph("sdtheory")
+    assert len(graph) > 20  # the walk found the package
+    found = cycles(graph)
+    assert not found, "import cycles in sdtheory:\n" + _describe(found, graph, lines)
+
+
+def test_sdtheory_layers_import_downwards_only() -> None:
+    graph, lines = import_graph("sdtheory")
+    assert {layer(m) for m in graph} == set(ALLOWED)
+    violations = layer_violations(graph, lines)
+    assert not violations, "\n".join(violations)
+
+
+def test_sdtheory_never_imports_torch_at_module_level() -> None:
+    bad = []
+    for path in sorted((ROOT / "sdtheory").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        name = _module_name(path)
+        for target, _names, line, top in _imports(tree, name, path.name == "__init__.py"):
+            if top and target.split(".")[0] == "torch":
+                bad.append(f"{name}, line {line}")
+    assert not bad, bad
+
+
+def test_the_checks_see_lazy_imports_cycles_and_layers() -> None:
+    """The walk itself: a lazy import inside a function is an edge, an import under
+    TYPE_CHECKING is not, a two-module cycle is reported, and core -> profile is a violation."""
+    src = "import os\nif TYPE_CHECKING:\n    from sdtheory import a\ndef f():\n    from sdtheory import b\n"
+    found = _imports(ast.parse(src), "sdtheory.x", False)
+    assert [(t, n, top) for t, n, _, top in found] == [("os", [], True), ("sdtheory", ["b"], False)]
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+    graph = {"sdtheory.one_way": {"sdtheory.profile.memory"}, "sdtheory.profile.memory": set()}
+    assert layer_violations(graph, {("sdtheory.one_way", "sdtheory.profile.memory"): 1})
+    combinatorics_up = {"sdtheory.combinatorics.codes": {"sdtheory.instances"}, "sdtheory.instances": set()}
+    assert layer_violations(combinatorics_up, {("sdtheory.combinatorics.codes", "sdtheory.instances"): 1})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known cycle synthetic/tasks/config.py <-> synthetic/tasks/presets.py (lazy imports both "
+    "ways); synthetic/ belongs to another change: remove this marker once the cycle is gone",
+)
+def test_synthetic_has_no_import_cycle() -> None:
+    graph, lines = import_graph("synthetic")
+    assert len(graph) > 20
+    found = cycles(graph)
+    assert not found, "import cycles in synthetic:\n" + _describe(found, graph, lines)
