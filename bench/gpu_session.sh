@@ -16,11 +16,13 @@
 set -uo pipefail
 what=${1:-all}; shift || true
 out=${OUT:-/tmp/out}; mkdir -p "$out"
+export PYTHONPATH=$PWD
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
+fi
+if [[ -f .whl/ray_slim.tar.xz ]]; then  # bash bench/pack_ray.sh made it; carry .whl
+  mkdir -p /tmp/site && tar -xJf .whl/ray_slim.tar.xz -C /tmp/site && export PYTHONPATH=/tmp/site:$PWD
 fi
 export PYTHONUNBUFFERED=1 HYPOTHESIS_PROFILE=ci
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
