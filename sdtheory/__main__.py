@@ -1,4 +1,4 @@
-"""Command line: ``python -m sdtheory <command>`` (also installed as ``readtwice-sd``).
+"""Command line: python -m sdtheory COMMAND (also installed as readtwice-sd).
 
 Commands:
   table       memory bounds and algorithm register sizes (bits) for given n, k, l and passes
@@ -13,19 +13,61 @@ Examples:
   python -m sdtheory rows --n 12 --k 3 --l 5
   python -m sdtheory profile --n 5 --k 2 --l 2 --order B-first
   python -m sdtheory witness --alg bloom --param filter_bits=4 --n 6 --k 3 --l 2
+
+k = |A| and l = |B| in every command; --order says which set the stream shows first.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
 import sys
+import textwrap
 
 import pandas as pd
 
 from sdtheory import bounds, streaming, table, witness
+from sdtheory.combinatorics.integers import check_int
 from sdtheory.instances import Order, Variant
+from sdtheory.matrices import MAX_EXACT_N
 from sdtheory.one_way import one_way_states
 from sdtheory.profile import memory_profile, profile_frame
+from sdtheory.profile.multi_pass import MAX_JRP_ENTRIES, check_jrp_size
+
+DESCRIPTION = """Exact theory of set disjointness (SD): bounds, exact state counts, memory profiles, and
+streaming algorithms with the inputs that break them. k = |A| and l = |B| in every command;
+--order says which set the stream shows first.
+
+examples:
+  python -m sdtheory table --n 1024 --k 64 --l 8 --p 1 2 4
+  python -m sdtheory rows --n 12 --k 3 --l 5
+  python -m sdtheory profile --n 5 --k 2 --l 2 --order B-first
+  python -m sdtheory witness --alg bloom --param filter_bits=4 --n 6 --k 3 --l 2
+"""
+
+LIMITS = {
+    "table": f"binomials C(n, m) up to {bounds.MAX_BINOMIAL_BITS} bits (MAX_BINOMIAL_BITS); the "
+    f"shared-element one-pass bound without a closed form needs n <= {MAX_EXACT_N} (MAX_EXACT_N)",
+    "rows": f"n <= {MAX_EXACT_N} (MAX_EXACT_N: every input is enumerated)",
+    "profile": f"n <= {MAX_EXACT_N} (MAX_EXACT_N); with --p >= 2 at most {MAX_JRP_ENTRIES} "
+    "(input, subset) pairs (MAX_JRP_ENTRIES)",
+    "witness": f"n <= {streaming.MAX_BATCH_N} (MAX_BATCH_N) and at most {streaming.MAX_BATCH_TOKENS} "
+    "stream tokens, C(n, k) C(n, l) p (k + l + 1) (MAX_BATCH_TOKENS, about 1 GB)",
+}
+LIMITS["measure"] = LIMITS["witness"]
+
+
+def _limits_text(commands: list[str]) -> str:
+    lines = ["limits (larger inputs are refused before any work, with the limit in the message):"]
+    for c in commands:
+        lines.append(
+            textwrap.fill(LIMITS[c], 96, initial_indent=f"  {c + ':':10s}", subsequent_indent=" " * 12)
+        )
+    return "\n".join(lines)
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 
 
 def _param(text: str) -> tuple[str, int]:
@@ -40,53 +82,129 @@ def _param(text: str) -> tuple[str, int]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sdtheory", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m sdtheory",
+        description=DESCRIPTION,
+        epilog=_limits_text(list(LIMITS)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=_limits_text([name]) if name in LIMITS else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     def sizes(p: argparse.ArgumentParser, many: bool) -> None:
         nargs = "+" if many else None
-        p.add_argument("--n", type=int, required=True, nargs=nargs, help="universe size")
-        p.add_argument("--k", type=int, required=True, nargs=nargs, help="|A|")
-        p.add_argument("--l", type=int, required=True, nargs=nargs, help="|B|")
-        p.add_argument("--variant", default="decision", choices=[v.value for v in Variant])
+        several = " (one or more)" if many else ""
+        p.add_argument(
+            "--n", type=int, required=True, nargs=nargs, help=f"universe size n, elements 0..n-1{several}"
+        )
+        p.add_argument(
+            "--k", type=int, required=True, nargs=nargs, help=f"|A|, the size of Alice's set{several}"
+        )
+        p.add_argument(
+            "--l", type=int, required=True, nargs=nargs, help=f"|B|, the size of Bob's set{several}"
+        )
+        p.add_argument(
+            "--variant",
+            default="decision",
+            choices=[v.value for v in Variant],
+            help="decision: output whether A and B are disjoint; shared-element: under the promise "
+            "|A ∩ B| = 1 output the shared element (default: %(default)s)",
+        )
 
-    t = sub.add_parser("table", help="bounds and algorithm bits for a grid of n, k, l, passes")
+    def order(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--order",
+            default="A-first",
+            choices=[o.value for o in Order],
+            help="which set the stream shows first (default: %(default)s)",
+        )
+
+    def passes(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--p", type=int, default=1, help="passes: the stream is read p times (JR-p; default: %(default)s)"
+        )
+
+    def algorithm(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--alg",
+            required=True,
+            choices=sorted(streaming.ALGORITHMS),
+            help="the streaming algorithm (python -m sdtheory algorithms lists them with their parameters)",
+        )
+        p.add_argument(
+            "--param",
+            type=_param,
+            action="append",
+            default=[],
+            metavar="NAME=INT",
+            help="an integer parameter of the algorithm, e.g. filter_bits=4 (repeat for several)",
+        )
+
+    t = command("table", "bounds and algorithm register sizes in bits over a grid of n, k, l and passes")
     sizes(t, many=True)
-    t.add_argument("--p", type=int, nargs="+", default=[1, 2], help="passes (JR-p)")
-    t.add_argument("--long", action="store_true", help="print the tidy (long) table")
-    t.add_argument("--csv", action="store_true", help="print CSV instead of a text table")
+    t.add_argument(
+        "--p", type=int, nargs="+", default=[1, 2], help="passes (JR-p), one or more (default: 1 2)"
+    )
+    t.add_argument("--long", action="store_true", help="print the tidy table, one row per quantity")
+    t.add_argument("--csv", action="store_true", help="print CSV instead of an aligned text table")
 
-    r = sub.add_parser("rows", help="exact one-way states after the first set, both orders")
+    r = command(
+        "rows", "exact one-way state count after the first set, both orders, brute force vs closed form"
+    )
     sizes(r, many=False)
 
-    pr = sub.add_parser("profile", help="least number of states at every position")
+    pr = command("profile", "least number of states of any correct algorithm at every stream position")
     sizes(pr, many=False)
-    pr.add_argument("--order", default="A-first", choices=[o.value for o in Order])
-    pr.add_argument("--p", type=int, default=1, help="passes (JR-p)")
+    order(pr)
+    passes(pr)
 
-    w = sub.add_parser("witness", help="find inputs that break a named algorithm")
+    w = command("witness", "search every input of a small layout for one that breaks a named algorithm")
     sizes(w, many=False)
-    w.add_argument("--alg", required=True, choices=sorted(streaming.ALGORITHMS))
-    w.add_argument("--param", type=_param, action="append", default=[], help="algorithm parameter name=int")
-    w.add_argument("--order", default="A-first", choices=[o.value for o in Order])
-    w.add_argument("--p", type=int, default=1, help="passes (JR-p)")
+    algorithm(w)
+    order(w)
+    passes(w)
 
-    me = sub.add_parser("measure", help="register bits and distinct states reached by an algorithm")
+    me = command(
+        "measure", "register bits of an algorithm and the distinct states it reaches at each position"
+    )
     sizes(me, many=False)
-    me.add_argument("--alg", required=True, choices=sorted(streaming.ALGORITHMS))
-    me.add_argument("--param", type=_param, action="append", default=[], help="algorithm parameter name=int")
-    me.add_argument("--order", default="A-first", choices=[o.value for o in Order])
-    me.add_argument("--p", type=int, default=1, help="passes (JR-p)")
+    algorithm(me)
+    order(me)
+    passes(me)
 
-    sub.add_parser("algorithms", help="list the streaming algorithms")
+    command("algorithms", "list the streaming algorithms, their passes and parameters")
     return parser
 
 
+def _check_layout(n: int, k: int, l: int, p: int = 1, max_n: int | None = None, limit: str = "") -> None:
+    """--n, --k, --l, --p as typed: 1 <= n (<= max_n, named ``limit``), 0 <= k, l <= n, p >= 1."""
+    check_int("--n", n, 1)
+    if max_n is not None and n > max_n:
+        raise ValueError(f"--n={n}: this command enumerates every input, so n <= {max_n} ({limit})")
+    for name, v in (("--k", k), ("--l", l)):
+        if not 0 <= v <= n:
+            raise ValueError(f"{name}={v} must satisfy 0 <= {name} <= --n={n}")
+    check_int("--p", p, 1)
+
+
 def _table(args: argparse.Namespace) -> None:
+    for n in args.n:
+        check_int("--n", n, 1)
+    for name, values in (("--k", args.k), ("--l", args.l)):
+        for v in values:
+            check_int(name, v, 0)
+    for p in args.p:
+        check_int("--p", p, 1)
     df = table.memory_table(args.n, args.k, args.l, passes=args.p, variant=args.variant)
     if df.empty:
-        raise ValueError("no grid point has k, l <= n")
+        raise ValueError("no grid point has --k and --l <= --n")
     if not args.long:
         df = df.pivot_table(
             index=["n", "k", "l", "order", "passes"], columns="quantity", values="bits", sort=False
@@ -102,21 +220,26 @@ def _table(args: argparse.Namespace) -> None:
 
 
 def _rows(args: argparse.Namespace) -> None:
+    _check_layout(args.n, args.k, args.l, max_n=MAX_EXACT_N, limit="MAX_EXACT_N")
     variant = Variant.parse(args.variant)
-    print(f"n={args.n}, |A|={args.k}, |B|={args.l}, variant={variant.value}")
+    lines = [f"n={args.n}, |A|={args.k}, |B|={args.l}, variant={variant.value}"]
     for order, (first, second) in ((Order.A_FIRST, (args.k, args.l)), (Order.B_FIRST, (args.l, args.k))):
         res = one_way_states(args.n, first, second, variant)
         closed = bounds.one_way_states_closed_form(args.n, first, second, variant)
         value = str(res.lower) if res.exact else f"[{res.lower}, {res.upper}]"
-        print(
+        lines.append(
             f"  {order.value}: states after the first set {value} ({res.method}); "
             f"closed form {closed if closed is not None else 'none'}; bits {res.bits}"
         )
+    print("\n".join(lines))  # everything computed before anything is printed
 
 
 def _profile(args: argparse.Namespace) -> None:
+    _check_layout(args.n, args.k, args.l, args.p, max_n=MAX_EXACT_N, limit="MAX_EXACT_N")
     order = Order.parse(args.order)
     first, second = (args.k, args.l) if order is Order.A_FIRST else (args.l, args.k)
+    if args.p >= 2:
+        check_jrp_size(args.n, first, second, args.variant)
     pts = memory_profile(args.n, first, second, args.variant, passes=args.p)
     df = profile_frame(pts)
     print(f"n={args.n}, |A|={args.k}, |B|={args.l}, {order.value}, passes={args.p}, variant={args.variant}")
@@ -124,7 +247,13 @@ def _profile(args: argparse.Namespace) -> None:
         print(df.to_string(index=False))
 
 
-def _witness(args: argparse.Namespace) -> int:
+def _batch_layout(args: argparse.Namespace) -> None:
+    _check_layout(args.n, args.k, args.l, args.p, max_n=streaming.MAX_BATCH_N, limit="MAX_BATCH_N")
+    streaming.check_batch_size(args.n, args.k, args.l, args.p)
+
+
+def _witness(args: argparse.Namespace) -> None:
+    _batch_layout(args)
     alg = streaming.make_algorithm(args.alg, args.variant, **dict(args.param))
     w = witness.find_failure(alg, args.n, args.k, args.l, args.order, passes=args.p)
     if w is None:
@@ -132,12 +261,12 @@ def _witness(args: argparse.Namespace) -> int:
             args.n, args.k, args.l, args.order, args.p, args.variant
         ).streams.shape[0]
         print(f"no failure: {alg!r} is correct on all {checked} valid inputs of this layout")
-        return 0
+        return
     print(w.describe())
-    return 0
 
 
 def _measure(args: argparse.Namespace) -> None:
+    _batch_layout(args)
     alg = streaming.make_algorithm(args.alg, args.variant, **dict(args.param))
     m = streaming.measure_memory(alg, args.n, args.k, args.l, args.order, passes=args.p)
     print(f"{alg!r} on n={args.n}, |A|={args.k}, |B|={args.l}, {args.order}, passes={args.p}")
@@ -147,34 +276,39 @@ def _measure(args: argparse.Namespace) -> None:
 
 
 def _algorithms() -> None:
-    import inspect
-
     for name, cls in sorted(streaming.ALGORITHMS.items()):
         params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "variant")]
         kind = "exact" if cls.exact else "under budget"
         print(f"{name:24s} passes >= {cls.min_passes}  {kind:12s} params: {', '.join(params) or '-'}")
 
 
+COMMANDS = {
+    "table": _table,
+    "rows": _rows,
+    "profile": _profile,
+    "witness": _witness,
+    "measure": _measure,
+    "algorithms": lambda _args: _algorithms(),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad arguments or input)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    """Entry point; returns the exit status (0 ok, 2 bad arguments, input or size; 141 when the
+    reader of the output went away, e.g. ``| head``)."""
+    args = _parser().parse_args(argv)
     try:
-        if args.command == "table":
-            _table(args)
-        elif args.command == "rows":
-            _rows(args)
-        elif args.command == "profile":
-            _profile(args)
-        elif args.command == "witness":
-            return _witness(args)
-        elif args.command == "measure":
-            _measure(args)
-        else:
-            _algorithms()
+        COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handler
     except (ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader left (| head): no traceback; stdout goes to devnull so that the flush at
+        # interpreter exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     return 0
 
 

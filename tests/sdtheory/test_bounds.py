@@ -154,3 +154,24 @@ def test_memory_table_is_tidy_and_consistent() -> None:
 def test_bad_input(call, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         call()
+
+
+def test_binomials_beyond_the_limit_are_refused() -> None:
+    assert bounds.binomial(2**17, 3) == math.comb(2**17, 3)
+    with pytest.raises(ValueError, match="MAX_BINOMIAL_BITS"):
+        bounds.binomial(10**8, 5 * 10**7)
+    with pytest.raises(ValueError, match="MAX_BINOMIAL_BITS"):
+        bounds.one_pass_exact_bits(10**8, 5 * 10**7, 3)
+    with pytest.raises(ValueError, match="MAX_BINOMIAL_BITS"):
+        bounds.two_way_log_rank_bits(10**6, 5 * 10**5, 5 * 10**5)
+    assert bounds.one_pass_exact_bits(10**8, 3, 3) == math.ceil(math.log2(math.comb(10**8, 3)))
+
+
+def test_closed_forms_never_fall_back_to_brute_force() -> None:
+    """bounds.py holds closed forms only: where the shared-element count has none it says so, and
+    sdtheory.one_way.one_pass_states (closed form, else brute force) gives the number."""
+    assert bounds.one_way_states_closed_form(8, 4, 4, "shared-element") is None
+    with pytest.raises(ValueError, match="no closed form"):
+        bounds.one_pass_exact_bits(8, 4, 4, "shared-element")
+    res = one_way.one_pass_states(8, 4, 4, "shared-element")
+    assert res.exact and res.bits == 6

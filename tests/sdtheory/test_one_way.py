@@ -121,3 +121,12 @@ def test_full_matrix(variant: str, closed) -> None:
 def test_bad_input_raises(call, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         call()
+
+
+def test_exhaustive_sizes_are_limited() -> None:
+    with pytest.raises(ValueError, match="n <= 16"):
+        matrices.sd_matrix(17, 2, 2)
+    with pytest.raises(ValueError, match="n <= 16"):
+        one_way.one_way_states(17, 8, 8, "shared-element")
+    with pytest.raises(ValueError, match="n <= 8"):
+        one_way.one_way_states_full(9)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from sdtheory.instances import (
     solve_gar_via_sd,
 )
 from sdtheory.streaming import (
+    MAX_BATCH_TOKENS,
     BloomFilter,
     FingerprintSketch,
     JRTIntersection,
@@ -29,7 +31,9 @@ from sdtheory.streaming import (
     StoreFirst,
     StreamingAlgorithm,
     TruncatedStoreFirst,
+    check_batch_size,
     exhaustive_correct,
+    instance_batch,
     make_algorithm,
     measure_memory,
     reached_states,
@@ -269,3 +273,15 @@ def test_memory_measures(n: int, k: int, l: int) -> None:
         assert m.reached_bits <= m.register_bits
         assert m.reached_bits >= one_way.one_way_states(n, first, k + l - first).bits
         assert m.reached[0] == 1 and m.reached.shape == (k + l + 2,)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "l", "passes", "limit"),
+    [(24, 8, 8, 1, "MAX_BATCH_TOKENS"), (12, 6, 6, 4, "MAX_BATCH_TOKENS"), (25, 1, 1, 1, "n=25")],
+)
+def test_instance_batch_refuses_too_large_layouts(n: int, k: int, l: int, passes: int, limit: str) -> None:
+    with pytest.raises(ValueError, match=limit):
+        instance_batch(n, k, l, passes=passes)
+    with pytest.raises(ValueError, match=limit):
+        measure_memory(MultiPass(), n, k, l, passes=passes)
+    assert check_batch_size(12, 6, 6, 2) == math.comb(12, 6) ** 2 * 2 * 13 <= MAX_BATCH_TOKENS

@@ -130,3 +130,9 @@ def test_find_failure_handles_empty_layouts() -> None:
     assert find_failure(StoreFirst("shared-element"), 4, 0, 2, Order.A_FIRST) is None
     assert find_failure(StoreFirst(), 3, 3, 3, Order.B_FIRST) is None
     assert np.all(reached_states(StoreFirst("shared-element"), 3, 3, 3) == 1)
+
+
+def test_too_many_inputs_are_refused_before_any_work() -> None:
+    """n = 24, |A| = |B| = 8 used to die in numpy after asking for terabytes."""
+    with pytest.raises(ValueError, match="MAX_BATCH_TOKENS"):
+        find_failure(StoreFirst(), 24, 8, 8)

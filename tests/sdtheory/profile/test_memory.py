@@ -101,3 +101,12 @@ def test_code_partitions_close_former_intervals() -> None:
 def test_passes_must_be_at_least_one() -> None:
     with pytest.raises(ValueError, match="passes=0"):
         profile.memory_profile(4, 1, 1, passes=0)
+
+
+def test_too_large_profiles_are_refused() -> None:
+    with pytest.raises(ValueError, match="MAX_JRP_ENTRIES"):
+        profile.memory_profile(16, 8, 8, passes=2)
+    with pytest.raises(ValueError, match="MAX_SEQUENCES_N"):
+        profile.memory_profile_sequences(6, 1, 1)
+    with pytest.raises(ValueError, match="n <= 16"):
+        profile.memory_profile(17, 1, 1)
