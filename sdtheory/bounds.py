@@ -185,30 +185,21 @@ def two_way_upper_bits(n: int, k: int, l: int) -> int:
 
 
 def jrp_lower_bound_paper_bits(n: int, k: int, l: int, passes: int) -> float:
-    """JR-p lower bound in the form of Prop G.29 (= Prop 3.1): state >= D(SD) / (2p).
-
-    Result: simulation argument (Alg. 4): Alice runs the recurrent model over her part, sends the
-    state, Bob continues and sends it back, p times: 2p messages of at most max_i |Z^i| bits, so
-    2p * max|Z| >= two-way complexity. The paper instantiates it with randomized complexity
-    (Håstad–Wigderson, Ω(min(|A|,|B|)), Thm G.27) and gets Ω(min/p) for GAR hence SD; here the
-    deterministic two-way bound :func:`two_way_log_rank_bits` is used, which has explicit
-    constants. Hypotheses: deterministic recurrent model (Def G.12), JR-p prompt, correct on
-    every input; decision variant. Returns a real number of bits (not rounded).
+    """JR-p lower bound in the form of Prop G.29 (= Prop 3.1): state >= D(SD) / (2p), with the
+    deterministic two-way bound :func:`two_way_log_rank_bits` for D(SD) (the paper uses the
+    randomized one, Thm G.27). Hypotheses: deterministic recurrent model (Def G.12), JR-p prompt,
+    correct on every input; decision variant. A real number of bits (not rounded). Proof:
+    docs/theory/jrp-lower-bound.md.
     """
     passes = check_int("passes", passes, 1)
     return two_way_log_rank_bits(n, k, l) / (2 * passes)
 
 
 def jrp_lower_bound_rank_bits(n: int, k: int, l: int, passes: int) -> float:
-    """Sharper JR-p bound (ours, DERIVED from the same simulation): log2 C(n, min(k, l)) / (2p - 1).
-
-    Argument: a p-pass deterministic streaming algorithm with S states gives a protocol whose
-    transcript is the state at the 2p - 1 cut crossings (after the first set of each pass and
-    after the second set of passes 1..p-1); inputs with one transcript form a rectangle X x Y and
-    the output is a function of the transcript and of Bob's set, so the 1-entries of the matrix
-    split into at most S^(2p-1) 1-rectangles and rank_R(M) <= S^(2p-1). With rank C(n, min(k, l))
-    (Gottlieb–Kantor): log2 S >= log2 C(n, min(k, l)) / (2p - 1).
-    Hypotheses: deterministic, decision variant, k + l <= n (else 0). Real number of bits.
+    """Sharper JR-p bound (ours, DERIVED from the same simulation): log2 C(n, min(k, l)) / (2p - 1)
+    (the state at the 2p - 1 crossings of the cut is a transcript; rank_R(M) <= states^(2p-1)).
+    Hypotheses: deterministic, decision variant, k + l <= n (else 0). A real number of bits.
+    Proof: docs/theory/jrp-lower-bound.md.
     """
     n, k, l = _sizes(n, k, l, ("k", "l"))
     passes = check_int("passes", passes, 1)

@@ -1,48 +1,13 @@
-"""Recurrent-layer constructions that solve set disjointness: causal (Prop G.18), JRT, prefix.
+"""Linear-attention constructions that solve set disjointness: causal (Prop G.18), JRT, prefix.
 
 Each construction is a small network of real tensor operations: an IP-kernel feature map φ
-(:mod:`sdtheory.ipkernels`) on queries and keys (Q = K = φ(token), the separator's features are 0),
-a linear-attention key-value state kv = Σ_j φ(k_j) v_j^T of shape [f, d_v] updated token by
-token, gates computed from counters with ReLUs, the paper's one-layer ReLU MLP
-y = ReLU(ρ - θ) on the attention output ρ = kv^T φ(q), and a readout. Every construction has a
-recurrent form (:meth:`SDConstruction.run`, one token at a time, holding only its state) and a
-parallel form (:meth:`SDConstruction.forward`, a batch of streams at once); tests check they agree.
-
-Glossary: B batch, L stream length, f feature dimension, d_v value dimension (columns of V; the
-paper puts V = 1 in all d columns, one column is enough), c = n the universe size, θ = 1/2 the MLP
-threshold (:data:`sdtheory.ipkernels.THRESHOLD`). "F" and "S" are the sets a stream presents first
-and second (F = A in A-first order).
-
-Correctness (all three): a construction stores a set M (|M| = m) in kv and queries the tokens of
-the other set (q of them). Query x gets ρ = [x ∈ M] + noise(x), noise(x) = Σ_{a ∈ M, a != x}
-⟨φ(x), φ(a)⟩. If |noise(x)| < 1/2 for every query, the outputs fire exactly on the queries in
-M, and the readout returns the right answer: ``disjoint`` and, if A ∩ B is not empty, the first
-query token that fired (an element of A ∩ B). This holds
-
-* always for :class:`~sdtheory.ipkernels.DataDependentSpec` (noise = 0; the kernel is built from
-  the elements of M, f = m + max(1, ceil(log2 c)): the construction *knows the set it stores*, as the
-  paper's G.22 does; note that kv then equals [1^m, 0^b] whatever M is: the set lives in the
-  kernel, a parameter, and only f records its size);
-* always for :class:`~sdtheory.ipkernels.CodeSpec` (ε <= 1/(3m) on the whole universe, so
-  |noise| <= 1/3);
-* with probability >= 1 - q·exp(-f/(8m)) over the draw of a :class:`~sdtheory.ipkernels.RandomSignSpec`
-  kernel, for each fixed instance (:meth:`SDConstruction.failure_bound`).
-
-What differs is M: :class:`CausalSD` must store the FIRST set (m = |F|), :class:`JRTSD` and
-:class:`PrefixSD` store the smaller one (m = min(|A|, |B|)), in either order.
-
-Assumptions common to all three: the kernel dimension f is a hyperparameter sized for the set
-the construction will store (the spec reads m and q from the layout; a data-dependent kernel also
-reads M's elements); outputs are unnormalised (Def G.16's (QK^T)V, as in the paper's proofs), so
-no K-state normaliser is held; token embeddings are the kernel features themselves, with the
-separator embedded as the zero vector plus a separator flag that feeds the counters.
-
-State accounting (:class:`StateSize`): the tensors a construction holds between tokens, in values
-and in bits. ``bits("fp32")`` counts 32 bits per value (the paper's byte convention, ×8);
-``bits("exact")`` counts, per tensor, the bits that hold its values exactly: kv entries are
-integer multiples of a per-coordinate scale with |multiplier| <= m for all three kernels (each
-write adds one φ(a), whose coordinates are 0 or ±scale), so ceil(log2(2m+1)) bits each; counters
-ceil(log2(#values)). Static parameters (the kernel, N) are not state (Def G.12).
+(:mod:`sdtheory.ipkernels`), a linear-attention key-value state kv of shape [f, d_v], gates from
+counters with ReLUs, the paper's ReLU MLP and a readout; each has a recurrent form
+(:meth:`SDConstruction.run`) and a parallel form (:meth:`SDConstruction.forward`) that the tests
+compare. :class:`CausalSD` stores the FIRST set (m = |S|), :class:`JRTSD` and :class:`PrefixSD`
+the smaller one (m = min(k, l)) in either order: the order effect. :class:`StateSize` counts the
+tensors held between tokens in values and bits. Correctness and state accounting:
+docs/theory/constructions.md; symbols (S, T, M, f, d_v, θ): docs/theory/glossary.md.
 """
 
 from __future__ import annotations
@@ -438,7 +403,7 @@ class SDConstruction(ABC):
 
 
 class CausalSD(SDConstruction):
-    """Prop G.18: one causal linear-attention layer + ReLU MLP on the one-pass stream F s S.
+    """Prop G.18: one causal linear-attention layer + ReLU MLP on the one-pass stream S sep T.
 
     Layer: Q = K = φ(token); V = w_t 1_{d_v} with the write gate w_t = ReLU(1 - sep_count_t) (1 on
     the first set, 0 from the separator on); kv_t = kv_{t-1} + φ(x_t) V_t^T; ρ_t = kv_t^T φ(x_t);
@@ -447,9 +412,9 @@ class CausalSD(SDConstruction):
     Readout: the number of query positions where y fired and the first such token.
 
     Claim: for every instance and order, the answer is correct whenever |noise(x)| < 1/2 for the
-    second set's tokens x against the FIRST set F (always for the data-dependent kernel built from
-    F, f = |F| + ceil(log2 c), and for the code kernel with ε <= 1/(3|F|); with probability >=
-    1 - |S| exp(-f/(8|F|)) for a random sign kernel of dimension f). State: kv [f, d_v] plus
+    second set's tokens x against the FIRST set S (always for the data-dependent kernel built from
+    S, f = |S| + lg c, and for the code kernel with ε <= 1/(3|S|); with probability >=
+    1 - |T| exp(-f/(8|S|)) for a random sign kernel of dimension f). State: kv [f, d_v] plus
     sep_count, hits, shared: f·d_v + 3 values. The construction stores whatever comes first: in
     B-first order it stores B, so when the longer set comes first f must grow with it
     (:meth:`feature_dim`), or a fixed-f random kernel fails more often (:meth:`failure_bound`).
@@ -490,25 +455,25 @@ class CausalSD(SDConstruction):
 
 class JRTSD(SDConstruction):
     """JRT construction (Thm G.15 / G.22 in spirit): one causal linear-attention layer + ReLU MLP
-    on the JR-2 stream F s S F s S (one-pass length N = |F| + 1 + |S|), storing the smaller set.
+    on the JR-2 stream S sep T S sep T (one-pass length N = |S| + 1 + |T|), storing the smaller set.
 
     Assumed (as Thm G.15's Algorithm 3 does): the update at step t may use t and the one-pass
     length N (Def G.12's f^t is indexed by t; a prefill knows its prompt length). The set sizes
-    are NOT read from the layout: |F| is the position of the first separator, latched into the
+    are NOT read from the layout: |S| is the position of the first separator, latched into the
     counter ``first_len``. The position t is also kept as a counter (conservatively counted as
     state, though Def G.12 would give it for free).
 
-    Gates (all from counters, with ReLU step functions; F = first_len once a separator was seen):
-    small_first = [F <= N - 1 - F] (ties store F).
-      * small second: write S in pass 1 (F < t < N), query with F in pass 2 (N <= t < N + F);
-      * small first:  write F in pass 2 (N <= t < N + F), query with S in pass 2 (t > N + F).
+    Gates (all from counters, with ReLU step functions; |S| = first_len once a separator was seen):
+    small_first = [|S| <= N - 1 - |S|] (ties store S).
+      * small second: write T in pass 1 (|S| < t < N), query with S in pass 2 (N <= t < N + |S|);
+      * small first:  write S in pass 2 (N <= t < N + |S|), query with T in pass 2 (t > N + |S|).
     The small set is always followed by a copy of the larger one (the key idea of Thm G.15), so no
     short convolution or shift (Lemma G.20 / Prop G.21) is needed once position counters are
     available.
 
     Claim: for every instance and either order, the answer is correct whenever |noise(x)| < 1/2
     for the larger set's tokens x against the smaller set M (m = min(|A|, |B|), q = max): always for
-    the data-dependent kernel built from M (f = m + ceil(log2 c)) and the code kernel, and with
+    the data-dependent kernel built from M (f = m + lg c) and the code kernel, and with
     probability >= 1 - q exp(-f/(8m)) for a random sign kernel. State: kv [f, d_v] plus position
     (ceil(log2(2N+1)) bits), first_len (ceil(log2 N) bits), sep_count (2 bits), hits, shared:
     f·d_v + 5 values, f sized for min(|A|, |B|) in both orders.
@@ -525,7 +490,7 @@ class JRTSD(SDConstruction):
         return {
             "position": TensorSpec((), ceil_log2(layout.length + 1), "tokens read so far (t)"),
             "sep_count": TensorSpec((), ceil_log2(layout.passes + 1), "separators seen"),
-            "first_len": TensorSpec((), ceil_log2(n1), "position of the first separator = |F|"),
+            "first_len": TensorSpec((), ceil_log2(n1), "position of the first separator = |S|"),
         }
 
     def _prepare(self, state: State, phi: np.ndarray, tokens: np.ndarray, layout: StreamLayout) -> None:
@@ -569,20 +534,20 @@ class JRTSD(SDConstruction):
 
 class PrefixSD(SDConstruction):
     """Prefix (non-causal) construction; not in the paper. One prefix-linear-attention layer
-    (JRT-RNN Eq. 3) whose prefix is the whole one-pass prompt F s S (M = N), + ReLU MLP.
+    (JRT-RNN Eq. 3) whose prefix is the whole one-pass prompt S sep T (prefix length N), + ReLU MLP.
 
     Encoder (non-causal: every token sees the whole prompt, as in PLA's prefill): before_t =
     [no separator at or before t], after_t = [separator before t]; n_first = Σ_t before_t and
     n_second = Σ_t after_t (sums, not cumsums); small_first = [n_first <= n_second]; encoder
     values v_e,t = before_t small_first + after_t (1 - small_first) (i.e. 1 exactly on the smaller
-    set, F on ties); kv = Σ_t φ(x_t) v_e,t^T, the encoder's KV state. Decoder (causal, over the same
+    set, S on ties); kv = Σ_t φ(x_t) v_e,t^T, the encoder's KV state. Decoder (causal, over the same
     prompt, as PLA's decoder re-reads the prefix): decoder values v_d = 0, so kv stays the encoder
     state (PLA adds both into one state, Eq. 4); query gate g_t = after_t small_first + before_t
     (1 - small_first); y_t = g_t ReLU(kv^T φ(x_t) - 1/2); the readout as in :class:`CausalSD`.
 
     Claim: for every instance and either order, the answer is correct whenever |noise(x)| < 1/2
     for the larger set's tokens x against the smaller set M (m = min(|A|, |B|), q = max): always
-    for the data-dependent kernel built from M (f = m + ceil(log2 c)) and the code kernel; with
+    for the data-dependent kernel built from M (f = m + lg c) and the code kernel; with
     probability >= 1 - q exp(-f/(8m)) for a random sign kernel. The state carried from the
     prefill into decoding (and held during the decoder scan) is kv [f, d_v] with f sized for
     min(|A|, |B|), plus n_first, n_second (ceil(log2 N) bits each), sep_count, hits, shared:

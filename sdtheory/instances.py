@@ -9,7 +9,8 @@ N = k + l + 1.
 Token alphabet of a stream: the elements 0..n-1 and the separator ``n`` (``separator_token(n)``).
 A streaming algorithm is told the stream's :class:`StreamLayout` (universe, the two sizes and the
 number of passes) before the first token, exactly as the paper's recurrent model may depend on
-the position index i (Def G.12); the layout is never counted as state.
+the position index i (Def G.12); the layout is never counted as state. Symbols (n, k, l, N, p,
+first, second): docs/theory/glossary.md.
 """
 
 from __future__ import annotations

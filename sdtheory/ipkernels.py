@@ -1,40 +1,12 @@
-"""Inner-product (IP) kernels φ: [c] -> R^f for the linear-attention SD constructions.
+"""Inner-product (IP) kernels φ: [c] -> R^f for the linear-attention SD constructions (Def G.17).
 
-Def G.17 of the paper asks for ⟨φ(x), φ(x)⟩ = 1 and |⟨φ(x), φ(y)⟩| <= ε for x != y. Prop G.18
-then stores a set S (the first set of a causal stream) as the key-value state Σ_{a ∈ S} φ(a) and
-tests a query x by ρ = ⟨φ(x), Σ_a φ(a)⟩: ρ = 1 ± (|S| - 1)ε if x ∈ S and |ρ| <= |S|ε otherwise, so
-ε = 1/(3|S|) separates the two cases. What the constructions use is ε *against the stored set*
-(pairs (x, a) with a ∈ S); :meth:`IPKernel.report` gives it beside ε on the whole universe.
-
-Three kernels (all entries are real numbers, features are float64 arrays of shape [T, f]):
-
-* :class:`DataDependentKernel` (paper Eq. 19). f = |S| + b with b = max(1, ceil(log2 c)):
-  a ∈ S -> e_a (one-hot in the first |S| coordinates), x ∉ S -> [0^{|S|}, ±1/sqrt(b) binary code
-  of x]. ε = 0 against S, exactly, as the paper claims; on the whole universe it is *not* 0 (two
-  elements outside S share the code block: ε_universe can reach 1, for x and its bitwise
-  complement). The kernel is built from S, i.e. it knows the set to store.
-* :class:`RandomSignKernel` (paper Eq. 20). φ(x) uniform in (1/sqrt f){-1, 1}^f, independent over
-  x. Data-independent; it has a failure probability, bounded by :func:`random_failure_bound`
-  (per instance) and :func:`uniform_failure_bound` (paper's ε-kernel on the whole universe).
-* :class:`CodeKernel`: a deterministic, data-independent kernel with a *guaranteed* ε: the ±1
-  codewords (scaled by 1/sqrt f) of the concatenated binary code Reed–Solomon(GF(p)) ∘ Hadamard.
-  Distinct Reed–Solomon symbols map to orthogonal Hadamard rows, so ⟨φ(x), φ(y)⟩ = agree(x, y)/Q
-  in [0, (K-1)/Q], where Q is the RS length and K its message length; the binary code has relative
-  distance >= (1 - (K-1)/Q)/2 (a constant when ε is). This realises the paper's "codewords of a
-  constant-distance code" (G.3.2) with t = 1: the paper exponentiates ⟨x, y⟩ to widen the gap; the
-  concatenated code already has it, with a finite, explicit f.
-
-Dimension formulas (f for a stored set of size m, q queries, universe c, failure probability δ;
-the decision threshold of the constructions is θ = 1/2, see :data:`THRESHOLD`):
-
-* :func:`random_kernel_dim`: f = ceil(8 m ln(q/δ)). For one fixed instance, the query x's noise
-  Σ_{a ∈ S, a != x} ⟨φ(x), φ(a)⟩ is (1/f) times a sum of at most m f independent ±1 signs, so
-  Hoeffding gives P(noise >= 1/2) <= exp(-f/(8m)) (and the same for <= -1/2); a union over the q
-  queries gives P(wrong answer) <= q exp(-f/(8m)) <= δ. This is Θ(m log q): the per-query noise
-  is a *sum* of m terms of size 1/sqrt f, not m worst-case terms of size ε.
-* :func:`random_kernel_dim_uniform` (the paper's route, Eq. 20 + union bound):
-  f = ceil(18 m² ln(c(c-1)/δ)) makes φ an ε = 1/(3m) kernel on all c(c-1)/2 pairs of the universe
-  with probability >= 1 - δ; then *every* instance with stored set size <= m is solved. Θ(m² log c).
+A construction stores a set M as Σ_{a ∈ M} φ(a) and tests a query x by ρ = ⟨φ(x), Σ_a φ(a)⟩;
+ε = 1/(3|M|) separates x ∈ M from x ∉ M. Three kernels: :class:`DataDependentKernel` (Eq. 19,
+exact against M, built from M), :class:`RandomSignKernel` (Eq. 20, data-independent, with a
+failure probability: :func:`random_kernel_dim`, :func:`random_kernel_dim_uniform`) and
+:class:`CodeKernel` (Reed–Solomon ∘ Hadamard, deterministic, guaranteed ε:
+:func:`code_kernel_params`). :class:`KernelSpec` subclasses size a kernel for a layout.
+Dimension formulas and their proofs: docs/theory/ip-kernels.md; symbols: docs/theory/glossary.md.
 """
 
 from __future__ import annotations
@@ -189,7 +161,7 @@ class IPKernel(ABC):
         return arr
 
     def features(self, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
-        """φ of each token: float64 array of shape [T, f] for ``tokens`` of shape [T] in [0, c)."""
+        """φ of each token: float64 array of shape [L, f] for ``tokens`` of shape [L] in [0, c)."""
         return self._features(self._tokens(tokens))
 
     @abstractmethod
@@ -222,10 +194,10 @@ class IPKernel(ABC):
 
 
 class DataDependentKernel(IPKernel):
-    """Paper Eq. 19: f = |S| + code_bits(c); exact (ε = 0) against the stored set S.
+    """Paper Eq. 19: f = |M| + code_bits(c); exact (ε = 0) against the stored set M.
 
-    a = S[i] -> e_i; x ∉ S -> [0^{|S|}, (2·bits(x) - 1)/sqrt(b)] with bits(x) the b-bit binary
-    representation of x. ⟨φ(a), φ(y)⟩ = [a = y] for a ∈ S and every y ∈ [c]; all norms are 1.
+    a = M[i] -> e_i; x ∉ M -> [0^{|M|}, (2·bits(x) - 1)/sqrt(β)] with bits(x) the β-bit binary
+    representation of x. ⟨φ(a), φ(y)⟩ = [a = y] for a ∈ M and every y ∈ [c]; all norms are 1.
     """
 
     name = "data-dependent"
@@ -299,7 +271,7 @@ class RandomSignKernel(IPKernel):
         self._key = _splitmix64(np.array([self.seed % (1 << 64)], dtype=np.uint64))[0]
 
     def signs(self, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
-        """The ±1 signs sqrt(f)·φ(token): int8 array of shape [T, f]."""
+        """The ±1 signs sqrt(f)·φ(token): int8 array of shape [L, f]."""
         return self._signs(self._tokens(tokens))
 
     def _signs(self, tokens: np.ndarray) -> np.ndarray:
@@ -317,10 +289,10 @@ class RandomSignKernel(IPKernel):
 
 @dataclass(frozen=True)
 class CodeParams:
-    """Parameters of the concatenated code RS(GF(p), length Q, message length K) ∘ Hadamard(2^r).
+    """Parameters of the concatenated code RS(GF(p), length ν, message length κ) ∘ Hadamard(2^r).
 
-    ``p`` is prime when K >= 2 (for K = 1 the symbol is the element itself and p = c). f = Q·2^r;
-    guaranteed ε = (K - 1)/Q; relative distance of the binary code >= (1 - ε)/2.
+    ``p`` is prime when κ >= 2 (for κ = 1 the symbol is the element itself and p = c). f = ν·2^r;
+    guaranteed ε = (κ - 1)/ν; relative distance of the binary code >= (1 - ε)/2.
     """
 
     c: int
@@ -355,9 +327,9 @@ def _primes_below(limit: int) -> list[int]:
 
 
 def code_kernel_params(c: int, epsilon: float) -> CodeParams:
-    """The smallest-f :class:`CodeParams` on [c] with guaranteed ε = (K-1)/Q <= ``epsilon``.
+    """The smallest-f :class:`CodeParams` on [c] with guaranteed ε = (κ-1)/ν <= ``epsilon``.
 
-    Searches every prime p < c (K = ceil(log_p c) >= 2, Q = ceil((K-1)/ε) <= p) and the K = 1 code
+    Searches every prime p < c (κ = ceil(log_p c) >= 2, ν = ceil((κ-1)/ε) <= p) and the κ = 1 code
     (Hadamard rows of the elements themselves: ε = 0, f = 2^ceil(log2 c)).
     """
     c = check_int("c", c, 1)
@@ -384,9 +356,9 @@ def code_kernel_params(c: int, epsilon: float) -> CodeParams:
 class CodeKernel(IPKernel):
     """Deterministic kernel from the concatenated code RS(GF(p)) ∘ Hadamard (see :class:`CodeParams`).
 
-    x has base-p digits d_0..d_{K-1} (the RS message); symbol j is d(j) = Σ_i d_i j^i mod p for
-    j < Q; symbol s becomes Hadamard row s: ((-1)^{popcount(s & i)})_{i < 2^r}. φ(x) is the
-    concatenation over j, times 1/sqrt(f). ⟨φ(x), φ(y)⟩ = #{j: d_x(j) = d_y(j)}/Q <= (K-1)/Q.
+    x has base-p digits d_0..d_{κ-1} (the RS message); symbol j is d(j) = Σ_i d_i j^i mod p for
+    j < ν; symbol s becomes Hadamard row s: ((-1)^{popcount(s & i)})_{i < 2^r}. φ(x) is the
+    concatenation over j, times 1/sqrt(f). ⟨φ(x), φ(y)⟩ = #{j: d_x(j) = d_y(j)}/ν <= (κ-1)/ν.
     """
 
     name = "code"
@@ -400,14 +372,14 @@ class CodeKernel(IPKernel):
         return cls(code_kernel_params(c, epsilon))
 
     def symbols(self, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
-        """RS symbols of each token: int64 array of shape [T, Q] with values in [0, p)."""
+        """RS symbols of each token: int64 array of shape [L, ν] with values in [0, p)."""
         return self._symbols(self._tokens(tokens))
 
     def _symbols(self, tokens: np.ndarray) -> np.ndarray:
         pr = self.params
         if pr.k == 1:
             return tokens[:, None].copy()
-        digits = np.stack([(tokens // pr.p**i) % pr.p for i in range(pr.k)], axis=1)  # [T, K]
+        digits = np.stack([(tokens // pr.p**i) % pr.p for i in range(pr.k)], axis=1)  # [L, κ]
         points = np.arange(pr.q, dtype=np.int64)
         out = np.zeros((tokens.size, pr.q), dtype=np.int64)
         for i in range(pr.k - 1, -1, -1):  # Horner, all values < p^2 < 2^63
@@ -428,9 +400,9 @@ class CodeKernel(IPKernel):
         return parity
 
     def _features(self, tokens: np.ndarray) -> np.ndarray:
-        sym = self._symbols(tokens)  # [T, Q]
+        sym = self._symbols(tokens)  # [L, ν]
         parity = self._parity[sym[:, :, None] & self._columns[None, None, :]]
-        rows = 1.0 - 2.0 * parity  # [T, Q, 2^r]
+        rows = 1.0 - 2.0 * parity  # [L, ν, 2^r]
         return rows.reshape(tokens.size, self.f) / math.sqrt(self.f)
 
 

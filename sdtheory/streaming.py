@@ -1,26 +1,16 @@
-"""Streaming algorithms for SD with bit-accounted state, and the lower-bound witness.
+"""Streaming algorithms for SD with bit-accounted state (Def G.12), run on batches of streams.
 
-Protocol (:class:`StreamingAlgorithm`): ``reset(layout, batch=1)``, then ``feed(token)`` once
-per token, then ``answer()``. The *state* is a register of bits, ``state_array()`` (uint8 0/1,
-shape [batch, W]); ``serialize_state()`` returns it as a string of '0'/'1' and
-``state_bits()`` is the length of that string, never a formula. An algorithm's update reads and
-writes only that register, so the register is all it remembers between tokens; ``load_state``
-restores it, and the tests check that an algorithm restarted from its serialised state at any
-position finishes with the same answer.
-
-What is not state (Def G.12, where the update f^i may depend on the position i): the layout
-(universe n, first and second set sizes, passes) given to ``reset``, the position counter, and
-static parameters fixed before the stream (the plan derived from the layout, hash tables drawn
-from a seed). A position-independent update would need
-:func:`sdtheory.bounds.position_counter_bits` more bits.
-
-Every algorithm runs a batch of streams at once (numpy over the batch axis), which is how the
-tests run every instance of a small universe.
-
-Algorithms: :class:`StoreFirst` (one pass), :class:`JRTTwoPass` (paper Algorithm 3),
-:class:`JRTIntersection` (Algorithm 3 returning A ∩ B), :class:`MultiPass` (JR-p, chunks),
-and under-budget ones: :class:`TruncatedStoreFirst`, :class:`BloomFilter`,
-:class:`FingerprintSketch`. :func:`find_failure` is the lower-bound witness.
+Protocol (:class:`StreamingAlgorithm`): ``reset(layout, batch=1)``, ``feed(token)`` once per
+token, ``answer()``. The state is a register of bits (``state_array()``); ``state_bits()`` is
+the length of its serialisation, never a formula, and the update reads and writes only the
+register. Not state (Def G.12 lets the update depend on the position): the layout, the position
+counter (:func:`sdtheory.bounds.position_counter_bits` would count it), static parameters.
+Algorithms: :class:`StoreFirst` (one pass), :class:`JRTTwoPass` (paper Algorithm 3, Thm G.15),
+:class:`JRTIntersection` (Algorithm 3 returning A ∩ B), :class:`MultiPass` (JR-p, chunks), and
+the under-budget :class:`TruncatedStoreFirst`, :class:`BloomFilter`, :class:`FingerprintSketch`.
+:func:`instance_batch` builds every valid input of a layout (refused beyond
+:data:`MAX_BATCH_TOKENS`); the lower-bound witness is :mod:`sdtheory.witness`. Symbols:
+docs/theory/glossary.md (k = |A|, l = |B|).
 """
 
 from __future__ import annotations

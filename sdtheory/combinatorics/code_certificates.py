@@ -1,15 +1,15 @@
-"""Stored colourings of the distance graphs G(n, w, delta) of :mod:`sdtheory.codes` (certificates).
+"""Stored colourings of the distance graphs G(n, w, delta) (certificates for :mod:`.codes`).
 
 Each entry maps (n, w, delta), w <= n / 2, to (k, hex): a colouring of the w-subsets of [n] with
 the k colours 0..k-1, one byte (two hex digits) per w-set, in the order of
-:func:`sdtheory.bitsets.subset_masks` (ascending masks, i.e. colex order); colours are numbered
+:func:`sdtheory.combinatorics.bitsets.subset_masks` (ascending masks, i.e. colex order); colours are numbered
 by first occurrence. They were found offline, by a tabu search over k-colourings (minimising the
 number of monochromatic edges until none is left) or by a SAT search restricted to colourings
 with a cyclic symmetry (x -> x + 1 mod n permuting the colour classes), and are stored here
 because those searches take too long to repeat on every run.
 
-Nothing here is trusted: :func:`sdtheory.codes.stored_coloring` decodes an entry and checks that
-it is a proper colouring of :func:`sdtheory.codes.distance_graph` with exactly k colours before
+Nothing here is trusted: :func:`sdtheory.combinatorics.codes.stored_coloring` decodes an entry and checks that
+it is a proper colouring of :func:`sdtheory.combinatorics.codes.distance_graph` with exactly k colours before
 it is used as an upper bound (it raises otherwise); the tests check every entry.
 """
 

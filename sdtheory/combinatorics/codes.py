@@ -1,56 +1,14 @@
-"""Partitions of the w-subsets of [n] into constant-weight codes: the distance graphs of SD.
+"""Distance graphs G(n, w, delta) and partitions of the w-subsets of [n] into constant-weight codes.
 
-The *distance graph* G(n, w, delta) has the w-subsets of [n] as vertices, P ~ P' iff
-1 <= |P \\ P'| <= delta (|P \\ P'| = |P' \\ P| is half the Hamming distance). A colour class is
-a constant-weight code of length n, weight w and minimum Hamming distance 2 (delta + 1), so the
-chromatic number chi(n, w, delta) is the least number of such codes partitioning all w-sets.
-It is the least number of states of SD streams inside the first set and at the separator
-(:mod:`sdtheory.comm`): decision with delta = n - k, shared element with delta = n - k - l + 2.
-
-Facts used here (each one proved in the docstring of the function that uses it):
-
-* symmetry: P -> [n] \\ P is an isomorphism G(n, w, delta) = G(n, n - w, delta); the graph is
-  vertex-transitive (permutations of [n]);
-* closed forms: complete graph if delta >= min(w, n - w); Baranyai's theorem if
-  delta = min(w, n - w) - 1 (:func:`sdtheory.comm.baranyai_states`);
-* lower bound: ceil(V / alpha) with alpha = A(n, 2 delta + 2, w) the maximum code size, either
-  found exactly (maximum clique of the complement graph through one fixed vertex, enough by
-  vertex-transitivity) or bounded from above by the Johnson bounds (:func:`johnson_bound`);
-* upper bounds: Graham–Sloane colourings (:func:`sum_mod_coloring`, :func:`power_sum_coloring`),
-  a structured colouring for n = 2w (complementary pairs are at the largest distance), stored
-  colourings found offline (:mod:`sdtheory.code_certificates`, read by :func:`stored_coloring`),
-  DSATUR and a seeded tabu search (:func:`sdtheory.graphs.tabu_coloring`); every colouring is
-  checked to be proper on the graph before it is used.
-
-What stays open for n <= 16 and set sizes <= 6 (default search effort; intervals are proofs):
-chi(10, 4, 1) in [8, 9], chi(11, 4, 1) in [10, 11], chi(11, 5, 1) in [8, 9], chi(11, 5, 2) in
-[42, 47], chi(12, 4, 2) in [55, 57], chi(12, 5, 2) in [57, 69], chi(12, 6, 2) in [42, 51].
-Closed by stored colourings meeting ceil(V / alpha): chi(10, 4, 2) = chi(10, 5, 2) = 42,
-chi(11, 4, 2) = 55, chi(12, 6, 3) = 231 (every colour class a maximum code).
-Closed by an integer argument above ceil(V / alpha): chi(9, 4, 1) = chi(9, 5, 1) = 8, the lower
-bound from an exhaustive search (:func:`sdtheory.packings.packing_partition_search`, about a
-second, run on first use and cached; proof in :mod:`sdtheory.packings`: a partition into 7
-packings would make the uncovered triples of the classes a large set of Steiner triple systems
-STS(9), and none of the 128 large sets containing a fixed STS(9) admits one), the upper bound
-from a stored 8-colouring; chi(10, 5, 1) = 8, the lower bound from an exhaustive search
-(:func:`sdtheory.quadruple_systems.disjoint_sqs_search`, about a second, cached; proof in
-:mod:`sdtheory.quadruple_systems`: a 7-colouring would make the 4-sets left uncovered by the
-classes 7 pairwise disjoint Steiner quadruple systems SQS(10), and at most 5 exist), the upper
-bound from a stored 8-colouring. The same search raises the lower ends of chi(10, 4, 1) (7
-classes would be 7 disjoint SQS(10)) and chi(11, 5, 1) (7 classes would be Steiner systems
-S(4, 5, 11) whose blocks through the point 10 give 7 disjoint SQS(10)) from 7 to 8.
-Closing an open one from above asks whether the w-subsets of [n] split
-into as many codes of Hamming distance 2 delta + 2 as its lower end. For delta = 1
-these are *packings*: a code of distance 4 is a family of w-sets in which no (w - 1)-set lies
-in two members (a partial Steiner system S(w - 1, w, n)), e.g. a partition of the 126
-4-subsets of [9] into 7 packings would need each of the maximum size A(9, 4, 4) = 18 (computed
-here: maximum code search, equal to the Johnson bound). The lower ends are mostly ceil(V / alpha),
-the fractional chromatic number of these vertex-transitive graphs, so closing an interval
-needs either such a partition into near-maximum codes or a non-fractional (integer) argument
-such as the one for n = 9 above. Statements about such partitions that are not proved or
-computed here (e.g. large sets of Steiner triple systems or disjoint Steiner quadruple systems
-beyond those enumerated in :mod:`sdtheory.packings` and :mod:`sdtheory.quadruple_systems`) are
-not used.
+G(n, w, delta) joins two w-subsets P, P' of [n] when 1 <= |P \\ P'| <= delta; a colour class is a
+constant-weight code of weight w and Hamming distance 2 (delta + 1), so chi(n, w, delta) is the
+least number of codes partitioning the w-sets. :func:`code_partition` certifies it from both
+sides: ceil(V / alpha) with alpha exact (:func:`max_code`) or Johnson-bounded
+(:func:`johnson_bound`), star cliques and the integer arguments of :mod:`.packings` and
+:mod:`.quadruple_systems` below; Graham–Sloane, complementary-pair, stored
+(:mod:`.code_certificates`, checked on every use), DSATUR, tabu and exact colourings above.
+:func:`distance_graph_bounds` adds the closed forms (complete graph, Baranyai). Proofs, and which
+chi(n, w, delta) with n <= 16 stay open: docs/theory/constant-weight-codes.md.
 """
 
 from __future__ import annotations
@@ -92,7 +50,7 @@ __all__ = [
 
 def distance_graph(n: int, w: int, delta: int) -> np.ndarray:
     """Adjacency bool [C(n, w), C(n, w)] of G(n, w, delta) in the order of
-    :func:`sdtheory.bitsets.subset_masks`: P ~ P' iff 1 <= |P \\ P'| <= delta."""
+    :func:`sdtheory.combinatorics.bitsets.subset_masks`: P ~ P' iff 1 <= |P \\ P'| <= delta."""
     masks = subset_masks(n, w)
     d = popcount(masks[:, None] & ~masks[None, :])
     return (d >= 1) & (d <= delta)
@@ -112,11 +70,9 @@ def _compress(keys: np.ndarray) -> np.ndarray:
 
 
 def sum_mod_coloring(n: int, w: int) -> np.ndarray:
-    """Graham–Sloane colouring for delta = 1: c(P) = (sum of the elements of P) mod n.
-
-    Proper on G(n, w, 1): adjacent P, P' differ by one exchange x -> y (x != y in [0, n)), so
-    their sums differ by y - x with 0 < |y - x| < n, which is not 0 mod n. At most n colours
-    (exactly min(n, C(n, w)) classes are non-empty; the count is taken from the colouring).
+    """Graham–Sloane colouring for delta = 1: c(P) = (sum of the elements of P) mod n; proper on
+    G(n, w, 1) with at most n colours (the count is taken from the colouring). Proof:
+    docs/theory/constant-weight-codes.md, fact 6.
     """
     e = _elements(n, w)
     return _compress((e.sum(axis=1) % n)[:, None])
@@ -131,15 +87,9 @@ def smallest_prime_at_least(m: int) -> int:
 
 
 def power_sum_coloring(n: int, w: int, delta: int) -> np.ndarray:
-    """Graham–Sloane colouring for any delta >= 1: c(P) = (sum_{x in P} x^j mod p)_{j=1..delta}
-    with p the least prime >= n; at most p^delta colours.
-
-    Proper on G(n, w, delta): let P, P' be adjacent, X = P \\ P' = {x_1..x_d}, Y = P' \\ P =
-    {y_1..y_d}, 1 <= d <= delta. Equal colours give equal power sums p_j(X) = p_j(Y) in GF(p) for
-    j = 1..d. Newton's identities j e_j = sum_{i=1..j} (-1)^(i-1) e_{j-i} p_i determine the
-    elementary symmetric functions e_1..e_d from p_1..p_d because j <= d < p is invertible; so
-    prod (z - x_i) = prod (z - y_i) over GF(p) and X = Y as sets of residues, hence as sets
-    (0 <= x < n <= p), contradicting X ∩ Y = ∅.
+    """Graham–Sloane colouring for any delta >= 1: c(P) = (sum_{x in P} x^e mod q) for e = 1..delta,
+    q the least prime >= n; proper on G(n, w, delta) with at most q^delta colours (Newton's
+    identities). Proof: docs/theory/constant-weight-codes.md, fact 7.
     """
     if delta < 1:
         raise ValueError(f"delta={delta} must be >= 1")
@@ -160,7 +110,7 @@ def complement_pair_coloring(n: int, w: int) -> np.ndarray:
 
 
 def stored_coloring(n: int, w: int, delta: int) -> np.ndarray | None:
-    """The colouring of G(n, w, delta) stored in :mod:`sdtheory.code_certificates`, checked, or
+    """The colouring of G(n, w, delta) stored in :mod:`sdtheory.combinatorics.code_certificates`, checked, or
     None if there is none.
 
     Entries are stored for w <= n / 2; for w > n / 2 the entry of (n, n - w, delta) is carried over
@@ -190,19 +140,9 @@ def stored_coloring(n: int, w: int, delta: int) -> np.ndarray | None:
 @functools.cache
 def johnson_bound(n: int, d: int, w: int) -> int:
     """Upper bound on A(n, 2d, w), the largest family of w-subsets of [n] with |P \\ P'| >= d
-    for all distinct members (a constant-weight code of Hamming distance 2d).
-
-    * min(w, n - w) < d: every two w-sets are closer, A = 1; d <= 0 or d = 1: A = C(n, w);
-    * d = w (pairwise disjoint): floor(n / w);
-    * Johnson's first bound, with t = w - d the largest allowed intersection: counting pairs
-      (x, {P, P'}) with x in P ∩ P' gives sum_x C(r_x, 2) <= C(M, 2) t where r_x is the number
-      of members through x and sum_x r_x = M w; by convexity sum r_x^2 >= (M w)^2 / n, so
-      M (w^2 - n t) <= n (w - t): M <= floor(n (w - t) / (w^2 - n t)) when w^2 > n t;
-    * Johnson's recursive bounds: the members through a fixed point, with the point removed,
-      form a code A(n - 1, 2d, w - 1), and a double count gives A(n, 2d, w) <=
-      floor(n / w * A(n - 1, 2d, w - 1)); by complementation also
-      A(n, 2d, w) <= floor(n / (n - w) * A(n - 1, 2d, w)).
-    The minimum of all applicable bounds is returned.
+    for all distinct members (a constant-weight code of Hamming distance 2d): the minimum of the
+    trivial bounds, floor(n / w) for d = w, Johnson's first bound and his two recursive bounds.
+    Proofs: docs/theory/constant-weight-codes.md, fact 4.
     """
     if d <= 1:
         return math.comb(n, w)
@@ -224,15 +164,12 @@ def johnson_bound(n: int, d: int, w: int) -> int:
 def max_code(n: int, w: int, delta: int, node_budget: int = 20_000) -> tuple[np.ndarray, bool]:
     """A largest independent set of G(n, w, delta) (a code of Hamming distance 2 delta + 2).
 
-    Symmetry reduction, two levels: by vertex-transitivity some maximum code contains
-    P0 = {0..w-1}; the stabiliser of P0 (permutations of P0 times permutations of its
-    complement) is transitive on the w-sets meeting P0 in exactly t elements, so if the code has
-    a second member it may be taken to be the canonical P1_t = {0..t-1} ∪ {w..2w-t-1} for some
-    t <= w - delta - 1. For each t the rest is a maximum clique (:func:`sdtheory.graphs.max_clique`)
-    of the complement graph on the w-sets far (distance > delta) from P0 and P1_t.
-    The search stops early when the code found meets :func:`johnson_bound` (then it is maximum).
-    Returns (indices into subset_masks(n, w), exact); ``exact`` False means a budget ran out and
-    the code is only the largest found.
+    By symmetry the code may contain P0 = {0..w-1} and a canonical second member P1_t for some
+    overlap t; the rest is a maximum clique (:func:`sdtheory.combinatorics.graphs.max_clique`)
+    of the complement graph on the w-sets far from both (docs/theory/constant-weight-codes.md,
+    fact 5). Stops early when the code meets :func:`johnson_bound`. Returns (indices into
+    subset_masks(n, w), exact); ``exact`` False means a budget ran out and the code is only the
+    largest found.
     """
     masks = subset_masks(n, w)
     p0_mask = (1 << w) - 1
@@ -316,15 +253,15 @@ def code_partition(
     Lower: max(star clique, ceil(V / alpha_upper)), alpha_upper the exact maximum code size when
     :func:`max_code` finishes, else :func:`johnson_bound` (and at least the code found); for
     (9, 4, 1) and (9, 5, 1) the bound 7 is raised to 8 when the exhaustive search
-    :func:`sdtheory.packings.packing_partition_search` finds no partition into 7 packings;
+    :func:`sdtheory.combinatorics.packings.packing_partition_search` finds no partition into 7 packings;
     for (10, 4, 1), (10, 5, 1), (11, 5, 1) (and their complements) from 7 to 8 when
-    :func:`sdtheory.quadruple_systems.disjoint_sqs_search` finds at most 6 pairwise disjoint
-    SQS(10) (the lemma of :mod:`sdtheory.quadruple_systems`: 7 classes would give 7).
+    :func:`sdtheory.combinatorics.quadruple_systems.disjoint_sqs_search` finds at most 6 pairwise disjoint
+    SQS(10) (the lemma of :mod:`sdtheory.combinatorics.quadruple_systems`: 7 classes would give 7).
     Upper: the best proper colouring among complete-graph (V colours), Graham–Sloane
     (:func:`sum_mod_coloring` for delta = 1, :func:`power_sum_coloring`), complementary pairs
     (n = 2w), a stored certificate (:func:`stored_coloring`, checked), DSATUR, tabu search below
     the best count (down to the lower bound), and exact DSATUR branch and bound
-    (:func:`sdtheory.graphs.exact_coloring`) for small graphs.
+    (:func:`sdtheory.combinatorics.graphs.exact_coloring`) for small graphs.
     Above ``max_vertices`` vertices no graph is built: Johnson below, the Graham–Sloane colour
     counts (proper by the theorems in their docstrings) above; ``coloring`` is then empty.
     """

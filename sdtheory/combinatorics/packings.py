@@ -1,54 +1,11 @@
-"""Partitions of the 4-subsets of [n] into n - 2 packings: chi(9, 4, 1) = 8 by exhaustive search.
+"""Steiner triple systems, their large sets, and partitions of 4-sets into packings: chi(9, 4, 1) = 8.
 
-A *packing* here is a family of 4-subsets of [n] in which no 3-set lies in two members (two
-members share at most 2 elements): a code of weight 4 and Hamming distance 4, i.e. a colour class
-of the distance graph G(n, 4, 1) of :mod:`sdtheory.codes`. For n = 9 the lower bound
-ceil(V / alpha) = ceil(126 / 18) = 7 is not attained; :func:`packing_partition_search` decides
-it by the reduction below, and :mod:`sdtheory.codes` uses the result as the lower bound 8
-for chi(9, 4, 1) and chi(9, 5, 1).
-
-**Reduction lemma.** Let n ≡ 1 or 3 (mod 6), n >= 7, M = n (n - 1) (n - 3) / 24 = C(n, 4) / (n - 2).
-
-(a) Every packing C has |C| <= M. For a pair {a, b} let r be the number of members of C through
-    it; they contain r distinct triples {a, b, x} (two members with the same triple would share
-    3 elements) and each contains two of the n - 2 triples through {a, b}, so 2 r <= n - 2, i.e.
-    r <= (n - 3) / 2 (n odd). Summing r over the C(n, 2) pairs counts each member C(4, 2) = 6
-    times: 6 |C| <= C(n, 2) (n - 3) / 2, i.e. |C| <= M.
-(b) Suppose the 4-sets split into n - 2 packings C_1..C_{n-2}. They have C(n, 4) = (n - 2) M
-    members in all and at most M each, so exactly M each; then every pair has r = (n - 3) / 2 in
-    every class (the sum in (a) is tight), so the members of C_i through {a, b} cover n - 3 of
-    the n - 2 triples through {a, b}, each once, and exactly one is uncovered. Hence the set U_i
-    of triples covered by no member of C_i contains every pair exactly once: U_i is a Steiner
-    triple system STS(n).
-(c) A triple T lies in n - 3 of the 4-sets; two of them share T, so they are in different
-    classes, and T is covered (exactly once) in n - 3 of the n - 2 classes and uncovered in
-    exactly one. So U_1..U_{n-2} partition the C(n, 3) triples: a *large set* of STS(n).
-(d) Conversely, given a large set U_1..U_{n-2}, a partition of the 4-sets into classes
-    C_1..C_{n-2} such that no member of C_i contains a triple of U_i and every triple outside
-    U_i lies in exactly one member of C_i is a partition into packings (no triple twice). By
-    (b) and (c) every partition into n - 2 packings is of this form for its own large set.
-    So the 4-sets split into n - 2 packings iff for some large set the exact-cover problem
-    with columns "4-set B" (n choose 4 of them) and "(class i, triple T not in U_i)", and rows
-    "(B, i) with no triple of B in U_i" covering B and (i, T) for the four triples T of B, has
-    a solution.
-(e) Symmetry: permutations of [n] map packings to packings and act transitively on the STS(n)
-    (checked: the orbit of one system, |S_n| / |stabiliser|, is the number of all systems; for
-    n = 9, 9! / 432 = 840). Relabelling points and classes, any partition can be moved to one
-    whose large set contains a fixed system S_0 (as U_1). So it suffices to enumerate the large
-    sets containing S_0: exact covers of the other C(n, 3) - |S_0| triples by STS(n)s disjoint
-    from S_0 (the n - 3 other classes, unordered because class labels do not matter), and to
-    solve (d) for each.
-
-For n = 9 (run by the tests, about a second): 840 STS(9)s, stabiliser of order 432, 192 systems
-disjoint from S_0, 128 large sets containing S_0, and none of the 128 exact covers (d) has a
-solution: the 126 4-subsets of [9] do not split into 7 packings, chi(9, 4, 1) = 8 (a proper
-8-colouring is stored in :mod:`sdtheory.code_certificates`). For n = 7 there is no large set
-of STS(7) (0 found), consistent with chi(7, 4, 1) = chi(7, 3, 1) = 6 computed by exact
-colouring in :mod:`sdtheory.codes`. Nothing is pruned by the stabiliser of S_0 beyond (e);
-all large sets are searched.
-
-Every search is an exact cover solved by :func:`exact_covers` (Knuth's Algorithm X with the
-column of fewest candidate rows first; columns as dictionaries of row sets).
+A *packing* is a family of 4-subsets of [n] in which no 3-set lies in two members: a colour class
+of the distance graph G(n, 4, 1). For n = 9, ceil(V / alpha) = 7 is not attained: a partition
+into 7 packings would make the uncovered triples of the classes a large set of STS(9), and none
+of the 128 large sets containing a fixed STS(9) admits one. :func:`packing_partition_search`
+decides it by exhaustive search (about a second, cached); :func:`partition_lower_bound` hands the
+result to :func:`sdtheory.combinatorics.codes.code_partition`. Proof: docs/theory/chi-9-4-1.md.
 """
 
 from __future__ import annotations

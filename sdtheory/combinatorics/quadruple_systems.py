@@ -1,50 +1,11 @@
-"""Pairwise disjoint Steiner quadruple systems SQS(10): chi(10, 4, 1), chi(10, 5, 1), chi(11, 5, 1) >= 8.
+"""Pairwise disjoint Steiner quadruple systems SQS(10): chi(10, 5, 1) = 8.
 
-A *Steiner quadruple system* SQS(n) is a family of 4-subsets of [n] (blocks) containing every
-3-subset of [n] in exactly one block; it has C(n, 3) / 4 blocks (30 for n = 10). Two systems
-are *disjoint* if they have no block in common. :func:`disjoint_sqs_search` computes, by
-exhaustive search, the largest number of pairwise disjoint SQS(10) on [10]: it is 5, so there
-are never 7. :mod:`sdtheory.codes` turns this into the lower bound 8 for three distance graphs
-G(n, w, 1) of delta = 1 (colour classes: codes of Hamming distance 4, i.e. families of w-sets
-in which no (w - 1)-set lies in two members), where ceil(V / alpha) only gives 7:
-
-**Lemma.** Each of the following partitions would yield 7 pairwise disjoint SQS(10):
-
-(a) the 210 4-subsets of [10] into 7 classes (chi(10, 4, 1) = 7; also G(10, 6, 1) by
-    complementation). A class contains each triple in at most one member (two members through
-    a triple share 3 elements, distance 1), so 4 |C| <= C(10, 3) = 120, |C| <= 30. Seven classes
-    hold 210 = 7 * 30 sets, so each has exactly 30 and then every triple lies in exactly one
-    member: each class is an SQS(10), and the classes are disjoint.
-(b) the 252 5-subsets of [10] into 7 classes (chi(10, 5, 1) = 7). Two members of a class share
-    at most 3 elements. For a triple T the members through T are T ∪ {x, y} with {x, y} among the
-    7 points outside T, and these pairs are pairwise disjoint (a common x would give two members
-    sharing 4 elements), so at most 3 members contain T. Counting (T, member) incidences,
-    C(5, 3) |C| = 10 |C| <= 3 * 120, |C| <= 36. Seven classes hold 252 = 7 * 36 sets, so each
-    has exactly 36, and the count is tight: every triple T lies in exactly 3 members of every
-    class, whose pairs cover 6 of the 7 points outside T. Let U_i be the set of 4-subsets of
-    [10] contained in no member of class i. A 4-set T ∪ {x} lies in a member of class i iff x is
-    covered by the 3 pairs of T (such a member contains T), so exactly one 4-set through T is
-    in U_i: U_i is an SQS(10). A 4-set Q lies in 6 5-sets, pairwise sharing Q (distance 1), so
-    in 6 different classes; each such class covers Q and Q is in U_i for exactly the seventh
-    class i. So U_1..U_7 partition the 4-sets: 7 pairwise disjoint SQS(10).
-(c) the 462 5-subsets of [11] into 7 classes (chi(11, 5, 1) = 7; also G(11, 6, 1)). Each 4-set
-    lies in at most one member of a class, so 5 |C| <= C(11, 4) = 330, |C| <= 66; seven classes
-    hold 462 = 7 * 66 sets, so each has exactly 66 and every 4-subset of [11] lies in exactly
-    one member of every class. The *derived* family D_i = {B \\ {10} : 10 in B in class i} is
-    then an SQS(10): a triple T of [10] lies in B \\ {10} iff T ∪ {10} lies in B, which holds for
-    exactly one member B of class i (and that member contains 10). Distinct classes are
-    disjoint, and B is recovered from B \\ {10}, so D_1..D_7 are 7 pairwise disjoint SQS(10).
-
-**Search.** :func:`quadruple_systems` lists all SQS(n) on [n] as the exact covers of the triples
-by 4-sets (:func:`sdtheory.packings.exact_covers`): 2520 for n = 10. The orbit of the first one
-under the permutations of [n] is computed by closing it under two generators of S_n (the
-transposition (0 1) and the cycle (0 1 ... n - 1)); it has 2520 members, so the symmetric group
-is transitive on the systems. Hence if 7 pairwise disjoint systems exist, a permutation maps
-one of them onto the first system S_0 and the images are 7 pairwise disjoint systems including
-S_0: the other 6 form a clique of the disjointness graph on the systems disjoint from S_0.
-There are 144 of those, and their maximum clique (:func:`sdtheory.graphs.max_clique`, exact,
-required to finish) has 4 members: at most 5 SQS(10) are pairwise disjoint, and none of the
-three partitions above exists. The whole search takes about a second and is cached.
+An SQS(n) is a family of 4-subsets of [n] containing every 3-subset exactly once.
+:func:`disjoint_sqs_search` enumerates all 2520 SQS(10), checks that the symmetric group is
+transitive on them, and finds at most 5 pairwise disjoint ones (about a second, cached). A
+7-colouring of G(10, 4, 1), G(10, 5, 1) or G(11, 5, 1) would give 7, so
+:func:`partition_lower_bound` raises their lower bounds from 7 to 8 in
+:func:`sdtheory.combinatorics.codes.code_partition`. Proof: docs/theory/chi-10-5-1.md.
 """
 
 from __future__ import annotations

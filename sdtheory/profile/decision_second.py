@@ -1,79 +1,14 @@
-r"""Decision SD inside the second set: sandwich families, and when storing the first set is optimal.
+r"""Decision SD inside the second set: sandwich families, link charging, the last-element set cover.
 
-Setting (as in :mod:`sdtheory.comm`): universe [n], first set S (|S| = k >= 1), separator, second
-set T (|T| = l), answer [S ∩ T = ∅]; k + l <= n (otherwise the answer is always 0). The cut lies
-after j of the l second-set elements, 1 <= j < l, and m = l - j >= 1 elements remain. A prefix
-configuration is *clean* (S, Q) with S ∩ Q = ∅ (Q: the j elements read), or *dirty* (S meets Q;
-it answers 0 on every completion, so only Q matters). Completions are the m-sets R ⊆ [n] \ Q;
-clean (S, Q) answers [R ∩ S = ∅]. The least number of states chi is the chromatic number of the
-incompatibility graph (two configurations conflict iff a completion valid for both gets
-different answers).
-
-**Sandwich families.** A family 𝒲 of subsets of [n] *covers* the clean configuration (S, Q) if
-some W in 𝒲 has S ⊆ W ⊆ S ∪ Q. Let sigma(n, k, j) be the least size of a family covering every
-clean configuration. All clean configurations covered by one W are pairwise compatible: a
-completion R avoids Q, so R ∩ S = ∅ iff R ∩ W = ∅ (the state "W" answers [R ∩ W = ∅]).
-
-**Upper bound (every regime).** chi <= min(C(n, k), C(n, k + j)) + 1: the family of all k-sets
-(W = S, "store the first set") or of all (k + j)-sets (W = S ∪ Q, "store everything read so
-far": the elements of T read so far can simply join the stored set), plus one state for the
-dirty configurations (all answer 0 everywhere, so they are pairwise compatible).
-
-**Theorem 1 (loose regime n >= k + l + j): chi = sigma(n, k, j) + 1.**
-Proof. (a) A dirty Q and a clean (S', Q') conflict: U = [n] \ (Q ∪ Q' ∪ S') has at least
-n - 2j - k >= m elements, and an m-subset R of U is valid for both, answered 0 and 1.
-(b) Dirty configurations are pairwise compatible (all answer 0): one class.
-(c) Let (S_i, Q_i) be pairwise compatible clean configurations and W = ∪ S_i. For i != h, the
-completions valid for both are the m-subsets of Z = [n] \ (Q_i ∪ Q_h); the clean ones answer
-[R ⊆ Z \ S_i] and [R ⊆ Z \ S_h], and |Z \ S_i| >= n - 2j - k >= m, so the two families of
-m-subsets agree only if Z \ S_i = Z \ S_h, i.e. S_h \ S_i ⊆ Q_i ∪ Q_h, hence S_h \ S_i ⊆ Q_i
-(S_h ∩ Q_h = ∅). So S_i ⊆ W ⊆ S_i ∪ Q_i for every i: each colour class of clean configurations
-is covered by one set, and conversely each set's covered configurations form a class. ∎
-
-**Theorem 2 (link charging, any sandwich family).** sigma(n, k, j) >= C(n, k) * min(1, c), where
-c = c(v, j, k), v = n - k, is the least cost of a *j-cover* of [v]: a family 𝓛 of nonempty sets
-of size <= j such that every j-subset of [v] contains a member, each member L costing
-w_|L| = 1 / C(k + |L|, k).
-Proof. Split each W in 𝒲 equally among its C(|W|, k) k-subsets: |𝒲| >= Σ_S Σ_{W ⊇ S}
-1 / C(|W|, k). Fix S. If S ∈ 𝒲 its share is >= 1. Otherwise every j-set Q ⊆ [n] \ S must
-contain W \ S for some W ⊇ S in 𝒲 (a nonempty set of size <= j), so {W \ S} restricted to those
-sizes is a j-cover of [n] \ S (v points) and the share of S is at least its cost, >= c. ∎
-So if c >= 1, sigma = C(n, k): storing the first set is optimal at this position.
-
-**Theorem 3 (complement symmetry).** sigma(n, k, j) = sigma(n, n - k - j, j) for k + j <= n:
-(S, Q) -> ([n] \ (S ∪ Q), Q) is a bijection between the clean configurations of the two
-instances, and W -> [n] \ W maps S ⊆ W ⊆ S ∪ Q to [n] \ (S ∪ Q) ⊆ [n] \ W ⊆ [n] \ S, so
-it maps covering families to covering families of the same size. Theorem 2 applied to the
-complement gives sigma >= C(n, k + j) * min(1, c(k + j, j, n - k - j)): when that c >= 1,
-storing S ∪ Q is optimal (sigma = C(n, k + j)). Both bounds are used.
-
-**Window bound for c.** For r in j..v and any j-cover 𝓛 of [v], every r-subset Y of [v] is
-j-covered by the members of 𝓛 inside Y. Summing over Y, member L appears in C(v - |L|, r - |L|)
-windows, so cost(𝓛) = Σ_Y Σ_{L ⊆ Y} w_|L| / C(v - |L|, r - |L|) >= C(v, r) * c_r, where c_r is
-the least cost of a j-cover of one r-set with costs w_e / C(v - e, r - e). c_r is an integer
-programme on r points (:func:`j_cover_window_bound`, HiGHS via :func:`scipy.optimize.milp` on
-the costs scaled to integers, so the solver's dual bound rounded up is a proof; all costs and
-bounds are exact fractions), and r = v gives c itself.
-
-The window bound proves c >= 1 (so chi = C(n, k) + 1 in the loose regime) for most loose
-positions with n <= 16 and set sizes <= 6; where c < 1 it still raises the lower bound to
-C(n, k) * c + 1.
-
-**Restriction lemma (any regime).** Fix 0 <= jr <= j and a set Q0 of j - jr elements. The
-configurations whose Q contains Q0 and whose S avoids Q0 (clean), or whose Q contains Q0
-(dirty), induce the incompatibility graph of the instance on the universe [n] \ Q0 (size
-n - j + jr) with jr second-set elements read and the same m left: the completions avoid Q0 and
-the answers only involve S, Q \ Q0 and R. So chi(n, k, l, j) >= chi(n - j + jr, k, m + jr, jr),
-and Theorems 1 and 2 apply to the restriction whenever it is loose (n - j + jr >= k + m + 2 jr).
-(jr = 0 gives C(n - j, k); the fixed-Q clique C(n - j, k) + 1 of
-:func:`sdtheory.comm._decision_region2_bounds` adds one dirty configuration to it.)
-
-Not settled here: the regime n < k + l + j, where two clean configurations can also be
-compatible because too few elements remain for any completion to tell them apart (there the true
-value can be far below store-first: n = 6, k = 2, l = 4, j = 1 needs 11 states by exact
-colouring in :func:`sdtheory.comm.memory_profile`, store-first 16); it is
-left to exact colouring when the graph is small and to these bounds otherwise; and loose
-positions where c < 1 is all the windows show.
+After j of the l second-set elements (1 <= j < l, k >= 1, k + l <= n) the least number of states
+is bounded by :func:`decision_second_set_bounds`: the fixed-Q clique C(n - j, k) + 1 and the
+sandwich bounds (:func:`sandwich_bounds`: Theorems 1-3, window programmes
+:func:`j_cover_window_bound`, restrictions) below; store-first C(n, k) + 1, store-union
+C(n, k + j) + 1 and, with one element left in a tight instance, n zero sets above. When
+n >= k + l + j it is a sandwich cover plus one state, and storing the first set is optimal where
+the link cost c >= 1. With one element left, :func:`decision_last_element_cover` solves it
+exactly as a set cover. Proofs: docs/theory/decision-second-set.md; symbols:
+docs/theory/glossary.md (A-first convention).
 """
 
 from __future__ import annotations
@@ -240,22 +175,13 @@ def decision_second_set_bounds(n: int, k: int, l: int, j: int, max_window: int =
 def decision_last_element_cover(
     n: int, k: int, l: int, node_limit: int = 200
 ) -> tuple[int, int, np.ndarray] | None:
-    r"""Decision, one second-set element left (j = l - 1, 1 <= k, k + l <= n): exact least number
-    of states as a set-cover integer programme; None if n > 10 (too large).
-
-    Reformulation. A configuration is a partial function from completions to answers: clean
-    (S, Q) (S ∩ Q = ∅) maps r not in Q to [r not in S]; dirty (S ∩ Q != ∅) maps every r not in
-    Q to 0, so dirty configurations depend on Q only. Two configurations are compatible iff the
-    functions agree where both are defined, and a set of pairwise agreeing partial functions
-    has a common total extension (each point's value is the same in every member defined
-    there). So colour classes are exactly the sets of configurations extended by one total
-    function [n] -> {0, 1}, i.e. by one zero set Z ⊆ [n]: clean (S, Q) fits Z iff
-    S ⊆ Z ⊆ S ∪ Q, dirty Q' fits Z iff Z ⊇ [n] \ Q'. The least number of states is the least
-    number of sets Z covering every configuration: a set cover over the 2^n candidates, solved
-    exactly by :func:`scipy.optimize.milp` (HiGHS branch and bound; optimal status proves the
-    lower bound). Returns (lower, upper, chosen zero sets as masks) with lower = upper when the
-    solver proved optimality within ``node_limit`` branch-and-bound nodes (a node limit, not a time
-    limit, so the result does not depend on the machine's speed or load).
+    """Decision, one second-set element left (j = l - 1, 1 <= k, k + l <= n): the least number of
+    states as a set cover over the 2^n zero sets Z ⊆ [n] (a colour class is the set of
+    configurations one total answer function extends: clean (S, Q) fits Z iff S ⊆ Z ⊆ S ∪ Q,
+    dirty Q' fits Z iff Z ⊇ [n] minus Q'; docs/theory/decision-second-set.md). Solved by
+    :func:`scipy.optimize.milp` under ``node_limit`` branch-and-bound nodes (not a time limit).
+    Returns (lower, upper, chosen zero sets as masks), lower = upper when the solver proved
+    optimality; None if n > 10 (too large).
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import csr_matrix

@@ -72,7 +72,7 @@ def _brute(n: int, k: int, l: int, j: int) -> tuple[np.ndarray, np.ndarray, np.n
     built = cuts.cut_matrix(n, k, l, Variant.DECISION, k + 1 + j, 10**9)
     assert built is not None
     mat, count = built
-    # every (k-set S, j-set Q) is a prefix (any j-set lies in some l-set); _cut_matrix keys
+    # every (k-set S, j-set Q) is a prefix (any j-set lies in some l-set); cut_matrix keys
     # them s | (q << n) and sorts the keys (np.unique)
     pairs = sorted(
         (_mask(s) | (_mask(q) << n), _mask(s), _mask(q))

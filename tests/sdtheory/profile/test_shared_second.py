@@ -98,7 +98,7 @@ POSITIONS_16 = _positions(16, 6)
 
 
 @given(st.sampled_from(POSITIONS_16))
-def test_never_weaker_than_comm(pos: tuple[int, int, int, int]) -> None:
+def test_never_weaker_than_the_basic_bounds(pos: tuple[int, int, int, int]) -> None:
     n, k, l, j = pos
     b = ss.shared_second_set_bounds(n, k, l, j)
     lo, up = b.lower, b.upper
