@@ -80,7 +80,9 @@ def _param(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"--param {text!r}: value must be an integer") from None
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m sdtheory``: one sub-command per command, every option
+    with its help text, and each command's size limits in its epilog."""
     parser = argparse.ArgumentParser(
         prog="python -m sdtheory",
         description=DESCRIPTION,
@@ -295,7 +297,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad arguments, input or size; 141 when the
     reader of the output went away, e.g. ``| head``)."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
         sys.stdout.flush()  # a closed pipe shows up here, inside the handler

@@ -15,6 +15,7 @@ docs/theory/glossary.md (k = |A|, l = |B|).
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -724,10 +725,18 @@ def make_algorithm(name: str, variant: Variant | str = Variant.DECISION, **param
     """Build an algorithm by its ``name`` (keys of :data:`ALGORITHMS`) with keyword parameters."""
     if name not in ALGORITHMS:
         raise ValueError(f"algorithm={name!r} is unknown; known: {sorted(ALGORITHMS)}")
-    try:
-        return ALGORITHMS[name](variant=variant, **params)
-    except TypeError as err:
-        raise ValueError(f"bad parameters {params} for algorithm {name!r}: {err}") from None
+    signature = inspect.signature(ALGORITHMS[name].__init__).parameters
+    allowed = [p for p in signature if p not in ("self", "variant")]
+    required = [p for p in allowed if signature[p].default is inspect.Parameter.empty]
+    unknown = sorted(set(params) - set(allowed))
+    missing = [p for p in required if p not in params]
+    if unknown or missing:
+        problem = f"unknown {unknown}" if unknown else f"missing {missing}"
+        raise ValueError(
+            f"algorithm {name!r}: {problem}; its parameters are {allowed or 'none'} "
+            f"(required: {required or 'none'}), got {params}"
+        )
+    return ALGORITHMS[name](variant=variant, **params)
 
 
 # --------------------------------------------------------------------------------------------

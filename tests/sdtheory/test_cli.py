@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from sdtheory.__main__ import _parser, main
+from sdtheory.__main__ import build_parser, main
 
 
 def test_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,7 +137,7 @@ def test_profile_reports_every_configuration_count(capsys: pytest.CaptureFixture
 
 
 def _parsers() -> dict[str, argparse.ArgumentParser]:
-    parser = _parser()
+    parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return {"": parser, **sub.choices}
 
