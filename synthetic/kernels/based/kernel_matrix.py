@@ -7,8 +7,9 @@ Glossary: B batch, H heads, Tq queries, Tk keys, F feature dim, D value head dim
 
 with a 0/1 mask m (causal: j <= i; and/or a per-example set of keys). On a CPU the cost of short
 training sequences is in the elementwise passes over the [Tq, Tk] matrices, not in the matrix
-products; autograd of the plain formula makes about 17 such passes per call, this Function 8
-(forward: a, mask, row sum; backward: add the row-sum gradient, mask, (1 + s), product). The tests
+products; autograd of the plain formula makes about 17 such passes per call, this Function 8,
+all but one in place (forward: a, mask, row sum; backward: add the row-sum gradient, mask,
+(1 + s), product). The tests
 check it against autograd of the plain formula in float64 (outputs and every gradient).
 """
 
@@ -52,7 +53,7 @@ class _KernelMatrixRead(torch.autograd.Function):
             da.tril_()
         if keys is not None:
             da.mul_(keys)
-        ds = da.mul_(s.add(1.0))  # d a / d s = 1 + s
+        ds = da.mul_(s.add_(1.0))  # d a / d s = 1 + s (s is not needed after this)
         return torch.matmul(ds, k), torch.matmul(ds.transpose(-1, -2), q), dv, None, None
 
 
@@ -67,6 +68,8 @@ def kernel_matrix_read(
     if causal and q.shape[1] != k.shape[1]:
         raise ValueError(f"causal needs as many queries as keys; got Tq={q.shape[1]}, Tk={k.shape[1]}")
     mask = None if keys is None else keys[:, None, None, :].to(q.dtype)
-    qh = (q * q.shape[-1] ** -0.5).transpose(1, 2)
-    num, den = _KernelMatrixRead.apply(qh, k.transpose(1, 2), v.transpose(1, 2), causal, mask)
+    # one copy each into the head-major layout: batched matrix products on contiguous operands
+    qh = (q * q.shape[-1] ** -0.5).transpose(1, 2).contiguous()
+    kh, vh = (x.transpose(1, 2).contiguous() for x in (k, v))
+    num, den = _KernelMatrixRead.apply(qh, kh, vh, causal, mask)
     return num.transpose(1, 2), den.transpose(1, 2)
