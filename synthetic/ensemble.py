@@ -403,6 +403,7 @@ def train_ensemble(
                             "train_loss": mean_loss[pos],
                             "test_loss": ev["test_loss"],
                             "accuracy": ev["accuracy"],
+                            "slice_accuracy": ev["slice_accuracy"],
                         }
                     )
                     threshold = member.cfg.train.early_stop_accuracy
