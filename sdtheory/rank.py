@@ -126,9 +126,9 @@ def rank_gf2(matrix: np.ndarray) -> int:
     m = np.asarray(matrix).astype(bool)
     if m.size == 0:
         return 0
-    rows = np.packbits(m, axis=1, bitorder="little")
-    pad = (-rows.shape[1]) % 8
-    rows = np.ascontiguousarray(np.pad(rows, ((0, 0), (0, pad)))).view(np.uint64).copy()
+    packed = np.packbits(m, axis=1, bitorder="little")
+    pad = (-packed.shape[1]) % 8
+    rows = np.ascontiguousarray(np.pad(packed, ((0, 0), (0, pad)))).view(np.uint64).copy()
     rank = 0
     n_rows = rows.shape[0]
     for col in range(m.shape[1]):

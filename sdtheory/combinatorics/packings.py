@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,7 +87,8 @@ def packing_partitions_for(
     if (home < 0).any() or sum(len(s) for s in large_set) != len(tidx):
         raise ValueError("not a partition of the triples")
     quads = list(itertools.combinations(range(n), 4))
-    rows, meta = [], []
+    rows: list[list[Hashable]] = []
+    meta: list[tuple[int, int]] = []
     for b, q in enumerate(quads):
         ts = [tidx[t] for t in itertools.combinations(q, 3)]
         banned = set(home[ts].tolist())
@@ -95,7 +96,7 @@ def packing_partitions_for(
             if i not in banned:
                 rows.append([("B", b)] + [(i, t) for t in ts])
                 meta.append((b, i))
-    columns = [("B", b) for b in range(len(quads))]
+    columns: list[Hashable] = [("B", b) for b in range(len(quads))]
     columns += [(i, t) for i in range(len(large_set)) for t in range(len(tidx)) if home[t] != i]
     out = []
     for sol in exact_covers(columns, rows, limit=limit):
