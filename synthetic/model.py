@@ -22,7 +22,7 @@ MLPs and norms hold none. Two conventions are available by name:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -128,7 +128,7 @@ class Block(nn.Module):
         self.mlp = MLP(cfg.d_model, cfg.mlp_mult) if cfg.mlp else None
 
     def _mlp(self, h: torch.Tensor) -> torch.Tensor:
-        if self.mlp is None:
+        if self.mlp is None or self.norm2 is None:  # both or neither (cfg.mlp)
             return h
         return h + self.mlp(self.norm2(h))
 
@@ -160,8 +160,13 @@ class LanguageModel(nn.Module):
         self.final_norm = _norm(cfg.norm, cfg.d_model)
 
     @property
+    def _block_list(self) -> list[Block]:
+        """The blocks, typed (iterating ``self.blocks``, an nn.ModuleList, yields plain Modules)."""
+        return cast(list[Block], list(self.blocks))
+
+    @property
     def mixers(self) -> list[Mixer]:
-        return [b.mixer for b in self.blocks]
+        return [b.mixer for b in self._block_list]
 
     @property
     def causal(self) -> bool:
@@ -183,9 +188,10 @@ class LanguageModel(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.LayerNorm | RMSNorm):
                 nn.init.ones_(module.weight)
-                if getattr(module, "bias", None) is not None:
-                    nn.init.zeros_(module.bias)
-        for block in self.blocks:
+                bias = getattr(module, "bias", None)  # RMSNorm has none
+                if bias is not None:
+                    nn.init.zeros_(bias)
+        for block in self._block_list:
             block.mixer.reset_parameters_(generator, scheme)
             if block.mlp is not None:
                 for lin in (block.mlp.fc1, block.mlp.fc2):
@@ -229,7 +235,7 @@ class LanguageModel(nn.Module):
         self._check_ids(token)
         h = self.embedding(token)
         new = []
-        for block, state in zip(self.blocks, states, strict=True):
+        for block, state in zip(self._block_list, states, strict=True):
             h, state = block.step(h, state)
             new.append(state)
         return self._head(h), new
@@ -241,7 +247,7 @@ class LanguageModel(nn.Module):
         self._check_ids(input_ids)
         h = self.embedding(input_ids)
         states = []
-        for block in self.blocks:
+        for block in self._block_list:
             h, state = block.prefill(h, prefix_len, seq_len)
             states.append(state)
         return self._head(h), states

@@ -63,7 +63,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -304,6 +304,7 @@ class ResultsStore:
         """
         if fcntl is None:  # pragma: no cover
             raise RuntimeError("the results store needs fcntl.flock (a POSIX system)")
+        fh: BinaryIO | None
         if exclusive:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fh = self.lock_path.open("ab")

@@ -271,23 +271,25 @@ def expand(exp: Experiment, profile: str) -> list[RunConfig]:
             model_fields = {**prof.model, **{k: v for k, v in setting.items() if kinds[k] == "model"}}
             train_fields = {**prof.train, **{k: v for k, v in setting.items() if kinds[k] == "train"}}
             mixer_fields = {k: v for k, v in setting.items() if kinds[k] == "mixer"}
-            pattern = [
+            updated = [
                 m.model_copy(
                     update={k: v for k, v in mixer_fields.items() if k in MIXER_CONFIGS[m.kind].model_fields}
                 )
                 for m in variant.pattern
             ]
-            pattern = [parse_mixer(m.model_dump()) for m in pattern]  # re-validate updated fields
+            pattern = [parse_mixer(m.model_dump()) for m in updated]  # re-validate updated fields
             seed = setting.get("seed", prof.data.get("seed", 0))
             data = {**prof.data, "passes": variant.passes, "seed": seed}
-            cfg = RunConfig(
-                experiment=exp.name,
-                profile=profile,
-                variant=variant.name,
-                seed=seed,
-                data=data,
-                model={**model_fields, "pattern": pattern},
-                train=train_fields,
+            cfg = RunConfig.model_validate(
+                {
+                    "experiment": exp.name,
+                    "profile": profile,
+                    "variant": variant.name,
+                    "seed": seed,
+                    "data": data,
+                    "model": {**model_fields, "pattern": pattern},
+                    "train": train_fields,
+                }
             )
             h = cfg.config_hash()
             if h in seen:
@@ -349,7 +351,7 @@ def plan_ensembles(configs: Sequence[RunConfig], max_members: int) -> list[list[
     groups: dict[str, list[RunConfig]] = {}
     for cfg in configs:
         groups.setdefault(ensemble_key(cfg), []).append(cfg)
-    out = []
+    out: list[list[RunConfig]] = []
     for group in groups.values():
         parts = -(-len(group) // max_members)
         size = -(-len(group) // parts)

@@ -17,6 +17,8 @@ instance of that layout and answered it correctly.
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -26,12 +28,22 @@ from sdtheory.instances import Order, SDInstance, encode_stream
 from sdtheory.streaming import JRTTwoPass, MultiPass, StoreFirst, StreamingAlgorithm, run_batch
 from synthetic.plots.common import FigureContext, save_figure
 
-SMALL = dict(n=12, b_size=4, a_sizes=list(range(1, 9)))
-LARGE = dict(n=1024, b_size=32, a_sizes=[1, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256])
+
+class Panel(TypedDict):
+    """One panel of the figure: SD over [n], |B| = b_size, one point per |A| in a_sizes."""
+
+    n: int
+    b_size: int
+    a_sizes: list[int]
+
+
+SMALL: Panel = {"n": 12, "b_size": 4, "a_sizes": list(range(1, 9))}
+LARGE: Panel = {"n": 1024, "b_size": 32, "a_sizes": [1, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256]}
 MANY_PASSES = 4
 
 COLORS = {Order.A_FIRST.value: "tab:blue", Order.B_FIRST.value: "tab:orange", "either": "0.35"}
-STYLES = {
+#: matplotlib line style of each quantity (keyword arguments of ``Axes.plot``)
+STYLES: dict[str, dict[str, Any]] = {
     "exact one-pass bound": dict(ls="-", marker="o"),
     "store-first (measured)": dict(ls="--", marker="s"),
     "JRT two-pass, Alg. 3 (measured)": dict(ls="-", marker="o"),

@@ -37,6 +37,7 @@ from synthetic.tasks.cache import cache_file, load_segment, save_segment
 from synthetic.tasks.config import (
     DataConfig,
     MQARSegmentConfig,
+    MQARTaskConfig,
     SDSegmentConfig,
     stable_digest,
 )
@@ -102,7 +103,7 @@ def generate_segment(
         gen = generate_sd if task.kind == "sd" else generate_sd_decision
         examples = gen(rng, segment.num_examples, segment.size_a, segment.size_b, cfg.vocab_size)
     else:
-        assert isinstance(segment, MQARSegmentConfig)
+        assert isinstance(segment, MQARSegmentConfig) and isinstance(task, MQARTaskConfig)
         examples = generate_mqar(
             rng,
             segment.num_examples,

@@ -317,7 +317,7 @@ def _backward_launch(
     if triton.cdiv(n.t, fwd.seg) > 1 and fwd.seg % cfg["BT"]:  # dq masks a chunk at T only
         raise RuntimeError(f"segment length {fwd.seg} is not a multiple of the chunk length {cfg['BT']}")
     has_enc = encoder is not None
-    te = encoder.k.shape[1] if has_enc else 0
+    te = encoder.k.shape[1] if encoder is not None else 0
     pa, pb = pair_tables(n.f, q.device)
     ndb = triton.cdiv(n.d, cfg["DB"])
     dev = q.device
@@ -325,7 +325,7 @@ def _backward_launch(
     dk_part = torch.zeros(ndb, n.b, n.t, n.h, n.f, device=dev, dtype=torch.float32)
     dv = torch.zeros_like(v)
     dke_part = torch.zeros(ndb, n.b, te, n.h, n.f, device=dev, dtype=torch.float32) if has_enc else None
-    dve = torch.zeros_like(encoder.v) if has_enc else None
+    dve = torch.zeros_like(encoder.v) if encoder is not None else None
     # encoder gradients as a parallel map after the reverse walk (opt-in: autotune.experimental)
     parallel_enc = has_enc and autotune.experimental()
     rows = state_rows(n.f)
@@ -366,9 +366,9 @@ def _backward_launch(
         Q=q,
         K=k,
         V=v,
-        KE=encoder.k if has_enc else dummy,
-        VE=encoder.v if has_enc else dummy,
-        PREFIX=encoder.lengths if has_enc else dummy,
+        KE=encoder.k if encoder is not None else dummy,
+        VE=encoder.v if encoder is not None else dummy,
+        PREFIX=encoder.lengths if encoder is not None else dummy,
         PA=pa,
         PB=pb,
         G=g,
@@ -379,8 +379,8 @@ def _backward_launch(
         DVE=dve if has_enc else dummy,
         DS_INIT=dkv_init if has_init else dummy,
         DZ_INIT=dz_init if has_init else dummy,
-        REV=rev[0] if parallel_enc else dummy,
-        REVZ=rev[1] if parallel_enc else dummy,
+        REV=rev[0] if rev is not None else dummy,
+        REVZ=rev[1] if rev is not None else dummy,
         B=n.b,
         T=n.t,
         TE=te,
@@ -391,7 +391,8 @@ def _backward_launch(
         STORE_REV=parallel_enc,
         **common,
     )
-    if parallel_enc:
+    if rev is not None:  # parallel_enc: there is an encoder
+        assert encoder is not None
         seg = filling_segment_length(te, n.b * n.h * ndb, cfg["BT"], dev)
         based_bwd_enc_kernel[(ndb, max(1, triton.cdiv(te, seg)), n.b * n.h)](
             KE=encoder.k,
@@ -413,7 +414,7 @@ def _backward_launch(
         dq=dq_part.sum(0).to(q.dtype),
         dk=dk_part.sum(0).to(k.dtype) if causal else None,
         dv=dv if causal else None,
-        dk_enc=dke_part.sum(0).to(encoder.k.dtype) if has_enc else None,
+        dk_enc=dke_part.sum(0).to(encoder.k.dtype) if encoder is not None and dke_part is not None else None,
         dv_enc=dve,
         dkv_init=dkv_init,
         dz_init=dz_init,

@@ -134,9 +134,10 @@ def _row_index(f: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor
         w_rows = [1 + w1 + p for p in range(len(pairs))]
         ab = [1 + f + a * f + b for a, b in pairs]
         ba = [1 + f + b * f + a for a, b in pairs]
-        _ROW_INDEX[key] = tuple(
+        u_pub_t, w_rows_t, ab_t, ba_t = (
             torch.tensor(x, dtype=torch.long, device=device) for x in (u_pub, w_rows, ab, ba)
         )
+        _ROW_INDEX[key] = (u_pub_t, w_rows_t, ab_t, ba_t)
     return _ROW_INDEX[key]
 
 
