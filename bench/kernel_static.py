@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import triton
 from triton.backends.compiler import GPUTarget
@@ -132,12 +133,20 @@ def _tool(name: str) -> str:
     return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name)
 
 
+def _resource(name: str, usage: str) -> int:
+    """The value of ``name`` (REG, STACK) in cuobjdump's resource usage."""
+    found = re.search(rf"{name}:(\d+)", usage)
+    if found is None:
+        raise RuntimeError(f"cuobjdump --dump-resource-usage printed no {name}: {usage!r}")
+    return int(found.group(1))
+
+
 def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], arch: int) -> dict:
     fn, flags, _, _ = KERNELS[kernel]
     fp, w1, w2 = feature_widths(f)
     precision = "tf32" if dtype == "fp32" else "ieee"
     sel_precision = "tf32x3" if dtype == "fp32" else "ieee"
-    const = dict(F=f, FP=fp, W1=w1, W2=w2, D=d, DB=cfg["DB"], BT=cfg["BT"], **flags)
+    const: dict[str, Any] = dict(F=f, FP=fp, W1=w1, W2=w2, D=d, DB=cfg["DB"], BT=cfg["BT"], **flags)
     const.update(PRECISION=precision, SEL_PRECISION=sel_precision)
     for name, param in inspect.signature(fn.fn).parameters.items():  # constexprs left at their default
         if name not in const and param.default is not inspect.Parameter.empty:
@@ -155,8 +164,8 @@ def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], 
             subprocess.run([*dump[:1], flag, *dump[2:]], capture_output=True, text=True, check=True).stdout
             for flag in ("--dump-resource-usage", "--dump-sass")
         )
-    regs = int(re.search(r"REG:(\d+)", usage).group(1))
-    stack = int(re.search(r"STACK:(\d+)", usage).group(1))
+    regs = _resource("REG", usage)
+    stack = _resource("STACK", usage)
     shared = int(compiled.metadata.shared)
     ops = re.findall(r"^\s+/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_]+)", sass, flags=re.M)
     count = {op: ops.count(op) for op in ("HMMA", "HGMMA", "LDS", "STS", "LDSM", "BAR")}

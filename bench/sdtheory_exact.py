@@ -38,6 +38,7 @@ import argparse  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
@@ -76,7 +77,7 @@ def run(
                     n, k, l, Variant.SHARED, node_budget=node_budget, max_vertices=500, tabu_iters=tabu_iters
                 )
                 t2 = time.perf_counter()
-                budget = dict(
+                budget: dict[str, Any] = dict(
                     node_budget=node_budget,
                     max_triples=max_triples,
                     max_vertices=max_vertices,

@@ -21,6 +21,7 @@ figures/data/tasks_gen.csv). Target: under 5 s per 100,000 examples on one CPU c
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import resource
@@ -67,11 +68,14 @@ def sd_loop(
         set_a = rng.choice(vocab[:half], size=a, replace=False)
         set_b = rng.choice(vocab[half:], size=b, replace=False)
         intersect = (not decision) or rng.random() < 0.5
+        label = YES if intersect else NO
         if intersect:
             shared = set_a[rng.integers(a)]
             set_b[rng.integers(b)] = shared
+            if not decision:  # SD: the shared element itself
+                label = shared
         inputs[i] = np.concatenate([[START], set_a, [SEP], set_b, [ANSWER]])
-        labels[i, -1] = (YES if intersect else NO) if decision else shared
+        labels[i, -1] = label
     return inputs, labels
 
 
@@ -241,10 +245,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         np.ones(int(args.prefault_gb * 2**30) // 8)
     rows = []
     for task, setting, tokens, vec, loop in cases:
-        vt = _time(lambda vec=vec: vec(n), args.repeats)
+        vt = _time(functools.partial(vec, n), args.repeats)
         lt = {"wall": float("nan"), "cpu": float("nan"), "user": float("nan"), "sys": float("nan")}
         if loop is not None:
-            lt = _time(lambda loop=loop: loop(n_loop), 1)
+            lt = _time(functools.partial(loop, n_loop), 1)
             lt = {k: v * n / n_loop for k, v in lt.items()}  # per n examples
         rows.append(
             {
