@@ -147,7 +147,7 @@ def test_memory_table_is_tidy_and_consistent() -> None:
         (lambda: bounds.one_pass_exact_bits(4, 5, 1), ValueError, "first=5 exceeds"),
         (lambda: bounds.multi_pass_bits(4, 1, 1, 0), ValueError, "passes=0"),
         (lambda: bounds.jrp_lower_bound_rank_bits(4, 1, 1, True), TypeError, "passes=True"),
-        (lambda: bounds.two_way_log_rank_bits(4, 1.5, 1), TypeError, "k=1.5"),
+        (lambda: bounds.two_way_log_rank_bits(4, 1.5, 1), TypeError, "k=1.5"),  # type: ignore[arg-type]
         (lambda: bounds.bloom_filter_bits(0, 4), ValueError, "filter_bits=0"),
     ],
 )

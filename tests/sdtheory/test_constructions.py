@@ -49,7 +49,7 @@ def sd_instances(draw: st.DrawFn, max_n: int = 4096, max_size: int = 64) -> SDIn
     k, l = draw(st.integers(0, cap)), draw(st.integers(0, cap))  # sizes drawn first: hits both ends
     a = draw(st.lists(st.integers(0, n - 1), unique=True, min_size=k, max_size=k))
     b = draw(st.lists(st.integers(0, n - 1), unique=True, min_size=l, max_size=l))
-    if a and b and draw(st.booleans()) and not set(a) & set(b):
+    if a and b and bool(draw(st.booleans())) and not set(a) & set(b):
         b[draw(st.integers(0, len(b) - 1))] = a[draw(st.integers(0, len(a) - 1))]
         b = list(dict.fromkeys(b))
     return SDInstance(n, tuple(a), tuple(b))

@@ -195,9 +195,11 @@ def test_gar_via_streaming_sd(gar: GARInstance) -> None:
     """Prop G.26 with the JRT intersection algorithm as the SD routine, on JRT streams."""
 
     def routine(inst: SDInstance) -> frozenset[int]:
-        return run_stream(
+        answer = run_stream(
             JRTIntersection(), encode_stream(inst, Order.B_FIRST, 2), inst.layout(Order.B_FIRST, 2)
         ).answer
+        assert isinstance(answer, frozenset)
+        return answer
 
     assert solve_gar_via_sd(gar, routine) == gar.answers()
 
@@ -222,7 +224,7 @@ def test_bad_streams_raise() -> None:
     with pytest.raises(ValueError, match="outside \\[0, 5\\]"):
         alg.feed(6)
     with pytest.raises(TypeError, match="integers"):
-        alg.feed(1.5)
+        alg.feed(1.5)  # type: ignore[arg-type]
     alg.feed(0)
     alg.feed(1)
     with pytest.raises(ValueError, match="must hold the separator 5"):

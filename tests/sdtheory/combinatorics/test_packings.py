@@ -59,7 +59,7 @@ def test_steiner_triple_systems_all_found_and_one_orbit(n: int, count: int, stab
     # closed under all transpositions, which generate S_n: a union of orbits; the orbit of the
     # first system alone has n! / |stabiliser| = count members, so S_n is transitive on them
     tri = packings.triples(n)
-    idx = {t: k for k, t in enumerate(tri)}
+    idx: dict[tuple[int, ...], int] = {t: k for k, t in enumerate(tri)}
     family = set(systems)
     for a, b in itertools.combinations(range(n), 2):
         g = list(range(n))
@@ -276,7 +276,7 @@ def test_at_most_five_disjoint_sqs10_by_plain_clique_counting() -> None:
 def test_sqs_lemma_on_maximum_codes() -> None:
     # (a), (b), (c) of the lemma on maximum codes found by max_code
     n, qs = 10, quadruple_systems.quads(10)
-    qidx = {q: k for k, q in enumerate(qs)}
+    qidx: dict[tuple[int, ...], int] = {q: k for k, q in enumerate(qs)}
 
     def members(code: np.ndarray, nn: int, w: int) -> list[tuple[int, ...]]:
         masks = subset_masks(nn, w)[code]

@@ -58,7 +58,7 @@ def _mask(elements: tuple[int, ...]) -> int:
 
 def _clean_configurations(n: int, k: int, j: int) -> list[tuple[int, int]]:
     """All clean (S, Q): S a k-set, Q a j-set, S ∩ Q = ∅, as bitmasks (itertools, not sdtheory)."""
-    out = []
+    out: list[tuple[int, int]] = []
     for s in itertools.combinations(range(n), k):
         rest = [x for x in range(n) if x not in s]
         out.extend((_mask(s), _mask(q)) for q in itertools.combinations(rest, j))
@@ -594,7 +594,7 @@ def test_restriction_lemma_induced_subgraph(n: int, k: int, l: int, j: int, jr: 
     sig_big = list(zip(np.where(clean, s, -1)[pick].tolist(), (q & ~q0)[pick].tolist(), strict=True))
     _, rs, rq, radj = _brute(nr, k, l - j + jr, jr)
     sig_small = list(zip(np.where((rs & rq) == 0, rs, -1).tolist(), rq.tolist(), strict=True))
-    index = {}
+    index: dict[tuple[int, int], int] = {}
     for i, key in enumerate(sig_small):
         index.setdefault(key, i)
     assert set(sig_big) == set(index), (n, k, l, j, jr)

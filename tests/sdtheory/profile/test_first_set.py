@@ -24,7 +24,9 @@ def test_decision_first_set_closed_form_is_brute_force(n: int) -> None:
         if k + l > n:
             continue
         for i in range(k + 1):
-            mat, configs = cuts.cut_matrix(n, k, l, Variant.DECISION, i, 10**7)
+            built = cuts.cut_matrix(n, k, l, Variant.DECISION, i, 10**7)
+            assert built is not None
+            mat, configs = built
             graph = matrices.incompatibility(mat)
             assert configs == math.comb(n, i)
             complete = bool(np.all(graph | np.eye(configs, dtype=bool)))

@@ -29,14 +29,13 @@ def test_decision_second_set_bounds_bracket_the_exact_value(n: int, k: int, l: i
     ("n", "k", "l"), [(4, 1, 2), (5, 1, 3), (5, 2, 3), (6, 1, 4), (5, 3, 2), (6, 2, 4), (6, 3, 3)]
 )
 def test_decision_last_element_cover_is_the_brute_force_chromatic_number(n: int, k: int, l: int) -> None:
-    lower, upper, zero_sets = decision_second.decision_last_element_cover(n, k, l)
+    cover = decision_second.decision_last_element_cover(n, k, l)
+    assert cover is not None
+    lower, upper, zero_sets = cover
     assert lower == upper == zero_sets.size
-    res = chromatic_number(
-        matrices.incompatibility(
-            np.unique(cuts.cut_matrix(n, k, l, Variant.DECISION, k + l, 10**7)[0], axis=0)
-        ),
-        node_budget=200_000,
-    )
+    built = cuts.cut_matrix(n, k, l, Variant.DECISION, k + l, 10**7)
+    assert built is not None
+    res = chromatic_number(matrices.incompatibility(np.unique(built[0], axis=0)), node_budget=200_000)
     assert res.lower <= lower <= res.upper
     if res.exact:
         assert res.lower == lower
@@ -87,7 +86,9 @@ def test_shared_second_set_colourings_are_proper(n: int, k: int, l: int) -> None
         closed = shared_second.shared_second_set_states(n, k, l, j)
         if closed is None:
             continue
-        mat, configs = cuts.cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**7)
+        built = cuts.cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**7)
+        assert built is not None
+        mat, configs = built
         keys = _second_set_prefixes(n, k, l, j)
         assert keys.size == configs
         s, q = keys & ((1 << n) - 1), keys >> n
@@ -116,6 +117,7 @@ def test_shared_second_set_bounds_bracket_brute_force(n: int) -> None:
             lower, upper = b.lower, b.upper
             assert 1 <= lower <= upper
             built = cuts.cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**7)
+            assert built is not None
             graph = matrices.incompatibility(np.unique(built[0], axis=0))
             if graph.shape[0] > 120:
                 continue

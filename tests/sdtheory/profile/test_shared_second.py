@@ -17,7 +17,7 @@ from sdtheory.profile import shared_second as ss
 
 
 def _positions(max_n: int, max_size: int | None = None) -> list[tuple[int, int, int, int]]:
-    out = []
+    out: list[tuple[int, int, int, int]] = []
     for n in range(1, max_n + 1):
         top = n if max_size is None else min(n, max_size)
         for k in range(1, top + 1):
@@ -81,7 +81,9 @@ def test_closed_form_matches_exact_colouring(n: int, k: int, l: int, j: int, chi
 
 
 def _reduced(n: int, k: int, l: int, j: int) -> np.ndarray:
-    mat, _ = cuts.cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**9)
+    built = cuts.cut_matrix(n, k, l, Variant.SHARED, k + 1 + j, 10**9)
+    assert built is not None
+    mat, _ = built
     return matrices.incompatibility(np.unique(mat, axis=0))
 
 
@@ -110,8 +112,8 @@ def test_never_weaker_than_the_basic_bounds(pos: tuple[int, int, int, int]) -> N
     old_lo, old_up = old.lower, old.upper
     assert old_lo <= lo <= up <= old_up
     assert up <= ss.theorem_a_upper(n, k, l, j)
-    b = ss.theorem_b_lower(n, k, l, j)
-    assert b is not None and lo >= b
+    theorem_b = ss.theorem_b_lower(n, k, l, j)
+    assert theorem_b is not None and lo >= theorem_b
     if j == 1 and n - k - l + 2 >= k:
         assert lo == up == math.comb(n - 1, k) + n
 
