@@ -22,7 +22,8 @@ MLPs and norms hold none. Two conventions are available by name:
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -57,6 +58,22 @@ class ModelConfig(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    if TYPE_CHECKING:
+        # The constructor as type checkers should see it: ``pattern`` also takes kind names and
+        # dicts, which ``_kinds_to_configs`` and the tagged union turn into configs (the pydantic
+        # mypy plugin, given ``strict=True``, would ask for a tuple of configs).
+        def __init__(
+            self,
+            *,
+            d_model: int = ...,
+            n_layers: int = ...,
+            pattern: Sequence[MixerConfig | str | Mapping[str, Any]],
+            mlp: bool = ...,
+            mlp_mult: int = ...,
+            norm: Literal["layernorm", "rmsnorm"] = ...,
+            init: InitScheme = ...,
+        ) -> None: ...
 
     d_model: int = Field(64, ge=1, le=MAX_WIDTH)
     n_layers: int = Field(4, ge=1, le=MAX_LAYERS)

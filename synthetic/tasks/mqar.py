@@ -60,7 +60,7 @@ __all__ = [
 
 MQAROrder = Literal["context-first", "queries-first"]
 Filler = Literal["pad", "random"]
-ORDERS: tuple[str, ...] = ("context-first", "queries-first")
+ORDERS: tuple[MQAROrder, ...] = ("context-first", "queries-first")
 FILLERS: tuple[str, ...] = ("pad", "random")
 
 
