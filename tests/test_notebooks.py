@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,8 @@ nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: nbformat's NotebookNode: a dict whose keys read as attributes too (nbformat has no type information)
+NotebookNode = Any
 DRAWS = re.compile(r"plt\.show\(|display\(\s*(Image|fig)\b|\bdraw_\w+\(|\bbuild_\w+\b|\bshow\(")
 
 
@@ -62,11 +65,11 @@ def _draws(source: str) -> bool:
     return False
 
 
-def _tags(cell: dict) -> list[str]:
+def _tags(cell: NotebookNode) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def _figure_cells(nb: dict) -> list[dict]:
+def _figure_cells(nb: NotebookNode) -> list[NotebookNode]:
     return [c for c in nb.cells if c.cell_type == "code" and "figure" in _tags(c)]
 
 

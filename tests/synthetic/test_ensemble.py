@@ -35,12 +35,9 @@ def cfg(
         "train_segments": [{"size_a": a, "size_b": b, "num_examples": 40} for a, b in sizes],
         "test_segments": [{"size_a": a, "size_b": b, "num_examples": 24} for a, b in sizes],
     }
-    return RunConfig(
-        seed=seed,
-        data=data,
-        model={"d_model": 8, "n_layers": 2, "pattern": ["base_conv", MIXERS[mixer]], "init": init},
-        train={"epochs": 2, "batch_size": 16, "lr": 3e-3, "device": "cpu", "eval_every_steps": 3, **train},
-    )
+    model = {"d_model": 8, "n_layers": 2, "pattern": ["base_conv", MIXERS[mixer]], "init": init}
+    training = {"epochs": 2, "batch_size": 16, "lr": 3e-3, "device": "cpu", "eval_every_steps": 3, **train}
+    return RunConfig.model_validate({"seed": seed, "data": data, "model": model, "train": training})
 
 
 def assert_same_run(together: Any, alone: Any) -> None:
@@ -79,7 +76,8 @@ def test_ensemble_equals_runs_alone(mixer: str) -> None:
         (alone,) = train_ensemble([c], keep_models=True)
         assert_same_run(t, alone)
         if alone.metrics is not None:
-            assert t.metrics["ensemble_size"] == 5 and alone.metrics["ensemble_size"] == 1
+            assert t.metrics is not None and t.metrics["ensemble_size"] == 5
+            assert alone.metrics["ensemble_size"] == 1
 
 
 def test_jr2_members_and_outcome_order() -> None:

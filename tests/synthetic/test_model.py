@@ -125,7 +125,7 @@ def test_config_errors_name_the_field() -> None:
     with pytest.raises(ValidationError, match=r"pattern\[1\]\.num_heads=3 must divide d_model=16"):
         ModelConfig(d_model=16, pattern=["base_conv", {"kind": "based", "num_heads": 3}])
     with pytest.raises(ValidationError, match="n_layer"):
-        ModelConfig(d_model=16, pattern=["based"], n_layer=2)
+        ModelConfig(d_model=16, pattern=["based"], n_layer=2)  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="pattern"):
         ModelConfig(d_model=16, pattern=[])
     with pytest.raises(ValueError, match="unknown mixer kind 'mamba'"):

@@ -141,9 +141,9 @@ def test_bad_line_names_file_line_and_what_is_wrong_or_is_skipped(
 ) -> None:
     path = lines_file(tmp_path, json.dumps(record("a")), line, json.dumps(record("b")))
     store = ResultsStore(path)
-    for read in (store.records, store.latest, store.done_hashes):
+    for read_store in (store.records, store.latest, store.done_hashes):
         with pytest.raises(ValueError, match=f"runs.jsonl:2: {re.escape(what)}") as err:
-            read()
+            read_store()
         assert "--skip-bad-lines" in str(err.value)
     for read in (load, load_runs):
         with pytest.raises(ValueError, match=r"runs\.jsonl:2: "):

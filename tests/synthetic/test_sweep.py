@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from synthetic.config import RunConfig
+from synthetic.layers import BasedConfig
 from synthetic.members import StackedLanguageModel
 from synthetic.results import ResultsStore, results_path
 from synthetic.sweep import available_experiments, expand, load_experiment, parse_experiment, run_sweep
@@ -64,7 +65,9 @@ def test_expand_grid(tmp_path: Path) -> None:
     assert all(r.data.passes == 2 for r in jrt) and all(
         r.data.passes == 1 for r in runs if r.variant != "jrt"
     )
-    assert {r.model.pattern[1].feature_dim for r in jrt} == {1, 2}
+    jrt_mixers = [r.model.pattern[1] for r in jrt]
+    assert all(isinstance(m, BasedConfig) for m in jrt_mixers)
+    assert {m.feature_dim for m in jrt_mixers if isinstance(m, BasedConfig)} == {1, 2}
     assert {r.model.d_model for r in runs} == {4, 8}
     assert all(r.seed == r.data.seed == 0 for r in runs)
     assert expand(exp, "quick") == runs  # deterministic
@@ -181,7 +184,7 @@ def test_nan_run_is_recorded_as_failed_and_the_sweep_finishes(
 
 def test_worker_processes(tmp_path: Path) -> None:
     exp = load_experiment(write(tmp_path))
-    only = dict(only=lambda c: c.model.d_model == 4 and c.variant != "jrt")
+    only: dict[str, Any] = dict(only=lambda c: c.model.d_model == 4 and c.variant != "jrt")
     summary = run_sweep(exp, "quick", results_dir=tmp_path, workers=2, progress=False, **only)
     assert (summary.ok, summary.failed) == (3, 0)
     records = ResultsStore(results_path(tmp_path, "tiny", "quick")).records()
@@ -202,7 +205,7 @@ def test_ray_runner_equals_the_local_runner(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     text = TINY.replace("seed = [0]", "seed = [0]\nlr = [3e-3, 1e-2]")
     exp = load_experiment(write(tmp_path, text))
-    only = dict(only=lambda c: c.model.d_model == 4 and c.variant != "jrt")
+    only: dict[str, Any] = dict(only=lambda c: c.model.d_model == 4 and c.variant != "jrt")
     local = run_sweep(exp, "quick", results_dir=tmp_path / "local", progress=False, ensemble=2, **only)
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     try:
@@ -255,7 +258,7 @@ def test_killed_ensemble_sweep_rerun_trains_only_the_missing_members(tmp_path: P
     """Ensembles of 2 (two learning rates per shape): a kill after the 3rd record loses only the
     unrecorded member of the ensemble in flight; the rerun trains exactly the missing runs."""
     exp = load_experiment(write(tmp_path, TINY.replace("seed = [0]", "seed = [0]\nlr = [3e-3, 1e-2]")))
-    only = dict(only=lambda c: c.variant == "causal" and c.model.d_model == 4)
+    only: dict[str, Any] = dict(only=lambda c: c.variant == "causal" and c.model.d_model == 4)
     store_path = results_path(tmp_path / "res", "tiny", "quick")
 
     class Killed(Exception):

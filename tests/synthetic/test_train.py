@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -49,7 +51,7 @@ def test_quick_sd_reaches_95_percent_with_a_large_enough_state() -> None:
     assert rec["history"][0]["accuracy"] < rec["accuracy"]
 
 
-def small_cfg(**train: object) -> RunConfig:
+def small_cfg(**train: Any) -> RunConfig:
     return RunConfig(
         data=sd_data(n_train=128),
         model=figure2_model(8, 2),
@@ -115,7 +117,7 @@ def test_train_config_errors() -> None:
         TrainConfig(epochs=0)
     for strict in ({"epochs": True}, {"epochs": "3"}, {"lr": "0.01"}, {"batch_size": 2.0}):
         with pytest.raises(ValueError, match=next(iter(strict))):
-            TrainConfig(**strict)  # type: ignore[arg-type]
+            TrainConfig(**strict)
     with pytest.raises(ValueError, match=r"min_lr_ratio\n.*finite number"):
         TrainConfig(min_lr_ratio=float("nan"))
     with pytest.raises(ValueError, match=r"optimizer='reference' fixes grad_clip=None; got grad_clip=1.0"):
@@ -126,7 +128,7 @@ def test_train_config_errors() -> None:
     with pytest.raises(ValueError, match="d_model"):
         ModelConfig(d_model="64", pattern=["based"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="n_layers"):
-        ModelConfig(n_layers=True, pattern=["based"])  # type: ignore[arg-type]
+        ModelConfig(n_layers=True, pattern=["based"])
     with pytest.raises(ValueError, match="init"):
         ModelConfig(init="xavier", pattern=["based"])  # type: ignore[arg-type]
     huge = sd_data().model_copy(update={"vocab_size": 2**24})
@@ -137,4 +139,4 @@ def test_train_config_errors() -> None:
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(lr=float("nan"))
     with pytest.raises(ValueError, match="learning_rate"):
-        TrainConfig(learning_rate=1e-3)
+        TrainConfig(learning_rate=1e-3)  # type: ignore[call-arg]

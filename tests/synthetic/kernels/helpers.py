@@ -29,8 +29,8 @@ def nan_poisoned_allocations() -> Iterator[None]:
             t.fill_(float("nan"))
         return t
 
-    torch.empty = lambda *a, **k: poison(real_empty(*a, **k))  # type: ignore[assignment]
-    torch.empty_like = lambda *a, **k: poison(real_empty_like(*a, **k))  # type: ignore[assignment]
+    torch.empty = lambda *a, **k: poison(real_empty(*a, **k))
+    torch.empty_like = lambda *a, **k: poison(real_empty_like(*a, **k))
     try:
         yield
     finally:
@@ -46,7 +46,11 @@ def run_with_grads(
     leaves = [x.detach().clone().requires_grad_(True) for x in inputs]
     y, state = fn(*leaves)
     (y.double() * dy.double()).sum().backward()
-    return y.detach(), (state[0].detach(), state[1].detach()), [x.grad for x in leaves]
+    grads = []
+    for x in leaves:
+        assert x.grad is not None, "an input got no gradient"
+        grads.append(x.grad)
+    return y.detach(), (state[0].detach(), state[1].detach()), grads
 
 
 class OutOfBounds(AssertionError):

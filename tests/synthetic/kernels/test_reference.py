@@ -53,7 +53,9 @@ def test_chunked_equals_quadratic(shape, chunk: int, causal: bool, seed: int) ->
     b, t, h, f, d = shape
     q, k, v = _rand(seed, b, t, h, f), _rand(seed + 1, b, t, h, f), _rand(seed + 2, b, t, h, d)
     y_ref, (kv_ref, z_ref) = based_quadratic(q, k, v, causal=causal)
-    y, (kv, z) = based_chunked(q, k, v, causal=causal, chunk_size=chunk)
+    y, state = based_chunked(q, k, v, causal=causal, chunk_size=chunk)
+    assert state is not None
+    kv, z = state
     torch.testing.assert_close(y, y_ref)
     torch.testing.assert_close(kv, kv_ref)
     torch.testing.assert_close(z, z_ref)
@@ -86,6 +88,7 @@ def test_initial_state_continues_a_sequence(shape, data: st.DataObject) -> None:
         q[:, cut:], k[:, cut:], v[:, cut:], initial_state=state_head, chunk_size=7
     )
     torch.testing.assert_close(y_tail, y_all[:, cut:])
+    assert state_tail is not None
     torch.testing.assert_close(state_tail[0], state_all[0])
 
 
@@ -98,7 +101,9 @@ def test_prefix_linear_attention_definition(shape, data: st.DataObject) -> None:
     prefix = torch.tensor(data.draw(st.lists(st.integers(0, te), min_size=b, max_size=b)))
     q, k, v = _rand(seed, b, t, h, f), _rand(seed + 1, b, t, h, f), _rand(seed + 2, b, t, h, d)
     ke, ve = _rand(seed + 3, b, te, h, f), _rand(seed + 4, b, te, h, d)
-    y, (kv, z) = prefix_linear_attention(q, k, v, ke, ve, prefix, impl="reference")
+    y, state = prefix_linear_attention(q, k, v, ke, ve, prefix, impl="reference")
+    assert state is not None
+    kv, z = state
     # definition, example by example: encoder sum over the first prefix[b] encoder tokens, plus causal
     for i in range(b):
         m = int(prefix[i])
@@ -149,7 +154,9 @@ def test_prefix_zero_is_causal_based_and_prefill_then_decode() -> None:
     # prefill on the first 15 tokens, then decode the rest step by step == one pass on all 23
     prefix = torch.tensor([15, 9])
     y_all, _ = prefix_linear_attention(q, k, v, ke, ve, prefix, impl="reference")
-    _, state = prefix_linear_attention(q[:, :15], k[:, :15], v[:, :15], ke, ve, prefix, impl="reference")
+    _, prefilled = prefix_linear_attention(q[:, :15], k[:, :15], v[:, :15], ke, ve, prefix, impl="reference")
+    assert prefilled is not None
+    state = prefilled
     for i in range(15, t):
         y_i, state = based_step(q[:, i], k[:, i], v[:, i], state)
         torch.testing.assert_close(y_i, y_all[:, i])
@@ -186,10 +193,10 @@ def test_need_state_false_same_outputs(shape, chunk: int, causal: bool, with_ini
     """The training path (no state returned) computes exactly the same outputs."""
     b, t, h, f, d = shape
     q, k, v = _rand(seed, b, t, h, f), _rand(seed + 1, b, t, h, f), _rand(seed + 2, b, t, h, d)
-    init = based_quadratic(
+    after_five = based_quadratic(
         _rand(seed + 3, b, 5, h, f), _rand(seed + 4, b, 5, h, f), _rand(seed + 5, b, 5, h, d)
     )[1]
-    init = init if (with_init and causal) else None
+    init = after_five if (with_init and causal) else None
     y, state = based_chunked(q, k, v, causal=causal, initial_state=init, chunk_size=chunk)
     y2, none = based_chunked(q, k, v, causal=causal, initial_state=init, chunk_size=chunk, need_state=False)
     assert none is None and state is not None

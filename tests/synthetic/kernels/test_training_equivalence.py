@@ -9,6 +9,7 @@ tolerance. On a GPU (marker `gpu`) a larger model trains 30 steps in fp32 (tf32 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 import torch
@@ -53,7 +54,7 @@ def loss_curve(
 @pytest.mark.skipif(not INTERPRETED, reason="the CPU variant runs the Triton interpreter")
 @pytest.mark.parametrize("name", sorted(MIXERS))
 def test_same_training_curve_interpreted(name: str) -> None:
-    kw = dict(d_model=8, batch=2, seq=21, steps=6, device="cpu")
+    kw: dict[str, Any] = dict(d_model=8, batch=2, seq=21, steps=6, device="cpu")
     ref = loss_curve("reference", MIXERS[name], **kw)
     tri = loss_curve("triton", MIXERS[name], **kw)
     assert ref[-1] != ref[0]  # the parameters did change
@@ -64,7 +65,7 @@ def test_same_training_curve_interpreted(name: str) -> None:
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", sorted(MIXERS))
 def test_same_training_curve_gpu(name: str) -> None:
-    kw = dict(d_model=64, batch=16, seq=300, steps=30, device="cuda")
+    kw: dict[str, Any] = dict(d_model=64, batch=16, seq=300, steps=30, device="cuda")
     ref = loss_curve("reference", MIXERS[name], **kw)
     tri = loss_curve("triton", MIXERS[name], **kw)
     assert ref[-1] != ref[0]

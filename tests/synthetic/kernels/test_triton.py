@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import types
+from collections.abc import Sequence
 
 import pytest
 import torch
@@ -35,7 +37,7 @@ TOL = {torch.float32: 1e-5 if INTERPRETED else 5e-3, torch.float16: 1e-2, torch.
 ATOL = {torch.float32: 1e-6 if INTERPRETED else 1e-2, torch.float16: 1e-2, torch.bfloat16: 2e-2}
 
 
-def _inputs(seed: int, shapes: list[tuple[int, ...]], dtype: torch.dtype) -> list[torch.Tensor]:
+def _inputs(seed: int, shapes: Sequence[tuple[int, ...]], dtype: torch.dtype) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return [torch.randn(*s, generator=g, dtype=torch.float64).to(DEVICE, dtype) for s in shapes]
 
@@ -234,7 +236,9 @@ def test_state_gradient_is_refused() -> None:
     q, k, v = (
         x.requires_grad_(True) for x in _inputs(0, [(1, 5, 1, 4), (1, 5, 1, 4), (1, 5, 1, 3)], torch.float32)
     )
-    _, (kv, _) = based_linear_attention(q, k, v, impl="triton")
+    _, state = based_linear_attention(q, k, v, impl="triton")
+    assert state is not None
+    kv = state[0]
     with pytest.raises(NotImplementedError, match="returned state"):
         kv.sum().backward()
 
@@ -318,7 +322,7 @@ def test_guard_regions_catch_out_of_bounds_accesses() -> None:
         tl.store(Y + i + WRITE, tl.load(X + i + READ, mask=i < N, other=0.0), mask=i < N)
 
     x, y = torch.arange(8, dtype=torch.float32), torch.zeros(8)
-    holder = type("kernels", (), {"shifted_copy": shifted_copy})
+    holder = types.SimpleNamespace(shifted_copy=shifted_copy)
     with guarded_launches(holder, ["shifted_copy"], min_guard=16):
         holder.shifted_copy[(1,)](X=x, Y=y, N=8, READ=0, WRITE=0, BLOCK=8)
         assert torch.equal(y, x)

@@ -132,6 +132,7 @@ def test_noncausal_based_two_pass_recurrence(data: st.DataObject) -> None:
     """Non-causal Based == read the whole input into the state token by token (pass 1), then read
     every output from that fixed state (pass 2)."""
     causal, x, _ = data.draw(mixer_cases("based"))
+    assert isinstance(causal, Based)
     mixer = Based(causal.d_model, causal.feature_dim, causal.num_heads, causal=False).double()
     mixer.load_state_dict(causal.state_dict())
     state = mixer.init_state(x.shape[0], dtype=x.dtype)

@@ -87,7 +87,7 @@ def test_mean_table_takes_the_best_lr_then_the_mean_over_seeds(values: list[floa
         d = row.d_model
 
         def both(lr: float, d: int = d) -> float:
-            return np.mean([order_mean(acc, d, lr, s, o) for s in (0, 1) for o in ("short", "long")])
+            return float(np.mean([order_mean(acc, d, lr, s, o) for s in (0, 1) for o in ("short", "long")]))
 
         best = max((1e-3, 1e-2), key=both)
         assert row.lr == best and row.seeds == 2 and row.settings == 2

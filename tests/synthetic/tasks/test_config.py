@@ -174,7 +174,8 @@ def test_toml_parses_into_config() -> None:
     """
     cfg = DataConfig.model_validate(tomllib.loads(text))
     assert cfg.passes == 2 and cfg.seed == 7
-    assert [s.order for s in cfg.train_segments] == ["context-first", "queries-first"]
+    orders = [s.order for s in cfg.train_segments if isinstance(s, MQARSegmentConfig)]
+    assert orders == ["context-first", "queries-first"]
     assert len(cfg.test_segments) == 6 and {s.num_examples for s in cfg.test_segments} == {10}
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from synthetic.tasks.config import DataConfig
+from synthetic.tasks.config import DataConfig, SDSegmentConfig
 from synthetic.tasks.data import build_split
 from synthetic.tasks.presets import (
     PAPER_SD_VOCAB,
@@ -31,8 +32,9 @@ PAPER_TEST |= {(768, 16), (4, 768), (768, 4)}
 def test_paper_sd_preset_matches_the_paper() -> None:
     cfg = paper_sd_config()
     assert cfg.vocab_size == PAPER_SD_VOCAB == 2048 and cfg.seed == 123 and cfg.task.kind == "sd"
-    assert {(s.size_a, s.size_b) for s in cfg.train_segments} == PAPER_TRAIN
-    assert {(s.size_a, s.size_b) for s in cfg.test_segments} == PAPER_TEST
+    assert all(isinstance(s, SDSegmentConfig) for s in cfg.train_segments + cfg.test_segments)
+    assert {(s.size_a, s.size_b) for s in cfg.train_segments if isinstance(s, SDSegmentConfig)} == PAPER_TRAIN
+    assert {(s.size_a, s.size_b) for s in cfg.test_segments if isinstance(s, SDSegmentConfig)} == PAPER_TEST
     assert len(cfg.train_segments) == 12 and len(cfg.test_segments) == 20
     assert {s.num_examples for s in cfg.train_segments} == {20_000}
     assert {s.num_examples for s in cfg.test_segments} == {1_000}
@@ -68,7 +70,7 @@ def test_paper_test_split_generates_with_few_examples() -> None:
         ),
     ],
 )
-def test_quick_configs_build(make) -> None:  # type: ignore[no-untyped-def]
+def test_quick_configs_build(make: Callable[[], DataConfig]) -> None:
     cfg = make()
     for split in ("train", "test"):
         data = build_split(cfg, split)

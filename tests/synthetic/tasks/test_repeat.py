@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from synthetic.tasks.examples import TaskExamples
-from synthetic.tasks.mqar import generate_mqar, mqar_min_seq_len
+from synthetic.tasks.mqar import ORDERS, generate_mqar, mqar_min_seq_len
 from synthetic.tasks.repeat import repeat_context
 from synthetic.tasks.sd import generate_sd, generate_sd_decision
 from synthetic.tasks.tokens import IGNORE_INDEX
@@ -22,7 +22,7 @@ def plain_examples(draw: st.DrawFn) -> TaskExamples:
     if kind == "mqar":
         kv = draw(st.integers(1, 6))
         m = draw(st.integers(1, kv))
-        order = draw(st.sampled_from(["context-first", "queries-first"]))
+        order = draw(st.sampled_from(ORDERS))
         t = mqar_min_seq_len(kv, m, order) + draw(st.integers(0, 10))
         return generate_mqar(rng, n, kv, t, 64, num_queries=m, order=order)
     a, b = draw(st.integers(1, 10)), draw(st.integers(1, 10))

@@ -119,6 +119,6 @@ def test_sd_errors_name_field_value_limit() -> None:
     with pytest.raises(ValueError, match=r"num_examples=-1 must be >= 0"):
         generate_sd(rng, -1, 3, 2, 64)
     with pytest.raises(TypeError, match=r"size_a=True must be an integer"):
-        generate_sd(rng, 4, True, 2, 64)  # type: ignore[arg-type]
+        generate_sd(rng, 4, True, 2, 64)
     with pytest.raises(TypeError, match=r"rng=123 must be a numpy.random.Generator"):
         generate_sd(123, 4, 3, 2, 64)  # type: ignore[arg-type]
