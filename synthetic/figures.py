@@ -57,15 +57,23 @@ class FigureUnavailable(RuntimeError):
 
 
 def ensure_results(
-    experiment: str, profile: str, ctx: FigureContext, *, train: bool = True, workers: int | None = None
+    experiment: str,
+    profile: str,
+    ctx: FigureContext,
+    *,
+    train: bool = True,
+    partial: bool = False,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """The tidy results (:func:`synthetic.results.load`) of ``experiment`` at ``profile``.
 
     With ``train``, missing runs are trained first where this machine can: CPU profiles
     (``device = "cpu"``) anywhere, GPU profiles only where CUDA is available; otherwise (or
     without ``train``) :class:`FigureUnavailable` names what is missing and the command that
-    makes it. Workers: ``workers``, else the environment variable ``READTWICE_WORKERS``, else one
-    per CPU core (CPU profiles) or one per GPU (GPU profiles; ensembles fill each GPU).
+    makes it, unless ``partial`` and at least one run is recorded (committed results still being
+    completed: the figure's title then says how many runs it draws). Workers: ``workers``, else
+    the environment variable ``READTWICE_WORKERS``, else one per CPU core (CPU profiles) or one
+    per GPU (GPU profiles; ensembles fill each GPU).
     """
     import torch
 
@@ -76,8 +84,9 @@ def ensure_results(
     path = results_path(ctx.results_dir, exp.name, profile)
     configs = expand(exp, profile)
     wanted = {c.config_hash() for c in configs}
-    missing = wanted - ResultsStore(path).done_hashes()
-    if missing:
+    done = ResultsStore(path).done_hashes()
+    missing = wanted - done
+    if missing and not (partial and not train and wanted & done):
         cpu_profile = all(c.train.device == "cpu" for c in configs)
         command = f"python -m synthetic run {exp.name} --profile {profile} --results {ctx.results_dir}"
         if not train or (not cpu_profile and not torch.cuda.is_available()):
@@ -94,15 +103,21 @@ def ensure_results(
 
 
 def _note(df: pd.DataFrame, profile: str) -> str:
+    from synthetic.sweep import expand, load_experiment
+
     devices = sorted({str(d).split(" (")[0] for d in df.device.dropna()})
-    return f"profile {profile}, {df.config_hash.nunique()} runs on {', '.join(devices)}"
+    name = str(df.experiment.iloc[0]) if "experiment" in df and len(df) else ""
+    total = len(expand(load_experiment(name), profile)) if name else 0
+    runs = df.config_hash.nunique()
+    count = f"{runs} runs" if runs == total else f"{runs} of {total} runs"
+    return f"profile {profile}, {count} on {', '.join(devices)}"
 
 
 # ------------------------------------------------------------------------------ training figures
 
 
 def _sd_order(ctx: FigureContext, name: str, profile: str, statistic: str, *, train: bool) -> None:
-    df = ensure_results("sd_order", profile, ctx, train=train)
+    df = ensure_results("sd_order", profile, ctx, train=train, partial=profile == "paper")
     table = training.order_table(df, training.sd_order_of, "short first", "long first", statistic=statistic)
     what = "mean over seeds" if statistic == "mean" else "best over LR and seeds"
     fig = training.draw_order_panels(
@@ -141,7 +156,9 @@ def build_mqar_order(ctx: FigureContext) -> None:
 
 def build_sd_sensitivity(ctx: FigureContext) -> None:
     """The SD order effect against the learning rate, per init scheme (committed runs)."""
-    df = ensure_results("sd_order", "sensitivity", ctx, train="sd_order_sensitivity" in ctx.retrain)
+    df = ensure_results(
+        "sd_order", "sensitivity", ctx, train="sd_order_sensitivity" in ctx.retrain, partial=True
+    )
     table = training.sensitivity_table(df, training.sd_order_of, "short first", "long first")
     fig = training.draw_sensitivity(
         table,
