@@ -3,7 +3,7 @@
 #   make test      run the test suite (hypothesis profile `ci`, 2 workers)
 #   make figures   regenerate every figure in figures/ (quick profile on CPU)
 #   make notebooks execute the notebooks headless
-#   make lint      ruff
+#   make lint      ruff check, ruff format --check and mypy (what mypy checks: [tool.mypy] in pyproject.toml)
 #   make bench     GPU benchmarks (needs CUDA), CSV into figures/data/
 #   make clean     remove the venv and caches
 #
@@ -53,10 +53,12 @@ notebooks: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	$(PY) bench/prefill.py --out figures/data
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache .mypy_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -111,7 +111,7 @@ KERNELS = {
 }
 
 
-def _signature(fn, dtype: str, constexprs: dict) -> dict[str, str]:
+def _signature(fn: Any, dtype: str, constexprs: dict[str, Any]) -> dict[str, str]:
     sig = {}
     for name in inspect.signature(fn.fn).parameters:
         if name in constexprs:

@@ -79,7 +79,15 @@ def memory_order_table(seed: int = 0) -> pd.DataFrame:
             base = dict(panel=panel, n=n, A_size=k, B_size=l)
             inst = SDInstance.random(n, k, l, rng)
 
-            def add(order: str, passes: int, quantity: str, kind: str, source: str, bits: float, base=base):
+            def add(
+                order: str,
+                passes: int,
+                quantity: str,
+                kind: str,
+                source: str,
+                bits: float,
+                base: dict[str, Any] = base,
+            ) -> None:
                 rows.append(
                     {**base, "order": order, "passes": passes, "quantity": quantity}
                     | {"kind": kind, "source": source, "bits": float(bits)}
