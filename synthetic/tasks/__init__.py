@@ -6,7 +6,8 @@ Generators (numpy, vectorised over examples; no torch):
   :func:`repeat_context` (JR-p).
 Data pipeline (torch only in :class:`Batch`):
   :class:`DataConfig` -> :func:`build_split` -> :class:`SplitData` -> :meth:`SplitData.batches`.
-Token ids: :mod:`synthetic.tasks.tokens`. Presets: :mod:`synthetic.tasks.presets`. Size limits
+Token ids: :mod:`synthetic.tasks.tokens`. Named segment lists: :mod:`synthetic.tasks.segment_presets`;
+ready-made configs over them: :mod:`synthetic.tasks.presets`. Size limits
 (vocabulary, tokens per segment and per split), checked before generating:
 :mod:`synthetic.tasks.limits`.
 

@@ -16,7 +16,7 @@ A :class:`DataConfig` reads straight from TOML, e.g.::
     # or an explicit list: train_segments = [{size_a = 4, size_b = 16, num_examples = 20000}, ...]
 
 SD tasks take :class:`SDSegmentConfig` segments, MQAR takes :class:`MQARSegmentConfig` segments;
-presets are listed in :mod:`synthetic.tasks.presets`.
+presets are listed in :mod:`synthetic.tasks.segment_presets`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from synthetic.tasks.limits import (
 )
 from synthetic.tasks.mqar import check_mqar_sizes, mqar_context_len
 from synthetic.tasks.sd import check_sd_sizes, sd_context_len
+from synthetic.tasks.segment_presets import resolve_segments
 from synthetic.tasks.tokens import NUM_SPECIAL
 
 __all__ = [
@@ -282,8 +283,6 @@ class DataConfig(_Frozen):
         data = dict(data)
         if isinstance(data.get("task"), str):
             data["task"] = {"kind": data["task"]}
-        from synthetic.tasks.presets import resolve_segments  # presets import this module
-
         for key in ("train_segments", "test_segments"):
             if key in data:
                 data[key] = resolve_segments(data[key], field=key)

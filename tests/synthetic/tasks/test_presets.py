@@ -88,7 +88,8 @@ def test_generators_do_not_import_torch() -> None:
     """The numpy side (generators, configs, presets, cache) imports without torch."""
     code = (
         "import sys, synthetic.tasks, synthetic.tasks.sd, synthetic.tasks.mqar, synthetic.tasks.repeat, "
-        "synthetic.tasks.config, synthetic.tasks.presets, synthetic.tasks.cache, synthetic.tasks.metrics; "
+        "synthetic.tasks.config, synthetic.tasks.segment_presets, synthetic.tasks.presets, "
+        "synthetic.tasks.cache, synthetic.tasks.metrics; "
         "assert 'torch' not in sys.modules; "
         "from synthetic.tasks import build_split; assert 'torch' in sys.modules"
     )
