@@ -12,6 +12,10 @@ module b (``from pkg import name`` points at the submodule ``pkg.name`` when the
 * ``sdtheory.__main__``: the command line, the top layer, may import everything; nothing
   imports it.
 
+In synthetic, ``synthetic.plots`` takes tables and gives figures: it never imports what trains or
+decides what is trained (``synthetic.sweep``, ``synthetic.train``, ``synthetic.ensemble``,
+``synthetic.members``, ``synthetic.figures``).
+
 No package may have an import cycle.
 """
 
@@ -19,8 +23,6 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,13 +204,34 @@ def test_the_checks_see_lazy_imports_cycles_and_layers() -> None:
     assert layer_violations(combinatorics_up, {("sdtheory.combinatorics.codes", "sdtheory.instances"): 1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known cycle synthetic/tasks/config.py <-> synthetic/tasks/presets.py (lazy imports both "
-    "ways); synthetic/ belongs to another change: remove this marker once the cycle is gone",
-)
 def test_synthetic_has_no_import_cycle() -> None:
     graph, lines = import_graph("synthetic")
     assert len(graph) > 20
     found = cycles(graph)
     assert not found, "import cycles in synthetic:\n" + _describe(found, graph, lines)
+
+
+#: what synthetic.plots never imports: plots take tables, synthetic.figures decides what is trained
+TRAINING_MODULES = frozenset(
+    {"synthetic.sweep", "synthetic.train", "synthetic.ensemble", "synthetic.members", "synthetic.figures"}
+)
+
+
+def plots_violations(graph: dict[str, set[str]], lines: dict[tuple[str, str], int]) -> list[str]:
+    return [
+        f"{a} imports {b}, line {lines[a, b]}"
+        for a in sorted(graph)
+        if a == "synthetic.plots" or a.startswith("synthetic.plots.")
+        for b in sorted(graph[a] & TRAINING_MODULES)
+    ]
+
+
+def test_synthetic_plots_never_train() -> None:
+    graph, lines = import_graph("synthetic")
+    assert TRAINING_MODULES <= set(graph) and "synthetic.plots.training" in graph  # the walk found them
+    violations = plots_violations(graph, lines)
+    assert not violations, "\n".join(violations)
+    fake = {"synthetic.plots.x": {"synthetic.sweep", "synthetic.plots.common"}, "synthetic.results": set()}
+    assert plots_violations(fake, {("synthetic.plots.x", "synthetic.sweep"): 3}) == [
+        "synthetic.plots.x imports synthetic.sweep, line 3"
+    ]

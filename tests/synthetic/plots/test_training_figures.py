@@ -3,7 +3,6 @@ LR and seeds), the sensitivity table, and the builders end to end on the smoke p
 
 from __future__ import annotations
 
-import ast
 import itertools
 from pathlib import Path
 
@@ -177,24 +176,3 @@ def test_committed_results_figures_say_what_is_missing(tmp_path: Path) -> None:
         )
         == 1
     )
-
-
-def test_plots_never_train() -> None:
-    """Plot modules take tables and give figures: they import neither the sweep nor training."""
-    forbidden = {
-        "synthetic.sweep",
-        "synthetic.train",
-        "synthetic.ensemble",
-        "synthetic.members",
-        "synthetic.figures",
-    }
-    folder = Path(training.__file__).parent
-    for path in folder.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
-            elif isinstance(node, ast.Import):
-                names = {a.name for a in node.names}
-            else:
-                continue
-            assert not names & forbidden, f"{path.name} imports {names & forbidden}"
