@@ -1,11 +1,11 @@
 """The language model: embedding -> blocks (pre-norm, mixer, optional GeLU MLP) -> norm -> tied head.
 
-Glossary: B batch, T time, D model width (d_model), V vocabulary size, L layers.
+Symbols (B, T, D, V, L, ...): docs/synthetic/glossary.md.
 
-    h_0 = E[x]                                           E [V, D], no positional embedding
+    h_0 = W_emb[x]                                       W_emb [V, D], no positional embedding
     h_l = h_{l-1} + mixer_l(norm(h_{l-1}))               mixer_l = pattern[l mod len(pattern)]
     h_l = h_l + MLP_l(norm(h_l))                         if mlp (GeLU, hidden mlp_mult * D)
-    logits = norm(h_L) E^T                               tied head
+    logits = norm(h_L) W_emb^T                           tied head
 
 Position comes from the short convolutions / recurrences, as in Zoology's synthetic models.
 
