@@ -4,10 +4,12 @@
 |---------------------------|----------------------------|-----------------------------------|
 | ``attention``             | attention.py               | 2 * T_max * D (KV cache)          |
 | ``sliding_window``        | sliding_window.py          | 2 * W * D                         |
-| ``base_conv``             | base_conv.py               | (K - 1) * D                       |
-| ``based``                 | based.py                   | H * E * (D/H + 1), E = 1 + F + F^2 |
+| ``base_conv``             | base_conv.py               | (Kc - 1) * D                      |
+| ``based``                 | based.py                   | H * E * (Dh + 1), E = 1 + F + F^2 |
 | ``prefix_linear_attention`` | prefix_linear_attention.py | same as based                   |
-| ``ssm``                   | ssm.py                     | (K - 1) * Di + Di * N             |
+| ``ssm``                   | ssm.py                     | (Kc - 1) * Di + Di * Ns           |
+
+Symbols: docs/synthetic/glossary.md.
 
 A mixer is described by a frozen config (``{"kind": "based", "feature_dim": 8, ...}``) whose
 ``build(d_model)`` makes the module. :data:`MixerConfig` is the tagged union of all of them, so a

@@ -1,6 +1,6 @@
 """Softmax multi-head attention (causal), via torch's scaled_dot_product_attention.
 
-Glossary: B batch, T time, T_max KV-cache capacity, D model width, H heads, Dh = D / H head dim.
+Symbols (B, T, T_max the KV-cache capacity, D, H, Dh = D / H): docs/synthetic/glossary.md.
 
     o_t = sum_{j<=t} softmax_j(q_t . k_j / sqrt(Dh)) v_j   per head;   y_t = W_o concat_h(o_t)
 
@@ -69,11 +69,11 @@ class Attention(Mixer):
     ) -> State:
         if seq_len is None or seq_len < 1:
             raise ValueError(f"Attention.init_state needs seq_len >= 1 (KV-cache capacity); got {seq_len}")
-        dt = self._state_dtype(dtype)
+        state_dtype = self._state_dtype(dtype)
         shape = (batch, self.num_heads, seq_len, self.head_dim)
         return {
-            "k": torch.zeros(shape, device=device, dtype=dt),
-            "v": torch.zeros(shape, device=device, dtype=dt),
+            "k": torch.zeros(shape, device=device, dtype=state_dtype),
+            "v": torch.zeros(shape, device=device, dtype=state_dtype),
             "pos": torch.zeros((), device=device, dtype=torch.int64),
         }
 

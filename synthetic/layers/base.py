@@ -1,7 +1,6 @@
 """The contract every sequence mixer follows, and the pieces its config shares.
 
-Glossary: B batch, T time, D model width (d_model), T_max the longest sequence a state is sized
-for (attention's KV cache), M_b the prefix length of example b.
+Symbols (B, T, D, T_max, M and M_b the prefix length): docs/synthetic/glossary.md.
 
 A mixer maps ``x [B, T, D] -> y [B, T, D]`` and exists in two forms that must agree:
 
@@ -143,10 +142,10 @@ def per_row(param: torch.Tensor, own_dims: int, rows: int) -> torch.Tensor:
     """A mixer parameter, ready to broadcast against a batch of ``rows`` examples.
 
     ``param`` is either one model's parameter (``own_dims`` dimensions, returned as is) or the
-    parameters of M ensemble members stacked along a new first dimension (``[M, *shape]``; see
+    parameters of K ensemble members stacked along a new first dimension (``[K, *shape]``; see
     :mod:`synthetic.members`). The batch of a stacked model holds each member's examples in one
-    block of B = rows / M rows (member m owns rows ``m*B .. m*B + B - 1``), so the stacked
-    parameter is repeated B times per member: ``[M, *shape] -> [rows, *shape]``.
+    block of B = rows / K rows (member m owns rows ``m*B .. m*B + B - 1``), so the stacked
+    parameter is repeated B times per member: ``[K, *shape] -> [rows, *shape]``.
     """
     if param.dim() == own_dims:
         return param
@@ -160,19 +159,20 @@ def per_row(param: torch.Tensor, own_dims: int, rows: int) -> torch.Tensor:
 
 
 def causal_depthwise_conv(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Causal depthwise convolution ``y_t = sum_{s<K} taps[c, s] * x_{t-s} + bias[c]`` per channel c.
+    """Causal depthwise convolution ``y_t = sum_{s<Kc} taps[c, s] * x_{t-s} + bias[c]`` per channel c.
 
-    x [B, T, C]; taps [C, K] and bias [C] (one model) or [M, C, K] and [M, C] (M stacked ensemble
-    members, x holding each member's examples in one block of B / M rows). Returns y [B, T, C].
+    x [rows, T, C] (C channels); taps [C, Kc] and bias [C] (one model) or [K, C, Kc] and [K, C]
+    (K stacked ensemble members, x holding each member's examples in one block of B = rows / K
+    rows). Returns y [rows, T, C].
     """
     k = taps.shape[-1]
     if taps.dim() == 2:
-        weight = taps.flip(-1).unsqueeze(1)  # conv1d cross-correlates: [C, 1, K], oldest tap first
+        weight = taps.flip(-1).unsqueeze(1)  # conv1d cross-correlates: [C, 1, Kc], oldest tap first
         y = F.conv1d(F.pad(x.transpose(1, 2), (k - 1, 0)), weight, bias, groups=x.shape[-1])
         return y.transpose(1, 2)
     members, channels = taps.shape[0], taps.shape[1]
     b, t = x.shape[0] // members, x.shape[1]
-    # members become channel groups: [M*B, T, C] -> [B, M*C, T]
+    # members become channel groups: [K*B, T, C] -> [B, K*C, T]
     xm = x.view(members, b, t, channels).permute(1, 0, 3, 2).reshape(b, members * channels, t)
     weight = taps.flip(-1).reshape(members * channels, 1, k)
     y = F.conv1d(F.pad(xm, (k - 1, 0)), weight, bias.reshape(-1), groups=members * channels)

@@ -1,15 +1,15 @@
 """BaseConv: a gated short convolution (Zoology's BaseConv; paper Def G.1 with a short filter).
 
-Glossary: B batch, T time, D model width, K kernel size (filter taps).
+Symbols (B, T, D, Kc the filter taps): docs/synthetic/glossary.md.
 
-    y_t = (W x_t + b) ⊙ (sum_{s=0}^{K-1} h_s ⊙ x_{t-s} + c)      (x_{t'} = 0 for t' < 0)
+    y_t = (W_proj x_t + b) ⊙ (sum_{s=0}^{Kc-1} h_s ⊙ x_{t-s} + c)      (x_{t'} = 0 for t' < 0)
 
-with a depthwise (per-channel) filter h [D, K]. It is causal in every variant of this package.
+with a depthwise (per-channel) filter h [D, Kc]. It is causal in every variant of this package.
 The JRT reference code's "non-causal circular convolution" only differs by a wrap-around at the
-first K-1 positions, i.e. it is effectively causal too; we do not reproduce the wrap-around.
+first Kc-1 positions, i.e. it is effectively causal too; we do not reproduce the wrap-around.
 
-Recurrent state: ``{"window": [B, K-1, D]}`` — the last K-1 inputs (oldest first), so
-``state_size() = (K-1) * D`` values. The paper / Zoology count ``K * D`` (:meth:`paper_state_size`).
+Recurrent state: ``{"window": [B, Kc-1, D]}`` — the last Kc-1 inputs (oldest first), so
+``state_size() = (Kc-1) * D`` values. The paper / Zoology count ``Kc * D`` (:meth:`paper_state_size`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from synthetic.layers.init import init_short_conv_
 
 
 class BaseConvConfig(MixerConfigBase):
-    """Gated short convolution. ``kernel_size``: filter taps K (>= 1)."""
+    """Gated short convolution. ``kernel_size``: filter taps Kc (>= 1)."""
 
     kind: Literal["base_conv"] = "base_conv"
     kernel_size: int = Field(3, ge=1)
@@ -36,7 +36,7 @@ class BaseConvConfig(MixerConfigBase):
 
 
 class BaseConv(Mixer):
-    """Gated depthwise causal convolution: ``(W x + b) ⊙ (h * x + c)``."""
+    """Gated depthwise causal convolution: ``(W_proj x + b) ⊙ (h * x + c)``."""
 
     causal = True
 
@@ -51,7 +51,7 @@ class BaseConv(Mixer):
         self.conv_bias = nn.Parameter(torch.zeros(d_model))
 
     def reset_own_parameters_(self, generator: torch.Generator) -> None:
-        """Taps and bias as PyTorch's ``Conv1d`` default, U(-1/sqrt(K), 1/sqrt(K)) (both schemes)."""
+        """Taps and bias as PyTorch's ``Conv1d`` default, U(-1/sqrt(Kc), 1/sqrt(Kc)) (both schemes)."""
         init_short_conv_(self.filter, self.conv_bias, generator)
 
     def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
@@ -76,7 +76,7 @@ class BaseConv(Mixer):
         self._check_step_input(x_t)
         window = torch.cat(
             [state["window"].to(x_t.dtype), x_t.unsqueeze(1)], dim=1
-        )  # [B, K, D], oldest first
+        )  # [B, Kc, D], oldest first
         conv = torch.einsum("bkd,dk->bd", window, self.filter.flip(-1)) + self.conv_bias
         y = self.projection(x_t) * conv
         return y, {"window": window[:, 1:].to(state["window"].dtype)}
@@ -97,5 +97,5 @@ class BaseConv(Mixer):
         return (self.kernel_size - 1) * self.d_model
 
     def paper_state_size(self, seq_len: int | None = None) -> int:
-        """Zoology's count: ``K * D`` (the window including the current token)."""
+        """Zoology's count: ``Kc * D`` (the window including the current token)."""
         return self.kernel_size * self.d_model

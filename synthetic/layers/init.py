@@ -5,7 +5,7 @@ Two schemes, named by :attr:`synthetic.model.ModelConfig.init`:
 ``"reference"`` (the paper's code: Zoology's ``_init_weights``, which the JRT synthetic fork uses)
     linear and embedding weights N(0, 0.02^2), linear biases 0; the output projections of the
     residual branches (``out_proj``, the MLP's ``fc2``) N(0, (0.02 / sqrt(2 L))^2) for L layers;
-    short-convolution taps and biases as PyTorch's ``Conv1d`` default, U(-1/sqrt(K), 1/sqrt(K));
+    short-convolution taps and biases as PyTorch's ``Conv1d`` default, U(-1/sqrt(Kc), 1/sqrt(Kc));
     norms weight 1, bias 0.
 ``"torch"`` (PyTorch's module defaults)
     ``nn.Linear`` weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (Kaiming-uniform with
@@ -69,8 +69,8 @@ def init_embedding_(weight: torch.Tensor, generator: torch.Generator, scheme: st
 
 
 def init_short_conv_(taps: torch.Tensor, bias: torch.Tensor, generator: torch.Generator) -> None:
-    """Depthwise short-convolution taps [C, K] and bias [C] as PyTorch's ``Conv1d`` default
-    (fan_in = K): both U(-1/sqrt(K), 1/sqrt(K)). Both schemes use it."""
+    """Depthwise short-convolution taps [C, Kc] and bias [C] as PyTorch's ``Conv1d`` default
+    (fan_in = Kc): both U(-1/sqrt(Kc), 1/sqrt(Kc)). Both schemes use it."""
     bound = 1.0 / math.sqrt(taps.shape[-1])
     init_uniform_(taps, generator, bound)
     init_uniform_(bias, generator, bound)

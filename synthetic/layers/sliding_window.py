@@ -1,7 +1,7 @@
 """Sliding-window causal softmax attention.
 
-Glossary: B batch, T time, W window (tokens each position reads, itself included), D model width,
-H heads, Dh = D / H head dim.
+Symbols (B, T, W the window: tokens each position reads, itself included; D, H, Dh = D / H):
+docs/synthetic/glossary.md.
 
     o_t = sum_{t-W < j <= t} softmax_j(q_t . k_j / sqrt(Dh)) v_j   per head;   y_t = W_o concat_h(o_t)
 
@@ -74,11 +74,11 @@ class SlidingWindowAttention(Mixer):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> State:
-        dt = self._state_dtype(dtype)
+        state_dtype = self._state_dtype(dtype)
         shape = (batch, self.num_heads, self.window, self.head_dim)
         return {
-            "k": torch.zeros(shape, device=device, dtype=dt),
-            "v": torch.zeros(shape, device=device, dtype=dt),
+            "k": torch.zeros(shape, device=device, dtype=state_dtype),
+            "v": torch.zeros(shape, device=device, dtype=state_dtype),
             "pos": torch.zeros((), device=device, dtype=torch.int64),
         }
 

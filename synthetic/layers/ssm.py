@@ -1,21 +1,22 @@
 """A Mamba-style selective state-space layer (pure torch reference scan).
 
-Glossary: B batch, T time, D model width, Di = expand * D inner width, N state size per channel
-(d_state), R = ceil(D / 16) rank of the step-size projection, K conv kernel size.
+Symbols (B, T, D, Di = expand * D, Ns = d_state, Kc the conv taps, Delta_t = Δt the step size):
+docs/synthetic/glossary.md. Local: R = ceil(D / 16), the rank of the step-size projection; b_t, c_t
+the input-dependent input and output vectors (Mamba's B_t, C_t); D_skip the skip weights.
 
     [u, g] = W_in x_t                                  u, g in R^Di
-    u_t    = silu(causal depthwise conv_K(u)_t)
-    [dt_low, B_t, C_t] = W_x u_t                       dt_low in R^R, B_t, C_t in R^N (input-dependent)
+    u_t    = silu(causal depthwise conv_Kc(u)_t)
+    [dt_low, b_t, c_t] = W_x u_t                       dt_low in R^R, b_t, c_t in R^Ns (input-dependent)
     Delta_t = softplus(W_dt dt_low + b_dt)             in R^Di
-    h_t    = exp(Delta_t A) ⊙ h_{t-1} + (Delta_t ⊙ u_t) B_t^T      h in R^{Di x N}, A = -exp(A_log)
-    o_t    = h_t C_t + D_skip ⊙ u_t
+    h_t    = exp(Delta_t A) ⊙ h_{t-1} + (Delta_t ⊙ u_t) b_t^T      h in R^{Di x Ns}, A = -exp(A_log)
+    o_t    = h_t c_t + D_skip ⊙ u_t
     y_t    = W_out (o_t ⊙ silu(g_t))
 
 The scan is a plain loop over time (clear, not fast); the parallel form and the recurrent step run
 the same per-token update, so they agree exactly up to floating-point associativity.
 
-Recurrent state: ``{"conv": [B, K-1, Di], "h": [B, Di, N]}`` — ``(K-1) * Di + Di * N`` values.
-Zoology counts only the SSM state, ``Di * N`` (= ``2 * D * N`` at expand 2; :meth:`paper_state_size`).
+Recurrent state: ``{"conv": [B, Kc-1, Di], "h": [B, Di, Ns]}`` — ``(Kc-1) * Di + Di * Ns`` values.
+Zoology counts only the SSM state, ``Di * Ns`` (= ``2 * D * Ns`` at expand 2; :meth:`paper_state_size`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from synthetic.layers.init import init_short_conv_
 
 
 class SSMConfig(MixerConfigBase):
-    """Selective SSM. ``d_state`` N, ``expand`` (Di = expand * D), ``conv_kernel`` K."""
+    """Selective SSM. ``d_state`` Ns, ``expand`` (Di = expand * D), ``conv_kernel`` Kc."""
 
     kind: Literal["ssm"] = "ssm"
     d_state: int = Field(16, ge=1)
@@ -60,7 +61,7 @@ class SelectiveSSM(Mixer):
         self.conv_kernel = conv_kernel
         di, n = self.d_inner, d_state
         self.in_proj = nn.Linear(d_model, 2 * di, bias=False)
-        self.conv_weight = nn.Parameter(torch.zeros(di, conv_kernel))  # [Di, K]; tap s multiplies u_{t-s}
+        self.conv_weight = nn.Parameter(torch.zeros(di, conv_kernel))  # [Di, Kc]; tap s multiplies u_{t-s}
         self.conv_bias = nn.Parameter(torch.zeros(di))
         self.x_proj = nn.Linear(di, self.dt_rank + 2 * n, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, di, bias=True)
@@ -69,7 +70,7 @@ class SelectiveSSM(Mixer):
         self.out_proj = nn.Linear(di, d_model, bias=False)
 
     def reset_own_parameters_(self, generator: torch.Generator) -> None:
-        """Mamba's rules (under both init schemes): A = -[1..N] per channel, Delta's bias so that
+        """Mamba's rules (under both init schemes): A = -[1..Ns] per channel, Delta's bias so that
         softplus(b) is log-uniform in [1e-3, 1e-1], D_skip = 1; the short convolution as
         PyTorch's ``Conv1d`` default."""
         with torch.no_grad():
@@ -82,16 +83,16 @@ class SelectiveSSM(Mixer):
         init_short_conv_(self.conv_weight, self.conv_bias, generator)
 
     def _ssm_inputs(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """u [..., Di] (after conv + silu) -> Delta [..., Di], B [..., N], C [..., N]."""
+        """u [..., Di] (after conv + silu) -> Delta [..., Di], b [..., Ns], c [..., Ns]."""
         dt_low, b, c = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         return F.softplus(self.dt_proj(dt_low)), b, c
 
     def _update(
         self, h: torch.Tensor, u: torch.Tensor, delta: torch.Tensor, b: torch.Tensor, c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One scan step: h [B, Di, N]; u, delta [B, Di]; b, c [B, N] -> (o [B, Di], new h)."""
+        """One scan step: h [B, Di, Ns]; u, delta [B, Di]; b, c [B, Ns] -> (o [B, Di], new h)."""
         rows = h.shape[0]
-        a = -torch.exp(per_row(self.A_log, 2, rows).to(h.dtype))  # [Di, N] (or [B, Di, N] for members)
+        a = -torch.exp(per_row(self.A_log, 2, rows).to(h.dtype))  # [Di, Ns] (or [B, Di, Ns] for members)
         h = torch.exp(delta.unsqueeze(-1) * a) * h + (delta * u).unsqueeze(-1) * b.unsqueeze(-2)
         o = torch.einsum("bdn,bn->bd", h, c) + per_row(self.D_skip, 1, rows).to(h.dtype) * u
         return o, h
@@ -101,10 +102,16 @@ class SelectiveSSM(Mixer):
         u_pre, g = self.in_proj(x).chunk(2, dim=-1)
         u = F.silu(causal_depthwise_conv(u_pre, self.conv_weight, self.conv_bias))  # [B, T, Di]
         delta, b, c = self._ssm_inputs(u)
-        dt = h.dtype
+        state_dtype = h.dtype
         outs = []
         for t in range(x.shape[1]):
-            o, h = self._update(h, u[:, t].to(dt), delta[:, t].to(dt), b[:, t].to(dt), c[:, t].to(dt))
+            o, h = self._update(
+                h,
+                u[:, t].to(state_dtype),
+                delta[:, t].to(state_dtype),
+                b[:, t].to(state_dtype),
+                c[:, t].to(state_dtype),
+            )
             outs.append(o)
         o = torch.stack(outs, dim=1).to(x.dtype) if outs else u.new_zeros(u.shape)
         return self.out_proj(o * F.silu(g)), h, u_pre
@@ -122,20 +129,22 @@ class SelectiveSSM(Mixer):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> State:
-        dt = self._state_dtype(dtype)
+        state_dtype = self._state_dtype(dtype)
         return {
-            "conv": torch.zeros(batch, self.conv_kernel - 1, self.d_inner, device=device, dtype=dt),
-            "h": torch.zeros(batch, self.d_inner, self.d_state, device=device, dtype=dt),
+            "conv": torch.zeros(batch, self.conv_kernel - 1, self.d_inner, device=device, dtype=state_dtype),
+            "h": torch.zeros(batch, self.d_inner, self.d_state, device=device, dtype=state_dtype),
         }
 
     def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         self._check_step_input(x_t)
         u_pre, g = self.in_proj(x_t).chunk(2, dim=-1)  # [B, Di]
-        window = torch.cat([state["conv"].to(x_t.dtype), u_pre.unsqueeze(1)], dim=1)  # [B, K, Di]
+        window = torch.cat([state["conv"].to(x_t.dtype), u_pre.unsqueeze(1)], dim=1)  # [B, Kc, Di]
         u = F.silu(torch.einsum("bkd,dk->bd", window, self.conv_weight.flip(-1)) + self.conv_bias)
         delta, b, c = self._ssm_inputs(u)
-        dt = state["h"].dtype
-        o, h = self._update(state["h"], u.to(dt), delta.to(dt), b.to(dt), c.to(dt))
+        state_dtype = state["h"].dtype
+        o, h = self._update(
+            state["h"], u.to(state_dtype), delta.to(state_dtype), b.to(state_dtype), c.to(state_dtype)
+        )
         y = self.out_proj(o.to(x_t.dtype) * F.silu(g))
         return y, {"conv": window[:, 1:].to(state["conv"].dtype), "h": h}
 
