@@ -10,7 +10,8 @@ Layout:
 - ``dispatch.py``: which implementation a call takes (Triton on CUDA, the reference elsewhere).
 - ``feature_map.py``: the Taylor feature map phi.
 
-Public ops take ``[B, T, H, *]`` tensors and return ``(y, state)``.
+Public ops take ``[B, T, H, *]`` tensors and return ``(y, state)`` (symbols:
+docs/synthetic/glossary.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """The 2nd-order Taylor feature map of Based linear attention.
 
-Glossary: B batch, T time, H heads, F feature dim (per head, before expansion), E = 1 + F + F^2
-expanded feature dim, D value head dim.
+Symbols (F feature dim per head, before expansion; E = 1 + F + F^2): docs/synthetic/glossary.md.
 
 phi(x) = [1, x / F**(1/4), vec(x x^T) / (sqrt(2) * sqrt(F))]  in R^E, so that
 

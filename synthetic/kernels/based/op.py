@@ -35,13 +35,13 @@ def based_linear_attention(
         k (torch.Tensor):
             keys of shape `[B, T, H, F]`, q's dtype.
         v (torch.Tensor):
-            values of shape `[B, T, H, D]`, q's dtype (Triton: D <= 256).
+            values of shape `[B, T, H, Dh]`, q's dtype (Triton: Dh <= 256).
         causal (bool):
             each position reads the keys up to itself; False: the whole sequence. Default: `True`.
         eps (float):
             added to the normaliser. Default: `1e-6`.
         initial_state (tuple[torch.Tensor, torch.Tensor] | None):
-            `(kv [B, H, E, D], z [B, H, E])`, E = 1 + F + F^2, any float dtype; causal only.
+            `(kv [B, H, E, Dh], z [B, H, E])`, E = 1 + F + F^2, any float dtype; causal only.
             Default: `None` (zero).
         impl (str | None):
             `"triton"`, `"reference"` or `"auto"`; None: :func:`synthetic.kernels.dispatch.resolve`
@@ -51,9 +51,9 @@ def based_linear_attention(
 
     Returns:
         y (torch.Tensor):
-            outputs of shape `[B, T, H, D]` in q's dtype.
+            outputs of shape `[B, T, H, Dh]` in q's dtype.
         final_state (tuple[torch.Tensor, torch.Tensor] | None):
-            `(kv [B, H, E, D], z [B, H, E])` after the last token: float32 on the Triton path (not
+            `(kv [B, H, E, Dh], z [B, H, E])` after the last token: float32 on the Triton path (not
             differentiable there), q's dtype on the reference path; None with ``need_state=False``.
 
     Gradients flow to q, k, v and the initial state on both paths. The batch dimension may fold

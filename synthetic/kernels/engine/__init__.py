@@ -7,7 +7,8 @@ synthetic/kernels/prefix_linear_attention/op.py are thin wrappers over :func:`li
 Modules, from the bottom up:
 
 - ``blocks``: Triton building blocks shared by every kernel (feature maps, tile loads, state I/O);
-  the glossary, the feature split and the state layouts.
+  the kernels' names (D = Dh, DB, BT, FP, W1, W2, R), the feature split and the state layouts.
+  Other symbols: docs/synthetic/glossary.md.
 - ``forward``: the forward kernel (row-state and transposed-state layouts).
 - ``state``: the parallel state pass (encoder sum, segment starts) and the public -> kernel
   state conversion.

@@ -103,7 +103,7 @@ def candidate_configs(f: int, d: int, for_backward: bool = False) -> list[dict[s
         out.append(dict(BT=16, DB=16, num_warps=4, num_stages=1))
     if not for_backward:
         # the forward kernel with the state held transposed (forward.based_fwd_kernel with TS=1) won
-        # on an H200 at every measured shape with BT = 32 (3.66 ms at N = 32k, B = 16, against
+        # on an H200 at every measured shape with BT = 32 (3.66 ms at T = 32k, B = 16, against
         # 4.84 for the row-state kernel); 8 warps and register caps (maxnreg 168) were slower.
         # BT = 16 and 64 are left out: both stopped with an illegal memory access on an H200
         # (Triton 3.6) although every access of the kernel is in bounds for them (hand check and
@@ -142,7 +142,7 @@ def state_pass_configs(f: int, d: int) -> list[dict[str, int]]:
         if db <= max(dp, 16) and register_budget_ok(w, db, bt)
     ]
     # key features built transposed (state.based_state_kernel with KT=1): fastest on an H200
-    # (encoder N/2 = 16k, B = 16: 0.73 ms against 1.10 for the plain pass)
+    # (encoder Te = T/2 = 16k, B = 16: 0.73 ms against 1.10 for the plain pass)
     kt = [(64, 64, 4, 3), (64, 64, 4, 2), (128, 64, 8, 2), (32, 64, 4, 2)]
     out = [
         dict(BT=bt, DB=db, num_warps=warps, num_stages=stages, KT=1)
@@ -161,7 +161,7 @@ def experimental() -> bool:
     """READTWICE_EXPERIMENTAL=1 turns on the parallel encoder-gradient kernel
     (backward.based_bwd_enc_kernel) in place of the loop at the end of the reverse walk. It passes
     the interpreter tests and (f = 8) a GPU test; with the transposed-state forward it makes no
-    difference to the prefix-linear-attention training step (2.28 vs 2.27 ms at N = 2k, 33.5 vs
+    difference to the prefix-linear-attention training step (2.28 vs 2.27 ms at T = 2k, 33.5 vs
     33.6 ms at 32k; B = 16, H200), so it is off by default."""
     value = os.environ.get("READTWICE_EXPERIMENTAL", "0")
     if value not in ("0", "1", ""):

@@ -1,4 +1,5 @@
-"""The backward kernels of the engine (glossary, feature split and state layout: blocks.py).
+"""The backward kernels of the engine (symbols: docs/synthetic/glossary.md; the kernels' names,
+feature split and state layout: blocks.py).
 
 With y_i = num_i / (den_i + eps), the upstream gradient dy enters through
     g_i = dy_i / (den_i + eps)   [D]        h_i = -(dy_i . y_i) / (den_i + eps)   (scalar)

@@ -1,9 +1,11 @@
 """Triton building blocks shared by every kernel of the engine: feature maps, tile loads, state
 loads and stores.
 
-Glossary: B batch, T time, Te encoder length, H heads, F feature dim (FP: F padded to a power of
-two >= 16), D value head dim (DB: the block of D one program holds), BT chunk length,
-E = 1 + F + F^2 (public state layout, see synthetic/kernels/based/reference.py).
+Symbols (B, T, Te, H, F, Dh, E = 1 + F + F^2): docs/synthetic/glossary.md. The engine writes shapes
+with the kernels' constant names, which Triton compiles by name: D = Dh the value dim per head (DB:
+the block of D one program holds, "a D-block"), FP = F padded to a power of two >= 16, BT chunk
+length, TE = Te; W1, W2 and R are defined below. The public state layout [E, D] is that of
+synthetic/kernels/based/reference.py.
 
 Feature split used inside the kernels (never materialised in memory). With scale1 = F^(-1/4),
 scale_d = 1/sqrt(2F), scale_w = 1/sqrt(F):

@@ -1,5 +1,6 @@
 """The forward kernel: outputs, normaliser and final state of causal Based, non-causal Based and
-prefix linear attention (glossary, feature split and state layout: blocks.py).
+prefix linear attention (symbols: docs/synthetic/glossary.md; the kernels' names, feature split
+and state layout: blocks.py).
 
 One program owns one (segment, batch x head, D-block) and walks its segment chunk by chunk,
 holding the state in registers. It starts from the state its segment starts from (initial state
@@ -111,9 +112,9 @@ def based_fwd_kernel(
             qut, qwt = query_features_t(
                 qt, sel_u, sel_a, sel_b, scale1, scale_d, scale_w, F, W1, SEL_PRECISION
             )
-            dt = Q.dtype.element_ty
-            num = s0[:, None] + tl.dot(sut.to(dt), qut.to(dt), input_precision=PRECISION)
-            num += tl.dot(swt.to(dt), qwt.to(dt), input_precision=PRECISION)
+            in_ty = Q.dtype.element_ty
+            num = s0[:, None] + tl.dot(sut.to(in_ty), qut.to(in_ty), input_precision=PRECISION)
+            num += tl.dot(swt.to(in_ty), qwt.to(in_ty), input_precision=PRECISION)
             den = z0 + tl.sum(qut * zu[:, None], axis=0) + tl.sum(qwt * zw[:, None], axis=0)
             if CAUSAL:
                 k = load_rows(K + bh_qk, start, T, row_qk, fcols, F, BT)

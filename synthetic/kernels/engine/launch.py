@@ -1,6 +1,7 @@
 """Host side of the engine: buffers, grids and keyword launches of the kernels, forward and backward.
 
-Shapes (glossary: blocks.py): q, k [B, T, H, F], v [B, T, H, D] contiguous, one dtype; an
+Shapes (symbols: docs/synthetic/glossary.md; D = Dh as in blocks.py): q, k [B, T, H, F],
+v [B, T, H, D] contiguous, one dtype; an
 encoder's k, v [B, Te, H, *] and lengths int32 [B]; an initial state (kv [B, H, E, D],
 z [B, H, E]) fp32 contiguous. :mod:`synthetic.kernels.engine.autograd` validates nothing and
 calls these with exactly that; the public ops check their inputs first.

@@ -39,11 +39,11 @@ def prefix_linear_attention(
         k (torch.Tensor):
             decoder keys of shape `[B, T, H, F]`, q's dtype.
         v (torch.Tensor):
-            decoder values of shape `[B, T, H, D]`, q's dtype (Triton: D <= 256).
+            decoder values of shape `[B, T, H, Dh]`, q's dtype (Triton: Dh <= 256).
         k_enc (torch.Tensor):
             encoder keys of shape `[B, Te, H, F]`, q's dtype.
         v_enc (torch.Tensor):
-            encoder values of shape `[B, Te, H, D]`, q's dtype.
+            encoder values of shape `[B, Te, H, Dh]`, q's dtype.
         prefix_len (torch.Tensor):
             int32 or int64 of shape `[B]`, 0 <= prefix_len <= Te: encoder tokens example b reads
             (on the GPU the range is checked by a device-side assertion).
@@ -57,9 +57,9 @@ def prefix_linear_attention(
 
     Returns:
         y (torch.Tensor):
-            outputs of shape `[B, T, H, D]` in q's dtype.
+            outputs of shape `[B, T, H, Dh]` in q's dtype.
         final_state (tuple[torch.Tensor, torch.Tensor] | None):
-            decode state after prefill, `(kv [B, H, E, D], z [B, H, E])` = S_enc + S_T,
+            decode state after prefill, `(kv [B, H, E, Dh], z [B, H, E])` = S_enc + S_T,
             z_enc + z_T, E = 1 + F + F^2: float32 on the Triton path (not differentiable there),
             q's dtype on the reference path; None with ``need_state=False``.
 
