@@ -126,9 +126,9 @@ class Segment:
 
     name        slice label (e.g. ``"A=4,B=16"``, ``"kv=8,q=8,T=64,order=context-first"``)
     config      the segment's config
-    inputs      int64 ``[N, T]`` (read-only)
-    labels      int64 ``[N, T]``, -100 where there is no label (read-only)
-    prefix_len  int64 ``[N]``: context tokens including JR-p repeats (same for every row)
+    inputs      int64 ``[n_ex, T]`` (read-only)
+    labels      int64 ``[n_ex, T]``, -100 where there is no label (read-only)
+    prefix_len  int64 ``[n_ex]``: context tokens including JR-p repeats (same for every row)
     context_len tokens in one copy of the context
     passes      JR-p copies of the context
     """

@@ -13,10 +13,10 @@ __all__ = ["TaskExamples"]
 
 @dataclass(frozen=True, eq=False)
 class TaskExamples:
-    """``N`` examples of one length ``T``, laid out as ``context x passes`` then the answer region.
+    """``n_ex`` examples of one length ``T``, laid out as ``context x passes`` then the answer region.
 
-    inputs       int64 ``[N, T]`` token ids
-    labels       int64 ``[N, T]``; ``IGNORE_INDEX`` (-100) where a position has no label. The label
+    inputs       int64 ``[n_ex, T]`` token ids
+    labels       int64 ``[n_ex, T]``; ``IGNORE_INDEX`` (-100) where a position has no label. The label
                  at position ``t`` is the token the model must output after reading ``inputs[:, :t+1]``.
     context_len  tokens in ONE copy of the context (everything before the answer / query region)
     passes       how many copies of the context precede the answer region (JR-p; 1 = plain)
@@ -34,7 +34,7 @@ class TaskExamples:
         for name in ("inputs", "labels"):
             arr = getattr(self, name)
             if not isinstance(arr, np.ndarray) or arr.dtype != np.int64 or arr.ndim != 2:
-                raise TypeError(f"{name} must be an int64 numpy array [N, T] (got {type(arr).__name__})")
+                raise TypeError(f"{name} must be an int64 numpy array [n_ex, T] (got {type(arr).__name__})")
         if self.inputs.shape != self.labels.shape:
             raise ValueError(f"inputs {self.inputs.shape} and labels {self.labels.shape} differ in shape")
         if not 0 <= self.prefix_len < self.seq_len:

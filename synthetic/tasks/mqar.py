@@ -125,7 +125,7 @@ def generate_mqar(
     """``num_examples`` MQAR sequences of ``seq_len`` tokens (see the module docstring for layouts).
 
     ``num_queries=None`` asks every key. Returns :class:`TaskExamples` with inputs/labels int64
-    ``[N, seq_len]``, labels exactly at the ``num_queries`` final asks of each row, and
+    ``[n_ex, seq_len]``, labels exactly at the ``num_queries`` final asks of each row, and
     ``context_len = mqar_context_len(num_kv_pairs, num_queries, order)``.
     """
     check_rng(rng)
@@ -143,11 +143,11 @@ def generate_mqar(
 
     k_lo, k_hi = mqar_key_range(v)
     v_lo, v_hi = mqar_value_range(v)
-    keys = sample_distinct(rng, n_ex, k_hi - k_lo, n).astype(np.int64) + k_lo  # [N, n]
-    values = sample_distinct(rng, n_ex, v_hi - v_lo, n).astype(np.int64) + v_lo  # [N, n]
-    asked = sample_distinct(rng, n_ex, n, m).astype(np.intp)  # [N, m] pair index of each ask
+    keys = sample_distinct(rng, n_ex, k_hi - k_lo, n).astype(np.int64) + k_lo  # [n_ex, n]
+    values = sample_distinct(rng, n_ex, v_hi - v_lo, n).astype(np.int64) + v_lo  # [n_ex, n]
+    asked = sample_distinct(rng, n_ex, n, m).astype(np.intp)  # [n_ex, m] pair index of each ask
     ctx_len = mqar_context_len(n, m, order)
-    slots = powerlaw_slots(rng, n_ex, (t - ctx_len) // 2, m, power_a)  # [N, m], increasing
+    slots = powerlaw_slots(rng, n_ex, (t - ctx_len) // 2, m, power_a)  # [n_ex, m], increasing
 
     inputs = np.empty((n_ex, t), dtype=np.int64)
     if filler == "random":

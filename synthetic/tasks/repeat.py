@@ -26,8 +26,8 @@ __all__ = ["repeat_context"]
 def repeat_context(examples: TaskExamples, passes: int) -> TaskExamples:
     """Return JR-``passes`` examples built from plain (``passes == 1``) ``examples``.
 
-    ``passes=1`` returns ``examples`` itself. Inputs/labels go from ``[N, T]`` to
-    ``[N, T + (passes - 1) * context_len]`` (int64); ``context_len`` is kept and ``passes`` set.
+    ``passes=1`` returns ``examples`` itself. Inputs/labels go from ``[n_ex, T]`` to
+    ``[n_ex, T + (passes - 1) * context_len]`` (int64); ``context_len`` is kept and ``passes`` set.
     """
     if not isinstance(examples, TaskExamples):
         raise TypeError(f"examples must be TaskExamples (got {type(examples).__name__})")
@@ -44,7 +44,7 @@ def repeat_context(examples: TaskExamples, passes: int) -> TaskExamples:
     out_t = t + (p - 1) * c
     inputs = np.empty((n, out_t), dtype=np.int64)
     labels = np.empty((n, out_t), dtype=np.int64)
-    # every copy at once (no loop over copies): an [N, p, C] view of the prefix <- the context
+    # every copy at once (no loop over copies): an [n_ex, p, C] view of the prefix <- the context
     prefix = inputs[:, : p * c]
     row, item = prefix.strides
     copies = np.lib.stride_tricks.as_strided(prefix, shape=(n, p, c), strides=(row, c * item, item))

@@ -12,8 +12,8 @@ the last input position, which carries the only label.
 * :func:`generate_sd` — "output the shared element" (the paper's task): A and B are drawn from
   disjoint random halves of the set tokens ``[4, V)``, then one element of A overwrites a random
   position of B, so ``A ∩ B`` has exactly one element; the label is that element.
-* :func:`generate_sd_decision` — YES/NO: exactly half of the examples (one more at random when N is
-  odd) are built as above and labelled ``YES = 4``; the others keep A and B disjoint and are
+* :func:`generate_sd_decision` — YES/NO: exactly half of the examples (one more at random when their
+  number is odd) are built as above and labelled ``YES = 4``; the others keep A and B disjoint and are
   labelled ``NO = 5``. Set tokens come from ``[6, V)``.
 
 "Short first" (a < b) and "long first" (a > b) are the same generator with the sizes swapped.
@@ -108,7 +108,7 @@ def generate_sd(
 ) -> TaskExamples:
     """SD, "output the shared element": ``num_examples`` sequences ``1 A 2 B 3``.
 
-    Returns :class:`TaskExamples` with inputs/labels int64 ``[N, a + b + 3]``; the only label is
+    Returns :class:`TaskExamples` with inputs/labels int64 ``[n_ex, a + b + 3]``; the only label is
     at the last position and equals the single token of ``A ∩ B``; ``context_len = a + b + 2``.
     Needs ``vocab_size >= 4 + a + b``.
     """
@@ -126,9 +126,9 @@ def generate_sd_decision(
 ) -> TaskExamples:
     """SD decision: ``1 A 2 B 3`` labelled ``YES`` (4) if A and B share an element, ``NO`` (5) if not.
 
-    Balanced exactly: ``N // 2`` intersecting examples, plus one more with probability 1/2 when N
-    is odd, at uniformly random rows. An intersecting example shares exactly one element (the
-    unique-intersection promise, the hard case of SD). Set tokens come from ``[6, V)``, so
+    Balanced exactly: ``num_examples // 2`` intersecting examples, plus one more with probability 1/2
+    when ``num_examples`` is odd, at uniformly random rows. An intersecting example shares exactly
+    one element (the unique-intersection promise, the hard case of SD). Set tokens come from ``[6, V)``, so
     ``vocab_size >= 6 + a + b``. Shapes as in :func:`generate_sd`.
     """
     check_rng(rng)
