@@ -35,7 +35,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import math  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -43,6 +42,7 @@ from typing import Any  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sdtheory.bounds import one_way_states_closed_form  # noqa: E402
+from sdtheory.combinatorics.integers import ceil_log2  # noqa: E402
 from sdtheory.instances import Variant  # noqa: E402
 from sdtheory.matrices import distinct_rows, sd_matrix  # noqa: E402
 from sdtheory.one_way import one_way_states, shared_incompatible_distances  # noqa: E402
@@ -96,7 +96,7 @@ def run(
                         second=l,
                         decision_rows=dec_rows,
                         decision_closed_form=dec_closed,
-                        decision_bits=0 if dec_rows <= 1 else math.ceil(math.log2(dec_rows)),
+                        decision_bits=ceil_log2(dec_rows),
                         shared_states_lower=shared.lower,
                         shared_states_upper=shared.upper,
                         shared_exact=shared.exact,
