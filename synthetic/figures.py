@@ -56,6 +56,25 @@ class FigureUnavailable(RuntimeError):
 # ------------------------------------------------------------------------------------- results
 
 
+def workers_from_env() -> int:
+    """``READTWICE_WORKERS`` as a number of sweep workers; 0 when it is unset, empty or 0 (the
+    caller's default). ValueError naming the variable for anything but an integer >= 0."""
+    value = os.environ.get("READTWICE_WORKERS", "")
+    text = value.strip()
+    if not text:
+        return 0
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ValueError(
+            f"READTWICE_WORKERS={value!r} must be an integer >= 0: sweep workers for figures whose runs "
+            "are missing (0 or unset: one per CPU core for CPU profiles, one per GPU for GPU profiles)"
+        )
+    return n
+
+
 def ensure_results(
     experiment: str,
     profile: str,
@@ -96,7 +115,7 @@ def ensure_results(
                 f"train them with `{command}`{where}"
             )
         default = (os.cpu_count() or 1) if cpu_profile else max(1, torch.cuda.device_count())
-        n = workers or int(os.environ.get("READTWICE_WORKERS", 0)) or default
+        n = workers or workers_from_env() or default
         run_sweep(exp, profile, results_dir=ctx.results_dir, workers=n, progress=True)
     df = load(path)
     return df[df.config_hash.isin(wanted)]

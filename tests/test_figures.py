@@ -79,3 +79,19 @@ def test_a_figure_built_twice_is_the_same_bytes(tmp_path: Path) -> None:
         time.sleep(1.1)  # a creation date would now differ
     assert digests[0].keys() == {"sd_memory_order.png", "sd_memory_order.pdf", "sd_memory_order.csv"}
     assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize(("value", "workers"), [(None, 0), ("", 0), ("0", 0), ("3", 3), (" 4 ", 4)])
+def test_workers_from_env(monkeypatch: pytest.MonkeyPatch, value: str | None, workers: int) -> None:
+    if value is None:
+        monkeypatch.delenv("READTWICE_WORKERS", raising=False)
+    else:
+        monkeypatch.setenv("READTWICE_WORKERS", value)
+    assert figures.workers_from_env() == workers
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "2.5", "two"])
+def test_bad_workers_from_env_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("READTWICE_WORKERS", value)
+    with pytest.raises(ValueError, match=rf"READTWICE_WORKERS={value!r} must be an integer >= 0"):
+        figures.workers_from_env()
