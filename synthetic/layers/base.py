@@ -48,8 +48,9 @@ class MixerConfigBase(BaseModel):
 class Mixer(nn.Module, abc.ABC):
     """Base class of the sequence mixers; see the module docstring for the contract."""
 
-    #: True when output t depends on inputs <= t only (for every prefix_len).
-    causal: ClassVar[bool] = True
+    #: True when output t depends on inputs <= t only (for every prefix_len). A class default that
+    #: a mixer may set per instance (Based's ``causal`` argument).
+    causal: bool = True
     #: True when the mixer reads ``prefix_len`` (a prefix / encoder-decoder mixer).
     uses_prefix: ClassVar[bool] = False
 
