@@ -161,7 +161,8 @@ class RunConfig(_Frozen):
         return stable_digest(self.identity())[:16]
 
     def summary(self) -> dict[str, Any]:
-        """Flat fields for tables: variant, task, passes, d_model, feature_dim, lr, seed, ..."""
+        """Flat fields for tables: variant, task, passes, d_model, feature_dim, lr, weight decay,
+        optimizer preset, init scheme, seed, ..."""
         feature_dims = sorted({m.feature_dim for m in self.model.pattern if hasattr(m, "feature_dim")})
         return {
             "experiment": self.experiment,
@@ -174,6 +175,9 @@ class RunConfig(_Frozen):
             "d_model": self.model.d_model,
             "feature_dim": feature_dims[0] if len(feature_dims) == 1 else None,
             "lr": self.train.lr,
+            "weight_decay": self.train.weight_decay,
+            "optimizer": self.train.optimizer,
+            "init": self.model.init,
             "seed": self.seed,
             "data_seed": self.data.seed,
         }

@@ -598,8 +598,20 @@ def _as_paths(source: str | Path | Iterable[str | Path]) -> list[Path]:
     return paths
 
 
+#: summary fields added after records were first written, and where older records keep them
+SUMMARY_FROM_CONFIG: dict[str, tuple[str, str, Any]] = {
+    "init": ("model", "init", "reference"),
+    "optimizer": ("train", "optimizer", "package"),
+    "weight_decay": ("train", "weight_decay", None),
+}
+
+
 def _run_row(record: Mapping[str, Any]) -> dict[str, Any]:
     row = dict(record.get("summary", {}))
+    config = record.get("config") or {}
+    for key, (section, field_name, default) in SUMMARY_FROM_CONFIG.items():
+        if key not in row:  # a record written before the summary had the field
+            row[key] = (config.get(section) or {}).get(field_name, default)
     for key in RUN_METRICS:
         row[key] = record.get(key)
     return row

@@ -191,3 +191,18 @@ def test_an_error_record_is_not_a_result_and_never_hides_one(tmp_path: Path) -> 
     store.append(record("e"))
     assert store.done_hashes(include_failed=False) == {"e"}
     assert set(load_runs(store.path).status) == {"ok", "failed"}
+
+
+def test_summary_fields_of_older_records_come_from_their_config(tmp_path: Path) -> None:
+    """Records written before the summary named the init scheme (and optimiser preset, weight
+    decay) still group by them: the loader reads them from the record's config."""
+    store = ResultsStore(tmp_path / "runs.jsonl")
+    old = record("a")
+    old["config"] = {"model": {"init": "torch"}, "train": {"optimizer": "reference", "weight_decay": 0.0}}
+    new = record("b")
+    new["summary"] = {**new["summary"], "init": "reference", "optimizer": "package", "weight_decay": 0.1}
+    store.append(old)
+    store.append(new)
+    runs = load_runs(store.path).set_index("config_hash")
+    assert runs.loc["a", ["init", "optimizer", "weight_decay"]].tolist() == ["torch", "reference", 0.0]
+    assert runs.loc["b", ["init", "optimizer", "weight_decay"]].tolist() == ["reference", "package", 0.1]
