@@ -146,3 +146,25 @@ def test_triton_kernels_see_members_folded_into_the_batch(mixer: str) -> None:
             grads = dict(stacked.named_parameters())
             for name, p in single.named_parameters():
                 assert rel(grad(grads[name])[i], grad(p)) < 1e-3, name
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mixer", ["based", "based_noncausal", "prefix_linear_attention"])
+def test_triton_members_folded_in_bf16_on_the_gpu(mixer: str) -> None:
+    """On a GPU, compiled Triton kernels under bf16 autocast (how ensembles train there): the
+    stacked model's outputs and gradients equal a loop over its members to bf16 accuracy."""
+    k = 3
+    singles = [m.cuda() for m in models(mixer, k)]
+    stacked = stack_models(singles).move_to("cuda")
+    ids, prefix = (t.cuda() for t in inputs(k, seed=5))
+    with use_impl("triton"), torch.autocast("cuda", dtype=torch.bfloat16):
+        out = stacked(ids, prefix).float()
+        out.square().mean().mul(k).backward()
+        for i, single in enumerate(singles):
+            rows = slice(i * B, (i + 1) * B)
+            ref = single(ids[rows], prefix[rows]).float()
+            ref.square().mean().backward()
+            assert rel(out[rows], ref) < 2e-2
+            grads = dict(stacked.named_parameters())
+            for name, p in single.named_parameters():
+                assert rel(grads[name].grad[i].float(), p.grad.float()) < 5e-2, name
