@@ -1,14 +1,19 @@
 """Training throughput of the small experiment models: one run alone, N processes, ensembles of K.
 
     python bench/train_throughput.py [--profile quick|paper] [--device cpu|cuda] [--members 1 4 8]
-                                     [--processes 2] [--steps 60] [--repeats 3] [--out figures/data]
+                                     [--processes 2] [--steps 60] [--repeats 3] [--before REV]
+                                     [--out figures/data]
 
 Every mode trains real runs of the profile's shapes (SD data, the sweep's model and optimiser)
 for the same number of optimiser steps and reports the time per member-step and the tokens/s
 summed over members; ratios are within one invocation on one machine. Modes:
 
-  baseline     the training step before this package had ensembles (one model, logits at every
-               position, cross-entropy with ignore_index, torch AdamW + LambdaLR + clip_grad_norm_)
+  before       (with ``--before REV``) the package's own ``train()`` at git revision REV, run from a
+               temporary worktree in a subprocess: the training step as it was (e.g. 7e3229c, the
+               last commit before ensembles)
+  baseline     that old training loop written out here on today's layers and kernels (one model,
+               logits at every position, cross-entropy with ignore_index, torch AdamW + LambdaLR +
+               clip_grad_norm_): the part of the gain that comes from the trainer
   ours         synthetic.ensemble with K = 1: logits at labelled positions only, MemberAdamW
   ensemble     synthetic.ensemble with K members (different seeds and learning rates)
   processes    N processes at once, each running ``ours`` with K = 1 (one run per process)
@@ -47,7 +52,8 @@ from synthetic.optim import lr_factor, param_groups
 
 COLUMNS = [
     "profile", "variant", "d_model", "feature_dim", "mode", "members", "processes", "threads", "steps",
-    "seconds", "ms_per_member_step", "tokens_per_s", "speedup_vs_baseline", "device", "torch", "commit",
+    "seconds", "ms_per_member_step", "tokens_per_s", "speedup_vs_baseline", "speedup_vs_before", "device",
+    "torch", "commit",
 ]  # fmt: skip
 VARIANTS: dict[str, tuple[dict[str, Any], int]] = {
     "Based (causal)": ({"kind": "based", "num_heads": 2, "causal": True}, 1),
@@ -87,13 +93,15 @@ def run_config(
         "train_segments": [{"size_a": a, "size_b": b, "num_examples": per_segment} for a, b in p["pairs"]],
         "test_segments": [{"size_a": a, "size_b": b, "num_examples": 8} for a, b in p["pairs"][:2]],
     }
-    return RunConfig(
-        seed=seed,
-        data=data,
-        model={"d_model": d_model, "n_layers": 4, "pattern": ["base_conv", {**mixer, "feature_dim": f}],
-               "init": "torch"},
-        train={"epochs": 1, "batch_size": p["batch"], "lr": 1e-3 * (1 + seed % 4), "device": device,
-               "early_stop_accuracy": None},
+    return RunConfig.model_validate(
+        {
+            "seed": seed,
+            "data": data,
+            "model": {"d_model": d_model, "n_layers": 4, "init": "torch",
+                      "pattern": ["base_conv", {**mixer, "feature_dim": f}]},
+            "train": {"epochs": 1, "batch_size": p["batch"], "lr": 1e-3 * (1 + seed % 4), "device": device,
+                      "early_stop_accuracy": None},
+        }
     )  # fmt: skip
 
 
@@ -131,11 +139,58 @@ def time_baseline(cfg: RunConfig) -> tuple[float, int, int]:
     return time.perf_counter() - t0, steps, tokens
 
 
+BEFORE_SCRIPT = """
+import json, sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+from synthetic.config import RunConfig
+from synthetic.train import train
+m = train(RunConfig.model_validate_json(sys.argv[2]))
+print(json.dumps([m["train_time_s"], m["steps"], m["train_tokens"]]))
+"""
+
+
+class Before:
+    """The package at another git revision, in a temporary worktree (``--before REV``)."""
+
+    def __init__(self, rev: str) -> None:
+        import subprocess
+        import tempfile
+
+        self.rev = rev
+        self.dir = Path(tempfile.mkdtemp(prefix="readtwice-before-"))
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(self.dir), rev], check=True, capture_output=True
+        )
+
+    def time(self, cfg: RunConfig) -> tuple[float, int, int]:
+        """(seconds, steps, tokens) of the old ``train(cfg)`` (training steps only)."""
+        import json
+        import subprocess
+
+        old = cfg.identity()
+        old["model"].pop("init")  # fields the old configs did not have (timing does not depend on them)
+        old["train"].pop("optimizer")
+        env = {**os.environ, "PYTHONPATH": str(self.dir), "OMP_NUM_THREADS": str(torch.get_num_threads())}
+        out = subprocess.run(
+            [sys.executable, "-c", BEFORE_SCRIPT, str(torch.get_num_threads()), json.dumps(old)],
+            cwd=self.dir, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        seconds, steps, tokens = json.loads(out.stdout.strip().splitlines()[-1])
+        return float(seconds), int(steps), int(tokens)
+
+    def close(self) -> None:
+        import subprocess
+
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(self.dir)], check=False, capture_output=True
+        )
+
+
 def time_ours(cfgs: list[RunConfig]) -> tuple[float, int, int]:
     """(seconds, steps, tokens over all members) of one ensemble (training steps only)."""
     outcomes = train_ensemble(cfgs)
-    metrics = [o.metrics for o in outcomes]
-    assert all(m is not None for m in metrics)
+    metrics = [o.metrics for o in outcomes if o.metrics is not None]
+    assert len(metrics) == len(cfgs), "a member of the benchmark ensemble failed"
     return metrics[0]["train_time_s"], metrics[0]["steps"], sum(m["train_tokens"] for m in metrics)
 
 
@@ -164,7 +219,7 @@ def time_processes(cfgs: list[RunConfig], threads: int) -> tuple[float, int, int
     return max(r[0] for r in results), results[0][1], sum(r[2] for r in results)
 
 
-def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+def measure(args: argparse.Namespace, before: Before | None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     device_name = (
         torch.cuda.get_device_name(0)
@@ -179,7 +234,10 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 return run_config(args.profile, variant, d_model, f, seed, args.steps, args.device)
 
             load_splits(cfg(0).data)  # generate the data outside the timings
-            modes: list[tuple[str, int, int, Any]] = [("baseline", 1, 1, lambda: time_baseline(cfg(0)))]
+            modes: list[tuple[str, int, int, Any]] = []
+            if before is not None:
+                modes.append(("before", 1, 1, lambda b=before: b.time(cfg(0))))
+            modes.append(("baseline", 1, 1, lambda: time_baseline(cfg(0))))
             modes += [("ours", 1, 1, lambda: time_ours([cfg(0)]))]
             for k in args.members:
                 if k > 1:
@@ -193,7 +251,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                         lambda n=n: time_processes([cfg(s) for s in range(n)], args.process_threads),
                     )
                 )
-            base_rate = None
+            base_rate = before_rate = None
             for mode, k, n, fn in modes:
                 fn()  # warm-up (caches, allocator, autotune)
                 runs = [fn() for _ in range(args.repeats)]
@@ -201,6 +259,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 steps, tokens = runs[0][1], runs[0][2]
                 rate = tokens / seconds
                 base_rate = rate if mode == "baseline" else base_rate
+                before_rate = rate if mode == "before" else before_rate
                 rows.append(
                     {
                         "profile": args.profile, "variant": variant, "d_model": d_model, "feature_dim": f,
@@ -208,7 +267,9 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                         "threads": args.process_threads if mode == "processes" else threads,
                         "steps": steps, "seconds": round(seconds, 4),
                         "ms_per_member_step": round(1e3 * seconds / (steps * k * n), 3),
-                        "tokens_per_s": round(rate), "speedup_vs_baseline": round(rate / base_rate, 2),
+                        "tokens_per_s": round(rate),
+                        "speedup_vs_baseline": round(rate / base_rate, 2) if base_rate else None,
+                        "speedup_vs_before": round(rate / before_rate, 2) if before_rate else None,
                         "device": device_name, "torch": torch.__version__, "commit": git_commit(),
                     }
                 )  # fmt: skip
@@ -216,7 +277,8 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 print(
                     f"{variant:20s} d={d_model:3d} f={f:2d} {mode:9s} K={k:2d} N={n} "
                     f"{r['ms_per_member_step']:8.2f} ms/member-step {r['tokens_per_s']:10d} tok/s "
-                    f"x{r['speedup_vs_baseline']:.2f}",
+                    f"x{r['speedup_vs_baseline'] or 0:.2f} vs baseline, "
+                    f"x{r['speedup_vs_before'] or 0:.2f} vs before",
                     flush=True,
                 )
     return rows
@@ -244,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="optimiser steps per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per mode (median reported)")
     parser.add_argument("--out", type=Path, default=None, help="folder for train_throughput_<device>.csv")
+    parser.add_argument(
+        "--before", default=None, metavar="REV", help="also time train() at this git revision"
+    )
     args = parser.parse_args(argv)
     for name in ("steps", "repeats", "process_threads"):
         if getattr(args, name) < 1:
@@ -252,7 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--members and --processes take integers >= 1")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    rows = measure(args)
+    before = Before(args.before) if args.before else None
+    try:
+        rows = measure(args, before)
+    finally:
+        if before is not None:
+            before.close()
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"train_throughput_{args.device}_{args.profile}.csv"

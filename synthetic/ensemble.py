@@ -1,7 +1,7 @@
 """Train K runs at once as one stacked model: one process, one batch of K blocks, one optimiser.
 
-Glossary: K members (runs) trained together, B examples per member in a batch, T time, N labelled
-positions per member in a batch, V vocabulary.
+Symbols: docs/synthetic/glossary.md (K members trained together, B examples per member in a
+batch, T time, N labelled positions per member, V vocabulary).
 
 Runs can share an ensemble when :func:`ensemble_key` is equal: the same architecture (variant
 pattern, d_model, feature dims, layers), the same data shapes (task, vocabulary, segment sizes

@@ -1,7 +1,7 @@
 """K models of one shape as one stacked model (an ensemble), for training many runs at once.
 
-Glossary: K members, B examples per member in a batch, T time, D model width, V vocabulary,
-N labelled positions per member in a batch, P parameters of one member.
+Symbols: docs/synthetic/glossary.md (K members, B examples per member in a batch, T time,
+D model width, V vocabulary, N labelled positions per member, P parameters of one member).
 
 :func:`stack_models` turns K :class:`~synthetic.model.LanguageModel` s with the same config
 (up to ``init``) into one :class:`StackedLanguageModel`. Every parameter gains a leading member
@@ -119,28 +119,31 @@ class MemberEmbedding(nn.Module):
         return self.weight[member.view(-1, *([1] * (ids.dim() - 1))), ids]
 
 
-def _stack(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.stack([t.detach() for t in tensors])
+def _stack(modules: Sequence[nn.Module], name: str) -> torch.Tensor:
+    """The parameter ``name`` of each module, stacked along a new first (member) dimension."""
+    values = []
+    for m in modules:
+        value = getattr(m, name)
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{type(m).__name__}.{name} is {value!r}, not a parameter: cannot stack it")
+        values.append(value.detach())
+    return torch.stack(values)
 
 
 def _stacked_module(modules: Sequence[nn.Module]) -> nn.Module | None:
     """The member version of a module kind that owns parameters, or None if it has none."""
     first = modules[0]
     if isinstance(first, nn.Linear):
-        bias = None if first.bias is None else _stack([m.bias for m in modules])  # type: ignore[union-attr]
-        return MemberLinear(_stack([m.weight for m in modules]), bias)  # type: ignore[union-attr]
+        bias = None if first.bias is None else _stack(modules, "bias")
+        return MemberLinear(_stack(modules, "weight"), bias)
     if isinstance(first, nn.LayerNorm):
         if first.weight is None or first.bias is None:
             raise ValueError("stacking a LayerNorm needs elementwise_affine=True with a bias")
-        return MemberLayerNorm(
-            _stack([m.weight for m in modules]),  # type: ignore[union-attr]
-            _stack([m.bias for m in modules]),  # type: ignore[union-attr]
-            first.eps,
-        )
+        return MemberLayerNorm(_stack(modules, "weight"), _stack(modules, "bias"), first.eps)
     if isinstance(first, RMSNorm):
-        return MemberRMSNorm(_stack([m.weight for m in modules]), first.eps)  # type: ignore[union-attr]
+        return MemberRMSNorm(_stack(modules, "weight"), first.eps)
     if isinstance(first, nn.Embedding):
-        return MemberEmbedding(_stack([m.weight for m in modules]))  # type: ignore[union-attr]
+        return MemberEmbedding(_stack(modules, "weight"))
     return None
 
 
@@ -314,6 +317,6 @@ def stack_models(models: Sequence[LanguageModel]) -> StackedLanguageModel:
         owner = template.get_submodule(owner_name)
         if isinstance(owner, MemberLinear | MemberLayerNorm | MemberRMSNorm | MemberEmbedding):
             continue
-        values = [dict(m.named_parameters())[name] for m in models]
-        setattr(owner, attr, nn.Parameter(_stack(values)))
+        owners = [m.get_submodule(owner_name) for m in models]
+        setattr(owner, attr, nn.Parameter(_stack(owners, attr)))
     return StackedLanguageModel(template, models)

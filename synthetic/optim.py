@@ -44,7 +44,8 @@ def param_groups(model: torch.nn.Module, weight_decay: float, decay_all: bool) -
 
     if decay_all:
         return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (decay if decays(name, p.dim()) else no_decay).append(p)

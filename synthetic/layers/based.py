@@ -121,8 +121,9 @@ class Based(Mixer):
         """One causal step (also after a non-causal prefill): add token t, then read."""
         self._check_step_input(x_t)
         q, k, v = self._qkv(x_t)  # [B, H, F], [B, H, F], [B, H, Dh]
-        dt = state["kv"].dtype
-        o, (kv, z) = based_step(q.to(dt), k.to(dt), v.to(dt), (state["kv"], state["z"]), eps=self.eps)
+        state_dtype = state["kv"].dtype
+        q, k, v = q.to(state_dtype), k.to(state_dtype), v.to(state_dtype)
+        o, (kv, z) = based_step(q, k, v, (state["kv"], state["z"]), eps=self.eps)
         return self._out(o.to(x_t.dtype)), {"kv": kv, "z": z}
 
     def prefill(
@@ -132,17 +133,18 @@ class Based(Mixer):
         first pass sums the prompt into the state, the second reads every output from it."""
         self._check_input(x)
         q, k, v = self._qkv(x)
-        o, (kv, z) = based_linear_attention(q, k, v, causal=self.causal, eps=self.eps)
-        dt = self._state_dtype(x.dtype)
-        return self._out(o), {"kv": kv.to(dt), "z": z.to(dt)}
+        o, state = based_linear_attention(q, k, v, causal=self.causal, eps=self.eps)
+        assert state is not None  # need_state defaults to True
+        state_dtype = self._state_dtype(x.dtype)
+        return self._out(o), {"kv": state[0].to(state_dtype), "z": state[1].to(state_dtype)}
 
     def read(self, x: torch.Tensor, state: State) -> torch.Tensor:
         """Outputs for x [B, T, D] read from a fixed state (no update): the second pass of the
         non-causal recurrence. Returns y [B, T, D]."""
         self._check_input(x)
         q, _, _ = self._qkv(x)
-        dt = state["kv"].dtype
-        phi_q = taylor_feature_map(q.to(dt))
+        state_dtype = state["kv"].dtype
+        phi_q = taylor_feature_map(q.to(state_dtype))
         num = torch.einsum("bthe,bhed->bthd", phi_q, state["kv"])
         den = torch.einsum("bthe,bhe->bth", phi_q, state["z"])
         return self._out((num / (den.unsqueeze(-1) + self.eps)).to(x.dtype))

@@ -122,8 +122,9 @@ class PrefixLinearAttention(Mixer):
         """Read the prompt x [B, M, D] (prefix_len[b] <= M): outputs and the decode state with the
         encoder state folded in (eq. 4)."""
         y, state = self._parallel(x, prefix_len)
-        dt = self._state_dtype(x.dtype)
-        return y, {name: t.to(dt) for name, t in state.items()}
+        assert state is not None  # _parallel builds it by default
+        state_dtype = self._state_dtype(x.dtype)
+        return y, {name: t.to(state_dtype) for name, t in state.items()}
 
     def init_state(
         self,
@@ -146,10 +147,10 @@ class PrefixLinearAttention(Mixer):
     def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoding step (eq. 2): decoder projections only."""
         self._check_step_input(x_t)
-        dt = state["kv"].dtype
-        q = self._heads(self.proj_q(x_t), self.feature_dim).to(dt)
-        k = self._heads(self.proj_k(x_t), self.feature_dim).to(dt)
-        v = self._heads(self.proj_v(x_t), self.head_dim).to(dt)
+        state_dtype = state["kv"].dtype
+        q = self._heads(self.proj_q(x_t), self.feature_dim).to(state_dtype)
+        k = self._heads(self.proj_k(x_t), self.feature_dim).to(state_dtype)
+        v = self._heads(self.proj_v(x_t), self.head_dim).to(state_dtype)
         o, (kv, z) = based_step(q, k, v, (state["kv"], state["z"]), eps=self.eps)
         y = self.out_proj(o.to(x_t.dtype).reshape(x_t.shape[0], self.d_model))
         return y, {"kv": kv, "z": z}

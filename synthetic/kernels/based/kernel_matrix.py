@@ -1,6 +1,6 @@
 """The kernel-matrix part of Taylor linear attention, with a hand-written backward.
 
-Glossary: B batch, H heads, Tq queries, Tk keys, F feature dim, D value head dim.
+Symbols: docs/synthetic/glossary.md; here Tq queries and Tk keys (Tq = Tk = T when causal).
 
     s_ij = q_i . k_j / sqrt(F),   a_ij = phi(q_i) . phi(k_j) = 1 + s_ij + s_ij^2 / 2,
     num_i = sum_j m_ij a_ij v_j,  den_i = sum_j m_ij a_ij
@@ -60,10 +60,10 @@ class _KernelMatrixRead(torch.autograd.Function):
 def kernel_matrix_read(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool, keys: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """q [B, Tq, H, F]; k [B, Tk, H, F]; v [B, Tk, H, D]; ``causal`` (needs Tq == Tk) masks j > i;
+    """q [B, Tq, H, F]; k [B, Tk, H, F]; v [B, Tk, H, Dh]; ``causal`` (needs Tq == Tk) masks j > i;
     ``keys`` (bool [B, Tk] or None) masks the keys an example may not read.
 
-    Returns (num [B, Tq, H, D], den [B, Tq, H]) in q's dtype (see the module docstring).
+    Returns (num [B, Tq, H, Dh], den [B, Tq, H]) in q's dtype (see the module docstring).
     """
     if causal and q.shape[1] != k.shape[1]:
         raise ValueError(f"causal needs as many queries as keys; got Tq={q.shape[1]}, Tk={k.shape[1]}")

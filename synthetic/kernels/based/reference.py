@@ -1,12 +1,13 @@
 """Reference Based linear attention (plain torch; obviously correct, any dtype incl. fp64).
 
-Glossary: B batch, T time, H heads, F feature dim, E = 1 + F + F^2, D value head dim.
+Symbols: docs/synthetic/glossary.md (B batch, T time, H heads, F feature dim, E = 1 + F + F^2,
+Dh value head dim).
 
 Causal:     y_i = phi(q_i) S_i / (phi(q_i) . z_i + eps),
-            S_i = S_0 + sum_{j<=i} phi(k_j) v_j^T   [E, D],   z_i = z_0 + sum_{j<=i} phi(k_j)   [E]
+            S_i = S_0 + sum_{j<=i} phi(k_j) v_j^T   [E, Dh],   z_i = z_0 + sum_{j<=i} phi(k_j)   [E]
 Non-causal: the same with the sums over all j (every position sees the whole sequence).
 
-State: (kv [B, H, E, D], z [B, H, E]) — H * E * (D + 1) values per example.
+State: (kv [B, H, E, Dh], z [B, H, E]) — H * E * (Dh + 1) values per example.
 
 Three forms, which the tests check against each other:
 - :func:`based_quadratic`: the T x T kernel matrix (O(T^2) memory; the definition);
@@ -14,8 +15,8 @@ Three forms, which the tests check against each other:
 - :func:`based_step`: one recurrent decoding step.
 
 Chunk length (:func:`quadratic_chunk`): per token and head, the kernel-matrix part of a chunk of
-length C costs about C (F + D) multiply-adds and the state part about 2 E D (add the token to the
-state, read it), so chunks of C = 2 E D / (F + D) cost no more than the state they replace; the
+length C costs about C (F + Dh) multiply-adds and the state part about 2 E Dh (add the token to the
+state, read it), so chunks of C = 2 E Dh / (F + Dh) cost no more than the state they replace; the
 short sequences of the synthetic tasks (T of 20 to a few hundred) are then one chunk and never
 build phi(k) or a state in training. Within a chunk the kernel matrix is computed by
 :func:`synthetic.kernels.based.kernel_matrix.kernel_matrix_read` (a hand-written backward with
@@ -37,12 +38,12 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"q and k must both be [B, T, H, F]; got q {tuple(q.shape)}, k {tuple(k.shape)}")
     if v.dim() != 4 or v.shape[:3] != q.shape[:3]:
         raise ValueError(
-            f"v must be [B, T, H, D] matching q's [B, T, H]; got v {tuple(v.shape)}, q {tuple(q.shape)}"
+            f"v must be [B, T, H, Dh] matching q's [B, T, H]; got v {tuple(v.shape)}, q {tuple(q.shape)}"
         )
 
 
 def zero_state(q: torch.Tensor, v: torch.Tensor) -> State:
-    """All-zero state for inputs like q [B, T, H, F], v [B, T, H, D], in fp32 or wider."""
+    """All-zero state for inputs like q [B, T, H, F], v [B, T, H, Dh], in fp32 or wider."""
     b, _, h, f = q.shape
     e = 1 + f + f * f
     dtype = torch.promote_types(q.dtype, torch.float32)
@@ -61,7 +62,7 @@ def empty_state(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The decode state of an empty prompt: {"kv": [B, H, E, D], "z": [B, H, E]} zeros,
+    """The decode state of an empty prompt: {"kv": [B, H, E, Dh], "z": [B, H, E]} zeros,
     E = 1 + F + F^2 (the layout the Based and prefix-linear-attention layers carry)."""
     e = 1 + feature_dim + feature_dim * feature_dim
     return {
@@ -71,14 +72,14 @@ def empty_state(
 
 
 def quadratic_chunk(feature_dim: int, head_dim: int) -> int:
-    """Chunk length of :func:`based_chunked` by default: ``max(64, 2 E D // (F + D))`` tokens,
+    """Chunk length of :func:`based_chunked` by default: ``max(64, 2 E Dh // (F + Dh))`` tokens,
     E = 1 + F + F^2 (see the module docstring)."""
     e = 1 + feature_dim + feature_dim * feature_dim
     return max(64, (2 * e * head_dim) // (feature_dim + head_dim))
 
 
 def final_state(k: torch.Tensor, v: torch.Tensor, initial_state: State | None = None) -> State:
-    """State after reading all of k [B, T, H, F], v [B, T, H, D]: (kv [B,H,E,D], z [B,H,E])."""
+    """State after reading all of k [B, T, H, F], v [B, T, H, Dh]: (kv [B,H,E,Dh], z [B,H,E])."""
     phi_k = taylor_feature_map(k)
     kv = torch.einsum("bthe,bthd->bhed", phi_k, v)
     z = phi_k.sum(dim=1)  # [B, H, E]
@@ -97,7 +98,7 @@ def based_quadratic(
     eps: float = 1e-6,
     initial_state: State | None = None,
 ) -> tuple[torch.Tensor, State]:
-    """Definition form. q, k [B, T, H, F]; v [B, T, H, D] -> (y [B, T, H, D], final state)."""
+    """Definition form. q, k [B, T, H, F]; v [B, T, H, Dh] -> (y [B, T, H, Dh], final state)."""
     _check(q, k, v)
     t = q.shape[1]
     a = taylor_kernel(q, k)  # [B, H, T, T]
@@ -126,7 +127,7 @@ def based_chunked(
 ) -> tuple[torch.Tensor, State | None]:
     """Chunked form, same result as :func:`based_quadratic` with O(T * chunk) kernel memory.
 
-    The inter-chunk state (kv [B,H,E,D], z [B,H,E]) is carried from chunk to chunk; within a
+    The inter-chunk state (kv [B,H,E,Dh], z [B,H,E]) is carried from chunk to chunk; within a
     chunk the causal T_c x T_c kernel matrix is used (``chunk_size`` None:
     :func:`quadratic_chunk`). With ``need_state=False`` (training) the state is not built where
     no later chunk reads it, and None is returned in its place; a non-causal call on a sequence
@@ -171,15 +172,16 @@ def based_chunked(
     y = torch.cat(outs, dim=1) if outs else v.new_zeros(v.shape)
     if not need_state:
         return y, None
+    assert kv is not None and z is not None  # built from a zero or given state above
     return y, (kv, z)
 
 
 def based_step(
     q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, state: State, *, eps: float = 1e-6
 ) -> tuple[torch.Tensor, State]:
-    """One causal decoding step: q_t, k_t [B, H, F], v_t [B, H, D]; state (kv [B,H,E,D], z [B,H,E]).
+    """One causal decoding step: q_t, k_t [B, H, F], v_t [B, H, Dh]; state (kv [B,H,E,Dh], z [B,H,E]).
 
-    Adds token t to the state, then reads it: returns (y_t [B, H, D], new state).
+    Adds token t to the state, then reads it: returns (y_t [B, H, Dh], new state).
     """
     phi_q = taylor_feature_map(q_t)
     phi_k = taylor_feature_map(k_t)

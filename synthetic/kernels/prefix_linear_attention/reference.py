@@ -8,7 +8,7 @@ E = 1 + F + F^2, D value head dim, M_b = prefix_len[b] (encoder tokens example b
     S_dec,i = sum_{j <= i} phi(k_j) v_j^T           (causal over the whole sequence)
 
 and likewise z with phi(k) alone. Returned decode state after prefill: S_enc + S_dec,T,
-z_enc + z_dec,T — the size of a Based state (H * E * (D + 1) values per example).
+z_enc + z_dec,T — the size of a Based state (H * E * (Dh + 1) values per example).
 
 k_enc / v_enc are separate projections of the prompt; positions j >= prefix_len[b] are masked.
 """
@@ -30,19 +30,19 @@ from synthetic.kernels.feature_map import taylor_feature_map
 def check_prefix_inputs(
     q: torch.Tensor, k_enc: torch.Tensor, v_enc: torch.Tensor, prefix_len: torch.Tensor
 ) -> None:
-    """Validate encoder inputs against q [B, T, H, F]: k_enc [B, Te, H, F], v_enc [B, Te, H, D],
+    """Validate encoder inputs against q [B, T, H, F]: k_enc [B, Te, H, F], v_enc [B, Te, H, Dh],
     prefix_len int [B] with 0 <= prefix_len <= Te.
 
     The value range of a prefix_len on the GPU is checked on the GPU (``torch._assert_async``,
     PyTorch's device-side assertion, reported at the next synchronisation) instead of reading it
-    back: a read-back stalls the launch queue on every call (at N = 32k, B = 16 on an H200 the call
+    back: a read-back stalls the launch queue on every call (at T = 32k, B = 16 on an H200 the call
     took about 0.3 ms longer than its kernels' autotuned times added up). Shapes and dtypes, and
     the values of a prefix_len on the CPU, are checked here at once."""
     b, _, h, f = q.shape
     if k_enc.dim() != 4 or k_enc.shape[0] != b or k_enc.shape[2:] != (h, f):
         raise ValueError(f"k_enc must be [B, Te, H, F] = [{b}, Te, {h}, {f}]; got {tuple(k_enc.shape)}")
     if v_enc.dim() != 4 or v_enc.shape[:3] != k_enc.shape[:3]:
-        raise ValueError(f"v_enc must be [B, Te, H, D] matching k_enc; got {tuple(v_enc.shape)}")
+        raise ValueError(f"v_enc must be [B, Te, H, Dh] matching k_enc; got {tuple(v_enc.shape)}")
     if prefix_len.dtype not in (torch.int32, torch.int64) or prefix_len.shape != (b,):
         raise ValueError(
             f"prefix_len must be an integer tensor of shape [{b}]; "
@@ -61,7 +61,7 @@ def check_prefix_inputs(
 
 
 def encoder_state(k_enc: torch.Tensor, v_enc: torch.Tensor, prefix_len: torch.Tensor) -> State:
-    """Non-causal encoder state over the first prefix_len[b] tokens: (kv [B,H,E,D], z [B,H,E])."""
+    """Non-causal encoder state over the first prefix_len[b] tokens: (kv [B,H,E,Dh], z [B,H,E])."""
     te = k_enc.shape[1]
     keep = (torch.arange(te, device=k_enc.device)[None, :] < prefix_len[:, None]).to(k_enc.dtype)  # [B, Te]
     phi = taylor_feature_map(k_enc) * keep[:, :, None, None]
@@ -82,9 +82,9 @@ def prefix_linear_attention_reference(
     chunked: bool = True,
     need_state: bool = True,
 ) -> tuple[torch.Tensor, State | None]:
-    """q, k [B, T, H, F]; v [B, T, H, D]; k_enc [B, Te, H, F]; v_enc [B, Te, H, D]; prefix_len [B].
+    """q, k [B, T, H, F]; v [B, T, H, Dh]; k_enc [B, Te, H, F]; v_enc [B, Te, H, Dh]; prefix_len [B].
 
-    Returns (y [B, T, H, D], decode state after prefill (kv [B,H,E,D], z [B,H,E])). The encoder
+    Returns (y [B, T, H, Dh], decode state after prefill (kv [B,H,E,Dh], z [B,H,E])). The encoder
     state enters as the initial state of the causal decoder pass, which is exactly eq. 3.
     ``chunked=False`` uses the O(T^2) definition form for the decoder term; ``need_state=False``
     returns None for the state (chunked form only).
