@@ -274,6 +274,10 @@ def draw_sensitivity(table: pd.DataFrame, first: str, second: str, title: str) -
                 ax.scatter([point.lr] * len(seeds), seeds, s=9, color=colors[init], alpha=0.45, lw=0)
         ax.axhline(0.0, color="0.3", lw=0.8)
         ax.set_xscale("log")
+        lrs = sorted(set(table.lr))
+        ax.xaxis.set_major_locator(FixedLocator(lrs))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{panel.variant}, d_model {panel.d_model}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
     for ax in axes[-1]:
