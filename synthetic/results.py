@@ -114,6 +114,7 @@ RUN_METRICS = (
     "device",
     "precision",
     "package_version",
+    "commit",
     "started_at",
 )
 

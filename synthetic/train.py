@@ -30,11 +30,15 @@ actual and paper conventions), device, versions, the ensemble size and the statu
 
 from __future__ import annotations
 
+import functools
+import os
 import platform
+import subprocess
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -67,12 +71,34 @@ def train(
     return outcome.metrics
 
 
+@functools.cache
+def source_commit() -> str | None:
+    """The git commit the package runs from: ``READTWICE_COMMIT`` if set, else ``git rev-parse
+    --short HEAD`` in the package's checkout (None outside one)."""
+    forced = os.environ.get("READTWICE_COMMIT")
+    if forced:
+        return forced
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(synthetic.__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
 def _environment() -> dict[str, Any]:
+    """Provenance of a record: package, torch and Python versions and the source commit (no host
+    names: committed records name the device, not the machine)."""
     return {
         "package_version": synthetic.__version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
-        "hostname": platform.node(),
+        "commit": source_commit(),
     }
 
 
