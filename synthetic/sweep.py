@@ -335,8 +335,11 @@ def default_ensemble_size(device: str) -> int:
     return GPU_ENSEMBLE if device.startswith("cuda") else CPU_ENSEMBLE
 
 
-#: default members per ensemble (bench/train_throughput.py, figures/data/train_throughput_*.csv)
-CPU_ENSEMBLE = 8
+#: default members per ensemble. CPU: on one core of the 2-core machine ensembles of 2-4 gave the
+#: most tokens/s per member, 8 no more (bench/train_throughput.py,
+#: figures/data/train_throughput_cpu_quick.csv). GPU: not measured yet (no GPU was lent); 32 is a
+#: guess from the models' size, to be replaced by `bash bench/gpu_session.sh train-bench`.
+CPU_ENSEMBLE = 4
 GPU_ENSEMBLE = 32
 
 
