@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="K",
-        help="most runs trained together as one ensemble, >= 1 (default: 8 on a CPU, 32 on a GPU)",
+        help="most runs trained together as one ensemble, >= 1 (default: 4 on a CPU, 32 on a GPU)",
     )
     run.add_argument(
         "--results", type=Path, default=Path("results"), help="results folder (default: results)"
@@ -256,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=None,
         metavar="G",
-        help="GPUs each Ray task reserves, a finite number > 0; fractions pack several runs on a GPU "
-        "(--runner ray; default: 1)",
+        help="GPUs each Ray task (one ensemble) reserves, a finite number > 0; fractions pack several "
+        "ensembles on a GPU (--runner ray; default: 1)",
     )
     run.add_argument(
         "--retry-failed", action="store_true", help="rerun runs whose record says failed (e.g. diverged)"

@@ -273,3 +273,14 @@ def test_show_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert "Traceback" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err
+
+
+def test_run_help_names_the_sweeps_ensemble_defaults() -> None:
+    from synthetic.__main__ import build_parser
+    from synthetic.sweep import CPU_ENSEMBLE, GPU_ENSEMBLE
+
+    import argparse
+
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    text = actions[0].choices["run"].format_help()
+    assert f"{CPU_ENSEMBLE} on a CPU" in text and f"{GPU_ENSEMBLE} on a GPU" in " ".join(text.split())
