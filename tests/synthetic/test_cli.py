@@ -276,10 +276,10 @@ def test_show_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
 
 
 def test_run_help_names_the_sweeps_ensemble_defaults() -> None:
+    import argparse
+
     from synthetic.__main__ import build_parser
     from synthetic.sweep import CPU_ENSEMBLE, GPU_ENSEMBLE
-
-    import argparse
 
     actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     text = actions[0].choices["run"].format_help()
