@@ -164,11 +164,32 @@ def _stack_batches(batches: Sequence[Batch]) -> tuple[torch.Tensor, torch.Tensor
     return inputs, prefix_len, LabelPositions.of([b.labels for b in batches])
 
 
+def _labelled_logits(
+    model: StackedLanguageModel, batches: Sequence[Batch], device: torch.device, precision: str
+) -> tuple[torch.Tensor, LabelPositions, LabelPositions]:
+    """Stack K member batches, move them to ``device`` and run the model at their labelled
+    positions: (logits [K, N, V], label positions on the CPU, the same on ``device``)."""
+    inputs, prefix_len, where = _stack_batches(batches)
+    on_dev = where.to(device)
+    with autocast(device, precision):
+        logits = model.labelled_logits(
+            inputs.to(device, non_blocking=True),
+            prefix_len.to(device, non_blocking=True),
+            on_dev.rows,
+            on_dev.cols,
+        )
+    return logits, where, on_dev
+
+
+def _member_ce_sums(logits: torch.Tensor, where: LabelPositions) -> torch.Tensor:
+    """Sum of cross-entropy over each member's labelled positions: logits [K, N, V] -> [K]."""
+    ce = F.cross_entropy(logits.float().flatten(0, 1), where.targets.flatten(), reduction="none")
+    return (ce.view(where.targets.shape) * where.valid).sum(1)
+
+
 def _member_losses(logits: torch.Tensor, where: LabelPositions) -> torch.Tensor:
     """Mean cross-entropy over each member's labelled positions: logits [K, N, V] -> [K]."""
-    ce = F.cross_entropy(logits.float().flatten(0, 1), where.targets.flatten(), reduction="none")
-    ce = ce.view(where.targets.shape) * where.valid
-    return ce.sum(1) / where.valid.sum(1).clamp(min=1)
+    return _member_ce_sums(logits, where) / where.valid.sum(1).clamp(min=1)
 
 
 # ------------------------------------------------------------------------------------- evaluation
@@ -192,17 +213,8 @@ def evaluate_members(
     loss_sum = torch.zeros(k, dtype=torch.float64)
     labelled = torch.zeros(k, dtype=torch.float64)
     for batches in zip(*(s.batches(batch_size, shuffle=False) for s in splits), strict=True):
-        inputs, prefix_len, where = _stack_batches(batches)
-        on_dev = where.to(device)
-        with autocast(device, precision):
-            logits = model.labelled_logits(
-                inputs.to(device, non_blocking=True),
-                prefix_len.to(device, non_blocking=True),
-                on_dev.rows,
-                on_dev.cols,
-            )
-        ce = F.cross_entropy(logits.float().flatten(0, 1), on_dev.targets.flatten(), reduction="none")
-        ce = (ce.view(on_dev.targets.shape) * on_dev.valid).sum(1).double().cpu()
+        logits, where, on_dev = _labelled_logits(model, batches, device, precision)
+        ce = _member_ce_sums(logits, on_dev).double().cpu()
         predicted = logits.argmax(-1).cpu()
         loss_sum += ce
         labelled += where.valid.sum(1).double()
@@ -351,17 +363,9 @@ def train_ensemble(
     for step in range(1, total_steps + 1):
         drawn = [next(m.batches) for m in members]
         epoch = drawn[0][0]
-        inputs, prefix_len, where = _stack_batches([b for _, b in drawn])
         for m, (_, b) in zip(members, drawn, strict=True):
             m.tokens += b.inputs.numel()
-        on_dev = where.to(dev)
-        with autocast(dev, precision):
-            logits = model.labelled_logits(
-                inputs.to(dev, non_blocking=True),
-                prefix_len.to(dev, non_blocking=True),
-                on_dev.rows,
-                on_dev.cols,
-            )
+        logits, _, on_dev = _labelled_logits(model, [b for _, b in drawn], dev, precision)
         losses = _member_losses(logits, on_dev)
         model.zero_grad_()
         losses.sum().backward()

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synthetic.model import LanguageModel, ModelConfig, RMSNorm, decays
+from synthetic.model import LanguageModel, ModelConfig, RMSNorm, decays, residual_stream
 
 __all__ = [
     "MemberEmbedding",
@@ -119,6 +119,12 @@ class MemberEmbedding(nn.Module):
         return self.weight[member.view(-1, *([1] * (ids.dim() - 1))), ids]
 
 
+def _owner(root: nn.Module, name: str) -> tuple[nn.Module, str]:
+    """The module that holds the dotted attribute ``name`` of ``root``, and the attribute's own name."""
+    owner_name, _, attr = name.rpartition(".")
+    return (root.get_submodule(owner_name) if owner_name else root), attr
+
+
 def _stack(modules: Sequence[nn.Module], name: str) -> torch.Tensor:
     """The parameter ``name`` of each module, stacked along a new first (member) dimension."""
     values = []
@@ -188,8 +194,7 @@ class StackedLanguageModel(nn.Module):
         k = self.flat.shape[0]
         for name, p in list(self.named_parameters()):
             offset, n = self.offsets[name]
-            owner_name, _, attr = name.rpartition(".")
-            owner = self.get_submodule(owner_name) if owner_name else self
+            owner, attr = _owner(self, name)
             setattr(owner, attr, nn.Parameter(self.flat[:, offset : offset + n].view(k, *p.shape[1:])))
 
     def move_to(self, device: torch.device | str) -> StackedLanguageModel:
@@ -245,10 +250,7 @@ class StackedLanguageModel(nn.Module):
         """input_ids int [K*B, T]; prefix_len int [K*B] or None -> the last block's output [K*B, T, D]."""
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [K*B, T]; got {tuple(input_ids.shape)}")
-        h = self.embedding(input_ids)
-        for block in self.blocks:
-            h = block(h, prefix_len)
-        return h
+        return residual_stream(self.embedding, self.blocks, input_ids, prefix_len)
 
     def labelled_logits(
         self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None, rows: torch.Tensor, cols: torch.Tensor
@@ -308,15 +310,13 @@ def stack_models(models: Sequence[LanguageModel]) -> StackedLanguageModel:
         stacked = _stacked_module(group)
         if stacked is None:
             continue
-        parent_name, _, attr = name.rpartition(".")
-        parent = template.get_submodule(parent_name) if parent_name else template
+        parent, attr = _owner(template, name)
         setattr(parent, attr, stacked)
     # the remaining parameters belong directly to mixers (conv taps, SSM constants): stack them
     for name, _ in template.named_parameters():
-        owner_name, _, attr = name.rpartition(".")
-        owner = template.get_submodule(owner_name)
+        owner, attr = _owner(template, name)
         if isinstance(owner, MemberLinear | MemberLayerNorm | MemberRMSNorm | MemberEmbedding):
             continue
-        owners = [m.get_submodule(owner_name) for m in models]
+        owners = [_owner(m, name)[0] for m in models]
         setattr(owner, attr, nn.Parameter(_stack(owners, attr)))
     return StackedLanguageModel(template, models)

@@ -163,6 +163,17 @@ class Block(nn.Module):
         return self._mlp(h + y), state
 
 
+def residual_stream(
+    embedding: nn.Module, blocks: nn.ModuleList, input_ids: torch.Tensor, prefix_len: torch.Tensor | None
+) -> torch.Tensor:
+    """Embed ``input_ids`` [B, T] and run the blocks: the last block's output h [B, T, D].
+    Shared by :class:`LanguageModel` and the stacked ensemble model (whose B holds K x B rows)."""
+    h = embedding(input_ids)
+    for block in blocks:
+        h = block(h, prefix_len)
+    return h
+
+
 class LanguageModel(nn.Module):
     """See the module docstring. ``forward(input_ids [B, T], prefix_len [B] | None) -> logits [B, T, V]``."""
 
@@ -231,10 +242,7 @@ class LanguageModel(nn.Module):
         self._check_ids(input_ids)
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [B, T]; got {tuple(input_ids.shape)}")
-        h = self.embedding(input_ids)
-        for block in self.blocks:
-            h = block(h, prefix_len)
-        return h
+        return residual_stream(self.embedding, self.blocks, input_ids, prefix_len)
 
     def forward(self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
         """input_ids int [B, T]; prefix_len int64 [B] (read by prefix mixers) -> logits [B, T, V]."""
