@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|bench|quick|all|ts-probe|train-bench|paper] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|paper] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
-# `tests-all` runs every kernel test (longer than one 10-minute device call).
+# `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
+# gpu-marked test outside the kernel grid (ensembles in bf16, training equivalence).
 # `ts-probe` runs the transposed-state forward alone at BT = 16, 32, 64 (1 and 2 stages), each in
 # its own process with CUDA_LAUNCH_BLOCKING=1 (under compute-sanitizer when it is on the PATH), to
 # find which block shapes stop with an illegal memory access (bench/NOTES-kernels.md).
@@ -21,7 +22,12 @@ if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD
 fi
-if [[ -f .whl/ray_slim.tar.xz ]]; then  # bash bench/pack_ray.sh made it; carry .whl
+if ls .whl/opt/*.whl >/dev/null 2>&1 && ! python3 -c "import pydantic, hypothesis" 2>/dev/null; then
+  # the image lacks a package dependency: carry its wheels in .whl/opt (installed only when missing)
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/opt/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+if [[ -f .whl/ray_slim.tar.xz && ( $what == paper || $what == ray ) ]]; then  # bash bench/pack_ray.sh made it; carry .whl
   mkdir -p /tmp/site && tar -xJf .whl/ray_slim.tar.xz -C /tmp/site && export PYTHONPATH=/tmp/site:$PWD
 fi
 export PYTHONUNBUFFERED=1 HYPOTHESIS_PROFILE=ci
@@ -35,6 +41,11 @@ if [[ $what == tests ]]; then
     "$t::test_sequence_parallel_forward" "$t::test_transposed_state_forward" "$t::test_gpu_dtypes" \
     tests/synthetic/kernels/test_reference.py::test_out_of_range_prefix_len_on_gpu_fails_loudly -k "not 1000 and not 513" \
     tests/synthetic/kernels/test_training_equivalence.py ${PYTEST_ARGS:-} 2>&1 | tee "$out/gpu_tests.log" | tail -40
+fi
+if [[ $what == gpu-marked ]]; then
+  # every gpu-marked test outside the long Triton kernel grid (ensembles in bf16, training equivalence)
+  READTWICE_AUTOTUNE=0 python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu tests \
+    --deselect "$t" ${PYTEST_ARGS:-} 2>&1 | tee "$out/gpu_marked.log" | tail -40
 fi
 if [[ $what == tests-all || $what == all ]]; then
   READTWICE_AUTOTUNE=0 python3 -m pytest -v -rf --tb=short -p no:cacheprovider tests/synthetic/kernels \

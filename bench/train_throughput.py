@@ -28,6 +28,7 @@ prints a table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import multiprocessing as mp
 import os
@@ -35,6 +36,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,7 +221,8 @@ def time_processes(cfgs: list[RunConfig], threads: int) -> tuple[float, int, int
     return max(r[0] for r in results), results[0][1], sum(r[2] for r in results)
 
 
-def measure(args: argparse.Namespace, before: Before | None) -> list[dict[str, Any]]:
+def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[str, Any]]:
+    """The rows of the table, one per (variant, shape, mode), each as soon as it is measured."""
     rows: list[dict[str, Any]] = []
     device_name = (
         torch.cuda.get_device_name(0)
@@ -281,7 +284,7 @@ def measure(args: argparse.Namespace, before: Before | None) -> list[dict[str, A
                     f"x{r['speedup_vs_before'] or 0:.2f} vs before",
                     flush=True,
                 )
-    return rows
+                yield r
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,18 +321,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     before = Before(args.before) if args.before else None
+    path = None
+    if args.out is not None:  # written row by row, so a run cut short keeps what it measured
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"train_throughput_{args.device}_{args.profile}.csv"
     try:
-        rows = measure(args, before)
+        with contextlib.ExitStack() as stack:
+            fh = stack.enter_context(path.open("w", newline="")) if path is not None else None
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS) if fh is not None else None
+            if writer is not None:
+                writer.writeheader()
+            for row in measure(args, before):
+                if writer is not None and fh is not None:
+                    writer.writerow(row)
+                    fh.flush()
     finally:
         if before is not None:
             before.close()
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"train_throughput_{args.device}_{args.profile}.csv"
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+    if path is not None:
         print(f"wrote {path}")
     return 0
 
