@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|paper] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|paper|profile NAME] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -13,7 +13,7 @@
 # `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
 # from results/sd_order/paper/runs.jsonl (carry it; it comes back under $OUT), one worker per GPU
 # (or WORKERS); each call continues where the last stopped. With Ray carried as a wheel (README),
-# RUNNER=ray places one ensemble per GPU task.
+# RUNNER=ray places one ensemble per GPU task. `profile NAME` does the same for another sd_order profile.
 set -uo pipefail
 what=${1:-all}; shift || true
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -91,10 +91,12 @@ if [[ $what == train-bench ]]; then
     --processes 2 4 8 --steps 40 --repeats 3 --out "$out" "$@" 2>&1 | tee "$out/train_bench.log" | tail -60
 fi
 
-if [[ $what == paper ]]; then
+if [[ $what == paper || $what == profile ]]; then
+  # `paper`, or `profile NAME`: train that sd_order profile, resuming from its runs.jsonl (carried)
+  profile=paper; [[ $what == profile ]] && { profile=$1; shift; }
   gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-  timeout $(( ${PAPER_MINUTES:-9} * 60 )) python3 -m synthetic run sd_order --profile paper \
-    --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/paper.log" | tail -40
-  cp results/sd_order/paper/runs.jsonl "$out/runs.jsonl"
-  python3 -m synthetic show sd_order/paper | tail -5
+  timeout $(( ${PAPER_MINUTES:-9} * 60 )) python3 -m synthetic run sd_order --profile "$profile" \
+    --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
+  cp "results/sd_order/$profile/runs.jsonl" "$out/runs.jsonl"
+  python3 -m synthetic show "sd_order/$profile" | tail -8
 fi
