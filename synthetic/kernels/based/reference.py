@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from synthetic.kernels.based.kernel_matrix import kernel_matrix_read
+from synthetic.kernels.based.kernel_matrix import kernel_attention, kernel_matrix_read
 from synthetic.kernels.feature_map import taylor_feature_map, taylor_kernel
 
 State = tuple[torch.Tensor, torch.Tensor]
@@ -139,8 +139,7 @@ def based_chunked(
         chunk_size = quadratic_chunk(q.shape[-1], v.shape[-1])
     if not causal:
         if not need_state and initial_state is None and t <= chunk_size:
-            num, den = kernel_matrix_read(q, k, v, causal=False)
-            return num / (den.unsqueeze(-1) + eps), None
+            return kernel_attention(q, k, v, eps=eps), None
         state = final_state(k, v, initial_state)
         phi_q = taylor_feature_map(q)
         num = torch.einsum("bthe,bhed->bthd", phi_q, state[0].to(q.dtype))
@@ -151,6 +150,8 @@ def based_chunked(
         kv, z = initial_state[0].to(q.dtype), initial_state[1].to(q.dtype)
     elif need_state:
         kv, z = (x.to(q.dtype) for x in zero_state(q, v))
+    if kv is None and 0 < t <= chunk_size:  # training on a short sequence: one normalised read
+        return kernel_attention(q, k, v, causal_cols=t, eps=eps), None
     outs = []
     for start in range(0, t, chunk_size):
         qc, kc, vc = (

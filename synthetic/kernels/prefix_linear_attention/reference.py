@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from synthetic.kernels.based.kernel_matrix import kernel_matrix_read
+from synthetic.kernels.based.kernel_matrix import kernel_attention
 from synthetic.kernels.based.reference import (
     State,
     based_chunked,
@@ -93,10 +93,11 @@ def prefix_linear_attention_reference(
     t, te = q.shape[1], k_enc.shape[1]
     if chunked and not need_state and max(t, te) <= quadratic_chunk(q.shape[-1], v.shape[-1]):
         # training on short sequences: both terms as kernel matrices, no phi(k) and no state
+        # one kernel matrix over [own keys (causal), encoder keys (the first prefix_len[b])]
         enc_keys = torch.arange(te, device=q.device)[None, :] < prefix_len[:, None]  # [B, Te]
-        num, den = kernel_matrix_read(q, k, v, causal=True)
-        num_enc, den_enc = kernel_matrix_read(q, k_enc, v_enc, causal=False, keys=enc_keys)
-        return (num + num_enc) / ((den + den_enc).unsqueeze(-1) + eps), None
+        keys = torch.cat([enc_keys.new_ones(enc_keys.shape[0], t), enc_keys], dim=1)  # [B, T + Te]
+        k_all, v_all = torch.cat([k, k_enc], dim=1), torch.cat([v, v_enc], dim=1)
+        return kernel_attention(q, k_all, v_all, causal_cols=t, keys=keys, eps=eps), None
     enc = encoder_state(k_enc, v_enc, prefix_len)
     if chunked:
         return based_chunked(q, k, v, causal=True, eps=eps, initial_state=enc, need_state=need_state)

@@ -268,3 +268,56 @@ def test_kernel_matrix_read_equals_autograd_of_the_formula(
         results.append([num, den, *(x.grad for x in leaves)])
     for got, want in zip(results[1], results[0], strict=True):
         torch.testing.assert_close(got, want)
+
+
+@settings(max_examples=25)
+@given(
+    st.integers(1, 3), st.integers(1, 9), st.integers(0, 9), st.integers(1, 3), st.integers(1, 5),
+    st.integers(1, 6), st.integers(0, 9), st.booleans(), st.integers(0, 2**31 - 1),
+)  # fmt: skip
+def test_kernel_attention_equals_autograd_of_the_formula(
+    b: int, tq: int, extra: int, h: int, f: int, d: int, causal_cols: int, with_keys: bool, seed: int
+) -> None:
+    """The normalised read with its hand-written backward: y = num / (den + eps), the first
+    ``causal_cols`` keys causal, the rest read by every query, optional per-example key masks;
+    output and every gradient equal autograd of the plain formula (float64)."""
+    from synthetic.kernels.based.kernel_matrix import kernel_attention
+    from synthetic.kernels.feature_map import taylor_kernel
+
+    causal_cols = min(causal_cols, tq)
+    tk = causal_cols + extra if causal_cols else max(extra, 1)
+    g = torch.Generator().manual_seed(seed)
+    q, k = (torch.randn(b, t, h, f, generator=g, dtype=torch.float64) for t in (tq, tk))
+    v = torch.randn(b, tk, h, d, generator=g, dtype=torch.float64)
+    keys = torch.rand(b, tk, generator=g) < 0.7 if with_keys else None
+    w = torch.randn(b, tq, h, d, generator=g, dtype=torch.float64)
+    mask = torch.ones(tq, tk, dtype=torch.float64)
+    mask[:, :causal_cols] = torch.ones(tq, causal_cols, dtype=torch.float64).tril()
+
+    def plain(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        a = taylor_kernel(q, k) * mask  # [B, H, Tq, Tk]
+        if keys is not None:
+            a = a * keys[:, None, None, :]
+        num = torch.einsum("bhij,bjhd->bihd", a, v)
+        return num / (a.sum(-1).transpose(1, 2).unsqueeze(-1) + 1e-6)
+
+    def fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return kernel_attention(q, k, v, causal_cols=causal_cols, keys=keys, eps=1e-6)
+
+    results = []
+    for fn in (plain, fused):
+        leaves = [x.clone().requires_grad_() for x in (q, k, v)]
+        y = fn(*leaves)
+        (y * w).sum().backward()
+        results.append([y, *(x.grad for x in leaves)])
+    for got, want in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_kernel_attention_rejects_causal_columns_beyond_the_queries() -> None:
+    from synthetic.kernels.based.kernel_matrix import kernel_attention
+
+    q = torch.randn(1, 3, 1, 2)
+    k, v = torch.randn(1, 5, 1, 2), torch.randn(1, 5, 1, 4)
+    with pytest.raises(ValueError, match=r"causal_cols=4 must be in \[0, min\(Tq, Tk\)\] = \[0, 3\]"):
+        kernel_attention(q, k, v, causal_cols=4)
