@@ -28,7 +28,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -120,34 +120,44 @@ class Outcome:
 
 @dataclass(frozen=True)
 class LabelPositions:
-    """Where the labels of K member batches are: rows, cols, targets int64 [K, N] and valid bool
-    [K, N] (member k has ``valid[k].sum()`` labelled positions; the rest is padding)."""
+    """Where the labels of K member batches (B rows each) are: rows, cols, targets int64 [K, N]
+    and valid bool [K, N] (member k has ``valid[k].sum()`` labelled positions; the rest is
+    padding); and per batch row its labelled columns, query_cols int64 [K*B, Q] (Q the most
+    labels in one row; padded with column 0), with slots int64 [K, N] saying where in its row's
+    Q each label sits (the model's last block reads only those Q positions)."""
 
     rows: torch.Tensor
     cols: torch.Tensor
     targets: torch.Tensor
     valid: torch.Tensor
+    query_cols: torch.Tensor
+    slots: torch.Tensor
 
     @staticmethod
     def of(labels: Sequence[torch.Tensor]) -> LabelPositions:
-        """From each member's labels [B, T] (-100 where unlabelled)."""
-        found = [(lab != IGNORE_INDEX).nonzero(as_tuple=True) for lab in labels]
+        """From each member's labels [B, T] (-100 where unlabelled; the same B for every member)."""
+        found = [(lab != IGNORE_INDEX).nonzero(as_tuple=True) for lab in labels]  # row-major order
         n = max(1, max(len(r) for r, _ in found))
-        k = len(labels)
+        k, b = len(labels), labels[0].shape[0]
+        per_row = [torch.bincount(r, minlength=b) for r, _ in found]
+        q = max(1, max(int(c.max()) if len(c) else 0 for c in per_row))
         rows = torch.zeros(k, n, dtype=torch.long)
         cols = torch.zeros(k, n, dtype=torch.long)
         targets = torch.zeros(k, n, dtype=torch.long)
         valid = torch.zeros(k, n, dtype=torch.bool)
-        for i, ((r, c), lab) in enumerate(zip(found, labels, strict=True)):
+        slots = torch.zeros(k, n, dtype=torch.long)
+        query_cols = torch.zeros(k, b, q, dtype=torch.long)
+        for i, ((r, c), lab, counts) in enumerate(zip(found, labels, per_row, strict=True)):
             m = len(r)
             rows[i, :m], cols[i, :m], targets[i, :m] = r, c, lab[r, c]
             valid[i, :m] = True
-        return LabelPositions(rows, cols, targets, valid)
+            slot = torch.arange(m) - (torch.cumsum(counts, 0) - counts)[r]  # rank within its row
+            slots[i, :m] = slot
+            query_cols[i, r, slot] = c
+        return LabelPositions(rows, cols, targets, valid, query_cols.view(k * b, q), slots)
 
     def to(self, device: torch.device) -> LabelPositions:
-        return LabelPositions(
-            *(t.to(device, non_blocking=True) for t in (self.rows, self.cols, self.targets, self.valid))
-        )
+        return LabelPositions(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))
 
 
 def _stack_batches(batches: Sequence[Batch]) -> tuple[torch.Tensor, torch.Tensor, LabelPositions]:
@@ -177,6 +187,8 @@ def _labelled_logits(
             prefix_len.to(device, non_blocking=True),
             on_dev.rows,
             on_dev.cols,
+            on_dev.query_cols,
+            on_dev.slots,
         )
     return logits, where, on_dev
 

@@ -246,25 +246,45 @@ class StackedLanguageModel(nn.Module):
         return mask
 
     # ---- forward ---------------------------------------------------------------------------------
-    def hidden_states(self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
-        """input_ids int [K*B, T]; prefix_len int [K*B] or None -> the last block's output [K*B, T, D]."""
+    def hidden_states(
+        self,
+        input_ids: torch.Tensor,
+        prefix_len: torch.Tensor | None = None,
+        cols: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """input_ids int [K*B, T]; prefix_len int [K*B] or None -> the last block's output
+        [K*B, T, D], or with ``cols`` (int64 [K*B, Q]) its outputs at those positions only,
+        [K*B, Q, D] (:func:`synthetic.model.residual_stream`)."""
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [K*B, T]; got {tuple(input_ids.shape)}")
-        return residual_stream(self.embedding, self.blocks, input_ids, prefix_len)
+        return residual_stream(self.embedding, self.blocks, input_ids, prefix_len, cols)
 
     def labelled_logits(
-        self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None, rows: torch.Tensor, cols: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        prefix_len: torch.Tensor | None,
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+        query_cols: torch.Tensor | None = None,
+        slots: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits at the labelled positions only.
 
         input_ids [K*B, T]; rows, cols int [K, N]: member k's n-th labelled position is
         ``(rows[k, n], cols[k, n])`` of the batch (rows within member k's block). Returns
-        logits [K, N, V].
+        logits [K, N, V]. With ``query_cols`` (int64 [K*B, Q]: each row's labelled columns,
+        padded) and ``slots`` (int64 [K, N]: where in its row's Q the n-th label sits), the last
+        block reads only those Q queries per row (same values, fewer operations; see
+        :class:`synthetic.ensemble.LabelPositions`).
         """
-        h = self.hidden_states(input_ids, prefix_len)  # [K*B, T, D]
         k = self.num_members
-        b = h.shape[0] // k
-        picked = h.view(k, b, h.shape[1], h.shape[2])[torch.arange(k, device=h.device)[:, None], rows, cols]
+        members = torch.arange(k, device=input_ids.device)[:, None]
+        if query_cols is None or slots is None:
+            h = self.hidden_states(input_ids, prefix_len)  # [K*B, T, D]
+            picked = h.view(k, -1, h.shape[1], h.shape[2])[members, rows, cols]
+        else:
+            h = self.hidden_states(input_ids, prefix_len, query_cols)  # [K*B, Q, D]
+            picked = h.view(k, -1, h.shape[1], h.shape[2])[members, rows, slots]
         picked = self.final_norm(picked.reshape(-1, picked.shape[-1])).view(picked.shape)  # [K, N, D]
         return torch.bmm(picked, self.embedding.weight.transpose(1, 2))
 

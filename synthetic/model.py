@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torch import nn
 
 from synthetic.layers import Mixer, MixerConfig, State, parse_mixer
+from synthetic.layers.base import gather_positions
 from synthetic.layers.init import (
     InitScheme,
     init_embedding_,
@@ -152,6 +153,13 @@ class Block(nn.Module):
     def forward(self, h: torch.Tensor, prefix_len: torch.Tensor | None) -> torch.Tensor:
         return self._mlp(h + self.mixer(self.norm1(h), prefix_len))
 
+    def forward_at(
+        self, h: torch.Tensor, prefix_len: torch.Tensor | None, cols: torch.Tensor
+    ) -> torch.Tensor:
+        """The block's output at positions ``cols`` [B, Q] only: h [B, T, D] -> [B, Q, D]
+        (:meth:`synthetic.layers.base.Mixer.forward_at`)."""
+        return self._mlp(gather_positions(h, cols) + self.mixer.forward_at(self.norm1(h), prefix_len, cols))
+
     def step(self, h_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         y, state = self.mixer.step(self.norm1(h_t), state)
         return self._mlp(h_t + y), state
@@ -164,14 +172,24 @@ class Block(nn.Module):
 
 
 def residual_stream(
-    embedding: nn.Module, blocks: nn.ModuleList, input_ids: torch.Tensor, prefix_len: torch.Tensor | None
+    embedding: nn.Module,
+    blocks: nn.ModuleList,
+    input_ids: torch.Tensor,
+    prefix_len: torch.Tensor | None,
+    cols: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Embed ``input_ids`` [B, T] and run the blocks: the last block's output h [B, T, D].
-    Shared by :class:`LanguageModel` and the stacked ensemble model (whose B holds K x B rows)."""
+    """Embed ``input_ids`` [B, T] and run the blocks: the last block's output h [B, T, D], or
+    with ``cols`` (int64 [B, Q]) only its outputs at those positions, [B, Q, D] (the last block
+    then reads Q queries instead of T: :meth:`Block.forward_at`). Shared by
+    :class:`LanguageModel` and the stacked ensemble model (whose B holds K x B rows)."""
     h = embedding(input_ids)
-    for block in blocks:
-        h = block(h, prefix_len)
-    return h
+    last = len(blocks) - 1
+    for i, block in enumerate(blocks):
+        if cols is not None and i == last:
+            h = cast(Block, block).forward_at(h, prefix_len, cols)
+        else:
+            h = block(h, prefix_len)
+    return h if cols is None or last >= 0 else gather_positions(h, cols)
 
 
 class LanguageModel(nn.Module):

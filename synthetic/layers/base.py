@@ -65,6 +65,17 @@ class Mixer(nn.Module, abc.ABC):
     def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
         """x [B, T, D] -> y [B, T, D]. ``prefix_len`` int64 [B] is read by prefix mixers only."""
 
+    def forward_at(
+        self, x: torch.Tensor, prefix_len: torch.Tensor | None, cols: torch.Tensor
+    ) -> torch.Tensor:
+        """The outputs at some positions only: x [B, T, D], cols int64 [B, Q] (row b's Q
+        positions; repeats allowed) -> y [B, Q, D] = forward(x, prefix_len)[b, cols[b, q]].
+
+        A model whose loss reads a few positions runs its last layer this way. This default
+        computes every position and gathers; mixers that can read fewer queries override it
+        (same values, fewer operations)."""
+        return gather_positions(self.forward(x, prefix_len), cols)
+
     # ---- recurrent form ------------------------------------------------------------------------
     @abc.abstractmethod
     def init_state(
@@ -137,6 +148,24 @@ class Mixer(nn.Module, abc.ABC):
             raise ValueError(
                 f"{type(self).__name__}.step: x_t must be [B, {self.d_model}]; got {tuple(x_t.shape)}"
             )
+
+
+def full_precision(x: torch.Tensor) -> torch.autocast:
+    """A block without autocast on x's device: small reads that run in float32 under bf16 training
+    (with :func:`widened` inputs)."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+def widened(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """Each tensor in float32 or wider (bf16 / fp16 -> fp32; fp32 and fp64 unchanged)."""
+    return [t.to(torch.promote_types(t.dtype, torch.float32)) for t in tensors]
+
+
+def gather_positions(x: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """x [B, T, ...], cols int64 [B, Q] -> x[b, cols[b, q]] as [B, Q, ...]."""
+    if cols.dim() != 2 or cols.shape[0] != x.shape[0]:
+        raise ValueError(f"cols must be [B={x.shape[0]}, Q] column indices; got {tuple(cols.shape)}")
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], cols]
 
 
 def per_row(param: torch.Tensor, own_dims: int, rows: int) -> torch.Tensor:

@@ -31,9 +31,10 @@ from pydantic import Field
 from torch import nn
 
 from synthetic.kernels import based_linear_attention, expanded_dim, symmetric_expanded_dim
+from synthetic.kernels.based.kernel_matrix import kernel_attention
 from synthetic.kernels.based.reference import based_step, empty_state
 from synthetic.kernels.feature_map import taylor_feature_map
-from synthetic.layers.base import Mixer, MixerConfigBase, State
+from synthetic.layers.base import Mixer, MixerConfigBase, State, full_precision, gather_positions, widened
 
 
 class BasedConfig(MixerConfigBase):
@@ -98,6 +99,23 @@ class Based(Mixer):
         q, k, v = self._qkv(x)
         o, _ = based_linear_attention(q, k, v, causal=self.causal, eps=self.eps, need_state=False)
         return self._out(o)
+
+    def forward_at(
+        self, x: torch.Tensor, prefix_len: torch.Tensor | None, cols: torch.Tensor
+    ) -> torch.Tensor:
+        """Queries at ``cols`` [B, Q] only, read through the kernel matrix (Q x T instead of
+        T x T): the same values as ``forward(x)[b, cols[b]]`` -> [B, Q, D]."""
+        self._check_input(x)
+        lead = x.shape[:-1]
+        q = self.proj_q(gather_positions(x, cols)).view(*cols.shape, self.num_heads, self.feature_dim)
+        k = self.proj_k(x).view(*lead, self.num_heads, self.feature_dim)
+        v = self.proj_v(x).view(*lead, self.num_heads, self.head_dim)
+        with full_precision(x):
+            o = kernel_attention(
+                *widened(q, k, v), eps=self.eps,
+                causal_cols=x.shape[1] if self.causal else 0, query_pos=cols if self.causal else None,
+            )  # fmt: skip
+        return self._out(o.to(x.dtype))
 
     # ---- recurrent form ------------------------------------------------------------------------
     def init_state(

@@ -31,8 +31,9 @@ from pydantic import Field
 from torch import nn
 
 from synthetic.kernels import expanded_dim, prefix_linear_attention, symmetric_expanded_dim
+from synthetic.kernels.based.kernel_matrix import kernel_attention
 from synthetic.kernels.based.reference import based_step, empty_state
-from synthetic.layers.base import Mixer, MixerConfigBase, State
+from synthetic.layers.base import Mixer, MixerConfigBase, State, full_precision, gather_positions, widened
 from synthetic.layers.based import check_heads
 
 
@@ -115,6 +116,24 @@ class PrefixLinearAttention(Mixer):
 
     def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
         return self._parallel(x, prefix_len, need_state=False)[0]
+
+    def forward_at(
+        self, x: torch.Tensor, prefix_len: torch.Tensor | None, cols: torch.Tensor
+    ) -> torch.Tensor:
+        """Queries at ``cols`` [B, Q] only: one kernel matrix over the row's own keys (causal up
+        to each query's position) and its first prefix_len[b] encoder keys; the same values as
+        ``forward(x, prefix_len)[b, cols[b]]`` -> [B, Q, D]."""
+        self._check_input(x)
+        prefix_len = self._check_prefix(x, prefix_len)
+        f, dh, t = self.feature_dim, self.head_dim, x.shape[1]
+        q = self._heads(self.proj_q(gather_positions(x, cols)), f)
+        k = torch.cat([self._heads(self.proj_k(x), f), self._heads(self.proj_k_enc(x), f)], dim=1)
+        v = torch.cat([self._heads(self.proj_v(x), dh), self._heads(self.proj_v_enc(x), dh)], dim=1)
+        enc_keys = torch.arange(t, device=x.device)[None, :] < prefix_len[:, None]  # [B, T]
+        keys = torch.cat([torch.ones_like(enc_keys), enc_keys], dim=1)  # [B, 2T]
+        with full_precision(x):
+            o = kernel_attention(*widened(q, k, v), causal_cols=t, keys=keys, query_pos=cols, eps=self.eps)
+        return self.out_proj(o.to(x.dtype).reshape(*cols.shape, self.d_model))
 
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None

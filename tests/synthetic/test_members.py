@@ -113,6 +113,39 @@ def test_labelled_logits_equal_the_full_logits_there() -> None:
         assert rel(picked[i], full[i, rows[i], cols[i]]) < 1e-6
 
 
+@pytest.mark.parametrize("mlp", [False, True])
+@pytest.mark.parametrize("mixer", sorted(MIXERS))
+def test_last_block_at_the_labelled_positions_only(mixer: str, mlp: bool) -> None:
+    """With LabelPositions' per-row query columns the last block reads only the labelled
+    positions (several per row, rows without labels, members with different counts): logits
+    and every parameter's gradient equal those of the full forward, picked there (fp64)."""
+    from synthetic.ensemble import LabelPositions
+
+    k = 3
+    g = torch.Generator().manual_seed(7)
+    ids, prefix = inputs(k)
+    labels = []
+    for i in range(k):
+        lab = torch.full((B, T), -100, dtype=torch.long)
+        keep = torch.rand(B, T, generator=g) < (0.3, 0.1, 0.0)[i]
+        keep[0, T - 1] = i < 2  # member 2 has no label at all
+        lab[keep] = torch.randint(0, V, (int(keep.sum()),), generator=g)
+        labels.append(lab)
+    where = LabelPositions.of(labels)
+    for n, (r, c) in enumerate(zip(where.rows.tolist()[0], where.cols.tolist()[0], strict=True)):
+        if where.valid[0, n]:
+            assert where.query_cols[r, where.slots[0, n]] == c
+    results = []
+    for pruned in (True, False):
+        stacked = stack_models([m.double() for m in models(mixer, k, mlp=mlp)])
+        extra = (where.query_cols, where.slots) if pruned else ()
+        logits = stacked.labelled_logits(ids, prefix, where.rows, where.cols, *extra)
+        (logits * where.valid[..., None]).pow(2).sum().backward()
+        results.append([logits[where.valid], *(grad(p) for p in stacked.parameters())])  # padding aside
+    for got, want in zip(*results, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
+
+
 def test_stacking_refuses_different_shapes_and_bad_batches() -> None:
     a = models("based", 1)[0]
     other = build_model(ModelConfig(d_model=D, n_layers=3, pattern=["base_conv", MIXERS["based"]]), V)

@@ -129,20 +129,30 @@ def kernel_attention(
     *,
     causal_cols: int = 0,
     keys: torch.Tensor | None = None,
+    query_pos: torch.Tensor | None = None,
     eps: float = 1e-6,
 ) -> torch.Tensor:
     """Normalised Taylor attention read through the kernel matrix (no feature map, no state).
 
     q [B, Tq, H, F]; k [B, Tk, H, F]; v [B, Tk, H, Dh]; the first ``causal_cols`` keys are read
-    causally (key j only by queries i >= j; needs causal_cols <= Tq), the rest by every query;
+    causally: key j by query i only if j <= i, or j <= query_pos[b, i] when ``query_pos`` (int64
+    [B, Tq], the queries' positions among those keys) is given; the other keys by every query.
     ``keys`` (bool [B, Tk] or None) masks the keys an example may not read. Returns
     y [B, Tq, H, Dh] = num / (den + eps) in q's dtype (see the module docstring).
     """
-    if not 0 <= causal_cols <= min(q.shape[1], k.shape[1]):
-        raise ValueError(
-            f"causal_cols={causal_cols} must be in [0, min(Tq, Tk)] = [0, {min(q.shape[1], k.shape[1])}]"
-        )
-    mask = None if keys is None else keys[:, None, None, :].to(q.dtype)
+    tq, tk = q.shape[1], k.shape[1]
+    if query_pos is None and not 0 <= causal_cols <= min(tq, tk):
+        raise ValueError(f"causal_cols={causal_cols} must be in [0, min(Tq, Tk)] = [0, {min(tq, tk)}]")
+    if query_pos is not None and not 0 <= causal_cols <= tk:
+        raise ValueError(f"causal_cols={causal_cols} must be in [0, Tk] = [0, {tk}]")
+    if query_pos is not None and query_pos.shape != (q.shape[0], tq):
+        raise ValueError(f"query_pos must be [B, Tq] = {[q.shape[0], tq]}; got {list(query_pos.shape)}")
+    visible = None if keys is None else keys[:, None, :]  # [B, 1, Tk]
+    if query_pos is not None and causal_cols:
+        j = torch.arange(tk, device=q.device)
+        seen = (j[None, None, :] <= query_pos[:, :, None]) | (j >= causal_cols)  # [B, Tq, Tk]
+        visible, causal_cols = (seen if visible is None else seen & visible), 0
+    mask = None if visible is None else visible.unsqueeze(1).to(q.dtype)  # [B, 1, Tq | 1, Tk]
     y = _KernelAttention.apply(*_head_major(q, k, v), causal_cols, mask, eps)
     return y.transpose(1, 2)
 

@@ -211,3 +211,33 @@ def test_reset_parameters_is_deterministic(kind: str, seed: int) -> None:
     b.reset_parameters_(torch.Generator().manual_seed(seed))
     for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb), name
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "based_noncausal"])
+@given(data=st.data())
+def test_forward_at_equals_forward_at_those_positions(kind: str, data: st.DataObject) -> None:
+    """forward_at(x, prefix_len, cols) == forward(x, prefix_len)[b, cols[b]], values and the
+    gradients of x and of every parameter (fp64), for any positions (repeats allowed)."""
+    mixer, x, m = data.draw(mixer_cases("based" if kind == "based_noncausal" else kind))
+    if kind == "based_noncausal":
+        assert isinstance(mixer, Based)
+        mixer.causal = False
+    b, t, d = x.shape
+    q = data.draw(st.integers(1, 4))
+    rows = st.lists(st.integers(0, t - 1), min_size=q, max_size=q)
+    cols = torch.tensor(data.draw(st.lists(rows, min_size=b, max_size=b)))
+    prefix = torch.tensor(data.draw(st.lists(st.integers(0, t), min_size=b, max_size=b)), dtype=torch.int64)
+    w = torch.randn(b, cols.shape[1], d, generator=torch.Generator().manual_seed(m), dtype=torch.float64)
+    results = []
+    for at in (True, False):
+        mixer.zero_grad(set_to_none=True)
+        xg = x.clone().requires_grad_()
+        if at:
+            y = mixer.forward_at(xg, prefix, cols)
+        else:
+            y = mixer(xg, prefix)[torch.arange(b)[:, None], cols]
+        (y * w).sum().backward()
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in mixer.parameters()]
+        results.append([y, xg.grad, *grads])
+    for got, want in zip(*results, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
