@@ -11,8 +11,8 @@ This module is the one place that decides what is trained for a figure. Plot fun
 - ``sd_order_state`` and ``mqar_order_state``: the ``--profile`` of the experiment (``quick`` by
   default). Missing runs of a CPU profile are trained here (resumable); a GPU profile's missing
   runs are trained only where CUDA is available, otherwise the build says which command to run.
-- ``sd_order_sensitivity`` and ``sd_order_state_paper``: redrawn from results committed in the
-  repository (``results/sd_order/sensitivity``, ``results/sd_order/paper``), like
+- ``sd_order_sensitivity``, ``sd_order_seeds`` and ``sd_order_state_paper``: redrawn from results
+  committed in the repository (``results/sd_order/<profile>``), like
   ``kernels_prefill`` from its CSV. ``--retrain NAME`` trains their missing runs first (hours on
   a CPU for the sensitivity; the paper profile needs a GPU).
 
@@ -43,6 +43,7 @@ FIGURE_MODULES: tuple[str, ...] = (
 #: figures redrawn from committed results, and the (experiment, profile) each reads
 COMMITTED: dict[str, tuple[str, str]] = {
     "sd_order_sensitivity": ("sd_order", "sensitivity"),
+    "sd_order_seeds": ("sd_order", "seeds"),
     "sd_order_state_paper": ("sd_order", "paper"),
 }
 
@@ -188,10 +189,21 @@ def build_sd_sensitivity(ctx: FigureContext) -> None:
     save_figure(fig, "sd_order_sensitivity", table, ctx)
 
 
+def build_sd_seeds(ctx: FigureContext) -> None:
+    """The quick profile's d_model 64 point over 16 seeds: each seed's order effect (committed runs)."""
+    df = ensure_results("sd_order", "seeds", ctx, train="sd_order_seeds" in ctx.retrain, partial=True)
+    table = training.seed_table(df, training.sd_order_of, "short first", "long first")
+    fig = training.draw_seed_spread(
+        table, "short first", "long first", f"SD order effect per seed, d_model 64 ({_note(df, 'seeds')})"
+    )
+    save_figure(fig, "sd_order_seeds", table, ctx)
+
+
 TRAINING_FIGURES: dict[str, Builder] = {
     "sd_order_state": build_sd_order,
     "mqar_order_state": build_mqar_order,
     "sd_order_sensitivity": build_sd_sensitivity,
+    "sd_order_seeds": build_sd_seeds,
     "sd_order_state_paper": build_sd_order_paper,
 }
 

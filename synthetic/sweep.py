@@ -337,8 +337,9 @@ def default_ensemble_size(device: str) -> int:
 
 #: default members per ensemble. CPU: on one core of the 2-core machine ensembles of 2-4 gave the
 #: most tokens/s per member, 8 no more (bench/train_throughput.py,
-#: figures/data/train_throughput_cpu_quick.csv). GPU: not measured yet (no GPU was lent); 32 is a
-#: guess from the models' size, to be replaced by `bash bench/gpu_session.sh train-bench`.
+#: figures/data/train_throughput_cpu_quick.csv). GPU (an H200, bf16, the paper profile's smallest
+#: and largest shapes, figures/data/train_throughput_cuda_paper.csv): 32 members give 89-100% of
+#: the tokens/s of 64, and 1.6-2.7x those of 8 at d_model 36 (1.1-1.3x at d_model 128).
 CPU_ENSEMBLE = 4
 GPU_ENSEMBLE = 32
 

@@ -290,3 +290,65 @@ def draw_sensitivity(table: pd.DataFrame, first: str, second: str, title: str) -
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def seed_table(df: pd.DataFrame, order_of: OrderOf, first: str, second: str) -> pd.DataFrame:
+    """One row per run (:func:`run_orders`), sorted by variant and seed, with ``mean difference``
+    and ``mean difference se`` of its setting (the seeds' standard error of the mean or the
+    binomial one, whichever is larger, as in :func:`order_table`) and ``positive`` /
+    ``seeds``: how many of the setting's seeds have ``first`` ahead."""
+    runs = run_orders(df, order_of, first, second)
+    keys = _setting_keys(runs)
+    grouped = runs.groupby(keys, dropna=False).difference
+    n = grouped.transform("size")
+    sd = grouped.transform(lambda d: d.std(ddof=1) if len(d) > 1 else 0.0)
+    binomial = np.sqrt((runs["difference se"] ** 2).groupby([runs[k] for k in keys], dropna=False)
+                       .transform("sum")) / n  # fmt: skip
+    runs = runs.assign(
+        **{
+            "mean difference": grouped.transform("mean"),
+            "mean difference se": np.maximum(sd / np.sqrt(n), binomial),
+            "positive": grouped.transform(lambda d: int((d > 0).sum())),
+            "seeds": n,
+        }
+    )
+    rank = runs.variant.map({v: i for i, v in enumerate(_variants(runs))})
+    return runs.assign(rank=rank).sort_values(["rank", *keys[1:], "seed"]).drop(columns="rank")
+
+
+def draw_seed_spread(table: pd.DataFrame, first: str, second: str, title: str) -> plt.Figure:
+    """Two panels over the variants of one setting each (:func:`seed_table`): left, every seed's
+    difference ``first - second`` (dots) with the mean ±1 standard error and the count of seeds
+    with ``first`` ahead; right, every seed's accuracy in both orders, a line joining each run."""
+    variants = _variants(table)
+    colors = _palette(variants)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    for i, variant in enumerate(variants):
+        sub = table[table.variant == variant].sort_values("seed")
+        spread = (np.arange(len(sub)) / max(1, len(sub) - 1) - 0.5) * 0.36  # fixed offsets, no randomness
+        left.scatter(i + spread, sub.difference, s=14, color=colors[variant], alpha=0.7, lw=0)
+        mean, se = float(sub["mean difference"].iloc[0]), float(sub["mean difference se"].iloc[0])
+        left.errorbar([i], [mean], yerr=[se], fmt="D", ms=6, color="black", capsize=4, lw=1.4)
+        left.annotate(f"{int(sub.positive.iloc[0])}/{len(sub)} > 0", (i, mean), xytext=(14, -3),
+                      textcoords="offset points", fontsize=8)  # fmt: skip
+        for _, run in sub.iterrows():
+            right.plot([2 * i, 2 * i + 1], [run[first], run[second]], color=colors[variant], alpha=0.4,
+                       lw=0.8, marker="o", ms=3)  # fmt: skip
+    left.axhline(0.0, color="0.3", lw=0.8)
+    left.set_xticks(range(len(variants)), variants, fontsize=9)
+    left.set_ylabel(f"{first} − {second} accuracy")
+    left.set_title("per seed, with mean ± 1 s.e.", fontsize=10)
+    right.set_xticks(
+        [x for i in range(len(variants)) for x in (2 * i, 2 * i + 1)],
+        [o.replace(" ", "\n") for _ in variants for o in (first, second)],
+        fontsize=7,
+    )
+    handles = [plt.Line2D([], [], color=colors[v], marker="o", ms=4, lw=0.8, label=v) for v in variants]
+    right.legend(handles=handles, fontsize=7)
+    right.set_ylabel("accuracy")
+    right.set_title("per seed, both orders", fontsize=10)
+    for ax in (left, right):
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -203,3 +203,29 @@ def test_triton_members_folded_in_bf16_on_the_gpu(mixer: str) -> None:
                 got, want = grads[name].grad, p.grad
                 assert got is not None and want is not None, name
                 assert rel(got[i].float(), want.float()) < 5e-2, name
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mixer", ["based", "based_noncausal", "prefix_linear_attention"])
+def test_last_block_at_labelled_positions_in_bf16_on_the_gpu(mixer: str) -> None:
+    """On a GPU under bf16 autocast (Triton layers, the last block's Q-query read in fp32): the
+    labelled logits and gradients with per-row query columns equal the full forward's there."""
+    from synthetic.ensemble import LabelPositions
+
+    k = 3
+    labels = []
+    for i in range(k):
+        lab = torch.full((B, T), -100, dtype=torch.long)
+        lab[:, T - 1 - i] = i
+        labels.append(lab)
+    where = LabelPositions.of(labels).to(torch.device("cuda"))
+    ids, prefix = (t.cuda() for t in inputs(k, seed=5))
+    results = []
+    for extra in ((where.query_cols, where.slots), ()):
+        stacked = stack_models([m.cuda() for m in models(mixer, k)]).move_to("cuda")
+        with use_impl("triton"), torch.autocast("cuda", dtype=torch.bfloat16):
+            logits = stacked.labelled_logits(ids, prefix, where.rows, where.cols, *extra).float()
+        logits.square().mean().backward()
+        results.append([logits, *(grad(p).float() for p in stacked.parameters())])
+    for got, want in zip(*results, strict=True):
+        assert rel(got, want) < 5e-2

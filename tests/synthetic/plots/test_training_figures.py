@@ -122,6 +122,28 @@ def test_sensitivity_table_per_setting() -> None:
         assert row["difference min"] <= row.difference <= row["difference max"]
 
 
+@settings(max_examples=20)
+@given(values=st.lists(st.floats(0.01, 0.99), min_size=32, max_size=32))
+def test_seed_table_counts_seeds_and_takes_the_larger_standard_error(values: list[float]) -> None:
+    acc = grid_values(values)
+    df = fake_tidy(acc)
+    table = training.seed_table(df, training.sd_order_of, "short first", "long first")
+    assert len(table) == 8  # one row per run
+    for (d, lr), g in table.groupby(["d_model", "lr"]):
+        diffs = [order_mean(acc, d, lr, s, "short") - order_mean(acc, d, lr, s, "long") for s in (0, 1)]
+        assert list(g.seed) == [0, 1]
+        assert g.difference.tolist() == pytest.approx(diffs)
+        assert g["mean difference"].eq(g["mean difference"].iloc[0]).all()
+        assert g["mean difference"].iloc[0] == pytest.approx(np.mean(diffs))
+        assert g.positive.iloc[0] == sum(x > 0 for x in diffs) and g.seeds.eq(2).all()
+        binomial = np.sqrt((g["difference se"] ** 2).sum()) / 2
+        se = max(np.std(diffs, ddof=1) / np.sqrt(2), binomial)
+        assert g["mean difference se"].iloc[0] == pytest.approx(se)
+    one = table[(table.d_model == 8) & (table.lr == 1e-3)]
+    fig = training.draw_seed_spread(one, "short first", "long first", "t")
+    assert len(fig.axes) == 2
+
+
 def test_order_table_errors() -> None:
     with pytest.raises(ValueError, match="no successful runs"):
         training.order_table(pd.DataFrame(), training.sd_order_of, "short first", "long first")
@@ -160,6 +182,8 @@ def test_committed_results_figures_say_what_is_missing(tmp_path: Path) -> None:
     ctx = FigureContext(out_dir=tmp_path, results_dir=tmp_path / "res")
     with pytest.raises(figures.FigureUnavailable, match="run sd_order --profile sensitivity"):
         figures.build_sd_sensitivity(ctx)
+    with pytest.raises(figures.FigureUnavailable, match="run sd_order --profile seeds"):
+        figures.build_sd_seeds(ctx)
     if not torch.cuda.is_available():
         with pytest.raises(figures.FigureUnavailable, match=r"run sd_order --profile paper .*on a GPU"):
             figures.build_sd_order_paper(
