@@ -26,6 +26,32 @@ import torch
 from torch.autograd.function import once_differentiable
 
 
+def _kernel_matrix(
+    q: torch.Tensor, k: torch.Tensor, causal_cols: int, mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, a) of the module docstring, [B, H, Tq, Tk]; the first ``causal_cols`` key columns are
+    masked causally (j > i), then ``mask`` multiplies every column."""
+    s = torch.matmul(q, k.transpose(-1, -2))
+    a = torch.addcmul(s, s, s, value=0.5).add_(1.0)
+    if causal_cols:
+        a[..., :causal_cols].tril_()
+    if mask is not None:
+        a.mul_(mask)
+    return s, a
+
+
+def _kernel_matrix_grads(
+    ctx: Any, da: torch.Tensor, q: torch.Tensor, k: torch.Tensor, s: torch.Tensor, mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dq, dk) from the gradient ``da`` of the masked kernel matrix (overwritten, as is s)."""
+    if ctx.causal_cols:
+        da[..., : ctx.causal_cols].tril_()
+    if mask is not None:
+        da.mul_(mask)
+    ds = da.mul_(s.add_(1.0))  # d a / d s = 1 + s (s is not needed after this)
+    return torch.matmul(ds, k), torch.matmul(ds.transpose(-1, -2), q)
+
+
 class _KernelMatrixRead(torch.autograd.Function):
     """(num, den) of the module docstring; inputs in the [B, H, T, *] layout, q pre-scaled."""
 
@@ -51,32 +77,6 @@ class _KernelMatrixRead(torch.autograd.Function):
         da = torch.matmul(d_num, v.transpose(-1, -2)).add_(d_den.unsqueeze(-1))
         dq, dk = _kernel_matrix_grads(ctx, da, q, k, s, keys)
         return dq, dk, dv, None, None
-
-
-def _kernel_matrix(
-    q: torch.Tensor, k: torch.Tensor, causal_cols: int, mask: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(s, a) of the module docstring, [B, H, Tq, Tk]; the first ``causal_cols`` key columns are
-    masked causally (j > i), then ``mask`` multiplies every column."""
-    s = torch.matmul(q, k.transpose(-1, -2))
-    a = torch.addcmul(s, s, s, value=0.5).add_(1.0)
-    if causal_cols:
-        a[..., :causal_cols].tril_()
-    if mask is not None:
-        a.mul_(mask)
-    return s, a
-
-
-def _kernel_matrix_grads(
-    ctx: Any, da: torch.Tensor, q: torch.Tensor, k: torch.Tensor, s: torch.Tensor, mask: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(dq, dk) from the gradient ``da`` of the masked kernel matrix (overwritten, as is s)."""
-    if ctx.causal_cols:
-        da[..., : ctx.causal_cols].tril_()
-    if mask is not None:
-        da.mul_(mask)
-    ds = da.mul_(s.add_(1.0))  # d a / d s = 1 + s (s is not needed after this)
-    return torch.matmul(ds, k), torch.matmul(ds.transpose(-1, -2), q)
 
 
 class _KernelAttention(torch.autograd.Function):
