@@ -14,6 +14,9 @@
 # from results/sd_order/paper/runs.jsonl (carry it; it comes back under $OUT), one worker per GPU
 # (or WORKERS); each call continues where the last stopped. With Ray carried as a wheel (README),
 # RUNNER=ray places one ensemble per GPU task. `profile NAME` does the same for another sd_order profile.
+# Provenance: records and CSVs carry `git rev-parse --short HEAD` of the copy on the device, with
+# `-dirty` when its tracked files differ from that commit (the copy's git can be older than the
+# working tree sent with it); set READTWICE_COMMIT=<rev> in the command to name the commit exactly.
 set -uo pipefail
 what=${1:-all}; shift || true
 out=${OUT:-/tmp/out}; mkdir -p "$out"

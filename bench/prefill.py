@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,17 +35,10 @@ DTYPE = torch.bfloat16
 
 
 def git_commit() -> str:
-    import os
+    """The commit the benchmark measures (:func:`synthetic.train.source_commit`), or "unknown"."""
+    from synthetic.train import source_commit
 
-    if os.environ.get("READTWICE_COMMIT"):
-        return os.environ["READTWICE_COMMIT"]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return source_commit() or "unknown"
 
 
 def _randn(*shape: int, scale: float = 1.0, grad: bool = False) -> torch.Tensor:

@@ -74,21 +74,30 @@ def train(
 @functools.cache
 def source_commit() -> str | None:
     """The git commit the package runs from: ``READTWICE_COMMIT`` if set, else ``git rev-parse
-    --short HEAD`` in the package's checkout (None outside one)."""
+    --short HEAD`` in the package's checkout, with ``-dirty`` when tracked files differ from it
+    (e.g. a copy of a working tree on another machine); None outside a checkout."""
     forced = os.environ.get("READTWICE_COMMIT")
     if forced:
         return forced
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(synthetic.__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args],
+                cwd=Path(synthetic.__file__).resolve().parent,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return head if changed == "" else f"{head}-dirty"
 
 
 def _environment() -> dict[str, Any]:

@@ -140,3 +140,32 @@ def test_train_config_errors() -> None:
         TrainConfig(lr=float("nan"))
     with pytest.raises(ValueError, match="learning_rate"):
         TrainConfig(learning_rate=1e-3)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "status, expected", [("", "abc1234"), (" M synthetic/train.py", "abc1234-dirty"), (None, "abc1234-dirty")]
+)
+def test_source_commit_marks_a_changed_checkout(
+    monkeypatch: pytest.MonkeyPatch, status: str | None, expected: str
+) -> None:
+    """Records name the commit, and say ``-dirty`` when tracked files differ from it (or when
+    that cannot be checked); READTWICE_COMMIT overrides both."""
+    import subprocess
+
+    import synthetic.train as train_module
+
+    def fake_run(args: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        if args[1] == "rev-parse":
+            return subprocess.CompletedProcess(args, 0, "abc1234\n", "")
+        return subprocess.CompletedProcess(args, 1 if status is None else 0, status or "", "")
+
+    monkeypatch.delenv("READTWICE_COMMIT", raising=False)
+    monkeypatch.setattr(train_module.subprocess, "run", fake_run)
+    train_module.source_commit.cache_clear()
+    try:
+        assert train_module.source_commit() == expected
+        monkeypatch.setenv("READTWICE_COMMIT", "forced")
+        train_module.source_commit.cache_clear()
+        assert train_module.source_commit() == "forced"
+    finally:
+        train_module.source_commit.cache_clear()
