@@ -30,7 +30,7 @@ if ls .whl/opt/*.whl >/dev/null 2>&1 && ! python3 -c "import pydantic, hypothesi
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/opt/*.whl
   export PYTHONPATH=/tmp/site:$PWD
 fi
-if [[ -f .whl/ray_slim.tar.xz && ( $what == paper || $what == ray ) ]]; then  # bash bench/pack_ray.sh made it; carry .whl
+if [[ -f .whl/ray_slim.tar.xz && ( $what == paper || $what == profile || ${RUNNER:-local} == ray ) ]]; then  # bash bench/pack_ray.sh made it; carry .whl
   mkdir -p /tmp/site && tar -xJf .whl/ray_slim.tar.xz -C /tmp/site && export PYTHONPATH=/tmp/site:$PWD
 fi
 export PYTHONUNBUFFERED=1 HYPOTHESIS_PROFILE=ci

@@ -13,8 +13,9 @@ This module is the one place that decides what is trained for a figure. Plot fun
   runs are trained only where CUDA is available, otherwise the build says which command to run.
 - ``sd_order_sensitivity``, ``sd_order_seeds`` and ``sd_order_state_paper``: redrawn from results
   committed in the repository (``results/sd_order/<profile>``), like
-  ``kernels_prefill`` from its CSV. ``--retrain NAME`` trains their missing runs first (hours on
-  a CPU for the sensitivity; the paper profile needs a GPU).
+  ``kernels_prefill`` from its CSV. ``--retrain NAME`` trains their missing runs first (about an
+  hour of one CPU core for the sensitivity, 20 minutes of two for the seeds; the paper profile
+  needs a GPU).
 
 A figure whose data cannot be had here (no committed runs and no way to train them) is skipped by
 a full build with a line saying what is missing; asked for with ``--only``, it is an error.
