@@ -135,26 +135,35 @@ class LabelPositions:
 
     @staticmethod
     def of(labels: Sequence[torch.Tensor]) -> LabelPositions:
-        """From each member's labels [B, T] (-100 where unlabelled; the same B for every member)."""
-        found = [(lab != IGNORE_INDEX).nonzero(as_tuple=True) for lab in labels]  # row-major order
-        n = max(1, max(len(r) for r, _ in found))
-        k, b = len(labels), labels[0].shape[0]
-        per_row = [torch.bincount(r, minlength=b) for r, _ in found]
-        q = max(1, max(int(c.max()) if len(c) else 0 for c in per_row))
+        """From each member's labels [B, T] (-100 where unlabelled; one shape for all members).
+
+        A fixed number of tensor operations whatever K (the GPU's steps are launch-bound, so the
+        host must not loop over members)."""
+        shapes = {tuple(lab.shape) for lab in labels}
+        if len(shapes) != 1:
+            raise ValueError(f"member label batches must share one shape [B, T]; got {sorted(shapes)}")
+        stacked = torch.stack(list(labels))  # [K, B, T]
+        k, b, _ = stacked.shape
+        mask = stacked != IGNORE_INDEX
+        per_row = mask.sum(-1).flatten()  # [K*B] labels in each row
+        per_member = per_row.view(k, b).sum(1)  # [K]
+        n = max(1, int(per_member.max()))
+        q = max(1, int(per_row.max()))
+        m, r, c = mask.nonzero(as_tuple=True)  # row-major: by member, row, column
+        order = torch.arange(len(m))
+        index = order - (torch.cumsum(per_member, 0) - per_member)[m]  # n-th label of its member
+        slot = order - (torch.cumsum(per_row, 0) - per_row)[m * b + r]  # rank within its row
         rows = torch.zeros(k, n, dtype=torch.long)
         cols = torch.zeros(k, n, dtype=torch.long)
         targets = torch.zeros(k, n, dtype=torch.long)
         valid = torch.zeros(k, n, dtype=torch.bool)
         slots = torch.zeros(k, n, dtype=torch.long)
-        query_cols = torch.zeros(k, b, q, dtype=torch.long)
-        for i, ((r, c), lab, counts) in enumerate(zip(found, labels, per_row, strict=True)):
-            m = len(r)
-            rows[i, :m], cols[i, :m], targets[i, :m] = r, c, lab[r, c]
-            valid[i, :m] = True
-            slot = torch.arange(m) - (torch.cumsum(counts, 0) - counts)[r]  # rank within its row
-            slots[i, :m] = slot
-            query_cols[i, r, slot] = c
-        return LabelPositions(rows, cols, targets, valid, query_cols.view(k * b, q), slots)
+        query_cols = torch.zeros(k * b, q, dtype=torch.long)
+        rows[m, index], cols[m, index], targets[m, index] = r, c, stacked[m, r, c]
+        valid[m, index] = True
+        slots[m, index] = slot
+        query_cols[m * b + r, slot] = c
+        return LabelPositions(rows, cols, targets, valid, query_cols, slots)
 
     def to(self, device: torch.device) -> LabelPositions:
         return LabelPositions(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))

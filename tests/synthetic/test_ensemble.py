@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synthetic.config import RunConfig
 from synthetic.ensemble import NonFiniteLossError, ensemble_key, train_ensemble
@@ -123,3 +125,40 @@ def test_environment_errors_are_errors_not_results() -> None:
     records = run_records([cfg(seed=0, device="cuda:7"), cfg(seed=1, device="cuda:7")])
     assert [r["status"] for r in records] == ["error", "error"]
     assert all("cuda:7" in r["error"] and r["traceback"] for r in records)
+
+
+@settings(max_examples=40)
+@given(
+    st.integers(1, 4), st.integers(1, 4), st.integers(1, 6), st.floats(0.0, 1.0), st.integers(0, 2**31 - 1)
+)  # fmt: skip
+def test_label_positions_match_a_loop_over_members_and_rows(
+    k: int, b: int, t: int, p: float, seed: int
+) -> None:
+    """LabelPositions.of (vectorised over members) against the definition written as loops: each
+    member's labels in row-major order, padded; each row's labelled columns in order, padded
+    with 0; slots point back from a label to its place in its row."""
+    from synthetic.ensemble import LabelPositions
+
+    g = torch.Generator().manual_seed(seed)
+    labels = []
+    for _ in range(k):
+        lab = torch.randint(0, 9, (b, t), generator=g)
+        lab[torch.rand(b, t, generator=g) >= p] = -100
+        labels.append(lab)
+    got = LabelPositions.of(labels)
+    found = [[(r, c) for r in range(b) for c in range(t) if lab[r, c] != -100] for lab in labels]
+    n = max(1, max(len(f) for f in found))
+    q = max(1, max(int((lab != -100).sum(1).max()) for lab in labels))
+    assert got.rows.shape == (k, n) and got.query_cols.shape == (k * b, q)
+    for i, (lab, f) in enumerate(zip(labels, found, strict=True)):
+        for j in range(n):
+            assert bool(got.valid[i, j]) == (j < len(f))
+            if j < len(f):
+                r, c = f[j]
+                assert (got.rows[i, j], got.cols[i, j], got.targets[i, j]) == (r, c, lab[r, c])
+                assert got.slots[i, j] == [cc for rr, cc in f if rr == r].index(c)
+        for r in range(b):
+            own = [c for rr, c in f if rr == r]
+            assert got.query_cols[i * b + r].tolist() == own + [0] * (q - len(own))
+    with pytest.raises(ValueError, match="share one shape"):
+        LabelPositions.of([torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long)])
