@@ -155,7 +155,8 @@ def test_label_positions_match_a_loop_over_members_and_rows(
             assert bool(got.valid[i, j]) == (j < len(f))
             if j < len(f):
                 r, c = f[j]
-                assert (int(got.rows[i, j]), int(got.cols[i, j]), int(got.targets[i, j])) == (r, c, int(lab[r, c]))
+                found_at = (int(got.rows[i, j]), int(got.cols[i, j]), int(got.targets[i, j]))
+                assert found_at == (r, c, int(lab[r, c]))
                 assert got.slots[i, j] == [cc for rr, cc in f if rr == r].index(c)
         for r in range(b):
             own = [c for rr, c in f if rr == r]
