@@ -223,7 +223,6 @@ def time_processes(cfgs: list[RunConfig], threads: int) -> tuple[float, int, int
 
 def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[str, Any]]:
     """The rows of the table, one per (variant, shape, mode), each as soon as it is measured."""
-    rows: list[dict[str, Any]] = []
     device_name = (
         torch.cuda.get_device_name(0)
         if args.device == "cuda"
@@ -263,28 +262,25 @@ def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[st
                 rate = tokens / seconds
                 base_rate = rate if mode == "baseline" else base_rate
                 before_rate = rate if mode == "before" else before_rate
-                rows.append(
-                    {
-                        "profile": args.profile, "variant": variant, "d_model": d_model, "feature_dim": f,
-                        "mode": mode, "members": k, "processes": n,
-                        "threads": args.process_threads if mode == "processes" else threads,
-                        "steps": steps, "seconds": round(seconds, 4),
-                        "ms_per_member_step": round(1e3 * seconds / (steps * k * n), 3),
-                        "tokens_per_s": round(rate),
-                        "speedup_vs_baseline": round(rate / base_rate, 2) if base_rate else None,
-                        "speedup_vs_before": round(rate / before_rate, 2) if before_rate else None,
-                        "device": device_name, "torch": torch.__version__, "commit": git_commit(),
-                    }
-                )  # fmt: skip
-                r = rows[-1]
+                row: dict[str, Any] = {
+                    "profile": args.profile, "variant": variant, "d_model": d_model, "feature_dim": f,
+                    "mode": mode, "members": k, "processes": n,
+                    "threads": args.process_threads if mode == "processes" else threads,
+                    "steps": steps, "seconds": round(seconds, 4),
+                    "ms_per_member_step": round(1e3 * seconds / (steps * k * n), 3),
+                    "tokens_per_s": round(rate),
+                    "speedup_vs_baseline": round(rate / base_rate, 2) if base_rate else None,
+                    "speedup_vs_before": round(rate / before_rate, 2) if before_rate else None,
+                    "device": device_name, "torch": torch.__version__, "commit": git_commit(),
+                }  # fmt: skip
                 print(
                     f"{variant:20s} d={d_model:3d} f={f:2d} {mode:9s} K={k:2d} N={n} "
-                    f"{r['ms_per_member_step']:8.2f} ms/member-step {r['tokens_per_s']:10d} tok/s "
-                    f"x{r['speedup_vs_baseline'] or 0:.2f} vs baseline, "
-                    f"x{r['speedup_vs_before'] or 0:.2f} vs before",
+                    f"{row['ms_per_member_step']:8.2f} ms/member-step {row['tokens_per_s']:10d} tok/s "
+                    f"x{row['speedup_vs_baseline'] or 0:.2f} vs baseline, "
+                    f"x{row['speedup_vs_before'] or 0:.2f} vs before",
                     flush=True,
                 )
-                yield r
+                yield row
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,8 @@ from pydantic import Field
 from torch import nn
 
 from synthetic.kernels import expanded_dim, prefix_linear_attention, symmetric_expanded_dim
-from synthetic.kernels.based.kernel_matrix import kernel_attention
 from synthetic.kernels.based.reference import based_step, empty_state
+from synthetic.kernels.prefix_linear_attention.reference import prefix_kernel_attention
 from synthetic.layers.base import Mixer, MixerConfigBase, State, full_precision, gather_positions, widened
 from synthetic.layers.based import check_heads
 
@@ -125,14 +125,13 @@ class PrefixLinearAttention(Mixer):
         ``forward(x, prefix_len)[b, cols[b]]`` -> [B, Q, D]."""
         self._check_input(x)
         prefix_len = self._check_prefix(x, prefix_len)
-        f, dh, t = self.feature_dim, self.head_dim, x.shape[1]
+        f, dh = self.feature_dim, self.head_dim
         q = self._heads(self.proj_q(gather_positions(x, cols)), f)
-        k = torch.cat([self._heads(self.proj_k(x), f), self._heads(self.proj_k_enc(x), f)], dim=1)
-        v = torch.cat([self._heads(self.proj_v(x), dh), self._heads(self.proj_v_enc(x), dh)], dim=1)
-        enc_keys = torch.arange(t, device=x.device)[None, :] < prefix_len[:, None]  # [B, T]
-        keys = torch.cat([torch.ones_like(enc_keys), enc_keys], dim=1)  # [B, 2T]
+        k, k_enc = self._heads(self.proj_k(x), f), self._heads(self.proj_k_enc(x), f)
+        v, v_enc = self._heads(self.proj_v(x), dh), self._heads(self.proj_v_enc(x), dh)
+        q, k, v, k_enc, v_enc = widened(q, k, v, k_enc, v_enc)
         with full_precision(x):
-            o = kernel_attention(*widened(q, k, v), causal_cols=t, keys=keys, query_pos=cols, eps=self.eps)
+            o = prefix_kernel_attention(q, k, v, k_enc, v_enc, prefix_len, query_pos=cols, eps=self.eps)
         return self.out_proj(o.to(x.dtype).reshape(*cols.shape, self.d_model))
 
     def prefill(

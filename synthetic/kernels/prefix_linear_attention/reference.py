@@ -70,6 +70,29 @@ def encoder_state(k_enc: torch.Tensor, v_enc: torch.Tensor, prefix_len: torch.Te
     return kv, z
 
 
+def prefix_kernel_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    k_enc: torch.Tensor,
+    v_enc: torch.Tensor,
+    prefix_len: torch.Tensor,
+    *,
+    query_pos: torch.Tensor | None = None,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """Prefix linear attention read through one kernel matrix over [own keys, encoder keys]: the
+    own keys k, v [B, T, H, *] causally (up to each query's position), the encoder keys k_enc,
+    v_enc [B, Te, H, *] up to prefix_len[b] by every query. q [B, Tq, H, F] holds the queries at
+    positions 0..T-1 (Tq = T) or at ``query_pos`` (int64 [B, Tq]). Returns y [B, Tq, H, Dh]
+    (:func:`synthetic.kernels.based.kernel_matrix.kernel_attention`); no state."""
+    t, te = k.shape[1], k_enc.shape[1]
+    enc_keys = torch.arange(te, device=q.device)[None, :] < prefix_len[:, None]  # [B, Te]
+    keys = torch.cat([enc_keys.new_ones(enc_keys.shape[0], t), enc_keys], dim=1)  # [B, T + Te]
+    k_all, v_all = torch.cat([k, k_enc], dim=1), torch.cat([v, v_enc], dim=1)
+    return kernel_attention(q, k_all, v_all, causal_cols=t, keys=keys, query_pos=query_pos, eps=eps)
+
+
 def prefix_linear_attention_reference(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -92,12 +115,8 @@ def prefix_linear_attention_reference(
     check_prefix_inputs(q, k_enc, v_enc, prefix_len)
     t, te = q.shape[1], k_enc.shape[1]
     if chunked and not need_state and max(t, te) <= quadratic_chunk(q.shape[-1], v.shape[-1]):
-        # training on short sequences: both terms as kernel matrices, no phi(k) and no state
-        # one kernel matrix over [own keys (causal), encoder keys (the first prefix_len[b])]
-        enc_keys = torch.arange(te, device=q.device)[None, :] < prefix_len[:, None]  # [B, Te]
-        keys = torch.cat([enc_keys.new_ones(enc_keys.shape[0], t), enc_keys], dim=1)  # [B, T + Te]
-        k_all, v_all = torch.cat([k, k_enc], dim=1), torch.cat([v, v_enc], dim=1)
-        return kernel_attention(q, k_all, v_all, causal_cols=t, keys=keys, eps=eps), None
+        # training on short sequences: both terms as one kernel matrix, no phi(k) and no state
+        return prefix_kernel_attention(q, k, v, k_enc, v_enc, prefix_len, eps=eps), None
     enc = encoder_state(k_enc, v_enc, prefix_len)
     if chunked:
         return based_chunked(q, k, v, causal=True, eps=eps, initial_state=enc, need_state=need_state)
