@@ -21,8 +21,9 @@ summed over members; ratios are within one invocation on one machine. Modes:
 Shapes: ``quick`` = the sd_order quick CPU profile (V = 256, sets (4,16), (16,4), (8,32), (32,8),
 batch 64, f = 8, d_model 32 / 64); ``paper`` = the paper profile (V = 2048, the paper's train
 tuples, batch 128, d_model 36 / 128, f = 4 / 24). Variants: causal Based, non-causal Based,
-JRT-Prompt, JRT-RNN. Writes ``train_throughput_<device>.csv`` (medians over ``--repeats``) and
-prints a table.
+JRT-Prompt, JRT-RNN. Writes ``train_throughput_<device>_<profile>.csv`` (medians over
+``--repeats``; column ``short_path`` is READTWICE_SHORT_PATH, so ``never`` times the chunked engine
+alone in the same run) and prints a table.
 """
 
 from __future__ import annotations
@@ -49,13 +50,14 @@ from bench.prefill import git_commit
 from synthetic.config import RunConfig
 from synthetic.devices import autocast, resolve_precision
 from synthetic.ensemble import load_splits, train_ensemble
+from synthetic.kernels.short.op import short_path_mode
 from synthetic.model import build_model
 from synthetic.optim import lr_factor, param_groups
 
 COLUMNS = [
     "profile", "variant", "d_model", "feature_dim", "mode", "members", "processes", "threads", "steps",
     "seconds", "ms_per_member_step", "tokens_per_s", "speedup_vs_baseline", "speedup_vs_before", "device",
-    "torch", "commit",
+    "torch", "commit", "short_path",
 ]  # fmt: skip
 VARIANTS: dict[str, tuple[dict[str, Any], int]] = {
     "Based (causal)": ({"kind": "based", "num_heads": 2, "causal": True}, 1),
@@ -272,6 +274,7 @@ def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[st
                     "speedup_vs_baseline": round(rate / base_rate, 2) if base_rate else None,
                     "speedup_vs_before": round(rate / before_rate, 2) if before_rate else None,
                     "device": device_name, "torch": torch.__version__, "commit": git_commit(),
+                    "short_path": short_path_mode(),
                 }  # fmt: skip
                 print(
                     f"{variant:20s} d={d_model:3d} f={f:2d} {mode:9s} K={k:2d} N={n} "

@@ -82,6 +82,7 @@ class Variant(_Strict):
     name: str = Field(min_length=1)
     pattern: tuple[MixerConfig, ...] = Field(min_length=1)
     passes: int = Field(1, ge=1)
+    stage: int = Field(0, ge=0)  # runs of lower stages train first in a profile ordered by "stage"
     description: str = ""
 
     @field_validator("pattern", mode="before")
@@ -102,6 +103,7 @@ class Profile(_Strict):
     train: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     variants: list[str] | None = None  # names of the variants this profile runs (default: all)
+    order: list[str] | None = None  # training order: "stage", "variant" or grid keys, first decides
 
     @field_validator("data")
     @classmethod
@@ -125,6 +127,18 @@ class Profile(_Strict):
                 raise ValueError(f"grid.{key} is an empty list; give at least one value")
             if len(set(map(repr, values))) != len(values):
                 raise ValueError(f"grid.{key}={values} repeats a value")
+            tables = [isinstance(v, dict) for v in values]
+            if any(tables) and not all(tables):
+                raise ValueError(
+                    f"grid.{key}={values} mixes tables and plain values; a bundle axis takes tables only"
+                )
+        return value
+
+    @field_validator("order")
+    @classmethod
+    def _unique_order_keys(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"order={value} repeats a key")
         return value
 
 
@@ -240,8 +254,56 @@ def _axis_kind(key: str, exp: Experiment) -> str:
     )
 
 
+def _bundle_kinds(key: str, values: list[Any], exp: Experiment, plain_keys: set[str]) -> dict[str, str]:
+    """Field -> axis kind of every field the tables of bundle axis ``key`` set (each classified
+    like a grid key; not ``seed``, not a field another grid key sets)."""
+    kinds: dict[str, str] = {}
+    for table in values:
+        for field_name in table:
+            if field_name in SPECIAL_AXES or field_name in plain_keys:
+                raise ValueError(
+                    f"grid.{key}: a bundle may not set {field_name!r} (a special axis or another grid key)"
+                )
+            kinds[field_name] = _axis_kind(field_name, exp)
+    return kinds
+
+
+def _order_key(
+    prof: Profile, profile: str, variants: list[Variant]
+) -> Callable[[Variant, dict[str, Any]], tuple]:
+    """The sort key of ``prof.order``: per key, the variant's stage, its position among the
+    profile's variants, or the position of the run's value in the grid list (-1: the variant
+    does not multiply along that axis)."""
+    order = prof.order or []
+    allowed = {"stage", "variant", *prof.grid}
+    unknown = [k for k in order if k not in allowed]
+    if unknown:
+        raise ValueError(
+            f"profiles.{profile}.order has unknown key(s) {unknown}; allowed: 'stage', 'variant' or a grid key "
+            f"({', '.join(prof.grid) or 'none'})"
+        )
+    position = {v.name: i for i, v in enumerate(variants)}
+
+    def rank(variant: Variant, setting: dict[str, Any]) -> tuple:
+        ranks = []
+        for key in order:
+            if key == "stage":
+                ranks.append(variant.stage)
+            elif key == "variant":
+                ranks.append(position[variant.name])
+            else:
+                ranks.append(prof.grid[key].index(setting[key]) if key in setting else -1)
+        return tuple(ranks)
+
+    return rank
+
+
 def expand(exp: Experiment, profile: str) -> list[RunConfig]:
-    """All runs of ``profile``: variants x grid, as frozen RunConfigs in a deterministic order.
+    """All runs of ``profile``: variants x grid, as frozen RunConfigs in a deterministic order
+    (variant by variant, then the grid's product; with ``order``, stably sorted by its keys).
+
+    A grid axis whose values are tables is a bundle: each table sets several fields at once
+    (e.g. ``protocol = [{init = "torch"}, {init = "reference", optimizer = "reference"}]``).
 
     Raises ValueError for an unknown grid key or variant name, and pydantic's ValidationError for
     bad data / model / train values.
@@ -256,8 +318,14 @@ def expand(exp: Experiment, profile: str) -> list[RunConfig]:
                 f"profiles.{profile}.variants names unknown variant(s) {unknown}; known: {sorted(names)}"
             )
         variants = [v for v in variants if v.name in prof.variants]
-    kinds = {key: _axis_kind(key, exp) for key in prof.grid}
+    bundles = {key for key, values in prof.grid.items() if isinstance(values[0], dict)}
+    plain = set(prof.grid) - bundles
+    kinds = {key: "bundle" if key in bundles else _axis_kind(key, exp) for key in prof.grid}
+    for key in sorted(bundles):
+        kinds.update(_bundle_kinds(key, prof.grid[key], exp, plain))
+    rank = _order_key(prof, profile, variants)
     runs: list[RunConfig] = []
+    ranks: list[tuple] = []
     seen: dict[str, int] = {}
     for variant in variants:
         # axes this variant multiplies along (mixer axes only if one of its mixers has the field)
@@ -267,7 +335,10 @@ def expand(exp: Experiment, profile: str) -> list[RunConfig]:
             if kinds[k] != "mixer" or any(k in MIXER_CONFIGS[m.kind].model_fields for m in variant.pattern)
         ]
         for values in itertools.product(*(prof.grid[k] for k in axes)):
-            setting = dict(zip(axes, values, strict=True))
+            chosen = dict(zip(axes, values, strict=True))
+            setting = {k: v for k, v in chosen.items() if k not in bundles}
+            for key in bundles & chosen.keys():
+                setting.update(chosen[key])
             model_fields = {**prof.model, **{k: v for k, v in setting.items() if kinds[k] == "model"}}
             train_fields = {**prof.train, **{k: v for k, v in setting.items() if kinds[k] == "train"}}
             mixer_fields = {k: v for k, v in setting.items() if kinds[k] == "mixer"}
@@ -298,7 +369,9 @@ def expand(exp: Experiment, profile: str) -> list[RunConfig]:
                 )
             seen[h] = len(runs)
             runs.append(cfg)
-    return runs
+            ranks.append(rank(variant, chosen))
+    order = sorted(range(len(runs)), key=ranks.__getitem__)  # stable: ties keep the expansion order
+    return [runs[i] for i in order]
 
 
 # ----------------------------------------------------------------------------------------- runners

@@ -7,6 +7,7 @@ import torch
 
 from synthetic.kernels.based.reference import State, based_chunked
 from synthetic.kernels.dispatch import resolve
+from synthetic.kernels.short import short_attention, takes_short_path
 
 
 def based_linear_attention(
@@ -56,10 +57,24 @@ def based_linear_attention(
             `(kv [B, H, E, Dh], z [B, H, E])` after the last token: float32 on the Triton path (not
             differentiable there), q's dtype on the reference path; None with ``need_state=False``.
 
+    On the Triton path a call without state in or out (``need_state=False``, no initial state)
+    of a sequence under the measured crossover takes the fused short-sequence kernels of
+    :mod:`synthetic.kernels.short` instead of the chunked engine (same values up to rounding).
+
     Gradients flow to q, k, v and the initial state on both paths. The batch dimension may fold
     anything (e.g. ensemble members x batch): every row is independent.
     """
     if resolve(impl, q, k, v) == "triton":
+        if takes_short_path(
+            q.shape[1],
+            q.shape[-1],
+            v.shape[-1],
+            need_state=need_state,
+            has_initial_state=initial_state is not None,
+        ):
+            if causal:
+                return short_attention(q, k, v, eps=eps), None
+            return short_attention(q, None, None, k_enc=k, v_enc=v, eps=eps), None
         y, state = based_triton(q, k, v, causal=causal, eps=eps, initial_state=initial_state)
         return y, (state if need_state else None)
     return based_chunked(q, k, v, causal=causal, eps=eps, initial_state=initial_state, need_state=need_state)

@@ -1,0 +1,140 @@
+"""The short-sequence path against the chunked engine: one linear-attention op, forward + backward,
+bf16, on one GPU, at the training shapes and over T to find the crossover.
+
+    python bench/short_attention.py --out figures/data [--quick]
+
+Modes: causal Based, non-causal ("whole") Based, prefix linear attention (encoder = the whole
+sequence, prefix lengths uniform in [0, T]). Providers: ``engine`` (the chunked Triton engine,
+READTWICE_SHORT_PATH=never's path) and ``short`` (synthetic.kernels.short). Times are medians of
+triton.testing.do_bench (ms) over fresh random inputs (q, k scaled by 1 / sqrt(F) so s stays O(1)).
+Shapes: the issue's four (B = members x batch), then T in {128, ..., 2048} at about 512k tokens per
+call for f in {4, 8, 16, 24}. Writes short_attention_<gpu>.csv (provider, mode, B, T, H, f, dv,
+ms, ratio engine/short, device, torch, triton, commit) and prints, per f and mode, the longest T at
+which the short path is faster (the crossover of synthetic.kernels.short.op.CROSSOVER_T).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.prefill import git_commit
+from synthetic.kernels.based.op import based_triton
+from synthetic.kernels.prefix_linear_attention.op import pla_triton
+from synthetic.kernels.short import short_attention
+
+COLUMNS = [
+    "provider",
+    "mode",
+    "B",
+    "T",
+    "H",
+    "f",
+    "dv",
+    "ms",
+    "engine_over_short",
+    "device",
+    "torch",
+    "triton",
+    "commit",
+]
+MODES = ("causal", "whole", "prefix")
+ISSUE_SHAPES = [(4096, 137, 2, 24, 64), (4096, 275, 2, 24, 64), (4096, 137, 2, 4, 18), (1024, 800, 2, 16, 32)]
+
+
+def sweep_shapes(quick: bool) -> list[tuple[int, int, int, int, int]]:
+    """(B, T, H, f, dv) of the crossover sweep: about 512k tokens per call."""
+    ts = [128, 512, 2048] if quick else [128, 256, 512, 1024, 2048]
+    fs = [4, 24] if quick else [4, 8, 16, 24]
+    return [(max(1, 2**19 // t), t, 2, f, 32) for f in fs for t in ts]
+
+
+def make_step(provider: str, mode: str, b: int, t: int, h: int, f: int, dv: int) -> Callable[[], None]:
+    """A closure running forward + backward of one op call on fixed random bf16 inputs."""
+    dt = torch.bfloat16
+    q, k, ke = ((torch.randn(b, t, h, f, device="cuda") * f**-0.5).to(dt).requires_grad_() for _ in range(3))
+    v, ve = (torch.randn(b, t, h, dv, device="cuda").to(dt).requires_grad_() for _ in range(2))
+    lengths = torch.randint(0, t + 1, (b,), device="cuda", dtype=torch.int32)
+    dy = torch.randn(b, t, h, dv, device="cuda").to(dt)
+
+    def forward() -> torch.Tensor:
+        if provider == "short":
+            if mode == "causal":
+                return short_attention(q, k, v)
+            if mode == "whole":
+                return short_attention(q, None, None, k_enc=k, v_enc=v)
+            return short_attention(q, k, v, k_enc=ke, v_enc=ve, lengths=lengths)
+        if mode == "prefix":
+            return pla_triton(q, k, v, ke, ve, lengths)[0]
+        return based_triton(q, k, v, causal=mode == "causal")[0]
+
+    def step() -> None:
+        forward().backward(dy)
+
+    return step
+
+
+def main(argv: list[str] | None = None) -> int:
+    import triton
+    from triton.testing import do_bench
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=None, help="folder for short_attention_<gpu>.csv")
+    parser.add_argument("--quick", action="store_true", help="f in {4, 24}, T in {128, 512, 2048}")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        parser.error("needs a CUDA GPU")
+    device = torch.cuda.get_device_name(0)
+    rows: list[dict] = []
+    writer = fh = None
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        gpu = device.replace(" ", "_").replace("/", "_")
+        fh = (args.out / f"short_attention_{gpu}.csv").open("w", newline="")
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+    for shape in ISSUE_SHAPES + sweep_shapes(args.quick):
+        b, t, h, f, dv = shape
+        for mode in MODES:
+            ms = {}
+            for provider in ("engine", "short"):
+                try:
+                    step = make_step(provider, mode, *shape)
+                    ms[provider] = do_bench(step, warmup=25, rep=100, return_mode="median")
+                except torch.OutOfMemoryError:
+                    ms[provider] = float("nan")
+                torch.cuda.empty_cache()
+            ratio = ms["engine"] / ms["short"]
+            print(f"{mode:6s} B={b:5d} T={t:5d} f={f:2d} dv={dv:3d}  engine {ms['engine']:8.3f} ms  "
+                  f"short {ms['short']:8.3f} ms  x{ratio:5.2f}", flush=True)  # fmt: skip
+            for provider, value in ms.items():
+                row = dict(
+                    provider=provider, mode=mode, B=b, T=t, H=h, f=f, dv=dv, ms=round(value, 4),
+                    engine_over_short=round(ratio, 3), device=device, torch=torch.__version__,
+                    triton=triton.__version__, commit=git_commit(),
+                )  # fmt: skip
+                rows.append(row)
+                if writer is not None and fh is not None:
+                    writer.writerow(row)
+                    fh.flush()
+    print("\nlongest T of the sweep at which the short path is faster (engine / short > 1):")
+    swept = {(b, t, h, f, dv) for b, t, h, f, dv in sweep_shapes(args.quick)}
+    for f in sorted({s[3] for s in swept}):
+        for mode in MODES:
+            faster = [r["T"] for r in rows if r["provider"] == "short" and r["mode"] == mode and r["f"] == f
+                      and (r["B"], r["T"], r["H"], r["f"], r["dv"]) in swept and r["engine_over_short"] > 1]  # fmt: skip
+            print(f"  f={f:2d} {mode:6s}: {max(faster) if faster else 'none'}")
+    if fh is not None:
+        fh.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The short-sequence path (synthetic.kernels.short) against the float64 kernel-matrix reference:
+outputs and the gradients of q, k, v, k_enc, v_enc for every mask (causal, whole, prefix), in the
+interpreter on the CPU (fp32, exact dots) and compiled on a GPU (every dtype, marker `gpu`).
+Every launch is guarded (helpers.guarded_launches): a load or store outside the tensors fails."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synthetic.kernels import based_linear_attention, prefix_linear_attention
+from synthetic.kernels.based.kernel_matrix import kernel_attention
+from synthetic.kernels.short import kernels as short_kernels
+from synthetic.kernels.short import op as short_op
+from synthetic.kernels.short import short_attention, takes_short_path
+
+from .helpers import guarded_launches, nan_poisoned_allocations, rel_err
+
+INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+HAS_CUDA = torch.cuda.is_available()
+pytestmark = pytest.mark.skipif(
+    not (INTERPRETED or HAS_CUDA), reason="Triton needs a GPU or TRITON_INTERPRET=1"
+)
+DEVICE = "cuda" if HAS_CUDA else "cpu"
+KERNELS = ["short_fwd_kernel", "short_bwd_dq_kernel", "short_bwd_dkv_kernel"]
+# ||got - ref|| / ||ref|| against fp64, per dtype (fp32 dots are tf32 on the GPU) ...
+TOL = {torch.float32: 1e-5 if INTERPRETED else 5e-3, torch.float16: 1e-2, torch.bfloat16: 3e-2}
+# ... or an RMS error this small: a gradient that is exactly zero (dq and dk at T = 1, where
+# y_0 = v_0 whatever q and k are) has only rounding noise, no meaningful relative error
+ATOL = {torch.float32: 1e-6 if INTERPRETED else 1e-2, torch.float16: 1e-2, torch.bfloat16: 2e-2}
+MODES = ("causal", "whole", "prefix")
+
+
+def _reference(mode: str, q, k, v, k_enc, v_enc, lengths) -> torch.Tensor:
+    """The same read through materialised [T, Tk] matrices (fp64 in, fp64 out)."""
+    t = q.shape[1]
+    if mode == "causal":
+        return kernel_attention(q, k, v, causal_cols=t)
+    if mode == "whole":
+        return kernel_attention(q, k_enc, v_enc)
+    keys = torch.cat(
+        [torch.ones(q.shape[0], t, dtype=torch.bool), torch.arange(k_enc.shape[1])[None] < lengths[:, None]],
+        1,
+    )
+    return kernel_attention(q, torch.cat([k, k_enc], 1), torch.cat([v, v_enc], 1), causal_cols=t, keys=keys)
+
+
+def _short(mode: str, q, k, v, k_enc, v_enc, lengths) -> torch.Tensor:
+    if mode == "causal":
+        return short_attention(q, k, v)
+    if mode == "whole":
+        return short_attention(q, None, None, k_enc=k_enc, v_enc=v_enc)
+    return short_attention(q, k, v, k_enc=k_enc, v_enc=v_enc, lengths=lengths)
+
+
+def check_short(
+    mode: str, b: int, t: int, h: int, f: int, d: int, te: int, lengths: list[int],
+    dtype: torch.dtype = torch.float32, seed: int = 0,
+) -> None:  # fmt: skip
+    """Outputs and every input gradient of :func:`short_attention` against the fp64 reference."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(b, t, h, f), (b, t, h, f), (b, t, h, d), (b, te, h, f), (b, te, h, d), (b, t, h, d)]
+    q, k, v, k_enc, v_enc, dy = (torch.randn(*s, generator=g, dtype=torch.float64) for s in shapes)
+    lens = torch.tensor(lengths, dtype=torch.int64)
+    used = {"causal": (0, 1, 2), "whole": (0, 3, 4), "prefix": (0, 1, 2, 3, 4)}[mode]
+    inputs = [q, k, v, k_enc, v_enc]
+    ref_leaves = [x.clone().requires_grad_(i in used) for i, x in enumerate(inputs)]
+    ref = _reference(mode, *ref_leaves, lens)
+    ref_grads = torch.autograd.grad(ref, [ref_leaves[i] for i in used], dy)
+    leaves = [x.to(DEVICE, dtype).requires_grad_(i in used) for i, x in enumerate(inputs)]
+    with nan_poisoned_allocations(), guarded_launches(short_op, KERNELS) as launched:
+        y = _short(mode, *leaves, lens.to(DEVICE))
+        grads = torch.autograd.grad(y, [leaves[i] for i in used], dy.to(DEVICE, dtype))
+    assert all(kernel.launches for name, kernel in launched.items() if name != "short_bwd_dkv_kernel" or t)
+    for name, got, want in zip(
+        ["y", *("q k v k_enc v_enc".split()[i] for i in used)], [y, *grads], [ref, *ref_grads]
+    ):
+        err = rel_err(got.cpu(), want)
+        rms = (got.cpu().double() - want).pow(2).mean().sqrt().item()
+        assert err < TOL[dtype] or rms <= ATOL[dtype], (
+            f"{name} ({mode}, T={t}, Te={te}, lengths={lengths}, {dtype}): relative error {err:.2e}, RMS {rms:.2e}"
+        )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("t", [1, 17, 63, 100, 257])
+def test_short_path_matches_reference(mode: str, t: int) -> None:
+    """The issue's lengths; prefix lengths 0, T and one between (per example of a batch of 3)."""
+    check_short(mode, b=3, t=t, h=2, f=5, d=7, te=t, lengths=[0, t, t // 2])
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    mode=st.sampled_from(MODES),
+    t=st.integers(1, 80),
+    te=st.integers(1, 80),
+    f=st.integers(1, 33),
+    d=st.integers(1, 40),
+    data=st.data(),
+)
+def test_short_path_any_shape(mode: str, t: int, te: int, f: int, d: int, data: st.DataObject) -> None:
+    """Any feature dim (padded to 16 or 32 or 64 inside), value dim, lengths and encoder length."""
+    te = t if mode == "causal" else te
+    lengths = data.draw(st.lists(st.integers(0, te), min_size=2, max_size=2))
+    check_short(mode, b=2, t=t, h=1, f=f, d=d, te=te, lengths=lengths, seed=data.draw(st.integers(0, 99)))
+
+
+def test_short_path_rejects_bad_input() -> None:
+    q = torch.randn(2, 5, 1, 4)
+    v = torch.randn(2, 5, 1, 3)
+    with pytest.raises(ValueError, match="needs own keys"):
+        short_attention(q, None, None)
+    with pytest.raises(ValueError, match="in pairs"):
+        short_attention(q, q, None)
+    with pytest.raises(ValueError, match="Tk == T"):
+        short_attention(q, q[:, :3], v[:, :3])
+    with pytest.raises(ValueError, match=r"encoder keys must be k \[B, Tk, H, F\]"):
+        short_attention(q, None, None, k_enc=torch.randn(2, 5, 1, 5), v_enc=v)
+    with pytest.raises(TypeError, match="share one dtype"):
+        short_attention(q, q.double(), v)
+    with pytest.raises(ValueError, match="feature dim F=65"):
+        short_attention(torch.randn(1, 2, 1, 65), torch.randn(1, 2, 1, 65), torch.randn(1, 2, 1, 3))
+    with pytest.raises(ValueError, match=r"lengths must be an integer tensor of shape \[2\]"):
+        short_attention(q, None, None, k_enc=q, v_enc=v, lengths=torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"lengths values must lie in \[0, Te=5\]; got min 0, max 6"):
+        short_attention(q, None, None, k_enc=q, v_enc=v, lengths=torch.tensor([0, 6]))
+
+
+def test_crossover_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only stateless calls within the kernel's limits, up to the crossover; the environment can
+    force either path and a bad value is refused."""
+    limit = short_op.crossover(8)
+    assert takes_short_path(limit, 8, 32, need_state=False, has_initial_state=False)
+    assert not takes_short_path(limit + 1, 8, 32, need_state=False, has_initial_state=False)
+    assert not takes_short_path(10, 8, 32, need_state=True, has_initial_state=False)
+    assert not takes_short_path(10, 8, 32, need_state=False, has_initial_state=True)
+    assert not takes_short_path(10, 65, 32, need_state=False, has_initial_state=False)
+    monkeypatch.setenv("READTWICE_SHORT_PATH", "always")
+    assert takes_short_path(10**6, 8, 32, need_state=False, has_initial_state=False)
+    monkeypatch.setenv("READTWICE_SHORT_PATH", "never")
+    assert not takes_short_path(10, 8, 32, need_state=False, has_initial_state=False)
+    monkeypatch.setenv("READTWICE_SHORT_PATH", "sometimes")
+    with pytest.raises(ValueError, match="READTWICE_SHORT_PATH='sometimes'; allowed: auto, always, never"):
+        takes_short_path(10, 8, 32, need_state=False, has_initial_state=False)
+
+
+@pytest.mark.parametrize("op", ["based_causal", "based_whole", "prefix"])
+def test_public_ops_take_the_short_path_for_training_calls(op: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """need_state=False on the Triton path goes through the short kernels and gives the engine's
+    outputs and gradients (need_state=True keeps the engine)."""
+    g = torch.Generator().manual_seed(3)
+    b, t, h, f, d = 2, 19, 2, 4, 6
+    q, k, v, k_enc, v_enc = (
+        torch.randn(b, t, h, n, generator=g).to(DEVICE).requires_grad_() for n in (f, f, d, f, d)
+    )
+    prefix_len = torch.tensor([0, 11], device=DEVICE)
+
+    def call(need_state: bool) -> torch.Tensor:
+        if op == "prefix":
+            return prefix_linear_attention(
+                q, k, v, k_enc, v_enc, prefix_len, impl="triton", need_state=need_state
+            )[0]
+        return based_linear_attention(
+            q, k, v, causal=op == "based_causal", impl="triton", need_state=need_state
+        )[0]
+
+    monkeypatch.setenv("READTWICE_SHORT_PATH", "auto")
+    leaves = [q, k, v] + ([k_enc, v_enc] if op == "prefix" else [])
+    dy = torch.randn(b, t, h, d, generator=g).to(DEVICE)
+    with guarded_launches(short_op, KERNELS) as launched:
+        y_engine = call(need_state=True)
+        grads_engine = torch.autograd.grad(y_engine, leaves, dy)
+        assert launched["short_fwd_kernel"].launches == 0
+        y_short = call(need_state=False)
+        grads_short = torch.autograd.grad(y_short, leaves, dy)
+        assert launched["short_fwd_kernel"].launches == 1
+    for got, want in zip([y_short, *grads_short], [y_engine, *grads_engine]):
+        assert rel_err(got, want) < TOL[torch.float32]
+
+
+def test_kernels_module_is_what_the_op_launches() -> None:
+    """The guarded launches above wrap the op module's names; they must be the kernels module's."""
+    for name in KERNELS:
+        assert getattr(short_op, name) is getattr(short_kernels, name)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("mode", MODES)
+def test_short_path_gpu_dtypes(mode: str, dtype: torch.dtype) -> None:
+    """Every dtype compiled, at training-like sizes (f = 24 pads to 32; D = 64)."""
+    for t, f, d in [(137, 24, 64), (275, 4, 18), (63, 16, 32)]:
+        check_short(mode, b=4, t=t, h=2, f=f, d=d, te=t, lengths=[0, t, t // 3, 1], dtype=dtype)
