@@ -128,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     swept = {(b, t, h, f, dv) for b, t, h, f, dv in sweep_shapes(args.quick)}
     for f in sorted({s[3] for s in swept}):
         for mode in MODES:
-            faster = [r["T"] for r in rows if r["provider"] == "short" and r["mode"] == mode and r["f"] == f
-                      and (r["B"], r["T"], r["H"], r["f"], r["dv"]) in swept and r["engine_over_short"] > 1]  # fmt: skip
+            faster = [
+                r["T"] for r in rows
+                if r["provider"] == "short" and r["mode"] == mode and r["f"] == f
+                and (r["B"], r["T"], r["H"], r["f"], r["dv"]) in swept and r["engine_over_short"] > 1
+            ]  # fmt: skip
             print(f"  f={f:2d} {mode:6s}: {max(faster) if faster else 'none'}")
     if fh is not None:
         fh.close()
