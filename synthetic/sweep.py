@@ -279,8 +279,8 @@ def _order_key(
     unknown = [k for k in order if k not in allowed]
     if unknown:
         raise ValueError(
-            f"profiles.{profile}.order has unknown key(s) {unknown}; allowed: 'stage', 'variant' or a grid key "
-            f"({', '.join(prof.grid) or 'none'})"
+            f"profiles.{profile}.order has unknown key(s) {unknown}; allowed: 'stage', 'variant' or "
+            f"a grid key ({', '.join(prof.grid) or 'none'})"
         )
     position = {v.name: i for i, v in enumerate(variants)}
 

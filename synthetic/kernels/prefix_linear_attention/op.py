@@ -7,11 +7,11 @@ import torch
 
 from synthetic.kernels.based.reference import State
 from synthetic.kernels.dispatch import resolve
-from synthetic.kernels.short import short_attention, takes_short_path
 from synthetic.kernels.prefix_linear_attention.reference import (
     check_prefix_inputs,
     prefix_linear_attention_reference,
 )
+from synthetic.kernels.short import short_attention, takes_short_path
 
 
 def prefix_linear_attention(

@@ -101,7 +101,8 @@ class _ShortAttention(torch.autograd.Function):
             Q=q, K=k if has_own else dummy, V=v if has_own else dummy,
             KE=k_enc if has_enc else dummy, VE=v_enc if has_enc else dummy,
             LENS=lengths if lengths is not None else dummy, Y=y, R=r,
-            T=call.t, TE=te, H=call.h, scale=call.scale, eps=eps, **call.const, **call.flags, num_warps=call.warps,
+            T=call.t, TE=te, H=call.h, scale=call.scale, eps=eps,
+            **call.const, **call.flags, num_warps=call.warps,
         )  # fmt: skip
         ctx.save_for_backward(q, k, v, k_enc, v_enc, lengths, y, r)
         ctx.call = call
@@ -154,7 +155,8 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, role: str) -> None
         )
     if q.dtype not in SUPPORTED_DTYPES or not (q.dtype == k.dtype == v.dtype):
         raise TypeError(
-            f"q, {role} k, v must share one dtype among {SUPPORTED_DTYPES}; got {q.dtype}, {k.dtype}, {v.dtype}"
+            f"q, {role} k, v must share one dtype among {SUPPORTED_DTYPES}; "
+            f"got {q.dtype}, {k.dtype}, {v.dtype}"
         )
     if f > MAX_FEATURE_DIM or v.shape[-1] > MAX_HEAD_DIM:
         raise ValueError(
@@ -202,7 +204,8 @@ def short_attention(
             raise ValueError("lengths limit the encoder keys; give k_enc, v_enc with them")
         if lengths.dtype not in (torch.int32, torch.int64) or lengths.shape != (q.shape[0],):
             raise ValueError(
-                f"lengths must be an integer tensor of shape [{q.shape[0]}]; got {lengths.dtype} {tuple(lengths.shape)}"
+                f"lengths must be an integer tensor of shape [{q.shape[0]}]; "
+                f"got {lengths.dtype} {tuple(lengths.shape)}"
             )
         te = k_enc.shape[1]
         if lengths.is_cuda:  # checked on the device: a read-back would stall the launch queue
@@ -211,7 +214,8 @@ def short_attention(
             )
         elif lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > te):
             raise ValueError(
-                f"lengths values must lie in [0, Te={te}]; got min {int(lengths.min())}, max {int(lengths.max())}"
+                f"lengths values must lie in [0, Te={te}]; "
+                f"got min {int(lengths.min())}, max {int(lengths.max())}"
             )
         lengths = lengths.to(torch.int32).contiguous()
     return _ShortAttention.apply(
