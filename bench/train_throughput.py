@@ -49,8 +49,8 @@ from bench.prefill import git_commit
 from synthetic.config import RunConfig
 from synthetic.devices import autocast, resolve_precision
 from synthetic.ensemble import load_splits, train_ensemble
-from synthetic.model import build_model
-from synthetic.optim import lr_factor, param_groups
+from synthetic.model import build_model, decays
+from synthetic.optim import lr_factor
 
 COLUMNS = [
     "profile", "variant", "d_model", "feature_dim", "mode", "members", "processes", "threads", "steps",
@@ -114,8 +114,13 @@ def time_baseline(cfg: RunConfig) -> tuple[float, int, int]:
     train, _ = load_splits(cfg.data)
     model = build_model(cfg.model, train.vocab_size, seed=cfg.seed).to(device)
     tc = cfg.train
+    decayed = {n: tc.decay_all or decays(n, p.dim()) for n, p in model.named_parameters()}
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if decayed[n] == flag], "weight_decay": wd}
+        for flag, wd in ((True, tc.weight_decay), (False, 0.0))
+    ]
     opt = torch.optim.AdamW(
-        param_groups(model, tc.weight_decay, tc.decay_all),
+        groups,
         lr=tc.lr,
         betas=tc.betas,
         fused=device.type == "cuda",
