@@ -28,7 +28,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -37,12 +37,11 @@ from tqdm.auto import tqdm
 
 from synthetic.config import RunConfig
 from synthetic.devices import autocast, describe_device, resolve_device, resolve_precision
-from synthetic.members import StackedLanguageModel, stack_models
+from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
 from synthetic.model import LanguageModel, build_model
 from synthetic.optim import MemberAdamW, MemberHyper
 from synthetic.tasks import Batch, DataConfig, SliceAccuracy, SplitData, build_split
 from synthetic.tasks.config import stable_digest
-from synthetic.tasks.tokens import IGNORE_INDEX
 
 __all__ = [
     "MEMBER_FIELDS",
@@ -118,57 +117,6 @@ class Outcome:
 # ------------------------------------------------------------------------------------- batches
 
 
-@dataclass(frozen=True)
-class LabelPositions:
-    """Where the labels of K member batches (B rows each) are: rows, cols, targets int64 [K, N]
-    and valid bool [K, N] (member k has ``valid[k].sum()`` labelled positions; the rest is
-    padding); and per batch row its labelled columns, query_cols int64 [K*B, Q] (Q the most
-    labels in one row; padded with column 0), with slots int64 [K, N] saying where in its row's
-    Q each label sits (the model's last block reads only those Q positions)."""
-
-    rows: torch.Tensor
-    cols: torch.Tensor
-    targets: torch.Tensor
-    valid: torch.Tensor
-    query_cols: torch.Tensor
-    slots: torch.Tensor
-
-    @staticmethod
-    def of(labels: Sequence[torch.Tensor]) -> LabelPositions:
-        """From each member's labels [B, T] (-100 where unlabelled; one shape for all members).
-
-        A fixed number of tensor operations whatever K (the GPU's steps are launch-bound, so the
-        host must not loop over members)."""
-        shapes = {tuple(lab.shape) for lab in labels}
-        if len(shapes) != 1:
-            raise ValueError(f"member label batches must share one shape [B, T]; got {sorted(shapes)}")
-        stacked = torch.stack(list(labels))  # [K, B, T]
-        k, b, _ = stacked.shape
-        mask = stacked != IGNORE_INDEX
-        per_row = mask.sum(-1).flatten()  # [K*B] labels in each row
-        per_member = per_row.view(k, b).sum(1)  # [K]
-        n = max(1, int(per_member.max()))
-        q = max(1, int(per_row.max()))
-        m, r, c = mask.nonzero(as_tuple=True)  # row-major: by member, row, column
-        order = torch.arange(len(m))
-        index = order - (torch.cumsum(per_member, 0) - per_member)[m]  # n-th label of its member
-        slot = order - (torch.cumsum(per_row, 0) - per_row)[m * b + r]  # rank within its row
-        rows = torch.zeros(k, n, dtype=torch.long)
-        cols = torch.zeros(k, n, dtype=torch.long)
-        targets = torch.zeros(k, n, dtype=torch.long)
-        valid = torch.zeros(k, n, dtype=torch.bool)
-        slots = torch.zeros(k, n, dtype=torch.long)
-        query_cols = torch.zeros(k * b, q, dtype=torch.long)
-        rows[m, index], cols[m, index], targets[m, index] = r, c, stacked[m, r, c]
-        valid[m, index] = True
-        slots[m, index] = slot
-        query_cols[m * b + r, slot] = c
-        return LabelPositions(rows, cols, targets, valid, query_cols, slots)
-
-    def to(self, device: torch.device) -> LabelPositions:
-        return LabelPositions(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))
-
-
 def _stack_batches(batches: Sequence[Batch]) -> tuple[torch.Tensor, torch.Tensor, LabelPositions]:
     """K member batches of one shape -> inputs [K*B, T], prefix_len [K*B], label positions."""
     first = batches[0]
@@ -192,12 +140,7 @@ def _labelled_logits(
     on_dev = where.to(device)
     with autocast(device, precision):
         logits = model.labelled_logits(
-            inputs.to(device, non_blocking=True),
-            prefix_len.to(device, non_blocking=True),
-            on_dev.rows,
-            on_dev.cols,
-            on_dev.query_cols,
-            on_dev.slots,
+            inputs.to(device, non_blocking=True), prefix_len.to(device, non_blocking=True), on_dev
         )
     return logits, where, on_dev
 

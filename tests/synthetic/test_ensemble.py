@@ -137,7 +137,7 @@ def test_label_positions_match_a_loop_over_members_and_rows(
     """LabelPositions.of (vectorised over members) against the definition written as loops: each
     member's labels in row-major order, padded; each row's labelled columns in order, padded
     with 0; slots point back from a label to its place in its row."""
-    from synthetic.ensemble import LabelPositions
+    from synthetic.members import LabelPositions
 
     g = torch.Generator().manual_seed(seed)
     labels = []
