@@ -195,10 +195,9 @@ class Before:
 
 def time_ours(cfgs: list[RunConfig]) -> tuple[float, int, int]:
     """(seconds, steps, tokens over all members) of one ensemble (training steps only)."""
-    outcomes = train_ensemble(cfgs)
-    metrics = [o.metrics for o in outcomes if o.metrics is not None]
+    metrics = [o.metrics for o in train_ensemble(cfgs) if o.metrics is not None]
     assert len(metrics) == len(cfgs), "a member of the benchmark ensemble failed"
-    return metrics[0]["train_time_s"], metrics[0]["steps"], sum(m["train_tokens"] for m in metrics)
+    return metrics[0].train_time_s, metrics[0].final.step, sum(m.train_tokens for m in metrics)
 
 
 def _sync(device: torch.device) -> None:
