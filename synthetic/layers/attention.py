@@ -33,6 +33,18 @@ class KVCache(NamedTuple):
     v: torch.Tensor
     pos: torch.Tensor
 
+    @classmethod
+    def empty(
+        cls,
+        shape: tuple[int, int, int, int],
+        *,
+        device: torch.device | str | None,
+        dtype: torch.dtype,
+    ) -> KVCache:
+        """No token read yet: zero k, v of ``shape`` [B, H, C, Dh] and pos 0."""
+        k = torch.zeros(shape, device=device, dtype=dtype)
+        return cls(k=k, v=torch.zeros_like(k), pos=torch.zeros((), device=device, dtype=torch.int64))
+
 
 class AttentionConfig(MixerConfigBase):
     """Causal softmax attention with ``num_heads`` heads (must divide d_model)."""
@@ -77,13 +89,8 @@ class Attention(Mixer[KVCache]):
     ) -> KVCache:
         if seq_len is None or seq_len < 1:
             raise ValueError(f"Attention.init_state needs seq_len >= 1 (KV-cache capacity); got {seq_len}")
-        state_dtype = self._state_dtype(dtype)
         shape = (batch, self.num_heads, seq_len, self.head_dim)
-        return KVCache(
-            k=torch.zeros(shape, device=device, dtype=state_dtype),
-            v=torch.zeros(shape, device=device, dtype=state_dtype),
-            pos=torch.zeros((), device=device, dtype=torch.int64),
-        )
+        return KVCache.empty(shape, device=device, dtype=self._state_dtype(dtype))
 
     def step(self, x_t: torch.Tensor, state: KVCache) -> tuple[torch.Tensor, KVCache]:
         self._check_step_input(x_t)

@@ -75,13 +75,8 @@ class SlidingWindowAttention(Mixer[KVCache]):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> KVCache:
-        state_dtype = self._state_dtype(dtype)
         shape = (batch, self.num_heads, self.window, self.head_dim)
-        return KVCache(
-            k=torch.zeros(shape, device=device, dtype=state_dtype),
-            v=torch.zeros(shape, device=device, dtype=state_dtype),
-            pos=torch.zeros((), device=device, dtype=torch.int64),
-        )
+        return KVCache.empty(shape, device=device, dtype=self._state_dtype(dtype))
 
     def step(self, x_t: torch.Tensor, state: KVCache) -> tuple[torch.Tensor, KVCache]:
         self._check_step_input(x_t)
