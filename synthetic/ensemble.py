@@ -333,7 +333,9 @@ class _Ensemble:
     (``members``, in the stacked model's order) and the clocks. Its methods are the named steps
     of the module docstring; :func:`train_ensemble` runs them."""
 
-    def __init__(self, cfgs: Sequence[RunConfig], device: str | torch.device | None, keep_models: bool):
+    def __init__(
+        self, cfgs: Sequence[RunConfig], device: str | torch.device | None, keep_models: bool
+    ) -> None:
         self.t_start = time.perf_counter()
         self.tc = tc = cfgs[0].train
         self.size = len(cfgs)
