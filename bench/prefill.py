@@ -35,8 +35,8 @@ DTYPE = torch.bfloat16
 
 
 def git_commit() -> str:
-    """The commit the benchmark measures (:func:`synthetic.train.source_commit`), or "unknown"."""
-    from synthetic.train import source_commit
+    """The commit the benchmark measures (:func:`synthetic.record.source_commit`), or "unknown"."""
+    from synthetic.record import source_commit
 
     return source_commit() or "unknown"
 

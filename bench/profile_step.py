@@ -36,14 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         for s in range(args.members)
     ]
     load_splits(cfgs[0].data)
-    train_ensemble(cfgs)  # warm-up: compiles, autotunes, allocator
+    list(train_ensemble(cfgs))  # warm-up: compiles, autotunes, allocator
     activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
     with torch.profiler.profile(activities=activities) as prof:
-        train_ensemble(cfgs)
+        list(train_ensemble(cfgs))
     events = prof.key_averages()
     total = sum(e.self_device_time_total for e in events)
-    print(f"{args.variant} d_model={args.d_model} f={args.f} K={args.members}: {args.steps} steps (+ one eval), "
-          f"GPU busy {total / 1e3:.1f} ms")  # fmt: skip
+    print(
+        f"{args.variant} d_model={args.d_model} f={args.f} K={args.members}: {args.steps} steps "
+        f"(+ one eval), GPU busy {total / 1e3:.1f} ms"
+    )
     print(events.table(sort_by="self_device_time_total", row_limit=args.top, max_name_column_width=60))
     return 0
 

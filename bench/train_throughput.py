@@ -51,8 +51,8 @@ from synthetic.config import RunConfig
 from synthetic.devices import autocast, resolve_precision
 from synthetic.ensemble import load_splits, train_ensemble
 from synthetic.kernels.short.op import short_path_mode
-from synthetic.model import build_model
-from synthetic.optim import lr_factor, param_groups
+from synthetic.model import build_model, decays
+from synthetic.optim import lr_factor
 
 COLUMNS = [
     "profile", "variant", "d_model", "feature_dim", "mode", "members", "processes", "threads", "steps",
@@ -116,8 +116,13 @@ def time_baseline(cfg: RunConfig) -> tuple[float, int, int]:
     train, _ = load_splits(cfg.data)
     model = build_model(cfg.model, train.vocab_size, seed=cfg.seed).to(device)
     tc = cfg.train
+    decayed = {n: tc.decay_all or decays(n, p.dim()) for n, p in model.named_parameters()}
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if decayed[n] == flag], "weight_decay": wd}
+        for flag, wd in ((True, tc.weight_decay), (False, 0.0))
+    ]
     opt = torch.optim.AdamW(
-        param_groups(model, tc.weight_decay, tc.decay_all),
+        groups,
         lr=tc.lr,
         betas=tc.betas,
         fused=device.type == "cuda",
@@ -192,10 +197,9 @@ class Before:
 
 def time_ours(cfgs: list[RunConfig]) -> tuple[float, int, int]:
     """(seconds, steps, tokens over all members) of one ensemble (training steps only)."""
-    outcomes = train_ensemble(cfgs)
-    metrics = [o.metrics for o in outcomes if o.metrics is not None]
+    metrics = [o.metrics for o in train_ensemble(cfgs) if o.metrics is not None]
     assert len(metrics) == len(cfgs), "a member of the benchmark ensemble failed"
-    return metrics[0]["train_time_s"], metrics[0]["steps"], sum(m["train_tokens"] for m in metrics)
+    return metrics[0].train_time_s, metrics[0].final.step, sum(m.train_tokens for m in metrics)
 
 
 def _sync(device: torch.device) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -306,11 +306,15 @@ class StreamingAlgorithm(ABC):
             store.write_element(reg, tok, hit)
         reg[hit, flag] = 1
 
-    def _answer_from(self, reg: np.ndarray, store: SetStore, flag: int) -> np.ndarray:
+    def _answer_from(
+        self, reg: np.ndarray, flag: int, read_element: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """The output from a register whose bit ``flag`` says "found": decision ``not found``;
+        shared element ``read_element(reg)`` where found, else 0 (read only for that variant)."""
         found = reg[:, flag] == 1
         if self.variant is Variant.DECISION:
             return ~found
-        return np.where(found, store.read_element(reg), 0)
+        return np.where(found, read_element(reg), 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,7 +361,7 @@ class StoreFirst(StreamingAlgorithm):
             self._hit(reg, self._store, self._flag, f, tok)
 
     def _output(self, reg: np.ndarray) -> np.ndarray:
-        return self._answer_from(reg, self._store, self._flag)
+        return self._answer_from(reg, self._flag, self._store.read_element)
 
 
 def _jrt_action(layout: StreamLayout, small_first: bool, pos: int) -> tuple[str | None, int]:
@@ -412,7 +416,7 @@ class JRTTwoPass(StreamingAlgorithm):
             self._hit(reg, self._store, self._flag, arg, tok)
 
     def _output(self, reg: np.ndarray) -> np.ndarray:
-        return self._answer_from(reg, self._store, self._flag)
+        return self._answer_from(reg, self._flag, self._store.read_element)
 
 
 class JRTIntersection(StreamingAlgorithm):
@@ -545,7 +549,7 @@ class MultiPass(StreamingAlgorithm):
                 self._store.insert(reg, q - lo, tok, pending)
 
     def _output(self, reg: np.ndarray) -> np.ndarray:
-        return self._answer_from(reg, self._store, self._flag)
+        return self._answer_from(reg, self._flag, self._store.read_element)
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,14 +593,38 @@ class TruncatedStoreFirst(StreamingAlgorithm):
             self._hit(reg, self._store, self._flag, self._c, tok)
 
     def _output(self, reg: np.ndarray) -> np.ndarray:
-        return self._answer_from(reg, self._store, self._flag)
+        return self._answer_from(reg, self._flag, self._store.read_element)
 
 
 def _check_seed(seed: object) -> int:
     return check_int("seed", seed, 0)
 
 
-class BloomFilter(StreamingAlgorithm):
+class _HashSketch(StreamingAlgorithm):
+    """A one-pass hash sketch of the first set (register bits [0, S)), then the "found" flag (bit
+    S) and, for the shared-element variant, the candidate element (w bits after the flag)."""
+
+    exact = False
+
+    def _place_flag(self, sketch_bits: int, n: int) -> None:
+        """Lay the register out after a sketch of ``sketch_bits`` bits over the universe [n]."""
+        self._flag = sketch_bits
+        self._elem = sketch_bits + 1
+        self._w = bounds.element_bits(n) if self.variant is Variant.SHARED else 0
+        self._width = sketch_bits + 1 + self._w
+
+    def _found(self, reg: np.ndarray, tok: np.ndarray, match: np.ndarray) -> None:
+        """Streams still searching whose token ``tok`` [B] matches the sketch (bool [B]) raise the
+        flag and keep the token as the candidate."""
+        hit = (reg[:, self._flag] == 0) & match
+        _write(reg, self._elem, self._w, tok, hit)
+        reg[hit, self._flag] = 1
+
+    def _output(self, reg: np.ndarray) -> np.ndarray:
+        return self._answer_from(reg, self._flag, lambda r: _read(r, self._elem, self._w))
+
+
+class BloomFilter(_HashSketch):
     """One pass: a Bloom filter of ``filter_bits`` bits with ``hashes`` hash functions.
 
     The hash functions are a table drawn once from ``numpy.random.default_rng(seed)`` for the
@@ -606,7 +634,6 @@ class BloomFilter(StreamingAlgorithm):
     """
 
     name = "bloom"
-    exact = False
 
     def __init__(
         self, filter_bits: int, hashes: int = 2, seed: int = 0, variant: Variant | str = Variant.DECISION
@@ -622,10 +649,7 @@ class BloomFilter(StreamingAlgorithm):
     def _plan(self, layout: StreamLayout) -> None:
         rng = np.random.default_rng(self.seed)
         self._table = rng.integers(0, self.filter_bits, size=(self.hashes, layout.n))
-        self._flag = self.filter_bits
-        self._elem = self.filter_bits + 1
-        self._w = bounds.element_bits(layout.n) if self.variant is Variant.SHARED else 0
-        self._width = self.filter_bits + 1 + self._w
+        self._place_flag(self.filter_bits, layout.n)
 
     def stated_bits(self, layout: StreamLayout) -> int:
         return bounds.bloom_filter_bits(self.filter_bits, layout.n, self.variant)
@@ -641,26 +665,16 @@ class BloomFilter(StreamingAlgorithm):
         if pos < f:
             reg[rows, cols] = 1
             return
-        pending = reg[:, self._flag] == 0
-        hit = pending & np.all(reg[rows, cols] == 1, axis=1)
-        _write(reg, self._elem, self._w, tok, hit)
-        reg[hit, self._flag] = 1
-
-    def _output(self, reg: np.ndarray) -> np.ndarray:
-        found = reg[:, self._flag] == 1
-        if self.variant is Variant.DECISION:
-            return ~found
-        return np.where(found, _read(reg, self._elem, self._w), 0)
+        self._found(reg, tok, np.all(reg[rows, cols] == 1, axis=1))
 
 
-class FingerprintSketch(StreamingAlgorithm):
+class FingerprintSketch(_HashSketch):
     """One pass: keep a ``fp_bits``-bit hash fingerprint of each first-set element (a list of
     first * fp_bits bits). Distinct elements with equal fingerprints collide (false positives).
     The fingerprint table is drawn from ``default_rng(seed)`` (static). Register:
     first * fp_bits + 1 (+ w, shared-element variant)."""
 
     name = "fingerprint"
-    exact = False
 
     def __init__(self, fp_bits: int, seed: int = 0, variant: Variant | str = Variant.DECISION) -> None:
         super().__init__(variant)
@@ -672,11 +686,7 @@ class FingerprintSketch(StreamingAlgorithm):
     def _plan(self, layout: StreamLayout) -> None:
         rng = np.random.default_rng(self.seed)
         self._table = rng.integers(0, 1 << self.fp_bits, size=layout.n)
-        f = layout.first_size
-        self._flag = f * self.fp_bits
-        self._elem = self._flag + 1
-        self._w = bounds.element_bits(layout.n) if self.variant is Variant.SHARED else 0
-        self._width = self._flag + 1 + self._w
+        self._place_flag(layout.first_size * self.fp_bits, layout.n)
 
     def stated_bits(self, layout: StreamLayout) -> int:
         return bounds.fingerprint_bits(layout.first_size, self.fp_bits, layout.n, self.variant)
@@ -695,16 +705,7 @@ class FingerprintSketch(StreamingAlgorithm):
             return
         block = reg[:, : f * g].reshape(reg.shape[0], f, g)
         values = (block.astype(np.int64) << np.arange(g, dtype=np.int64)).sum(axis=2)
-        pending = reg[:, self._flag] == 0
-        hit = pending & np.any(values == fp[:, None], axis=1)
-        _write(reg, self._elem, self._w, tok, hit)
-        reg[hit, self._flag] = 1
-
-    def _output(self, reg: np.ndarray) -> np.ndarray:
-        found = reg[:, self._flag] == 1
-        if self.variant is Variant.DECISION:
-            return ~found
-        return np.where(found, _read(reg, self._elem, self._w), 0)
+        self._found(reg, tok, np.any(values == fp[:, None], axis=1))
 
 
 ALGORITHMS: dict[str, type[StreamingAlgorithm]] = {

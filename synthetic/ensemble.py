@@ -13,10 +13,21 @@ early-stop threshold and init scheme.
 
 Each member trains exactly as it would alone (:func:`synthetic.train.train` is an ensemble of
 one): its own data and batch order, its own initialisation, its own AdamW state and schedule
-(:class:`~synthetic.optim.MemberAdamW`), its own gradient clipping, loss and evaluation. A
-member whose loss becomes NaN or infinite is dropped at the next check with its outcome
-"diverged"; a member that reaches its early-stop accuracy is dropped with its final metrics; the
-others go on, and the stacked model shrinks (no compute is spent on finished members).
+(:class:`~synthetic.optim.MemberAdamW`), its own gradient clipping, loss and evaluation.
+
+:func:`train_ensemble` is a generator: it yields each member's :class:`Outcome` as soon as the
+member finishes, and the caller stores it before the others go on. Each optimiser step runs the
+same named steps (:class:`_Ensemble`):
+
+1. **batches**: every member draws its next batch; one forward and backward pass of the stacked
+   model, one optimiser step; the loss is summed per member over the window since the last check;
+2. **checks due**: at the end of an epoch, every ``NAN_CHECK_EVERY`` steps and when an
+   evaluation is due (every ``eval_every`` epochs or ``eval_every_steps`` steps, and at the end);
+3. **retire members**: a member whose window loss is NaN or infinite finishes "diverged"; at an
+   evaluation, every member is evaluated on its own test split and one that reaches its
+   early-stop accuracy, or the last step, finishes with its metrics;
+4. **shrink**: the stacked model and the optimiser drop the finished members (no compute is spent
+   on them); the ensemble ends when none is left.
 
 The loss and the head run on the labelled positions only (:meth:`StackedLanguageModel.labelled_logits`).
 """
@@ -27,9 +38,8 @@ import functools
 import math
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -37,20 +47,22 @@ from tqdm.auto import tqdm
 
 from synthetic.config import RunConfig
 from synthetic.devices import autocast, describe_device, resolve_device, resolve_precision
-from synthetic.members import StackedLanguageModel, stack_models
+from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
 from synthetic.model import LanguageModel, build_model
 from synthetic.optim import MemberAdamW, MemberHyper
 from synthetic.tasks import Batch, DataConfig, SliceAccuracy, SplitData, build_split
 from synthetic.tasks.config import stable_digest
-from synthetic.tasks.tokens import IGNORE_INDEX
 
 __all__ = [
     "MEMBER_FIELDS",
+    "Checkpoint",
+    "Evaluation",
+    "MemberMetrics",
     "NonFiniteLossError",
     "Outcome",
+    "StateSizes",
     "ensemble_key",
     "load_splits",
-    "state_sizes",
     "train_ensemble",
 ]
 
@@ -92,81 +104,101 @@ def load_splits(data: DataConfig) -> tuple[SplitData, SplitData]:
     return build_split(data, "train"), build_split(data, "test")
 
 
-def state_sizes(model: LanguageModel, seq_len: int) -> dict[str, int]:
-    """State sizes of one example: values and bytes, actual (fp32) and paper convention."""
-    return {
-        "state_values": model.state_size(seq_len),
-        "state_bytes": model.state_size_bytes(torch.float32, seq_len=seq_len),
-        "paper_state_values": model.state_size(seq_len, convention="paper"),
-        "paper_state_bytes": model.state_size_bytes(torch.float32, convention="paper", seq_len=seq_len),
-        "state_seq_len": seq_len,
-    }
+# ------------------------------------------------------------------------------------- outcomes
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One member on its test split: token accuracy over the labelled positions, overall and per
+    slice, ``slice_counts`` (slice -> [correct, labelled]) and the mean test loss (nats per
+    labelled position; NaN without labels)."""
+
+    accuracy: float
+    slice_accuracy: dict[str, float]
+    slice_counts: dict[str, list[int]]
+    test_loss: float
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """An evaluation during training: after ``step`` optimiser steps and ``epoch`` whole epochs,
+    with the mean training loss over the steps since the previous check."""
+
+    epoch: int
+    step: int
+    train_loss: float
+    evaluation: Evaluation
+
+
+@dataclass(frozen=True)
+class StateSizes:
+    """One example's recurrent state at sequence length ``seq_len`` (the longest test sequence):
+    values and fp32 bytes, actual and under the paper's convention."""
+
+    values: int
+    bytes: int
+    paper_values: int
+    paper_bytes: int
+    seq_len: int
+
+    @classmethod
+    def of(cls, model: LanguageModel, seq_len: int) -> StateSizes:
+        return cls(
+            values=model.state_size(seq_len),
+            bytes=model.state_size_bytes(torch.float32, seq_len=seq_len),
+            paper_values=model.state_size(seq_len, convention="paper"),
+            paper_bytes=model.state_size_bytes(torch.float32, convention="paper", seq_len=seq_len),
+            seq_len=seq_len,
+        )
+
+
+@dataclass(frozen=True)
+class MemberMetrics:
+    """How a member that trained to its end (its last step or its early stop) did: every
+    checkpoint (the last is the final evaluation), the best accuracy seen, whether it stopped
+    early, its training tokens and times (seconds: training steps only, and since the ensemble
+    started), and what it was (parameters, state sizes, device, precision, members trained
+    together)."""
+
+    history: tuple[Checkpoint, ...]
+    best_accuracy: float
+    early_stopped: bool
+    train_tokens: int
+    train_time_s: float
+    wall_time_s: float
+    num_parameters: int
+    state: StateSizes
+    device: str
+    precision: str
+    ensemble_size: int
+
+    @property
+    def final(self) -> Checkpoint:
+        """The last checkpoint (the member finished right after it)."""
+        return self.history[-1]
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Training tokens per second of training time (None when no time was measured)."""
+        return self.train_tokens / self.train_time_s if self.train_time_s > 0 else None
 
 
 @dataclass
 class Outcome:
-    """How one member ended: ``metrics`` (see :func:`synthetic.train.train`) or ``error`` with its
-    formatted ``traceback`` (a :class:`NonFiniteLossError` when it diverged); ``model``: the
-    member's trained model when :func:`train_ensemble` was asked to keep it."""
+    """How member ``index`` (its position in the configs given to :func:`train_ensemble`) with
+    config ``cfg`` ended: ``metrics``, or ``error`` with its formatted ``traceback`` (a
+    :class:`NonFiniteLossError` when it diverged); ``model``: the member's trained model when
+    :func:`train_ensemble` was asked to keep it."""
 
-    metrics: dict[str, Any] | None = None
+    index: int
+    cfg: RunConfig
+    metrics: MemberMetrics | None = None
     error: BaseException | None = None
     traceback: str | None = None
     model: LanguageModel | None = None
 
 
 # ------------------------------------------------------------------------------------- batches
-
-
-@dataclass(frozen=True)
-class LabelPositions:
-    """Where the labels of K member batches (B rows each) are: rows, cols, targets int64 [K, N]
-    and valid bool [K, N] (member k has ``valid[k].sum()`` labelled positions; the rest is
-    padding); and per batch row its labelled columns, query_cols int64 [K*B, Q] (Q the most
-    labels in one row; padded with column 0), with slots int64 [K, N] saying where in its row's
-    Q each label sits (the model's last block reads only those Q positions)."""
-
-    rows: torch.Tensor
-    cols: torch.Tensor
-    targets: torch.Tensor
-    valid: torch.Tensor
-    query_cols: torch.Tensor
-    slots: torch.Tensor
-
-    @staticmethod
-    def of(labels: Sequence[torch.Tensor]) -> LabelPositions:
-        """From each member's labels [B, T] (-100 where unlabelled; one shape for all members).
-
-        A fixed number of tensor operations whatever K (the GPU's steps are launch-bound, so the
-        host must not loop over members)."""
-        shapes = {tuple(lab.shape) for lab in labels}
-        if len(shapes) != 1:
-            raise ValueError(f"member label batches must share one shape [B, T]; got {sorted(shapes)}")
-        stacked = torch.stack(list(labels))  # [K, B, T]
-        k, b, _ = stacked.shape
-        mask = stacked != IGNORE_INDEX
-        per_row = mask.sum(-1).flatten()  # [K*B] labels in each row
-        per_member = per_row.view(k, b).sum(1)  # [K]
-        n = max(1, int(per_member.max()))
-        q = max(1, int(per_row.max()))
-        m, r, c = mask.nonzero(as_tuple=True)  # row-major: by member, row, column
-        order = torch.arange(len(m))
-        index = order - (torch.cumsum(per_member, 0) - per_member)[m]  # n-th label of its member
-        slot = order - (torch.cumsum(per_row, 0) - per_row)[m * b + r]  # rank within its row
-        rows = torch.zeros(k, n, dtype=torch.long)
-        cols = torch.zeros(k, n, dtype=torch.long)
-        targets = torch.zeros(k, n, dtype=torch.long)
-        valid = torch.zeros(k, n, dtype=torch.bool)
-        slots = torch.zeros(k, n, dtype=torch.long)
-        query_cols = torch.zeros(k * b, q, dtype=torch.long)
-        rows[m, index], cols[m, index], targets[m, index] = r, c, stacked[m, r, c]
-        valid[m, index] = True
-        slots[m, index] = slot
-        query_cols[m * b + r, slot] = c
-        return LabelPositions(rows, cols, targets, valid, query_cols, slots)
-
-    def to(self, device: torch.device) -> LabelPositions:
-        return LabelPositions(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))
 
 
 def _stack_batches(batches: Sequence[Batch]) -> tuple[torch.Tensor, torch.Tensor, LabelPositions]:
@@ -192,12 +224,7 @@ def _labelled_logits(
     on_dev = where.to(device)
     with autocast(device, precision):
         logits = model.labelled_logits(
-            inputs.to(device, non_blocking=True),
-            prefix_len.to(device, non_blocking=True),
-            on_dev.rows,
-            on_dev.cols,
-            on_dev.query_cols,
-            on_dev.slots,
+            inputs.to(device, non_blocking=True), prefix_len.to(device, non_blocking=True), on_dev
         )
     return logits, where, on_dev
 
@@ -223,10 +250,8 @@ def evaluate_members(
     batch_size: int,
     device: torch.device,
     precision: str,
-) -> list[dict[str, Any]]:
-    """Each member on its own test split: accuracy over labelled positions, per slice and overall,
-    and the mean test loss. Returns, per member, {"accuracy", "slice_accuracy", "slice_counts",
-    "test_loss"}."""
+) -> list[Evaluation]:
+    """Each member on its own test split (member k of ``model`` on ``splits[k]``)."""
     was_training = model.training
     model.eval()
     k = len(splits)
@@ -246,12 +271,12 @@ def evaluate_members(
             accs[i].update(b.slice, full, b.labels)
     model.train(was_training)
     return [
-        {
-            "accuracy": acc.overall_token_accuracy(),
-            "slice_accuracy": acc.token_accuracy(),
-            "slice_counts": {name: list(v) for name, v in acc.counts().items()},
-            "test_loss": float(loss_sum[i] / labelled[i]) if labelled[i] else float("nan"),
-        }
+        Evaluation(
+            accuracy=acc.overall_token_accuracy(),
+            slice_accuracy=acc.token_accuracy(),
+            slice_counts={name: list(v) for name, v in acc.counts().items()},
+            test_loss=float(loss_sum[i] / labelled[i]) if labelled[i] else float("nan"),
+        )
         for i, acc in enumerate(accs)
     ]
 
@@ -276,8 +301,7 @@ class _Member:
     batches: Iterator[tuple[int, Batch]]
     tokens: int = 0
     best_accuracy: float = -1.0
-    last_eval: dict[str, Any] | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[Checkpoint] = field(default_factory=list)
 
 
 def _hyper(cfg: RunConfig, total_steps: int) -> MemberHyper:
@@ -294,158 +318,210 @@ def _hyper(cfg: RunConfig, total_steps: int) -> MemberHyper:
     )
 
 
+def _check_shareable(cfgs: Sequence[RunConfig]) -> None:
+    if not cfgs:
+        raise ValueError("train_ensemble needs at least one run config")
+    if len({ensemble_key(c) for c in cfgs}) > 1:
+        raise ValueError(
+            f"these {len(cfgs)} runs differ in more than the per-member fields "
+            f"({', '.join(('seed', 'init', *MEMBER_FIELDS))}): they cannot share an ensemble"
+        )
+
+
+class _Ensemble:
+    """One ensemble while it trains: the stacked model, its optimiser, the members still training
+    (``members``, in the stacked model's order) and the clocks. Its methods are the named steps
+    of the module docstring; :func:`train_ensemble` runs them."""
+
+    def __init__(
+        self, cfgs: Sequence[RunConfig], device: str | torch.device | None, keep_models: bool
+    ) -> None:
+        self.t_start = time.perf_counter()
+        self.tc = tc = cfgs[0].train
+        self.size = len(cfgs)
+        self.keep_models = keep_models
+        self.device = resolve_device(device if device is not None else tc.device)
+        self.precision = resolve_precision(tc.precision, self.device)
+        self.members: list[_Member] = []
+        for i, cfg in enumerate(cfgs):
+            train_split, test_split = load_splits(cfg.data)
+            batches = _batches_forever(train_split, tc.batch_size, tc.epochs)
+            self.members.append(_Member(i, cfg, train_split, test_split, batches))
+        vocab = self.members[0].train_split.vocab_size
+        self.model = stack_models([build_model(c.model, vocab, seed=c.seed) for c in cfgs])
+        self.model.move_to(self.device)
+        self.steps_per_epoch = self.members[0].train_split.num_batches(tc.batch_size)
+        self.total_steps = tc.epochs * self.steps_per_epoch
+        self.optimizer = MemberAdamW(self.model, [_hyper(c, self.total_steps) for c in cfgs])
+        self.max_test_len = max(s.seq_len for s in self.members[0].test_split.segments)
+        self.num_parameters = build_model(cfgs[0].model, vocab).num_parameters()
+        self.window_loss = torch.zeros(len(cfgs), device=self.device)  # summed since the last check
+        self.window_steps = 0
+        self.epochs_done = 0
+        self.train_time = 0.0  # seconds of training steps (evaluations excluded)
+        self.t_train = time.perf_counter()
+        self.finished: list[int] = []  # positions in ``members`` that finished at this step
+        self.model.train()
+
+    # ---- 1. batches ------------------------------------------------------------------------------
+    def train_step(self, step: int) -> tuple[int, bool]:
+        """Optimiser step ``step`` (1-based) of every member: returns (the batches' epoch,
+        whether the step ends an epoch)."""
+        drawn = [next(m.batches) for m in self.members]
+        epoch = drawn[0][0]
+        for m, (_, b) in zip(self.members, drawn, strict=True):
+            m.tokens += b.inputs.numel()
+        logits, _, on_dev = _labelled_logits(self.model, [b for _, b in drawn], self.device, self.precision)
+        losses = _member_losses(logits, on_dev)
+        self.model.zero_grad_()
+        losses.sum().backward()
+        self.optimizer.step()
+        self.window_loss += losses.detach()
+        self.window_steps += 1
+        end_of_epoch = step % self.steps_per_epoch == 0
+        if end_of_epoch:
+            self.epochs_done = epoch + 1
+        return epoch, end_of_epoch
+
+    # ---- 2. checks due ---------------------------------------------------------------------------
+    def evaluation_due(self, step: int, end_of_epoch: bool) -> bool:
+        """An evaluation after step ``step``: on the schedule, and always after the last step."""
+        tc = self.tc
+        if tc.eval_every_steps is not None:
+            return step % tc.eval_every_steps == 0 or step == self.total_steps
+        return end_of_epoch and (self.epochs_done % tc.eval_every == 0 or self.epochs_done == tc.epochs)
+
+    @staticmethod
+    def check_due(step: int, end_of_epoch: bool, evaluation_due: bool) -> bool:
+        """Whether the window's losses are looked at after step ``step``."""
+        return evaluation_due or end_of_epoch or step % NAN_CHECK_EVERY == 0
+
+    def window_means(self) -> list[float]:
+        """Each member's mean training loss over the steps since the last evaluation."""
+        return (self.window_loss / self.window_steps).tolist()
+
+    # ---- 3. retire members -----------------------------------------------------------------------
+    def retire_diverged(self, step: int, epoch: int, mean_loss: Sequence[float]) -> Iterator[Outcome]:
+        """Finish every member whose window loss is NaN or infinite, with a NonFiniteLossError."""
+        for pos, value in enumerate(mean_loss):
+            if not math.isfinite(value):
+                lr = self.members[pos].cfg.train.lr
+                err = NonFiniteLossError(
+                    f"training loss became {value} by step {step} (epoch {epoch}, lr={lr:g})"
+                )
+                yield self._finish(pos, error=err)
+
+    def evaluate(self, step: int, mean_loss: Sequence[float]) -> Iterator[Outcome]:
+        """Evaluate every member on its test split (the training clock paused); record a
+        checkpoint for each member still training, and finish those that reached their
+        early-stop accuracy or the last step. Then restart the window and the clock."""
+        self.train_time += time.perf_counter() - self.t_train
+        evals = evaluate_members(
+            self.model,
+            [m.test_split for m in self.members],
+            self.tc.eval_batch_size,
+            self.device,
+            self.precision,
+        )
+        for pos, (member, ev) in enumerate(zip(self.members, evals, strict=True)):
+            if pos in self.finished:
+                continue
+            member.best_accuracy = max(member.best_accuracy, ev.accuracy)
+            member.history.append(Checkpoint(self.epochs_done, step, mean_loss[pos], ev))
+            threshold = member.cfg.train.early_stop_accuracy
+            if step == self.total_steps or (threshold is not None and ev.accuracy >= threshold):
+                yield self._finish(pos, metrics=self._metrics(pos, early_stopped=step < self.total_steps))
+        self.window_loss.zero_()
+        self.window_steps = 0
+        self.t_train = time.perf_counter()
+
+    def _metrics(self, pos: int, *, early_stopped: bool) -> MemberMetrics:
+        member = self.members[pos]
+        return MemberMetrics(
+            history=tuple(member.history),
+            best_accuracy=member.best_accuracy,
+            early_stopped=early_stopped,
+            train_tokens=member.tokens,
+            train_time_s=self.train_time,
+            wall_time_s=time.perf_counter() - self.t_start,
+            num_parameters=self.num_parameters,
+            state=StateSizes.of(self.model.member(pos), self.max_test_len),
+            device=describe_device(self.device),
+            precision=self.precision,
+            ensemble_size=self.size,
+        )
+
+    def _finish(
+        self, pos: int, *, metrics: MemberMetrics | None = None, error: BaseException | None = None
+    ) -> Outcome:
+        member = self.members[pos]
+        self.finished.append(pos)
+        return Outcome(
+            index=member.index,
+            cfg=member.cfg,
+            metrics=metrics,
+            error=error,
+            traceback=None if error is None else "".join(traceback.format_exception_only(error)),
+            model=self.model.member(pos) if self.keep_models else None,
+        )
+
+    # ---- 4. shrink -------------------------------------------------------------------------------
+    def shrink(self) -> None:
+        """Drop the members that finished at this step from the model, the optimiser and the window."""
+        if not self.finished:
+            return
+        keep = [pos for pos in range(len(self.members)) if pos not in self.finished]
+        self.finished = []
+        self.members = [self.members[i] for i in keep]
+        if not keep:
+            return
+        self.window_loss = self.window_loss.index_select(0, torch.as_tensor(keep, device=self.device))
+        self.model.keep_members(keep)
+        self.optimizer.keep_members(keep)
+
+
 def train_ensemble(
     cfgs: Sequence[RunConfig],
     *,
     device: str | torch.device | None = None,
     progress: bool = False,
-    on_outcome: Callable[[int, Outcome], None] | None = None,
     keep_models: bool = False,
-) -> list[Outcome]:
-    """Train ``cfgs`` (K >= 1 runs with one :func:`ensemble_key`) together; return one
-    :class:`Outcome` per config, in order.
+) -> Iterator[Outcome]:
+    """Train ``cfgs`` (K >= 1 runs with one :func:`ensemble_key`) together, yielding each member's
+    :class:`Outcome` as soon as it finishes (early stop, divergence or the last step), so that the
+    caller can store it before the others end; every member ends with exactly one outcome.
 
     ``device`` overrides the configs' ``train.device``; ``keep_models`` puts each member's model, as
-    it was when the member finished, into its outcome. ``on_outcome(i, outcome)`` is called as
-    soon as member i finishes (early stop, divergence or the last step), so a caller can store it
-    before the others end. A member that diverges gets an Outcome with a :class:`NonFiniteLossError`;
-    anything else that goes wrong (a bad device, out of memory) raises, and the members not yet
-    finished have no outcome (the caller records them as errors).
+    it was when the member finished, into its outcome. Configs that cannot share an ensemble raise
+    ValueError here; training starts at the first ``next()``. A member that diverges gets an
+    Outcome with a :class:`NonFiniteLossError`; anything else that goes wrong (a bad device, out
+    of memory) raises from the generator, and the members not yet finished have no outcome (the
+    caller records them as errors).
     """
-    if not cfgs:
-        raise ValueError("train_ensemble needs at least one run config")
-    keys = {ensemble_key(c) for c in cfgs}
-    if len(keys) > 1:
-        raise ValueError(
-            f"these {len(cfgs)} runs differ in more than the per-member fields "
-            f"({', '.join(('seed', 'init', *MEMBER_FIELDS))}): they cannot share an ensemble"
-        )
-    t_start = time.perf_counter()
-    tc = cfgs[0].train
-    dev = resolve_device(device if device is not None else tc.device)
-    precision = resolve_precision(tc.precision, dev)
-    members = []
-    for i, cfg in enumerate(cfgs):
-        train_split, test_split = load_splits(cfg.data)
-        members.append(
-            _Member(i, cfg, train_split, test_split, _batches_forever(train_split, tc.batch_size, tc.epochs))
-        )
-    vocab = members[0].train_split.vocab_size
-    model = stack_models([build_model(c.model, vocab, seed=c.seed) for c in cfgs])
-    model.move_to(dev)
-    steps_per_epoch = members[0].train_split.num_batches(tc.batch_size)
-    total_steps = tc.epochs * steps_per_epoch
-    optimizer = MemberAdamW(model, [_hyper(c, total_steps) for c in cfgs])
-    max_test_len = max(s.seq_len for s in members[0].test_split.segments)
-    num_parameters = build_model(cfgs[0].model, vocab).num_parameters()
-    outcomes: list[Outcome | None] = [None] * len(cfgs)
+    _check_shareable(cfgs)
+    return _train(cfgs, device, progress, keep_models)
 
-    def finish(position: int, outcome: Outcome) -> None:
-        member = members[position]
-        if keep_models:
-            outcome.model = model.member(position)
-        outcomes[member.index] = outcome
-        if on_outcome is not None:
-            on_outcome(member.index, outcome)
 
-    def metrics(position: int, step: int, early_stopped: bool, train_time: float) -> dict[str, Any]:
-        member = members[position]
-        ev = member.last_eval
-        assert ev is not None  # a member finishes right after an evaluation
-        return {
-            "accuracy": ev["accuracy"],
-            "slice_accuracy": ev["slice_accuracy"],
-            "slice_counts": ev["slice_counts"],
-            "best_accuracy": member.best_accuracy,
-            "train_loss": member.history[-1]["train_loss"],
-            "test_loss": ev["test_loss"],
-            "epochs": member.history[-1]["epoch"],
-            "steps": step,
-            "early_stopped": early_stopped,
-            "train_tokens": member.tokens,
-            "train_time_s": train_time,
-            "wall_time_s": time.perf_counter() - t_start,
-            "tokens_per_s": member.tokens / train_time if train_time > 0 else None,
-            "num_parameters": num_parameters,
-            **state_sizes(model.member(position), max_test_len),
-            "device": describe_device(dev),
-            "precision": precision,
-            "ensemble_size": len(cfgs),
-            "history": member.history,
-        }
-
-    window_loss = torch.zeros(len(cfgs), device=dev)
-    window_steps = 0
-    train_time = 0.0
-    epochs_done = 0
-    bar = tqdm(total=total_steps, desc=f"ensemble of {len(cfgs)}", disable=not progress, leave=False)
-    model.train()
-    t_train = time.perf_counter()
-    for step in range(1, total_steps + 1):
-        drawn = [next(m.batches) for m in members]
-        epoch = drawn[0][0]
-        for m, (_, b) in zip(members, drawn, strict=True):
-            m.tokens += b.inputs.numel()
-        logits, _, on_dev = _labelled_logits(model, [b for _, b in drawn], dev, precision)
-        losses = _member_losses(logits, on_dev)
-        model.zero_grad_()
-        losses.sum().backward()
-        optimizer.step()
-        window_loss += losses.detach()
-        window_steps += 1
-        bar.update(1)
-        end_of_epoch = step % steps_per_epoch == 0
-        if end_of_epoch:
-            epochs_done = epoch + 1
-        if tc.eval_every_steps is not None:
-            due = step % tc.eval_every_steps == 0 or step == total_steps
-        else:
-            due = end_of_epoch and (epochs_done % tc.eval_every == 0 or epochs_done == tc.epochs)
-        keep = list(range(len(members)))
-        if due or step % NAN_CHECK_EVERY == 0 or end_of_epoch:
-            mean_loss = (window_loss / window_steps).tolist()
-            for pos, value in enumerate(mean_loss):
-                if not math.isfinite(value):
-                    lr = members[pos].cfg.train.lr
-                    err = NonFiniteLossError(
-                        f"training loss became {value} by step {step} (epoch {epoch}, lr={lr:g})"
-                    )
-                    finish(pos, Outcome(error=err, traceback="".join(traceback.format_exception_only(err))))
-                    keep.remove(pos)
+def _train(
+    cfgs: Sequence[RunConfig], device: str | torch.device | None, progress: bool, keep_models: bool
+) -> Iterator[Outcome]:
+    """The generator behind :func:`train_ensemble`: the named steps, once per optimiser step."""
+    run = _Ensemble(cfgs, device, keep_models)
+    bar = tqdm(total=run.total_steps, desc=f"ensemble of {len(cfgs)}", disable=not progress, leave=False)
+    try:
+        for step in range(1, run.total_steps + 1):
+            epoch, end_of_epoch = run.train_step(step)
+            bar.update(1)
+            due = run.evaluation_due(step, end_of_epoch)
+            if not run.check_due(step, end_of_epoch, due):
+                continue
+            mean_loss = run.window_means()
+            yield from run.retire_diverged(step, epoch, mean_loss)
             if due:
-                train_time += time.perf_counter() - t_train
-                evals = evaluate_members(
-                    model, [m.test_split for m in members], tc.eval_batch_size, dev, precision
-                )
-                for pos in list(keep):
-                    member, ev = members[pos], evals[pos]
-                    member.last_eval = ev
-                    member.best_accuracy = max(member.best_accuracy, ev["accuracy"])
-                    member.history.append(
-                        {
-                            "epoch": epochs_done,
-                            "step": step,
-                            "train_loss": mean_loss[pos],
-                            "test_loss": ev["test_loss"],
-                            "accuracy": ev["accuracy"],
-                            "slice_accuracy": ev["slice_accuracy"],
-                        }
-                    )
-                    threshold = member.cfg.train.early_stop_accuracy
-                    if step == total_steps or (threshold is not None and ev["accuracy"] >= threshold):
-                        finish(pos, Outcome(metrics=metrics(pos, step, step < total_steps, train_time)))
-                        keep.remove(pos)
-                window_loss.zero_()
-                window_steps = 0
-                t_train = time.perf_counter()
-        if len(keep) < len(members):
-            if not keep:
-                break
-            members = [members[i] for i in keep]
-            index = torch.as_tensor(keep, device=dev)
-            window_loss = window_loss.index_select(0, index)
-            model.keep_members(keep)
-            optimizer.keep_members(keep)
-    bar.close()
-    assert all(o is not None for o in outcomes)  # the last step evaluates and finishes everyone
-    return [o for o in outcomes if o is not None]
+                yield from run.evaluate(step, mean_loss)
+            run.shrink()
+            if not run.members:
+                return
+        raise AssertionError("the last step evaluates and finishes every member")  # pragma: no cover
+    finally:
+        bar.close()

@@ -41,12 +41,8 @@ FIGURE_MODULES: tuple[str, ...] = (
     "synthetic.plots.constructions",
     "synthetic.plots.kernels",
 )
-#: figures redrawn from committed results, and the (experiment, profile) each reads
-COMMITTED: dict[str, tuple[str, str]] = {
-    "sd_order_sensitivity": ("sd_order", "sensitivity"),
-    "sd_order_seeds": ("sd_order", "seeds"),
-    "sd_order_state_paper": ("sd_order", "paper"),
-}
+#: figures redrawn from committed results (``--retrain NAME`` trains their missing runs first)
+FROM_COMMITTED: tuple[str, ...] = ("sd_order_sensitivity", "sd_order_seeds", "sd_order_state_paper")
 
 Builder = Callable[[FigureContext], None]
 
@@ -85,8 +81,9 @@ def ensure_results(
     train: bool = True,
     partial: bool = False,
     workers: int | None = None,
-) -> pd.DataFrame:
-    """The tidy results (:func:`synthetic.results.load`) of ``experiment`` at ``profile``.
+) -> tuple[pd.DataFrame, int]:
+    """The tidy results (:func:`synthetic.results.load`) of ``experiment`` at ``profile``, and the
+    number of runs in its grid.
 
     With ``train``, missing runs are trained first where this machine can: CPU profiles
     (``device = "cpu"``) anywhere, GPU profiles only where CUDA is available; otherwise (or
@@ -120,15 +117,12 @@ def ensure_results(
         n = workers or workers_from_env() or default
         run_sweep(exp, profile, results_dir=ctx.results_dir, workers=n, progress=True)
     df = load(path)
-    return df[df.config_hash.isin(wanted)]
+    return df[df.config_hash.isin(wanted)], len(wanted)
 
 
-def _note(df: pd.DataFrame, profile: str) -> str:
-    from synthetic.sweep import expand, load_experiment
-
+def _note(df: pd.DataFrame, profile: str, total: int) -> str:
+    """'profile P, N runs on DEVICES' (or 'N of TOTAL runs' while the grid is incomplete)."""
     devices = sorted({str(d).split(" (")[0] for d in df.device.dropna()})
-    name = str(df.experiment.iloc[0]) if "experiment" in df and len(df) else ""
-    total = len(expand(load_experiment(name), profile)) if name else 0
     runs = df.config_hash.nunique()
     count = f"{runs} runs" if runs == total else f"{runs} of {total} runs"
     return f"profile {profile}, {count} on {', '.join(devices)}"
@@ -138,14 +132,14 @@ def _note(df: pd.DataFrame, profile: str) -> str:
 
 
 def _sd_order(ctx: FigureContext, name: str, profile: str, statistic: str, *, train: bool) -> None:
-    df = ensure_results("sd_order", profile, ctx, train=train, partial=profile == "paper")
+    df, total = ensure_results("sd_order", profile, ctx, train=train, partial=profile == "paper")
     table = training.order_table(df, training.sd_order_of, "short first", "long first", statistic=statistic)
     what = "mean over seeds" if statistic == "mean" else "best over LR and seeds"
     fig = training.draw_order_panels(
         table,
         "short first",
         "long first",
-        f"SD: accuracy vs state size by set order, {what} ({_note(df, profile)})",
+        f"SD: accuracy vs state size by set order, {what} ({_note(df, profile, total)})",
         chance=training.sd_chance(df),
         statistic=statistic,
     )
@@ -164,38 +158,44 @@ def build_sd_order_paper(ctx: FigureContext) -> None:
 
 def build_mqar_order(ctx: FigureContext) -> None:
     """MQAR: queries-first vs context-first at ``ctx.profile``."""
-    df = ensure_results("mqar_order", ctx.profile, ctx)
+    df, total = ensure_results("mqar_order", ctx.profile, ctx)
     table = training.order_table(df, training.mqar_order_of, "queries-first", "context-first")
     fig = training.draw_order_panels(
         table,
         "queries-first",
         "context-first",
-        f"MQAR: accuracy vs state size by order, mean over seeds ({_note(df, ctx.profile)})",
+        f"MQAR: accuracy vs state size by order, mean over seeds ({_note(df, ctx.profile, total)})",
     )
     save_figure(fig, "mqar_order_state", table, ctx)
 
 
 def build_sd_sensitivity(ctx: FigureContext) -> None:
     """The SD order effect against the learning rate, per init scheme (committed runs)."""
-    df = ensure_results(
+    df, total = ensure_results(
         "sd_order", "sensitivity", ctx, train="sd_order_sensitivity" in ctx.retrain, partial=True
     )
     table = training.sensitivity_table(df, training.sd_order_of, "short first", "long first")
+    runs = training.run_orders(df, training.sd_order_of, "short first", "long first")
+    note = _note(df, "sensitivity", total)
     fig = training.draw_sensitivity(
         table,
+        runs,
         "short first",
         "long first",
-        f"SD order effect (short-first − long-first accuracy) vs learning rate ({_note(df, 'sensitivity')})",
+        f"SD order effect (short-first − long-first accuracy) vs learning rate ({note})",
     )
     save_figure(fig, "sd_order_sensitivity", table, ctx)
 
 
 def build_sd_seeds(ctx: FigureContext) -> None:
     """The quick profile's d_model 64 point over 16 seeds: each seed's order effect (committed runs)."""
-    df = ensure_results("sd_order", "seeds", ctx, train="sd_order_seeds" in ctx.retrain, partial=True)
+    df, total = ensure_results("sd_order", "seeds", ctx, train="sd_order_seeds" in ctx.retrain, partial=True)
     table = training.seed_table(df, training.sd_order_of, "short first", "long first")
     fig = training.draw_seed_spread(
-        table, "short first", "long first", f"SD order effect per seed, d_model 64 ({_note(df, 'seeds')})"
+        table,
+        "short first",
+        "long first",
+        f"SD order effect per seed, d_model 64 ({_note(df, 'seeds', total)})",
     )
     save_figure(fig, "sd_order_seeds", table, ctx)
 
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "--retrain",
         nargs="*",
         default=[],
-        choices=sorted(COMMITTED),
+        choices=sorted(FROM_COMMITTED),
         metavar="NAME",
         help="train the missing runs of these figures (drawn from committed results) first",
     )

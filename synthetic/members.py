@@ -20,8 +20,9 @@ dimension; the batch holds member k's examples in rows ``k*B .. k*B + B - 1`` of
   (:meth:`StackedLanguageModel.keep_members`).
 - :meth:`StackedLanguageModel.member` gives member k back as a plain ``LanguageModel``.
 
-The stacked model computes logits only where labels are (:meth:`StackedLanguageModel.labelled_logits`):
-SD labels one position per example, so the head's cost drops by a factor T.
+The stacked model computes logits only where labels are (:meth:`StackedLanguageModel.labelled_logits`,
+at the :class:`LabelPositions` of a batch): SD labels one position per example, so the head's cost
+drops by a factor T and the last block reads one query per row instead of T.
 
 A stacked model is for training and evaluation (the parallel form). The recurrent forms
 (``step``, ``prefill``) and state sizes belong to single models: take :meth:`member` first.
@@ -31,14 +32,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from synthetic.model import LanguageModel, ModelConfig, RMSNorm, decays, residual_stream
+from synthetic.tasks.tokens import IGNORE_INDEX
 
 __all__ = [
+    "LabelPositions",
     "MemberEmbedding",
     "MemberLayerNorm",
     "MemberLinear",
@@ -46,6 +50,59 @@ __all__ = [
     "StackedLanguageModel",
     "stack_models",
 ]
+
+
+@dataclass(frozen=True)
+class LabelPositions:
+    """Where the labels of K member batches (B rows each) are, for
+    :meth:`StackedLanguageModel.labelled_logits` and the loss: rows, cols, targets int64 [K, N]
+    and valid bool [K, N] (member k's n-th label is at row ``rows[k, n]`` of its block, column
+    ``cols[k, n]``; member k has ``valid[k].sum()`` labelled positions, the rest is padding); and
+    per batch row its labelled columns, query_cols int64 [K*B, Q] (Q the most labels in one row;
+    padded with column 0), with slots int64 [K, N] saying where in its row's Q each label sits
+    (the model's last block reads only those Q positions)."""
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+    targets: torch.Tensor
+    valid: torch.Tensor
+    query_cols: torch.Tensor
+    slots: torch.Tensor
+
+    @staticmethod
+    def of(labels: Sequence[torch.Tensor]) -> LabelPositions:
+        """From each member's labels [B, T] (-100 where unlabelled; one shape for all members).
+
+        A fixed number of tensor operations whatever K (the GPU's steps are launch-bound, so the
+        host must not loop over members)."""
+        shapes = {tuple(lab.shape) for lab in labels}
+        if len(shapes) != 1:
+            raise ValueError(f"member label batches must share one shape [B, T]; got {sorted(shapes)}")
+        stacked = torch.stack(list(labels))  # [K, B, T]
+        k, b, _ = stacked.shape
+        mask = stacked != IGNORE_INDEX
+        per_row = mask.sum(-1).flatten()  # [K*B] labels in each row
+        per_member = per_row.view(k, b).sum(1)  # [K]
+        n = max(1, int(per_member.max()))
+        q = max(1, int(per_row.max()))
+        m, r, c = mask.nonzero(as_tuple=True)  # row-major: by member, row, column
+        order = torch.arange(len(m))
+        index = order - (torch.cumsum(per_member, 0) - per_member)[m]  # n-th label of its member
+        slot = order - (torch.cumsum(per_row, 0) - per_row)[m * b + r]  # rank within its row
+        rows = torch.zeros(k, n, dtype=torch.long)
+        cols = torch.zeros(k, n, dtype=torch.long)
+        targets = torch.zeros(k, n, dtype=torch.long)
+        valid = torch.zeros(k, n, dtype=torch.bool)
+        slots = torch.zeros(k, n, dtype=torch.long)
+        query_cols = torch.zeros(k * b, q, dtype=torch.long)
+        rows[m, index], cols[m, index], targets[m, index] = r, c, stacked[m, r, c]
+        valid[m, index] = True
+        slots[m, index] = slot
+        query_cols[m * b + r, slot] = c
+        return LabelPositions(rows, cols, targets, valid, query_cols, slots)
+
+    def to(self, device: torch.device) -> LabelPositions:
+        return LabelPositions(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))
 
 
 def _members_view(x: torch.Tensor, members: int) -> torch.Tensor:
@@ -260,31 +317,17 @@ class StackedLanguageModel(nn.Module):
         return residual_stream(self.embedding, self.blocks, input_ids, prefix_len, cols)
 
     def labelled_logits(
-        self,
-        input_ids: torch.Tensor,
-        prefix_len: torch.Tensor | None,
-        rows: torch.Tensor,
-        cols: torch.Tensor,
-        query_cols: torch.Tensor | None = None,
-        slots: torch.Tensor | None = None,
+        self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None, where: LabelPositions
     ) -> torch.Tensor:
-        """Logits at the labelled positions only.
-
-        input_ids [K*B, T]; rows, cols int [K, N]: member k's n-th labelled position is
-        ``(rows[k, n], cols[k, n])`` of the batch (rows within member k's block). Returns
-        logits [K, N, V]. With ``query_cols`` (int64 [K*B, Q]: each row's labelled columns,
-        padded) and ``slots`` (int64 [K, N]: where in its row's Q the n-th label sits), the last
-        block reads only those Q queries per row (same values, fewer operations; see
-        :class:`synthetic.ensemble.LabelPositions`).
-        """
+        """Logits at the labelled positions ``where`` only: input_ids [K*B, T], prefix_len [K*B]
+        or None -> logits [K, N, V] (member k's n-th label at ``where.rows[k, n]``,
+        ``where.cols[k, n]``; padding where ``where.valid`` is False). The last block reads only
+        each row's labelled columns ``where.query_cols`` (same values as the full forward there,
+        fewer operations)."""
         k = self.num_members
         members = torch.arange(k, device=input_ids.device)[:, None]
-        if query_cols is None or slots is None:
-            h = self.hidden_states(input_ids, prefix_len)  # [K*B, T, D]
-            picked = h.view(k, -1, h.shape[1], h.shape[2])[members, rows, cols]
-        else:
-            h = self.hidden_states(input_ids, prefix_len, query_cols)  # [K*B, Q, D]
-            picked = h.view(k, -1, h.shape[1], h.shape[2])[members, rows, slots]
+        h = self.hidden_states(input_ids, prefix_len, where.query_cols)  # [K*B, Q, D]
+        picked = h.view(k, -1, h.shape[1], h.shape[2])[members, where.rows, where.slots]
         picked = self.final_norm(picked.reshape(-1, picked.shape[-1])).view(picked.shape)  # [K, N, D]
         return torch.bmm(picked, self.embedding.weight.transpose(1, 2))
 

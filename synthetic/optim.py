@@ -14,13 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from synthetic.members import StackedLanguageModel
 
-__all__ = ["MemberAdamW", "MemberHyper", "lr_factor", "param_groups"]
+__all__ = ["MemberAdamW", "MemberHyper", "lr_factor"]
 
 ADAM_EPS = 1e-8  # torch.optim.AdamW's default
 CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_'s
@@ -34,22 +33,6 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float) 
     span = max(1, total_steps - warmup_steps)
     progress = min(1.0, (step - warmup_steps) / span)
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float, decay_all: bool) -> list[dict[str, Any]]:
-    """``torch.optim.AdamW`` groups for one model: with ``decay_all`` one group; otherwise the
-    parameters :func:`synthetic.model.decays` names decay and the others (norms, biases, 1-d
-    parameters, the embedding) do not."""
-    from synthetic.model import decays
-
-    if decay_all:
-        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (decay if decays(name, p.dim()) else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 @dataclass(frozen=True)

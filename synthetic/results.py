@@ -5,10 +5,11 @@ helper files beside it: ``runs.jsonl.lock`` (the lock) and ``runs.jsonl.claims``
 trained now, see *Claims*).
 
 Records
-    One JSON object per line, written by :func:`synthetic.train.run_record`. A record needs the
-    fields ``schema`` (int), ``config_hash`` (non-empty str), ``status`` (one of
-    :data:`STATUSES`), ``summary`` and ``config`` (objects); :func:`validate_record` checks them
-    on every write and every read.
+    One JSON object per line, a :class:`synthetic.record.RunRecord` (built by
+    :mod:`synthetic.record` only). A record needs the fields ``schema`` (int), ``config_hash``
+    (non-empty str), ``status`` (one of :data:`synthetic.record.STATUSES`), ``summary`` and
+    ``config`` (objects); :func:`synthetic.record.validate_record` checks them on every write and
+    every read.
 
     ``status``: ``"ok"`` (a result), ``"failed"`` (the run itself failed, e.g. a NaN loss: a
     result too, kept and counted as done), ``"error"`` (the environment failed, e.g. out of
@@ -67,6 +68,7 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 
+from synthetic.record import RESULT_STATUSES, RunRecord, table_row, validate_record
 from synthetic.tasks.config import parse_slice_name
 
 try:
@@ -77,46 +79,8 @@ except ImportError:  # pragma: no cover - not POSIX
 RUNS_FILE = "runs.jsonl"
 LOCK_SUFFIX = ".lock"
 CLAIMS_SUFFIX = ".claims"
-STATUSES = ("ok", "failed", "error")
-"""Allowed ``status`` values: a result (``ok``), a failed run (``failed``, also a result), an
-environment error (``error``, not a result)."""
-RESULT_STATUSES = ("ok", "failed")
-REQUIRED_FIELDS: dict[str, type] = {
-    "schema": int,
-    "config_hash": str,
-    "status": str,
-    "summary": dict,
-    "config": dict,
-}
 DEFAULT_LEASE_S = 3600.0
 """Seconds a claim made on another host stays live without being refreshed."""
-
-# run-level scalar metrics copied into the tables
-RUN_METRICS = (
-    "status",
-    "error",
-    "config_hash",
-    "accuracy",
-    "best_accuracy",
-    "train_loss",
-    "test_loss",
-    "epochs",
-    "steps",
-    "early_stopped",
-    "wall_time_s",
-    "train_time_s",
-    "tokens_per_s",
-    "num_parameters",
-    "state_values",
-    "state_bytes",
-    "paper_state_values",
-    "paper_state_bytes",
-    "device",
-    "precision",
-    "package_version",
-    "commit",
-    "started_at",
-)
 
 
 def _check_component(field: str, value: object) -> str:
@@ -140,28 +104,6 @@ def results_path(results_dir: str | Path, experiment: str, profile: str) -> Path
     _check_component("experiment", experiment)
     _check_component("profile", profile)
     return Path(results_dir) / experiment / profile / RUNS_FILE
-
-
-def validate_record(record: object) -> None:
-    """Raise ValueError saying what is wrong if ``record`` is not a run record (see module doc)."""
-    if not isinstance(record, Mapping):
-        raise ValueError(f"not a run record: a JSON {type(record).__name__}, expected an object")
-    missing = sorted(k for k in REQUIRED_FIELDS if k not in record)
-    if missing:
-        raise ValueError(
-            f"not a run record: missing field(s) {', '.join(missing)} "
-            f"(a record has {', '.join(REQUIRED_FIELDS)}; got keys {sorted(record)[:8]})"
-        )
-    for key, kind in REQUIRED_FIELDS.items():
-        value = record[key]
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ValueError(
-                f"not a run record: {key}={value!r} must be a {kind.__name__} (got {type(value).__name__})"
-            )
-    if not record["config_hash"]:
-        raise ValueError("not a run record: config_hash is empty")
-    if record["status"] not in STATUSES:
-        raise ValueError(f"not a run record: status={record['status']!r} is not one of {STATUSES}")
 
 
 def _json_default(value: Any) -> Any:
@@ -387,7 +329,7 @@ class ResultsStore:
             raise TypeError(f"skip_bad_lines={skip!r} must be a bool or None")
         return skip
 
-    def _read(self, skip: bool) -> list[dict[str, Any]]:
+    def _read(self, skip: bool) -> list[RunRecord]:
         """Validated records in file order (no locking; callers hold the lock)."""
         self.bad_lines = []
         if not self.path.exists():
@@ -395,7 +337,7 @@ class ResultsStore:
         text = self.path.read_text(encoding="utf-8")
         lines = text.split("\n")
         complete, tail = lines[:-1], lines[-1]  # tail is "" when the file ends with a newline
-        out = []
+        out: list[RunRecord] = []
         for i, line in enumerate(complete, start=1):
             if not line.strip():
                 continue
@@ -424,7 +366,7 @@ class ResultsStore:
             )
         return out
 
-    def records(self, *, skip_bad_lines: bool | None = None) -> list[dict[str, Any]]:
+    def records(self, *, skip_bad_lines: bool | None = None) -> list[RunRecord]:
         """All complete records, in file order (a partial last line is skipped with a warning).
 
         A bad line raises ValueError naming ``file:line``, or is skipped with a warning when
@@ -434,21 +376,21 @@ class ResultsStore:
             return self._read(self._skip(skip_bad_lines))
 
     @staticmethod
-    def _latest_of(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
+    def _latest_of(records: Iterable[RunRecord]) -> dict[str, RunRecord]:
+        out: dict[str, RunRecord] = {}
         for r in records:
             h = r["config_hash"]
             if r["status"] == "error" and h in out and out[h]["status"] in RESULT_STATUSES:
                 continue  # an environment error never hides a result
-            out[h] = dict(r)
+            out[h] = r.copy()
         return out
 
-    def latest(self, *, skip_bad_lines: bool | None = None) -> dict[str, dict[str, Any]]:
+    def latest(self, *, skip_bad_lines: bool | None = None) -> dict[str, RunRecord]:
         """The last record of each config hash (an ``"error"`` record never hides a result)."""
         return self._latest_of(self.records(skip_bad_lines=skip_bad_lines))
 
     @staticmethod
-    def _done_of(latest: Mapping[str, Mapping[str, Any]], include_failed: bool) -> set[str]:
+    def _done_of(latest: Mapping[str, RunRecord], include_failed: bool) -> set[str]:
         wanted = RESULT_STATUSES if include_failed else ("ok",)
         return {h for h, r in latest.items() if r["status"] in wanted}
 
@@ -599,29 +541,10 @@ def _as_paths(source: str | Path | Iterable[str | Path]) -> list[Path]:
     return paths
 
 
-#: summary fields added after records were first written, and where older records keep them
-SUMMARY_FROM_CONFIG: dict[str, tuple[str, str, Any]] = {
-    "init": ("model", "init", "reference"),
-    "optimizer": ("train", "optimizer", "package"),
-    "weight_decay": ("train", "weight_decay", None),
-}
-
-
-def _run_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    row = dict(record.get("summary", {}))
-    config = record.get("config") or {}
-    for key, (section, field_name, default) in SUMMARY_FROM_CONFIG.items():
-        if key not in row:  # a record written before the summary had the field
-            row[key] = (config.get(section) or {}).get(field_name, default)
-    for key in RUN_METRICS:
-        row[key] = record.get(key)
-    return row
-
-
 def _latest_records(
     source: str | Path | Iterable[str | Path], skip_bad_lines: bool
-) -> tuple[list[dict[str, Any]], list[str]]:
-    records: list[dict[str, Any]] = []
+) -> tuple[list[RunRecord], list[str]]:
+    records: list[RunRecord] = []
     bad: list[str] = []
     for path in _as_paths(source):
         store = ResultsStore(path, skip_bad_lines=skip_bad_lines)
@@ -637,7 +560,7 @@ def load_runs(source: str | Path | Iterable[str | Path], *, skip_bad_lines: bool
     lines' messages are in ``df.attrs["bad_lines"]``.
     """
     records, bad = _latest_records(source, skip_bad_lines)
-    df = pd.DataFrame([_run_row(r) for r in records])
+    df = pd.DataFrame([table_row(r) for r in records])
     df.attrs["bad_lines"] = bad
     return df
 
@@ -666,7 +589,7 @@ def load(
     records, bad = _latest_records(source, skip_bad_lines)
     rows = []
     for record in records:
-        base = _run_row(record)
+        base = table_row(record)
         slices = record.get("slice_accuracy") or {}
         if record.get("status") != "ok" or not slices:
             if include_failed:

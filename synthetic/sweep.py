@@ -48,13 +48,14 @@ Local workers are started with ``spawn`` (safe with torch threads and CUDA): a s
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import itertools
 import math
 import multiprocessing as mp
 import os
 import sys
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -66,6 +67,7 @@ from tqdm.auto import tqdm
 from synthetic.config import RunConfig, TrainConfig
 from synthetic.layers import MIXER_CONFIGS, MixerConfig, parse_mixer
 from synthetic.model import ModelConfig
+from synthetic.record import RunRecord
 from synthetic.results import ResultsStore, results_path
 
 EXPERIMENTS_PACKAGE = "synthetic.experiments"
@@ -401,6 +403,20 @@ class SweepSummary:
             f"in {self.ensembles} ensemble(s)"
         )
 
+    def count(self, record: RunRecord) -> None:
+        """Count a stored record by its status (failures also as a line in ``failures``)."""
+        status = record["status"]
+        if status == "ok":
+            self.ok += 1
+            return
+        if status == "failed":
+            self.failed += 1
+        else:
+            self.errored += 1
+        self.failures.append(
+            f"{status}: {record['summary']['variant']} {record['config_hash']}: {record.get('error')}"
+        )
+
 
 def default_ensemble_size(device: str) -> int:
     """Members per ensemble when ``--ensemble`` is not given: :data:`CPU_ENSEMBLE` on a CPU,
@@ -453,7 +469,7 @@ def _worker_init(threads: int) -> None:
             pass
 
 
-def _run_ensemble(cfg_jsons: list[str], device: str | None) -> list[dict[str, Any]]:
+def _run_ensemble(cfg_jsons: list[str], device: str | None) -> list[RunRecord]:
     """Worker entry point (module-level so that spawn and Ray can pickle it): train one ensemble."""
     from synthetic.train import run_records
 
@@ -486,7 +502,7 @@ class _Progress:
         self.total = total
         self.desc = desc
 
-    def record(self, record: dict[str, Any], summary: SweepSummary) -> None:
+    def record(self, record: RunRecord, summary: SweepSummary) -> None:
         self.done += 1
         if self.bar is not None:
             self.bar.update(1)
@@ -507,6 +523,23 @@ class _Progress:
             self.bar.close()
 
 
+@dataclass
+class _Claims:
+    """Claims an ensemble's runs in the store just before it is trained (so that concurrent sweeps
+    share the work), counting in ``summary`` the runs claimed elsewhere and the ensembles taken."""
+
+    store: ResultsStore
+    summary: SweepSummary
+    retry_failed: bool
+
+    def __call__(self, group: list[RunConfig]) -> list[RunConfig]:
+        mine = self.store.claim([c.config_hash() for c in group], retry_failed=self.retry_failed)
+        self.summary.claimed_elsewhere += len(group) - len(mine)
+        if mine:
+            self.summary.ensembles += 1
+        return [c for c in group if c.config_hash() in mine]
+
+
 def run_sweep(
     exp: Experiment | str | Path,
     profile: str,
@@ -518,7 +551,7 @@ def run_sweep(
     retry_failed: bool = False,
     progress: bool = True,
     only: Callable[[RunConfig], bool] | None = None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[RunRecord], None] | None = None,
     ray_address: str | None = None,
     gpus_per_run: float = 1.0,
     skip_bad_lines: bool = False,
@@ -534,14 +567,17 @@ def run_sweep(
     retry_failed  train again runs whose last record is ``failed`` (``error`` records are always
                   retried: they are not results)
     only          optional filter on the RunConfigs
-    on_record     called with each record after it is stored
+    on_record     called with each record after it is stored (an exception from it stops the
+                  sweep, as an interrupt would)
     skip_bad_lines  skip (and report) lines of the results file that are not run records
 
-    Concurrency: each ensemble's runs are claimed in the results store before training
-    (:meth:`synthetic.results.ResultsStore.claim`), so sweeps that share a results folder (or Ray
-    drivers, or processes on several hosts with a shared file system) never train a run twice; a
-    run claimed by a live sweep elsewhere is left to it. Interrupting a sweep loses at most the
-    ensembles in flight (their claims are released).
+    The runners are generators of records (in this process, each as its member finishes; from
+    workers and Ray tasks, each ensemble's when it ends); this function appends each one to the
+    store as it comes. Concurrency: each ensemble's runs are claimed in the results store before
+    training (:meth:`synthetic.results.ResultsStore.claim`), so sweeps that share a results folder
+    (or Ray drivers, or processes on several hosts with a shared file system) never train a run
+    twice; a run claimed by a live sweep elsewhere is left to it. Interrupting a sweep loses at
+    most the ensembles in flight (their claims are released).
     """
     if not isinstance(exp, Experiment):
         exp = load_experiment(exp)
@@ -564,81 +600,65 @@ def run_sweep(
     if ensemble is None:
         ensemble = default_ensemble_size(gpus[0] if gpus and todo[0].train.device != "cpu" else "cpu")
     plan = plan_ensembles(todo, ensemble)
-
-    def claim(group: list[RunConfig]) -> list[RunConfig]:
-        mine = store.claim([c.config_hash() for c in group], retry_failed=retry_failed)
-        summary.claimed_elsewhere += len(group) - len(mine)
-        return [c for c in group if c.config_hash() in mine]
-
+    claim = _Claims(store, summary, retry_failed)
+    refresh_every = store.lease_s / 2
+    records: Generator[RunRecord, None, None]
+    if runner == "ray":
+        records = _ray_records(plan, claim, ray_address, gpus_per_run, store.refresh, refresh_every)
+    elif workers == 1:
+        records = _local_records(plan, claim, gpus, progress and _on_terminal())
+    else:
+        records = _pool_records(plan, workers, claim, gpus, store.refresh, refresh_every)
     bar = _Progress(len(todo), f"{exp.name}/{profile}", progress)
-
-    def record_done(record: dict[str, Any]) -> None:
-        store.append(record)
-        status = record["status"]
-        if status == "ok":
-            summary.ok += 1
-        else:
-            if status == "failed":
-                summary.failed += 1
-            else:
-                summary.errored += 1
-            summary.failures.append(
-                f"{status}: {record['summary']['variant']} {record['config_hash']}: {record['error']}"
-            )
-        bar.record(record, summary)
-        if on_record is not None:
-            on_record(record)
-
     try:
-        if runner == "ray":
-            _run_ray(
-                plan, claim, record_done, summary, ray_address, gpus_per_run, store.refresh, store.lease_s / 2
-            )
-        elif workers == 1:
-            from synthetic.train import run_records
-
-            for i, group in enumerate(plan):
-                mine = claim(group)
-                if mine:
-                    summary.ensembles += 1
-                    device = _device_for(mine[0], i, gpus)
-                    run_records(
-                        mine, device=device, progress=progress and _on_terminal(), on_record=record_done
-                    )
-        else:
-            _run_pool(plan, workers, claim, record_done, summary, gpus, store.refresh, store.lease_s / 2)
+        with contextlib.closing(records):  # an interrupt stops the runner (and its workers) here
+            for record in records:
+                store.append(record)
+                summary.count(record)
+                bar.record(record, summary)
+                if on_record is not None:
+                    on_record(record)
     finally:
         bar.close()
         store.release()  # whatever this process still holds was not recorded
     return summary
 
 
-def _run_pool(
+def _local_records(
+    plan: list[list[RunConfig]], claim: _Claims, gpus: list[str], progress: bool
+) -> Generator[RunRecord, None, None]:
+    """Ensembles one after the other in this process; each record as soon as its member finishes."""
+    from synthetic.train import ensemble_records
+
+    for i, group in enumerate(plan):
+        mine = claim(group)
+        if mine:
+            yield from ensemble_records(mine, device=_device_for(mine[0], i, gpus), progress=progress)
+
+
+def _pool_records(
     plan: list[list[RunConfig]],
     workers: int,
-    claim: Callable[[list[RunConfig]], list[RunConfig]],
-    record_done: Callable[[dict[str, Any]], None],
-    summary: SweepSummary,
+    claim: _Claims,
     gpus: list[str],
     refresh: Callable[[], object],
     refresh_every: float,
-) -> None:
+) -> Generator[RunRecord, None, None]:
     """Ensembles on ``workers`` spawned processes, at most ``workers`` in flight; each ensemble is
-    claimed just before it is submitted, so concurrent sweeps share the work."""
+    claimed just before it is submitted, and its records come when it ends."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = mp.get_context("spawn")
     queue = list(enumerate(plan))
     with cf.ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)
     ) as pool:
-        in_flight: set[cf.Future[list[dict[str, Any]]]] = set()
+        in_flight: set[cf.Future[list[RunRecord]]] = set()
         try:
             while queue or in_flight:
                 while queue and len(in_flight) < workers:
                     i, group = queue.pop(0)
                     mine = claim(group)
                     if mine:
-                        summary.ensembles += 1
                         jsons = [c.model_dump_json() for c in mine]
                         in_flight.add(pool.submit(_run_ensemble, jsons, _device_for(mine[0], i, gpus)))
                 if not in_flight:
@@ -649,24 +669,21 @@ def _run_pool(
                 if not finished:  # long ensembles: keep this sweep's claims alive for other hosts
                     refresh()
                 for fut in finished:
-                    for record in fut.result():
-                        record_done(record)
-        except BaseException:
+                    yield from fut.result()
+        except BaseException:  # also the consumer closing this generator (GeneratorExit)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
-def _run_ray(
+def _ray_records(
     plan: list[list[RunConfig]],
-    claim: Callable[[list[RunConfig]], list[RunConfig]],
-    record_done: Callable[[dict[str, Any]], None],
-    summary: SweepSummary,
+    claim: _Claims,
     address: str | None,
     gpus: float,
     refresh: Callable[[], object],
     refresh_every: float,
-) -> None:
-    """One Ray task per ensemble; records are stored by this driver as tasks finish."""
+) -> Generator[RunRecord, None, None]:
+    """One Ray task per ensemble; each ensemble's records when its task ends."""
     try:
         import ray
     except ImportError:
@@ -681,12 +698,10 @@ def _run_ray(
     for group in plan:
         mine = claim(group)
         if mine:
-            summary.ensembles += 1
             pending.append(remote.remote([c.model_dump_json() for c in mine], None))
     while pending:
         ready, pending = ray.wait(pending, num_returns=1, timeout=refresh_every)
         if not ready:  # long ensembles: keep this driver's claims alive for other hosts
             refresh()
             continue
-        for record in ray.get(ready[0]):
-            record_done(record)
+        yield from ray.get(ready[0])

@@ -16,6 +16,11 @@ In synthetic, ``synthetic.plots`` takes tables and gives figures: it never impor
 decides what is trained (``synthetic.sweep``, ``synthetic.train``, ``synthetic.ensemble``,
 ``synthetic.members``, ``synthetic.figures``).
 
+Run records are built in one module only, ``synthetic.record``: no other module of synthetic or
+bench builds a mapping with a key only a record has (``schema``, ``config_hash``, ...; a dict
+display, ``dict(...)``, ``.update(...)``, ``.setdefault(...)`` or ``x[key] = ...``); they read
+records through its type.
+
 No package may have an import cycle.
 """
 
@@ -181,7 +186,7 @@ def test_sdtheory_layers_import_downwards_only() -> None:
 
 
 def test_sdtheory_never_imports_torch_at_module_level() -> None:
-    bad = []
+    bad: list[str] = []
     for path in sorted((ROOT / "sdtheory").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         name = _module_name(path)
@@ -235,3 +240,74 @@ def test_synthetic_plots_never_train() -> None:
     assert plots_violations(fake, {("synthetic.plots.x", "synthetic.sweep"): 3}) == [
         "synthetic.plots.x imports synthetic.sweep, line 3"
     ]
+
+
+#: keys that only a run record has: a mapping built with one of them is a record being built
+RECORD_KEYS = frozenset(
+    {
+        "schema",
+        "config_hash",
+        "slice_counts",
+        "early_stopped",
+        "train_tokens",
+        "state_seq_len",
+        "ensemble_size",
+    }
+)
+#: the one module that builds run records (synthetic/record.py)
+RECORD_MODULE = "synthetic.record"
+
+
+def record_builders(tree: ast.AST) -> list[int]:
+    """Lines that build a run record: a dict display with a record key, ``dict(...)`` or
+    ``.update(...)`` / ``.setdefault(...)`` naming one, or an assignment to ``x[<record key>]``."""
+
+    def is_record_key(node: ast.expr | None) -> bool:
+        return isinstance(node, ast.Constant) and node.value in RECORD_KEYS
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict) and any(is_record_key(k) for k in node.keys):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            named = (isinstance(func, ast.Name) and func.id == "dict") or (
+                isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault")
+            )
+            keyed = any(k.arg in RECORD_KEYS for k in node.keywords) or (
+                isinstance(func, ast.Attribute)
+                and func.attr == "setdefault"
+                and node.args
+                and is_record_key(node.args[0])
+            )
+            if named and keyed:
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Subscript) and is_record_key(t.slice) for t in targets):
+                lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_records_are_built_in_one_module_only() -> None:
+    """Only synthetic.record builds run records; everything else reads them through its type."""
+    bad: list[str] = []
+    for package in ("synthetic", "bench"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = _module_name(path)
+            if name == RECORD_MODULE:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            bad.extend(f"{name}, line {line}" for line in record_builders(tree))
+    assert not bad, "run records built outside synthetic/record.py:\n" + "\n".join(bad)
+    record = ast.parse((ROOT / "synthetic" / "record.py").read_text(encoding="utf-8"))
+    assert record_builders(record)  # the walk finds the builders where they are
+    fakes = [
+        'r = {"schema": 1, "config_hash": h}',
+        "r = dict(config_hash=h, status='ok')",
+        "r.update(schema=1)",
+        'r["config_hash"] = h',
+        "r.setdefault('schema', 1)",
+    ]
+    assert all(record_builders(ast.parse(src)) == [1] for src in fakes)
+    assert not record_builders(ast.parse('h = r["config_hash"]\nrow = {"variant": v}'))  # reads are fine

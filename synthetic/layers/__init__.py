@@ -1,13 +1,16 @@
 """Sequence mixers, one module each, all following :class:`synthetic.layers.base.Mixer`.
 
-| kind                      | module                     | state (values per example)        |
-|---------------------------|----------------------------|-----------------------------------|
-| ``attention``             | attention.py               | 2 * T_max * D (KV cache)          |
-| ``sliding_window``        | sliding_window.py          | 2 * W * D                         |
-| ``base_conv``             | base_conv.py               | (Kc - 1) * D                      |
-| ``based``                 | based.py                   | H * E * (Dh + 1), E = 1 + F + F^2 |
-| ``prefix_linear_attention`` | prefix_linear_attention.py | same as based                   |
-| ``ssm``                   | ssm.py                     | (Kc - 1) * Di + Di * Ns           |
+| kind                        | module                     | state                | values per example    |
+|-----------------------------|----------------------------|----------------------|-----------------------|
+| ``attention``               | attention.py               | KVCache              | 2 * T_max * D         |
+| ``sliding_window``          | sliding_window.py          | KVCache              | 2 * W * D             |
+| ``base_conv``               | base_conv.py               | ConvState            | (Kc - 1) * D          |
+| ``based``                   | based.py                   | LinearAttentionState | H * E * (Dh + 1)      |
+| ``prefix_linear_attention`` | prefix_linear_attention.py | LinearAttentionState | H * E * (Dh + 1)      |
+| ``ssm``                     | ssm.py                     | SSMState             | (Kc-1) * Di + Di * Ns |
+
+Based and prefix linear attention share their projections, state and step
+(``linear_attention.py``); their state is the kernels' own (``synthetic.kernels.state``).
 
 Symbols: docs/synthetic/glossary.md.
 
@@ -22,13 +25,14 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
-from synthetic.layers.attention import Attention, AttentionConfig
+from synthetic.kernels.state import LinearAttentionState
+from synthetic.layers.attention import Attention, AttentionConfig, KVCache
 from synthetic.layers.base import Mixer, MixerConfigBase, State, floating_numel
-from synthetic.layers.base_conv import BaseConv, BaseConvConfig
+from synthetic.layers.base_conv import BaseConv, BaseConvConfig, ConvState
 from synthetic.layers.based import Based, BasedConfig
 from synthetic.layers.prefix_linear_attention import PrefixLinearAttention, PrefixLinearAttentionConfig
 from synthetic.layers.sliding_window import SlidingWindowAttention, SlidingWindowConfig
-from synthetic.layers.ssm import SelectiveSSM, SSMConfig
+from synthetic.layers.ssm import SelectiveSSM, SSMConfig, SSMState
 
 MixerConfig = Annotated[
     AttentionConfig
@@ -76,12 +80,16 @@ __all__ = [
     "BaseConvConfig",
     "Based",
     "BasedConfig",
+    "ConvState",
+    "KVCache",
+    "LinearAttentionState",
     "Mixer",
     "MixerConfig",
     "MixerConfigBase",
     "PrefixLinearAttention",
     "PrefixLinearAttentionConfig",
     "SSMConfig",
+    "SSMState",
     "SelectiveSSM",
     "SlidingWindowAttention",
     "SlidingWindowConfig",

@@ -7,7 +7,7 @@ Symbols (B, T, T_max the KV-cache capacity, D, H, Dh = D / H): docs/synthetic/gl
 No positional encoding: in this package attention sits beside short convolutions, which carry
 position (as in Zoology's hybrids).
 
-Recurrent state: the KV cache ``{"k": [B, H, T_max, Dh], "v": [B, H, T_max, Dh], "pos": int64 []}``
+Recurrent state: the :class:`KVCache` ``(k [B, H, T_max, Dh], v [B, H, T_max, Dh], pos int64 [])``
 (``pos`` counts the tokens read; bookkeeping, not model values). It grows with the sequence:
 ``state_size(T_max) = 2 * T_max * D`` values, Zoology's convention too.
 """
@@ -15,15 +15,35 @@ Recurrent state: the KV cache ``{"k": [B, H, T_max, Dh], "v": [B, H, T_max, Dh],
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from synthetic.layers.base import Mixer, MixerConfigBase, State
-from synthetic.layers.based import check_heads
+from synthetic.layers.base import Mixer, MixerConfigBase, check_heads
+
+
+class KVCache(NamedTuple):
+    """Keys and values of the tokens read: k, v [B, H, C, Dh] (C slots) and the tokens read so
+    far, pos int64 [] (attention: slot j holds token j; a sliding window: token j mod W)."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+    pos: torch.Tensor
+
+    @classmethod
+    def empty(
+        cls,
+        shape: tuple[int, int, int, int],
+        *,
+        device: torch.device | str | None,
+        dtype: torch.dtype,
+    ) -> KVCache:
+        """No token read yet: zero k, v of ``shape`` [B, H, C, Dh] and pos 0."""
+        k = torch.zeros(shape, device=device, dtype=dtype)
+        return cls(k=k, v=torch.zeros_like(k), pos=torch.zeros((), device=device, dtype=torch.int64))
 
 
 class AttentionConfig(MixerConfigBase):
@@ -36,7 +56,7 @@ class AttentionConfig(MixerConfigBase):
         return Attention(d_model, num_heads=self.num_heads)
 
 
-class Attention(Mixer):
+class Attention(Mixer[KVCache]):
     """Causal multi-head softmax attention; see the module docstring."""
 
     causal = True
@@ -66,35 +86,30 @@ class Attention(Mixer):
         seq_len: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-    ) -> State:
+    ) -> KVCache:
         if seq_len is None or seq_len < 1:
             raise ValueError(f"Attention.init_state needs seq_len >= 1 (KV-cache capacity); got {seq_len}")
-        state_dtype = self._state_dtype(dtype)
         shape = (batch, self.num_heads, seq_len, self.head_dim)
-        return {
-            "k": torch.zeros(shape, device=device, dtype=state_dtype),
-            "v": torch.zeros(shape, device=device, dtype=state_dtype),
-            "pos": torch.zeros((), device=device, dtype=torch.int64),
-        }
+        return KVCache.empty(shape, device=device, dtype=self._state_dtype(dtype))
 
-    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def step(self, x_t: torch.Tensor, state: KVCache) -> tuple[torch.Tensor, KVCache]:
         self._check_step_input(x_t)
-        pos = int(state["pos"])
-        cap = state["k"].shape[2]
+        pos = int(state.pos)
+        cap = state.k.shape[2]
         if pos >= cap:
             raise ValueError(f"Attention KV cache is full: capacity seq_len={cap}, token index {pos}")
-        q, k, v = self._qkv(x_t.to(state["k"].dtype))  # [B, H, Dh]
-        k_cache, v_cache = state["k"].clone(), state["v"].clone()
+        q, k, v = self._qkv(x_t.to(state.k.dtype))  # [B, H, Dh]
+        k_cache, v_cache = state.k.clone(), state.v.clone()
         k_cache[:, :, pos] = k
         v_cache[:, :, pos] = v
         scores = torch.einsum("bhd,bhjd->bhj", q, k_cache[:, :, : pos + 1]) / math.sqrt(self.head_dim)
         o = torch.einsum("bhj,bhjd->bhd", scores.softmax(-1), v_cache[:, :, : pos + 1])
         y = self.out_proj(o.reshape(x_t.shape[0], self.d_model).to(x_t.dtype))
-        return y, {"k": k_cache, "v": v_cache, "pos": state["pos"] + 1}
+        return y, KVCache(k_cache, v_cache, state.pos + 1)
 
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
-    ) -> tuple[torch.Tensor, State]:
+    ) -> tuple[torch.Tensor, KVCache]:
         self._check_input(x)
         m = x.shape[1]
         cap = m if seq_len is None else seq_len
@@ -103,10 +118,9 @@ class Attention(Mixer):
         y = self.forward(x)
         state = self.init_state(x.shape[0], seq_len=cap, device=x.device, dtype=x.dtype)
         _, k, v = self._qkv(x)
-        state["k"][:, :, :m] = k.transpose(1, 2)
-        state["v"][:, :, :m] = v.transpose(1, 2)
-        state["pos"] = torch.tensor(m, device=x.device, dtype=torch.int64)
-        return y, state
+        state.k[:, :, :m] = k.transpose(1, 2)
+        state.v[:, :, :m] = v.transpose(1, 2)
+        return y, state._replace(pos=torch.tensor(m, device=x.device, dtype=torch.int64))
 
     def state_size(self, seq_len: int | None = None) -> int:
         if seq_len is None or seq_len < 1:

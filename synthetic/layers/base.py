@@ -13,17 +13,19 @@ For a causal mixer, ``forward(x)[:, t]`` equals the output of ``step`` at token 
 from ``init_state`` (or from ``prefill`` of any prefix). For a prefix mixer, ``forward(x,
 prefix_len=M)`` equals ``prefill(x[:, :M], M)`` followed by ``step`` for the remaining tokens.
 
-A state is a ``dict[str, torch.Tensor]``. Floating tensors hold the state's values, with the
-batch as their first dimension; integer tensors are bookkeeping (a position counter) and hold no
-model values. :meth:`Mixer.state_size` is the number of floating values one example's state
-holds: ``sum(t.numel() for t in state.values() if t.is_floating_point()) == B * state_size()``.
+A state is a ``NamedTuple`` of tensors, one type per mixer (:class:`Mixer` is generic in it),
+its fields named and shaped in the mixer's docstring; Based and prefix linear attention carry the
+kernels' own :class:`~synthetic.kernels.state.LinearAttentionState` unchanged. Floating tensors
+hold the state's values, with the batch as their first dimension; integer tensors are bookkeeping
+(a position counter) and hold no model values. :meth:`Mixer.state_size` is the number of floating
+values one example's state holds: ``floating_numel(state) == B * state_size()``.
 :meth:`Mixer.paper_state_size` is the count under the paper's convention (see each mixer).
 """
 
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+from typing import ClassVar, Generic, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +34,9 @@ from torch import nn
 
 from synthetic.layers.init import init_linear_
 
-State = dict[str, torch.Tensor]
+#: a mixer's recurrent state: a NamedTuple of tensors (see the module docstring)
+State = tuple[torch.Tensor, ...]
+S = TypeVar("S", bound=State)
 
 
 class MixerConfigBase(BaseModel):
@@ -45,8 +49,9 @@ class MixerConfigBase(BaseModel):
         raise NotImplementedError
 
 
-class Mixer(nn.Module, abc.ABC):
-    """Base class of the sequence mixers; see the module docstring for the contract."""
+class Mixer(nn.Module, abc.ABC, Generic[S]):
+    """Base class of the sequence mixers; see the module docstring for the contract. ``S`` is the
+    mixer's state type."""
 
     #: True when output t depends on inputs <= t only (for every prefix_len). A class default that
     #: a mixer may set per instance (Based's ``causal`` argument).
@@ -85,19 +90,19 @@ class Mixer(nn.Module, abc.ABC):
         seq_len: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-    ) -> State:
+    ) -> S:
         """The state before any token, for ``batch`` examples. ``seq_len`` is the longest sequence
         the state must hold (needed by attention's KV cache; ignored by fixed-size states).
         ``dtype`` defaults to the parameters' dtype, at least fp32."""
 
     @abc.abstractmethod
-    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def step(self, x_t: torch.Tensor, state: S) -> tuple[torch.Tensor, S]:
         """Read one token ``x_t [B, D]``: returns ``(y_t [B, D], new state)``. The input state is
         not modified in place."""
 
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
-    ) -> tuple[torch.Tensor, State]:
+    ) -> tuple[torch.Tensor, S]:
         """Read a prompt ``x [B, M, D]`` at once: returns ``(y [B, M, D], state after it)``.
 
         The default runs :meth:`step` token by token; mixers override it with a parallel version.
@@ -211,4 +216,11 @@ def causal_depthwise_conv(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tenso
 
 def floating_numel(state: State) -> int:
     """Number of floating values in a state (all examples together)."""
-    return sum(t.numel() for t in state.values() if t.is_floating_point())
+    return sum(t.numel() for t in state if t.is_floating_point())
+
+
+def check_heads(d_model: int, num_heads: int) -> int:
+    """Return the head dim ``d_model // num_heads``; ValueError if it does not divide."""
+    if num_heads < 1 or d_model % num_heads:
+        raise ValueError(f"num_heads={num_heads} must be >= 1 and divide d_model={d_model}")
+    return d_model // num_heads

@@ -8,21 +8,27 @@ with a depthwise (per-channel) filter h [D, Kc]. It is causal in every variant o
 The JRT reference code's "non-causal circular convolution" only differs by a wrap-around at the
 first Kc-1 positions, i.e. it is effectively causal too; we do not reproduce the wrap-around.
 
-Recurrent state: ``{"window": [B, Kc-1, D]}`` — the last Kc-1 inputs (oldest first), so
+Recurrent state: :class:`ConvState` ``(window [B, Kc-1, D],)`` — the last Kc-1 inputs (oldest first), so
 ``state_size() = (Kc-1) * D`` values. The paper / Zoology count ``Kc * D`` (:meth:`paper_state_size`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from synthetic.layers.base import Mixer, MixerConfigBase, State, causal_depthwise_conv
+from synthetic.layers.base import Mixer, MixerConfigBase, causal_depthwise_conv
 from synthetic.layers.init import init_short_conv_
+
+
+class ConvState(NamedTuple):
+    """The last Kc-1 inputs of a short convolution, oldest first: window [B, Kc-1, C]."""
+
+    window: torch.Tensor
 
 
 class BaseConvConfig(MixerConfigBase):
@@ -35,7 +41,7 @@ class BaseConvConfig(MixerConfigBase):
         return BaseConv(d_model, kernel_size=self.kernel_size)
 
 
-class BaseConv(Mixer):
+class BaseConv(Mixer[ConvState]):
     """Gated depthwise causal convolution: ``(W_proj x + b) ⊙ (h * x + c)``."""
 
     causal = True
@@ -65,25 +71,23 @@ class BaseConv(Mixer):
         seq_len: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-    ) -> State:
-        return {
-            "window": torch.zeros(
+    ) -> ConvState:
+        return ConvState(
+            torch.zeros(
                 batch, self.kernel_size - 1, self.d_model, device=device, dtype=self._state_dtype(dtype)
             )
-        }
+        )
 
-    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def step(self, x_t: torch.Tensor, state: ConvState) -> tuple[torch.Tensor, ConvState]:
         self._check_step_input(x_t)
-        window = torch.cat(
-            [state["window"].to(x_t.dtype), x_t.unsqueeze(1)], dim=1
-        )  # [B, Kc, D], oldest first
+        window = torch.cat([state.window.to(x_t.dtype), x_t.unsqueeze(1)], dim=1)  # [B, Kc, D], oldest first
         conv = torch.einsum("bkd,dk->bd", window, self.filter.flip(-1)) + self.conv_bias
         y = self.projection(x_t) * conv
-        return y, {"window": window[:, 1:].to(state["window"].dtype)}
+        return y, ConvState(window[:, 1:].to(state.window.dtype))
 
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
-    ) -> tuple[torch.Tensor, State]:
+    ) -> tuple[torch.Tensor, ConvState]:
         self._check_input(x)
         y = self.forward(x)
         keep = self.kernel_size - 1
@@ -91,7 +95,7 @@ class BaseConv(Mixer):
         tail = x[:, max(0, x.shape[1] - keep) :].to(dtype)
         pad = keep - tail.shape[1]
         window = F.pad(tail, (0, 0, pad, 0)) if pad > 0 else tail
-        return y, {"window": window}
+        return y, ConvState(window)
 
     def state_size(self, seq_len: int | None = None) -> int:
         return (self.kernel_size - 1) * self.d_model

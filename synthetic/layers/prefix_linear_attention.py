@@ -16,8 +16,9 @@ Computed by :func:`synthetic.kernels.prefix_linear_attention`.
 
 Recurrent form: :meth:`PrefixLinearAttention.prefill` reads the prompt x [B, M, D] at once (with
 prefix_len <= M) and folds the encoder state into the decoder state (eq. 4); :meth:`step` then
-decodes exactly like causal Based. State ``{"kv": [B, H, E, Dh], "z": [B, H, E]}``: the size of a
-Based state, ``H * E * (Dh + 1)`` values (paper convention ``E_sym * (D + H)``).
+decodes exactly like causal Based. State: the kernels' ``LinearAttentionState`` (kv [B, H, E, Dh],
+z [B, H, E]), the size of a Based state, ``H * E * (Dh + 1)`` values (paper convention
+``E_sym * (D + H)``). Projections, state, step and sizes: :mod:`synthetic.layers.linear_attention`.
 
 Output t may depend on tokens j <= t and on tokens j < M_b; never on tokens j > max(t, M_b - 1).
 """
@@ -30,11 +31,11 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from synthetic.kernels import expanded_dim, prefix_linear_attention, symmetric_expanded_dim
-from synthetic.kernels.based.reference import based_step, empty_state
+from synthetic.kernels import prefix_linear_attention
 from synthetic.kernels.prefix_linear_attention.reference import prefix_kernel_attention
-from synthetic.layers.base import Mixer, MixerConfigBase, State, full_precision, gather_positions, widened
-from synthetic.layers.based import check_heads
+from synthetic.kernels.state import LinearAttentionState
+from synthetic.layers.base import MixerConfigBase, full_precision, gather_positions, widened
+from synthetic.layers.linear_attention import TaylorLinearAttention
 
 
 class PrefixLinearAttentionConfig(MixerConfigBase):
@@ -52,30 +53,23 @@ class PrefixLinearAttentionConfig(MixerConfigBase):
         )
 
 
-class PrefixLinearAttention(Mixer):
+class PrefixLinearAttention(TaylorLinearAttention):
     """Prefix linear attention; see the module docstring."""
 
     causal = False
     uses_prefix = True
 
     def __init__(self, d_model: int, feature_dim: int = 16, num_heads: int = 2, eps: float = 1e-6) -> None:
-        super().__init__(d_model)
-        if feature_dim < 1:
-            raise ValueError(f"feature_dim={feature_dim} must be >= 1")
-        self.head_dim = check_heads(d_model, num_heads)
-        self.feature_dim = feature_dim
-        self.num_heads = num_heads
-        self.eps = eps
-        hf = num_heads * feature_dim
-        self.proj_q = nn.Linear(d_model, hf, bias=False)
-        self.proj_k = nn.Linear(d_model, hf, bias=False)
-        self.proj_v = nn.Linear(d_model, d_model, bias=False)
-        self.proj_k_enc = nn.Linear(d_model, hf, bias=False)
+        super().__init__(d_model, feature_dim, num_heads, eps)
+        self.proj_k_enc = nn.Linear(d_model, num_heads * feature_dim, bias=False)
         self.proj_v_enc = nn.Linear(d_model, d_model, bias=False)
         self.out_proj = nn.Linear(d_model, d_model, bias=False)
 
-    def _heads(self, t: torch.Tensor, width: int) -> torch.Tensor:
-        return t.view(*t.shape[:-1], self.num_heads, width)
+    def _encoder_kv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, T, D] -> the encoder's k_enc [B, T, H, F], v_enc [B, T, H, Dh]."""
+        return self._heads(self.proj_k_enc(x), self.feature_dim), self._heads(
+            self.proj_v_enc(x), self.head_dim
+        )
 
     def _check_prefix(self, x: torch.Tensor, prefix_len: torch.Tensor | None) -> torch.Tensor:
         if prefix_len is None:
@@ -99,20 +93,15 @@ class PrefixLinearAttention(Mixer):
 
     def _parallel(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None, need_state: bool = True
-    ) -> tuple[torch.Tensor, State | None]:
+    ) -> tuple[torch.Tensor, LinearAttentionState | None]:
         self._check_input(x)
         prefix_len = self._check_prefix(x, prefix_len)
-        f, dh = self.feature_dim, self.head_dim
-        q = self._heads(self.proj_q(x), f)
-        k = self._heads(self.proj_k(x), f)
-        v = self._heads(self.proj_v(x), dh)
-        k_enc = self._heads(self.proj_k_enc(x), f)
-        v_enc = self._heads(self.proj_v_enc(x), dh)
+        q, k, v = self._qkv(x)
+        k_enc, v_enc = self._encoder_kv(x)
         o, state = prefix_linear_attention(
             q, k, v, k_enc, v_enc, prefix_len, eps=self.eps, need_state=need_state
         )
-        y = self.out_proj(o.reshape(*o.shape[:-2], self.d_model))
-        return y, (None if state is None else {"kv": state[0], "z": state[1]})
+        return self._out(o), state
 
     def forward(self, x: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
         return self._parallel(x, prefix_len, need_state=False)[0]
@@ -126,55 +115,19 @@ class PrefixLinearAttention(Mixer):
         self._check_input(x)
         prefix_len = self._check_prefix(x, prefix_len)
         f, dh = self.feature_dim, self.head_dim
+        # the projections in this order: it sets the order in which x's gradient is summed
         q = self._heads(self.proj_q(gather_positions(x, cols)), f)
         k, k_enc = self._heads(self.proj_k(x), f), self._heads(self.proj_k_enc(x), f)
         v, v_enc = self._heads(self.proj_v(x), dh), self._heads(self.proj_v_enc(x), dh)
         q, k, v, k_enc, v_enc = widened(q, k, v, k_enc, v_enc)
         with full_precision(x):
             o = prefix_kernel_attention(q, k, v, k_enc, v_enc, prefix_len, query_pos=cols, eps=self.eps)
-        return self.out_proj(o.to(x.dtype).reshape(*cols.shape, self.d_model))
+        return self._out(o.to(x.dtype))
 
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
-    ) -> tuple[torch.Tensor, State]:
+    ) -> tuple[torch.Tensor, LinearAttentionState]:
         """Read the prompt x [B, M, D] (prefix_len[b] <= M): outputs and the decode state with the
         encoder state folded in (eq. 4)."""
         y, state = self._parallel(x, prefix_len)
-        assert state is not None  # _parallel builds it by default
-        state_dtype = self._state_dtype(x.dtype)
-        return y, {name: t.to(state_dtype) for name, t in state.items()}
-
-    def init_state(
-        self,
-        batch: int,
-        *,
-        seq_len: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> State:
-        """The state of an empty prompt (no encoder term): decoding from it is causal Based."""
-        return empty_state(
-            batch,
-            self.num_heads,
-            self.feature_dim,
-            self.head_dim,
-            device=device,
-            dtype=self._state_dtype(dtype),
-        )
-
-    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One decoding step (eq. 2): decoder projections only."""
-        self._check_step_input(x_t)
-        state_dtype = state["kv"].dtype
-        q = self._heads(self.proj_q(x_t), self.feature_dim).to(state_dtype)
-        k = self._heads(self.proj_k(x_t), self.feature_dim).to(state_dtype)
-        v = self._heads(self.proj_v(x_t), self.head_dim).to(state_dtype)
-        o, (kv, z) = based_step(q, k, v, (state["kv"], state["z"]), eps=self.eps)
-        y = self.out_proj(o.to(x_t.dtype).reshape(x_t.shape[0], self.d_model))
-        return y, {"kv": kv, "z": z}
-
-    def state_size(self, seq_len: int | None = None) -> int:
-        return self.num_heads * expanded_dim(self.feature_dim) * (self.head_dim + 1)
-
-    def paper_state_size(self, seq_len: int | None = None) -> int:
-        return symmetric_expanded_dim(self.feature_dim) * (self.d_model + self.num_heads)
+        return y, self._decode_state(state, x)

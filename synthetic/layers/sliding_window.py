@@ -5,9 +5,10 @@ docs/synthetic/glossary.md.
 
     o_t = sum_{t-W < j <= t} softmax_j(q_t . k_j / sqrt(Dh)) v_j   per head;   y_t = W_o concat_h(o_t)
 
-Recurrent state: a ring buffer of the last W keys and values
-``{"k": [B, H, W, Dh], "v": [B, H, W, Dh], "pos": int64 []}`` (token j lives in slot j mod W;
-``pos`` counts the tokens read). ``state_size() = 2 * W * D`` values (Zoology's convention too).
+Recurrent state: a ring buffer of the last W keys and values, the
+:class:`~synthetic.layers.attention.KVCache` ``(k [B, H, W, Dh], v [B, H, W, Dh], pos int64 [])``
+(token j lives in slot j mod W; ``pos`` counts the tokens read). ``state_size() = 2 * W * D``
+values (Zoology's convention too).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from synthetic.layers.base import Mixer, MixerConfigBase, State
-from synthetic.layers.based import check_heads
+from synthetic.layers.attention import KVCache
+from synthetic.layers.base import Mixer, MixerConfigBase, check_heads
 
 
 class SlidingWindowConfig(MixerConfigBase):
@@ -35,7 +36,7 @@ class SlidingWindowConfig(MixerConfigBase):
         return SlidingWindowAttention(d_model, num_heads=self.num_heads, window=self.window)
 
 
-class SlidingWindowAttention(Mixer):
+class SlidingWindowAttention(Mixer[KVCache]):
     """Windowed causal attention; see the module docstring."""
 
     causal = True
@@ -73,42 +74,36 @@ class SlidingWindowAttention(Mixer):
         seq_len: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-    ) -> State:
-        state_dtype = self._state_dtype(dtype)
+    ) -> KVCache:
         shape = (batch, self.num_heads, self.window, self.head_dim)
-        return {
-            "k": torch.zeros(shape, device=device, dtype=state_dtype),
-            "v": torch.zeros(shape, device=device, dtype=state_dtype),
-            "pos": torch.zeros((), device=device, dtype=torch.int64),
-        }
+        return KVCache.empty(shape, device=device, dtype=self._state_dtype(dtype))
 
-    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def step(self, x_t: torch.Tensor, state: KVCache) -> tuple[torch.Tensor, KVCache]:
         self._check_step_input(x_t)
-        pos = int(state["pos"])
+        pos = int(state.pos)
         slot = pos % self.window
-        q, k, v = self._qkv(x_t.to(state["k"].dtype))  # [B, H, Dh]
-        k_cache, v_cache = state["k"].clone(), state["v"].clone()
+        q, k, v = self._qkv(x_t.to(state.k.dtype))  # [B, H, Dh]
+        k_cache, v_cache = state.k.clone(), state.v.clone()
         k_cache[:, :, slot] = k
         v_cache[:, :, slot] = v
         filled = min(pos + 1, self.window)  # slots 0..filled-1 hold the last `filled` tokens
         scores = torch.einsum("bhd,bhjd->bhj", q, k_cache[:, :, :filled]) / math.sqrt(self.head_dim)
         o = torch.einsum("bhj,bhjd->bhd", scores.softmax(-1), v_cache[:, :, :filled])
         y = self.out_proj(o.reshape(x_t.shape[0], self.d_model).to(x_t.dtype))
-        return y, {"k": k_cache, "v": v_cache, "pos": state["pos"] + 1}
+        return y, KVCache(k_cache, v_cache, state.pos + 1)
 
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
-    ) -> tuple[torch.Tensor, State]:
+    ) -> tuple[torch.Tensor, KVCache]:
         self._check_input(x)
         m = x.shape[1]
         y = self.forward(x)
         state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         _, k, v = self._qkv(x)
         for j in range(max(0, m - self.window), m):  # the last W tokens, each in slot j mod W
-            state["k"][:, :, j % self.window] = k[:, j]
-            state["v"][:, :, j % self.window] = v[:, j]
-        state["pos"] = torch.tensor(m, device=x.device, dtype=torch.int64)
-        return y, state
+            state.k[:, :, j % self.window] = k[:, j]
+            state.v[:, :, j % self.window] = v[:, j]
+        return y, state._replace(pos=torch.tensor(m, device=x.device, dtype=torch.int64))
 
     def state_size(self, seq_len: int | None = None) -> int:
         return 2 * self.window * self.d_model

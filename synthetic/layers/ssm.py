@@ -15,21 +15,21 @@ the input-dependent input and output vectors (Mamba's B_t, C_t); D_skip the skip
 The scan is a plain loop over time (clear, not fast); the parallel form and the recurrent step run
 the same per-token update, so they agree exactly up to floating-point associativity.
 
-Recurrent state: ``{"conv": [B, Kc-1, Di], "h": [B, Di, Ns]}`` — ``(Kc-1) * Di + Di * Ns`` values.
+Recurrent state: :class:`SSMState` ``(conv [B, Kc-1, Di], h [B, Di, Ns])`` — ``(Kc-1) * Di + Di * Ns`` values.
 Zoology counts only the SSM state, ``Di * Ns`` (= ``2 * D * Ns`` at expand 2; :meth:`paper_state_size`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from synthetic.layers.base import Mixer, MixerConfigBase, State, causal_depthwise_conv, per_row
+from synthetic.layers.base import Mixer, MixerConfigBase, causal_depthwise_conv, per_row
 from synthetic.layers.init import init_short_conv_
 
 
@@ -45,7 +45,15 @@ class SSMConfig(MixerConfigBase):
         return SelectiveSSM(d_model, d_state=self.d_state, expand=self.expand, conv_kernel=self.conv_kernel)
 
 
-class SelectiveSSM(Mixer):
+class SSMState(NamedTuple):
+    """The convolution's last Kc-1 inputs, conv [B, Kc-1, Di] (oldest first), and the SSM state
+    h [B, Di, Ns]."""
+
+    conv: torch.Tensor
+    h: torch.Tensor
+
+
+class SelectiveSSM(Mixer[SSMState]):
     """Mamba-style selective SSM; see the module docstring."""
 
     causal = True
@@ -128,37 +136,37 @@ class SelectiveSSM(Mixer):
         seq_len: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-    ) -> State:
+    ) -> SSMState:
         state_dtype = self._state_dtype(dtype)
-        return {
-            "conv": torch.zeros(batch, self.conv_kernel - 1, self.d_inner, device=device, dtype=state_dtype),
-            "h": torch.zeros(batch, self.d_inner, self.d_state, device=device, dtype=state_dtype),
-        }
+        return SSMState(
+            conv=torch.zeros(batch, self.conv_kernel - 1, self.d_inner, device=device, dtype=state_dtype),
+            h=torch.zeros(batch, self.d_inner, self.d_state, device=device, dtype=state_dtype),
+        )
 
-    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def step(self, x_t: torch.Tensor, state: SSMState) -> tuple[torch.Tensor, SSMState]:
         self._check_step_input(x_t)
         u_pre, g = self.in_proj(x_t).chunk(2, dim=-1)  # [B, Di]
-        window = torch.cat([state["conv"].to(x_t.dtype), u_pre.unsqueeze(1)], dim=1)  # [B, Kc, Di]
+        window = torch.cat([state.conv.to(x_t.dtype), u_pre.unsqueeze(1)], dim=1)  # [B, Kc, Di]
         u = F.silu(torch.einsum("bkd,dk->bd", window, self.conv_weight.flip(-1)) + self.conv_bias)
         delta, b, c = self._ssm_inputs(u)
-        state_dtype = state["h"].dtype
+        state_dtype = state.h.dtype
         o, h = self._update(
-            state["h"], u.to(state_dtype), delta.to(state_dtype), b.to(state_dtype), c.to(state_dtype)
+            state.h, u.to(state_dtype), delta.to(state_dtype), b.to(state_dtype), c.to(state_dtype)
         )
         y = self.out_proj(o.to(x_t.dtype) * F.silu(g))
-        return y, {"conv": window[:, 1:].to(state["conv"].dtype), "h": h}
+        return y, SSMState(conv=window[:, 1:].to(state.conv.dtype), h=h)
 
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
-    ) -> tuple[torch.Tensor, State]:
+    ) -> tuple[torch.Tensor, SSMState]:
         self._check_input(x)
         state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        y, h, u_pre = self._scan(x, state["h"])
+        y, h, u_pre = self._scan(x, state.h)
         keep = self.conv_kernel - 1
-        tail = u_pre[:, max(0, x.shape[1] - keep) :].to(state["conv"].dtype)
+        tail = u_pre[:, max(0, x.shape[1] - keep) :].to(state.conv.dtype)
         if tail.shape[1] < keep:
             tail = F.pad(tail, (0, 0, keep - tail.shape[1], 0))
-        return y, {"conv": tail, "h": h}
+        return y, SSMState(conv=tail, h=h)
 
     def state_size(self, seq_len: int | None = None) -> int:
         return (self.conv_kernel - 1) * self.d_inner + self.d_inner * self.d_state

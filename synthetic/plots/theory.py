@@ -3,7 +3,7 @@
 ``sd_memory_order``: bits vs |A| at fixed |B|, for A-first and B-first streams, in a 2 x 2 grid:
 
 * columns: a small universe (n = 12) where the exact one-pass bound is computed by brute force
-  (distinct rows of the communication matrix, :func:`sdtheory.comm.one_way_states`), and a large
+  (distinct rows of the communication matrix, :func:`sdtheory.one_way.one_way_states`), and a large
   one (n = 1024) where it comes from the closed form ceil(log2 C(n, first)) checked against the
   brute force in the tests;
 * top row, one pass: the exact bound and the register of the store-first algorithm, measured by
@@ -23,8 +23,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sdtheory import bounds, comm
+from sdtheory import bounds
 from sdtheory.instances import Order, SDInstance, encode_stream
+from sdtheory.one_way import one_way_states
 from sdtheory.streaming import JRTTwoPass, MultiPass, StoreFirst, StreamingAlgorithm, run_batch
 from synthetic.plots.common import FigureContext, save_figure
 
@@ -96,7 +97,7 @@ def memory_order_table(seed: int = 0) -> pd.DataFrame:
             for order in Order:
                 first, second = (k, l) if order is Order.A_FIRST else (l, k)
                 if panel == "small":
-                    exact = comm.one_way_states(n, first, second).bits
+                    exact = one_way_states(n, first, second).bits
                     add(order.value, 1, "exact one-pass bound", "lower bound", "brute force", exact)
                 else:
                     exact = bounds.one_pass_exact_bits(n, first, second)

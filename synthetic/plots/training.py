@@ -35,6 +35,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 VARIANT_ORDER = ("Based (causal)", "Based (non-causal)", "JRT-Prompt", "JRT-RNN")
 POINT_KEYS = ["variant", "d_model", "feature_dim", "paper_state_bytes", "state_bytes"]
 STATISTICS = ("mean", "max")
+#: decimals of each seed's difference in the sensitivity CSV (``seed values``) and its figure's dots
+SEED_DECIMALS = 4
 
 OrderOf = Callable[[pd.DataFrame], pd.Series]
 
@@ -102,6 +104,16 @@ def run_orders(df: pd.DataFrame, order_of: OrderOf, first: str, second: str) -> 
     return out.reset_index()
 
 
+def seeds_error(values: pd.Series, errors: pd.Series) -> tuple[float, float, float]:
+    """The error of a mean over n seeds' ``values`` whose binomial standard errors are
+    ``errors``: (sd, binomial, se) with sd the seeds' standard deviation (0 for one seed),
+    binomial ``sqrt(sum errors^2) / n`` and se the larger of sd / sqrt(n) and binomial."""
+    n = len(values)
+    sd = values.std(ddof=1) if n > 1 else 0.0
+    binomial = float(np.sqrt((errors**2).sum()) / n)
+    return sd, binomial, max(sd / np.sqrt(n), binomial)
+
+
 def _mean_table(runs: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
     keys = _setting_keys(runs)
     runs = runs.assign(both=(runs[first] + runs[second]) / 2)
@@ -118,10 +130,9 @@ def _mean_table(runs: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
             row[col] = g[col].mean()
             row[f"{col} min"] = g[col].min()
             row[f"{col} max"] = g[col].max()
-            sd = g[col].std(ddof=1) if n > 1 else 0.0
-            binomial = float(np.sqrt((g[f"{col} se"] ** 2).sum()) / n)
+            sd, binomial, se = seeds_error(g[col], g[f"{col} se"])
             row[f"{col} sd"] = sd
-            row[f"{col} se"] = max(sd / np.sqrt(n), binomial)
+            row[f"{col} se"] = se
             row[f"{col} binomial se"] = binomial
         row["seeds"] = n
         row["settings"] = int(g.settings.iloc[0])  # settings of the grid compared at this point
@@ -157,25 +168,24 @@ def order_table(
 def sensitivity_table(df: pd.DataFrame, order_of: OrderOf, first: str, second: str) -> pd.DataFrame:
     """Per setting (variant, d_model, feature_dim, init, lr): the difference ``first - second``
     as mean over seeds, its standard error (as in :func:`order_table`), min and max, the seeds'
-    values (``seed values``, ';'-separated) and the mean accuracy in each order."""
+    values as text for the CSV (``seed values``, ';'-separated, :data:`SEED_DECIMALS` decimals;
+    :func:`draw_sensitivity` takes them from :func:`run_orders`) and the mean accuracy in each
+    order."""
     runs = run_orders(df, order_of, first, second)
     keys = _setting_keys(runs)
     rows = []
     for key, g in runs.groupby(keys, dropna=False):
-        n = len(g)
-        sd = g.difference.std(ddof=1) if n > 1 else 0.0
-        binomial = float(np.sqrt((g["difference se"] ** 2).sum()) / n)
         rows.append(
             {
                 **dict(zip(keys, key, strict=True)),
                 first: g[first].mean(),
                 second: g[second].mean(),
                 "difference": g.difference.mean(),
-                "difference se": max(sd / np.sqrt(n), binomial),
+                "difference se": seeds_error(g.difference, g["difference se"])[2],
                 "difference min": g.difference.min(),
                 "difference max": g.difference.max(),
-                "seeds": n,
-                "seed values": ";".join(f"{v:.4f}" for v in g.sort_values("seed").difference),
+                "seeds": len(g),
+                "seed values": ";".join(f"{v:.{SEED_DECIMALS}f}" for v in g.sort_values("seed").difference),
             }
         )
     return pd.DataFrame(rows).sort_values(keys).reset_index(drop=True)
@@ -250,9 +260,13 @@ def draw_order_panels(
     return fig
 
 
-def draw_sensitivity(table: pd.DataFrame, first: str, second: str, title: str) -> plt.Figure:
+def draw_sensitivity(
+    table: pd.DataFrame, runs: pd.DataFrame, first: str, second: str, title: str
+) -> plt.Figure:
     """One panel per (variant, d_model): the difference ``first - second`` against the learning
-    rate (log x), one line per init scheme (mean over seeds, ±1 standard error), each seed a dot."""
+    rate (log x), one line per init scheme (mean over seeds, ±1 standard error:
+    :func:`sensitivity_table`), each seed a dot (its run in ``runs``, :func:`run_orders`, drawn
+    at the :data:`SEED_DECIMALS` decimals the CSV gives it)."""
     panels = table[["variant", "d_model"]].drop_duplicates()
     panels = panels.assign(rank=panels.variant.map({v: i for i, v in enumerate(_variants(table))}))
     panels = panels.sort_values(["rank", "d_model"])
@@ -265,13 +279,16 @@ def draw_sensitivity(table: pd.DataFrame, first: str, second: str, title: str) -
     colors = dict(zip(inits, sns.color_palette("dark", len(inits)), strict=True))
     for ax, (_, panel) in zip(axes.flat, panels.iterrows(), strict=False):
         sub = table[(table.variant == panel.variant) & (table.d_model == panel.d_model)]
+        panel_runs = runs[(runs.variant == panel.variant) & (runs.d_model == panel.d_model)]
         for init in inits:
             line = sub[sub.init == init].sort_values("lr")
             ax.errorbar(line.lr, line.difference, yerr=line["difference se"], marker="o", ms=4, lw=1.2,
                         capsize=3, color=colors[init], label=f"init {init}")  # fmt: skip
-            for _, point in line.iterrows():
-                seeds = [float(v) for v in str(point["seed values"]).split(";") if v]
-                ax.scatter([point.lr] * len(seeds), seeds, s=9, color=colors[init], alpha=0.45, lw=0)
+            init_runs = panel_runs[panel_runs.init == init]
+            for lr in line.lr:
+                differences = init_runs[init_runs.lr == lr].sort_values("seed").difference
+                seeds = [round(v, SEED_DECIMALS) for v in differences]  # as the CSV's seed values
+                ax.scatter([lr] * len(seeds), seeds, s=9, color=colors[init], alpha=0.45, lw=0)
         ax.axhline(0.0, color="0.3", lw=0.8)
         ax.set_xscale("log")
         lrs = sorted(set(table.lr))
@@ -300,16 +317,13 @@ def seed_table(df: pd.DataFrame, order_of: OrderOf, first: str, second: str) -> 
     runs = run_orders(df, order_of, first, second)
     keys = _setting_keys(runs)
     grouped = runs.groupby(keys, dropna=False).difference
-    n = grouped.transform("size")
-    sd = grouped.transform(lambda d: d.std(ddof=1) if len(d) > 1 else 0.0)
-    binomial = np.sqrt((runs["difference se"] ** 2).groupby([runs[k] for k in keys], dropna=False)
-                       .transform("sum")) / n  # fmt: skip
+    errors = runs["difference se"]
     runs = runs.assign(
         **{
             "mean difference": grouped.transform("mean"),
-            "mean difference se": np.maximum(sd / np.sqrt(n), binomial),
+            "mean difference se": grouped.transform(lambda d: seeds_error(d, errors[d.index])[2]),
             "positive": grouped.transform(lambda d: int((d > 0).sum())),
-            "seeds": n,
+            "seeds": grouped.transform("size"),
         }
     )
     rank = runs.variant.map({v: i for i, v in enumerate(_variants(runs))})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -10,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthetic.config import RunConfig
-from synthetic.ensemble import NonFiniteLossError, ensemble_key, train_ensemble
-from synthetic.train import run_records
+from synthetic.ensemble import NonFiniteLossError, Outcome, ensemble_key, train_ensemble
+from synthetic.record import metrics_of
+from synthetic.train import ensemble_records, run_records
 
 torch.set_num_threads(1)
 
@@ -42,17 +44,24 @@ def cfg(
     return RunConfig.model_validate({"seed": seed, "data": data, "model": model, "train": training})
 
 
-def assert_same_run(together: Any, alone: Any) -> None:
+def in_order(outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """Outcomes (yielded as members finish) in the order of the configs."""
+    return sorted(outcomes, key=lambda o: o.index)
+
+
+def assert_same_run(together: Outcome, alone: Outcome) -> None:
     if alone.error is not None:
         assert type(together.error) is type(alone.error) and str(together.error) == str(alone.error)
         return
-    a, b = together.metrics, alone.metrics
+    assert together.metrics is not None and alone.metrics is not None
+    a, b = metrics_of(together.metrics), metrics_of(alone.metrics)
     for key in ("steps", "epochs", "early_stopped", "slice_counts", "train_tokens", "num_parameters"):
-        assert a[key] == b[key], key
+        assert a.get(key) == b.get(key), key
     assert [h["step"] for h in a["history"]] == [h["step"] for h in b["history"]]
     for ha, hb in zip(a["history"], b["history"], strict=True):
         for key in ("train_loss", "test_loss", "accuracy"):
-            assert ha[key] == pytest.approx(hb[key], rel=1e-5, abs=1e-6), key
+            assert ha.get(key) == pytest.approx(hb.get(key), rel=1e-5, abs=1e-6), key
+    assert together.model is not None and alone.model is not None
     pa, pb = dict(together.model.named_parameters()), dict(alone.model.named_parameters())
     for name, p in pb.items():
         torch.testing.assert_close(pa[name].detach(), p.detach(), rtol=1e-5, atol=1e-6, msg=name)
@@ -70,23 +79,40 @@ def test_ensemble_equals_runs_alone(mixer: str) -> None:
         cfg(mixer, 4, lr=1e5, grad_clip=None, weight_decay=0.0),  # diverges
     ]
     assert len({ensemble_key(c) for c in cfgs}) == 1
-    together = train_ensemble(cfgs, keep_models=True)
-    assert together[3].metrics is not None and together[3].metrics["early_stopped"]
-    assert together[3].metrics["steps"] == 3
+    together = in_order(train_ensemble(cfgs, keep_models=True))
+    assert [o.index for o in together] == [0, 1, 2, 3, 4] and [o.cfg for o in together] == cfgs
+    assert together[3].metrics is not None and together[3].metrics.early_stopped
+    assert together[3].metrics.final.step == 3
     assert isinstance(together[4].error, NonFiniteLossError)
     for c, t in zip(cfgs, together, strict=True):
         (alone,) = train_ensemble([c], keep_models=True)
         assert_same_run(t, alone)
         if alone.metrics is not None:
-            assert t.metrics is not None and t.metrics["ensemble_size"] == 5
-            assert alone.metrics["ensemble_size"] == 1
+            assert t.metrics is not None and t.metrics.ensemble_size == 5
+            assert alone.metrics.ensemble_size == 1
 
 
 def test_jr2_members_and_outcome_order() -> None:
     cfgs = [cfg("based", s, passes=2, lr=lr) for s, lr in ((0, 3e-3), (1, 1e-2))]
-    order: list[int] = []
-    outcomes = train_ensemble(cfgs, on_outcome=lambda i, _: order.append(i))
-    assert sorted(order) == [0, 1] and all(o.metrics is not None for o in outcomes)
+    outcomes = list(train_ensemble(cfgs))
+    assert sorted(o.index for o in outcomes) == [0, 1] and all(o.metrics is not None for o in outcomes)
+
+
+def test_outcomes_come_as_members_finish() -> None:
+    """The generator yields a member's outcome at the step it finishes: a diverged member's (the
+    first check, step 3) and an early stop's (the first evaluation) before the rest have trained."""
+    cfgs = [
+        cfg(seed=0),
+        cfg(seed=1, lr=1e5, grad_clip=None, weight_decay=0.0),
+        cfg(seed=2, early_stop_accuracy=0.01),
+    ]
+    outcomes = train_ensemble(cfgs)
+    first, second = next(outcomes), next(outcomes)
+    assert (first.index, second.index) == (1, 2)
+    assert isinstance(first.error, NonFiniteLossError) and second.metrics is not None
+    assert second.metrics.final.step == 3 and second.metrics.early_stopped
+    (last,) = outcomes
+    assert last.index == 0 and last.metrics is not None and not last.metrics.early_stopped
 
 
 def test_runs_that_differ_in_shape_cannot_share_an_ensemble() -> None:
@@ -110,13 +136,13 @@ def test_runs_that_differ_in_shape_cannot_share_an_ensemble() -> None:
 
 def test_records_of_an_ensemble() -> None:
     cfgs = [cfg(seed=0), cfg(seed=1, lr=1e5, grad_clip=None, weight_decay=0.0)]
-    seen: list[str] = []
-    records = run_records(cfgs, on_record=lambda r: seen.append(r["config_hash"]))
+    streamed = [r["config_hash"] for r in ensemble_records(cfgs)]  # as members finish
+    assert streamed == [cfgs[1].config_hash(), cfgs[0].config_hash()]  # the diverged one first
+    records = run_records(cfgs)
     assert [r["config_hash"] for r in records] == [c.config_hash() for c in cfgs]
-    assert sorted(seen) == sorted(r["config_hash"] for r in records)
     ok, diverged = records
     assert ok["status"] == "ok" and ok["ensemble_size"] == 2
-    assert diverged["status"] == "failed" and diverged["error"].startswith("NonFiniteLossError")
+    assert diverged["status"] == "failed" and str(diverged.get("error")).startswith("NonFiniteLossError")
 
 
 def test_environment_errors_are_errors_not_results() -> None:
@@ -124,7 +150,7 @@ def test_environment_errors_are_errors_not_results() -> None:
         pytest.skip("this machine has a cuda:7")
     records = run_records([cfg(seed=0, device="cuda:7"), cfg(seed=1, device="cuda:7")])
     assert [r["status"] for r in records] == ["error", "error"]
-    assert all("cuda:7" in r["error"] and r["traceback"] for r in records)
+    assert all("cuda:7" in str(r.get("error")) and r.get("traceback") for r in records)
 
 
 @settings(max_examples=40)
@@ -137,7 +163,7 @@ def test_label_positions_match_a_loop_over_members_and_rows(
     """LabelPositions.of (vectorised over members) against the definition written as loops: each
     member's labels in row-major order, padded; each row's labelled columns in order, padded
     with 0; slots point back from a label to its place in its row."""
-    from synthetic.ensemble import LabelPositions
+    from synthetic.members import LabelPositions
 
     g = torch.Generator().manual_seed(seed)
     labels = []

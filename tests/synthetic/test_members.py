@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from synthetic.kernels import use_impl
-from synthetic.members import stack_models
+from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
 from synthetic.model import LanguageModel, ModelConfig, build_model
 
 torch.set_num_threads(1)
@@ -47,6 +47,23 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def grad(p: torch.Tensor) -> torch.Tensor:
     assert p.grad is not None
     return p.grad
+
+
+def labels_at(positions: list[tuple[int, int]]) -> torch.Tensor:
+    """A member's labels [B, T]: token 1 at ``positions`` (row, column), -100 elsewhere."""
+    lab = torch.full((B, T), -100, dtype=torch.long)
+    for r, c in positions:
+        lab[r, c] = 1
+    return lab
+
+
+def full_logits_at(
+    stacked: StackedLanguageModel, ids: torch.Tensor, prefix: torch.Tensor, where: LabelPositions
+) -> torch.Tensor:
+    """The full forward's logits [K*B, T, V], picked at the labelled positions: [K, N, V]."""
+    k = stacked.num_members
+    full = stacked(ids, prefix).view(k, B, T, -1)
+    return full[torch.arange(k, device=ids.device)[:, None], where.rows, where.cols]
 
 
 @pytest.mark.parametrize("mlp, norm", [(False, "layernorm"), (True, "rmsnorm")])
@@ -105,12 +122,12 @@ def test_labelled_logits_equal_the_full_logits_there() -> None:
     k = 2
     stacked = stack_models(models("prefix_linear_attention", k))
     ids, prefix = inputs(k)
-    rows = torch.tensor([[0, 2, 1], [1, 1, 0]])
-    cols = torch.tensor([[T - 1, 3, 0], [5, T - 1, 2]])
-    picked = stacked.labelled_logits(ids, prefix, rows, cols)
-    full = stacked(ids, prefix).view(k, B, T, V)
-    for i in range(k):
-        assert rel(picked[i], full[i, rows[i], cols[i]]) < 1e-6
+    where = LabelPositions.of(
+        [labels_at([(0, T - 1), (2, 3), (1, 0)]), labels_at([(1, 5), (1, T - 1), (0, 2)])]
+    )
+    assert bool(where.valid.all())
+    picked = stacked.labelled_logits(ids, prefix, where)
+    assert rel(picked, full_logits_at(stacked, ids, prefix, where)) < 1e-6
 
 
 @pytest.mark.parametrize("mlp", [False, True])
@@ -119,8 +136,6 @@ def test_last_block_at_the_labelled_positions_only(mixer: str, mlp: bool) -> Non
     """With LabelPositions' per-row query columns the last block reads only the labelled
     positions (several per row, rows without labels, members with different counts): logits
     and every parameter's gradient equal those of the full forward, picked there (fp64)."""
-    from synthetic.ensemble import LabelPositions
-
     k = 3
     g = torch.Generator().manual_seed(7)
     ids, prefix = inputs(k)
@@ -138,8 +153,10 @@ def test_last_block_at_the_labelled_positions_only(mixer: str, mlp: bool) -> Non
     results = []
     for pruned in (True, False):
         stacked = stack_models([m.double() for m in models(mixer, k, mlp=mlp)])
-        extra = (where.query_cols, where.slots) if pruned else ()
-        logits = stacked.labelled_logits(ids, prefix, where.rows, where.cols, *extra)
+        if pruned:
+            logits = stacked.labelled_logits(ids, prefix, where)
+        else:
+            logits = full_logits_at(stacked, ids, prefix, where)
         (logits * where.valid[..., None]).pow(2).sum().backward()
         results.append([logits[where.valid], *(grad(p) for p in stacked.parameters())])  # padding aside
     for got, want in zip(*results, strict=True):
@@ -210,8 +227,6 @@ def test_triton_members_folded_in_bf16_on_the_gpu(mixer: str) -> None:
 def test_last_block_at_labelled_positions_in_bf16_on_the_gpu(mixer: str) -> None:
     """On a GPU under bf16 autocast (Triton layers, the last block's Q-query read in fp32): the
     labelled logits and gradients with per-row query columns equal the full forward's there."""
-    from synthetic.ensemble import LabelPositions
-
     k = 3
     labels = []
     for i in range(k):
@@ -221,10 +236,13 @@ def test_last_block_at_labelled_positions_in_bf16_on_the_gpu(mixer: str) -> None
     where = LabelPositions.of(labels).to(torch.device("cuda"))
     ids, prefix = (t.cuda() for t in inputs(k, seed=5))
     results = []
-    for extra in ((where.query_cols, where.slots), ()):
+    for pruned in (True, False):
         stacked = stack_models([m.cuda() for m in models(mixer, k)]).move_to("cuda")
         with use_impl("triton"), torch.autocast("cuda", dtype=torch.bfloat16):
-            logits = stacked.labelled_logits(ids, prefix, where.rows, where.cols, *extra).float()
+            if pruned:
+                logits = stacked.labelled_logits(ids, prefix, where).float()
+            else:
+                logits = full_logits_at(stacked, ids, prefix, where).float()
         logits.square().mean().backward()
         results.append([logits, *(grad(p).float() for p in stacked.parameters())])
     for got, want in zip(*results, strict=True):

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from synthetic.members import stack_models
-from synthetic.model import ModelConfig, build_model
-from synthetic.optim import MemberAdamW, MemberHyper, lr_factor, param_groups
+from synthetic.model import ModelConfig, build_model, decays
+from synthetic.optim import MemberAdamW, MemberHyper, lr_factor
 
 torch.set_num_threads(1)
 
@@ -38,10 +38,21 @@ def loss_of(model: torch.nn.Module, seed: int) -> torch.Tensor:
     return model(ids).logsumexp(-1).mean()
 
 
+def torch_groups(model: torch.nn.Module, weight_decay: float, decay_all: bool) -> list[dict]:
+    """torch.optim.AdamW's groups: with ``decay_all`` one; else decay where
+    :func:`synthetic.model.decays` says so, none on the rest (norms, biases, the embedding)."""
+    if decay_all:
+        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+    named = list(model.named_parameters())
+    decay = [p for n, p in named if decays(n, p.dim())]
+    rest = [p for n, p in named if not decays(n, p.dim())]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
 def torch_reference(h: MemberHyper, seed: int, steps: int) -> dict[str, torch.Tensor]:
     """The textbook single-model loop with torch.optim.AdamW, LambdaLR and clip_grad_norm_."""
     model = build_model(CFG, V, seed=seed)
-    opt = torch.optim.AdamW(param_groups(model, h.weight_decay, h.decay_all), lr=h.lr, betas=h.betas)
+    opt = torch.optim.AdamW(torch_groups(model, h.weight_decay, h.decay_all), lr=h.lr, betas=h.betas)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, h.total_steps, h.warmup_steps, h.min_lr_ratio)
     )
@@ -116,16 +127,16 @@ def test_schedule_warmup_then_cosine(total: int, frac: float, min_ratio: float) 
     assert lr_factor(total, total, warmup, min_ratio) == pytest.approx(min_ratio if warmup < total else 1.0)
 
 
-def test_param_groups_exclude_norms_biases_embedding() -> None:
+def test_decay_excludes_norms_biases_embedding() -> None:
     model = build_model(ModelConfig(d_model=8, n_layers=2, pattern=["base_conv", "based"], mlp=True), 10)
-    decay, no_decay = param_groups(model, 0.1, decay_all=False)
+    decay, no_decay = torch_groups(model, 0.1, decay_all=False)
     names = {id(p): n for n, p in model.named_parameters()}
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
     assert all(p.dim() >= 2 and not names[id(p)].startswith("embedding") for p in decay["params"])
     no_decay_names = {names[id(p)] for p in no_decay["params"]}
     assert "embedding.weight" in no_decay_names and any("norm" in n for n in no_decay_names)
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
-    (everything,) = param_groups(model, 0.1, decay_all=True)
+    (everything,) = torch_groups(model, 0.1, decay_all=True)
     assert len(everything["params"]) == len(list(model.parameters()))
     stacked = stack_models([model])
     mask = stacked.member_decay_mask(decay_all=False)

@@ -14,6 +14,7 @@ import torch
 from synthetic.config import RunConfig
 from synthetic.layers import BasedConfig
 from synthetic.members import StackedLanguageModel
+from synthetic.record import RunRecord
 from synthetic.results import ResultsStore, results_path
 from synthetic.sweep import available_experiments, expand, load_experiment, parse_experiment, run_sweep
 
@@ -125,9 +126,9 @@ def test_kill_midway_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> No
     class Killed(Exception):
         pass
 
-    seen: list[dict[str, Any]] = []
+    seen: list[RunRecord] = []
 
-    def kill_after_three(record: dict[str, Any]) -> None:
+    def kill_after_three(record: RunRecord) -> None:
         seen.append(record)
         if len(seen) == 3:
             raise Killed
@@ -171,7 +172,7 @@ def test_nan_run_is_recorded_as_failed_and_the_sweep_finishes(
     records = ResultsStore(results_path(tmp_path, "tiny", "quick")).records()
     failed = [r for r in records if r["status"] == "failed"]
     assert {r["summary"]["variant"] for r in failed} == {"jrt"}
-    assert all("NonFiniteLossError" in r["error"] and "nan" in r["error"] for r in failed)
+    assert all("NonFiniteLossError" in str(r.get("error")) and "nan" in str(r.get("error")) for r in failed)
     assert all("config" in r and r["config_hash"] for r in failed)
     # a recorded failure counts as done, unless retried
     monkeypatch.setattr(StackedLanguageModel, "labelled_logits", real_logits)
@@ -266,7 +267,7 @@ def test_killed_ensemble_sweep_rerun_trains_only_the_missing_members(tmp_path: P
 
     seen: list[str] = []
 
-    def kill_after_three(record: dict[str, Any]) -> None:
+    def kill_after_three(record: RunRecord) -> None:
         seen.append(record["config_hash"])
         if len(seen) == 3:
             raise Killed

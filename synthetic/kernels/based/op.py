@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from synthetic.kernels.based.reference import State, based_chunked
+from synthetic.kernels.based.reference import based_chunked
 from synthetic.kernels.dispatch import resolve
 from synthetic.kernels.short import short_attention, takes_short_path
+from synthetic.kernels.state import LinearAttentionState
 
 
 def based_linear_attention(
@@ -17,10 +18,10 @@ def based_linear_attention(
     *,
     causal: bool = True,
     eps: float = 1e-6,
-    initial_state: State | None = None,
+    initial_state: LinearAttentionState | None = None,
     impl: str | None = None,
     need_state: bool = True,
-) -> tuple[torch.Tensor, State | None]:
+) -> tuple[torch.Tensor, LinearAttentionState | None]:
     r"""Based linear attention with the 2nd-order Taylor feature map phi computed from raw q, k
     (:mod:`synthetic.kernels.feature_map`; phi(q) . phi(k) = 1 + s + s^2 / 2, s = q . k / sqrt(F)):
 
@@ -41,7 +42,7 @@ def based_linear_attention(
             each position reads the keys up to itself; False: the whole sequence. Default: `True`.
         eps (float):
             added to the normaliser. Default: `1e-6`.
-        initial_state (tuple[torch.Tensor, torch.Tensor] | None):
+        initial_state (LinearAttentionState | None):
             `(kv [B, H, E, Dh], z [B, H, E])`, E = 1 + F + F^2, any float dtype; causal only.
             Default: `None` (zero).
         impl (str | None):
@@ -53,7 +54,7 @@ def based_linear_attention(
     Returns:
         y (torch.Tensor):
             outputs of shape `[B, T, H, Dh]` in q's dtype.
-        final_state (tuple[torch.Tensor, torch.Tensor] | None):
+        final_state (LinearAttentionState | None):
             `(kv [B, H, E, Dh], z [B, H, E])` after the last token: float32 on the Triton path (not
             differentiable there), q's dtype on the reference path; None with ``need_state=False``.
 
@@ -87,8 +88,8 @@ def based_triton(
     *,
     causal: bool = True,
     eps: float = 1e-6,
-    initial_state: State | None = None,
-) -> tuple[torch.Tensor, State]:
+    initial_state: LinearAttentionState | None = None,
+) -> tuple[torch.Tensor, LinearAttentionState]:
     """The Triton path of :func:`based_linear_attention` (same arguments, always returns the state).
 
     Non-causal Based is the engine's encoder sum over the whole sequence with no causal part."""

@@ -7,7 +7,8 @@ Causal:     y_i = phi(q_i) S_i / (phi(q_i) . z_i + eps),
             S_i = S_0 + sum_{j<=i} phi(k_j) v_j^T   [E, Dh],   z_i = z_0 + sum_{j<=i} phi(k_j)   [E]
 Non-causal: the same with the sums over all j (every position sees the whole sequence).
 
-State: (kv [B, H, E, Dh], z [B, H, E]) — H * E * (Dh + 1) values per example.
+State: :class:`~synthetic.kernels.state.LinearAttentionState` (kv [B, H, E, Dh], z [B, H, E]) —
+H * E * (Dh + 1) values per example.
 
 Three forms, which the tests check against each other:
 - :func:`based_quadratic`: the T x T kernel matrix (O(T^2) memory; the definition);
@@ -28,9 +29,8 @@ from __future__ import annotations
 import torch
 
 from synthetic.kernels.based.kernel_matrix import kernel_attention, kernel_matrix_read
-from synthetic.kernels.feature_map import taylor_feature_map, taylor_kernel
-
-State = tuple[torch.Tensor, torch.Tensor]
+from synthetic.kernels.feature_map import expanded_dim, taylor_feature_map, taylor_kernel
+from synthetic.kernels.state import LinearAttentionState
 
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
@@ -42,51 +42,34 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         )
 
 
-def zero_state(q: torch.Tensor, v: torch.Tensor) -> State:
+def zero_state(q: torch.Tensor, v: torch.Tensor) -> LinearAttentionState:
     """All-zero state for inputs like q [B, T, H, F], v [B, T, H, Dh], in fp32 or wider."""
     b, _, h, f = q.shape
-    e = 1 + f + f * f
+    e = expanded_dim(f)
     dtype = torch.promote_types(q.dtype, torch.float32)
-    return (
+    return LinearAttentionState(
         torch.zeros(b, h, e, v.shape[-1], dtype=dtype, device=q.device),
         torch.zeros(b, h, e, dtype=dtype, device=q.device),
     )
 
 
-def empty_state(
-    batch: int,
-    num_heads: int,
-    feature_dim: int,
-    head_dim: int,
-    *,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-) -> dict[str, torch.Tensor]:
-    """The decode state of an empty prompt: {"kv": [B, H, E, Dh], "z": [B, H, E]} zeros,
-    E = 1 + F + F^2 (the layout the Based and prefix-linear-attention layers carry)."""
-    e = 1 + feature_dim + feature_dim * feature_dim
-    return {
-        "kv": torch.zeros(batch, num_heads, e, head_dim, device=device, dtype=dtype),
-        "z": torch.zeros(batch, num_heads, e, device=device, dtype=dtype),
-    }
-
-
 def quadratic_chunk(feature_dim: int, head_dim: int) -> int:
-    """Chunk length of :func:`based_chunked` by default: ``max(64, 2 E Dh // (F + Dh))`` tokens,
-    E = 1 + F + F^2 (see the module docstring)."""
-    e = 1 + feature_dim + feature_dim * feature_dim
-    return max(64, (2 * e * head_dim) // (feature_dim + head_dim))
+    """Chunk length of :func:`based_chunked` by default: ``max(64, 2 E Dh // (F + Dh))`` tokens
+    (see the module docstring)."""
+    return max(64, (2 * expanded_dim(feature_dim) * head_dim) // (feature_dim + head_dim))
 
 
-def final_state(k: torch.Tensor, v: torch.Tensor, initial_state: State | None = None) -> State:
-    """State after reading all of k [B, T, H, F], v [B, T, H, Dh]: (kv [B,H,E,Dh], z [B,H,E])."""
+def final_state(
+    k: torch.Tensor, v: torch.Tensor, initial_state: LinearAttentionState | None = None
+) -> LinearAttentionState:
+    """State after reading all of k [B, T, H, F], v [B, T, H, Dh] (from ``initial_state``, else zero)."""
     phi_k = taylor_feature_map(k)
     kv = torch.einsum("bthe,bthd->bhed", phi_k, v)
     z = phi_k.sum(dim=1)  # [B, H, E]
     if initial_state is not None:
-        kv = kv + initial_state[0]
-        z = z + initial_state[1]
-    return kv, z
+        kv0, z0 = initial_state
+        kv, z = kv + kv0, z + z0
+    return LinearAttentionState(kv, z)
 
 
 def based_quadratic(
@@ -96,8 +79,8 @@ def based_quadratic(
     *,
     causal: bool = True,
     eps: float = 1e-6,
-    initial_state: State | None = None,
-) -> tuple[torch.Tensor, State]:
+    initial_state: LinearAttentionState | None = None,
+) -> tuple[torch.Tensor, LinearAttentionState]:
     """Definition form. q, k [B, T, H, F]; v [B, T, H, Dh] -> (y [B, T, H, Dh], final state)."""
     _check(q, k, v)
     t = q.shape[1]
@@ -108,8 +91,9 @@ def based_quadratic(
     den = a.sum(-1).transpose(1, 2)  # [B, T, H]
     if initial_state is not None:
         phi_q = taylor_feature_map(q)
-        num = num + torch.einsum("bthe,bhed->bthd", phi_q, initial_state[0].to(q.dtype))
-        den = den + torch.einsum("bthe,bhe->bth", phi_q, initial_state[1].to(q.dtype))
+        kv0, z0 = initial_state
+        num = num + torch.einsum("bthe,bhed->bthd", phi_q, kv0.to(q.dtype))
+        den = den + torch.einsum("bthe,bhe->bth", phi_q, z0.to(q.dtype))
     y = num / (den.unsqueeze(-1) + eps)
     return y, final_state(k, v, initial_state)
 
@@ -121,13 +105,13 @@ def based_chunked(
     *,
     causal: bool = True,
     eps: float = 1e-6,
-    initial_state: State | None = None,
+    initial_state: LinearAttentionState | None = None,
     chunk_size: int | None = None,
     need_state: bool = True,
-) -> tuple[torch.Tensor, State | None]:
+) -> tuple[torch.Tensor, LinearAttentionState | None]:
     """Chunked form, same result as :func:`based_quadratic` with O(T * chunk) kernel memory.
 
-    The inter-chunk state (kv [B,H,E,Dh], z [B,H,E]) is carried from chunk to chunk; within a
+    The inter-chunk state (kv, z) is carried from chunk to chunk; within a
     chunk the causal T_c x T_c kernel matrix is used (``chunk_size`` None:
     :func:`quadratic_chunk`). With ``need_state=False`` (training) the state is not built where
     no later chunk reads it, and None is returned in its place; a non-causal call on a sequence
@@ -142,14 +126,14 @@ def based_chunked(
             return kernel_attention(q, k, v, eps=eps), None
         state = final_state(k, v, initial_state)
         phi_q = taylor_feature_map(q)
-        num = torch.einsum("bthe,bhed->bthd", phi_q, state[0].to(q.dtype))
-        den = torch.einsum("bthe,bhe->bth", phi_q, state[1].to(q.dtype))
+        num = torch.einsum("bthe,bhed->bthd", phi_q, state.kv.to(q.dtype))
+        den = torch.einsum("bthe,bhe->bth", phi_q, state.z.to(q.dtype))
         return num / (den.unsqueeze(-1) + eps), (state if need_state else None)
     kv = z = None
     if initial_state is not None:
-        kv, z = initial_state[0].to(q.dtype), initial_state[1].to(q.dtype)
+        kv, z = (x.to(q.dtype) for x in initial_state)
     elif need_state:
-        kv, z = (x.to(q.dtype) for x in zero_state(q, v))
+        kv, z = zero_state(q, v).to(q.dtype)
     if kv is None and 0 < t <= chunk_size:  # training on a short sequence: one normalised read
         return kernel_attention(q, k, v, causal_cols=t, eps=eps), None
     outs = []
@@ -174,20 +158,26 @@ def based_chunked(
     if not need_state:
         return y, None
     assert kv is not None and z is not None  # built from a zero or given state above
-    return y, (kv, z)
+    return y, LinearAttentionState(kv, z)
 
 
 def based_step(
-    q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, state: State, *, eps: float = 1e-6
-) -> tuple[torch.Tensor, State]:
-    """One causal decoding step: q_t, k_t [B, H, F], v_t [B, H, Dh]; state (kv [B,H,E,Dh], z [B,H,E]).
+    q_t: torch.Tensor,
+    k_t: torch.Tensor,
+    v_t: torch.Tensor,
+    state: LinearAttentionState,
+    *,
+    eps: float = 1e-6,
+) -> tuple[torch.Tensor, LinearAttentionState]:
+    """One causal decoding step: q_t, k_t [B, H, F], v_t [B, H, Dh]; state kv [B,H,E,Dh], z [B,H,E].
 
     Adds token t to the state, then reads it: returns (y_t [B, H, Dh], new state).
     """
     phi_q = taylor_feature_map(q_t)
     phi_k = taylor_feature_map(k_t)
-    kv = state[0] + phi_k.unsqueeze(-1) * v_t.unsqueeze(-2)
-    z = state[1] + phi_k
+    kv0, z0 = state
+    kv = kv0 + phi_k.unsqueeze(-1) * v_t.unsqueeze(-2)
+    z = z0 + phi_k
     num = torch.einsum("bhe,bhed->bhd", phi_q, kv)
     den = torch.einsum("bhe,bhe->bh", phi_q, z)
-    return num / (den.unsqueeze(-1) + eps), (kv, z)
+    return num / (den.unsqueeze(-1) + eps), LinearAttentionState(kv, z)

@@ -22,6 +22,6 @@ Modules, from the bottom up:
 from __future__ import annotations
 
 from synthetic.kernels.engine.autograd import Options, check_inputs, linear_attention
-from synthetic.kernels.engine.launch import Encoder, State
+from synthetic.kernels.engine.launch import Encoder
 
-__all__ = ["Encoder", "Options", "State", "check_inputs", "linear_attention"]
+__all__ = ["Encoder", "Options", "check_inputs", "linear_attention"]

@@ -1,9 +1,10 @@
 """The autograd Function of the engine and its keyword-only entry point :func:`linear_attention`.
 
-It returns ``(y, (kv, z))`` like the references: y [B, T, H, D] in the input dtype, the state
-kv [B, H, E, D] and z [B, H, E] in fp32. Gradients flow to q, k, v, the encoder's k, v and the
-initial state; the returned state is not differentiable through this path (asking for its
-gradient raises instead of returning something wrong).
+It returns ``(y, state)`` like the references: y [B, T, H, D] in the input dtype, the state
+(:class:`~synthetic.kernels.state.LinearAttentionState`) kv [B, H, E, D] and z [B, H, E] in
+fp32. Gradients flow to q, k, v, the encoder's k, v and the initial state; the returned state is
+not differentiable through this path (asking for its gradient raises instead of returning
+something wrong).
 
 The kernels keep each symmetric second-order pair (a, b), (b, a) once, so the returned state
 splits a pair's total equally between kv[1+F+a*F+b] and kv[1+F+b*F+a]. For states built from
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from synthetic.kernels.engine import launch
-from synthetic.kernels.engine.launch import Encoder, State
+from synthetic.kernels.engine.launch import Encoder
+from synthetic.kernels.state import LinearAttentionState
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_FEATURE_DIM = 32
@@ -40,7 +42,7 @@ class LinearAttentionFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, k_enc, v_enc, lengths, kv_init, z_init, options: Options):
         encoder = Encoder(k=k_enc, v=v_enc, lengths=lengths) if k_enc is not None else None
-        initial = (kv_init, z_init) if kv_init is not None else None
+        initial = LinearAttentionState(kv_init, z_init) if kv_init is not None else None
         fwd = launch.forward(
             q, k, v, causal=options.causal, eps=options.eps, encoder=encoder, initial_state=initial
         )
@@ -59,7 +61,7 @@ class LinearAttentionFunction(torch.autograd.Function):
             )
         q, k, v, k_enc, v_enc, lengths, o, den, start_kv, start_z = ctx.saved_tensors
         options: Options = ctx.options
-        starts = (start_kv, start_z) if start_kv is not None else None
+        starts = LinearAttentionState(start_kv, start_z) if start_kv is not None else None
         fwd = launch.Forward(o=o, den=den, kv=None, z=None, starts=starts, seg=ctx.seg)
         encoder = Encoder(k=k_enc, v=v_enc, lengths=lengths) if k_enc is not None else None
         if do is None:
@@ -109,14 +111,14 @@ def linear_attention(
     *,
     options: Options,
     encoder: Encoder | None = None,
-    initial_state: State | None = None,
-) -> tuple[torch.Tensor, State]:
+    initial_state: LinearAttentionState | None = None,
+) -> tuple[torch.Tensor, LinearAttentionState]:
     """Based linear attention over (q, k, v), optionally with an encoder (prefix linear
     attention) and an initial state, differentiable in every tensor input.
 
     Shapes as in :func:`check_inputs` (which it does not call); encoder k, v [B, Te, H, *] in q's
     dtype with integer lengths [B]; initial_state (kv [B, H, E, D], z [B, H, E]). Returns
-    (y [B, T, H, D], (kv [B, H, E, D], z [B, H, E]) fp32)."""
+    (y [B, T, H, D], state: kv [B, H, E, D], z [B, H, E] fp32)."""
     kv0 = z0 = None
     if initial_state is not None:
         kv0, z0 = (x.float().contiguous() for x in initial_state)
@@ -127,4 +129,4 @@ def linear_attention(
     y, kv, z = LinearAttentionFunction.apply(
         q.contiguous(), k.contiguous(), v.contiguous(), k_enc, v_enc, lengths, kv0, z0, options
     )
-    return y, (kv, z)
+    return y, LinearAttentionState(kv, z)

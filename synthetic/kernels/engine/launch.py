@@ -20,8 +20,8 @@ from synthetic.kernels.engine.backward import based_bwd_dkv_kernel, based_bwd_dq
 from synthetic.kernels.engine.blocks import feature_widths
 from synthetic.kernels.engine.forward import based_fwd_kernel
 from synthetic.kernels.engine.state import based_state_kernel, public_to_rows, state_rows
-
-State = tuple[torch.Tensor, torch.Tensor]
+from synthetic.kernels.feature_map import expanded_dim
+from synthetic.kernels.state import LinearAttentionState
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Dims:
     @property
     def e(self) -> int:
         """E = 1 + F + F^2, the public state's feature rows."""
-        return 1 + self.f + self.f * self.f
+        return expanded_dim(self.f)
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Forward:
     den: torch.Tensor
     kv: torch.Tensor | None
     z: torch.Tensor | None
-    starts: State | None
+    starts: LinearAttentionState | None
     seg: int
 
 
@@ -141,7 +141,7 @@ def filling_segment_length(n_tokens: int, programs: int, bt: int, device: torch.
 
 def state_pass(
     k: torch.Tensor, v: torch.Tensor, *, lengths: torch.Tensor | None, seg_len: int | None
-) -> State:
+) -> LinearAttentionState:
     """Partial states of the segments of (k [B, T, H, F], v [B, T, H, D]), each sequence cut at
     ``lengths[b]`` (or T): kernel layout [B*H, S, R, D] and [B*H, S, R], fp32. ``seg_len`` None
     picks enough segments to fill the GPU (the encoder sum); otherwise it is the decoder's segment
@@ -150,7 +150,7 @@ def state_pass(
     rows = state_rows(n.f)
     pa, pb = pair_tables(n.f, k.device)
     key = ("state", k.dtype, n.f, n.d, lengths is not None, n.t.bit_length(), (n.b * n.h).bit_length())
-    holder: dict[str, State] = {}
+    holder: dict[str, LinearAttentionState] = {}
 
     def run(cfg: dict[str, int]) -> None:
         ndb = triton.cdiv(n.d, cfg["DB"])
@@ -180,14 +180,16 @@ def state_pass(
             **block_constants(cfg, k.dtype),
             **feature_constants(n.f),
         )
-        holder["out"] = (part, zpart)
+        holder["out"] = LinearAttentionState(part, zpart)
 
     cfg = autotune.pick_config(key, autotune.state_pass_configs(n.f, n.d), run)
     run(cfg)
     return holder["out"]
 
 
-def base_state(f: int, *, encoder: Encoder | None, initial_state: State | None) -> State | None:
+def base_state(
+    f: int, *, encoder: Encoder | None, initial_state: LinearAttentionState | None
+) -> LinearAttentionState | None:
     """The state every decoder segment starts from, kernel layout [B*H, 1, R, D], [B*H, 1, R]:
     the initial state (converted from the public layout) plus the encoder sum; None if zero."""
     base = None
@@ -196,11 +198,11 @@ def base_state(f: int, *, encoder: Encoder | None, initial_state: State | None) 
         bh = kv0.shape[0] * kv0.shape[1]
         kv = public_to_rows(kv0.reshape(bh, 1, *kv0.shape[2:]), f)
         z = public_to_rows(z0.reshape(bh, 1, -1, 1), f)[..., 0]
-        base = (kv, z)
+        base = LinearAttentionState(kv, z)
     if encoder is not None:
         part, zpart = state_pass(encoder.k, encoder.v, lengths=encoder.lengths, seg_len=None)
-        enc = (part.sum(1, keepdim=True), zpart.sum(1, keepdim=True))
-        base = enc if base is None else (base[0] + enc[0], base[1] + enc[1])
+        enc = LinearAttentionState(part.sum(1, keepdim=True), zpart.sum(1, keepdim=True))
+        base = enc if base is None else LinearAttentionState(base.kv + enc.kv, base.z + enc.z)
     return base
 
 
@@ -212,7 +214,7 @@ def forward(
     causal: bool,
     eps: float,
     encoder: Encoder | None,
-    initial_state: State | None,
+    initial_state: LinearAttentionState | None,
 ) -> Forward:
     """Outputs, normaliser and final state: the state pass (encoder sum; segment starts when the
     autotuner cuts the causal walk into segments), then the forward kernel."""
@@ -224,7 +226,7 @@ def forward(
     z_out = torch.empty(n.b, n.h, n.e, device=q.device, dtype=torch.float32)
     base = base_state(n.f, encoder=encoder, initial_state=initial_state)
 
-    def run(cfg: dict[str, int]) -> tuple[State | None, int]:
+    def run(cfg: dict[str, int]) -> tuple[LinearAttentionState | None, int]:
         seg = segment_length(n.t, cfg.get("SEGS", 1), max(autotune.segment_align(), cfg["BT"]))
         nseg = max(1, triton.cdiv(n.t, seg))
         starts = base
@@ -233,13 +235,17 @@ def forward(
             # exclusive prefix sum over segments: segment s starts from segments < s
             part = torch.cumsum(part, 1).sub_(part)
             zpart = torch.cumsum(zpart, 1).sub_(zpart)
-            starts = (part, zpart) if base is None else (part.add_(base[0]), zpart.add_(base[1]))
+            starts = (
+                LinearAttentionState(part, zpart)
+                if base is None
+                else (LinearAttentionState(part.add_(base.kv), zpart.add_(base.z)))
+            )
         based_fwd_kernel[(triton.cdiv(n.d, cfg["DB"]), nseg, n.b * n.h)](
             Q=q,
             K=k,
             V=v,
-            START=starts[0] if starts is not None else den,
-            ZSTART=starts[1] if starts is not None else den,
+            START=starts.kv if starts is not None else den,
+            ZSTART=starts.z if starts is not None else den,
             PA=pa,
             PB=pb,
             O=o,
@@ -250,7 +256,7 @@ def forward(
             H=n.h,
             SEG=seg,
             NSEG=nseg,
-            NSTART=starts[0].shape[1] if starts is not None else 1,
+            NSTART=starts.kv.shape[1] if starts is not None else 1,
             **feature_scales(n.f),
             eps=eps,
             D=n.d,
@@ -347,8 +353,8 @@ def _backward_launch(
         Q=q,
         K=k,
         V=v,
-        START=starts[0] if starts is not None else dummy,
-        ZSTART=starts[1] if starts is not None else dummy,
+        START=starts.kv if starts is not None else dummy,
+        ZSTART=starts.z if starts is not None else dummy,
         PA=pa,
         PB=pb,
         G=g,
@@ -358,7 +364,7 @@ def _backward_launch(
         T=n.t,
         H=n.h,
         SEG=fwd.seg,
-        NSTART=starts[0].shape[1] if starts is not None else 1,
+        NSTART=starts.kv.shape[1] if starts is not None else 1,
         HAS_START=starts is not None,
         CAUSAL=causal,
         **common,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import torch
 
-from synthetic.kernels.based.reference import State
 from synthetic.kernels.dispatch import resolve
 from synthetic.kernels.prefix_linear_attention.reference import (
     check_prefix_inputs,
     prefix_linear_attention_reference,
 )
 from synthetic.kernels.short import short_attention, takes_short_path
+from synthetic.kernels.state import LinearAttentionState
 
 
 def prefix_linear_attention(
@@ -25,7 +25,7 @@ def prefix_linear_attention(
     eps: float = 1e-6,
     impl: str | None = None,
     need_state: bool = True,
-) -> tuple[torch.Tensor, State | None]:
+) -> tuple[torch.Tensor, LinearAttentionState | None]:
     r"""Prefix linear attention: a non-causal encoder term over the first ``prefix_len[b]`` tokens
     of (k_enc, v_enc) plus a causal Based term over (k, v), with one shared normaliser (JRT-RNN,
     paper eqs. 3-4; phi is the Taylor map of :mod:`synthetic.kernels.feature_map`):
@@ -59,7 +59,7 @@ def prefix_linear_attention(
     Returns:
         y (torch.Tensor):
             outputs of shape `[B, T, H, Dh]` in q's dtype.
-        final_state (tuple[torch.Tensor, torch.Tensor] | None):
+        final_state (LinearAttentionState | None):
             decode state after prefill, `(kv [B, H, E, Dh], z [B, H, E])` = S_enc + S_T,
             z_enc + z_T, E = 1 + F + F^2: float32 on the Triton path (not differentiable there),
             q's dtype on the reference path; None with ``need_state=False``.
@@ -91,7 +91,7 @@ def pla_triton(
     prefix_len: torch.Tensor,
     *,
     eps: float = 1e-6,
-) -> tuple[torch.Tensor, State]:
+) -> tuple[torch.Tensor, LinearAttentionState]:
     """The Triton path of :func:`prefix_linear_attention` (same arguments, always returns the
     state): the engine's causal walk with the encoder sum added to its state."""
     from synthetic.kernels.engine import Encoder, Options, check_inputs, linear_attention

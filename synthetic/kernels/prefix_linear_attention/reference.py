@@ -18,13 +18,9 @@ from __future__ import annotations
 import torch
 
 from synthetic.kernels.based.kernel_matrix import kernel_attention
-from synthetic.kernels.based.reference import (
-    State,
-    based_chunked,
-    based_quadratic,
-    quadratic_chunk,
-)
+from synthetic.kernels.based.reference import based_chunked, based_quadratic, quadratic_chunk
 from synthetic.kernels.feature_map import taylor_feature_map
+from synthetic.kernels.state import LinearAttentionState
 
 
 def check_prefix_inputs(
@@ -60,14 +56,14 @@ def check_prefix_inputs(
         )
 
 
-def encoder_state(k_enc: torch.Tensor, v_enc: torch.Tensor, prefix_len: torch.Tensor) -> State:
+def encoder_state(k_enc: torch.Tensor, v_enc: torch.Tensor, prefix_len: torch.Tensor) -> LinearAttentionState:
     """Non-causal encoder state over the first prefix_len[b] tokens: (kv [B,H,E,Dh], z [B,H,E])."""
     te = k_enc.shape[1]
     keep = (torch.arange(te, device=k_enc.device)[None, :] < prefix_len[:, None]).to(k_enc.dtype)  # [B, Te]
     phi = taylor_feature_map(k_enc) * keep[:, :, None, None]
     kv = torch.einsum("bthe,bthd->bhed", phi, v_enc)
     z = phi.sum(dim=1)
-    return kv, z
+    return LinearAttentionState(kv, z)
 
 
 def prefix_kernel_attention(
@@ -104,7 +100,7 @@ def prefix_linear_attention_reference(
     eps: float = 1e-6,
     chunked: bool = True,
     need_state: bool = True,
-) -> tuple[torch.Tensor, State | None]:
+) -> tuple[torch.Tensor, LinearAttentionState | None]:
     """q, k [B, T, H, F]; v [B, T, H, Dh]; k_enc [B, Te, H, F]; v_enc [B, Te, H, Dh]; prefix_len [B].
 
     Returns (y [B, T, H, Dh], decode state after prefill (kv [B,H,E,Dh], z [B,H,E])). The encoder

@@ -90,10 +90,21 @@ class _ShortAttention(torch.autograd.Function):
     """Call through :func:`short_attention` (inputs validated and contiguous)."""
 
     @staticmethod
-    def forward(ctx: Any, q, k, v, k_enc, v_enc, lengths, eps: float):  # type: ignore[override]
+    def forward(
+        ctx: Any,
+        q: torch.Tensor,
+        k: torch.Tensor | None,
+        v: torch.Tensor | None,
+        k_enc: torch.Tensor | None,
+        v_enc: torch.Tensor | None,
+        lengths: torch.Tensor | None,
+        eps: float,
+    ) -> torch.Tensor:
         has_own, has_enc = k is not None, k_enc is not None
-        te = k_enc.shape[1] if has_enc else 0
-        call = _Call(q, v if has_own else v_enc, te, has_own, has_enc, lengths is not None)
+        te = k_enc.shape[1] if k_enc is not None else 0
+        values = v if v is not None else v_enc
+        assert values is not None  # short_attention passes one source at least
+        call = _Call(q, values, te, has_own, has_enc, lengths is not None)
         y = torch.empty(*q.shape[:3], call.d, device=q.device, dtype=q.dtype)
         r = torch.empty(call.b, call.h, call.t, device=q.device, dtype=torch.float32)
         dummy = q  # never read when its flag is off
@@ -110,7 +121,7 @@ class _ShortAttention(torch.autograd.Function):
         return y
 
     @staticmethod
-    def backward(ctx: Any, dy: torch.Tensor | None):  # type: ignore[override]
+    def backward(ctx: Any, dy: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         q, k, v, k_enc, v_enc, lengths, y, r = ctx.saved_tensors
         call: _Call = ctx.call
         if dy is None:

@@ -35,7 +35,10 @@ ATOL = {torch.float32: 1e-6 if INTERPRETED else 1e-2, torch.float16: 1e-2, torch
 MODES = ("causal", "whole", "prefix")
 
 
-def _reference(mode: str, q, k, v, k_enc, v_enc, lengths) -> torch.Tensor:
+def _reference(
+    mode: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_enc: torch.Tensor, v_enc: torch.Tensor,
+    lengths: torch.Tensor,
+) -> torch.Tensor:  # fmt: skip
     """The same read through materialised [T, Tk] matrices (fp64 in, fp64 out)."""
     t = q.shape[1]
     if mode == "causal":
@@ -49,7 +52,10 @@ def _reference(mode: str, q, k, v, k_enc, v_enc, lengths) -> torch.Tensor:
     return kernel_attention(q, torch.cat([k, k_enc], 1), torch.cat([v, v_enc], 1), causal_cols=t, keys=keys)
 
 
-def _short(mode: str, q, k, v, k_enc, v_enc, lengths) -> torch.Tensor:
+def _short(
+    mode: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_enc: torch.Tensor, v_enc: torch.Tensor,
+    lengths: torch.Tensor,
+) -> torch.Tensor:  # fmt: skip
     if mode == "causal":
         return short_attention(q, k, v)
     if mode == "whole":
@@ -69,11 +75,11 @@ def check_short(
     used = {"causal": (0, 1, 2), "whole": (0, 3, 4), "prefix": (0, 1, 2, 3, 4)}[mode]
     inputs = [q, k, v, k_enc, v_enc]
     ref_leaves = [x.clone().requires_grad_(i in used) for i, x in enumerate(inputs)]
-    ref = _reference(mode, *ref_leaves, lens)
+    ref = _reference(mode, ref_leaves[0], ref_leaves[1], ref_leaves[2], ref_leaves[3], ref_leaves[4], lens)
     ref_grads = torch.autograd.grad(ref, [ref_leaves[i] for i in used], dy)
     leaves = [x.to(DEVICE, dtype).requires_grad_(i in used) for i, x in enumerate(inputs)]
     with nan_poisoned_allocations(), guarded_launches(short_op, KERNELS) as launched:
-        y = _short(mode, *leaves, lens.to(DEVICE))
+        y = _short(mode, leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], lens.to(DEVICE))
         grads = torch.autograd.grad(y, [leaves[i] for i in used], dy.to(DEVICE, dtype))
     assert all(kernel.launches for kernel in launched.values())
     for name, got, want in zip(

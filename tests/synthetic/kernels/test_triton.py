@@ -17,7 +17,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthetic.kernels import based_linear_attention, prefix_linear_attention
+from synthetic.kernels import LinearAttentionState, based_linear_attention, prefix_linear_attention
 from synthetic.kernels.based.reference import final_state
 
 from .helpers import nan_poisoned_allocations, rel_err, run_with_grads
@@ -67,7 +67,7 @@ def check_based(b, t, h, f, d, causal, with_init, dtype=torch.float32, seed=0) -
     def call(impl):
         def fn(q, k, v, *init):
             return based_linear_attention(
-                q, k, v, causal=causal, impl=impl, initial_state=tuple(init) or None
+                q, k, v, causal=causal, impl=impl, initial_state=LinearAttentionState(*init) if init else None
             )
 
         return fn
@@ -284,7 +284,9 @@ def test_non_symmetric_initial_state() -> None:
     kv0 = kv0 + 0.3 * _inputs(5, [tuple(kv0.shape)], torch.float32)[0]
 
     def call(impl):
-        return lambda q, k, v, kv0: based_linear_attention(q, k, v, impl=impl, initial_state=(kv0, z0))
+        return lambda q, k, v, kv0: based_linear_attention(
+            q, k, v, impl=impl, initial_state=LinearAttentionState(kv0, z0)
+        )
 
     y, state, grads = run_with_grads(call("triton"), [q, k, v, kv0], dy)
     y_r, state_r, grads_r = run_with_grads(

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from synthetic.layers import MIXER_CONFIGS, Based, build_mixer, floating_numel, parse_mixer
-from synthetic.layers.base import Mixer
+from synthetic.layers.base import Mixer, State
 
 KINDS = tuple(MIXER_CONFIGS)
 RECURRENT_KINDS = ("attention", "sliding_window", "base_conv", "based", "prefix_linear_attention", "ssm")
@@ -49,7 +49,7 @@ def mixer_cases(draw: st.DrawFn, kind: str) -> tuple[Mixer, torch.Tensor, int]:
     return mixer, x, draw(st.integers(0, t))
 
 
-def recurrent_outputs(mixer: Mixer, x: torch.Tensor, m: int) -> tuple[torch.Tensor, dict]:
+def recurrent_outputs(mixer: Mixer, x: torch.Tensor, m: int) -> tuple[torch.Tensor, State]:
     """prefill(x[:, :m]) then step over x[:, m:]; returns (y [B, T, D], final state)."""
     b, t, _ = x.shape
     if m == 0:
@@ -142,8 +142,8 @@ def test_noncausal_based_two_pass_recurrence(data: st.DataObject) -> None:
     torch.testing.assert_close(y_two_pass, mixer(x), rtol=1e-9, atol=1e-11)
     y_pre, state_pre = mixer.prefill(x)
     torch.testing.assert_close(y_pre, y_two_pass, rtol=1e-9, atol=1e-11)
-    for name in state:
-        torch.testing.assert_close(state_pre[name], state[name], rtol=1e-9, atol=1e-11)
+    for name in state._fields:
+        torch.testing.assert_close(getattr(state_pre, name), getattr(state, name), rtol=1e-9, atol=1e-11)
     assert floating_numel(state_pre) == x.shape[0] * mixer.state_size()
 
 
@@ -197,9 +197,9 @@ def test_errors_name_the_field() -> None:
 def test_step_does_not_modify_the_input_state(kind: str) -> None:
     mixer = _fixed(kind, **({"feature_dim": 2} if kind in ("based", "prefix_linear_attention") else {}))
     state = mixer.init_state(2, seq_len=4, dtype=torch.float64)
-    before = {k: v.clone() for k, v in state.items()}
+    before = {k: v.clone() for k, v in state._asdict().items()}
     mixer.step(torch.randn(2, 8, dtype=torch.float64), state)
-    for name, tensor in state.items():
+    for name, tensor in state._asdict().items():
         assert torch.equal(tensor, before[name]), name
 
 
