@@ -15,7 +15,7 @@ and, by the data-processing inequality, the state carries at least
 :func:`decoded_set_bits` estimates this lower bound with plug-in frequencies of J over held-out
 examples (clipped at 0). A perfect decoder (J = 0 always) gives the whole ``log2 C(n, a)``; a
 decoder that guesses at random gives about 0. The plug-in entropy of J is biased low by about
-``(distinct J values - 1) / (2 N ln 2)`` bits for N examples, so the estimate is that much high.
+``(distinct J values - 1) / (2 n_ex ln 2)`` bits for n_ex examples, so the estimate is that much high.
 
 :func:`first_set_bits` (``log2 C(n, a)``, a real number) and :func:`one_pass_bound_bits` (the exact
 one-pass bound of :mod:`sdtheory.bounds` for the shared-element task at the same sizes, whole
@@ -61,8 +61,8 @@ def one_pass_bound_bits(universe: int, first: int, second: int) -> int:
 
 def decoded_set_bits(universe: int, size: int, misses: np.ndarray) -> float:
     """The plug-in lower bound on I(A; state) of the module docstring, in bits, from the misses
-    ``J`` (int ``[N]``, each in ``[0, min(size, universe - size)]``) of a decoder's top-``size``
-    sets on N held-out examples."""
+    ``J`` (int ``[n_ex]``, each in ``[0, min(size, universe - size)]``) of a decoder's top-``size``
+    sets on n_ex held-out examples."""
     n = check_int("universe", universe)
     a = check_int("size", size, 0)
     if a > n:

@@ -77,7 +77,7 @@ def _segment_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def _levels(logits: np.ndarray, token: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(logit, log-probability) of ``token`` [N] under logits [N, V], float64."""
+    """(logit, log-probability) of ``token`` [n_ex] under logits [n_ex, V], float64."""
     top = logits.max(axis=1, keepdims=True)
     log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
     picked = logits[np.arange(token.size), token]

@@ -36,6 +36,7 @@ from synthetic.analysis.intervention import mean_and_se
 from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
 from synthetic.analysis.states import check_language_model, state_features
 from synthetic.model import LanguageModel
+from synthetic.tasks._checks import check_int
 from synthetic.tasks.config import stable_digest
 from synthetic.tasks.data import Segment, SplitData
 from synthetic.tasks.tokens import sd_set_range
@@ -62,10 +63,11 @@ _AUC_ROWS = 256
 class RidgeProbe:
     """A linear map from standardised features to targets, fitted by :func:`fit_ridge`.
 
-    mean, scale  float64 [S]: the fitting features' column means and standard deviations (columns
+    mean, scale  float64 [features]: the fitting features' column means and standard deviations (columns
                  that are constant there have ``keep`` False and are not read)
-    basis        float64 [N_fit, S_kept]: the standardised fitting features
-    alpha        float64 [N_fit, m]: the dual coefficients; ``offset`` float64 [m]: target means
+    basis        float64 [fit rows, kept features]: the standardised fitting features
+    alpha        float64 [fit rows, targets]: the dual coefficients; ``offset`` float64 [targets]:
+                 the target means
     ridge        the chosen ridge strength (relative to the mean Gram eigenvalue)
     """
 
@@ -81,9 +83,9 @@ class RidgeProbe:
         return (x[:, self.keep] - self.mean[self.keep]) / self.scale[self.keep]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Scores float64 [N, m] for features x [N, S]."""
+        """Scores float64 [rows, targets] for features x [rows, features]."""
         if x.ndim != 2 or x.shape[1] != self.mean.size:
-            raise ValueError(f"x must be [N, {self.mean.size}]; got {x.shape}")
+            raise ValueError(f"x must be [rows, {self.mean.size}]; got {x.shape}")
         if self.basis.shape[1] == 0:
             return np.broadcast_to(self.offset, (x.shape[0], self.offset.size)).copy()
         gram = self._standardise(x) @ self.basis.T / self.basis.shape[1]
@@ -91,12 +93,15 @@ class RidgeProbe:
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, ridges: Sequence[float] = RIDGE_GRID) -> RidgeProbe:
-    """Ridge regression of targets y [N, m] on features x [N, S], in the dual (N x N Gram matrix of
-    the standardised features, divided by their number), with the ridge strength among ``ridges``
-    (times the Gram matrix's mean eigenvalue) that has the least exact leave-one-out squared error,
-    summed over targets. Needs N >= 2."""
+    """Ridge regression of targets y [rows, targets] on features x [rows, features], in the dual
+    (the rows x rows Gram matrix of the standardised features, divided by their number), with the
+    ridge strength among ``ridges`` (times the Gram matrix's mean eigenvalue) that has the least
+    exact leave-one-out squared error, summed over targets. Needs rows >= 2."""
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
-        raise ValueError(f"x must be [N, S] and y [N, m] with the same N >= 2; got {x.shape} and {y.shape}")
+        raise ValueError(
+            f"x must be [rows, features] and y [rows, targets] with the same rows >= 2; "
+            f"got {x.shape} and {y.shape}"
+        )
     if not ridges or any(not np.isfinite(r) or r <= 0 for r in ridges):
         raise ValueError(f"ridges={list(ridges)} must be a non-empty list of finite numbers > 0")
     mean, scale = x.mean(axis=0), x.std(axis=0)
@@ -127,8 +132,9 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, ridges: Sequence[float] = RIDGE_GRID
 
 
 def rowwise_auc(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    """Per row, P(score of a positive > score of a negative) + 1/2 P(equal): scores float [N, n],
-    positive int [N, k] (column indices), negative bool [N, n] (NaN for a row without negatives)."""
+    """Per row, P(score of a positive > score of a negative) + 1/2 P(equal): scores float
+    [rows, cols], positive int [rows, positives] (column indices), negative bool [rows, cols]
+    (NaN for a row without negatives)."""
     out = np.empty(scores.shape[0])
     for start in range(0, scores.shape[0], _AUC_ROWS):
         s = scores[start : start + _AUC_ROWS]
@@ -145,7 +151,7 @@ def rowwise_auc(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) 
 
 def top_k_hits(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """Per row, how many of the k = positive.shape[1] top-scoring columns are positives (ties
-    broken by the lower column index): int64 [N]."""
+    broken by the lower column index): int64 [rows]."""
     k = positive.shape[1]
     if k == 0:
         return np.zeros(scores.shape[0], dtype=np.int64)
@@ -153,15 +159,19 @@ def top_k_hits(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     return (top[:, :, None] == positive[:, None, :]).any(axis=2).sum(axis=1).astype(np.int64)
 
 
-def _split(copies: SharedCopies, fit_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _split(
+    copies: SharedCopies, fit_fraction: float, seed: int, max_examples: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows that fit, rows that score), disjoint, from a permutation drawn from ``seed`` and the
+    segment's name; at most ``max_examples`` rows in all."""
     digest = stable_digest({"analysis": "probe_first_set", "slice": copies.name})
     rng = np.random.default_rng(np.random.SeedSequence([seed, int(digest[:8], 16)]))
-    order = rng.permutation(copies.num_examples)
-    n_fit = round(fit_fraction * copies.num_examples)
-    if n_fit < 2 or n_fit >= copies.num_examples:
+    order = rng.permutation(copies.num_examples)[:max_examples]
+    n_fit = round(fit_fraction * order.size)
+    if n_fit < 2 or n_fit >= order.size:
         raise ValueError(
-            f"segment {copies.name!r}: fit_fraction={fit_fraction} of {copies.num_examples} examples leaves "
-            f"{n_fit} to fit and {copies.num_examples - n_fit} to score; need >= 2 and >= 1"
+            f"segment {copies.name!r}: fit_fraction={fit_fraction} of {order.size} examples leaves "
+            f"{n_fit} to fit and {order.size - n_fit} to score; need >= 2 and >= 1"
         )
     return np.sort(order[:n_fit]), np.sort(order[n_fit:])
 
@@ -172,25 +182,30 @@ def _segment_rows(
     points: Sequence[str],
     fit_fraction: float,
     seed: int,
+    max_examples: int | None,
     batch_size: int,
     ridges: Sequence[float],
 ) -> list[dict[str, object]]:
     check_vocab(model.vocab_size, [copies])
     lo, hi = sd_set_range(model.vocab_size)
     universe, a = hi - lo, copies.size_a
-    fit, held = _split(copies, fit_fraction, seed)
-    first = copies.first_set() - lo  # [N, a] universe indices
-    members = np.zeros((copies.num_examples, universe))
-    members[np.arange(copies.num_examples)[:, None], first] = 1.0
-    in_second = np.zeros((copies.num_examples, universe), dtype=bool)
-    in_second[np.arange(copies.num_examples)[:, None], copies.second_set() - lo] = True
+    fit_rows, held_rows = _split(copies, fit_fraction, seed, max_examples)
+    used = np.concatenate([fit_rows, held_rows])
+    fit, held = np.arange(fit_rows.size), np.arange(fit_rows.size, used.size)  # rows of `used`
+    n = used.size
+    first = copies.first_set()[used] - lo  # [n, a] universe indices
+    members = np.zeros((n, universe))
+    members[np.arange(n)[:, None], first] = 1.0
+    in_second = np.zeros((n, universe), dtype=bool)
+    in_second[np.arange(n)[:, None], copies.second_set()[used] - lo] = True
     not_first = members == 0
     in_second_only = in_second & not_first
     info_max, bound = first_set_bits(universe, a), one_pass_bound_bits(universe, a, copies.size_b)
+    inputs, prefix_len = copies.inputs[used], copies.prefix_len[used]
     rows = []
     for point in points:
         upto = copies.separator_col + 1 if point == "separator" else copies.inputs.shape[1]
-        features = state_features(model, copies.inputs, copies.prefix_len, upto, batch_size=batch_size)
+        features = state_features(model, inputs, prefix_len, upto, batch_size=batch_size)
         for where, x in features.items():
             probe = fit_ridge(x[fit], members[fit], ridges)
             scores = probe.predict(x[held])
@@ -231,6 +246,7 @@ def probe_first_set(
     points: Sequence[str] = POINTS,
     fit_fraction: float = 0.5,
     seed: int = 0,
+    max_examples: int | None = None,
     batch_size: int = 256,
     ridges: Sequence[float] = RIDGE_GRID,
 ) -> pd.DataFrame:
@@ -244,7 +260,9 @@ def probe_first_set(
     ``chance_recall``, ``info_bits``, ``first_set_bits`` and ``bound_bits`` (bits).
 
     ``fit_fraction`` of each segment's examples (drawn from ``seed`` and the segment's name) fit
-    the probes; the rest score them.
+    the probes; the rest score them. ``max_examples`` (None: all) uses at most that many examples
+    of each segment, drawn the same way: the probes' cost grows as its square to cube (the ridge
+    works on the fitting examples' Gram matrix).
     """
     check_language_model(model)
     bad = [p for p in points if p not in POINTS]
@@ -252,7 +270,12 @@ def probe_first_set(
         raise ValueError(f"points={list(points)}: each must be one of {', '.join(POINTS)}")
     if not 0.0 < fit_fraction < 1.0:
         raise ValueError(f"fit_fraction={fit_fraction} must be in (0, 1)")
+    if max_examples is not None:
+        check_int("max_examples", max_examples, 3)
     rows = []
     for seg in segments_of(data):
-        rows.extend(_segment_rows(model, shared_copies(seg), points, fit_fraction, seed, batch_size, ridges))
+        copies = shared_copies(seg)
+        rows.extend(
+            _segment_rows(model, copies, points, fit_fraction, seed, max_examples, batch_size, ridges)
+        )
     return pd.DataFrame(rows)

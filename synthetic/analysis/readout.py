@@ -45,12 +45,12 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
 def final_logits(
     model: nn.Module, inputs: np.ndarray, prefix_len: np.ndarray, *, batch_size: int = 256
 ) -> np.ndarray:
-    """The logits at the last column of every row: inputs int64 ``[N, T]``, prefix_len int64
-    ``[N]`` -> float64 ``[N, V]`` (computed in the model's dtype, returned on the CPU)."""
+    """The logits at the last column of every row: inputs int64 ``[n_ex, T]``, prefix_len
+    int64 ``[n_ex]`` -> float64 ``[n_ex, V]`` (computed in the model's dtype, returned on the CPU)."""
     bs = check_int("batch_size", batch_size)
     if inputs.ndim != 2 or prefix_len.shape != (inputs.shape[0],):
         raise ValueError(
-            f"inputs must be [N, T] and prefix_len [N]; got {inputs.shape} and {prefix_len.shape}"
+            f"inputs must be [n_ex, T] and prefix_len [n_ex]; got {inputs.shape} and {prefix_len.shape}"
         )
     device = model_device(model)
     out = []
@@ -66,5 +66,5 @@ def final_logits(
                 )
             out.append(logits[:, -1].double().cpu().numpy())
     if not out:
-        raise ValueError("inputs hold no examples (N = 0)")
+        raise ValueError("inputs hold no examples (n_ex = 0)")
     return np.concatenate(out)

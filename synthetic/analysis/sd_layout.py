@@ -60,16 +60,16 @@ def segments_of(data: SplitData | Segment | Iterable[Segment]) -> list[Segment]:
 
 @dataclass(frozen=True, eq=False)
 class SharedCopies:
-    """The layout of one SD segment's ``N`` examples and where the shared token's copies are.
+    """The layout of one SD segment's ``n_ex`` examples and where the shared token's copies are.
 
     name          the segment's slice name
-    inputs        int64 ``[N, T]`` (read-only view of the segment)
-    prefix_len    int64 ``[N]``
+    inputs        int64 ``[n_ex, T]`` (read-only view of the segment)
+    prefix_len    int64 ``[n_ex]``
     size_a        |A| (the set read first), ``size_b`` |B|
     passes        JR-p copies of the context; ``context_len`` columns each
-    shared        int64 ``[N]``: the shared token (the label)
-    first_index   int64 ``[N]``: its index in A (0-based); ``second_index`` its index in B
-    first_cols    int64 ``[N, passes]``: the columns of its copy in A, one per pass;
+    shared        int64 ``[n_ex]``: the shared token (the label)
+    first_index   int64 ``[n_ex]``: its index in A (0-based); ``second_index`` its index in B
+    first_cols    int64 ``[n_ex, passes]``: the columns of its copy in A, one per pass;
                   ``second_cols`` likewise in B
     """
 
@@ -116,11 +116,11 @@ class SharedCopies:
         return self._cols(self.size_a + 2 + self.second_index)
 
     def first_set(self) -> np.ndarray:
-        """int64 ``[N, size_a]``: the tokens of A in reading order."""
+        """int64 ``[n_ex, size_a]``: the tokens of A in reading order."""
         return self.inputs[:, 1 : 1 + self.size_a]
 
     def second_set(self) -> np.ndarray:
-        """int64 ``[N, size_b]``: the tokens of B in reading order (a distractor may repeat)."""
+        """int64 ``[n_ex, size_b]``: the tokens of B in reading order (a distractor may repeat)."""
         return self.inputs[:, self.size_a + 2 : self.size_a + 2 + self.size_b]
 
 
@@ -181,7 +181,7 @@ def shared_copies(segment: Segment) -> SharedCopies:
 
 def absent_tokens(inputs: np.ndarray, vocab_size: int, count: int, rng: np.random.Generator) -> np.ndarray:
     """Per example, ``count`` distinct set tokens (from ``[4, V)``) that occur nowhere in its row,
-    uniformly at random: int64 ``[N, count]``. Raises ValueError when some row has fewer absent
+    uniformly at random: int64 ``[n_ex, count]``. Raises ValueError when some row has fewer absent
     set tokens than ``count``."""
     lo, hi = sd_set_range(vocab_size)
     n = inputs.shape[0]

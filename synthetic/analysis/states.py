@@ -8,7 +8,7 @@ only place that knows how a state is laid out (today a dict of named tensors; a 
 through ``_asdict()``), so the rest of the analysis reads states by name.
 
 :func:`state_features` reads a segment's examples up to a column and returns, for every layer and
-state tensor, the float64 features ``[N, S]`` (S the tensor's values per example), plus the whole
+state tensor, the float64 features ``[n_ex, values]`` (the tensor's values per example), plus the whole
 state concatenated. For a causal model the state after ``prefill`` of the first ``c`` tokens is the
 state the model holds when it reaches column ``c - 1``; for a non-causal or prefix model it is the
 state of that shorter input read as a prompt (such a model holds no state in the middle of its
@@ -97,9 +97,9 @@ def state_features(
     *,
     batch_size: int = 256,
 ) -> dict[StateComponent, np.ndarray]:
-    """The state after the first ``upto`` columns of every row of ``inputs`` int64 [N, T]: per layer
-    and tensor a float64 array [N, S] (S the tensor's values per example), and under
-    ``StateComponent(-1, "all", "all")`` all of them side by side [N, sum of S]."""
+    """The state after the first ``upto`` columns of every row of ``inputs`` int64 [n_ex, T]: per layer
+    and tensor a float64 array [n_ex, values] (the tensor's values per example), and under
+    ``StateComponent(-1, "all", "all")`` all of them side by side."""
     bs = check_int("batch_size", batch_size)
     kinds = [cfg.kind for cfg in check_language_model(model).cfg.layer_configs()]
     device = model_device(model)
@@ -113,7 +113,7 @@ def state_features(
                 parts.setdefault(key, []).append(tensor.flatten(1).double().cpu().numpy())
     if not parts:
         raise ValueError(
-            "no state to read: inputs hold no examples (N = 0) or the model keeps no floating state"
+            "no state to read: inputs hold no examples (n_ex = 0) or the model keeps no floating state"
         )
     out = {key: np.concatenate(chunks) for key, chunks in parts.items()}
     out[StateComponent(-1, WHOLE_STATE, WHOLE_STATE)] = np.concatenate(list(out.values()), axis=1)

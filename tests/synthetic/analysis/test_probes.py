@@ -87,11 +87,11 @@ def test_ridge_with_constant_features_predicts_the_mean() -> None:
     x = np.ones((10, 4))
     y = np.arange(20.0).reshape(10, 2)
     np.testing.assert_allclose(fit_ridge(x, y).predict(np.ones((3, 4))), np.tile(y.mean(0), (3, 1)))
-    with pytest.raises(ValueError, match=r"same N >= 2"):
+    with pytest.raises(ValueError, match=r"same rows >= 2"):
         fit_ridge(x[:1], y[:1])
     with pytest.raises(ValueError, match=r"ridges=\[0.0\] must be a non-empty list of finite numbers > 0"):
         fit_ridge(x, y, ridges=[0.0])
-    with pytest.raises(ValueError, match=r"x must be \[N, 4\]"):
+    with pytest.raises(ValueError, match=r"x must be \[rows, 4\]"):
         fit_ridge(x, y).predict(np.ones((3, 5)))
 
 
@@ -215,6 +215,15 @@ def test_state_features_cover_the_whole_recurrent_state() -> None:
     edited[:, 5:] = 4
     again = state_features(model, edited, seg.prefix_len, 5)
     np.testing.assert_allclose(again[StateComponent(-1, "all", "all")], whole, rtol=1e-6, atol=1e-6)
+
+
+def test_max_examples_takes_a_subset_of_each_segment() -> None:
+    table = probe_first_set(_bag_of_tokens(True), _split(n=160), points=("separator",), max_examples=60)
+    assert (table["n_fit"] == 30).all() and (table["n_eval"] == 30).all()
+    again = probe_first_set(_bag_of_tokens(True), _split(n=160), points=("separator",), max_examples=60)
+    assert table.equals(again)
+    with pytest.raises(ValueError, match=r"max_examples=2 must be >= 3"):
+        probe_first_set(_bag_of_tokens(True), _split(n=8), max_examples=2)
 
 
 def test_probe_errors_name_what_is_wrong() -> None:
