@@ -14,7 +14,10 @@ module b (``from pkg import name`` points at the submodule ``pkg.name`` when the
 
 In synthetic, ``synthetic.plots`` takes tables and gives figures: it never imports what trains or
 decides what is trained (``synthetic.sweep``, ``synthetic.train``, ``synthetic.ensemble``,
-``synthetic.members``, ``synthetic.figures``).
+``synthetic.members``, ``synthetic.figures``). ``synthetic.analysis`` reads trained models and
+test sets and writes tables: it never imports what trains either, and what it reads (the model,
+the layers, the kernels, the tasks, the configs) never imports it, so imports point one way
+(training and figures may call the analysis, not the reverse).
 
 Run records are built in one module only, ``synthetic.record``: no other module of synthetic or
 bench builds a mapping with a key only a record has (``schema``, ``config_hash``, ...; a dict
@@ -311,3 +314,47 @@ def test_records_are_built_in_one_module_only() -> None:
     ]
     assert all(record_builders(ast.parse(src)) == [1] for src in fakes)
     assert not record_builders(ast.parse('h = r["config_hash"]\nrow = {"variant": v}'))  # reads are fine
+
+
+#: what synthetic.analysis reads; none of it may import the analysis (imports point one way)
+BELOW_ANALYSIS = (
+    "synthetic.model",
+    "synthetic.config",
+    "synthetic.layers",
+    "synthetic.kernels",
+    "synthetic.tasks",
+)
+
+
+def _within(module: str, packages: tuple[str, ...] | frozenset[str]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def analysis_violations(graph: dict[str, set[str]], lines: dict[tuple[str, str], int]) -> list[str]:
+    out = []
+    for a in sorted(graph):
+        for b in sorted(graph[a]):
+            if _within(a, ("synthetic.analysis",)) and b in TRAINING_MODULES:
+                out.append(f"{a} imports {b}, line {lines[a, b]} (the analysis never trains)")
+            if _within(a, BELOW_ANALYSIS) and _within(b, ("synthetic.analysis",)):
+                out.append(
+                    f"{a} imports {b}, line {lines[a, b]} (what the analysis reads must not import it)"
+                )
+    return out
+
+
+def test_synthetic_analysis_never_trains_and_imports_point_one_way() -> None:
+    graph, lines = import_graph("synthetic")
+    assert "synthetic.analysis.probes" in graph and "synthetic.analysis" in graph  # the walk found them
+    violations = analysis_violations(graph, lines)
+    assert not violations, "\n".join(violations)
+    fake = {
+        "synthetic.analysis.x": {"synthetic.ensemble", "synthetic.model"},
+        "synthetic.tasks.y": {"synthetic.analysis.x"},
+        "synthetic.sweep": {"synthetic.analysis.x"},
+    }
+    found = analysis_violations(fake, {(a, b): 7 for a, bs in fake.items() for b in bs})
+    assert found == [
+        "synthetic.analysis.x imports synthetic.ensemble, line 7 (the analysis never trains)",
+        "synthetic.tasks.y imports synthetic.analysis.x, line 7 (what the analysis reads must not import it)",
+    ]

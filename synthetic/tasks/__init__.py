@@ -2,7 +2,8 @@
 JR-p repeats and prefix metadata for non-causal models.
 
 Generators (numpy, vectorised over examples; no torch):
-  :func:`generate_sd`, :func:`generate_sd_decision`, :func:`generate_mqar` -> :class:`TaskExamples`;
+  :func:`generate_sd`, :func:`generate_sd_decision`, :func:`generate_sd_distractor` (SD that counting
+  cannot solve), :func:`generate_mqar` -> :class:`TaskExamples`;
   :func:`repeat_context` (JR-p).
 Data pipeline (torch only in :class:`Batch`):
   :class:`DataConfig` -> :func:`build_split` -> :class:`SplitData` -> :meth:`SplitData.batches`.
@@ -22,6 +23,7 @@ from synthetic.tasks.config import (
     MQARSegmentConfig,
     MQARTaskConfig,
     SDDecisionTaskConfig,
+    SDDistractorTaskConfig,
     SDSegmentConfig,
     SDTaskConfig,
     parse_slice_name,
@@ -29,9 +31,16 @@ from synthetic.tasks.config import (
 from synthetic.tasks.examples import TaskExamples
 from synthetic.tasks.metrics import SliceAccuracy
 from synthetic.tasks.mqar import generate_mqar
-from synthetic.tasks.presets import PRESETS, paper_sd_config, quick_mqar_config, quick_sd_config
+from synthetic.tasks.presets import (
+    PRESETS,
+    paper_sd_config,
+    quick_mqar_config,
+    quick_sd_config,
+    quick_sd_distractor_config,
+)
 from synthetic.tasks.repeat import repeat_context
 from synthetic.tasks.sd import generate_sd, generate_sd_decision
+from synthetic.tasks.sd_distractor import generate_sd_distractor
 
 if TYPE_CHECKING:
     from synthetic.tasks.data import GENERATOR_VERSION, Batch, Segment, SplitData, build_split
@@ -55,6 +64,7 @@ __all__ = [
     "MQARSegmentConfig",
     "MQARTaskConfig",
     "SDDecisionTaskConfig",
+    "SDDistractorTaskConfig",
     "SDSegmentConfig",
     "SDTaskConfig",
     "Segment",
@@ -65,9 +75,11 @@ __all__ = [
     "generate_mqar",
     "generate_sd",
     "generate_sd_decision",
+    "generate_sd_distractor",
     "paper_sd_config",
     "parse_slice_name",
     "quick_mqar_config",
     "quick_sd_config",
+    "quick_sd_distractor_config",
     "repeat_context",
 ]

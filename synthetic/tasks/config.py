@@ -15,8 +15,8 @@ A :class:`DataConfig` reads straight from TOML, e.g.::
     test_segments = {preset = "paper_sd_test", num_examples = 200}   # ... with fewer examples
     # or an explicit list: train_segments = [{size_a = 4, size_b = 16, num_examples = 20000}, ...]
 
-SD tasks take :class:`SDSegmentConfig` segments, MQAR takes :class:`MQARSegmentConfig` segments;
-presets are listed in :mod:`synthetic.tasks.segment_presets`.
+SD tasks (``sd``, ``sd_decision``, ``sd_distractor``) take :class:`SDSegmentConfig` segments, MQAR
+takes :class:`MQARSegmentConfig` segments; presets are listed in :mod:`synthetic.tasks.segment_presets`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from synthetic.tasks.limits import (
 )
 from synthetic.tasks.mqar import check_mqar_sizes, mqar_context_len
 from synthetic.tasks.sd import check_sd_sizes, sd_context_len
+from synthetic.tasks.sd_distractor import DEFAULT_COPIES, check_distractor_sizes
 from synthetic.tasks.segment_presets import resolve_segments
 from synthetic.tasks.tokens import NUM_SPECIAL
 
@@ -55,6 +56,7 @@ __all__ = [
     "MQARSegmentConfig",
     "MQARTaskConfig",
     "SDDecisionTaskConfig",
+    "SDDistractorTaskConfig",
     "SDSegmentConfig",
     "SDTaskConfig",
     "SegmentConfig",
@@ -95,6 +97,15 @@ class SDDecisionTaskConfig(_Frozen):
     kind: Literal["sd_decision"] = "sd_decision"
 
 
+class SDDistractorTaskConfig(_Frozen):
+    """SD with a distractor repeated ``copies`` times in the second set, which counting cannot
+    solve (:func:`synthetic.tasks.sd_distractor.generate_sd_distractor`). Its segments need
+    ``size_b >= copies + 1``."""
+
+    kind: Literal["sd_distractor"] = "sd_distractor"
+    copies: Annotated[int, Field(strict=True, ge=2)] = DEFAULT_COPIES
+
+
 class MQARTaskConfig(_Frozen):
     """MQAR (:func:`synthetic.tasks.mqar.generate_mqar`).
 
@@ -108,8 +119,10 @@ class MQARTaskConfig(_Frozen):
     filler: Literal["pad", "random"] = "pad"
 
 
-TaskConfig = Annotated[SDTaskConfig | SDDecisionTaskConfig | MQARTaskConfig, Field(discriminator="kind")]
-"""Any task config; the ``kind`` field ("sd", "sd_decision", "mqar") selects the model."""
+TaskConfig = Annotated[
+    SDTaskConfig | SDDecisionTaskConfig | SDDistractorTaskConfig | MQARTaskConfig, Field(discriminator="kind")
+]
+"""Any task config; the ``kind`` field ("sd", "sd_decision", "sd_distractor", "mqar") selects the model."""
 
 
 # -------------------------------------------------------------------------------------- segments
@@ -146,6 +159,8 @@ class SDSegmentConfig(_Frozen):
 
     def check_vocab(self, task: TaskConfig, vocab_size: int) -> None:
         check_sd_sizes(self.size_a, self.size_b, vocab_size, decision=task.kind == "sd_decision")
+        if isinstance(task, SDDistractorTaskConfig):
+            check_distractor_sizes(self.size_b, task.copies)
 
 
 class MQARSegmentConfig(_Frozen):
@@ -211,7 +226,12 @@ SegmentConfig = Annotated[
 ]
 """An SD segment (has ``size_a``/``size_b``) or an MQAR segment (has ``num_kv_pairs``)."""
 
-_SEGMENT_CLASS = {"sd": SDSegmentConfig, "sd_decision": SDSegmentConfig, "mqar": MQARSegmentConfig}
+_SEGMENT_CLASS = {
+    "sd": SDSegmentConfig,
+    "sd_decision": SDSegmentConfig,
+    "sd_distractor": SDSegmentConfig,
+    "mqar": MQARSegmentConfig,
+}
 
 
 def parse_slice_name(name: str) -> dict[str, str]:
@@ -235,8 +255,8 @@ def parse_slice_name(name: str) -> dict[str, str]:
 class DataConfig(_Frozen):
     """Everything that determines a dataset (train and test splits).
 
-    task            task config (``kind`` = "sd" | "sd_decision" | "mqar"); a bare kind string is
-                    accepted as shorthand
+    task            task config (``kind`` = "sd" | "sd_decision" | "sd_distractor" | "mqar"); a bare
+                    kind string is accepted as shorthand
     vocab_size      V, token ids are in ``[0, V)``; large enough for every segment (checked)
     passes          JR-p: copies of the context before the answer region (>= 1; 1 = plain)
     seed            base seed (>= 0); each segment's stream comes from (seed, split, segment)

@@ -38,6 +38,7 @@ from synthetic.tasks.config import (
     DataConfig,
     MQARSegmentConfig,
     MQARTaskConfig,
+    SDDistractorTaskConfig,
     SDSegmentConfig,
     stable_digest,
 )
@@ -45,6 +46,7 @@ from synthetic.tasks.examples import TaskExamples
 from synthetic.tasks.mqar import generate_mqar
 from synthetic.tasks.repeat import repeat_context
 from synthetic.tasks.sd import generate_sd, generate_sd_decision
+from synthetic.tasks.sd_distractor import generate_sd_distractor
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -98,7 +100,12 @@ def generate_segment(
             return cached
     rng = np.random.default_rng(segment_seed(cfg, split, segment))
     task = cfg.task
-    if task.kind in ("sd", "sd_decision"):
+    if isinstance(task, SDDistractorTaskConfig):
+        assert isinstance(segment, SDSegmentConfig)
+        examples = generate_sd_distractor(
+            rng, segment.num_examples, segment.size_a, segment.size_b, cfg.vocab_size, copies=task.copies
+        )
+    elif task.kind in ("sd", "sd_decision"):
         assert isinstance(segment, SDSegmentConfig)
         gen = generate_sd if task.kind == "sd" else generate_sd_decision
         examples = gen(rng, segment.num_examples, segment.size_a, segment.size_b, cfg.vocab_size)

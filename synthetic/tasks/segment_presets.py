@@ -18,6 +18,11 @@ name                       task   segments                                      
 ``quick_sd_test``          SD     the train sizes, (4,64) (64,4) (1,32) (32,1)           200 each
 ``tiny_sd_train``          SD     (2,6) (6,2) — smoke tests                             64 each
 ``tiny_sd_test``           SD     (2,6) (6,2)                                            32 each
+``quick_sd_distractor_train`` SD  (4,16) (16,4) (8,32) (32,8) (the ``sd_order`` quick     8,000 each
+                                  sizes; every second set has room for a distractor)
+``quick_sd_distractor_test``  SD  the same                                              2,048 each
+``tiny_sd_distractor_train``  SD  (3,6) (6,3) — smoke tests                             64 each
+``tiny_sd_distractor_test``   SD  (3,6) (6,3)                                           32 each
 ``quick_mqar_train``       MQAR   (kv, T) = (4, 32) (8, 64) (16, 128), all keys asked,   2,000 each
                                   context-first
 ``quick_mqar_test``        MQAR   the same sizes                                         200 each
@@ -26,7 +31,9 @@ name                       task   segments                                      
 ``quick_mqar_orders_test``  MQAR  the same                                               200 each
 =========================  =====  ====================================================  =========
 
-"SD" presets serve both ``kind="sd"`` and ``kind="sd_decision"``. Vocabulary sizes that fit
+"SD" presets serve ``kind="sd"`` and ``kind="sd_decision"``; the ``*_sd_distractor_*`` ones also
+serve ``kind="sd_distractor"`` (every second set has at least 3 elements: the shared token and two
+copies of the distractor). Vocabulary sizes that fit
 them: :data:`PAPER_SD_VOCAB` (2048, the paper's), :data:`QUICK_VOCAB` (256) for the quick and
 tiny presets. Ready-made configs: :func:`~synthetic.tasks.presets.paper_sd_config`,
 :func:`~synthetic.tasks.presets.quick_sd_config`, :func:`~synthetic.tasks.presets.quick_mqar_config`.
@@ -59,7 +66,7 @@ class Preset:
     """A named list of segments (raw dicts, validated when a config is built)."""
 
     description: str
-    task_family: str  # "sd" (for kinds sd and sd_decision) or "mqar"
+    task_family: str  # "sd" (kinds sd, sd_decision), "sd_distractor" (those and sd_distractor) or "mqar"
     segments: tuple[Mapping[str, Any], ...]
 
 
@@ -81,6 +88,8 @@ _PAPER_TEST = [(1, 32), (32, 1), (4, 32), (32, 4), (4, 128), (128, 4), (16, 256)
 _PAPER_TEST += [(4, 256), (256, 4), (16, 512), (512, 16), (4, 512), (512, 4), (8, 768), (768, 8)]
 _PAPER_TEST += [(16, 768), (768, 16), (4, 768), (768, 4)]
 _QUICK_SD = [(4, 16), (16, 4), (8, 32), (32, 8), (16, 64), (64, 16)]
+_QUICK_DISTRACTOR = [(4, 16), (16, 4), (8, 32), (32, 8)]
+_TINY_DISTRACTOR = [(3, 6), (6, 3)]
 _QUICK_MQAR = [(4, 32), (8, 64), (16, 128)]
 _BOTH_ORDERS = ("context-first", "queries-first")
 
@@ -95,6 +104,18 @@ PRESETS: dict[str, Preset] = {
     ),
     "tiny_sd_train": Preset("two tiny SD sizes for smoke tests", "sd", _sd([(2, 6), (6, 2)], 64)),
     "tiny_sd_test": Preset("two tiny SD sizes for smoke tests", "sd", _sd([(2, 6), (6, 2)], 32)),
+    "quick_sd_distractor_train": Preset(
+        "the sd_order quick sizes, room for a distractor", "sd_distractor", _sd(_QUICK_DISTRACTOR, 8_000)
+    ),
+    "quick_sd_distractor_test": Preset(
+        "the sd_order quick sizes, room for a distractor", "sd_distractor", _sd(_QUICK_DISTRACTOR, 2_048)
+    ),
+    "tiny_sd_distractor_train": Preset(
+        "two tiny sizes with room for a distractor, smoke tests", "sd_distractor", _sd(_TINY_DISTRACTOR, 64)
+    ),
+    "tiny_sd_distractor_test": Preset(
+        "two tiny sizes with room for a distractor, smoke tests", "sd_distractor", _sd(_TINY_DISTRACTOR, 32)
+    ),
     "quick_mqar_train": Preset(
         "small MQAR sizes, context-first", "mqar", _mqar(_QUICK_MQAR, 2_000, ("context-first",))
     ),

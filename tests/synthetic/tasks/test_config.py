@@ -46,7 +46,7 @@ def _error(base: dict[str, Any], **override: Any) -> str:
         ({"seed": -1}, ["seed", "greater than or equal to 0", "input_value=-1"]),
         ({"vocab_size": 4}, ["vocab_size", "greater than 4", "input_value=4"]),
         ({"bogus": 1}, ["bogus", "Extra inputs are not permitted"]),
-        ({"task": "xx"}, ["task", "'xx'", "'sd', 'sd_decision', 'mqar'"]),
+        ({"task": "xx"}, ["task", "'xx'", "'sd', 'sd_decision', 'sd_distractor', 'mqar'"]),
         (
             {"train_segments": [{"size_a": 2, "sizeB": 3, "num_examples": 4}]},
             ["train_segments.0.sd.sizeB", "Extra inputs are not permitted", "train_segments.0.sd.size_b"],

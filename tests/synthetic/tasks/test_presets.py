@@ -45,7 +45,9 @@ def test_paper_sd_preset_matches_the_paper() -> None:
 def test_every_preset_validates_with_its_vocabulary(name: str) -> None:
     preset = PRESETS[name]
     vocab = PAPER_SD_VOCAB if name.startswith("paper") else QUICK_VOCAB
-    kinds = ["sd", "sd_decision"] if preset.task_family == "sd" else ["mqar"]
+    kinds = {"sd": ["sd", "sd_decision"], "sd_distractor": ["sd", "sd_decision", "sd_distractor"]}.get(
+        preset.task_family, ["mqar"]
+    )
     for kind in kinds:
         cfg = DataConfig(task=kind, vocab_size=vocab, train_segments=name, test_segments=name)
         assert len(cfg.train_segments) == len(preset.segments)

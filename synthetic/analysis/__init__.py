@@ -1,0 +1,75 @@
+"""What a trained SD model computes: the copy intervention, probes of its recurrent state, and
+accuracy and evidence by position. Analyses read a model and a test set and return tables
+(pandas DataFrames); they never train, and the model is left as it was.
+
+A model is a :class:`~synthetic.model.LanguageModel` (one run's, or one member of an ensemble:
+:meth:`synthetic.members.StackedLanguageModel.member`; :func:`synthetic.ensemble.train_ensemble`
+with ``keep_models=True`` returns them) or, for the intervention, any module mapping
+``input_ids [B, T]`` to logits ``[B, T, V]`` (:mod:`~synthetic.analysis.mechanisms`). The data is
+an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task kinds ``sd`` and
+``sd_distractor``, any JR-p).
+
+* :func:`copy_intervention` -> one row per example: the shared token's logit with its first copy,
+  its second, both or neither replaced by absent tokens; :func:`effects` (per-copy gains and their
+  interaction), :func:`summarize_intervention` (means and standard errors by order, size, position).
+  Counting adds the copies' evidence (interaction about 0); storing the first set and checking the
+  second needs both (a positive interaction).
+* :func:`position_profile` -> accuracy and a copy's evidence by its index in its set (primacy,
+  recency).
+* :func:`probe_first_set` -> linear probes of each layer's state (kv, z, the short convolutions'
+  buffers, the whole state) at the separator and at the end: AUC, recall at |A| and bits about the
+  first set (:func:`decoded_set_bits`) beside log2 C(n, |A|) and the exact one-pass bound.
+* :class:`CountingModel`, :class:`StoreFirstModel`: constructed models whose mechanism is known.
+
+Module map: ``sd_layout`` (where the sets and the copies are), ``readout`` (running a model),
+``intervention``, ``profiles``, ``states`` (reading a layer's state by name), ``probes``,
+``information`` (bits), ``mechanisms``.
+"""
+
+from synthetic.analysis.information import (
+    decoded_set_bits,
+    first_set_bits,
+    log2_binomial,
+    one_pass_bound_bits,
+)
+from synthetic.analysis.intervention import (
+    CONDITIONS,
+    EFFECTS,
+    MEASURES,
+    copy_intervention,
+    effects,
+    summarize_intervention,
+)
+from synthetic.analysis.mechanisms import CountingModel, StoreFirstModel
+from synthetic.analysis.probes import POINTS, RidgeProbe, fit_ridge, probe_first_set
+from synthetic.analysis.profiles import position_profile
+from synthetic.analysis.sd_layout import SharedCopies, absent_tokens, order_of, shared_copies
+from synthetic.analysis.states import StateComponent, model_states, state_features, state_tensors
+
+__all__ = [
+    "CONDITIONS",
+    "EFFECTS",
+    "MEASURES",
+    "POINTS",
+    "CountingModel",
+    "RidgeProbe",
+    "SharedCopies",
+    "StateComponent",
+    "StoreFirstModel",
+    "absent_tokens",
+    "copy_intervention",
+    "decoded_set_bits",
+    "effects",
+    "first_set_bits",
+    "fit_ridge",
+    "log2_binomial",
+    "model_states",
+    "one_pass_bound_bits",
+    "order_of",
+    "position_profile",
+    "probe_first_set",
+    "shared_copies",
+    "state_features",
+    "state_tensors",
+    "summarize_intervention",
+]

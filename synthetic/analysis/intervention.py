@@ -1,0 +1,201 @@
+"""The copy intervention: does the model check membership, or count?
+
+In an SD example ``1 A 2 B 3`` the answer is the shared token s, which occurs twice: its copy in
+A (the *first* copy) and its copy in B (the *second*). The intervention replaces one copy, the
+other or both by set tokens that occur nowhere in the example (a different one for each copy, in
+every JR-p pass), and reads the shared token's final-position logit in the four conditions
+``L[f, s]`` (f = 1: the first copy kept, s = 1: the second kept; ``L[1, 1]`` is the example as
+generated):
+
+    gain_first         = L[1,1] - L[0,1]   the first copy's evidence, the second present
+    gain_second        = L[1,1] - L[1,0]   the second copy's evidence, the first present
+    gain_first_alone   = L[1,0] - L[0,0]   the first copy's evidence alone
+    gain_second_alone  = L[0,1] - L[0,0]   the second copy's evidence alone
+    interaction        = L[1,1] - L[1,0] - L[0,1] + L[0,0]
+
+A model that counts (the shared token is the one seen twice) adds up the copies' evidence: the
+interaction is about 0. A model that stores the first set and checks the second against it
+answers only when both copies are there: a large positive interaction, and gains near zero for a
+copy alone. :mod:`synthetic.analysis.mechanisms` builds both kinds, whose answers are known.
+
+:func:`copy_intervention` gives one row per example (logits and log-probabilities in the four
+conditions, the copies' positions, whether the unedited example was answered); :func:`effects`
+derives the five quantities above; :func:`summarize_intervention` averages them per group (e.g.
+order, size pair) with standard errors. Units: logits (nats for ``measure="logprob"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from synthetic.analysis.readout import final_logits
+from synthetic.analysis.sd_layout import (
+    SharedCopies,
+    absent_tokens,
+    check_vocab,
+    segments_of,
+    shared_copies,
+)
+from synthetic.tasks.config import stable_digest
+from synthetic.tasks.data import Segment, SplitData
+
+__all__ = [
+    "CONDITIONS",
+    "EFFECTS",
+    "MEASURES",
+    "copy_intervention",
+    "effects",
+    "mean_and_se",
+    "summarize_intervention",
+]
+
+#: the four conditions, (first copy kept, second copy kept), as column suffixes "11", "10", "01", "00"
+CONDITIONS: tuple[tuple[bool, bool], ...] = ((True, True), (True, False), (False, True), (False, False))
+#: what a condition's level is read as: the shared token's logit, or its log-probability
+MEASURES: tuple[str, ...] = ("logit", "logprob")
+#: the quantities :func:`effects` derives (see the module docstring)
+EFFECTS: tuple[str, ...] = (
+    "gain_first",
+    "gain_second",
+    "gain_first_alone",
+    "gain_second_alone",
+    "interaction",
+)
+
+
+def _suffix(first: bool, second: bool) -> str:
+    return f"{int(first)}{int(second)}"
+
+
+def _segment_rng(seed: int, name: str) -> np.random.Generator:
+    digest = stable_digest({"analysis": "copy_intervention", "slice": name})
+    return np.random.default_rng(np.random.SeedSequence([seed, int(digest[:8], 16)]))
+
+
+def _levels(logits: np.ndarray, token: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(logit, log-probability) of ``token`` [n_ex] under logits [n_ex, V], float64."""
+    top = logits.max(axis=1, keepdims=True)
+    log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+    picked = logits[np.arange(token.size), token]
+    return picked, picked - log_norm
+
+
+def _segment_rows(model: nn.Module, copies: SharedCopies, seed: int, batch_size: int) -> pd.DataFrame:
+    declared = getattr(model, "vocab_size", None)
+    if isinstance(declared, int):
+        check_vocab(declared, [copies])
+    plain = final_logits(model, copies.inputs, copies.prefix_len, batch_size=batch_size)
+    check_vocab(plain.shape[1], [copies])
+    replace = absent_tokens(copies.inputs, plain.shape[1], 2, _segment_rng(seed, copies.name))
+    rows = np.arange(copies.num_examples)[:, None]
+    table: dict[str, object] = {
+        "slice": copies.name,
+        "size_a": copies.size_a,
+        "size_b": copies.size_b,
+        "order": copies.order,
+        "passes": copies.passes,
+        "example": np.arange(copies.num_examples),
+        "shared": copies.shared,
+        "pos_first": copies.first_index,
+        "pos_second": copies.second_index,
+        "replace_first": replace[:, 0],
+        "replace_second": replace[:, 1],
+        "correct": plain.argmax(axis=1) == copies.shared,
+    }
+    for first, second in CONDITIONS:
+        if first and second:
+            logits = plain
+        else:
+            edited = copies.inputs.copy()
+            if not first:
+                edited[rows, copies.first_cols] = replace[:, :1]
+            if not second:
+                edited[rows, copies.second_cols] = replace[:, 1:]
+            logits = final_logits(model, edited, copies.prefix_len, batch_size=batch_size)
+        logit, logprob = _levels(logits, copies.shared)
+        table[f"logit_{_suffix(first, second)}"] = logit
+        table[f"logprob_{_suffix(first, second)}"] = logprob
+    return pd.DataFrame(table)
+
+
+def copy_intervention(
+    model: nn.Module, data: SplitData | Segment | Iterable[Segment], *, seed: int = 0, batch_size: int = 256
+) -> pd.DataFrame:
+    """One row per example of every SD segment in ``data`` (a split, a segment or segments).
+
+    Columns: ``slice``, ``size_a``, ``size_b``, ``order`` ("short-first" / "long-first" /
+    "equal"), ``passes``, ``example`` (row in its segment), ``shared`` (the answer),
+    ``pos_first`` / ``pos_second`` (the shared token's index in A / in B, 0-based),
+    ``replace_first`` / ``replace_second`` (the absent tokens written in place of each copy),
+    ``correct`` (the unedited example's argmax is the answer), and per condition ``fs`` in
+    "11", "10", "01", "00" (see the module docstring) ``logit_fs`` and ``logprob_fs``.
+
+    The replacement tokens are drawn from ``seed`` and the segment's name (so a segment gets the
+    same ones whatever else ``data`` holds). The model only reads; it is not changed.
+    """
+    rows = [_segment_rows(model, shared_copies(seg), seed, batch_size) for seg in segments_of(data)]
+    return pd.concat(rows, ignore_index=True)
+
+
+def _check_measure(measure: str) -> str:
+    if measure not in MEASURES:
+        raise ValueError(f"measure={measure!r} is not one of {', '.join(MEASURES)}")
+    return measure
+
+
+def effects(table: pd.DataFrame, measure: str = "logit") -> pd.DataFrame:
+    """The five per-example quantities of the module docstring, from :func:`copy_intervention`'s
+    table, as a DataFrame with the same index (columns :data:`EFFECTS`)."""
+    m = _check_measure(measure)
+    missing = [f"{m}_{_suffix(f, s)}" for f, s in CONDITIONS if f"{m}_{_suffix(f, s)}" not in table]
+    if missing:
+        raise ValueError(f"table lacks the columns {missing}; pass the table copy_intervention returns")
+    level = {(f, s): table[f"{m}_{_suffix(f, s)}"] for f, s in CONDITIONS}
+    both, first, second, none = (level[c] for c in CONDITIONS)
+    return pd.DataFrame(
+        {
+            "gain_first": both - second,
+            "gain_second": both - first,
+            "gain_first_alone": first - none,
+            "gain_second_alone": second - none,
+            "interaction": both - first - second + none,
+        },
+        index=table.index,
+    )
+
+
+def mean_and_se(values: pd.Series) -> tuple[float, float]:
+    """Mean and standard error of the mean (sample standard deviation / sqrt(n); NaN for n < 2)."""
+    n = int(values.count())
+    if n == 0:
+        return float("nan"), float("nan")
+    se = float(values.std(ddof=1)) / np.sqrt(n) if n > 1 else float("nan")
+    return float(values.mean()), se
+
+
+def summarize_intervention(
+    table: pd.DataFrame, by: Sequence[str] = ("slice",), *, measure: str = "logit"
+) -> pd.DataFrame:
+    """Per group of ``by`` (columns of the table, e.g. ``("order",)``, ``("slice", "pos_first")``;
+    empty: one row for all): ``n``, ``accuracy`` and ``accuracy_se`` (binomial), and for each of
+    :data:`EFFECTS` its mean and ``<name>_se``, the standard error of the mean over examples."""
+    keys = list(by)
+    unknown = [k for k in keys if k not in table]
+    if unknown:
+        raise ValueError(f"by={keys}: {unknown} are not columns of the table; it has {list(table.columns)}")
+    full = pd.concat([table, effects(table, measure)], axis=1)
+    groups = full.groupby(keys, sort=True) if keys else [((), full)]
+    out = []
+    for key, part in groups:
+        row: dict[str, object] = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        n = len(part)
+        acc = float(part["correct"].mean())
+        row.update(n=n, accuracy=acc, accuracy_se=float(np.sqrt(acc * (1 - acc) / n)))
+        for name in EFFECTS:
+            row[name], row[f"{name}_se"] = mean_and_se(part[name])
+        out.append(row)
+    return pd.DataFrame(out)

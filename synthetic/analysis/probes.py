@@ -1,0 +1,281 @@
+"""Probes of the recurrent state: how much of the first set can be read from it.
+
+For every SD segment, every probe point (``"separator"``: the state after the first pass's
+separator, when A has been read and B not yet; ``"end"``: after the whole input, answer token
+included) and every tensor of every layer's state (:mod:`synthetic.analysis.states`: Based's
+``kv`` and ``z``, BaseConv's ``window``, ..., and the whole state), a linear probe is fitted on
+half of the examples to predict which set tokens are in A, and scored on the other half:
+
+* ``auc``: per held-out example, the probability that a token of A scores above a set token not
+  in A (ties count 1/2), averaged over examples (0.5: nothing decoded, 1: A told apart from
+  every other token);
+* ``auc_vs_second``: the same against B's tokens only (at the end, where B has been read too: does
+  the state tell the two sets apart, or only hold their union?);
+* ``recall``: the fraction of A among the |A| top-scoring tokens (chance: ``chance_recall`` =
+  |A| / n);
+* ``info_bits``: the bits about A the probe's top-|A| set recovers
+  (:func:`synthetic.analysis.information.decoded_set_bits`, a lower bound on what the state
+  holds), beside ``first_set_bits`` = log2 C(n, |A|) and ``bound_bits``, the exact one-pass
+  bound of :mod:`sdtheory.bounds` at the same sizes.
+
+n is the number of set tokens, ``V - 4``. The probe is ridge regression in closed form
+(:func:`fit_ridge`: standardised features, the ridge chosen by exact leave-one-out error on the
+fitting half). It is fitted to the analysis' own split of a test segment; the model is only read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from synthetic.analysis.information import decoded_set_bits, first_set_bits, one_pass_bound_bits
+from synthetic.analysis.intervention import mean_and_se
+from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
+from synthetic.analysis.states import check_language_model, state_features
+from synthetic.model import LanguageModel
+from synthetic.tasks._checks import check_int
+from synthetic.tasks.config import stable_digest
+from synthetic.tasks.data import Segment, SplitData
+from synthetic.tasks.tokens import sd_set_range
+
+__all__ = [
+    "POINTS",
+    "RIDGE_GRID",
+    "RidgeProbe",
+    "fit_ridge",
+    "probe_first_set",
+    "rowwise_auc",
+    "top_k_hits",
+]
+
+#: where the state is read: after the first pass's separator, or after the whole input
+POINTS: tuple[str, ...] = ("separator", "end")
+#: ridge strengths tried, relative to the mean eigenvalue of the fitting half's Gram matrix
+RIDGE_GRID: tuple[float, ...] = tuple(float(r) for r in np.logspace(-6, 3, 10))
+#: rows of held-out examples compared at once by :func:`rowwise_auc` (memory only)
+_AUC_ROWS = 256
+
+
+@dataclass(frozen=True, eq=False)
+class RidgeProbe:
+    """A linear map from standardised features to targets, fitted by :func:`fit_ridge`.
+
+    mean, scale  float64 [features]: the fitting features' column means and standard deviations (columns
+                 that are constant there have ``keep`` False and are not read)
+    basis        float64 [fit rows, kept features]: the standardised fitting features
+    alpha        float64 [fit rows, targets]: the dual coefficients; ``offset`` float64 [targets]:
+                 the target means
+    ridge        the chosen ridge strength (relative to the mean Gram eigenvalue)
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    keep: np.ndarray
+    basis: np.ndarray
+    alpha: np.ndarray
+    offset: np.ndarray
+    ridge: float
+
+    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        return (x[:, self.keep] - self.mean[self.keep]) / self.scale[self.keep]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Scores float64 [rows, targets] for features x [rows, features]."""
+        if x.ndim != 2 or x.shape[1] != self.mean.size:
+            raise ValueError(f"x must be [rows, {self.mean.size}]; got {x.shape}")
+        if self.basis.shape[1] == 0:
+            return np.broadcast_to(self.offset, (x.shape[0], self.offset.size)).copy()
+        gram = self._standardise(x) @ self.basis.T / self.basis.shape[1]
+        return gram @ self.alpha + self.offset
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, ridges: Sequence[float] = RIDGE_GRID) -> RidgeProbe:
+    """Ridge regression of targets y [rows, targets] on features x [rows, features], in the dual
+    (the rows x rows Gram matrix of the standardised features, divided by their number), with the
+    ridge strength among ``ridges`` (times the Gram matrix's mean eigenvalue) that has the least
+    exact leave-one-out squared error, summed over targets. Needs rows >= 2."""
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
+        raise ValueError(
+            f"x must be [rows, features] and y [rows, targets] with the same rows >= 2; "
+            f"got {x.shape} and {y.shape}"
+        )
+    if not ridges or any(not np.isfinite(r) or r <= 0 for r in ridges):
+        raise ValueError(f"ridges={list(ridges)} must be a non-empty list of finite numbers > 0")
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    keep = scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0)))
+    offset = y.mean(axis=0)
+    yc = y - offset
+    basis = (x[:, keep] - mean[keep]) / scale[keep]
+    if basis.shape[1] == 0:
+        return RidgeProbe(mean, scale, keep, basis, np.zeros_like(yc), offset, float(ridges[0]))
+    gram = basis @ basis.T / basis.shape[1]
+    eig, vec = np.linalg.eigh(gram)
+    eig = np.clip(eig, 0.0, None)
+    level = max(float(eig.mean()), 1e-300)
+    proj = vec.T @ yc  # [N, m]
+    best: tuple[float, float] | None = None
+    for r in ridges:
+        shrink = eig / (eig + r * level)
+        fitted = vec @ (shrink[:, None] * proj)
+        leverage = (vec**2) @ shrink
+        loo = (yc - fitted) / np.clip(1.0 - leverage, 1e-12, None)[:, None]
+        err = float((loo**2).sum())
+        if best is None or err < best[0]:
+            best = (err, float(r))
+    assert best is not None
+    chosen = best[1]
+    alpha = vec @ (proj / (eig + chosen * level)[:, None])
+    return RidgeProbe(mean, scale, keep, basis, alpha, offset, chosen)
+
+
+def rowwise_auc(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Per row, P(score of a positive > score of a negative) + 1/2 P(equal): scores float
+    [rows, cols], positive int [rows, positives] (column indices), negative bool [rows, cols]
+    (NaN for a row without negatives)."""
+    out = np.empty(scores.shape[0])
+    for start in range(0, scores.shape[0], _AUC_ROWS):
+        s = scores[start : start + _AUC_ROWS]
+        pos = np.take_along_axis(s, positive[start : start + _AUC_ROWS], axis=1)[:, :, None]
+        neg = negative[start : start + _AUC_ROWS][:, None, :]
+        wins = ((pos > s[:, None, :]) & neg).sum(axis=(1, 2)) + 0.5 * ((pos == s[:, None, :]) & neg).sum(
+            axis=(1, 2)
+        )
+        pairs = pos.shape[1] * neg.sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + _AUC_ROWS] = np.where(pairs > 0, wins / np.maximum(pairs, 1), np.nan)
+    return out
+
+
+def top_k_hits(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Per row, how many of the k = positive.shape[1] top-scoring columns are positives (ties
+    broken by the lower column index): int64 [rows]."""
+    k = positive.shape[1]
+    if k == 0:
+        return np.zeros(scores.shape[0], dtype=np.int64)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return (top[:, :, None] == positive[:, None, :]).any(axis=2).sum(axis=1).astype(np.int64)
+
+
+def _split(
+    copies: SharedCopies, fit_fraction: float, seed: int, max_examples: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows that fit, rows that score), disjoint, from a permutation drawn from ``seed`` and the
+    segment's name; at most ``max_examples`` rows in all."""
+    digest = stable_digest({"analysis": "probe_first_set", "slice": copies.name})
+    rng = np.random.default_rng(np.random.SeedSequence([seed, int(digest[:8], 16)]))
+    order = rng.permutation(copies.num_examples)[:max_examples]
+    n_fit = round(fit_fraction * order.size)
+    if n_fit < 2 or n_fit >= order.size:
+        raise ValueError(
+            f"segment {copies.name!r}: fit_fraction={fit_fraction} of {order.size} examples leaves "
+            f"{n_fit} to fit and {order.size - n_fit} to score; need >= 2 and >= 1"
+        )
+    return np.sort(order[:n_fit]), np.sort(order[n_fit:])
+
+
+def _segment_rows(
+    model: LanguageModel,
+    copies: SharedCopies,
+    points: Sequence[str],
+    fit_fraction: float,
+    seed: int,
+    max_examples: int | None,
+    batch_size: int,
+    ridges: Sequence[float],
+) -> list[dict[str, object]]:
+    check_vocab(model.vocab_size, [copies])
+    lo, hi = sd_set_range(model.vocab_size)
+    universe, a = hi - lo, copies.size_a
+    fit_rows, held_rows = _split(copies, fit_fraction, seed, max_examples)
+    used = np.concatenate([fit_rows, held_rows])
+    fit, held = np.arange(fit_rows.size), np.arange(fit_rows.size, used.size)  # rows of `used`
+    n = used.size
+    first = copies.first_set()[used] - lo  # [n, a] universe indices
+    members = np.zeros((n, universe))
+    members[np.arange(n)[:, None], first] = 1.0
+    in_second = np.zeros((n, universe), dtype=bool)
+    in_second[np.arange(n)[:, None], copies.second_set()[used] - lo] = True
+    not_first = members == 0
+    in_second_only = in_second & not_first
+    info_max, bound = first_set_bits(universe, a), one_pass_bound_bits(universe, a, copies.size_b)
+    inputs, prefix_len = copies.inputs[used], copies.prefix_len[used]
+    rows = []
+    for point in points:
+        upto = copies.separator_col + 1 if point == "separator" else copies.inputs.shape[1]
+        features = state_features(model, inputs, prefix_len, upto, batch_size=batch_size)
+        for where, x in features.items():
+            probe = fit_ridge(x[fit], members[fit], ridges)
+            scores = probe.predict(x[held])
+            auc = rowwise_auc(scores, first[held], not_first[held])
+            auc_second = rowwise_auc(scores, first[held], in_second_only[held])
+            hits = top_k_hits(scores, first[held])
+            row: dict[str, object] = {
+                "slice": copies.name,
+                "size_a": a,
+                "size_b": copies.size_b,
+                "order": copies.order,
+                "passes": copies.passes,
+                "point": point,
+                "column": upto - 1,
+                "layer": where.layer,
+                "mixer": where.mixer,
+                "component": where.component,
+                "values": x.shape[1],
+                "n_fit": fit.size,
+                "n_eval": held.size,
+                "ridge": probe.ridge,
+            }
+            row["auc"], row["auc_se"] = mean_and_se(pd.Series(auc))
+            row["auc_vs_second"], row["auc_vs_second_se"] = mean_and_se(pd.Series(auc_second))
+            row["recall"], row["recall_se"] = mean_and_se(pd.Series(hits / a))
+            row["chance_recall"] = a / universe
+            row["info_bits"] = decoded_set_bits(universe, a, a - hits)
+            row["first_set_bits"] = info_max
+            row["bound_bits"] = bound
+            rows.append(row)
+    return rows
+
+
+def probe_first_set(
+    model: LanguageModel,
+    data: SplitData | Segment | Iterable[Segment],
+    *,
+    points: Sequence[str] = POINTS,
+    fit_fraction: float = 0.5,
+    seed: int = 0,
+    max_examples: int | None = None,
+    batch_size: int = 256,
+    ridges: Sequence[float] = RIDGE_GRID,
+) -> pd.DataFrame:
+    """Probe the state of ``model`` for the first set, on every SD segment of ``data``.
+
+    One row per segment, point and state tensor (see the module docstring), with columns
+    ``slice``, ``size_a``, ``size_b``, ``order``, ``passes``, ``point``, ``column`` (the last
+    column read), ``layer`` (-1: the whole state), ``mixer``, ``component``, ``values`` (state
+    values per example), ``n_fit``, ``n_eval``, ``ridge``, ``auc``, ``auc_vs_second``,
+    ``recall`` (each with ``_se``, the standard error over held-out examples),
+    ``chance_recall``, ``info_bits``, ``first_set_bits`` and ``bound_bits`` (bits).
+
+    ``fit_fraction`` of each segment's examples (drawn from ``seed`` and the segment's name) fit
+    the probes; the rest score them. ``max_examples`` (None: all) uses at most that many examples
+    of each segment, drawn the same way: the probes' cost grows as its square to cube (the ridge
+    works on the fitting examples' Gram matrix).
+    """
+    check_language_model(model)
+    bad = [p for p in points if p not in POINTS]
+    if bad or not points:
+        raise ValueError(f"points={list(points)}: each must be one of {', '.join(POINTS)}")
+    if not 0.0 < fit_fraction < 1.0:
+        raise ValueError(f"fit_fraction={fit_fraction} must be in (0, 1)")
+    if max_examples is not None:
+        check_int("max_examples", max_examples, 3)
+    rows = []
+    for seg in segments_of(data):
+        copies = shared_copies(seg)
+        rows.extend(
+            _segment_rows(model, copies, points, fit_fraction, seed, max_examples, batch_size, ridges)
+        )
+    return pd.DataFrame(rows)

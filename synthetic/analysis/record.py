@@ -1,0 +1,66 @@
+"""The analysis of one trained model as JSON-able numbers, to be stored with its run record.
+
+:func:`mechanism_record` runs the copy intervention (summarised per slice and per order) and the
+state probes on a model's SD test split and returns plain lists of dicts (floats, ints, strings),
+the form a run record (``results/<experiment>/<profile>/runs.jsonl``) holds. It reads the model;
+it never trains it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+from torch import nn
+
+from synthetic.analysis.intervention import copy_intervention, summarize_intervention
+from synthetic.analysis.probes import probe_first_set
+from synthetic.analysis.states import check_language_model
+from synthetic.tasks.data import Segment, SplitData
+
+__all__ = ["RECORD_VERSION", "mechanism_record"]
+
+#: bump when the fields of :func:`mechanism_record` change meaning
+RECORD_VERSION = 1
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Records with plain Python scalars; NaN becomes None (JSON has no NaN)."""
+    out = []
+    for row in frame.to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for key, value in row.items():
+            value = value.item() if hasattr(value, "item") else value
+            clean[str(key)] = None if isinstance(value, float) and math.isnan(value) else value
+        out.append(clean)
+    return out
+
+
+def mechanism_record(
+    model: nn.Module,
+    data: SplitData | Segment | Iterable[Segment],
+    *,
+    seed: int = 0,
+    probe_examples: int | None = 1024,
+    probes: bool = True,
+) -> dict[str, Any]:
+    """``{"version", "intervention_by_slice", "intervention_by_order", "probes"}``: the rows of
+    :func:`~synthetic.analysis.intervention.summarize_intervention` by ``slice`` and by ``order``
+    (logits), and of :func:`~synthetic.analysis.probes.probe_first_set` on at most
+    ``probe_examples`` examples per segment (empty when ``probes`` is False; needs a
+    :class:`~synthetic.model.LanguageModel`)."""
+    segments = data if isinstance(data, SplitData | Segment) else list(data)
+    table = copy_intervention(model, segments, seed=seed)
+    probe_rows: list[dict[str, Any]] = []
+    if probes:
+        probe_rows = _rows(
+            probe_first_set(check_language_model(model), segments, seed=seed, max_examples=probe_examples)
+        )
+    return {
+        "version": RECORD_VERSION,
+        "intervention_by_slice": _rows(summarize_intervention(table, ("slice",))),
+        "intervention_by_order": _rows(summarize_intervention(table, ("order",))),
+        "probes": probe_rows,
+    }

@@ -1,0 +1,50 @@
+"""The sd_order profiles of issue 22 (``mechanism``, ``anticount``): what they train, and a smoke
+check that a trained model of each variant goes through the analysis into a JSON-able record."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from synthetic.analysis.record import RECORD_VERSION, mechanism_record
+from synthetic.ensemble import load_splits, train_ensemble
+from synthetic.sweep import expand, load_experiment
+
+VARIANTS = {"Based (causal)", "Based (non-causal)", "JRT-Prompt", "JRT-RNN"}
+
+
+@pytest.mark.parametrize(("profile", "task"), [("mechanism", "sd"), ("anticount", "sd_distractor")])
+def test_profiles_cover_both_inits_widths_and_eight_seeds(profile: str, task: str) -> None:
+    exp = load_experiment("sd_order")
+    runs = expand(exp, profile)
+    assert {r.data.task.kind for r in runs} == {task}
+    points = Counter((r.variant, r.model.d_model, r.model.init) for r in runs)
+    assert set(points) == {(v, d, i) for v in VARIANTS for d in (32, 64) for i in ("reference", "torch")}
+    assert set(points.values()) == {8} and len(runs) == 128
+    quick = expand(exp, "quick")[0]
+    # the quick profile's data, budget and learning rate
+    assert runs[0].data.train_segments == quick.data.train_segments
+    assert runs[0].data.test_segments == quick.data.test_segments
+    assert runs[0].train == quick.train
+
+
+def test_smoke_profile_trains_and_every_variant_is_analysed() -> None:
+    """anticount_smoke: seconds of training per variant, then the analysis reads each model."""
+    for cfg in expand(load_experiment("sd_order"), "anticount_smoke"):
+        (outcome,) = train_ensemble([cfg], keep_models=True)
+        assert outcome.error is None and outcome.model is not None
+        _, test = load_splits(cfg.data)
+        record = mechanism_record(outcome.model, test, probe_examples=32)
+        json.dumps(record, allow_nan=False)  # plain JSON, as a run record stores it
+        assert record["version"] == RECORD_VERSION
+        assert [r["slice"] for r in record["intervention_by_slice"]] == ["A=3,B=6", "A=6,B=3"]
+        assert {r["order"] for r in record["intervention_by_order"]} == {"short-first", "long-first"}
+        assert {(r["slice"], r["point"]) for r in record["probes"]} == {
+            (s, p) for s in ("A=3,B=6", "A=6,B=3") for p in ("separator", "end")
+        }
+        accuracy = {r["slice"]: r["accuracy"] for r in record["intervention_by_slice"]}
+        assert accuracy == pytest.approx(
+            outcome.metrics.final.evaluation.slice_accuracy if outcome.metrics else {}
+        )
