@@ -11,7 +11,8 @@ This module is the one place that decides what is trained for a figure. Plot fun
 - ``sd_order_state`` and ``mqar_order_state``: the ``--profile`` of the experiment (``quick`` by
   default). Missing runs of a CPU profile are trained here (resumable); a GPU profile's missing
   runs are trained only where CUDA is available, otherwise the build says which command to run.
-- ``sd_order_sensitivity``, ``sd_order_seeds`` and ``sd_order_state_paper``: redrawn from results
+- ``sd_order_sensitivity``, ``sd_order_seeds`` and ``sd_order_state_paper`` (and its ``_mean``
+  version): redrawn from results
   committed in the repository (``results/sd_order/<profile>``), like
   ``kernels_prefill`` from its CSV. ``--retrain NAME`` trains their missing runs first (about an
   hour of one CPU core for the sensitivity, 20 minutes of two for the seeds; the paper profile
@@ -42,7 +43,12 @@ FIGURE_MODULES: tuple[str, ...] = (
     "synthetic.plots.kernels",
 )
 #: figures redrawn from committed results (``--retrain NAME`` trains their missing runs first)
-FROM_COMMITTED: tuple[str, ...] = ("sd_order_sensitivity", "sd_order_seeds", "sd_order_state_paper")
+FROM_COMMITTED: tuple[str, ...] = (
+    "sd_order_sensitivity",
+    "sd_order_seeds",
+    "sd_order_state_paper",
+    "sd_order_state_paper_mean",
+)
 
 Builder = Callable[[FigureContext], None]
 
@@ -151,9 +157,45 @@ def build_sd_order(ctx: FigureContext) -> None:
     _sd_order(ctx, "sd_order_state", ctx.profile, "mean", train=True)
 
 
+#: the paper profile's two protocols (its grid's ``protocol`` bundle), by their ``init``
+PROTOCOLS = {"torch": "PyTorch init, package optimiser", "reference": "the paper code's init and optimiser"}
+
+
+def _sd_order_paper(ctx: FigureContext, name: str, statistic: str) -> None:
+    """Figure 2 at the paper profile from its committed runs, one row per protocol, every point
+    labelled by the runs (or seeds) behind it; the title says how much of the grid is in."""
+    train = any(n in ctx.retrain for n in ("sd_order_state_paper", "sd_order_state_paper_mean"))
+    df, total = ensure_results("sd_order", "paper", ctx, train=train, partial=True)
+    tables = {
+        label: training.order_table(
+            df[df.init == init], training.sd_order_of, "short first", "long first", statistic=statistic
+        )
+        for init, label in PROTOCOLS.items()
+        if (df.init == init).any()
+    }
+    what = "mean over seeds at the best LR" if statistic == "mean" else "best over LR and seeds"
+    fig = training.draw_order_rows(
+        tables,
+        "short first",
+        "long first",
+        f"SD at paper scale: accuracy vs state size by set order, {what}; numbers: "
+        f"{'seeds' if statistic == 'mean' else 'runs'} per point ({_note(df, 'paper', total)})",
+        chance=training.sd_chance(df),
+        statistic=statistic,
+        counts=True,
+    )
+    table = pd.concat([t.assign(protocol=label) for label, t in tables.items()], ignore_index=True)
+    save_figure(fig, name, table, ctx)
+
+
 def build_sd_order_paper(ctx: FigureContext) -> None:
-    """Figure 2 at the paper profile from its committed runs: best over LR and seeds, as the paper."""
-    _sd_order(ctx, "sd_order_state_paper", "paper", "max", train="sd_order_state_paper" in ctx.retrain)
+    """Figure 2 at the paper profile: best over LR and seeds per protocol, as the paper draws it."""
+    _sd_order_paper(ctx, "sd_order_state_paper", "max")
+
+
+def build_sd_order_paper_mean(ctx: FigureContext) -> None:
+    """The same runs as ``sd_order_state_paper``, mean over seeds at the best learning rate."""
+    _sd_order_paper(ctx, "sd_order_state_paper_mean", "mean")
 
 
 def build_mqar_order(ctx: FigureContext) -> None:
@@ -206,6 +248,7 @@ TRAINING_FIGURES: dict[str, Builder] = {
     "sd_order_sensitivity": build_sd_sensitivity,
     "sd_order_seeds": build_sd_seeds,
     "sd_order_state_paper": build_sd_order_paper,
+    "sd_order_state_paper_mean": build_sd_order_paper_mean,
 }
 
 

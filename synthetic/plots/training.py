@@ -216,18 +216,63 @@ def draw_order_panels(
     ``first``, in order ``second`` (shaded: the range over seeds, or over runs for "max"), and
     their difference (error bars ±1 standard error for "mean"). ``chance`` (per order) draws a
     dotted reference line in the accuracy panels."""
-    variants = _variants(table)
+    return draw_order_rows({"": table}, first, second, title, chance=chance, statistic=statistic)
+
+
+def draw_order_rows(
+    tables: dict[str, pd.DataFrame],
+    first: str,
+    second: str,
+    title: str,
+    *,
+    chance: dict[str, float] | None = None,
+    statistic: str = "mean",
+    counts: bool = False,
+) -> plt.Figure:
+    """:func:`draw_order_panels` once per row: ``tables`` maps a row's label (e.g. the
+    initialisation protocol; "" for none) to its :func:`order_table`. With ``counts`` each point
+    is labelled by how many runs ("max": ``runs``) or seeds ("mean": ``seeds``) stand behind it."""
+    tables = {label: t for label, t in tables.items() if not t.empty}
+    if not tables:
+        raise ValueError("no rows to draw: every table is empty")
+    variants = _variants(pd.concat(tables.values()))
     palette = _palette(variants)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), sharex=True)
+    rows = len(tables)
+    fig, grid = plt.subplots(rows, 3, figsize=(14, 4.2 * rows), sharex=True, squeeze=False)
+    for axes, (label, table) in zip(grid, tables.items(), strict=True):
+        _draw_row(axes, table, variants, palette, first, second, chance, statistic, counts, label)
+    grid[0][0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _draw_row(
+    axes: list[plt.Axes],
+    table: pd.DataFrame,
+    variants: list[str],
+    palette: dict[str, tuple[float, float, float]],
+    first: str,
+    second: str,
+    chance: dict[str, float] | None,
+    statistic: str,
+    counts: bool,
+    label: str,
+) -> None:
+    """One row of :func:`draw_order_rows`: the two orders' accuracies and their difference."""
     ylabel = "accuracy (mean over seeds)" if statistic == "mean" else "accuracy (best over LR, seeds)"
+    prefix = f"{label}: " if label else ""
     panels = [
-        (first, f"{first}: accuracy"),
-        (second, f"{second}: accuracy"),
-        ("difference", f"{first} − {second}"),
+        (first, f"{prefix}{first}: accuracy"),
+        (second, f"{prefix}{second}: accuracy"),
+        ("difference", f"{prefix}{first} − {second}"),
     ]
-    for ax, (col, label) in zip(axes, panels, strict=True):
+    count_col = "seeds" if statistic == "mean" else "runs"
+    for ax, (col, panel_title) in zip(axes, panels, strict=True):
         for variant in variants:
             sub = table[table.variant == variant].sort_values("paper_state_bytes")
+            if sub.empty:
+                continue
             x, color = sub.paper_state_bytes, palette[variant]
             if col == "difference" and f"{col} se" in sub:
                 ax.errorbar(x, sub[col], yerr=sub[f"{col} se"], marker="o", ms=4, lw=1.2, capsize=3,
@@ -236,6 +281,10 @@ def draw_order_panels(
                 ax.plot(x, sub[col], marker="o", ms=4, lw=1.2, label=variant, color=color)
             if f"{col} min" in sub and col != "difference":
                 ax.fill_between(x, sub[f"{col} min"], sub[f"{col} max"], color=color, alpha=0.15, lw=0)
+            if counts and count_col in sub:
+                for xi, yi, n in zip(x, sub[col], sub[count_col], strict=True):
+                    ax.annotate(f"{int(n)}", (xi, yi), xytext=(3, 3), textcoords="offset points",
+                                fontsize=6, color=color)  # fmt: skip
         ax.set_xscale("log")
         ticks = sorted(set(table.paper_state_bytes))
         if len(ticks) <= 8:  # label the measured sizes; a narrow log range has unreadable minor labels
@@ -244,7 +293,7 @@ def draw_order_panels(
             ax.xaxis.set_minor_formatter(NullFormatter())
             ax.tick_params(axis="x", labelrotation=30)
         ax.set_xlabel("recurrent state (bytes, fp32, paper convention)")
-        ax.set_title(label)
+        ax.set_title(panel_title)
         ax.grid(alpha=0.3, which="both")
         if col == "difference":
             ax.axhline(0.0, color="0.3", lw=0.8)
@@ -254,10 +303,6 @@ def draw_order_panels(
             ax.set_ylabel(ylabel)
             if chance is not None and col in chance:
                 ax.axhline(chance[col], color="0.5", ls=":", lw=1.0, label="guess in the smaller set")
-    axes[0].legend(fontsize=8, loc="lower right")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def draw_sensitivity(

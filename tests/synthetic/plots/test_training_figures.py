@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,3 +201,43 @@ def test_committed_results_figures_say_what_is_missing(tmp_path: Path) -> None:
         )
         == 1
     )
+
+
+def test_paper_figures_draw_the_committed_runs_per_protocol_with_counts(tmp_path: Path) -> None:
+    """The paper figures draw whatever part of the grid is committed (results/sd_order/paper),
+    one row per protocol, every point labelled by the runs (max) or seeds (mean) behind it."""
+    results = Path(__file__).resolve().parents[3] / "results"
+    ctx = FigureContext(out_dir=tmp_path, results_dir=results)
+    figures.build_sd_order_paper(ctx)
+    figures.build_sd_order_paper_mean(ctx)
+    best = pd.read_csv(tmp_path / "data" / "sd_order_state_paper.csv")
+    mean = pd.read_csv(tmp_path / "data" / "sd_order_state_paper_mean.csv")
+    assert set(best.protocol) == set(mean.protocol) == set(figures.PROTOCOLS.values())
+    assert best.runs.between(1, 4).all()  # 2 learning rates x 2 seeds per point and protocol
+    assert mean.seeds.between(1, 2).all() and set(mean.init) == set(figures.PROTOCOLS)
+    both = best.merge(mean, on=["variant", "d_model", "feature_dim", "protocol"], suffixes=("_max", "_mean"))
+    assert len(both) == len(best)
+    for order in ("short first", "long first"):  # a maximum over lr and seeds is never below a mean
+        assert (both[f"{order}_max"] >= both[f"{order}_mean"] - 1e-12).all()
+
+
+def test_order_rows_label_every_point_with_its_count() -> None:
+    table = pd.DataFrame(
+        {
+            "variant": ["Based (causal)", "Based (causal)"],
+            "paper_state_bytes": [100, 200],
+            "short first": [0.5, 0.6],
+            "long first": [0.4, 0.7],
+            "difference": [0.1, -0.1],
+            "runs": [3, 4],
+        }
+    )
+    fig = training.draw_order_rows({"a": table, "b": table, "empty": table.iloc[:0]}, "short first",
+                                   "long first", "t", statistic="max", counts=True)  # fmt: skip
+    assert len(fig.axes) == 6  # the empty row is left out
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert sorted(labels) == sorted(["3", "4"] * 6)
+    assert fig.axes[0].get_title() == "a: short first: accuracy"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no rows to draw"):
+        training.draw_order_rows({"a": table.iloc[:0]}, "short first", "long first", "t")
