@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import torch
+from torch.autograd import DeviceType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.profiler.profile(activities=activities) as prof:
         list(train_ensemble(cfgs))
     events = prof.key_averages()
-    total = sum(e.self_device_time_total for e in events)
+    total = sum(e.self_device_time_total for e in events if e.device_type == DeviceType.CUDA)  # kernels
     print(
         f"{args.variant} d_model={args.d_model} f={args.f} K={args.members}: {args.steps} steps "
         f"(+ one eval), GPU busy {total / 1e3:.1f} ms"
