@@ -19,11 +19,15 @@ an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task
 * :func:`probe_first_set` -> linear probes of each layer's state (kv, z, the short convolutions'
   buffers, the whole state) at the separator and at the end: AUC, recall at |A| and bits about the
   first set (:func:`decoded_set_bits`) beside log2 C(n, |A|) and the exact one-pass bound.
-* :class:`CountingModel`, :class:`StoreFirstModel`: constructed models whose mechanism is known.
+* :func:`matched_order_effect` -> the order effect over all examples and at matched copy
+  positions (mirror slices compared where the shared token's copies sit at the same columns):
+  position weighting predicts 0 there, a bounded memory of the first set about the whole effect.
+* :class:`CountingModel`, :class:`StoreFirstModel` (and :meth:`StoreFirstModel.bounded`, a
+  fixed-size memory): constructed models whose mechanism is known.
 
 Module map: ``sd_layout`` (where the sets and the copies are), ``readout`` (running a model),
 ``intervention``, ``profiles``, ``states`` (reading a layer's state by name), ``probes``,
-``information`` (bits), ``mechanisms``.
+``information`` (bits), ``matched`` (order effect at matched positions), ``mechanisms``.
 """
 
 from synthetic.analysis.information import (
@@ -40,6 +44,7 @@ from synthetic.analysis.intervention import (
     effects,
     summarize_intervention,
 )
+from synthetic.analysis.matched import matched_order_effect
 from synthetic.analysis.mechanisms import CountingModel, StoreFirstModel
 from synthetic.analysis.probes import POINTS, RidgeProbe, fit_ridge, probe_first_set
 from synthetic.analysis.profiles import position_profile
@@ -63,6 +68,7 @@ __all__ = [
     "first_set_bits",
     "fit_ridge",
     "log2_binomial",
+    "matched_order_effect",
     "model_states",
     "one_pass_bound_bits",
     "order_of",

@@ -15,7 +15,11 @@ Both map ``input_ids [B, T]`` (SD examples ``1 A 2 B 3``, optionally JR-p) to lo
   pass; the logit of a token at the last position is ``gain`` for each position of the second
   set where that token fired (its inner product with the stored set crossed the threshold), 0
   otherwise. Its answer needs both copies: interaction ``gain``, a copy alone gains 0. It solves
-  both tasks.
+  both tasks. :meth:`StoreFirstModel.bounded` stores the first set in ``feature_dim`` values
+  through a random sign kernel instead (paper Eq. 20): a memory of fixed size that knows no
+  positions, whose errors (second-set tokens that collide with the stored set) grow with the
+  size of the first set wherever the copies sit: the theory's order effect without position
+  weighting.
 
 The logits of the other positions are 0 for :class:`StoreFirstModel` (it answers at the end).
 Neither has parameters; neither is trained.
@@ -31,7 +35,7 @@ from torch import nn
 
 from sdtheory.constructions import CausalSD
 from sdtheory.instances import StreamLayout
-from sdtheory.ipkernels import THRESHOLD, CodeKernel
+from sdtheory.ipkernels import THRESHOLD, CodeKernel, IPKernel, RandomSignKernel
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.tokens import NUM_SPECIAL, SEP, START
 
@@ -96,9 +100,18 @@ class StoreFirstModel(nn.Module):
         self.vocab_size = check_int("vocab_size", vocab_size, NUM_SPECIAL + 2)
         self.universe = self.vocab_size - NUM_SPECIAL
         self.max_first = check_int("max_first", max_first)
-        self.kernel = CodeKernel.for_epsilon(self.universe, 1.0 / (3 * self.max_first))
+        self.kernel: IPKernel = CodeKernel.for_epsilon(self.universe, 1.0 / (3 * self.max_first))
         self.construction = CausalSD()
         self.gain = float(gain)
+
+    @classmethod
+    def bounded(cls, vocab_size: int, feature_dim: int, seed: int, gain: float = 1.0) -> StoreFirstModel:
+        """The same construction with a random sign kernel of ``feature_dim`` values: any first
+        set is stored, with collisions that grow with its size (see the module docstring)."""
+        model = cls(vocab_size, max_first=1, gain=gain)
+        model.kernel = RandomSignKernel(model.universe, check_int("feature_dim", feature_dim), seed)
+        model.max_first = model.universe
+        return model
 
     def forward(self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
         """input_ids [B, T] (every row ``1 A 2 B ...`` with the same |A|) -> logits float64 [B, T, V]."""
