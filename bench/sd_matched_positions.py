@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             for matching in MATCHINGS:
                 for row in matched_order_effect(table, matching).to_dict("records"):
                     rows.append(
-                        {"variant": variant, "d_model": args.d_model, "init": cfg.model.init, "seed": cfg.seed,
-                         "lr": cfg.train.lr, "test_accuracy": outcome.metrics.final.evaluation.accuracy,
+                        {"variant": variant, "d_model": args.d_model, "init": cfg.model.init,
+                         "seed": cfg.seed, "lr": cfg.train.lr,
+                         "test_accuracy": outcome.metrics.final.evaluation.accuracy,
                          "matching": matching, **row}
                     )  # fmt: skip
             print(
