@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import multiprocessing.connection as mpc
+import multiprocessing.resource_tracker as resource_tracker
 import signal
 import sys
 import time
@@ -213,6 +214,9 @@ class WorkerPool(Generic[T]):
             name=f"readtwice-worker-{self.started}",
         )
         worker: _Worker[T] = _Worker(process, parent_end)
+        # spawn needs multiprocessing's resource tracker; starting it unblocks SIGINT in this
+        # thread (it blocks, starts, then unblocks), so it must run before we block SIGINT
+        resource_tracker.ensure_running()
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             process.start()

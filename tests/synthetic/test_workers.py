@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,3 +101,50 @@ def test_describe_exit_and_argument_errors() -> None:
     for bad in (0, True, 1.5):
         with pytest.raises(ValueError, match="workers="):
             WorkerPool(task, bad)  # type: ignore[arg-type]
+
+
+SLOW_IMPORT = """
+import time
+time.sleep(1.5)  # a worker unpickling this task is still starting up when the Ctrl-C comes
+
+
+def task(payload):
+    yield payload
+"""
+
+INTERRUPTED_PARENT = """
+import os, signal, sys, threading
+import slow_task
+from synthetic.workers import WorkerPool
+
+if __name__ == "__main__":
+    threading.Timer(0.5, lambda: os.killpg(os.getpgrp(), signal.SIGINT)).start()
+    try:
+        for _ in WorkerPool(slow_task.task, 2).run([(i, i) for i in range(2)]):
+            pass
+    except KeyboardInterrupt:
+        print("parent interrupted", flush=True)
+"""
+
+
+def test_a_ctrl_c_while_workers_start_up_reaches_the_parent_only(tmp_path: Path) -> None:
+    """SIGINT to the process group while the first workers are still starting (importing their
+    task): the parent stops, the workers print nothing (they start with SIGINT blocked, even the
+    first ones, whose start also starts multiprocessing's resource tracker)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "slow_task.py").write_text(SLOW_IMPORT)
+    script = tmp_path / "parent.py"
+    script.write_text(INTERRUPTED_PARENT)
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": path},
+        start_new_session=True,
+    )
+    assert proc.stdout.strip() == "parent interrupted", proc
+    assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr, proc.stderr
