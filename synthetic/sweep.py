@@ -68,7 +68,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 from tqdm.auto import tqdm
 
 from synthetic import interrupts, weights
@@ -117,7 +117,7 @@ class Profile(_Strict):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     variants: list[str] | None = None  # names of the variants this profile runs (default: all)
     order: list[str] | None = None  # training order: "stage", "variant" or grid keys, first decides
-    save_models: bool = False  # keep each run's trained weights (run --save-models); not in the hash
+    save_models: StrictBool = False  # keep each run's trained weights (run --save-models); not hashed
 
     @field_validator("data")
     @classmethod
