@@ -121,7 +121,7 @@ def test_a_killed_worker_costs_only_its_ensemble_and_the_rerun_trains_just_those
         if r["status"] == "ok":
             assert r.get("model_file") and (store_path.parent / str(r["model_file"])).is_file()
 
-    assert main(cmd[3:]) == 0  # the same command again (in this process)
+    assert main([*cmd[3:], "--workers", "1"]) == 0  # the same command again, in this process
     assert "8 runs in the grid, 6 already recorded; now 2 ok" in capsys.readouterr().out
     records = _records(store_path)
     ok = Counter(r["config_hash"] for r in records if r["status"] == "ok")
@@ -150,7 +150,7 @@ def test_ctrl_c_mid_sweep_exits_130_in_one_line_and_a_rerun_completes_the_grid_o
     assert len(_records(store_path)) == recorded  # an interrupt waits until a record is written and counted
     assert not ResultsStore(store_path).claims()  # released: a rerun starts at once
 
-    assert main(cmd[3:]) == 0  # the same command again (in this process)
+    assert main([*cmd[3:], "--workers", "1"]) == 0  # the same command again, in this process
     hashes = [r["config_hash"] for r in _records(store_path)]
     wanted = {c.config_hash() for c in expand(load_experiment(toml), "quick")}
     assert sorted(hashes) == sorted(wanted)  # the grid once: none lost, none repeated
