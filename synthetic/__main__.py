@@ -3,7 +3,7 @@
 usage:
   python -m synthetic run EXPERIMENT [--profile NAME] [--workers N] [--ensemble K] [--results DIR]
                                      [--runner local|ray] [--ray-address ADDR] [--gpus-per-run G]
-                                     [--retry-failed] [--skip-bad-lines] [--quiet]
+                                     [--retry-failed] [--skip-bad-lines] [--save-models] [--quiet]
   python -m synthetic list
   python -m synthetic show RESULTS [--results DIR] [--all] [--skip-bad-lines]
 
@@ -12,9 +12,10 @@ a folder holding such files, or EXPERIMENT[/PROFILE] under --results (default: r
 Installed as the 'readtwice' command.
 
 Exit status: 0 on success; 1 when a run of this invocation failed (a diverged run, kept as a
-result) or hit an environment error (not a result; retried on the next invocation); 2 for bad
-arguments or input; 141 when the reader of the output went away (e.g. '| head'), as a program
-killed by SIGPIPE, without a traceback.
+result) or hit an environment error (not a result, e.g. a lost worker; retried on the next
+invocation); 2 for bad arguments or input; 130 when interrupted (Ctrl-C: one line says what was
+recorded and what was dropped; a second Ctrl-C kills at once); 141 when the reader of the output
+went away (e.g. '| head'), as a program killed by SIGPIPE, without a traceback.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from typing import Any
 
 import pandas as pd
 
+from synthetic import interrupts
+
 EXIT_RUNS_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program killed by SIGPIPE
 
 
@@ -61,10 +65,8 @@ def _failure_line(failed: int, errored: int) -> str:
         plural = "s" if failed != 1 else ""
         parts.append(f"{failed} run{plural} failed (recorded as results; --retry-failed reruns them)")
     if errored:
-        parts.append(
-            f"{errored} {'run ' if not failed else ''}errored (environment; will be retried on the next "
-            "invocation)"
-        )
+        runs = "" if failed else ("runs " if errored != 1 else "run ")
+        parts.append(f"{errored} {runs}errored (environment; will be retried on the next invocation)")
     return " and ".join(parts)
 
 
@@ -96,6 +98,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         progress=not args.quiet,
         skip_bad_lines=args.skip_bad_lines,
+        save_models=args.save_models,
         **kwargs,
     )
     print(summary)
@@ -263,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-failed", action="store_true", help="rerun runs whose record says failed (e.g. diverged)"
     )
     run.add_argument("--skip-bad-lines", action="store_true", help=SKIP_BAD_LINES_HELP)
+    run.add_argument(
+        "--save-models",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep each run's trained weights as models/CONFIG_HASH.safetensors beside runs.jsonl "
+        "(read back with synthetic.results.load_model; default: the profile's save_models, off)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)
 
@@ -300,11 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), interrupts.second_kills():
             warnings.showwarning = _show_warning
             code = int(args.func(args))
             sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
+    except KeyboardInterrupt as err:  # a SweepInterrupted says what was recorded and dropped
+        print(str(err) or "interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_BROKEN_PIPE

@@ -1,4 +1,5 @@
-"""Where a run trains and at which precision: device and precision resolution, autocast."""
+"""Where a run trains and at which precision: device and precision resolution, autocast, and
+which device errors leave a process unusable."""
 
 from __future__ import annotations
 
@@ -8,7 +9,33 @@ from typing import Any
 
 import torch
 
-__all__ = ["autocast", "describe_device", "resolve_device", "resolve_precision"]
+__all__ = [
+    "UNUSABLE_CONTEXT_ERRORS",
+    "autocast",
+    "context_unusable",
+    "describe_device",
+    "resolve_device",
+    "resolve_precision",
+]
+
+#: parts of an error message (lower case) after which a process's CUDA context is broken for good:
+#: every later CUDA call fails too (sticky errors of the CUDA runtime, as torch and Triton word
+#: them), so the process must not train anything else. Out of memory is not one of them.
+UNUSABLE_CONTEXT_ERRORS: tuple[str, ...] = (
+    "illegal memory access",  # cudaErrorIllegalAddress
+    "cudaerrorillegaladdress",
+    "device-side assert",  # cudaErrorAssert
+    "cudaerrorassert",
+    "unspecified launch failure",  # cudaErrorLaunchFailure
+    "cudaerrorlaunchfailure",
+    "misaligned address",  # cudaErrorMisalignedAddress
+    "illegal instruction",  # cudaErrorIllegalInstruction
+    "invalid program counter",  # cudaErrorInvalidPc
+    "hardware stack error",  # cudaErrorHardwareStackError
+    "the launch timed out",  # cudaErrorLaunchTimeout
+    "uncorrectable ecc error",  # cudaErrorECCUncorrectable
+    "cublas_status_execution_failed",  # what cuBLAS reports on a context broken by one of these
+)
 
 
 def resolve_device(spec: str | torch.device | None) -> torch.device:
@@ -47,3 +74,10 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def context_unusable(message: str | None) -> bool:
+    """Whether an error with this message leaves the process's CUDA context unusable (one of
+    :data:`UNUSABLE_CONTEXT_ERRORS`): the process must exit rather than train on."""
+    text = (message or "").lower()
+    return any(part in text for part in UNUSABLE_CONTEXT_ERRORS)

@@ -7,7 +7,8 @@ make every record the package writes, from a run config, the :class:`Provenance`
 ensemble and how the member ended (:class:`synthetic.ensemble.Outcome`):
 
 - :func:`ok_record`, ``status="ok"``: trained; a result. The run's config and summary, provenance,
-  ``error=None`` and the metrics (:class:`Metrics`).
+  ``error=None``, the metrics (:class:`Metrics`) and, when the sweep kept the trained weights,
+  ``model_file`` (the safetensors file, relative to the folder of ``runs.jsonl``).
 - :func:`failed_record`, ``status="failed"``: the run itself failed (its loss became NaN or
   infinite); a result too, kept and counted as done. ``error``, ``traceback``, ``wall_time_s``.
 - :func:`error_record`, ``status="error"``: the environment failed (a bad device, out of memory, a
@@ -135,6 +136,7 @@ class RunRecord(Metrics, total=False):
     commit: str | None
     error: str | None
     traceback: str | None
+    model_file: str | None
 
 
 # ------------------------------------------------------------------------------------- provenance
@@ -254,9 +256,15 @@ def metrics_of(m: MemberMetrics) -> Metrics:
     }
 
 
-def ok_record(cfg: RunConfig, provenance: Provenance, metrics: MemberMetrics) -> RunRecord:
-    """The record of a run that trained (``status="ok"``)."""
-    return {**_identity(cfg, provenance, "ok"), "error": None, **metrics_of(metrics)}
+def ok_record(
+    cfg: RunConfig, provenance: Provenance, metrics: MemberMetrics, model_file: str | None = None
+) -> RunRecord:
+    """The record of a run that trained (``status="ok"``); ``model_file``: where its trained
+    weights are kept, relative to the folder of ``runs.jsonl`` (None: not kept, no field)."""
+    out: RunRecord = {**_identity(cfg, provenance, "ok"), "error": None, **metrics_of(metrics)}
+    if model_file is not None:
+        out["model_file"] = model_file
+    return out
 
 
 def _error_text(err: BaseException) -> str:
@@ -341,6 +349,7 @@ RUN_METRICS = (
     "package_version",
     "commit",
     "started_at",
+    "model_file",
 )
 
 #: summary fields added after records were first written, and where older records keep them:

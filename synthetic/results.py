@@ -2,7 +2,8 @@
 
 Layout: ``<results_dir>/<experiment>/<profile>/runs.jsonl`` (:func:`results_path`), with two
 helper files beside it: ``runs.jsonl.lock`` (the lock) and ``runs.jsonl.claims`` (runs being
-trained now, see *Claims*).
+trained now, see *Claims*), and, for sweeps asked to keep trained weights, ``models/`` with one
+``<config_hash>.safetensors`` per run (:func:`model_path`; :func:`load_model` reads one back).
 
 Records
     One JSON object per line, a :class:`synthetic.record.RunRecord` (built by
@@ -64,12 +65,15 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
 from synthetic.record import RESULT_STATUSES, RunRecord, table_row, validate_record
 from synthetic.tasks.config import parse_slice_name
+
+if TYPE_CHECKING:
+    from synthetic.model import LanguageModel
 
 try:
     import fcntl
@@ -77,6 +81,7 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 RUNS_FILE = "runs.jsonl"
+MODELS_DIR = "models"
 LOCK_SUFFIX = ".lock"
 CLAIMS_SUFFIX = ".claims"
 DEFAULT_LEASE_S = 3600.0
@@ -104,6 +109,18 @@ def results_path(results_dir: str | Path, experiment: str, profile: str) -> Path
     _check_component("experiment", experiment)
     _check_component("profile", profile)
     return Path(results_dir) / experiment / profile / RUNS_FILE
+
+
+def model_file(config_hash: str) -> str:
+    """Where run ``config_hash``'s trained weights are kept, relative to the folder of its
+    ``runs.jsonl``: ``models/<config_hash>.safetensors`` (the record's ``model_file``)."""
+    _check_component("config_hash", config_hash)
+    return f"{MODELS_DIR}/{config_hash}.safetensors"
+
+
+def model_path(runs_path: str | Path, config_hash: str) -> Path:
+    """The weights file of run ``config_hash`` recorded in ``runs_path`` (a ``runs.jsonl``)."""
+    return Path(runs_path).parent / model_file(config_hash)
 
 
 def _json_default(value: Any) -> Any:
@@ -610,3 +627,51 @@ def load(
     df = pd.DataFrame(rows)
     df.attrs["bad_lines"] = bad
     return df
+
+
+# ---------------------------------------------------------------------------------- trained models
+
+
+def _runs_folder(record: Mapping[str, Any], results: str | Path) -> Path:
+    """The folder of the ``runs.jsonl`` that holds ``record``: ``results`` itself when it is that
+    file or its folder, else ``<results>/<experiment>/<profile>`` from the record's summary."""
+    path = Path(results)
+    if path.is_file():
+        return path.parent
+    if (path / RUNS_FILE).is_file():
+        return path
+    summary = record.get("summary") or {}
+    return results_path(path, summary.get("experiment", ""), summary.get("profile", "")).parent
+
+
+def load_model(
+    record: Mapping[str, Any], results: str | Path = "results", *, device: str = "cpu"
+) -> LanguageModel:
+    """The trained model of ``record`` (a run record with ``model_file``: the sweep that trained
+    it kept its weights, ``run --save-models``), rebuilt from the record's config, in eval mode on
+    ``device``: a :class:`synthetic.model.LanguageModel`.
+
+    ``results`` is the results folder (default ``results``, as the command line's), the record's
+    ``runs.jsonl`` or the folder holding it. Raises ValueError if the record is not an ``ok`` run
+    with kept weights, its config does not validate, or the file does not fit it (another run's
+    file, or tensors whose names or shapes differ from the config's model: each is named), and
+    FileNotFoundError if the file is missing.
+    """
+    from synthetic.config import RunConfig
+    from synthetic.weights import read
+
+    validate_record(record)
+    h = record["config_hash"]
+    if record["status"] != "ok":
+        raise ValueError(f"run {h} has status={record['status']!r}: only an 'ok' run has a trained model")
+    relative = record.get("model_file")
+    if not relative:
+        raise ValueError(
+            f"run {h} was recorded without its trained weights (no model_file): the sweep that "
+            "trained it did not keep them (run --save-models, or save_models = true in the profile)"
+        )
+    try:
+        cfg = RunConfig.model_validate(record["config"])
+    except ValueError as err:
+        raise ValueError(f"run {h}: its recorded config does not validate any more: {err}") from None
+    return read(_runs_folder(record, results) / relative, cfg, config_hash=h, device=device)

@@ -37,9 +37,17 @@ ensembles of at most ``ensemble`` members (:func:`plan_ensembles`), each trained
 model in one process; members differ in seed, learning rate, init and the other per-run fields.
 Each ensemble's runs are claimed in the store before training, so concurrent sweeps on one
 folder never train a run twice. A diverged run is recorded as ``failed`` (a result); an
-environment error as ``error`` (retried by the next sweep). Interrupting a sweep loses at most the
-ensembles in flight. Ensembles run in this process (``workers=1``), on N local worker processes,
-or as Ray tasks (``runner="ray"``).
+environment error as ``error`` (retried by the next sweep). Ensembles run in this process
+(``workers=1``), on N local worker processes (:mod:`synthetic.workers`), or as Ray tasks
+(``runner="ray"``). With ``save_models`` (``run --save-models``, or ``save_models = true`` in a
+profile) each ``ok`` run's trained weights are kept beside its record (:mod:`synthetic.weights`).
+
+Faults cost as little as they can: a worker process that dies (SIGKILL, the OOM killer) or a Ray
+task that is lost costs its ensemble's unrecorded runs, recorded as ``error`` with the signal or
+exit code, and the sweep goes on with a fresh worker; a process whose CUDA context an error left
+unusable (an illegal memory access, a device-side assert) trains nothing more. An interrupt
+(Ctrl-C) drops the ensembles in flight, releases their claims and raises
+:class:`SweepInterrupted`; a rerun trains what is missing.
 
 Local workers are started with ``spawn`` (safe with torch threads and CUDA): a script that calls
 :func:`run_sweep` with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard.
@@ -47,28 +55,31 @@ Local workers are started with ``spawn`` (safe with torch threads and CUDA): a s
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import itertools
 import math
-import multiprocessing as mp
 import os
 import sys
+import time
 import tomllib
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 from tqdm.auto import tqdm
 
+from synthetic import interrupts, weights
 from synthetic.config import RunConfig, TrainConfig
+from synthetic.devices import context_unusable
 from synthetic.layers import MIXER_CONFIGS, MixerConfig, parse_mixer
 from synthetic.model import ModelConfig
-from synthetic.record import RunRecord
-from synthetic.results import ResultsStore, results_path
+from synthetic.record import Provenance, RunRecord, error_record
+from synthetic.results import ResultsStore, model_path, results_path
+from synthetic.train import Trained, ensemble_outputs
+from synthetic.workers import Item, WorkerLost, WorkerPool, WorkerUnusable
 
 EXPERIMENTS_PACKAGE = "synthetic.experiments"
 SPECIAL_AXES = ("seed",)
@@ -106,6 +117,7 @@ class Profile(_Strict):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     variants: list[str] | None = None  # names of the variants this profile runs (default: all)
     order: list[str] | None = None  # training order: "stage", "variant" or grid keys, first decides
+    save_models: StrictBool = False  # keep each run's trained weights (run --save-models); not hashed
 
     @field_validator("data")
     @classmethod
@@ -403,6 +415,11 @@ class SweepSummary:
             f"in {self.ensembles} ensemble(s)"
         )
 
+    @property
+    def recorded(self) -> int:
+        """Runs this sweep recorded (ok, failed or errored)."""
+        return self.ok + self.failed + self.errored
+
     def count(self, record: RunRecord) -> None:
         """Count a stored record by its status (failures also as a line in ``failures``)."""
         status = record["status"]
@@ -469,11 +486,36 @@ def _worker_init(threads: int) -> None:
             pass
 
 
-def _run_ensemble(cfg_jsons: list[str], device: str | None) -> list[RunRecord]:
-    """Worker entry point (module-level so that spawn and Ray can pickle it): train one ensemble."""
-    from synthetic.train import run_records
+def _train_jsons(cfg_jsons: list[str], device: str | None, keep_weights: bool) -> Iterator[Trained]:
+    """Train the ensemble of these configs (JSON, as workers and Ray tasks receive them)."""
+    cfgs = [RunConfig.model_validate_json(c) for c in cfg_jsons]
+    return ensemble_outputs(cfgs, device=device, keep_weights=keep_weights)
 
-    return run_records([RunConfig.model_validate_json(c) for c in cfg_jsons], device=device)
+
+def _watch_context(outputs: Iterable[Trained]) -> Generator[Trained, None, str | None]:
+    """Pass ``outputs`` on; return (as the generator's value) the error after which this
+    process's device context is unusable (:func:`synthetic.devices.context_unusable`), if any."""
+    broken = None
+    for out in outputs:
+        yield out
+        error = out.record.get("error")
+        if broken is None and out.record["status"] == "error" and context_unusable(error):
+            broken = error
+    return broken
+
+
+def _ensemble_task(payload: tuple[list[str], str | None, bool]) -> Generator[Trained, None, None]:
+    """Worker entry point (module-level so that spawn can pickle it): train one ensemble, each
+    run's output as its member finishes; after the last, raise WorkerUnusable if the device
+    context broke, so that the worker exits and a fresh process trains the next ensemble."""
+    broken = yield from _watch_context(_train_jsons(*payload))
+    if broken is not None:
+        raise WorkerUnusable(f"the device context is unusable after: {broken}")
+
+
+def _run_ensemble(cfg_jsons: list[str], device: str | None, keep_weights: bool) -> list[Trained]:
+    """Ray task (module-level so that Ray can pickle it): train one ensemble, all outputs at its end."""
+    return list(_train_jsons(cfg_jsons, device, keep_weights))
 
 
 def _gpu_devices() -> list[str]:
@@ -540,6 +582,55 @@ class _Claims:
         return [c for c in group if c.config_hash() in mine]
 
 
+@dataclass
+class _InFlight:
+    """An ensemble handed to a worker process or a Ray task: its runs, the provenance and clock of
+    its start, and the hashes of its runs recorded so far."""
+
+    cfgs: list[RunConfig]
+    provenance: Provenance
+    t0: float = field(default_factory=time.perf_counter)
+    recorded: set[str] = field(default_factory=set)
+
+    def lost(self, err: BaseException) -> Iterator[Trained]:
+        """An ``error`` record, saying ``err``, for each of its runs not recorded (the process that
+        trained them is gone; the next sweep trains them again)."""
+        elapsed = time.perf_counter() - self.t0
+        for cfg in self.cfgs:
+            if cfg.config_hash() not in self.recorded:
+                yield Trained(error_record(cfg, self.provenance, err, elapsed, len(self.cfgs)))
+
+
+def _submissions(
+    plan: list[list[RunConfig]], claim: _Claims, gpus: list[str], keep_weights: bool
+) -> Iterator[tuple[_InFlight, tuple[list[str], str | None, bool]]]:
+    """Each ensemble of ``plan`` whose claim got runs, when asked for the next (claimed at that
+    moment): what the driver keeps of it and what its worker or task is sent."""
+    for i, group in enumerate(plan):
+        mine = claim(group)
+        if mine:
+            payload = ([c.model_dump_json() for c in mine], _device_for(mine[0], i, gpus), keep_weights)
+            yield _InFlight(mine, Provenance.now()), payload
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by an interrupt (Ctrl-C): ``summary`` counts the runs recorded before it,
+    ``dropped`` the runs that were in flight (not recorded; their claims were released, so the
+    same command trains them at once)."""
+
+    def __init__(self, summary: SweepSummary, dropped: int) -> None:
+        super().__init__(summary, dropped)
+        self.summary = summary
+        self.dropped = dropped
+
+    def __str__(self) -> str:
+        n = self.summary.recorded
+        return (
+            f"interrupted: {n} run{'s' * (n != 1)} recorded, {self.dropped} in flight dropped; "
+            "run the same command to resume"
+        )
+
+
 def run_sweep(
     exp: Experiment | str | Path,
     profile: str,
@@ -555,6 +646,7 @@ def run_sweep(
     ray_address: str | None = None,
     gpus_per_run: float = 1.0,
     skip_bad_lines: bool = False,
+    save_models: bool | None = None,
 ) -> SweepSummary:
     """Train every run of ``profile`` that is not yet recorded, as ensembles, and append each record.
 
@@ -570,14 +662,25 @@ def run_sweep(
     on_record     called with each record after it is stored (an exception from it stops the
                   sweep, as an interrupt would)
     skip_bad_lines  skip (and report) lines of the results file that are not run records
+    save_models   keep each ``ok`` run's trained weights as ``models/<config_hash>.safetensors``
+                  beside ``runs.jsonl`` (written before its record; the record's ``model_file``
+                  names it; :func:`synthetic.results.load_model` reads it back); None: the
+                  profile's ``save_models`` (default off)
 
-    The runners are generators of records (in this process, each as its member finishes; from
-    workers and Ray tasks, each ensemble's when it ends); this function appends each one to the
-    store as it comes. Concurrency: each ensemble's runs are claimed in the results store before
-    training (:meth:`synthetic.results.ResultsStore.claim`), so sweeps that share a results folder
-    (or Ray drivers, or processes on several hosts with a shared file system) never train a run
-    twice; a run claimed by a live sweep elsewhere is left to it. Interrupting a sweep loses at
-    most the ensembles in flight (their claims are released).
+    The runners are generators of records (in this process and from worker processes, each as
+    its member finishes; from Ray tasks, each ensemble's when it ends); this function appends each
+    one to the store as it comes. Concurrency: each ensemble's runs are claimed in the results
+    store before training (:meth:`synthetic.results.ResultsStore.claim`), so sweeps that share a
+    results folder (or Ray drivers, or processes on several hosts with a shared file system) never
+    train a run twice; a run claimed by a live sweep elsewhere is left to it.
+
+    Faults: a worker process that dies (killed, out of memory) or a Ray task that is lost costs
+    its ensemble's unrecorded runs, recorded as ``error`` with how it died; the worker is replaced
+    and the sweep goes on. After an error that leaves a process's CUDA context unusable
+    (:func:`synthetic.devices.context_unusable`) that process trains nothing more: a worker exits
+    and is replaced; this process (``workers=1``) hands the remaining ensembles to a fresh worker
+    process. An interrupt (KeyboardInterrupt) stops the workers, releases the claims of the runs
+    in flight and raises :class:`SweepInterrupted` (a KeyboardInterrupt) with the counts.
     """
     if not isinstance(exp, Experiment):
         exp = load_experiment(exp)
@@ -587,6 +690,9 @@ def run_sweep(
         raise ValueError(f"runner={runner!r}; allowed: local, ray")
     if not (isinstance(gpus_per_run, int | float) and math.isfinite(gpus_per_run) and gpus_per_run > 0):
         raise ValueError(f"gpus_per_run={gpus_per_run!r} must be a finite number > 0")
+    if save_models is not None and not isinstance(save_models, bool):
+        raise TypeError(f"save_models={save_models!r} must be True, False or None (the profile's)")
+    keep_weights = exp.profile(profile).save_models if save_models is None else save_models
     store = ResultsStore(results_path(results_dir, exp.name, profile), skip_bad_lines=skip_bad_lines)
     configs = [c for c in expand(exp, profile) if only is None or only(c)]
     done = store.done_hashes(include_failed=not retry_failed)
@@ -602,38 +708,62 @@ def run_sweep(
     plan = plan_ensembles(todo, ensemble)
     claim = _Claims(store, summary, retry_failed)
     refresh_every = store.lease_s / 2
-    records: Generator[RunRecord, None, None]
+    outputs: Generator[Trained, None, None]
     if runner == "ray":
-        records = _ray_records(plan, claim, ray_address, gpus_per_run, store.refresh, refresh_every)
+        outputs = _ray_records(
+            plan, claim, ray_address, gpus_per_run, keep_weights, store.refresh, refresh_every
+        )
     elif workers == 1:
-        records = _local_records(plan, claim, gpus, progress and _on_terminal())
+        outputs = _local_records(
+            plan, claim, gpus, progress and _on_terminal(), keep_weights, store.refresh, refresh_every
+        )
     else:
-        records = _pool_records(plan, workers, claim, gpus, store.refresh, refresh_every)
+        outputs = _pool_records(plan, workers, claim, gpus, keep_weights, store.refresh, refresh_every)
     bar = _Progress(len(todo), f"{exp.name}/{profile}", progress)
+    interrupted = False
     try:
-        with contextlib.closing(records):  # an interrupt stops the runner (and its workers) here
-            for record in records:
-                store.append(record)
-                summary.count(record)
-                bar.record(record, summary)
+        with contextlib.closing(outputs):  # an interrupt stops the runner (and its workers) here
+            for out in outputs:
+                with interrupts.deferred():  # a record is written and counted whole, or not at all
+                    if out.weights is not None:  # the weights first: a record names only a kept file
+                        weights.write(model_path(store.path, out.record["config_hash"]), out.weights)
+                    store.append(out.record)
+                    summary.count(out.record)
+                bar.record(out.record, summary)
                 if on_record is not None:
-                    on_record(record)
+                    on_record(out.record)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         bar.close()
-        store.release()  # whatever this process still holds was not recorded
+        dropped = store.release()  # whatever this process still holds was not recorded
+    if interrupted:
+        raise SweepInterrupted(summary, len(dropped))
     return summary
 
 
 def _local_records(
-    plan: list[list[RunConfig]], claim: _Claims, gpus: list[str], progress: bool
-) -> Generator[RunRecord, None, None]:
-    """Ensembles one after the other in this process; each record as soon as its member finishes."""
-    from synthetic.train import ensemble_records
-
+    plan: list[list[RunConfig]],
+    claim: _Claims,
+    gpus: list[str],
+    progress: bool,
+    keep_weights: bool,
+    refresh: Callable[[], object],
+    refresh_every: float,
+) -> Generator[Trained, None, None]:
+    """Ensembles one after the other in this process; each run's output as soon as its member
+    finishes. After an error that leaves this process's CUDA context unusable, the remaining
+    ensembles go to one fresh worker process (:func:`_pool_records`)."""
     for i, group in enumerate(plan):
         mine = claim(group)
-        if mine:
-            yield from ensemble_records(mine, device=_device_for(mine[0], i, gpus), progress=progress)
+        if not mine:
+            continue
+        device = _device_for(mine[0], i, gpus)
+        outputs = ensemble_outputs(mine, device=device, progress=progress, keep_weights=keep_weights)
+        broken = yield from _watch_context(outputs)
+        if broken is not None:
+            yield from _pool_records(plan[i + 1 :], 1, claim, gpus, keep_weights, refresh, refresh_every)
+            return
 
 
 def _pool_records(
@@ -641,38 +771,38 @@ def _pool_records(
     workers: int,
     claim: _Claims,
     gpus: list[str],
+    keep_weights: bool,
     refresh: Callable[[], object],
     refresh_every: float,
-) -> Generator[RunRecord, None, None]:
-    """Ensembles on ``workers`` spawned processes, at most ``workers`` in flight; each ensemble is
-    claimed just before it is submitted, and its records come when it ends."""
+) -> Generator[Trained, None, None]:
+    """Ensembles on ``workers`` spawned processes (:class:`synthetic.workers.WorkerPool`), at most
+    ``workers`` in flight; each ensemble is claimed just before it is handed out, and each run's
+    output comes as its member finishes. A worker that dies costs its ensemble's unrecorded runs
+    (recorded as errors) and is replaced."""
     threads = max(1, (os.cpu_count() or 1) // workers)
-    ctx = mp.get_context("spawn")
-    queue = list(enumerate(plan))
-    with cf.ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)
-    ) as pool:
-        in_flight: set[cf.Future[list[RunRecord]]] = set()
-        try:
-            while queue or in_flight:
-                while queue and len(in_flight) < workers:
-                    i, group = queue.pop(0)
-                    mine = claim(group)
-                    if mine:
-                        jsons = [c.model_dump_json() for c in mine]
-                        in_flight.add(pool.submit(_run_ensemble, jsons, _device_for(mine[0], i, gpus)))
-                if not in_flight:
-                    break
-                finished, in_flight = cf.wait(
-                    in_flight, timeout=refresh_every, return_when=cf.FIRST_COMPLETED
-                )
-                if not finished:  # long ensembles: keep this sweep's claims alive for other hosts
-                    refresh()
-                for fut in finished:
-                    yield from fut.result()
-        except BaseException:  # also the consumer closing this generator (GeneratorExit)
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    pool: WorkerPool[_InFlight] = WorkerPool(
+        _ensemble_task, workers, initializer=_worker_init, initargs=(threads,)
+    )
+    events = pool.run(
+        _submissions(plan, claim, gpus, keep_weights), on_idle=refresh, idle_every=refresh_every
+    )
+    with contextlib.closing(events):  # closing this generator stops the workers
+        for event in events:
+            if isinstance(event, Item):
+                out: Trained = event.value
+                event.task.recorded.add(out.record["config_hash"])
+                yield out
+            elif event.error is not None:
+                yield from event.task.lost(event.error)
+
+
+#: times Ray starts a task again whose worker or node died (then its runs are recorded as errors)
+RAY_TASK_RETRIES = 1
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _ray_records(
@@ -680,10 +810,14 @@ def _ray_records(
     claim: _Claims,
     address: str | None,
     gpus: float,
+    keep_weights: bool,
     refresh: Callable[[], object],
     refresh_every: float,
-) -> Generator[RunRecord, None, None]:
-    """One Ray task per ensemble; each ensemble's records when its task ends."""
+) -> Generator[Trained, None, None]:
+    """One Ray task per ensemble; each ensemble's outputs when its task ends. A task that is lost
+    (its worker or node died, :data:`RAY_TASK_RETRIES` times more) costs its ensemble, recorded as
+    errors. A task with GPUs runs in a fresh Ray worker process each time (``max_calls=1``), so a
+    broken CUDA context never trains a second ensemble."""
     try:
         import ray
     except ImportError:
@@ -693,15 +827,29 @@ def _ray_records(
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, include_dashboard=False)
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-    remote = ray.remote(num_gpus=gpus if has_gpu else 0)(_run_ensemble)
-    pending = []
-    for group in plan:
-        mine = claim(group)
-        if mine:
-            pending.append(remote.remote([c.model_dump_json() for c in mine], None))
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1, timeout=refresh_every)
-        if not ready:  # long ensembles: keep this driver's claims alive for other hosts
-            refresh()
-            continue
-        yield from ray.get(ready[0])
+    remote = ray.remote(
+        num_gpus=gpus if has_gpu else 0, max_retries=RAY_TASK_RETRIES, max_calls=1 if has_gpu else 0
+    )(_run_ensemble)
+    pending = {
+        remote.remote(*payload): flight for flight, payload in _submissions(plan, claim, [], keep_weights)
+    }
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=refresh_every)
+            if not ready:  # long ensembles: keep this driver's claims alive for other hosts
+                refresh()
+                continue
+            flight = pending.pop(ready[0])
+            try:
+                outputs = ray.get(ready[0])
+            except ray.exceptions.RayError as err:  # the task's worker or node died (or it raised)
+                lost = WorkerLost(
+                    f"the Ray task of this ensemble was lost: {type(err).__name__}: {_first_line(err)}"
+                )
+                yield from flight.lost(lost)
+                continue
+            yield from outputs
+    finally:
+        for ref in pending:  # interrupted: stop the tasks whose runs will not be recorded
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)

@@ -2,6 +2,8 @@
 
     for record in ensemble_records([cfg1, cfg2, ...]):  # K runs of one shape trained together,
         store.append(record)                           # each record as soon as its run ends
+    for out in ensemble_outputs(cfgs, keep_weights=True):  # the same, each ok run's trained
+        out.record, out.weights                            # weights as safetensors bytes too
     records = run_records([cfg1, cfg2, ...])            # the same, all at the end, in config order
     record = run_record(cfg)                            # never raises for a run that fails
     metrics = train(cfg)                                # the metrics of one run; raises if it fails
@@ -30,15 +32,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
-from synthetic import record
+from synthetic import record, weights
 from synthetic.config import RunConfig
 from synthetic.ensemble import NonFiniteLossError, train_ensemble
 from synthetic.record import RunRecord
+from synthetic.results import model_file
 
-__all__ = ["NonFiniteLossError", "ensemble_records", "run_record", "run_records", "train"]
+__all__ = [
+    "NonFiniteLossError",
+    "Trained",
+    "ensemble_outputs",
+    "ensemble_records",
+    "run_record",
+    "run_records",
+    "train",
+]
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What one run of an ensemble gives: its record and, for an ``ok`` run whose weights were
+    asked for, its trained parameters as safetensors bytes (:func:`synthetic.weights.to_bytes`;
+    the record's ``model_file`` says where the sweep keeps them)."""
+
+    record: RunRecord
+    weights: bytes | None = None
 
 
 def train(
@@ -56,21 +78,30 @@ def train(
     return record.metrics_of(outcome.metrics)
 
 
-def ensemble_records(
-    cfgs: Sequence[RunConfig], *, device: str | torch.device | None = None, progress: bool = False
-) -> Iterator[RunRecord]:
+def ensemble_outputs(
+    cfgs: Sequence[RunConfig],
+    *,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    keep_weights: bool = False,
+) -> Iterator[Trained]:
     """Train ``cfgs`` together (they must share :func:`synthetic.ensemble.ensemble_key`) and yield
-    each run's record as soon as its member finishes. Never raises for a failing run: a diverged
-    member's record says ``status="failed"``; if anything else goes wrong, each member not yet
-    finished gets a ``status="error"`` record with the reason, in config order
-    (``KeyboardInterrupt`` still propagates)."""
+    each run's :class:`Trained` as soon as its member finishes; ``keep_weights``: with each ``ok``
+    run's trained weights. Never raises for a failing run: a diverged member's record says
+    ``status="failed"``; if anything else goes wrong, each member not yet finished gets a
+    ``status="error"`` record with the reason, in config order (``KeyboardInterrupt`` still
+    propagates)."""
     provenance = record.Provenance.now()
     t0 = time.perf_counter()
     unfinished = dict(enumerate(cfgs))
     try:
-        for outcome in train_ensemble(cfgs, device=device, progress=progress):
+        for outcome in train_ensemble(cfgs, device=device, progress=progress, keep_models=keep_weights):
+            data = None
             if outcome.metrics is not None:
-                done = record.ok_record(outcome.cfg, provenance, outcome.metrics)
+                if outcome.model is not None:
+                    data = weights.to_bytes(outcome.model, outcome.cfg)
+                where = model_file(outcome.cfg.config_hash()) if data is not None else None
+                done = record.ok_record(outcome.cfg, provenance, outcome.metrics, model_file=where)
             else:
                 assert outcome.error is not None  # an outcome has metrics or an error
                 elapsed = time.perf_counter() - t0
@@ -78,10 +109,17 @@ def ensemble_records(
                     outcome.cfg, provenance, outcome.error, outcome.traceback, elapsed
                 )
             del unfinished[outcome.index]
-            yield done
+            yield Trained(done, data)
     except Exception as err:  # an environment error: not a result; the sweep retries these runs
         for cfg in unfinished.values():
-            yield record.error_record(cfg, provenance, err, time.perf_counter() - t0, len(cfgs))
+            yield Trained(record.error_record(cfg, provenance, err, time.perf_counter() - t0, len(cfgs)))
+
+
+def ensemble_records(
+    cfgs: Sequence[RunConfig], *, device: str | torch.device | None = None, progress: bool = False
+) -> Iterator[RunRecord]:
+    """:func:`ensemble_outputs`' records, each as soon as its member finishes."""
+    return (out.record for out in ensemble_outputs(cfgs, device=device, progress=progress))
 
 
 def run_records(

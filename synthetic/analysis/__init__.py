@@ -4,7 +4,8 @@ accuracy and evidence by position. Analyses read a model and a test set and retu
 
 A model is a :class:`~synthetic.model.LanguageModel` (one run's, or one member of an ensemble:
 :meth:`synthetic.members.StackedLanguageModel.member`; :func:`synthetic.ensemble.train_ensemble`
-with ``keep_models=True`` returns them) or, for the intervention, any module mapping
+with ``keep_models=True`` returns them, :func:`synthetic.results.load_model` reads back a run a
+sweep kept the weights of) or, for the intervention, any module mapping
 ``input_ids [B, T]`` to logits ``[B, T, V]`` (:mod:`~synthetic.analysis.mechanisms`). The data is
 an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task kinds ``sd`` and
 ``sd_distractor``, any JR-p).

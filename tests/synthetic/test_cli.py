@@ -160,8 +160,11 @@ def test_run_passes_ray_options_and_skip_bad_lines(
     assert main(argv) == 0
     assert (seen["runner"], seen["ray_address"], seen["gpus_per_run"]) == ("ray", "auto", 0.25)
     assert seen["skip_bad_lines"] is False and "ensemble" not in seen  # run_sweep's default
-    assert main(["run", str(exp), "--skip-bad-lines", "--ensemble", "3", "--quiet"]) == 0
+    assert seen["save_models"] is None  # the profile decides
+    assert main(["run", str(exp), "--skip-bad-lines", "--ensemble", "3", "--quiet", "--save-models"]) == 0
     assert seen["skip_bad_lines"] is True and seen["runner"] == "local" and seen["ensemble"] == 3
+    assert seen["save_models"] is True
+    assert main(["run", str(exp), "--no-save-models"]) == 0 and seen["save_models"] is False
     for bad in ("0", "-1", "nan", "inf", "x"):
         with pytest.raises(SystemExit) as exc:
             main(["run", str(exp), "--runner", "ray", "--gpus-per-run", bad])

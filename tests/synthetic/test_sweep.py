@@ -200,21 +200,52 @@ def test_worker_processes(tmp_path: Path) -> None:
             assert again["slice_accuracy"] == by_hash[cfg.config_hash()]["slice_accuracy"]
 
 
-def test_ray_runner_equals_the_local_runner(tmp_path: Path) -> None:
+def _dies_at_width_8(cfg_jsons: list[str], device: str | None, keep_weights: bool) -> list[Any]:
+    """A Ray task whose worker process dies (as under the OOM killer) when its runs have d_model 8."""
+    import os
+    import signal
+
+    from synthetic.config import RunConfig
+    from synthetic.sweep import _train_jsons
+
+    if RunConfig.model_validate_json(cfg_jsons[0]).model.d_model == 8:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return list(_train_jsons(cfg_jsons, device, keep_weights))
+
+
+def test_ray_runner_equals_the_local_runner_and_a_lost_task_costs_only_its_ensemble(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A local Ray cluster with 2 worker slots trains a small ensemble sweep; every record equals
-    the local runner's (same metrics on the CPU), none lost or repeated."""
+    the local runner's (same metrics on the CPU), none lost or repeated. Then a sweep whose task
+    dies with its worker: that ensemble's runs are recorded as errors, the other's as results."""
     ray = pytest.importorskip("ray")
+    from synthetic import sweep
+
     text = TINY.replace("seed = [0]", "seed = [0]\nlr = [3e-3, 1e-2]")
     exp = load_experiment(write(tmp_path, text))
     only: dict[str, Any] = dict(only=lambda c: c.model.d_model == 4 and c.variant != "jrt")
     local = run_sweep(exp, "quick", results_dir=tmp_path / "local", progress=False, ensemble=2, **only)
+    conv_only: dict[str, Any] = dict(only=lambda c: c.variant == "conv only")  # d_model 4 and 8
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     try:
         remote = run_sweep(
             exp, "quick", results_dir=tmp_path / "ray", runner="ray", progress=False, ensemble=2, **only
         )
+        monkeypatch.setattr(sweep, "_run_ensemble", _dies_at_width_8)
+        monkeypatch.setattr(sweep, "RAY_TASK_RETRIES", 0)
+        lossy = run_sweep(
+            exp, "quick", results_dir=tmp_path / "lost", runner="ray", progress=False, ensemble=2, **conv_only
+        )
     finally:
         ray.shutdown()
+    assert (lossy.ok, lossy.errored) == (2, 2)
+    lost = ResultsStore(results_path(tmp_path / "lost", "tiny", "quick")).records()
+    assert {r["summary"]["d_model"]: r["status"] for r in lost} == {4: "ok", 8: "error"}
+    errors = [r for r in lost if r["status"] == "error"]
+    assert len(errors) == 2 and all(
+        "WorkerLost: the Ray task of this ensemble was lost" in str(r["error"]) for r in errors
+    )
     assert (remote.ok, remote.ensembles) == (local.ok, local.ensembles) == (6, 3)
     by_runner = [
         {r["config_hash"]: r for r in ResultsStore(results_path(tmp_path / d, "tiny", "quick")).records()}
