@@ -61,7 +61,7 @@ def test_position_weighted_counting_has_no_matched_order_effect(seed: int, passe
     """Strong primacy (weights 0.8^t): short-first is far better over all examples, and exactly as
     good within every shared cell (its answer depends on the copies' columns only)."""
     split = _split(((3, 12), (12, 3)), n=400, seed=seed, passes=passes)
-    model = CountingModel(VOCAB, weights=0.8 ** np.arange(80))
+    model = CountingModel(VOCAB, weights=(0.8 ** np.arange(80)).tolist())
     (row,) = matched_order_effect(copy_intervention(model, split)).to_dict("records")
     assert row["difference"] > 5 * row["difference_se"]
     assert row["cells"] > 0 and row["matched_difference"] == 0.0
