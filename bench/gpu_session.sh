@@ -98,7 +98,8 @@ if [[ $what == paper || $what == profile ]]; then
   # `paper`, or `profile NAME`: train that sd_order profile, resuming from its runs.jsonl (carried)
   profile=paper; [[ $what == profile ]] && { profile=$1; shift; }
   gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-  timeout $(( ${PAPER_MINUTES:-9} * 60 )) python3 -m synthetic run sd_order --profile "$profile" \
+  # SIGINT at the limit: the sweep stops cleanly (records written, claims released); killed 30 s later
+  timeout -s INT -k 30 $(( ${PAPER_MINUTES:-9} * 60 )) python3 -m synthetic run sd_order --profile "$profile" \
     --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
   cp "results/sd_order/$profile/runs.jsonl" "$out/runs.jsonl"
   python3 -m synthetic show "sd_order/$profile" | tail -8

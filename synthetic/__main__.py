@@ -99,6 +99,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         skip_bad_lines=args.skip_bad_lines,
         save_models=args.save_models,
+        analysis=args.analysis,
         **kwargs,
     )
     print(summary)
@@ -272,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="keep each run's trained weights as models/CONFIG_HASH.safetensors beside runs.jsonl "
         "(read back with synthetic.results.load_model; default: the profile's save_models, off)",
+    )
+    run.add_argument(
+        "--analysis",
+        choices=["none", "intervention", "full"],
+        default=None,
+        help="analyse each trained SD model before it is dropped and store the numbers in its record "
+        "(intervention: copy intervention and the order effect at matched copy positions; full: and "
+        "the state probes; default: the profile's analysis, none)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)

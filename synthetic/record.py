@@ -8,7 +8,8 @@ ensemble and how the member ended (:class:`synthetic.ensemble.Outcome`):
 
 - :func:`ok_record`, ``status="ok"``: trained; a result. The run's config and summary, provenance,
   ``error=None``, the metrics (:class:`Metrics`) and, when the sweep kept the trained weights,
-  ``model_file`` (the safetensors file, relative to the folder of ``runs.jsonl``).
+  ``model_file`` (the safetensors file, relative to the folder of ``runs.jsonl``) and, when the
+  sweep analysed the trained model, ``mechanism`` (:func:`synthetic.analysis.record.mechanism_record`).
 - :func:`failed_record`, ``status="failed"``: the run itself failed (its loss became NaN or
   infinite); a result too, kept and counted as done. ``error``, ``traceback``, ``wall_time_s``.
 - :func:`error_record`, ``status="error"``: the environment failed (a bad device, out of memory, a
@@ -137,6 +138,7 @@ class RunRecord(Metrics, total=False):
     error: str | None
     traceback: str | None
     model_file: str | None
+    mechanism: dict[str, Any] | None
 
 
 # ------------------------------------------------------------------------------------- provenance
@@ -257,13 +259,20 @@ def metrics_of(m: MemberMetrics) -> Metrics:
 
 
 def ok_record(
-    cfg: RunConfig, provenance: Provenance, metrics: MemberMetrics, model_file: str | None = None
+    cfg: RunConfig,
+    provenance: Provenance,
+    metrics: MemberMetrics,
+    model_file: str | None = None,
+    mechanism: dict[str, Any] | None = None,
 ) -> RunRecord:
     """The record of a run that trained (``status="ok"``); ``model_file``: where its trained
-    weights are kept, relative to the folder of ``runs.jsonl`` (None: not kept, no field)."""
+    weights are kept, relative to the folder of ``runs.jsonl`` (None: not kept, no field);
+    ``mechanism``: the analysis of its trained model (None: not analysed, no field)."""
     out: RunRecord = {**_identity(cfg, provenance, "ok"), "error": None, **metrics_of(metrics)}
     if model_file is not None:
         out["model_file"] = model_file
+    if mechanism is not None:
+        out["mechanism"] = mechanism
     return out
 
 

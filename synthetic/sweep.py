@@ -78,7 +78,7 @@ from synthetic.layers import MIXER_CONFIGS, MixerConfig, parse_mixer
 from synthetic.model import ModelConfig
 from synthetic.record import Provenance, RunRecord, error_record
 from synthetic.results import ResultsStore, model_path, results_path
-from synthetic.train import Trained, ensemble_outputs
+from synthetic.train import Keep, Trained, ensemble_outputs
 from synthetic.workers import Item, WorkerLost, WorkerPool, WorkerUnusable
 
 EXPERIMENTS_PACKAGE = "synthetic.experiments"
@@ -118,6 +118,7 @@ class Profile(_Strict):
     variants: list[str] | None = None  # names of the variants this profile runs (default: all)
     order: list[str] | None = None  # training order: "stage", "variant" or grid keys, first decides
     save_models: StrictBool = False  # keep each run's trained weights (run --save-models); not hashed
+    analysis: Literal["none", "intervention", "full"] = "none"  # analyse each trained model (run --analysis)
 
     @field_validator("data")
     @classmethod
@@ -486,10 +487,10 @@ def _worker_init(threads: int) -> None:
             pass
 
 
-def _train_jsons(cfg_jsons: list[str], device: str | None, keep_weights: bool) -> Iterator[Trained]:
+def _train_jsons(cfg_jsons: list[str], device: str | None, keep: Keep) -> Iterator[Trained]:
     """Train the ensemble of these configs (JSON, as workers and Ray tasks receive them)."""
     cfgs = [RunConfig.model_validate_json(c) for c in cfg_jsons]
-    return ensemble_outputs(cfgs, device=device, keep_weights=keep_weights)
+    return ensemble_outputs(cfgs, device=device, keep=keep)
 
 
 def _watch_context(outputs: Iterable[Trained]) -> Generator[Trained, None, str | None]:
@@ -504,7 +505,7 @@ def _watch_context(outputs: Iterable[Trained]) -> Generator[Trained, None, str |
     return broken
 
 
-def _ensemble_task(payload: tuple[list[str], str | None, bool]) -> Generator[Trained, None, None]:
+def _ensemble_task(payload: tuple[list[str], str | None, Keep]) -> Generator[Trained, None, None]:
     """Worker entry point (module-level so that spawn can pickle it): train one ensemble, each
     run's output as its member finishes; after the last, raise WorkerUnusable if the device
     context broke, so that the worker exits and a fresh process trains the next ensemble."""
@@ -513,9 +514,9 @@ def _ensemble_task(payload: tuple[list[str], str | None, bool]) -> Generator[Tra
         raise WorkerUnusable(f"the device context is unusable after: {broken}")
 
 
-def _run_ensemble(cfg_jsons: list[str], device: str | None, keep_weights: bool) -> list[Trained]:
+def _run_ensemble(cfg_jsons: list[str], device: str | None, keep: Keep) -> list[Trained]:
     """Ray task (module-level so that Ray can pickle it): train one ensemble, all outputs at its end."""
-    return list(_train_jsons(cfg_jsons, device, keep_weights))
+    return list(_train_jsons(cfg_jsons, device, keep))
 
 
 def _gpu_devices() -> list[str]:
@@ -602,14 +603,14 @@ class _InFlight:
 
 
 def _submissions(
-    plan: list[list[RunConfig]], claim: _Claims, gpus: list[str], keep_weights: bool
-) -> Iterator[tuple[_InFlight, tuple[list[str], str | None, bool]]]:
+    plan: list[list[RunConfig]], claim: _Claims, gpus: list[str], keep: Keep
+) -> Iterator[tuple[_InFlight, tuple[list[str], str | None, Keep]]]:
     """Each ensemble of ``plan`` whose claim got runs, when asked for the next (claimed at that
     moment): what the driver keeps of it and what its worker or task is sent."""
     for i, group in enumerate(plan):
         mine = claim(group)
         if mine:
-            payload = ([c.model_dump_json() for c in mine], _device_for(mine[0], i, gpus), keep_weights)
+            payload = ([c.model_dump_json() for c in mine], _device_for(mine[0], i, gpus), keep)
             yield _InFlight(mine, Provenance.now()), payload
 
 
@@ -647,6 +648,7 @@ def run_sweep(
     gpus_per_run: float = 1.0,
     skip_bad_lines: bool = False,
     save_models: bool | None = None,
+    analysis: str | None = None,
 ) -> SweepSummary:
     """Train every run of ``profile`` that is not yet recorded, as ensembles, and append each record.
 
@@ -666,6 +668,10 @@ def run_sweep(
                   beside ``runs.jsonl`` (written before its record; the record's ``model_file``
                   names it; :func:`synthetic.results.load_model` reads it back); None: the
                   profile's ``save_models`` (default off)
+    analysis      analyse each ``ok`` run's trained model of an SD task before it is dropped and
+                  store the numbers in its record's ``mechanism`` field: "none", "intervention"
+                  (the copy intervention and the order effect at matched copy positions) or
+                  "full" (and the state probes); None: the profile's ``analysis`` (default "none")
 
     The runners are generators of records (in this process and from worker processes, each as
     its member finishes; from Ray tasks, each ensemble's when it ends); this function appends each
@@ -692,7 +698,11 @@ def run_sweep(
         raise ValueError(f"gpus_per_run={gpus_per_run!r} must be a finite number > 0")
     if save_models is not None and not isinstance(save_models, bool):
         raise TypeError(f"save_models={save_models!r} must be True, False or None (the profile's)")
-    keep_weights = exp.profile(profile).save_models if save_models is None else save_models
+    prof = exp.profile(profile)
+    keep = Keep(
+        weights=prof.save_models if save_models is None else save_models,
+        analysis=prof.analysis if analysis is None else analysis,
+    )
     store = ResultsStore(results_path(results_dir, exp.name, profile), skip_bad_lines=skip_bad_lines)
     configs = [c for c in expand(exp, profile) if only is None or only(c)]
     done = store.done_hashes(include_failed=not retry_failed)
@@ -710,15 +720,13 @@ def run_sweep(
     refresh_every = store.lease_s / 2
     outputs: Generator[Trained, None, None]
     if runner == "ray":
-        outputs = _ray_records(
-            plan, claim, ray_address, gpus_per_run, keep_weights, store.refresh, refresh_every
-        )
+        outputs = _ray_records(plan, claim, ray_address, gpus_per_run, keep, store.refresh, refresh_every)
     elif workers == 1:
         outputs = _local_records(
-            plan, claim, gpus, progress and _on_terminal(), keep_weights, store.refresh, refresh_every
+            plan, claim, gpus, progress and _on_terminal(), keep, store.refresh, refresh_every
         )
     else:
-        outputs = _pool_records(plan, workers, claim, gpus, keep_weights, store.refresh, refresh_every)
+        outputs = _pool_records(plan, workers, claim, gpus, keep, store.refresh, refresh_every)
     bar = _Progress(len(todo), f"{exp.name}/{profile}", progress)
     interrupted = False
     try:
@@ -747,7 +755,7 @@ def _local_records(
     claim: _Claims,
     gpus: list[str],
     progress: bool,
-    keep_weights: bool,
+    keep: Keep,
     refresh: Callable[[], object],
     refresh_every: float,
 ) -> Generator[Trained, None, None]:
@@ -759,10 +767,10 @@ def _local_records(
         if not mine:
             continue
         device = _device_for(mine[0], i, gpus)
-        outputs = ensemble_outputs(mine, device=device, progress=progress, keep_weights=keep_weights)
+        outputs = ensemble_outputs(mine, device=device, progress=progress, keep=keep)
         broken = yield from _watch_context(outputs)
         if broken is not None:
-            yield from _pool_records(plan[i + 1 :], 1, claim, gpus, keep_weights, refresh, refresh_every)
+            yield from _pool_records(plan[i + 1 :], 1, claim, gpus, keep, refresh, refresh_every)
             return
 
 
@@ -771,7 +779,7 @@ def _pool_records(
     workers: int,
     claim: _Claims,
     gpus: list[str],
-    keep_weights: bool,
+    keep: Keep,
     refresh: Callable[[], object],
     refresh_every: float,
 ) -> Generator[Trained, None, None]:
@@ -783,9 +791,7 @@ def _pool_records(
     pool: WorkerPool[_InFlight] = WorkerPool(
         _ensemble_task, workers, initializer=_worker_init, initargs=(threads,)
     )
-    events = pool.run(
-        _submissions(plan, claim, gpus, keep_weights), on_idle=refresh, idle_every=refresh_every
-    )
+    events = pool.run(_submissions(plan, claim, gpus, keep), on_idle=refresh, idle_every=refresh_every)
     with contextlib.closing(events):  # closing this generator stops the workers
         for event in events:
             if isinstance(event, Item):
@@ -810,7 +816,7 @@ def _ray_records(
     claim: _Claims,
     address: str | None,
     gpus: float,
-    keep_weights: bool,
+    keep: Keep,
     refresh: Callable[[], object],
     refresh_every: float,
 ) -> Generator[Trained, None, None]:
@@ -830,9 +836,7 @@ def _ray_records(
     remote = ray.remote(
         num_gpus=gpus if has_gpu else 0, max_retries=RAY_TASK_RETRIES, max_calls=1 if has_gpu else 0
     )(_run_ensemble)
-    pending = {
-        remote.remote(*payload): flight for flight, payload in _submissions(plan, claim, [], keep_weights)
-    }
+    pending = {remote.remote(*payload): flight for flight, payload in _submissions(plan, claim, [], keep)}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=refresh_every)

@@ -2,8 +2,8 @@
 
     for record in ensemble_records([cfg1, cfg2, ...]):  # K runs of one shape trained together,
         store.append(record)                           # each record as soon as its run ends
-    for out in ensemble_outputs(cfgs, keep_weights=True):  # the same, each ok run's trained
-        out.record, out.weights                            # weights as safetensors bytes too
+    for out in ensemble_outputs(cfgs, keep=Keep(weights=True)):  # the same, each ok run's trained
+        out.record, out.weights                                  # weights as safetensors bytes too
     records = run_records([cfg1, cfg2, ...])            # the same, all at the end, in config order
     record = run_record(cfg)                            # never raises for a run that fails
     metrics = train(cfg)                                # the metrics of one run; raises if it fails
@@ -22,6 +22,11 @@ Reproducibility: parameters come from ``torch.Generator().manual_seed(cfg.seed)`
 is read. On CPU the same config and seed give the same metrics (same torch build and thread
 count); trained in an ensemble they agree with the run alone to floating-point rounding.
 
+With ``Keep(analysis="intervention" | "full")`` each ``ok`` run of an SD task is analysed right
+after it trains, before its model is dropped (:func:`synthetic.analysis.record.mechanism_record`:
+the copy intervention, the order effect at matched copy positions, and with "full" the state
+probes); the numbers go into its record's ``mechanism`` field.
+
 The records (:class:`synthetic.record.RunRecord`, built by :mod:`synthetic.record`) say
 ``"ok"`` (trained; a result), ``"failed"`` (the run diverged: its loss became NaN or infinite; a
 result, kept) or ``"error"`` (the environment failed: a bad device, out of memory, a lost worker,
@@ -33,16 +38,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from synthetic import record, weights
 from synthetic.config import RunConfig
-from synthetic.ensemble import NonFiniteLossError, train_ensemble
+from synthetic.ensemble import NonFiniteLossError, Outcome, load_splits, train_ensemble
 from synthetic.record import RunRecord
 from synthetic.results import model_file
 
 __all__ = [
+    "ANALYSES",
+    "Keep",
     "NonFiniteLossError",
     "Trained",
     "ensemble_outputs",
@@ -51,6 +59,47 @@ __all__ = [
     "run_records",
     "train",
 ]
+
+
+#: what the analysis of a trained model covers (:class:`Keep`)
+ANALYSES = ("none", "intervention", "full")
+#: task kinds the analysis reads (:mod:`synthetic.analysis` takes SD examples only)
+ANALYSED_TASKS = ("sd", "sd_distractor")
+
+
+@dataclass(frozen=True)
+class Keep:
+    """What a run leaves beyond its record: ``weights`` (its trained parameters) and ``analysis``
+    of its trained model, stored in the record: "none", "intervention" (the copy intervention and
+    the order effect at matched copy positions) or "full" (and the probes of its state)."""
+
+    weights: bool = False
+    analysis: str = "none"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.weights, bool):
+            raise TypeError(f"weights={self.weights!r} must be True or False")
+        if self.analysis not in ANALYSES:
+            raise ValueError(f"analysis={self.analysis!r}; allowed: {', '.join(ANALYSES)}")
+
+    @property
+    def models(self) -> bool:
+        """Whether training must hand each member's model over."""
+        return self.weights or self.analysis != "none"
+
+
+def _analyse(outcome: Outcome, analysis: str) -> dict[str, Any] | None:
+    """The ``mechanism`` field of an ok run's record (None when not asked or not an SD task).
+    An analysis that fails says so in the field; the run stays a result."""
+    if analysis == "none" or outcome.model is None or outcome.cfg.data.task.kind not in ANALYSED_TASKS:
+        return None
+    from synthetic.analysis.record import RECORD_VERSION, mechanism_record
+
+    _, test = load_splits(outcome.cfg.data)
+    try:
+        return mechanism_record(outcome.model, test, probes=analysis == "full")
+    except Exception as err:  # the run trained; its analysis is extra
+        return {"version": RECORD_VERSION, "error": f"{type(err).__name__}: {err}"}
 
 
 @dataclass(frozen=True)
@@ -83,25 +132,28 @@ def ensemble_outputs(
     *,
     device: str | torch.device | None = None,
     progress: bool = False,
-    keep_weights: bool = False,
+    keep: Keep = Keep(),
 ) -> Iterator[Trained]:
     """Train ``cfgs`` together (they must share :func:`synthetic.ensemble.ensemble_key`) and yield
-    each run's :class:`Trained` as soon as its member finishes; ``keep_weights``: with each ``ok``
-    run's trained weights. Never raises for a failing run: a diverged member's record says
-    ``status="failed"``; if anything else goes wrong, each member not yet finished gets a
-    ``status="error"`` record with the reason, in config order (``KeyboardInterrupt`` still
-    propagates)."""
+    each run's :class:`Trained` as soon as its member finishes; ``keep``: with each ``ok`` run's
+    trained weights and / or the analysis of its model in its record. Never raises for a failing
+    run: a diverged member's record says ``status="failed"``; if anything else goes wrong, each
+    member not yet finished gets a ``status="error"`` record with the reason, in config order
+    (``KeyboardInterrupt`` still propagates)."""
     provenance = record.Provenance.now()
     t0 = time.perf_counter()
     unfinished = dict(enumerate(cfgs))
     try:
-        for outcome in train_ensemble(cfgs, device=device, progress=progress, keep_models=keep_weights):
+        for outcome in train_ensemble(cfgs, device=device, progress=progress, keep_models=keep.models):
             data = None
             if outcome.metrics is not None:
-                if outcome.model is not None:
+                if outcome.model is not None and keep.weights:
                     data = weights.to_bytes(outcome.model, outcome.cfg)
                 where = model_file(outcome.cfg.config_hash()) if data is not None else None
-                done = record.ok_record(outcome.cfg, provenance, outcome.metrics, model_file=where)
+                mechanism = _analyse(outcome, keep.analysis)
+                done = record.ok_record(
+                    outcome.cfg, provenance, outcome.metrics, model_file=where, mechanism=mechanism
+                )
             else:
                 assert outcome.error is not None  # an outcome has metrics or an error
                 elapsed = time.perf_counter() - t0

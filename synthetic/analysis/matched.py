@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["MATCHINGS", "matched_order_effect"]
+__all__ = ["MATCHINGS", "has_mirror_pairs", "matched_order_effect"]
 
 _NEEDED = ("slice", "size_a", "size_b", "order", "passes", "pos_first", "pos_second", "correct")
 
@@ -63,6 +63,18 @@ def _binomial_se(p: float, n: int) -> float:
     return float(np.sqrt(p * (1.0 - p) / n)) if n else float("nan")
 
 
+def _mirror(table: pd.DataFrame, a: int, b: int, passes: int) -> pd.DataFrame:
+    """The examples of slice (b, a) read with ``passes`` passes."""
+    return table[(table.size_a == b) & (table.size_b == a) & (table.passes == passes)]
+
+
+def has_mirror_pairs(table: pd.DataFrame) -> bool:
+    """Whether ``table`` holds a short-first slice (a, b) and its mirror (b, a) with the same passes."""
+    short = table[table.order == "short-first"]
+    keys = short[["size_a", "size_b", "passes"]].drop_duplicates().itertuples(index=False)
+    return any(not _mirror(table, int(a), int(b), int(p)).empty for a, b, p in keys)
+
+
 def matched_order_effect(table: pd.DataFrame, matching: str = "column") -> pd.DataFrame:
     """One row per mirror pair of slices in ``table`` (the table of
     :func:`~synthetic.analysis.intervention.copy_intervention`; pairs (a, b) and (b, a), a < b,
@@ -83,7 +95,7 @@ def matched_order_effect(table: pd.DataFrame, matching: str = "column") -> pd.Da
     rows = []
     short = table[table.order == "short-first"]
     for (a, b, passes), s in short.groupby(["size_a", "size_b", "passes"]):
-        mirror = table[(table.size_a == b) & (table.size_b == a) & (table.passes == passes)]
+        mirror = _mirror(table, a, b, passes)
         if mirror.empty:
             continue
         p_s, p_l = float(s.correct.mean()), float(mirror.correct.mean())

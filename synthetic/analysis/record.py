@@ -16,14 +16,15 @@ import pandas as pd
 from torch import nn
 
 from synthetic.analysis.intervention import copy_intervention, summarize_intervention
+from synthetic.analysis.matched import MATCHINGS, has_mirror_pairs, matched_order_effect
 from synthetic.analysis.probes import probe_first_set
 from synthetic.analysis.states import check_language_model
 from synthetic.tasks.data import Segment, SplitData
 
 __all__ = ["RECORD_VERSION", "mechanism_record"]
 
-#: bump when the fields of :func:`mechanism_record` change meaning
-RECORD_VERSION = 1
+#: bump when the fields of :func:`mechanism_record` change meaning (2: ``matched`` added)
+RECORD_VERSION = 2
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -46,11 +47,12 @@ def mechanism_record(
     probe_examples: int | None = 1024,
     probes: bool = True,
 ) -> dict[str, Any]:
-    """``{"version", "intervention_by_slice", "intervention_by_order", "probes"}``: the rows of
-    :func:`~synthetic.analysis.intervention.summarize_intervention` by ``slice`` and by ``order``
-    (logits), and of :func:`~synthetic.analysis.probes.probe_first_set` on at most
-    ``probe_examples`` examples per segment (empty when ``probes`` is False; needs a
-    :class:`~synthetic.model.LanguageModel`)."""
+    """``{"version", "intervention_by_slice", "intervention_by_order", "matched", "probes"}``: the
+    rows of :func:`~synthetic.analysis.intervention.summarize_intervention` by ``slice`` and by
+    ``order`` (logits), of :func:`~synthetic.analysis.matched.matched_order_effect` per mirror pair
+    of slices and matching (column, index; empty without mirror pairs), and of
+    :func:`~synthetic.analysis.probes.probe_first_set` on at most ``probe_examples`` examples per
+    segment (empty when ``probes`` is False; needs a :class:`~synthetic.model.LanguageModel`)."""
     segments = data if isinstance(data, SplitData | Segment) else list(data)
     table = copy_intervention(model, segments, seed=seed)
     probe_rows: list[dict[str, Any]] = []
@@ -62,5 +64,14 @@ def mechanism_record(
         "version": RECORD_VERSION,
         "intervention_by_slice": _rows(summarize_intervention(table, ("slice",))),
         "intervention_by_order": _rows(summarize_intervention(table, ("order",))),
+        "matched": _matched_rows(table),
         "probes": probe_rows,
     }
+
+
+def _matched_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """:func:`matched_order_effect` under both matchings, one row per mirror pair and matching."""
+    if not has_mirror_pairs(table):
+        return []
+    frames = [matched_order_effect(table, m).assign(matching=m) for m in MATCHINGS]
+    return _rows(pd.concat(frames, ignore_index=True))

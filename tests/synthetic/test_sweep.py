@@ -17,6 +17,7 @@ from synthetic.members import StackedLanguageModel
 from synthetic.record import RunRecord
 from synthetic.results import ResultsStore, results_path
 from synthetic.sweep import available_experiments, expand, load_experiment, parse_experiment, run_sweep
+from synthetic.train import Keep
 
 torch.set_num_threads(1)
 
@@ -200,7 +201,7 @@ def test_worker_processes(tmp_path: Path) -> None:
             assert again["slice_accuracy"] == by_hash[cfg.config_hash()]["slice_accuracy"]
 
 
-def _dies_at_width_8(cfg_jsons: list[str], device: str | None, keep_weights: bool) -> list[Any]:
+def _dies_at_width_8(cfg_jsons: list[str], device: str | None, keep: Keep) -> list[Any]:
     """A Ray task whose worker process dies (as under the OOM killer) when its runs have d_model 8."""
     import os
     import signal
@@ -210,7 +211,7 @@ def _dies_at_width_8(cfg_jsons: list[str], device: str | None, keep_weights: boo
 
     if RunConfig.model_validate_json(cfg_jsons[0]).model.d_model == 8:
         os.kill(os.getpid(), signal.SIGKILL)
-    return list(_train_jsons(cfg_jsons, device, keep_weights))
+    return list(_train_jsons(cfg_jsons, device, keep))
 
 
 def test_ray_runner_equals_the_local_runner_and_a_lost_task_costs_only_its_ensemble(

@@ -26,6 +26,7 @@ from synthetic.members import StackedLanguageModel
 from synthetic.record import RunRecord
 from synthetic.results import ResultsStore, model_path, results_path
 from synthetic.sweep import SweepInterrupted, expand, load_experiment, run_sweep
+from synthetic.train import Keep
 from synthetic.workers import WorkerUnusable
 
 from . import tiny_sweep
@@ -218,7 +219,7 @@ def test_a_worker_whose_context_broke_records_the_error_then_retires(
 ) -> None:
     exp = tiny_sweep.experiment(tmp_path)
     cfgs = [c for c in expand(exp, "quick") if c.variant == "causal" and c.model.d_model == 4]
-    payload = ([c.model_dump_json() for c in cfgs], "cpu", False)
+    payload = ([c.model_dump_json() for c in cfgs], "cpu", Keep())
     _poison(monkeypatch, ILLEGAL_ACCESS)
     task = sweep._ensemble_task(payload)
     outputs = [next(task), next(task)]  # both runs recorded as errors, with the device's message

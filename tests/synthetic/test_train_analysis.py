@@ -1,0 +1,79 @@
+"""The analysis of each trained model kept in its record (train.Keep(analysis=...); the sweep's
+``analysis`` profile field and ``run --analysis``): what it stores, for which tasks, and that a
+failing analysis leaves the run a result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from synthetic import train as train_module
+from synthetic.__main__ import main
+from synthetic.analysis.record import RECORD_VERSION
+from synthetic.results import ResultsStore, results_path
+from synthetic.sweep import expand, load_experiment, run_sweep
+from synthetic.train import Keep, ensemble_outputs
+
+
+def _smoke(experiment: str = "sd_order", variant: str = "Based (causal)") -> list:
+    return [c for c in expand(load_experiment(experiment), "smoke") if c.variant == variant]
+
+
+@pytest.mark.parametrize("analysis", ["intervention", "full"])
+def test_an_analysed_run_keeps_the_numbers_in_its_record(analysis: str) -> None:
+    (out,) = ensemble_outputs(_smoke(), keep=Keep(analysis=analysis))
+    rec = out.record
+    assert rec["status"] == "ok" and out.weights is None and "model_file" not in rec
+    mech = rec["mechanism"]
+    assert mech is not None and mech["version"] == RECORD_VERSION
+    json.dumps(mech, allow_nan=False)  # plain JSON, as the store writes it
+    assert {r["order"] for r in mech["intervention_by_order"]} == {"short-first", "long-first"}
+    assert {r["matching"] for r in mech["matched"]} == {"column", "index"}
+    assert bool(mech["probes"]) == (analysis == "full")
+    accuracy = {r["slice"]: r["accuracy"] for r in mech["intervention_by_slice"]}
+    assert accuracy == pytest.approx(rec["slice_accuracy"])  # the same model, the same test split
+
+
+def test_no_analysis_and_non_sd_tasks_store_no_mechanism() -> None:
+    (plain,) = ensemble_outputs(_smoke())
+    assert "mechanism" not in plain.record
+    mqar = [c for c in expand(load_experiment("mqar_order"), "smoke")][:1]
+    (out,) = ensemble_outputs(mqar, keep=Keep(analysis="intervention"))
+    assert out.record["status"] == "ok" and "mechanism" not in out.record
+
+
+def test_a_failing_analysis_leaves_the_run_a_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import synthetic.analysis.record as analysis_record
+
+    def broken(*args: object, **kwargs: object) -> dict:
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(analysis_record, "mechanism_record", broken)
+    (out,) = ensemble_outputs(_smoke(), keep=Keep(analysis="intervention"))
+    assert out.record["status"] == "ok"
+    assert out.record["mechanism"] == {"version": RECORD_VERSION, "error": "RuntimeError: probe exploded"}
+
+
+def test_keep_refuses_what_it_does_not_know() -> None:
+    with pytest.raises(ValueError, match="analysis='probes'; allowed: none, intervention, full"):
+        Keep(analysis="probes")
+    with pytest.raises(TypeError, match="weights=1 must be True or False"):
+        Keep(weights=1)  # type: ignore[arg-type]
+    assert not Keep().models and Keep(weights=True).models and Keep(analysis="full").models
+    assert train_module.ANALYSES == ("none", "intervention", "full")
+
+
+def test_the_sweep_and_the_command_line_pass_the_analysis_on(tmp_path: Path) -> None:
+    only = lambda c: c.variant == "Based (causal)"  # noqa: E731
+    run_sweep(
+        "sd_order", "smoke", results_dir=tmp_path / "a", progress=False, only=only, analysis="intervention"
+    )
+    (rec,) = ResultsStore(results_path(tmp_path / "a", "sd_order", "smoke")).records()
+    assert rec["mechanism"]["matched"]
+    code = main(["run", "sd_order", "--profile", "smoke", "--results", str(tmp_path / "b"), "--quiet",
+                 "--analysis", "intervention"])  # fmt: skip
+    assert code == 0
+    records = ResultsStore(results_path(tmp_path / "b", "sd_order", "smoke")).records()
+    assert records and all("mechanism" in r for r in records)
