@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthetic.plots import training
+from synthetic.plots import mechanism, training
 from synthetic.plots.common import FigureContext, save_figure
 
 FIGURE_MODULES: tuple[str, ...] = (
@@ -48,6 +48,8 @@ FROM_COMMITTED: tuple[str, ...] = (
     "sd_order_seeds",
     "sd_order_state_paper",
     "sd_order_state_paper_mean",
+    "sd_mechanism",
+    "sd_order_anticount",
 )
 
 Builder = Callable[[FigureContext], None]
@@ -242,6 +244,57 @@ def build_sd_seeds(ctx: FigureContext) -> None:
     save_figure(fig, "sd_order_seeds", table, ctx)
 
 
+def build_sd_mechanism(ctx: FigureContext) -> None:
+    """What the `mechanism` profile's models compute (committed runs with their analyses)."""
+    from synthetic.results import load_mechanism, results_path
+
+    df, total = ensure_results(
+        "sd_order", "mechanism", ctx, train="sd_mechanism" in ctx.retrain, partial=True
+    )
+    path = results_path(ctx.results_dir, "sd_order", "mechanism")
+    wanted = set(df.config_hash)
+    by_order = load_mechanism(path, "intervention_by_order")
+    matched = load_mechanism(path, "matched")
+    if by_order.empty:
+        raise FigureUnavailable(f"no run under {path} carries its analysis (the sweep's analysis field)")
+    by_order, matched = by_order[by_order.config_hash.isin(wanted)], matched[matched.config_hash.isin(wanted)]
+    interventions = mechanism.intervention_table(by_order)
+    order_effects = mechanism.matched_table(matched)
+    fig = mechanism.draw_mechanism(
+        interventions,
+        order_effects,
+        f"SD, CPU scale: what the models compute, mean over seeds ±1 s.e. ({_note(df, 'mechanism', total)})",
+    )
+    table = pd.concat(
+        [interventions.assign(table="intervention"), order_effects.assign(table="order effect")]
+    )
+    save_figure(fig, "sd_mechanism", table, ctx)
+
+
+def build_sd_anticount(ctx: FigureContext) -> None:
+    """The order effect on SD with a distractor that counting cannot solve (committed runs)."""
+    df, total = ensure_results(
+        "sd_order", "anticount", ctx, train="sd_order_anticount" in ctx.retrain, partial=True
+    )
+    tables = {
+        f"init {init}": training.order_table(
+            df[df.init == init], training.sd_order_of, "short first", "long first"
+        )
+        for init in sorted(df.init.unique())
+    }
+    fig = training.draw_order_rows(
+        tables,
+        "short first",
+        "long first",
+        f"SD with a distractor (counting is right at most half the time), mean over seeds; numbers: "
+        f"seeds per point ({_note(df, 'anticount', total)})",
+        chance=training.sd_chance(df),
+        counts=True,
+    )
+    table = pd.concat([t.assign(row=label) for label, t in tables.items()], ignore_index=True)
+    save_figure(fig, "sd_order_anticount", table, ctx)
+
+
 TRAINING_FIGURES: dict[str, Builder] = {
     "sd_order_state": build_sd_order,
     "mqar_order_state": build_mqar_order,
@@ -249,6 +302,8 @@ TRAINING_FIGURES: dict[str, Builder] = {
     "sd_order_seeds": build_sd_seeds,
     "sd_order_state_paper": build_sd_order_paper,
     "sd_order_state_paper_mean": build_sd_order_paper_mean,
+    "sd_mechanism": build_sd_mechanism,
+    "sd_order_anticount": build_sd_anticount,
 }
 
 

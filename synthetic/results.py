@@ -629,6 +629,39 @@ def load(
     return df
 
 
+#: the parts of a record's ``mechanism`` field (synthetic.analysis.record.mechanism_record)
+MECHANISM_PARTS = ("intervention_by_slice", "intervention_by_order", "matched", "probes")
+
+
+def load_mechanism(
+    source: str | Path | Iterable[str | Path], part: str, *, skip_bad_lines: bool = False
+) -> pd.DataFrame:
+    """One row per (run, row of ``part`` of its ``mechanism`` field): the run's flat row
+    (:func:`synthetic.record.table_row`) beside the analysis row. ``part``: one of
+    :data:`MECHANISM_PARTS`. Runs without an analysis, or whose analysis failed, have no rows;
+    how many there were is in ``df.attrs["unanalysed"]`` and ``df.attrs["analysis_errors"]``."""
+    if part not in MECHANISM_PARTS:
+        raise ValueError(f"part={part!r}; allowed: {', '.join(MECHANISM_PARTS)}")
+    records, bad = _latest_records(source, skip_bad_lines)
+    rows: list[dict[str, Any]] = []
+    unanalysed, errors = 0, []
+    for record in records:
+        if record.get("status") != "ok":
+            continue
+        mechanism = record.get("mechanism")
+        if not mechanism:
+            unanalysed += 1
+            continue
+        if "error" in mechanism:
+            errors.append(f"{record['config_hash']}: {mechanism['error']}")
+            continue
+        base = table_row(record)
+        rows.extend({**base, **row} for row in mechanism.get(part, []))
+    df = pd.DataFrame(rows)
+    df.attrs.update(bad_lines=bad, unanalysed=unanalysed, analysis_errors=errors)
+    return df
+
+
 # ---------------------------------------------------------------------------------- trained models
 
 

@@ -1,0 +1,134 @@
+"""What trained SD models compute, drawn from the analyses kept in their records
+(:func:`synthetic.results.load_mechanism`; the numbers of :mod:`synthetic.analysis`).
+
+Tables in, figures out. Per (variant, d_model, init) and over seeds:
+
+- :func:`intervention_table`: the copy intervention by order (short-first / long-first): the
+  shared token's final logit gained from its first-set copy and from its second-set copy (the
+  other present), and their interaction (both - first only - second only + none). Counting adds
+  the copies' evidence (interaction about 0); checking the second set against a stored first set
+  needs both (a large positive interaction).
+- :func:`matched_table`: the order effect (short-first minus long-first accuracy) over all test
+  examples and at matched copy positions (by column and by index in the set), averaged over the
+  mirror pairs of test slices. Position weighting predicts 0 at matched positions; a bounded
+  memory of the first set about the whole effect.
+
+Each value is the mean over seeds with ±1 standard error: the larger of the seeds' standard error
+of the mean and the mean of the runs' own standard errors over sqrt(n)
+(:func:`synthetic.plots.training.seeds_error`).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from synthetic.plots.training import VARIANT_ORDER, seeds_error
+
+GROUP = ["variant", "d_model", "init"]
+INTERVENTION_COLUMNS = ("accuracy", "gain_first", "gain_second", "interaction")
+ORDERS = ("short-first", "long-first")
+
+
+def _over_seeds(runs: pd.DataFrame, keys: list[str], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Mean over the runs of each group of ``keys`` for each column (``<col> se`` beside it)."""
+    rows = []
+    for key, g in runs.groupby(keys, dropna=False, sort=True):
+        row = dict(zip(keys, key, strict=True))
+        for col in columns:
+            _, _, se = seeds_error(g[col], g[f"{col}_se"])
+            row[col], row[f"{col} se"] = float(g[col].mean()), float(se)
+        row["seeds"] = len(g)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def intervention_table(by_order: pd.DataFrame) -> pd.DataFrame:
+    """``load_mechanism(..., "intervention_by_order")`` -> per (variant, d_model, init, order):
+    accuracy, gain_first, gain_second and interaction (logits), each with ``<col> se``, and
+    ``seeds``."""
+    missing = [c for c in (*GROUP, "order", *INTERVENTION_COLUMNS) if c not in by_order.columns]
+    if missing:
+        raise ValueError(f"no intervention rows with column(s) {missing} (were the runs analysed?)")
+    rows = by_order[by_order.order.isin(ORDERS)]
+    return _over_seeds(rows, [*GROUP, "order"], INTERVENTION_COLUMNS)
+
+
+def matched_table(matched: pd.DataFrame) -> pd.DataFrame:
+    """``load_mechanism(..., "matched")`` -> per (variant, d_model, init, matching): the order
+    effect over all examples (``difference``) and at matched copy positions
+    (``matched_difference``), each the mean over a run's mirror pairs, then over seeds (with
+    ``<col> se``), and ``seeds``."""
+    missing = [
+        c for c in (*GROUP, "matching", "difference", "matched_difference") if c not in matched.columns
+    ]
+    if missing:
+        raise ValueError(f"no matched rows with column(s) {missing} (were the runs analysed?)")
+    per_run = (
+        matched.groupby([*GROUP, "matching", "config_hash"], dropna=False)
+        .agg(
+            difference=("difference", "mean"),
+            difference_se=("difference_se", lambda s: float(np.sqrt((s**2).sum()) / len(s))),
+            matched_difference=("matched_difference", "mean"),
+            matched_difference_se=("matched_difference_se", lambda s: float(np.sqrt((s**2).sum()) / len(s))),
+        )
+        .reset_index()
+    )
+    return _over_seeds(per_run, [*GROUP, "matching"], ("difference", "matched_difference"))
+
+
+def _variants(table: pd.DataFrame) -> list[str]:
+    present = set(table.variant)
+    return [v for v in VARIANT_ORDER if v in present] + sorted(present - set(VARIANT_ORDER))
+
+
+def _dots(ax: plt.Axes, variants: list[str], series: list[tuple[str, pd.DataFrame, str]]) -> None:
+    """One point with a ±1 s.e. bar per variant and series (label, rows by variant, column)."""
+    width = 0.8 / max(len(series), 1)
+    for i, (label, rows, col) in enumerate(series):
+        by_variant = rows.set_index("variant")
+        xs, ys, es = [], [], []
+        for j, variant in enumerate(variants):
+            if variant in by_variant.index:
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(float(by_variant.loc[variant, col]))
+                es.append(float(by_variant.loc[variant, f"{col} se"]))
+        ax.errorbar(xs, ys, yerr=es, fmt="o", ms=4, capsize=3, label=label)
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_xticks(range(len(variants)), variants, rotation=20, fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+
+
+def draw_mechanism(interventions: pd.DataFrame, matched: pd.DataFrame, title: str) -> plt.Figure:
+    """One row per (d_model, init): the interaction by order, the two copies' evidence by order,
+    and the order effect over all examples and at matched copy positions."""
+    variants = _variants(pd.concat([interventions[["variant"]], matched[["variant"]]]))
+    keys = sorted(set(map(tuple, interventions[["d_model", "init"]].drop_duplicates().to_numpy())))
+    if not keys:
+        raise ValueError("no analysed runs to draw")
+    fig, grid = plt.subplots(len(keys), 3, figsize=(15, 3.8 * len(keys)), squeeze=False)
+    for axes, (d_model, init) in zip(grid, keys, strict=True):
+        rows = interventions[(interventions.d_model == d_model) & (interventions.init == init)]
+        m = matched[(matched.d_model == d_model) & (matched.init == init)]
+        by = {o: rows[rows.order == o] for o in ORDERS}
+        _dots(axes[0], variants, [(o, by[o], "interaction") for o in ORDERS])
+        axes[0].set_ylabel("logits")
+        axes[0].set_title(f"d_model {d_model}, init {init}: interaction of the copies")
+        _dots(
+            axes[1],
+            variants,
+            [(f"{which} copy, {o}", by[o], f"gain_{which}") for which in ("first", "second") for o in ORDERS],
+        )
+        axes[1].set_ylabel("logits")
+        axes[1].set_title("evidence of each copy (the other present)")
+        series = [("all examples", m[m.matching == "column"], "difference")]
+        series += [(f"matched {k}s", m[m.matching == k], "matched_difference") for k in ("column", "index")]
+        _dots(axes[2], variants, series)
+        axes[2].set_ylabel("short-first − long-first accuracy")
+        axes[2].set_title("order effect, all vs matched copy positions")
+    for ax in grid[0]:
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
