@@ -71,7 +71,8 @@ def test_the_sweep_and_the_command_line_pass_the_analysis_on(tmp_path: Path) -> 
         "sd_order", "smoke", results_dir=tmp_path / "a", progress=False, only=only, analysis="intervention"
     )
     (rec,) = ResultsStore(results_path(tmp_path / "a", "sd_order", "smoke")).records()
-    assert rec["mechanism"]["matched"]
+    mech = rec["mechanism"]
+    assert mech is not None and mech["matched"]
     code = main(["run", "sd_order", "--profile", "smoke", "--results", str(tmp_path / "b"), "--quiet",
                  "--analysis", "intervention"])  # fmt: skip
     assert code == 0
