@@ -62,18 +62,26 @@ def _source_length(LENS, b, TK, HAS_LENS: tl.constexpr):
 
 
 @triton.jit
+def _key_block(
+    K, V, b, h, start, TK, H,
+    F: tl.constexpr, D: tl.constexpr, FP: tl.constexpr, DP: tl.constexpr, BN: tl.constexpr,
+):  # fmt: skip
+    """Key columns ``offs_n`` [BN] from ``start`` and their k [BN, FP], v [BN, DP] (zeros past TK)."""
+    offs_n = start + tl.arange(0, BN)
+    k = _rows(K, b, h, offs_n, tl.arange(0, FP), TK, H, F)
+    v = _rows(V, b, h, offs_n, tl.arange(0, DP), TK, H, D)
+    return offs_n, k, v
+
+
+@triton.jit
 def _fwd_source(
     acc, den, q, b, h, offs_m, K, V, limit, hi, TK, H, scale,
     F: tl.constexpr, D: tl.constexpr, FP: tl.constexpr, DP: tl.constexpr, BN: tl.constexpr,
     CAUSAL: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     """Add one source's keys [0, hi) to (acc [BM, DP], den [BM]) of a query block."""
-    offs_f = tl.arange(0, FP)
-    offs_d = tl.arange(0, DP)
     for start in range(0, hi, BN):
-        offs_n = start + tl.arange(0, BN)
-        k = _rows(K, b, h, offs_n, offs_f, TK, H, F)
-        v = _rows(V, b, h, offs_n, offs_d, TK, H, D)
+        offs_n, k, v = _key_block(K, V, b, h, start, TK, H, F, D, FP, DP, BN)
         _, a = _taylor(q, k, scale, PRECISION)
         a = tl.where(_mask(offs_m, offs_n, limit, CAUSAL), a, 0.0)
         acc += tl.dot(a.to(v.dtype), v, input_precision=PRECISION)
@@ -123,12 +131,8 @@ def _dq_source(
     CAUSAL: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     """Add one source's keys [0, hi) to dq [BM, FP] (unscaled) of a query block."""
-    offs_f = tl.arange(0, FP)
-    offs_d = tl.arange(0, DP)
     for start in range(0, hi, BN):
-        offs_n = start + tl.arange(0, BN)
-        k = _rows(K, b, h, offs_n, offs_f, TK, H, F)
-        v = _rows(V, b, h, offs_n, offs_d, TK, H, D)
+        offs_n, k, v = _key_block(K, V, b, h, start, TK, H, F, D, FP, DP, BN)
         s, _ = _taylor(q, k, scale, PRECISION)
         dp = tl.dot(dy, tl.trans(v), input_precision=PRECISION)  # [BM, BN]: dy_i . v_j
         ds = (dp - delta[:, None]) * r[:, None] * (1.0 + s)
