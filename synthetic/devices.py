@@ -69,6 +69,16 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
 
 
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device``, copied without making the host wait for the device: a CPU tensor bound
+    for CUDA goes through pinned (page-locked) memory. A copy from pageable memory makes CUDA wait
+    for the whole stream first, so a training step that copied its batch that way could not queue
+    its kernels while the previous step still ran."""
+    if device.type == "cuda" and x.device.type == "cpu" and not x.is_pinned():
+        x = x.pin_memory()
+    return x.to(device, non_blocking=True)
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast for ``precision="bf16"``, nothing otherwise."""
     if precision == "bf16":

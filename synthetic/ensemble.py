@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from synthetic.config import RunConfig
-from synthetic.devices import autocast, describe_device, resolve_device, resolve_precision
+from synthetic.devices import autocast, describe_device, resolve_device, resolve_precision, to_device
 from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
 from synthetic.model import LanguageModel, build_model
 from synthetic.optim import MemberAdamW, MemberHyper
@@ -223,9 +223,7 @@ def _labelled_logits(
     inputs, prefix_len, where = _stack_batches(batches)
     on_dev = where.to(device)
     with autocast(device, precision):
-        logits = model.labelled_logits(
-            inputs.to(device, non_blocking=True), prefix_len.to(device, non_blocking=True), on_dev
-        )
+        logits = model.labelled_logits(to_device(inputs, device), to_device(prefix_len, device), on_dev)
     return logits, where, on_dev
 
 

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synthetic.devices import to_device
 from synthetic.model import LanguageModel, ModelConfig, RMSNorm, decays, residual_stream
 from synthetic.tasks.tokens import IGNORE_INDEX
 
@@ -102,7 +103,8 @@ class LabelPositions:
         return LabelPositions(rows, cols, targets, valid, query_cols, slots)
 
     def to(self, device: torch.device) -> LabelPositions:
-        return LabelPositions(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))
+        """The same positions on ``device`` (copied without waiting for it: :func:`to_device`)."""
+        return LabelPositions(*(to_device(getattr(self, f.name), device) for f in fields(self)))
 
 
 def _members_view(x: torch.Tensor, members: int) -> torch.Tensor:

@@ -61,7 +61,11 @@ class MemberAdamW:
     """AdamW over the members of ``model`` (see the module docstring); ``hypers[k]`` is member k's.
 
     State: ``exp_avg``, ``exp_avg_sq`` [K, P] and the step count (shared: members start together).
-    :meth:`keep_members` follows :meth:`StackedLanguageModel.keep_members`.
+    :meth:`keep_members` follows :meth:`StackedLanguageModel.keep_members`. Every member's learning
+    rate at every step of its schedule is one table on the parameters' device, built once
+    ([S, K], S = the longest schedule + 1; later steps are computed on the host), so a step reads
+    its rates there instead of copying them from the host (a copy from pageable host memory makes
+    CUDA wait for every queued kernel).
     """
 
     def __init__(self, model: StackedLanguageModel, hypers: Sequence[MemberHyper]) -> None:
@@ -79,8 +83,16 @@ class MemberAdamW:
         flat = self.model.flat
         return torch.tensor(values, dtype=torch.float64).to(device=flat.device, dtype=flat.dtype)[:, None]
 
+    def _lr_table(self) -> torch.Tensor:
+        """[S, K]: member k's learning rate at step s (the host's float64 values, cast once)."""
+        steps = max(h.total_steps for h in self.hypers) + 1
+        table = [[h.lr_at(s) for h in self.hypers] for s in range(steps)]
+        flat = self.model.flat
+        return torch.tensor(table, dtype=torch.float64).to(device=flat.device, dtype=flat.dtype)
+
     def _columns(self) -> None:
         hs = self.hypers
+        self.lr_table = self._lr_table()
         self.beta1 = self._column([h.betas[0] for h in hs])
         self.beta2 = self._column([h.betas[1] for h in hs])
         self.decay = torch.cat(
@@ -98,6 +110,13 @@ class MemberAdamW:
         self.hypers = [self.hypers[i] for i in keep]
         self._columns()
 
+    def _lr_at(self, step: int) -> torch.Tensor:
+        """[K, 1] learning rates of step ``step`` (0-based): a row of the table, or the host's
+        values past its end."""
+        if step < self.lr_table.shape[0]:
+            return self.lr_table[step][:, None]
+        return self._column([h.lr_at(step) for h in self.hypers])
+
     @torch.no_grad()
     def step(self) -> None:
         """One AdamW step of every member from the gradients of the last backward pass."""
@@ -105,7 +124,7 @@ class MemberAdamW:
         if self.clip is not None:
             norm = grad.norm(dim=1, keepdim=True)
             grad = grad * (self.clip / (norm + CLIP_EPS)).clamp(max=1.0)
-        lr = self._column([h.lr_at(self.steps) for h in self.hypers])
+        lr = self._lr_at(self.steps)  # [K, 1]
         self.steps += 1
         flat = self.model.flat
         flat.mul_(1.0 - lr * self.decay)

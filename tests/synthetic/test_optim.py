@@ -142,3 +142,19 @@ def test_decay_excludes_norms_biases_embedding() -> None:
     mask = stacked.member_decay_mask(decay_all=False)
     decayed = {n for n, p in stacked.named_parameters() if mask[stacked.offsets[n][0]] == 1}
     assert decayed == {names[id(p)] for p in decay["params"]}
+
+
+def test_learning_rates_come_from_one_table_equal_to_the_schedule() -> None:
+    """The table on the parameters' device holds every member's rate at every step (the host's
+    float64 values cast once), before and after members leave; past it the host computes them."""
+    hypers = [hyper(lr=1e-2, total_steps=9, warmup_steps=3), hyper(lr=2e-2, total_steps=6), hyper(lr=5e-3)]
+    stacked = stack_models([build_model(CFG, V, seed=i) for i in range(3)])
+    opt = MemberAdamW(stacked, hypers)
+    assert opt.lr_table.shape == (10, 3) and opt.lr_table.device == stacked.flat.device
+    for step in range(14):
+        want = torch.tensor([h.lr_at(step) for h in opt.hypers], dtype=torch.float64).to(stacked.flat.dtype)
+        assert torch.equal(opt._lr_at(step)[:, 0], want)
+    stacked.keep_members([1])
+    opt.keep_members([1])
+    assert opt.lr_table.shape == (7, 1)
+    assert torch.equal(opt._lr_at(4)[:, 0], torch.tensor([hypers[1].lr_at(4)]).to(stacked.flat.dtype))
