@@ -84,9 +84,14 @@ class PrefixLinearAttention(TaylorLinearAttention):
             )
         if prefix_len.dtype not in (torch.int32, torch.int64):
             raise TypeError(f"prefix_len must be int32 or int64; got {prefix_len.dtype}")
-        if prefix_len.numel() and (int(prefix_len.min()) < 0 or int(prefix_len.max()) > x.shape[1]):
+        t = x.shape[1]
+        if prefix_len.is_cuda:  # checked on the device: reading the values back would stall every step
+            torch._assert_async(
+                ((prefix_len >= 0) & (prefix_len <= t)).all(), f"prefix_len values must lie in [0, T={t}]"
+            )
+        elif prefix_len.numel() and (int(prefix_len.min()) < 0 or int(prefix_len.max()) > t):
             raise ValueError(
-                f"prefix_len values must lie in [0, T={x.shape[1]}]; got min {int(prefix_len.min())}, "
+                f"prefix_len values must lie in [0, T={t}]; got min {int(prefix_len.min())}, "
                 f"max {int(prefix_len.max())}"
             )
         return prefix_len.to(device=x.device, dtype=torch.int64)
