@@ -75,6 +75,60 @@ def test_expand_grid(tmp_path: Path) -> None:
     assert expand(exp, "quick") == runs  # deterministic
 
 
+def test_bundle_axis_sets_its_fields_together(tmp_path: Path) -> None:
+    text = TINY.replace(
+        "seed = [0]",
+        'seed = [0]\nprotocol = [{init = "torch"}, {init = "reference", optimizer = "reference"}]',
+    )
+    runs = expand(load_experiment(write(tmp_path, text)), "quick")
+    assert len(runs) == 2 * (2 * 2 * 2 + 2)
+    pairs = {(r.model.init, r.train.optimizer) for r in runs}
+    assert pairs == {("torch", "package"), ("reference", "reference")}  # never crossed
+    assert len({r.config_hash() for r in runs}) == len(runs)
+
+
+@pytest.mark.parametrize(
+    ("axis", "message"),
+    [
+        ('protocol = [{init = "torch"}, 3]', "mixes tables and plain values"),
+        ("protocol = [{seed = 1}]", "a bundle may not set 'seed'"),
+        ("protocol = [{d_model = 4}]", "a bundle may not set 'd_model'"),
+        ("protocol = [{colour = 1}]", "grid key 'colour'"),
+    ],
+)
+def test_bundle_axis_errors(tmp_path: Path, axis: str, message: str) -> None:
+    text = TINY.replace("seed = [0]", f"seed = [0]\n{axis}")
+    with pytest.raises(ValueError, match=message):
+        expand(load_experiment(write(tmp_path, text)), "quick")
+
+
+def test_profile_order_sorts_runs_by_its_keys(tmp_path: Path) -> None:
+    text = TINY.replace("passes = 2", "passes = 2\nstage = 1").replace(
+        'train = {epochs = 1, batch_size = 32, device = "cpu"}',
+        'train = {epochs = 1, batch_size = 32, device = "cpu"}\norder = ["stage", "d_model", "variant"]',
+    )
+    runs = expand(load_experiment(write(tmp_path, text)), "quick")
+    keys = [(r.variant == "jrt", r.model.d_model) for r in runs]
+    assert keys == sorted(keys)  # stage 0 (causal, conv only) first, then by d_model
+    first = [r.variant for r in runs if r.model.d_model == 4 and r.variant != "jrt"]
+    assert first == ["causal", "causal", "conv only"]  # then variant; ties keep the grid's order
+    unsorted = expand(load_experiment(write(tmp_path)), "quick")
+    assert sorted(r.config_hash() for r in runs) == sorted(r.config_hash() for r in unsorted)
+
+
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [('["colour"]', r"order has unknown key\(s\) \['colour'\]"), ('["stage", "stage"]', "repeats a key")],
+)
+def test_profile_order_errors(tmp_path: Path, order: str, message: str) -> None:
+    text = TINY.replace(
+        'train = {epochs = 1, batch_size = 32, device = "cpu"}',
+        f'train = {{epochs = 1, batch_size = 32, device = "cpu"}}\norder = {order}',
+    )
+    with pytest.raises(ValueError, match=message):
+        expand(load_experiment(write(tmp_path, text)), "quick")
+
+
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
