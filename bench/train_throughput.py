@@ -23,7 +23,9 @@ batch 64, f = 8, d_model 32 / 64); ``paper`` = the paper profile (V = 2048, the 
 tuples, batch 128, d_model 36 / 128, f = 4 / 24). Variants: causal Based, non-causal Based,
 JRT-Prompt, JRT-RNN. Writes ``train_throughput_<device>_<profile>.csv`` (medians over
 ``--repeats``; column ``short_path`` is READTWICE_SHORT_PATH, so ``never`` times the chunked engine
-alone in the same run) and prints a table.
+alone in the same run; column ``train_step`` is READTWICE_TRAIN_STEP resolved, ``graph`` for CUDA
+graphs of the training step, ``eager`` without) and prints a table. With CUDA graphs every batch
+shape runs a few eager steps and one capture first: use ``--steps`` in the hundreds.
 """
 
 from __future__ import annotations
@@ -53,11 +55,12 @@ from synthetic.ensemble import load_splits, train_ensemble
 from synthetic.kernels.short.op import short_path_mode
 from synthetic.model import build_model, decays
 from synthetic.optim import lr_factor
+from synthetic.step_graphs import train_step_mode
 
 COLUMNS = [
     "profile", "variant", "d_model", "feature_dim", "mode", "members", "processes", "threads", "steps",
     "seconds", "ms_per_member_step", "tokens_per_s", "speedup_vs_baseline", "speedup_vs_before", "device",
-    "torch", "commit", "short_path",
+    "torch", "commit", "short_path", "train_step",
 ]  # fmt: skip
 VARIANTS: dict[str, tuple[dict[str, Any], int]] = {
     "Based (causal)": ({"kind": "based", "num_heads": 2, "causal": True}, 1),
@@ -279,6 +282,7 @@ def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[st
                     "speedup_vs_before": round(rate / before_rate, 2) if before_rate else None,
                     "device": device_name, "torch": torch.__version__, "commit": git_commit(),
                     "short_path": short_path_mode(),
+                    "train_step": train_step_mode(torch.device(args.device)),
                 }  # fmt: skip
                 print(
                     f"{variant:20s} d={d_model:3d} f={f:2d} {mode:9s} K={k:2d} N={n} "

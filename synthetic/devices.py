@@ -79,10 +79,13 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device, non_blocking=True)
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast for ``precision="bf16"``, nothing otherwise."""
+def autocast(
+    device: torch.device, precision: str, *, cache: bool = True
+) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast for ``precision="bf16"``, nothing otherwise. ``cache=False`` turns off
+    autocast's cache of the weights' bf16 copies, as a CUDA graph capture needs."""
     if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 

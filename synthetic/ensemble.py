@@ -50,6 +50,7 @@ from synthetic.devices import autocast, describe_device, resolve_device, resolve
 from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
 from synthetic.model import LanguageModel, build_model
 from synthetic.optim import MemberAdamW, MemberHyper
+from synthetic.step_graphs import StepGraphs, train_step_mode
 from synthetic.tasks import Batch, DataConfig, SliceAccuracy, SplitData, build_split
 from synthetic.tasks.config import stable_digest
 
@@ -351,6 +352,9 @@ class _Ensemble:
         self.steps_per_epoch = self.members[0].train_split.num_batches(tc.batch_size)
         self.total_steps = tc.epochs * self.steps_per_epoch
         self.optimizer = MemberAdamW(self.model, [_hyper(c, self.total_steps) for c in cfgs])
+        self.graphed = train_step_mode(self.device) == "graph"
+        self.step_count = torch.zeros(1, dtype=torch.long, device=self.device)  # graphs' step count
+        self.graphs = StepGraphs(self._step_body, self.device) if self.graphed else None
         self.max_test_len = max(s.seq_len for s in self.members[0].test_split.segments)
         self.num_parameters = build_model(cfgs[0].model, vocab).num_parameters()
         self.window_loss = torch.zeros(len(cfgs), device=self.device)  # summed since the last check
@@ -369,17 +373,38 @@ class _Ensemble:
         epoch = drawn[0][0]
         for m, (_, b) in zip(self.members, drawn, strict=True):
             m.tokens += b.inputs.numel()
-        logits, _, on_dev = _labelled_logits(self.model, [b for _, b in drawn], self.device, self.precision)
-        losses = _member_losses(logits, on_dev)
-        self.model.zero_grad_()
-        losses.sum().backward()
-        self.optimizer.step()
-        self.window_loss += losses.detach()
+        inputs, prefix_len, where = _stack_batches([b for _, b in drawn])
+        if self.graphs is None:
+            dev = self.device
+            losses = self._step_body(to_device(inputs, dev), to_device(prefix_len, dev), where.to(dev))
+        else:
+            self.step_count.fill_(self.optimizer.steps)
+            losses = self.graphs(inputs, prefix_len, where)
+            self.optimizer.steps += 1  # the body counted on the device (MemberAdamW.captured_step)
+        self.window_loss += losses
         self.window_steps += 1
         end_of_epoch = step % self.steps_per_epoch == 0
         if end_of_epoch:
             self.epochs_done = epoch + 1
         return epoch, end_of_epoch
+
+    def _step_body(
+        self, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions
+    ) -> torch.Tensor:
+        """Forward, loss, backward and optimiser step on a batch already on the device: inputs
+        [K*B, T], prefix_len [K*B] -> each member's loss [K]. With CUDA graphs this is what is
+        recorded (:mod:`synthetic.step_graphs`): no host synchronisation, the step count read on
+        the device."""
+        with autocast(self.device, self.precision, cache=not self.graphed):
+            logits = self.model.labelled_logits(inputs, prefix_len, where)
+        losses = _member_losses(logits, where)
+        self.model.zero_grad_()
+        losses.sum().backward()
+        if self.graphed:
+            self.optimizer.captured_step(self.step_count)
+        else:
+            self.optimizer.step()
+        return losses.detach()
 
     # ---- 2. checks due ---------------------------------------------------------------------------
     def evaluation_due(self, step: int, end_of_epoch: bool) -> bool:
@@ -476,6 +501,8 @@ class _Ensemble:
         self.window_loss = self.window_loss.index_select(0, torch.as_tensor(keep, device=self.device))
         self.model.keep_members(keep)
         self.optimizer.keep_members(keep)
+        if self.graphs is not None:  # the graphs point at the tensors just replaced
+            self.graphs = StepGraphs(self._step_body, self.device)
 
 
 def train_ensemble(

@@ -120,17 +120,32 @@ class MemberAdamW:
     @torch.no_grad()
     def step(self) -> None:
         """One AdamW step of every member from the gradients of the last backward pass."""
+        lr = self._lr_at(self.steps)  # [K, 1]
+        self.steps += 1
+        self._update(lr, self.steps)
+
+    @torch.no_grad()
+    def captured_step(self, step: torch.Tensor) -> None:
+        """The same update as :meth:`step`, with the step count ``step`` (int64 [1], 0-based, on
+        the parameters' device) read on the device instead of the host, so that a CUDA graph of it
+        replays correctly at every step (:mod:`synthetic.step_graphs`). The caller fills ``step``
+        before each replay and advances :attr:`steps` after it; the count must stay inside the
+        learning-rate table (every step of the schedules)."""
+        lr = self.lr_table.index_select(0, step).T  # [K, 1]
+        self._update(lr, (step + 1).to(self.model.flat.dtype))
+
+    def _update(self, lr: torch.Tensor, count: int | torch.Tensor) -> None:
+        """AdamW with learning rates ``lr`` [K, 1] as the ``count``-th step (1-based; a host int
+        or a device tensor [1]) of every member."""
         grad = self.model.flat_grad()  # [K, P]
         if self.clip is not None:
             norm = grad.norm(dim=1, keepdim=True)
             grad = grad * (self.clip / (norm + CLIP_EPS)).clamp(max=1.0)
-        lr = self._lr_at(self.steps)  # [K, 1]
-        self.steps += 1
         flat = self.model.flat
         flat.mul_(1.0 - lr * self.decay)
         self.exp_avg.lerp_(grad, 1.0 - self.beta1)
         self.exp_avg_sq.mul_(self.beta2).add_((1.0 - self.beta2) * grad * grad)
-        bias1 = 1.0 - self.beta1**self.steps
-        bias2 = 1.0 - self.beta2**self.steps
+        bias1 = 1.0 - self.beta1**count
+        bias2 = 1.0 - self.beta2**count
         denom = (self.exp_avg_sq.sqrt() / bias2.sqrt()).add_(ADAM_EPS)
         flat.addcdiv_(self.exp_avg * (-lr / bias1), denom)

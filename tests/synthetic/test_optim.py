@@ -158,3 +158,23 @@ def test_learning_rates_come_from_one_table_equal_to_the_schedule() -> None:
     opt.keep_members([1])
     assert opt.lr_table.shape == (7, 1)
     assert torch.equal(opt._lr_at(4)[:, 0], torch.tensor([hypers[1].lr_at(4)]).to(stacked.flat.dtype))
+
+
+def test_captured_step_equals_step() -> None:
+    """The device-counted update (what a CUDA graph replays) is the host-counted one, step by step
+    through warm-up and decay."""
+    hypers = [hyper(), hyper(lr=1e-2, decay_all=True, grad_clip=None)]
+    models = [stack_models([build_model(CFG, V, seed=i) for i in range(2)]) for _ in range(2)]
+    host, device = MemberAdamW(models[0], hypers), MemberAdamW(models[1], hypers)
+    count = torch.zeros(1, dtype=torch.long)
+    for step in range(6):
+        ids = torch.randint(0, V, (4, 7), generator=torch.Generator().manual_seed(100 + step))
+        for stacked in models:
+            stacked.zero_grad_()
+            stacked(ids.repeat(2, 1)).logsumexp(-1).view(2, -1).mean(1).sum().backward()
+        host.step()
+        count.fill_(device.steps)
+        device.captured_step(count)
+        device.steps += 1
+        torch.testing.assert_close(models[1].flat, models[0].flat, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(device.exp_avg_sq, host.exp_avg_sq, rtol=1e-6, atol=1e-12)

@@ -1,0 +1,164 @@
+"""An ensemble's training step replayed as CUDA graphs, one graph per batch shape.
+
+At the paper's small shapes one training step is a few hundred short kernels, and the host's time
+to launch them, not the GPU's to run them, sets the pace (bench/NOTES-training.md: at d_model 36,
+f = 4 the GPU is busy 18 ms of a 32 ms step). A CUDA graph records the step's kernels once and
+replays them with one launch.
+
+The step (forward, loss, backward, optimiser update: a *step body*) reads its inputs from
+buffers on the device that keep their address; each call copies the batch into them and
+replays. Every batch shape gets its own graph (each data segment has one shape; the paper's
+training data has 12): its first :data:`WARMUP_STEPS` steps run eagerly (on a side stream, which
+lets Triton tune and compile and autograd settle its streams), the next one is captured and every
+later one replayed. Those eager steps are real training steps, so a run trains exactly the same
+steps in either mode; values differ only by rounding (bf16 autocast without its weight cache).
+
+The body must not synchronise with the host (no ``.item()``, no data-dependent shapes) and must
+keep the optimiser's step count on the device (:meth:`synthetic.optim.MemberAdamW.captured_step`).
+A shape whose capture fails trains eagerly from then on, with one warning.
+
+Mode: the environment variable ``READTWICE_TRAIN_STEP`` = ``auto`` (default: graphs on CUDA,
+eager elsewhere), ``graph`` or ``eager``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import torch
+
+from synthetic.devices import to_device
+from synthetic.members import LabelPositions
+
+__all__ = ["MODE_ENV", "STEP_MODES", "WARMUP_STEPS", "StepBody", "StepGraphs", "train_step_mode"]
+
+MODE_ENV = "READTWICE_TRAIN_STEP"
+STEP_MODES = ("auto", "graph", "eager")
+#: eager steps of a batch shape before its graph is captured
+WARMUP_STEPS = 3
+
+#: (inputs int64 [K*B, T], prefix_len int64 [K*B], label positions), all on the device -> each
+#: member's loss [K] (float32, no graph); trains one step as a side effect
+StepBody = Callable[[torch.Tensor, torch.Tensor, LabelPositions], torch.Tensor]
+_ShapeKey = tuple[tuple[int, ...], ...]
+
+
+def train_step_mode(device: torch.device) -> str:
+    """``"graph"`` or ``"eager"``: how an ensemble on ``device`` runs its training steps, from
+    ``READTWICE_TRAIN_STEP`` (``auto`` = graphs on CUDA only)."""
+    mode = os.environ.get(MODE_ENV, "auto")
+    if mode not in STEP_MODES:
+        raise ValueError(f"{MODE_ENV}={mode!r}: expected one of {', '.join(STEP_MODES)}")
+    if mode == "auto":
+        return "graph" if device.type == "cuda" else "eager"
+    if mode == "graph" and device.type != "cuda":
+        raise ValueError(f"{MODE_ENV}=graph needs a CUDA device; this ensemble trains on {device}")
+    return mode
+
+
+def _shape_key(inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> _ShapeKey:
+    return (
+        tuple(inputs.shape),
+        tuple(prefix_len.shape),
+        *(tuple(getattr(where, f.name).shape) for f in fields(where)),
+    )
+
+
+@dataclass
+class _Captured:
+    """One batch shape's graph and the device buffers it reads and writes."""
+
+    graph: torch.cuda.CUDAGraph
+    inputs: torch.Tensor
+    prefix_len: torch.Tensor
+    where: LabelPositions
+    losses: torch.Tensor  # [K], written by every replay
+
+    def replay(self, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> torch.Tensor:
+        device = self.inputs.device
+        self.inputs.copy_(to_device(inputs, device), non_blocking=True)
+        self.prefix_len.copy_(to_device(prefix_len, device), non_blocking=True)
+        for f in fields(where):
+            getattr(self.where, f.name).copy_(to_device(getattr(where, f.name), device), non_blocking=True)
+        self.graph.replay()
+        return self.losses.clone()
+
+
+class StepGraphs:
+    """Runs ``body`` once per training step, from a CUDA graph per batch shape once that shape has
+    had :data:`WARMUP_STEPS` eager steps. Call it with the batch on the host (CPU tensors); it
+    returns the members' losses [K] on the device. Start a new one whenever the tensors the body
+    touches are replaced (the ensemble drops members)."""
+
+    def __init__(self, body: StepBody, device: torch.device, warmup_steps: int = WARMUP_STEPS) -> None:
+        if device.type != "cuda":
+            raise ValueError(f"CUDA graphs need a CUDA device; got {device}")
+        if warmup_steps < 1:
+            raise ValueError(
+                f"warmup_steps must be >= 1 (autograd and Triton settle first); got {warmup_steps}"
+            )
+        self.body = body
+        self.device = device
+        self.warmup_steps = warmup_steps
+        self.graphs: dict[_ShapeKey, _Captured] = {}
+        self.eager_only: set[_ShapeKey] = set()  # shapes whose capture failed
+        self.seen: dict[_ShapeKey, int] = {}
+        self.side_stream = torch.cuda.Stream(device)
+
+    def __call__(self, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> torch.Tensor:
+        key = _shape_key(inputs, prefix_len, where)
+        captured = self.graphs.get(key)
+        if captured is not None:
+            return captured.replay(inputs, prefix_len, where)
+        self.seen[key] = self.seen.get(key, 0) + 1
+        if self.seen[key] > self.warmup_steps and key not in self.eager_only:
+            captured = self._capture(key, inputs, prefix_len, where)
+            if captured is not None:
+                self.graphs[key] = captured
+                return captured.replay(inputs, prefix_len, where)
+        return self._eager(inputs, prefix_len, where)
+
+    def _eager(self, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> torch.Tensor:
+        """One step on the side stream (as CUDA graphs want their warm-up)."""
+        current = torch.cuda.current_stream(self.device)
+        self.side_stream.wait_stream(current)
+        with torch.cuda.stream(self.side_stream):
+            losses = self.body(
+                to_device(inputs, self.device), to_device(prefix_len, self.device), where.to(self.device)
+            )
+        current.wait_stream(self.side_stream)
+        losses.record_stream(current)
+        return losses
+
+    def _capture(
+        self, key: _ShapeKey, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions
+    ) -> _Captured | None:
+        """Record the body at this shape on buffers of its own (nothing runs: the caller replays)."""
+        static_inputs = torch.empty_like(inputs, device=self.device)
+        static_prefix = torch.empty_like(prefix_len, device=self.device)
+        static_where = LabelPositions(
+            *(torch.empty_like(getattr(where, f.name), device=self.device) for f in fields(where))
+        )
+        # valid indices in the buffers while recording (a kernel may read them at capture time)
+        static_inputs.copy_(to_device(inputs, self.device))
+        static_prefix.copy_(to_device(prefix_len, self.device))
+        for f in fields(where):
+            getattr(static_where, f.name).copy_(to_device(getattr(where, f.name), self.device))
+        torch.cuda.synchronize(self.device)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                losses = self.body(static_inputs, static_prefix, static_where)
+        except Exception as err:  # any capture failure: this shape trains eagerly
+            self.eager_only.add(key)
+            warnings.warn(
+                f"training step at batch shape {key[0]} could not be captured as a CUDA graph "
+                f"({type(err).__name__}: {err}); it runs eagerly",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+        return _Captured(graph, static_inputs, static_prefix, static_where, losses)

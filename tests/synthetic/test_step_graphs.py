@@ -1,0 +1,70 @@
+"""The training step as CUDA graphs (synthetic.step_graphs): the mode switch, and on a GPU the
+same training as eager steps."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from synthetic.ensemble import Outcome, train_ensemble
+from synthetic.record import metrics_of
+from synthetic.step_graphs import MODE_ENV, StepGraphs, train_step_mode
+from tests.synthetic.test_ensemble import cfg, in_order
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_mode_defaults_to_graphs_on_cuda_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MODE_ENV, raising=False)
+    assert train_step_mode(torch.device("cpu")) == "eager"
+    assert train_step_mode(torch.device("cuda", 0)) == "graph"
+    monkeypatch.setenv(MODE_ENV, "eager")
+    assert train_step_mode(torch.device("cuda", 0)) == "eager"
+
+
+def test_bad_modes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MODE_ENV, "graphs")
+    with pytest.raises(ValueError, match=rf"{MODE_ENV}='graphs'.*auto, graph, eager"):
+        train_step_mode(torch.device("cpu"))
+    monkeypatch.setenv(MODE_ENV, "graph")
+    with pytest.raises(ValueError, match=r"needs a CUDA device.*cpu"):
+        train_step_mode(torch.device("cpu"))
+    with pytest.raises(ValueError, match="CUDA device"):
+        StepGraphs(lambda *a: torch.zeros(1), torch.device("cpu"))
+
+
+def _train(monkeypatch: pytest.MonkeyPatch, mode: str, precision: str) -> list[Outcome]:
+    monkeypatch.setenv(MODE_ENV, mode)
+    cfgs = [
+        cfg("based", seed=0, device="cuda", precision=precision, epochs=6),
+        cfg("based", seed=1, device="cuda", precision=precision, epochs=6, lr=1e-2, early_stop_accuracy=0.0),
+        cfg("based", seed=2, device="cuda", precision=precision, epochs=6, lr=5e-3),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a failed capture warns: fail the test
+        return in_order(train_ensemble(cfgs, keep_models=True))
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_graphed_steps_train_as_eager_steps(monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
+    """Four batch shapes, 6 epochs (well past the warm-up of each shape), one member leaving at
+    the first evaluation (the graphs are captured again for the two left): the same histories
+    and weights as eager steps, up to rounding."""
+    eager = _train(monkeypatch, "eager", precision)
+    graphed = _train(monkeypatch, "graph", precision)
+    rtol, atol = (1e-4, 1e-5) if precision == "fp32" else (3e-2, 3e-2)
+    for e, g in zip(eager, graphed, strict=True):
+        assert e.error is None and g.error is None
+        assert e.metrics is not None and g.metrics is not None
+        assert e.model is not None and g.model is not None
+        me, mg = metrics_of(e.metrics), metrics_of(g.metrics)
+        assert me["steps"] == mg["steps"] and me["train_tokens"] == mg["train_tokens"]
+        for he, hg in zip(me["history"], mg["history"], strict=True):
+            assert hg["train_loss"] == pytest.approx(he["train_loss"], rel=rtol, abs=atol)
+            assert hg["test_loss"] == pytest.approx(he["test_loss"], rel=rtol, abs=atol)
+        for (name, pe), (_, pg) in zip(e.model.named_parameters(), g.model.named_parameters(), strict=True):
+            torch.testing.assert_close(pg.detach(), pe.detach(), rtol=rtol, atol=atol, msg=name)
