@@ -49,6 +49,7 @@ FROM_COMMITTED: tuple[str, ...] = (
     "sd_order_state_paper",
     "sd_order_state_paper_mean",
     "sd_mechanism",
+    "sd_mechanism_paper",
     "sd_order_anticount",
 )
 
@@ -244,14 +245,12 @@ def build_sd_seeds(ctx: FigureContext) -> None:
     save_figure(fig, "sd_order_seeds", table, ctx)
 
 
-def build_sd_mechanism(ctx: FigureContext) -> None:
-    """What the `mechanism` profile's models compute (committed runs with their analyses)."""
+def _mechanism_figure(ctx: FigureContext, profile: str, name: str, title: str) -> None:
+    """What the models of an sd_order ``profile`` compute, from the analyses in their records."""
     from synthetic.results import load_mechanism, results_path
 
-    df, total = ensure_results(
-        "sd_order", "mechanism", ctx, train="sd_mechanism" in ctx.retrain, partial=True
-    )
-    path = results_path(ctx.results_dir, "sd_order", "mechanism")
+    df, total = ensure_results("sd_order", profile, ctx, train=name in ctx.retrain, partial=True)
+    path = results_path(ctx.results_dir, "sd_order", profile)
     wanted = set(df.config_hash)
     by_order = load_mechanism(path, "intervention_by_order")
     matched = load_mechanism(path, "matched")
@@ -260,15 +259,31 @@ def build_sd_mechanism(ctx: FigureContext) -> None:
     by_order, matched = by_order[by_order.config_hash.isin(wanted)], matched[matched.config_hash.isin(wanted)]
     interventions = mechanism.intervention_table(by_order)
     order_effects = mechanism.matched_table(matched)
+    analysed = by_order.config_hash.nunique()
     fig = mechanism.draw_mechanism(
-        interventions,
-        order_effects,
-        f"SD, CPU scale: what the models compute, mean over seeds ±1 s.e. ({_note(df, 'mechanism', total)})",
+        interventions, order_effects, f"{title} ({analysed} analysed; {_note(df, profile, total)})"
     )
     table = pd.concat(
         [interventions.assign(table="intervention"), order_effects.assign(table="order effect")]
     )
-    save_figure(fig, "sd_mechanism", table, ctx)
+    save_figure(fig, name, table, ctx)
+
+
+def build_sd_mechanism(ctx: FigureContext) -> None:
+    """What the `mechanism` profile's models compute (committed runs with their analyses)."""
+    _mechanism_figure(
+        ctx, "mechanism", "sd_mechanism", "SD, CPU scale: what the models compute, mean over seeds ±1 s.e."
+    )
+
+
+def build_sd_mechanism_paper(ctx: FigureContext) -> None:
+    """What the paper profile's models compute (the committed runs trained with their analysis)."""
+    _mechanism_figure(
+        ctx,
+        "paper",
+        "sd_mechanism_paper",
+        "SD, paper scale: what the models compute, mean over learning rates and seeds ±1 s.e.",
+    )
 
 
 def build_sd_anticount(ctx: FigureContext) -> None:
@@ -303,6 +318,7 @@ TRAINING_FIGURES: dict[str, Builder] = {
     "sd_order_state_paper": build_sd_order_paper,
     "sd_order_state_paper_mean": build_sd_order_paper_mean,
     "sd_mechanism": build_sd_mechanism,
+    "sd_mechanism_paper": build_sd_mechanism_paper,
     "sd_order_anticount": build_sd_anticount,
 }
 

@@ -1,7 +1,8 @@
 """What trained SD models compute, drawn from the analyses kept in their records
 (:func:`synthetic.results.load_mechanism`; the numbers of :mod:`synthetic.analysis`).
 
-Tables in, figures out. Per (variant, d_model, init) and over seeds:
+Tables in, figures out. Per (variant, d_model, feature dim, init) and over the runs in each group
+(seeds; at the paper profile also its two learning rates):
 
 - :func:`intervention_table`: the copy intervention by order (short-first / long-first): the
   shared token's final logit gained from its first-set copy and from its second-set copy (the
@@ -26,7 +27,7 @@ import pandas as pd
 
 from synthetic.plots.training import VARIANT_ORDER, seeds_error
 
-GROUP = ["variant", "d_model", "init"]
+GROUP = ["variant", "d_model", "feature_dim", "init"]
 INTERVENTION_COLUMNS = ("accuracy", "gain_first", "gain_second", "interaction")
 ORDERS = ("short-first", "long-first")
 
@@ -45,7 +46,8 @@ def _over_seeds(runs: pd.DataFrame, keys: list[str], columns: tuple[str, ...]) -
 
 
 def intervention_table(by_order: pd.DataFrame) -> pd.DataFrame:
-    """``load_mechanism(..., "intervention_by_order")`` -> per (variant, d_model, init, order):
+    """``load_mechanism(..., "intervention_by_order")`` -> per (variant, d_model, feature_dim,
+    init, order):
     accuracy, gain_first, gain_second and interaction (logits), each with ``<col> se``, and
     ``seeds``."""
     missing = [c for c in (*GROUP, "order", *INTERVENTION_COLUMNS) if c not in by_order.columns]
@@ -56,7 +58,7 @@ def intervention_table(by_order: pd.DataFrame) -> pd.DataFrame:
 
 
 def matched_table(matched: pd.DataFrame) -> pd.DataFrame:
-    """``load_mechanism(..., "matched")`` -> per (variant, d_model, init, matching): the order
+    """``load_mechanism(..., "matched")`` -> per (variant, d_model, feature_dim, init, matching): the order
     effect over all examples (``difference``) and at matched copy positions
     (``matched_difference``), each the mean over a run's mirror pairs, then over seeds (with
     ``<col> se``), and ``seeds``."""
@@ -101,20 +103,24 @@ def _dots(ax: plt.Axes, variants: list[str], series: list[tuple[str, pd.DataFram
 
 
 def draw_mechanism(interventions: pd.DataFrame, matched: pd.DataFrame, title: str) -> plt.Figure:
-    """One row per (d_model, init): the interaction by order, the two copies' evidence by order,
-    and the order effect over all examples and at matched copy positions."""
+    """One row per (d_model, feature dim, init): the interaction by order, the two copies'
+    evidence by order, and the order effect over all examples and at matched copy positions."""
     variants = _variants(pd.concat([interventions[["variant"]], matched[["variant"]]]))
-    keys = sorted(set(map(tuple, interventions[["d_model", "init"]].drop_duplicates().to_numpy())))
+    shape = ["d_model", "feature_dim", "init"]
+    keys = sorted(set(map(tuple, interventions[shape].drop_duplicates().to_numpy())))
     if not keys:
         raise ValueError("no analysed runs to draw")
     fig, grid = plt.subplots(len(keys), 3, figsize=(15, 3.8 * len(keys)), squeeze=False)
-    for axes, (d_model, init) in zip(grid, keys, strict=True):
-        rows = interventions[(interventions.d_model == d_model) & (interventions.init == init)]
-        m = matched[(matched.d_model == d_model) & (matched.init == init)]
+    for axes, key in zip(grid, keys, strict=True):
+        rows, m = (
+            t[np.logical_and.reduce([t[c] == k for c, k in zip(shape, key, strict=True)])]
+            for t in (interventions, matched)
+        )
         by = {o: rows[rows.order == o] for o in ORDERS}
         _dots(axes[0], variants, [(o, by[o], "interaction") for o in ORDERS])
         axes[0].set_ylabel("logits")
-        axes[0].set_title(f"d_model {d_model}, init {init}: interaction of the copies")
+        d_model, feature_dim, init = key
+        axes[0].set_title(f"d_model {d_model}, f {feature_dim}, init {init}: interaction of the copies")
         _dots(
             axes[1],
             variants,
