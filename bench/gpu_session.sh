@@ -112,8 +112,12 @@ if [[ $what == paper || $what == profile ]]; then
   profile=paper; [[ $what == profile ]] && { profile=$1; shift; }
   gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
   # SIGINT at the limit: the sweep stops cleanly (records written, claims released); killed 30 s later
-  timeout -s INT -k 30 $(( ${PAPER_MINUTES:-9} * 60 )) python3 -m synthetic run sd_order --profile "$profile" \
-    --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
+  # --time-limit: no ensemble starts that would not end before the limit (judged by the longest so
+  # far); the timeout stops what was misjudged (the first ensembles of a call have no estimate)
+  limit=$(( ${PAPER_MINUTES:-9} * 60 ))
+  extra=(); [[ ${RUNNER:-local} == local ]] && extra=(--time-limit $(( limit - 15 )))
+  timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
+    --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "${extra[@]}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
   cp "results/sd_order/$profile/runs.jsonl" "$out/runs.jsonl"
   python3 -m synthetic show "sd_order/$profile" | tail -8
 fi

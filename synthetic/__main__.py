@@ -3,7 +3,8 @@
 usage:
   python -m synthetic run EXPERIMENT [--profile NAME] [--workers N] [--ensemble K] [--results DIR]
                                      [--runner local|ray] [--ray-address ADDR] [--gpus-per-run G]
-                                     [--retry-failed] [--skip-bad-lines] [--save-models] [--quiet]
+                                     [--retry-failed] [--skip-bad-lines] [--save-models]
+                                     [--analysis none|intervention|full] [--time-limit SECONDS] [--quiet]
   python -m synthetic list
   python -m synthetic show RESULTS [--results DIR] [--all] [--skip-bad-lines]
 
@@ -100,6 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         skip_bad_lines=args.skip_bad_lines,
         save_models=args.save_models,
         analysis=args.analysis,
+        time_limit=args.time_limit,
         **kwargs,
     )
     print(summary)
@@ -281,6 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="analyse each trained SD model before it is dropped and store the numbers in its record "
         "(intervention: copy intervention and the order effect at matched copy positions; full: and "
         "the state probes; default: the profile's analysis, none)",
+    )
+    run.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="start no ensemble expected to end later than SECONDS after the start (judged by the "
+        "longest ensemble finished so far); the runs left wait for the next invocation. For jobs "
+        "with a hard end, where a cut-off ensemble would be lost (local runners only)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)

@@ -406,14 +406,16 @@ class SweepSummary:
     errored: int = 0
     ensembles: int = 0
     claimed_elsewhere: int = 0
+    not_started: int = 0  # runs left for the next sweep by its time limit
     failures: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         busy = f", {self.claimed_elsewhere} being trained by another sweep" if self.claimed_elsewhere else ""
+        later = f"; {self.not_started} not started (time limit)" if self.not_started else ""
         return (
             f"{self.path}: {self.total} runs in the grid, {self.skipped} already recorded{busy}; "
             f"now {self.ok} ok, {self.failed} failed (diverged), {self.errored} errored "
-            f"in {self.ensembles} ensemble(s)"
+            f"in {self.ensembles} ensemble(s){later}"
         )
 
     @property
@@ -566,16 +568,44 @@ class _Progress:
             self.bar.close()
 
 
+class TimeLimit:
+    """No ensemble starts that would end more than ``limit_s`` seconds after the sweep began,
+    judged by the longest ensemble that finished so far in this sweep (before one has finished,
+    any ensemble starts while the limit has not passed). None: no limit. ``clock``: seconds,
+    monotonic."""
+
+    def __init__(self, limit_s: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        if limit_s is not None and not (math.isfinite(limit_s) and limit_s >= 0):
+            raise ValueError(f"time_limit={limit_s!r} must be a finite number of seconds >= 0 (or None)")
+        self.limit_s = limit_s
+        self.clock = clock
+        self.t0 = clock()
+        self.longest = 0.0  # seconds, the longest ensemble finished so far
+
+    def finished(self, seconds: float) -> None:
+        """An ensemble of this sweep finished after ``seconds``."""
+        self.longest = max(self.longest, seconds)
+
+    def allows_start(self) -> bool:
+        """Whether an ensemble starting now is expected to end within the limit."""
+        return self.limit_s is None or self.clock() - self.t0 + self.longest <= self.limit_s
+
+
 @dataclass
 class _Claims:
     """Claims an ensemble's runs in the store just before it is trained (so that concurrent sweeps
-    share the work), counting in ``summary`` the runs claimed elsewhere and the ensembles taken."""
+    share the work), counting in ``summary`` the runs claimed elsewhere and the ensembles taken;
+    past the time limit it claims nothing and counts the ensemble's runs as not started."""
 
     store: ResultsStore
     summary: SweepSummary
     retry_failed: bool
+    time_limit: TimeLimit = field(default_factory=lambda: TimeLimit(None))
 
     def __call__(self, group: list[RunConfig]) -> list[RunConfig]:
+        if not self.time_limit.allows_start():
+            self.summary.not_started += len(group)
+            return []
         mine = self.store.claim([c.config_hash() for c in group], retry_failed=self.retry_failed)
         self.summary.claimed_elsewhere += len(group) - len(mine)
         if mine:
@@ -649,6 +679,7 @@ def run_sweep(
     skip_bad_lines: bool = False,
     save_models: bool | None = None,
     analysis: str | None = None,
+    time_limit: float | None = None,
 ) -> SweepSummary:
     """Train every run of ``profile`` that is not yet recorded, as ensembles, and append each record.
 
@@ -672,6 +703,11 @@ def run_sweep(
                   store the numbers in its record's ``mechanism`` field: "none", "intervention"
                   (the copy intervention and the order effect at matched copy positions) or
                   "full" (and the state probes); None: the profile's ``analysis`` (default "none")
+    time_limit    seconds: start no ensemble expected to end later than this after the sweep
+                  began (:class:`TimeLimit`, judged by the longest ensemble finished so far);
+                  the runs left are counted in ``not_started`` for the next sweep. For jobs with
+                  a hard end (a GPU lease): ensembles cut off there would be lost. Local runners
+                  only (Ray tasks are all submitted at the start).
 
     The runners are generators of records (in this process and from worker processes, each as
     its member finishes; from Ray tasks, each ensemble's when it ends); this function appends each
@@ -698,6 +734,9 @@ def run_sweep(
         raise ValueError(f"gpus_per_run={gpus_per_run!r} must be a finite number > 0")
     if save_models is not None and not isinstance(save_models, bool):
         raise TypeError(f"save_models={save_models!r} must be True, False or None (the profile's)")
+    if time_limit is not None and runner == "ray":
+        raise ValueError("time_limit works with the local runner only (Ray tasks are all submitted at once)")
+    limit = TimeLimit(time_limit)
     prof = exp.profile(profile)
     keep = Keep(
         weights=prof.save_models if save_models is None else save_models,
@@ -716,7 +755,7 @@ def run_sweep(
     if ensemble is None:
         ensemble = default_ensemble_size(gpus[0] if gpus and todo[0].train.device != "cpu" else "cpu")
     plan = plan_ensembles(todo, ensemble)
-    claim = _Claims(store, summary, retry_failed)
+    claim = _Claims(store, summary, retry_failed, limit)
     refresh_every = store.lease_s / 2
     outputs: Generator[Trained, None, None]
     if runner == "ray":
@@ -768,7 +807,9 @@ def _local_records(
             continue
         device = _device_for(mine[0], i, gpus)
         outputs = ensemble_outputs(mine, device=device, progress=progress, keep=keep)
+        t0 = time.perf_counter()
         broken = yield from _watch_context(outputs)
+        claim.time_limit.finished(time.perf_counter() - t0)
         if broken is not None:
             yield from _pool_records(plan[i + 1 :], 1, claim, gpus, keep, refresh, refresh_every)
             return
@@ -800,6 +841,8 @@ def _pool_records(
                 yield out
             elif event.error is not None:
                 yield from event.task.lost(event.error)
+            else:
+                claim.time_limit.finished(time.perf_counter() - event.task.t0)
 
 
 #: times Ray starts a task again whose worker or node died (then its runs are recorded as errors)
