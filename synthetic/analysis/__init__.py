@@ -23,14 +23,19 @@ an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task
 * :func:`matched_order_effect` -> the order effect over all examples and at matched copy
   positions (mirror slices compared where the shared token's copies sit at the same columns):
   position weighting predicts 0 there, a bounded memory of the first set about the whole effect.
+* :func:`distractor_side` -> on the distractor task, accuracy and answers with the distractor read
+  second (as generated) and first (:func:`swap_sets`): a membership check answers both, a vote
+  weighted by set follows where the distractor is.
 * :class:`CountingModel`, :class:`StoreFirstModel` (and :meth:`StoreFirstModel.bounded`, a
   fixed-size memory): constructed models whose mechanism is known.
 
 Module map: ``sd_layout`` (where the sets and the copies are), ``readout`` (running a model),
 ``intervention``, ``profiles``, ``states`` (reading a layer's state by name), ``probes``,
-``information`` (bits), ``matched`` (order effect at matched positions), ``mechanisms``.
+``information`` (bits), ``matched`` (order effect at matched positions), ``distractor_side``,
+``mechanisms``.
 """
 
+from synthetic.analysis.distractor_side import SIDES, distractor_side, swap_sets
 from synthetic.analysis.information import (
     decoded_set_bits,
     first_set_bits,
@@ -57,6 +62,7 @@ __all__ = [
     "EFFECTS",
     "MEASURES",
     "POINTS",
+    "SIDES",
     "CountingModel",
     "RidgeProbe",
     "SharedCopies",
@@ -65,6 +71,7 @@ __all__ = [
     "absent_tokens",
     "copy_intervention",
     "decoded_set_bits",
+    "distractor_side",
     "effects",
     "first_set_bits",
     "fit_ridge",
@@ -79,4 +86,5 @@ __all__ = [
     "state_features",
     "state_tensors",
     "summarize_intervention",
+    "swap_sets",
 ]
