@@ -40,7 +40,10 @@ KEYS = ["variant", "d_model", "init"]
 
 
 def run_rows(path: Path) -> pd.DataFrame:
-    """Every ok run with kept weights under ``path`` (its latest record), read on both sides."""
+    """Every ok run with kept weights in ``path`` (a runs.jsonl or its folder; each run's latest
+    record), read on both sides."""
+    if path.is_dir():
+        path = path / "runs.jsonl"
     latest = {r["config_hash"]: r for r in ResultsStore(path).records()}
     kept = [r for r in latest.values() if r["status"] == "ok" and r.get("model_file")]
     if not kept:

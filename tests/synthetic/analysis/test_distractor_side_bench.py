@@ -16,7 +16,7 @@ def test_reads_every_kept_model_on_both_sides(tmp_path: Path, capsys: pytest.Cap
     run_sweep("sd_order", "anticount_smoke", results_dir=tmp_path, progress=False, save_models=True)
     path = results_path(tmp_path, "sd_order", "anticount_smoke")
     out = tmp_path / "side.csv"
-    assert sd_distractor_side.main(["--results", str(path), "--out", str(out)]) == 0
+    assert sd_distractor_side.main(["--results", str(path.parent), "--out", str(out)]) == 0  # the folder
     rows = pd.read_csv(out)
     assert rows.config_hash.nunique() == 4 and set(rows.side) == {"first", "second"}
     assert rows.accuracy.between(0, 1).all() and (rows.accuracy + rows.distractor_rate <= 1 + 1e-12).all()
