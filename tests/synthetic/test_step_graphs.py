@@ -11,7 +11,7 @@ import torch
 from synthetic.ensemble import Outcome, train_ensemble
 from synthetic.record import metrics_of
 from synthetic.step_graphs import MODE_ENV, StepGraphs, train_step_mode
-from tests.synthetic.test_ensemble import cfg, in_order
+from tests.synthetic.test_ensemble import MIXERS, cfg, in_order
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -35,12 +35,12 @@ def test_bad_modes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         StepGraphs(lambda *a: torch.zeros(1), torch.device("cpu"))
 
 
-def _train(monkeypatch: pytest.MonkeyPatch, mode: str, precision: str) -> list[Outcome]:
+def _train(monkeypatch: pytest.MonkeyPatch, mode: str, precision: str, mixer: str) -> list[Outcome]:
     monkeypatch.setenv(MODE_ENV, mode)
     cfgs = [
-        cfg("based", seed=0, device="cuda", precision=precision, epochs=6),
-        cfg("based", seed=1, device="cuda", precision=precision, epochs=6, lr=1e-2, early_stop_accuracy=1e-9),
-        cfg("based", seed=2, device="cuda", precision=precision, epochs=6, lr=5e-3),
+        cfg(mixer, seed=0, device="cuda", precision=precision, epochs=6),
+        cfg(mixer, seed=1, device="cuda", precision=precision, epochs=6, lr=1e-2, early_stop_accuracy=1e-9),
+        cfg(mixer, seed=2, device="cuda", precision=precision, epochs=6, lr=5e-3),
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a failed capture warns: fail the test
@@ -50,12 +50,15 @@ def _train(monkeypatch: pytest.MonkeyPatch, mode: str, precision: str) -> list[O
 @pytest.mark.gpu
 @cuda
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_graphed_steps_train_as_eager_steps(monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
-    """Four batch shapes, 6 epochs (well past the warm-up of each shape), one member leaving at
+@pytest.mark.parametrize("mixer", sorted(MIXERS))
+def test_graphed_steps_train_as_eager_steps(
+    monkeypatch: pytest.MonkeyPatch, precision: str, mixer: str
+) -> None:
+    """Every mixer; four batch shapes, 6 epochs (well past the warm-up of each shape), one member leaving at
     the first evaluation (the graphs are captured again for the two left): the same histories
     and weights as eager steps, up to rounding."""
-    eager = _train(monkeypatch, "eager", precision)
-    graphed = _train(monkeypatch, "graph", precision)
+    eager = _train(monkeypatch, "eager", precision, mixer)
+    graphed = _train(monkeypatch, "graph", precision, mixer)
     rtol, atol = (1e-4, 1e-5) if precision == "fp32" else (3e-2, 3e-2)
     # member 1 leaves at the first evaluation (step 3), so the others' graphs are captured anew
     assert [metrics_of(o.metrics)["steps"] for o in (eager[1], graphed[1]) if o.metrics] == [3, 3]
