@@ -23,10 +23,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,26 +37,36 @@ from synthetic.config import RunConfig
 from synthetic.record import table_row
 from synthetic.results import ResultsStore, load_model
 from synthetic.tasks import build_split
+from synthetic.tasks.data import SplitData
 
 KEYS = ["variant", "d_model", "init"]
 
 
-def run_rows(path: Path) -> pd.DataFrame:
-    """Every ok run with kept weights in ``path`` (a runs.jsonl or its folder; each run's latest
-    record), read on both sides."""
+def kept_records(path: Path, task: str) -> list[dict]:
+    """Every ok run of ``task`` with kept weights in the runs.jsonl ``path`` (each run's latest
+    record)."""
+    latest = {r["config_hash"]: r for r in ResultsStore(path).records()}
+    kept = [dict(r) for r in latest.values() if r["status"] == "ok" and r.get("model_file")]
+    if not kept:
+        raise SystemExit(f"no ok run with kept weights in {path} (train it with save_models)")
+    for record in kept:
+        kind = RunConfig.model_validate(record["config"]).data.task.kind
+        if kind != task:
+            raise SystemExit(f"run {record['config_hash']} is task {kind!r}, not {task}")
+    return kept
+
+
+def read_each(path: Path, task: str, analyse: Callable[[nn.Module, SplitData], pd.DataFrame]) -> pd.DataFrame:
+    """``analyse(model, test split)`` of every kept run in ``path`` (a runs.jsonl or its folder),
+    with the run's variant, d_model, init, seed and config hash beside each row."""
     if path.is_dir():
         path = path / "runs.jsonl"
-    latest = {r["config_hash"]: r for r in ResultsStore(path).records()}
-    kept = [r for r in latest.values() if r["status"] == "ok" and r.get("model_file")]
-    if not kept:
-        raise SystemExit(f"no ok run with kept weights under {path} (train it with save_models)")
+    kept = kept_records(path, task)
     frames = []
     t0 = time.perf_counter()
     for i, record in enumerate(kept, start=1):
         cfg = RunConfig.model_validate(record["config"])
-        if cfg.data.task.kind != "sd_distractor":
-            raise SystemExit(f"run {record['config_hash']} is task {cfg.data.task.kind!r}, not sd_distractor")
-        table = distractor_side(load_model(record, path), build_split(cfg.data, "test"))
+        table = analyse(load_model(record, path), build_split(cfg.data, "test"))
         row = table_row(record)
         frames.append(table.assign(**{k: row[k] for k in (*KEYS, "seed", "config_hash")}))
         print(f"[{i}/{len(kept)}] {row['variant']} d={row['d_model']} {row['init']} seed {row['seed']} "
@@ -88,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    rows = run_rows(args.results)
+    rows = read_each(args.results, "sd_distractor", distractor_side)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(args.out, index=False)
     table = summary(rows)

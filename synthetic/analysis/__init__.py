@@ -23,6 +23,8 @@ an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task
 * :func:`matched_order_effect` -> the order effect over all examples and at matched copy
   positions (mirror slices compared where the shared token's copies sit at the same columns):
   position weighting predicts 0 there, a bounded memory of the first set about the whole effect.
+* :func:`placed_order_effect` -> the same comparison by intervention: every example's copies moved
+  (:func:`place_copies`) to places both orders share, example by example.
 * :func:`distractor_side` -> on the distractor task, accuracy and answers with the distractor read
   second (as generated) and first (:func:`swap_sets`): a membership check answers both, a vote
   weighted by set follows where the distractor is.
@@ -31,7 +33,8 @@ an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task
 
 Module map: ``sd_layout`` (where the sets and the copies are), ``readout`` (running a model),
 ``intervention``, ``profiles``, ``states`` (reading a layer's state by name), ``probes``,
-``information`` (bits), ``matched`` (order effect at matched positions), ``distractor_side``,
+``information`` (bits), ``matched`` (order effect at matched positions), ``placement`` (the same,
+placed), ``distractor_side``,
 ``mechanisms``.
 """
 
@@ -52,6 +55,7 @@ from synthetic.analysis.intervention import (
 )
 from synthetic.analysis.matched import matched_order_effect
 from synthetic.analysis.mechanisms import CountingModel, StoreFirstModel
+from synthetic.analysis.placement import place_copies, placed_order_effect
 from synthetic.analysis.probes import POINTS, RidgeProbe, fit_ridge, probe_first_set
 from synthetic.analysis.profiles import position_profile
 from synthetic.analysis.sd_layout import SharedCopies, absent_tokens, order_of, shared_copies
@@ -80,6 +84,8 @@ __all__ = [
     "model_states",
     "one_pass_bound_bits",
     "order_of",
+    "place_copies",
+    "placed_order_effect",
     "position_profile",
     "probe_first_set",
     "shared_copies",
