@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from synthetic import interrupts
 from synthetic.plots import mechanism, training
 from synthetic.plots.common import FigureContext, save_figure
 
@@ -54,6 +55,7 @@ FROM_COMMITTED: tuple[str, ...] = (
 )
 
 Builder = Callable[[FigureContext], None]
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as ``python -m synthetic``
 
 
 class FigureUnavailable(RuntimeError):
@@ -375,15 +377,23 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out, profile=args.profile, results_dir=args.results, retrain=frozenset(args.retrain)
     )
     unavailable = 0
-    for name in names:
-        t0 = time.perf_counter()
-        try:
-            builders[name](ctx)
-        except FigureUnavailable as err:
-            unavailable += 1
-            print(f"figure {name}: not built: {err}", file=sys.stderr, flush=True)
-            continue
-        print(f"figure {name}: {time.perf_counter() - t0:.1f} s -> {args.out}/{name}.png", flush=True)
+    built: list[str] = []
+    try:
+        with interrupts.second_kills():
+            for name in names:
+                t0 = time.perf_counter()
+                try:
+                    builders[name](ctx)
+                except FigureUnavailable as err:
+                    unavailable += 1
+                    print(f"figure {name}: not built: {err}", file=sys.stderr, flush=True)
+                    continue
+                built.append(name)
+                print(f"figure {name}: {time.perf_counter() - t0:.1f} s -> {args.out}/{name}.png", flush=True)
+    except KeyboardInterrupt as err:  # a sweep's interrupt says what it recorded and dropped
+        what = f": {err}" if str(err) else "; run the same command to go on"
+        print(f"interrupted after {len(built)} of {len(names)} figures{what}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 1 if unavailable and args.only is not None else 0
 
 

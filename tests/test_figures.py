@@ -95,3 +95,29 @@ def test_bad_workers_from_env_names_the_variable(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("READTWICE_WORKERS", value)
     with pytest.raises(ValueError, match=rf"READTWICE_WORKERS={value!r} must be an integer >= 0"):
         figures.workers_from_env()
+
+
+def test_ctrl_c_stops_a_build_with_one_line(tmp_path: Path) -> None:
+    """SIGINT while a figure trains its missing runs: exit status 130, one line saying how far the
+    build got and what the sweep recorded, no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "synthetic.figures", "--only", "sd_order_state", "--out", str(tmp_path),
+           "--results", str(tmp_path / "results")]  # fmt: skip
+    env = {**os.environ, "READTWICE_WORKERS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    claims = tmp_path / "results" / "sd_order" / "quick" / "runs.jsonl.claims"
+    while not claims.exists() and time.monotonic() < deadline:  # training has started: claims written
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert "interrupted after 0 of 1 figures: interrupted: 0 runs recorded, " in err
+    assert err.rstrip().endswith("run the same command to resume")
