@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|paper|profile NAME] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|paper-rates|paper|profile NAME] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -12,6 +12,7 @@
 # processes, ensembles of K = 1..64 (figures/data/train_throughput_cuda_paper.csv).
 # `step-graphs` runs the GPU tests of the CUDA-graph training step and times eager against graphed
 # steps at the paper profile's shapes (ensembles of 8, the paper sweep's size; STEPS per measurement).
+# `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
 # from results/sd_order/paper/runs.jsonl (carry it; it comes back under $OUT), one worker per GPU
 # (or WORKERS); each call continues where the last stopped. With Ray carried as a wheel (README),
@@ -94,6 +95,13 @@ fi
 if [[ $what == train-bench ]]; then
   python3 bench/train_throughput.py --profile paper --device cuda --members 1 2 4 8 16 32 64 \
     --processes 2 4 8 --steps 40 --repeats 3 --out "$out" "$@" 2>&1 | tee "$out/train_bench.log" | tail -60
+fi
+
+if [[ $what == paper-rates ]]; then
+  # ensembles of 8 at all 20 paper shapes (pass --variants to split the grid over calls), then the
+  # paper profile's cost from them
+  python3 bench/train_throughput.py --profile paper --device cuda --shapes all --ensembles-only --members 8 \
+    --steps ${STEPS:-200} --repeats 1 --out "$out" "$@" 2>&1 | tee "$out/paper_rates.log" | grep -v "^ *$" | tail -30
 fi
 
 if [[ $what == step-graphs ]]; then

@@ -2,7 +2,8 @@
 
     python bench/train_throughput.py [--profile quick|paper] [--device cpu|cuda] [--members 1 4 8]
                                      [--processes 2] [--steps 60] [--repeats 3] [--before REV]
-                                     [--out figures/data]
+                                     [--shapes ends|all] [--ensembles-only] [--out figures/data]
+    python bench/train_throughput.py --estimate figures/data/train_throughput_cuda_paper.csv
 
 Every mode trains real runs of the profile's shapes (SD data, the sweep's model and optimiser)
 for the same number of optimiser steps and reports the time per member-step and the tokens/s
@@ -26,6 +27,11 @@ JRT-Prompt, JRT-RNN. Writes ``train_throughput_<device>_<profile>.csv`` (medians
 alone in the same run; column ``train_step`` is READTWICE_TRAIN_STEP resolved, ``graph`` for CUDA
 graphs of the training step, ``eager`` without) and prints a table. With CUDA graphs every batch
 shape runs a few eager steps and one capture first: use ``--steps`` in the hundreds.
+
+With ``--profile paper`` (and with ``--estimate CSV``, which measures nothing) it prints the paper
+profile's cost: the tokens of its runs per (variant, d_model, f), each divided by the measured
+rate of ensembles of 8 at that cell (``--shapes all`` measures all 20 shapes), as GPU-hours and
+GPU-minutes per 100B tokens; cells not measured are counted, not guessed.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -56,6 +63,7 @@ from synthetic.kernels.short.op import short_path_mode
 from synthetic.model import build_model, decays
 from synthetic.optim import lr_factor
 from synthetic.step_graphs import train_step_mode
+from synthetic.sweep import expand, load_experiment
 
 COLUMNS = [
     "profile", "variant", "d_model", "feature_dim", "mode", "members", "processes", "threads", "steps",
@@ -81,6 +89,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                   (16, 256), (256, 16), (4, 256), (256, 4)],
         "batch": 128,
         "shapes": [(36, 4), (128, 24)],
+        "grid": [(d, f) for d in (36, 48, 64, 96, 128) for f in (4, 8, 16, 24)],
     },
 }  # fmt: skip
 
@@ -238,8 +247,10 @@ def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[st
         else f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
     )
     threads = torch.get_num_threads()
+    prof = PROFILES[args.profile]
+    shapes = prof["grid"] if args.shapes == "all" else prof["shapes"]
     for variant in args.variants:
-        for d_model, f in PROFILES[args.profile]["shapes"]:
+        for d_model, f in shapes:
 
             def cfg(seed: int, d_model: int = d_model, f: int = f, variant: str = variant) -> RunConfig:
                 return run_config(args.profile, variant, d_model, f, seed, args.steps, args.device)
@@ -248,8 +259,9 @@ def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[st
             modes: list[tuple[str, int, int, Any]] = []
             if before is not None:
                 modes.append(("before", 1, 1, lambda b=before: b.time(cfg(0))))
-            modes.append(("baseline", 1, 1, lambda: time_baseline(cfg(0))))
-            modes += [("ours", 1, 1, lambda: time_ours([cfg(0)]))]
+            if not args.ensembles_only:
+                modes.append(("baseline", 1, 1, lambda: time_baseline(cfg(0))))
+                modes += [("ours", 1, 1, lambda: time_ours([cfg(0)]))]
             for k in args.members:
                 if k > 1:
                     modes.append(("ensemble", k, 1, lambda k=k: time_ours([cfg(s) for s in range(k)])))
@@ -294,6 +306,62 @@ def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[st
                 yield row
 
 
+def paper_tokens(experiment: str = "sd_order", profile: str = "paper") -> dict[tuple[str, int, int], int]:
+    """Training tokens of the profile's runs (epochs x the train split's tokens, JR-p included),
+    summed per (variant, d_model, f): what the sweep has to push through the GPU."""
+    out: dict[tuple[str, int, int], int] = {}
+    for cfg in expand(load_experiment(experiment), profile):
+        data, row = cfg.data, cfg.summary()
+        per_epoch = sum(seg.num_examples * data.seq_len(seg) for seg in data.segments("train"))
+        key = (row["variant"], row["d_model"], row["feature_dim"])
+        out[key] = out.get(key, 0) + cfg.train.epochs * per_epoch
+    return out
+
+
+def paper_cost(rows: pd.DataFrame, members: int = 8) -> pd.DataFrame:
+    """Per (variant, d_model, f) of the paper profile: its tokens, the measured tokens/s of
+    ensembles of ``members`` (the profile's ensemble size; the largest K measured below it where
+    it is missing; of the modes measured there, e.g. eager and graphed steps, the fastest) and the
+    GPU-hours at that rate (NaN where the shape was not measured)."""
+    ens = rows[(rows["mode"] == "ensemble") | ((rows["mode"] == "ours") & (rows["members"] == 1))]
+    ens = ens[ens["members"] <= members]
+    out = []
+    for (variant, d_model, f), tokens in sorted(paper_tokens().items()):
+        m = ens[(ens.variant == variant) & (ens.d_model == d_model) & (ens.feature_dim == f)]
+        m = m[m.members == m.members.max()]
+        best = m.sort_values("tokens_per_s").iloc[-1] if len(m) else None  # the fastest mode at that K
+        rate = float(best["tokens_per_s"]) if best is not None else float("nan")
+        out.append({
+            "variant": variant, "d_model": d_model, "feature_dim": f, "tokens": tokens,
+            "members": int(best["members"]) if best is not None else 0, "tokens_per_s": rate,
+            "gpu_hours": tokens / rate / 3600 if best is not None else float("nan"),
+        })  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def format_cost(cost: pd.DataFrame, unit: str = "GPU") -> str:
+    """The estimate in words: measured shapes, their hours of one ``unit`` (the device measured)
+    and minutes per 100B tokens, and what is left unestimated."""
+    known = cost.dropna(subset=["gpu_hours"])
+    lines = [f"paper profile cost from measured ensemble rates: {len(known)} of {len(cost)} cells measured"]
+    if len(known):
+        hours, tokens = known.gpu_hours.sum(), known.tokens.sum()
+        lines.append(
+            f"  measured cells: {tokens / 1e9:.0f}B tokens in {hours:.1f} {unit}-hours, "
+            f"{hours * 60 / (tokens / 1e11):.0f} {unit}-minutes per 100B tokens "
+            f"({tokens / hours / 3600 / 1e6:.1f}M tokens/s)"
+        )
+    missing = cost[cost.gpu_hours.isna()]
+    if len(missing):
+        lines.append(
+            f"  not measured: {len(missing)} cells, {missing.tokens.sum() / 1e9:.0f}B tokens "
+            "(no estimate: run --shapes all --ensembles-only --members 8)"
+        )
+    else:
+        lines.append(f"  whole profile: {cost.gpu_hours.sum():.1f} {unit}-hours")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="shapes to train")
@@ -304,6 +372,22 @@ def main(argv: list[str] | None = None) -> int:
         "--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="model variants"
     )
     parser.add_argument("--members", nargs="+", type=int, default=[1, 4, 8], help="ensemble sizes K")
+    parser.add_argument(
+        "--shapes",
+        choices=["ends", "all"],
+        default="ends",
+        help="d_model x f shapes: the profile's smallest and largest (ends) or, for paper, all 20",
+    )
+    parser.add_argument(
+        "--ensembles-only", action="store_true", help="skip the baseline loop and the run alone (K = 1)"
+    )
+    parser.add_argument(
+        "--estimate",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="print the sd_order paper profile's cost from this CSV's ensemble rates, measure nothing",
+    )
     parser.add_argument(
         "--processes", nargs="*", type=int, default=[], help="numbers of parallel processes N"
     )
@@ -323,15 +407,23 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("steps", "repeats", "process_threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.shapes == "all" and "grid" not in PROFILES[args.profile]:
+        parser.error(f"--shapes all: the {args.profile} profile has no shape grid (only paper has)")
     if any(k < 1 for k in args.members) or any(n < 1 for n in args.processes):
         parser.error("--members and --processes take integers >= 1")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.estimate is not None:
+        rates = pd.read_csv(args.estimate)
+        unit = "CPU" if rates["device"].astype(str).str.startswith("cpu").all() else "GPU"
+        print(format_cost(paper_cost(rates), unit))
+        return 0
     before = Before(args.before) if args.before else None
     path = None
     if args.out is not None:  # written row by row, so a run cut short keeps what it measured
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"train_throughput_{args.device}_{args.profile}.csv"
+    measured: list[dict[str, Any]] = []
     try:
         with contextlib.ExitStack() as stack:
             fh = stack.enter_context(path.open("w", newline="")) if path is not None else None
@@ -339,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             if writer is not None:
                 writer.writeheader()
             for row in measure(args, before):
+                measured.append(row)
                 if writer is not None and fh is not None:
                     writer.writerow(row)
                     fh.flush()
@@ -347,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
             before.close()
     if path is not None:
         print(f"wrote {path}")
+    if args.profile == "paper" and measured:
+        print(format_cost(paper_cost(pd.DataFrame(measured)), "GPU" if args.device == "cuda" else "CPU"))
     return 0
 
 
