@@ -10,8 +10,9 @@
 # find which block shapes stop with an illegal memory access (bench/NOTES-kernels.md).
 # `train-bench` measures training throughput at the paper profile's shapes: one run alone, N
 # processes, ensembles of K = 1..64 (figures/data/train_throughput_cuda_paper.csv).
-# `step-graphs` runs the GPU tests of the CUDA-graph training step and times eager against graphed
-# steps at the paper profile's shapes (ensembles of 8, the paper sweep's size; STEPS per measurement).
+# `step-graphs` runs the GPU tests of the CUDA-graph training step and the fused member LayerNorm,
+# then times eager, graphed and graphed + fused-norm steps at the paper profile's shapes (ensembles
+# of 8, the paper sweep's size; STEPS per measurement).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
 # from results/sd_order/paper/runs.jsonl (carry it; it comes back under $OUT), one worker per GPU
@@ -107,11 +108,15 @@ fi
 if [[ $what == step-graphs ]]; then
   # the training step as CUDA graphs: its GPU tests, then eager against graphed training throughput
   python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu tests/synthetic/test_step_graphs.py \
-    tests/synthetic/kernels/test_short.py 2>&1 | tee "$out/step_graphs_tests.log" | tail -25
-  for mode in eager graph; do
-    READTWICE_TRAIN_STEP=$mode python3 bench/train_throughput.py --profile paper --device cuda \
-      --variants "Based (causal)" "Based (non-causal)" --members 8 --steps ${STEPS:-300} --repeats 1 \
-      --out "$out/$mode" "$@" 2>&1 | tee -a "$out/step_graphs_bench.log" | grep -v "^ *$" | tail -13
+    tests/synthetic/kernels/test_short.py tests/synthetic/kernels/test_member_norm.py 2>&1 | tee "$out/step_graphs_tests.log" | tail -25
+  variants=("Based (causal)" "Based (non-causal)")  # VARIANTS="JRT-Prompt,JRT-RNN" for others
+  [[ -n ${VARIANTS:-} ]] && IFS=',' read -ra variants <<< "$VARIANTS"
+  for mode in eager graph graph+fused; do  # graph+fused: also the fused member LayerNorm
+    fused=0; [[ $mode == *fused ]] && fused=1
+    READTWICE_TRAIN_STEP=${mode%+fused} READTWICE_FUSED_NORM=$fused python3 bench/train_throughput.py \
+      --profile paper --device cuda --variants "${variants[@]}" \
+      --members 8 --steps ${STEPS:-300} --repeats 1 --out "$out/$mode" "$@" 2>&1 \
+      | tee -a "$out/step_graphs_bench.log" | grep -v "^ *$" | tail -13
   done
 fi
 

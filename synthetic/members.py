@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthetic.devices import to_device
+from synthetic.kernels.member_norm import fused_norm_enabled, member_layer_norm
 from synthetic.model import LanguageModel, ModelConfig, RMSNorm, decays, residual_stream
 from synthetic.tasks.tokens import IGNORE_INDEX
 
@@ -145,6 +146,8 @@ class MemberLayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda and fused_norm_enabled():  # one Triton kernel each way (READTWICE_FUSED_NORM=1)
+            return member_layer_norm(x, self.weight, self.bias, self.eps)
         d = x.shape[-1]
         y = _members_view(F.layer_norm(x, (d,), eps=self.eps), self.weight.shape[0])
         return (y * self.weight.unsqueeze(1) + self.bias.unsqueeze(1)).view(x.shape)
