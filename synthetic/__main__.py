@@ -281,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "intervention", "full"],
         default=None,
         help="analyse each trained SD model before it is dropped and store the numbers in its record "
-        "(intervention: copy intervention and the order effect at matched copy positions; full: and "
+        "(intervention: copy intervention and the order effect at matched copy positions, selected and "
+        "placed; full: and "
         "the state probes; default: the profile's analysis, none)",
     )
     run.add_argument(

@@ -630,7 +630,7 @@ def load(
 
 
 #: the parts of a record's ``mechanism`` field (synthetic.analysis.record.mechanism_record)
-MECHANISM_PARTS = ("intervention_by_slice", "intervention_by_order", "matched", "probes")
+MECHANISM_PARTS = ("intervention_by_slice", "intervention_by_order", "matched", "placed", "probes")
 
 
 def load_mechanism(

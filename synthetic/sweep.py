@@ -701,8 +701,9 @@ def run_sweep(
                   profile's ``save_models`` (default off)
     analysis      analyse each ``ok`` run's trained model of an SD task before it is dropped and
                   store the numbers in its record's ``mechanism`` field: "none", "intervention"
-                  (the copy intervention and the order effect at matched copy positions) or
-                  "full" (and the state probes); None: the profile's ``analysis`` (default "none")
+                  (the copy intervention and the order effect at matched copy positions, selected
+                  and placed) or "full" (and the state probes); None: the profile's ``analysis``
+                  (default "none")
     time_limit    seconds: start no ensemble expected to end later than this after the sweep
                   began (:class:`TimeLimit`, judged by the longest ensemble finished so far);
                   the runs left are counted in ``not_started`` for the next sweep. For jobs with

@@ -17,14 +17,16 @@ from torch import nn
 
 from synthetic.analysis.intervention import copy_intervention, summarize_intervention
 from synthetic.analysis.matched import MATCHINGS, has_mirror_pairs, matched_order_effect
+from synthetic.analysis.placement import placed_order_effect
 from synthetic.analysis.probes import probe_first_set
 from synthetic.analysis.states import check_language_model
 from synthetic.tasks.data import Segment, SplitData
 
 __all__ = ["RECORD_VERSION", "mechanism_record"]
 
-#: bump when the fields of :func:`mechanism_record` change meaning (2: ``matched`` added)
-RECORD_VERSION = 2
+#: bump when the fields of :func:`mechanism_record` change meaning (2: ``matched`` added;
+#: 3: ``placed`` added)
+RECORD_VERSION = 3
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -47,10 +49,11 @@ def mechanism_record(
     probe_examples: int | None = 1024,
     probes: bool = True,
 ) -> dict[str, Any]:
-    """``{"version", "intervention_by_slice", "intervention_by_order", "matched", "probes"}``: the
-    rows of :func:`~synthetic.analysis.intervention.summarize_intervention` by ``slice`` and by
-    ``order`` (logits), of :func:`~synthetic.analysis.matched.matched_order_effect` per mirror pair
-    of slices and matching (column, index; empty without mirror pairs), and of
+    """``{"version", "intervention_by_slice", "intervention_by_order", "matched", "placed",
+    "probes"}``: the rows of :func:`~synthetic.analysis.intervention.summarize_intervention` by
+    ``slice`` and by ``order`` (logits), of :func:`~synthetic.analysis.matched.matched_order_effect`
+    and of :func:`~synthetic.analysis.placement.placed_order_effect` per mirror pair of slices and
+    matching (column, index; empty without mirror pairs; the places drawn with ``seed``), and of
     :func:`~synthetic.analysis.probes.probe_first_set` on at most ``probe_examples`` examples per
     segment (empty when ``probes`` is False; needs a :class:`~synthetic.model.LanguageModel`)."""
     segments = data if isinstance(data, SplitData | Segment) else list(data)
@@ -65,6 +68,7 @@ def mechanism_record(
         "intervention_by_slice": _rows(summarize_intervention(table, ("slice",))),
         "intervention_by_order": _rows(summarize_intervention(table, ("order",))),
         "matched": _matched_rows(table),
+        "placed": _placed_rows(model, segments, table, seed),
         "probes": probe_rows,
     }
 
@@ -74,4 +78,15 @@ def _matched_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
     if not has_mirror_pairs(table):
         return []
     frames = [matched_order_effect(table, m).assign(matching=m) for m in MATCHINGS]
+    return _rows(pd.concat(frames, ignore_index=True))
+
+
+def _placed_rows(
+    model: nn.Module, segments: SplitData | Segment | list[Segment], table: pd.DataFrame, seed: int
+) -> list[dict[str, Any]]:
+    """:func:`placed_order_effect` under both placements, one row per mirror pair and placement."""
+    if not has_mirror_pairs(table):
+        return []
+    seg_list = [segments] if isinstance(segments, Segment) else segments
+    frames = [placed_order_effect(model, seg_list, m, seed=seed) for m in MATCHINGS]
     return _rows(pd.concat(frames, ignore_index=True))

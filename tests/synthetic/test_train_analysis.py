@@ -31,6 +31,9 @@ def test_an_analysed_run_keeps_the_numbers_in_its_record(analysis: str) -> None:
     json.dumps(mech, allow_nan=False)  # plain JSON, as the store writes it
     assert {r["order"] for r in mech["intervention_by_order"]} == {"short-first", "long-first"}
     assert {r["matching"] for r in mech["matched"]} == {"column", "index"}
+    assert {r["matching"] for r in mech["placed"]} == {"column", "index"}
+    for placed in mech["placed"]:  # the same model and test split, as generated
+        assert placed["accuracy_short"] - placed["accuracy_long"] == pytest.approx(placed["difference"])
     assert bool(mech["probes"]) == (analysis == "full")
     accuracy = {r["slice"]: r["accuracy"] for r in mech["intervention_by_slice"]}
     assert accuracy == pytest.approx(rec["slice_accuracy"])  # the same model, the same test split

@@ -41,6 +41,10 @@ def test_smoke_profile_trains_and_every_variant_is_analysed() -> None:
         assert record["version"] == RECORD_VERSION
         assert [r["slice"] for r in record["intervention_by_slice"]] == ["A=3,B=6", "A=6,B=3"]
         assert {r["order"] for r in record["intervention_by_order"]} == {"short-first", "long-first"}
+        assert [(r["short"], r["long"], r["matching"]) for r in record["placed"]] == [
+            (3, 6, "column"),
+            (3, 6, "index"),
+        ]
         assert {(r["slice"], r["point"]) for r in record["probes"]} == {
             (s, p) for s in ("A=3,B=6", "A=6,B=3") for p in ("separator", "end")
         }
