@@ -10,7 +10,8 @@ buffers on the device that keep their address; each call copies the batch into t
 replays. Every batch shape gets its own graph (each data segment has one shape; the paper's
 training data has 12): its first :data:`WARMUP_STEPS` steps run eagerly (on a side stream, which
 lets Triton tune and compile and autograd settle its streams), the next one is captured and every
-later one replayed. Those eager steps are real training steps, so a run trains exactly the same
+later one replayed; all shapes' graphs share one memory pool. Those eager steps are real
+training steps, so a run trains exactly the same
 steps in either mode; values differ only by rounding (bf16 autocast without its weight cache).
 
 The body must not synchronise with the host (no ``.item()``, no data-dependent shapes) and must
@@ -107,6 +108,12 @@ class StepGraphs:
         self.eager_only: set[_ShapeKey] = set()  # shapes whose capture failed
         self.seen: dict[_ShapeKey, int] = {}
         self.side_stream = torch.cuda.Stream(device)
+        # One memory pool for all shapes' graphs: each graph's activations stay reserved in its
+        # pool, and a pool per shape (24 with the paper's last partial batches) would hold tens of
+        # GB at d_model 128. Sharing is safe here: the graphs replay one at a time on one stream,
+        # and nothing a graph writes is read after the next replay but its losses, which stay
+        # referenced (so no later capture reuses them) and are copied out at once.
+        self.pool = torch.cuda.graph_pool_handle()
 
     def __call__(self, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> torch.Tensor:
         key = _shape_key(inputs, prefix_len, where)
@@ -150,7 +157,7 @@ class StepGraphs:
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(graph, pool=self.pool):
                 losses = self.body(static_inputs, static_prefix, static_where)
         except Exception as err:  # any capture failure: this shape trains eagerly
             self.eager_only.add(key)
