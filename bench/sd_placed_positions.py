@@ -16,7 +16,6 @@ the first set the whole effect under both placements.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.sd_distractor_side import KEYS, read_each
+from bench.kept_models import KEYS, bench_main
 from synthetic.analysis.matched import MATCHINGS
 from synthetic.analysis.placement import placed_order_effect
 from synthetic.tasks.data import SplitData
@@ -48,20 +47,15 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", type=Path, default=Path("results/sd_order/mechanism"))
-    parser.add_argument("--out", type=Path, default=Path("figures/data/sd_placed_positions.csv"))
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    rows = read_each(args.results, "sd", placed_both)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(args.out, index=False)
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
-        print(summary(rows).to_string(index=False))
-    print(f"wrote {args.out} ({len(rows)} rows)")
-    return 0
+    return bench_main(
+        argv,
+        __doc__.split("\n\n")[0],
+        results="results/sd_order/mechanism",
+        out="figures/data/sd_placed_positions.csv",
+        task="sd",
+        analyse=placed_both,
+        summarise=summary,
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,91 @@
+"""Analyses of a committed sweep's kept models, for the bench scripts that read them
+(``sd_distractor_side.py``, ``sd_placed_positions.py``): find every ok run with kept weights, run
+an analysis on its model and its own test split, and write the rows with a summary.
+
+Reads the runs' saved weights (``models/<config_hash>.safetensors``, kept by the sweep) and never
+trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synthetic.config import RunConfig
+from synthetic.record import table_row
+from synthetic.results import ResultsStore, load_model
+from synthetic.tasks import build_split
+from synthetic.tasks.data import SplitData
+
+#: the columns a summary groups runs by (besides the analysis's own)
+KEYS = ["variant", "d_model", "init"]
+Analysis = Callable[[nn.Module, SplitData], pd.DataFrame]
+
+
+def kept_records(path: Path, task: str) -> list[dict]:
+    """Every ok run of ``task`` with kept weights in the runs.jsonl ``path`` (each run's latest
+    record)."""
+    latest = {r["config_hash"]: r for r in ResultsStore(path).records()}
+    kept = [dict(r) for r in latest.values() if r["status"] == "ok" and r.get("model_file")]
+    if not kept:
+        raise SystemExit(f"no ok run with kept weights in {path} (train it with save_models)")
+    for record in kept:
+        kind = RunConfig.model_validate(record["config"]).data.task.kind
+        if kind != task:
+            raise SystemExit(f"run {record['config_hash']} is task {kind!r}, not {task}")
+    return kept
+
+
+def read_each(path: Path, task: str, analyse: Analysis) -> pd.DataFrame:
+    """``analyse(model, test split)`` of every kept run in ``path`` (a runs.jsonl or its folder),
+    with the run's variant, d_model, init, seed and config hash beside each row."""
+    if path.is_dir():
+        path = path / "runs.jsonl"
+    kept = kept_records(path, task)
+    frames = []
+    t0 = time.perf_counter()
+    for i, record in enumerate(kept, start=1):
+        cfg = RunConfig.model_validate(record["config"])
+        table = analyse(load_model(record, path), build_split(cfg.data, "test"))
+        row = table_row(record)
+        frames.append(table.assign(**{k: row[k] for k in (*KEYS, "seed", "config_hash")}))
+        print(f"[{i}/{len(kept)}] {row['variant']} d={row['d_model']} {row['init']} seed {row['seed']} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def bench_main(
+    argv: list[str] | None,
+    description: str,
+    *,
+    results: str,
+    out: str,
+    task: str,
+    analyse: Analysis,
+    summarise: Callable[[pd.DataFrame], pd.DataFrame],
+) -> int:
+    """The command line of such a script: ``--results`` (default ``results``), ``--out`` (default
+    ``out``), ``--threads``; reads every kept model, writes the rows as CSV, prints the summary."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--results", type=Path, default=Path(results))
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    rows = read_each(args.results, task, analyse)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(args.out, index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
+        print(summarise(rows).to_string(index=False))
+    print(f"wrote {args.out} ({len(rows)} rows)")
+    return 0
