@@ -43,15 +43,22 @@ def fused_norm_enabled() -> bool:
 
 
 @triton.jit
-def _fwd_kernel(X, W, B, Y, MEAN, RSTD, rows_per_member, D, eps, BLOCK_R: tl.constexpr, DP: tl.constexpr):
-    k = tl.program_id(0)
-    chunk = tl.program_id(1)
+def _block(k, chunk, rows_per_member, D, BLOCK_R: tl.constexpr, DP: tl.constexpr):
+    """This program's tile: member k's rows ``chunk * BLOCK_R ...`` (a block never straddles two
+    members) -> (global row indices [BLOCK_R], column offsets [DP], row mask, column mask, tile
+    mask [BLOCK_R, DP])."""
     offs_r = chunk * BLOCK_R + tl.arange(0, BLOCK_R)
     offs_d = tl.arange(0, DP)
     row_ok = offs_r < rows_per_member
     col_ok = offs_d < D
-    rows = k * rows_per_member + offs_r
-    mask = row_ok[:, None] & col_ok[None, :]
+    return k * rows_per_member + offs_r, offs_d, row_ok, col_ok, row_ok[:, None] & col_ok[None, :]
+
+
+@triton.jit
+def _fwd_kernel(X, W, B, Y, MEAN, RSTD, rows_per_member, D, eps, BLOCK_R: tl.constexpr, DP: tl.constexpr):
+    k = tl.program_id(0)
+    chunk = tl.program_id(1)
+    rows, offs_d, row_ok, col_ok, mask = _block(k, chunk, rows_per_member, D, BLOCK_R, DP)
     x = tl.load(X + rows[:, None] * D + offs_d[None, :], mask=mask, other=0.0).to(tl.float32)
     mean = tl.sum(x, axis=1) / D
     xc = tl.where(mask, x - mean[:, None], 0.0)
@@ -72,12 +79,7 @@ def _bwd_kernel(
 ):  # fmt: skip
     k = tl.program_id(0)
     chunk = tl.program_id(1)
-    offs_r = chunk * BLOCK_R + tl.arange(0, BLOCK_R)
-    offs_d = tl.arange(0, DP)
-    row_ok = offs_r < rows_per_member
-    col_ok = offs_d < D
-    rows = k * rows_per_member + offs_r
-    mask = row_ok[:, None] & col_ok[None, :]
+    rows, offs_d, row_ok, col_ok, mask = _block(k, chunk, rows_per_member, D, BLOCK_R, DP)
     x = tl.load(X + rows[:, None] * D + offs_d[None, :], mask=mask, other=0.0).to(tl.float32)
     dy = tl.load(DY + rows[:, None] * D + offs_d[None, :], mask=mask, other=0.0).to(tl.float32)
     mean = tl.load(MEAN + rows, mask=row_ok, other=0.0)
