@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from synthetic.analysis.matched import binomial_se
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import SharedCopies, order_of, segments_of, shared_copies
 from synthetic.tasks.data import Segment, SplitData
@@ -100,7 +101,7 @@ def _rows(model: nn.Module, copies: SharedCopies, batch_size: int) -> list[dict[
                 "passes": copies.passes,
                 "n": n,
                 "accuracy": accuracy,
-                "accuracy_se": float(np.sqrt(accuracy * (1.0 - accuracy) / n)),
+                "accuracy_se": binomial_se(accuracy, n),
                 "distractor_rate": float(np.mean(answer == distractor)),
             }
         )

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["MATCHINGS", "has_mirror_pairs", "matched_order_effect"]
+__all__ = ["MATCHINGS", "binomial_se", "has_mirror_pairs", "matched_order_effect"]
 
 _NEEDED = ("slice", "size_a", "size_b", "order", "passes", "pos_first", "pos_second", "correct")
 
@@ -59,7 +59,8 @@ def _cells(group: pd.DataFrame, matching: str) -> pd.DataFrame:
     return pd.DataFrame({"n": cells.size(), "accuracy": cells.correct.mean()})
 
 
-def _binomial_se(p: float, n: int) -> float:
+def binomial_se(p: float, n: int) -> float:
+    """The standard error of an accuracy ``p`` measured on ``n`` examples (NaN when n = 0)."""
     return float(np.sqrt(p * (1.0 - p) / n)) if n else float("nan")
 
 
@@ -105,7 +106,7 @@ def matched_order_effect(table: pd.DataFrame, matching: str = "column") -> pd.Da
             "short": int(a), "long": int(b), "passes": int(passes),
             "n_short": len(s), "n_long": len(mirror),
             "difference": p_s - p_l,
-            "difference_se": float(np.hypot(_binomial_se(p_s, len(s)), _binomial_se(p_l, len(mirror)))),
+            "difference_se": float(np.hypot(binomial_se(p_s, len(s)), binomial_se(p_l, len(mirror)))),
             "cells": len(shared),
         }  # fmt: skip
         if shared.empty:

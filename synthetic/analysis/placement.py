@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from synthetic.analysis.matched import MATCHINGS
+from synthetic.analysis.matched import MATCHINGS, binomial_se
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import SharedCopies, segments_of, shared_copies
 from synthetic.tasks.data import Segment, SplitData
@@ -68,10 +68,6 @@ def _accuracy(model: nn.Module, copies: SharedCopies, inputs: np.ndarray, batch_
     return float(np.mean(answer == copies.shared))
 
 
-def _se(p: float, n: int) -> float:
-    return float(np.sqrt(p * (1.0 - p) / n))
-
-
 def placed_order_effect(
     model: nn.Module,
     data: SplitData | Segment | list[Segment],
@@ -107,9 +103,9 @@ def placed_order_effect(
             {
                 "short": a, "long": b, "passes": passes, "matching": matching, "n": n,
                 "accuracy_short": acc_s, "accuracy_long": acc_l, "difference": acc_s - acc_l,
-                "difference_se": float(np.hypot(_se(acc_s, n), _se(acc_l, n))),
+                "difference_se": float(np.hypot(binomial_se(acc_s, n), binomial_se(acc_l, n))),
                 "placed_short": placed_s, "placed_long": placed_l, "placed_difference": placed_s - placed_l,
-                "placed_difference_se": float(np.hypot(_se(placed_s, n), _se(placed_l, n))),
+                "placed_difference_se": float(np.hypot(binomial_se(placed_s, n), binomial_se(placed_l, n))),
             }
         )  # fmt: skip
     if not rows:
