@@ -79,11 +79,10 @@ class _Captured:
     losses: torch.Tensor  # [K], written by every replay
 
     def replay(self, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> torch.Tensor:
-        device = self.inputs.device
-        self.inputs.copy_(to_device(inputs, device), non_blocking=True)
-        self.prefix_len.copy_(to_device(prefix_len, device), non_blocking=True)
-        for f in fields(where):
-            getattr(self.where, f.name).copy_(to_device(getattr(where, f.name), device), non_blocking=True)
+        buffers = (self.inputs, self.prefix_len, *(getattr(self.where, f.name) for f in fields(where)))
+        batch = (inputs, prefix_len, *(getattr(where, f.name) for f in fields(where)))
+        for buffer, values in zip(buffers, batch, strict=True):
+            buffer.copy_(to_device(values, buffer.device), non_blocking=True)
         self.graph.replay()
         return self.losses.clone()
 
@@ -143,17 +142,10 @@ class StepGraphs:
     def _capture(
         self, key: _ShapeKey, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions
     ) -> _Captured | None:
-        """Record the body at this shape on buffers of its own (nothing runs: the caller replays)."""
-        static_inputs = torch.empty_like(inputs, device=self.device)
-        static_prefix = torch.empty_like(prefix_len, device=self.device)
-        static_where = LabelPositions(
-            *(torch.empty_like(getattr(where, f.name), device=self.device) for f in fields(where))
-        )
-        # valid indices in the buffers while recording (a kernel may read them at capture time)
-        static_inputs.copy_(to_device(inputs, self.device))
-        static_prefix.copy_(to_device(prefix_len, self.device))
-        for f in fields(where):
-            getattr(static_where, f.name).copy_(to_device(getattr(where, f.name), self.device))
+        """Record the body at this shape on buffers of its own (nothing runs: the caller replays).
+        The buffers start as copies of this batch: valid indices while recording."""
+        static_inputs, static_prefix = to_device(inputs, self.device), to_device(prefix_len, self.device)
+        static_where = where.to(self.device)
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
         try:
