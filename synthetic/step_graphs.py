@@ -153,6 +153,9 @@ class StepGraphs:
                 losses = self.body(static_inputs, static_prefix, static_where)
         except Exception as err:  # any capture failure: this shape trains eagerly
             self.eager_only.add(key)
+            # A capture that fails ends without releasing its pool (torch leaves it recording), so
+            # every later capture into it would fail too: later shapes record into a fresh pool.
+            self.pool = torch.cuda.graph_pool_handle()
             warnings.warn(
                 f"training step at batch shape {key[0]} could not be captured as a CUDA graph "
                 f"({type(err).__name__}: {err}); it runs eagerly",
