@@ -115,7 +115,7 @@ if [[ $what == step-graphs ]]; then
     fused=0; [[ $mode == *fused ]] && fused=1
     READTWICE_TRAIN_STEP=${mode%+fused} READTWICE_FUSED_NORM=$fused python3 bench/train_throughput.py \
       --profile paper --device cuda --variants "${variants[@]}" \
-      --members 8 --steps ${STEPS:-300} --repeats 1 --out "$out/$mode" "$@" 2>&1 \
+      --members 8 --steps ${STEPS:-300} --repeats 1 --out "$out/${mode/+/_}" "$@" 2>&1 \
       | tee -a "$out/step_graphs_bench.log" | grep -v "^ *$" | tail -13
   done
 fi

@@ -550,3 +550,6 @@ def _train(
         raise AssertionError("the last step evaluates and finishes every member")  # pragma: no cover
     finally:
         bar.close()
+        # StepGraphs holds run._step_body, a cycle that only the cyclic collector would free; a
+        # collection during a later capture would destroy these graphs mid-capture and break it
+        run.graphs = None

@@ -24,6 +24,7 @@ eager elsewhere), ``graph`` or ``eager``.
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
 from collections.abc import Callable
@@ -148,6 +149,12 @@ class StepGraphs:
         static_where = where.to(self.device)
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
+        # Dead objects that hold CUDA graphs or memory must not be freed while this one records (a
+        # graph destroyed mid-capture invalidates it: measured once on an H100 with an earlier
+        # ensemble's graphs in a reference cycle): collect them now, and not during the capture.
+        gc.collect()
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             with torch.cuda.graph(graph, pool=self.pool):
                 losses = self.body(static_inputs, static_prefix, static_where)
@@ -163,4 +170,7 @@ class StepGraphs:
                 stacklevel=3,
             )
             return None
+        finally:
+            if collecting:
+                gc.enable()
         return _Captured(graph, static_inputs, static_prefix, static_where, losses)

@@ -3,12 +3,14 @@ same training as eager steps."""
 
 from __future__ import annotations
 
+import gc
 import warnings
 
 import pytest
 import torch
 
 from synthetic.ensemble import Outcome, train_ensemble
+from synthetic.members import LabelPositions
 from synthetic.record import metrics_of
 from synthetic.step_graphs import MODE_ENV, StepGraphs, train_step_mode
 from tests.synthetic.test_ensemble import MIXERS, cfg, in_order
@@ -73,3 +75,39 @@ def test_graphed_steps_train_as_eager_steps(
             assert hg["test_loss"] == pytest.approx(he["test_loss"], rel=rtol, abs=atol)
         for (name, pe), (_, pg) in zip(e.model.named_parameters(), g.model.named_parameters(), strict=True):
             torch.testing.assert_close(pg.detach(), pe.detach(), rtol=rtol, atol=atol, msg=name)
+
+
+@pytest.mark.gpu
+@cuda
+def test_a_dead_graph_is_not_freed_during_a_capture() -> None:
+    """A CUDA graph that only the cyclic collector can free (an earlier ensemble's, held through
+    its bound step body) must not be freed while StepGraphs records: with a collection due at
+    every allocation, the capture still succeeds and replays."""
+    device = torch.device("cuda")
+    x = torch.arange(4, dtype=torch.float32, device=device)
+    old = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(old):
+        doubled = x * 2
+    cycle: list[object] = [old, doubled]
+    cycle.append(cycle)
+    del old, doubled, cycle  # now garbage that only the cyclic collector frees
+
+    def body(inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> torch.Tensor:
+        allocations = [[i] for i in range(1000)]  # each may start a collection at threshold 1
+        return (inputs.float().sum() + prefix_len.sum() + len(allocations) + x.sum()).reshape(1)
+
+    labels = torch.full((2, 3), -100, dtype=torch.long)
+    labels[:, -1] = 1
+    where = LabelPositions.of([labels])
+    inputs, prefix_len = torch.ones(2, 3, dtype=torch.long), torch.zeros(2, dtype=torch.long)
+    graphs = StepGraphs(body, device, warmup_steps=1)
+    threshold = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # a failed capture warns: fail the test
+            losses = [graphs(inputs, prefix_len, where) for _ in range(3)]
+    finally:
+        gc.set_threshold(*threshold)
+    assert len(graphs.graphs) == 1
+    assert [v.item() for v in losses] == [6 + 1000 + 6] * 3
