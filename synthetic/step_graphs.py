@@ -149,10 +149,9 @@ class StepGraphs:
         static_where = where.to(self.device)
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
-        # Dead objects that hold CUDA graphs or memory must not be freed while this one records (a
-        # graph destroyed mid-capture invalidates it: measured once on an H100 with an earlier
-        # ensemble's graphs in a reference cycle): collect them now, and not during the capture.
-        gc.collect()
+        # No collection while this one records: a dead graph the cyclic collector frees mid-capture
+        # invalidates the capture (seen on an H100, bench/NOTES-training.md). Dead cycles wait for
+        # the next collection after it (a gc.collect() here would cost ~0.1 s a shape).
         collecting = gc.isenabled()
         gc.disable()
         try:
