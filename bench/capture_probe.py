@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=60, help="5 a batch shape: 3 eager, 1 captured, 1 replayed")
     ap.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     args = ap.parse_args(argv)
-    print(f"READTWICE_FUSED_NORM={os.environ.get('READTWICE_FUSED_NORM', '0')}", flush=True)
+    print(f"READTWICE_FUSED_NORM={os.environ.get('READTWICE_FUSED_NORM', '1')}", flush=True)
     for mode in args.modes:
         probe(args.variant, args.d_model, args.f, args.members, args.steps, mode)
     return 0

@@ -297,7 +297,7 @@ def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[st
                     "device": device_name, "torch": torch.__version__, "commit": git_commit(),
                     "short_path": short_path_mode(),
                     "train_step": train_step_mode(torch.device(args.device)),
-                    "fused_norm": int(fused_norm_enabled()),
+                    "fused_norm": int(fused_norm_enabled() and args.device == "cuda"),
                 }  # fmt: skip
                 print(
                     f"{variant:20s} d={d_model:3d} f={f:2d} {mode:9s} K={k:2d} N={n} "

@@ -146,7 +146,7 @@ class MemberLayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda and fused_norm_enabled():  # one Triton kernel each way (READTWICE_FUSED_NORM=1)
+        if x.is_cuda and fused_norm_enabled():  # one Triton kernel each way (READTWICE_FUSED_NORM=0: eager)
             return member_layer_norm(x, self.weight, self.bias, self.eps)
         d = x.shape[-1]
         y = _members_view(F.layer_norm(x, (d,), eps=self.eps), self.weight.shape[0])

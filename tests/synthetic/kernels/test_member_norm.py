@@ -68,6 +68,8 @@ def test_bad_shapes_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="not divisible among 4 members"):
         member_layer_norm(x, torch.ones(4, 8, device=DEVICE), torch.zeros(4, 8, device=DEVICE), 1e-5)
     monkeypatch.delenv(FUSED_NORM_ENV, raising=False)
+    assert fused_norm_enabled()  # on CUDA tensors by default
+    monkeypatch.setenv(FUSED_NORM_ENV, "0")
     assert not fused_norm_enabled()
     monkeypatch.setenv(FUSED_NORM_ENV, "yes")
     with pytest.raises(ValueError, match=r"READTWICE_FUSED_NORM='yes'; allowed: 0, 1"):
