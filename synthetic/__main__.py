@@ -4,7 +4,8 @@ usage:
   python -m synthetic run EXPERIMENT [--profile NAME] [--workers N] [--ensemble K] [--results DIR]
                                      [--runner local|ray] [--ray-address ADDR] [--gpus-per-run G]
                                      [--retry-failed] [--skip-bad-lines] [--save-models]
-                                     [--analysis none|intervention|full] [--time-limit SECONDS] [--quiet]
+                                     [--analysis none|intervention|full] [--time-limit SECONDS]
+                                     [--no-snapshots] [--quiet]
   python -m synthetic list
   python -m synthetic show RESULTS [--results DIR] [--all] [--skip-bad-lines]
 
@@ -102,6 +103,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         save_models=args.save_models,
         analysis=args.analysis,
         time_limit=args.time_limit,
+        use_snapshots=args.snapshots,
         **kwargs,
     )
     print(summary)
@@ -293,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="start no ensemble expected to end later than SECONDS after the start (judged by the "
         "longest ensemble finished so far); the runs left wait for the next invocation. For jobs "
         "with a hard end, where a cut-off ensemble would be lost (local runners only)",
+    )
+    run.add_argument(
+        "--snapshots",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="each ensemble saves its state after every evaluation in snapshots/ beside runs.jsonl "
+        "(removed when it ends), and an interrupted ensemble goes on from there next time (default: on)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)

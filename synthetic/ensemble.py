@@ -27,7 +27,10 @@ same named steps (:class:`_Ensemble`):
    evaluation, every member is evaluated on its own test split and one that reaches its
    early-stop accuracy, or the last step, finishes with its metrics;
 4. **shrink**: the stacked model and the optimiser drop the finished members (no compute is spent
-   on them); the ensemble ends when none is left.
+   on them); the ensemble ends when none is left;
+5. **snapshot** (when given a folder): after each evaluation the ensemble's state goes to one file
+   there (:mod:`synthetic.snapshots`), removed when the ensemble ends; an ensemble whose runs are
+   all in a saved one starts from it, and trains on exactly as if it had not stopped.
 
 The loss and the head run on the labelled positions only (:meth:`StackedLanguageModel.labelled_logits`).
 """
@@ -35,16 +38,20 @@ The loss and the head run on the labelled positions only (:meth:`StackedLanguage
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import time
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from synthetic import snapshots
 from synthetic.config import RunConfig
 from synthetic.devices import autocast, describe_device, resolve_device, resolve_precision, to_device
 from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
@@ -172,6 +179,7 @@ class MemberMetrics:
     device: str
     precision: str
     ensemble_size: int
+    resumed_at: tuple[int, ...] = ()  # steps at which training went on from a snapshot
 
     @property
     def final(self) -> Checkpoint:
@@ -283,10 +291,23 @@ def evaluate_members(
 # --------------------------------------------------------------------------------------- training
 
 
-def _batches_forever(split: SplitData, batch_size: int, epochs: int) -> Iterator[tuple[int, Batch]]:
-    for epoch in range(epochs):
-        for batch in split.batches(batch_size, shuffle=True, epoch=epoch):
+def _batches_forever(
+    split: SplitData, batch_size: int, epochs: int, done: int = 0
+) -> Iterator[tuple[int, Batch]]:
+    """(epoch, batch) of every training step after the first ``done`` steps, to the last epoch."""
+    first, skip = divmod(done, split.num_batches(batch_size))
+    for epoch in range(first, epochs):
+        batches = split.batches(batch_size, shuffle=True, epoch=epoch)
+        for batch in itertools.islice(batches, skip if epoch == first else 0, None):
             yield epoch, batch
+
+
+def _checkpoint_json(c: Checkpoint) -> dict:
+    return asdict(c)
+
+
+def _checkpoint_of(d: dict) -> Checkpoint:
+    return Checkpoint(**{**d, "evaluation": Evaluation(**d["evaluation"])})
 
 
 @dataclass
@@ -333,12 +354,20 @@ class _Ensemble:
     of the module docstring; :func:`train_ensemble` runs them."""
 
     def __init__(
-        self, cfgs: Sequence[RunConfig], device: str | torch.device | None, keep_models: bool
+        self,
+        cfgs: Sequence[RunConfig],
+        device: str | torch.device | None,
+        keep_models: bool,
+        snapshot_dir: Path | None = None,
     ) -> None:
         self.t_start = time.perf_counter()
         self.tc = tc = cfgs[0].train
         self.size = len(cfgs)
         self.keep_models = keep_models
+        self.snapshot_dir = snapshot_dir
+        self.id = snapshots.ensemble_id(c.config_hash() for c in cfgs)
+        self.start_step = 0  # steps done before this process (a resumed ensemble)
+        self.resumed_at: tuple[int, ...] = ()
         self.device = resolve_device(device if device is not None else tc.device)
         self.precision = resolve_precision(tc.precision, self.device)
         self.members: list[_Member] = []
@@ -364,6 +393,9 @@ class _Ensemble:
         self.t_train = time.perf_counter()
         self.finished: list[int] = []  # positions in ``members`` that finished at this step
         self.model.train()
+        saved = snapshots.find(snapshot_dir, [m.cfg.config_hash() for m in self.members])
+        if saved is not None:
+            self._resume(saved)
 
     # ---- 1. batches ------------------------------------------------------------------------------
     def train_step(self, step: int) -> tuple[int, bool]:
@@ -472,6 +504,7 @@ class _Ensemble:
             device=describe_device(self.device),
             precision=self.precision,
             ensemble_size=self.size,
+            resumed_at=self.resumed_at,
         )
 
     def _finish(
@@ -504,6 +537,67 @@ class _Ensemble:
         if self.graphs is not None:  # the graphs point at the tensors just replaced
             self.graphs = StepGraphs(self._step_body, self.device)
 
+    # ---- 5. snapshot -----------------------------------------------------------------------------
+    def save_snapshot(self, step: int) -> None:
+        """After the evaluation at step ``step`` (and the shrink): the members still training, as
+        this ensemble's file in the snapshot folder."""
+        assert self.snapshot_dir is not None and self.members and not self.finished
+        snapshots.write(
+            self.snapshot_dir,
+            snapshots.EnsembleSnapshot(
+                ensemble_id=self.id,
+                members=[m.cfg.config_hash() for m in self.members],
+                size=self.size,
+                step=step,
+                epochs_done=self.epochs_done,
+                train_time_s=self.train_time,
+                wall_time_s=time.perf_counter() - self.t_start,
+                tokens=[m.tokens for m in self.members],
+                best_accuracy=[m.best_accuracy for m in self.members],
+                history=[[_checkpoint_json(c) for c in m.history] for m in self.members],
+                flat=self.model.flat,
+                exp_avg=self.optimizer.exp_avg,
+                exp_avg_sq=self.optimizer.exp_avg_sq,
+                resumed_at=list(self.resumed_at),
+            ),
+        )
+
+    def _resume(self, saved: snapshots.EnsembleSnapshot) -> None:
+        """Go on from ``saved`` (which holds every member, maybe others too). A snapshot that does
+        not fit this ensemble's model is left alone with a RuntimeWarning: training starts afresh."""
+        rows = saved.rows_of([m.cfg.config_hash() for m in self.members])
+        params = self.model.flat.shape[1]
+        if saved.flat.shape[1] != params or saved.step > self.total_steps:
+            warnings.warn(
+                f"ensemble snapshot {saved.ensemble_id} (step {saved.step}, {saved.flat.shape[1]} "
+                f"parameters a member) does not fit this ensemble ({self.total_steps} steps, {params} "
+                "parameters a member): training from the start",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return
+        index = torch.as_tensor(rows)
+        with torch.no_grad():
+            self.model.flat.copy_(saved.flat.index_select(0, index))
+            self.optimizer.exp_avg.copy_(saved.exp_avg.index_select(0, index))
+            self.optimizer.exp_avg_sq.copy_(saved.exp_avg_sq.index_select(0, index))
+        self.optimizer.steps = saved.step
+        for member, row in zip(self.members, rows, strict=True):
+            member.batches = _batches_forever(
+                member.train_split, self.tc.batch_size, self.tc.epochs, saved.step
+            )
+            member.tokens = saved.tokens[row]
+            member.best_accuracy = saved.best_accuracy[row]
+            member.history = [_checkpoint_of(c) for c in saved.history[row]]
+        if len(rows) == len(saved.members):  # the snapshot is this ensemble's: go on in its file
+            self.id = saved.ensemble_id  # (one that holds other runs too stays theirs)
+        self.size = saved.size
+        self.start_step = saved.step
+        self.epochs_done = saved.epochs_done
+        self.train_time = saved.train_time_s
+        self.t_start = time.perf_counter() - saved.wall_time_s
+        self.resumed_at = (*saved.resumed_at, saved.step)
+
 
 def train_ensemble(
     cfgs: Sequence[RunConfig],
@@ -511,6 +605,7 @@ def train_ensemble(
     device: str | torch.device | None = None,
     progress: bool = False,
     keep_models: bool = False,
+    snapshot_dir: str | Path | None = None,
 ) -> Iterator[Outcome]:
     """Train ``cfgs`` (K >= 1 runs with one :func:`ensemble_key`) together, yielding each member's
     :class:`Outcome` as soon as it finishes (early stop, divergence or the last step), so that the
@@ -522,19 +617,33 @@ def train_ensemble(
     Outcome with a :class:`NonFiniteLossError`; anything else that goes wrong (a bad device, out
     of memory) raises from the generator, and the members not yet finished have no outcome (the
     caller records them as errors).
+
+    ``snapshot_dir``: save the ensemble's state there after every evaluation, and go on from a
+    saved state that holds all of ``cfgs`` (:mod:`synthetic.snapshots`; the outcomes are those of
+    an uninterrupted ensemble, each member's metrics naming the steps it was resumed at).
     """
     _check_shareable(cfgs)
-    return _train(cfgs, device, progress, keep_models)
+    return _train(cfgs, device, progress, keep_models, None if snapshot_dir is None else Path(snapshot_dir))
 
 
 def _train(
-    cfgs: Sequence[RunConfig], device: str | torch.device | None, progress: bool, keep_models: bool
+    cfgs: Sequence[RunConfig],
+    device: str | torch.device | None,
+    progress: bool,
+    keep_models: bool,
+    snapshot_dir: Path | None,
 ) -> Iterator[Outcome]:
     """The generator behind :func:`train_ensemble`: the named steps, once per optimiser step."""
-    run = _Ensemble(cfgs, device, keep_models)
-    bar = tqdm(total=run.total_steps, desc=f"ensemble of {len(cfgs)}", disable=not progress, leave=False)
+    run = _Ensemble(cfgs, device, keep_models, snapshot_dir)
+    bar = tqdm(
+        total=run.total_steps,
+        initial=run.start_step,
+        desc=f"ensemble of {len(cfgs)}",
+        disable=not progress,
+        leave=False,
+    )
     try:
-        for step in range(1, run.total_steps + 1):
+        for step in range(run.start_step + 1, run.total_steps + 1):
             epoch, end_of_epoch = run.train_step(step)
             bar.update(1)
             due = run.evaluation_due(step, end_of_epoch)
@@ -546,7 +655,10 @@ def _train(
                 yield from run.evaluate(step, mean_loss)
             run.shrink()
             if not run.members:
+                snapshots.remove(snapshot_dir, run.id)
                 return
+            if due and snapshot_dir is not None:
+                run.save_snapshot(step)
         raise AssertionError("the last step evaluates and finishes every member")  # pragma: no cover
     finally:
         bar.close()

@@ -94,7 +94,9 @@ class Metrics(TypedDict, total=False):
     training tokens, seconds of training steps and since the ensemble started, tokens per second,
     parameters, state sizes of one example (values and fp32 bytes, actual and paper convention, at
     sequence length ``state_seq_len``), device, precision, the members trained together, and every
-    evaluation. ``wall_time_s`` and ``ensemble_size`` also appear in failure records."""
+    evaluation; ``resumed_at_steps`` only in the records of runs whose ensemble was stopped and went
+    on from a snapshot (:mod:`synthetic.snapshots`): the steps it went on from. ``wall_time_s`` and
+    ``ensemble_size`` also appear in failure records."""
 
     accuracy: float
     slice_accuracy: dict[str, float]
@@ -119,6 +121,7 @@ class Metrics(TypedDict, total=False):
     precision: str
     ensemble_size: int
     history: list[HistoryEntry]
+    resumed_at_steps: list[int]
 
 
 class RunRecord(Metrics, total=False):
@@ -231,7 +234,7 @@ def _history_entry(c: Checkpoint) -> HistoryEntry:
 def metrics_of(m: MemberMetrics) -> Metrics:
     """The record fields of a member that trained to its end (see :class:`Metrics`)."""
     final = m.final
-    return {
+    metrics: Metrics = {
         "accuracy": final.evaluation.accuracy,
         "slice_accuracy": final.evaluation.slice_accuracy,
         "slice_counts": final.evaluation.slice_counts,
@@ -256,6 +259,9 @@ def metrics_of(m: MemberMetrics) -> Metrics:
         "ensemble_size": m.ensemble_size,
         "history": [_history_entry(c) for c in m.history],
     }
+    if m.resumed_at:
+        metrics["resumed_at_steps"] = list(m.resumed_at)
+    return metrics
 
 
 def ok_record(

@@ -71,7 +71,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 from tqdm.auto import tqdm
 
-from synthetic import interrupts, weights
+from synthetic import interrupts, snapshots, weights
 from synthetic.config import RunConfig, TrainConfig
 from synthetic.devices import context_unusable
 from synthetic.layers import MIXER_CONFIGS, MixerConfig, parse_mixer
@@ -680,6 +680,7 @@ def run_sweep(
     save_models: bool | None = None,
     analysis: str | None = None,
     time_limit: float | None = None,
+    use_snapshots: bool = True,
 ) -> SweepSummary:
     """Train every run of ``profile`` that is not yet recorded, as ensembles, and append each record.
 
@@ -709,6 +710,11 @@ def run_sweep(
                   the runs left are counted in ``not_started`` for the next sweep. For jobs with
                   a hard end (a GPU lease): ensembles cut off there would be lost. Local runners
                   only (Ray tasks are all submitted at the start).
+    use_snapshots  each ensemble saves its state after every evaluation in ``snapshots/`` beside
+                  ``runs.jsonl`` (one file an ensemble, removed when it ends), and an ensemble
+                  whose runs are all in a saved one goes on from it (:mod:`synthetic.snapshots`):
+                  an interrupted sweep loses at most the steps since each ensemble's last
+                  evaluation. Off: every ensemble starts from scratch and saves nothing.
 
     The runners are generators of records (in this process and from worker processes, each as
     its member finishes; from Ray tasks, each ensemble's when it ends); this function appends each
@@ -735,17 +741,22 @@ def run_sweep(
         raise ValueError(f"gpus_per_run={gpus_per_run!r} must be a finite number > 0")
     if save_models is not None and not isinstance(save_models, bool):
         raise TypeError(f"save_models={save_models!r} must be True, False or None (the profile's)")
+    if not isinstance(use_snapshots, bool):
+        raise TypeError(f"use_snapshots={use_snapshots!r} must be True or False")
     if time_limit is not None and runner == "ray":
         raise ValueError("time_limit works with the local runner only (Ray tasks are all submitted at once)")
     limit = TimeLimit(time_limit)
     prof = exp.profile(profile)
+    store = ResultsStore(results_path(results_dir, exp.name, profile), skip_bad_lines=skip_bad_lines)
     keep = Keep(
         weights=prof.save_models if save_models is None else save_models,
         analysis=prof.analysis if analysis is None else analysis,
+        snapshots=str(snapshots.folder_of(store.path).resolve()) if use_snapshots else None,
     )
-    store = ResultsStore(results_path(results_dir, exp.name, profile), skip_bad_lines=skip_bad_lines)
     configs = [c for c in expand(exp, profile) if only is None or only(c)]
     done = store.done_hashes(include_failed=not retry_failed)
+    if use_snapshots:  # the snapshots of ensembles whose runs are all recorded now
+        snapshots.prune(snapshots.folder_of(store.path), store.done_hashes(include_failed=True))
     todo = [c for c in configs if c.config_hash() not in done]
     summary = SweepSummary(store.path, total=len(configs), skipped=len(configs) - len(todo))
     for line in store.bad_lines:

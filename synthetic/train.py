@@ -71,14 +71,19 @@ ANALYSED_TASKS = ("sd", "sd_distractor")
 class Keep:
     """What a run leaves beyond its record: ``weights`` (its trained parameters) and ``analysis``
     of its trained model, stored in the record: "none", "intervention" (the copy intervention and
-    the order effect at matched copy positions) or "full" (and the probes of its state)."""
+    the order effect at matched copy positions) or "full" (and the probes of its state); and
+    ``snapshots``, a folder where its ensemble keeps its state at every evaluation until it ends,
+    and from which an interrupted ensemble goes on (:mod:`synthetic.snapshots`; None: none)."""
 
     weights: bool = False
     analysis: str = "none"
+    snapshots: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.weights, bool):
             raise TypeError(f"weights={self.weights!r} must be True or False")
+        if self.snapshots is not None and not isinstance(self.snapshots, str):
+            raise TypeError(f"snapshots={self.snapshots!r} must be a folder path (str) or None")
         if self.analysis not in ANALYSES:
             raise ValueError(f"analysis={self.analysis!r}; allowed: {', '.join(ANALYSES)}")
 
@@ -144,7 +149,9 @@ def ensemble_outputs(
     t0 = time.perf_counter()
     unfinished = dict(enumerate(cfgs))
     try:
-        for outcome in train_ensemble(cfgs, device=device, progress=progress, keep_models=keep.models):
+        for outcome in train_ensemble(
+            cfgs, device=device, progress=progress, keep_models=keep.models, snapshot_dir=keep.snapshots
+        ):
             data = None
             if outcome.metrics is not None:
                 if outcome.model is not None and keep.weights:

@@ -1,0 +1,219 @@
+"""An ensemble's training state saved at its evaluations, so that an interrupted ensemble resumes
+where it was instead of starting again.
+
+GPU time comes in jobs of a few minutes; an ensemble of the paper profile's largest shapes takes
+most of one. A sweep given a snapshot folder (``snapshots/`` beside its ``runs.jsonl``, see
+:func:`folder_of`) has each ensemble write one file there after every evaluation, overwritten
+each time and removed when the ensemble ends; an ensemble whose runs are all in a saved one
+resumes from it (:func:`find`), so an interrupt costs at most the steps since the last evaluation.
+
+A file (``<ensemble id>.safetensors``, :func:`write` / :func:`read`) holds the stacked model's flat
+parameters and the optimiser's two moments, each [K, P] fp32 (K members still training, P
+parameters a member), and in its metadata (format :data:`SNAPSHOT_FORMAT`) everything else the
+ensemble needs to go on exactly as if it had not stopped (:class:`EnsembleSnapshot`). Members train
+independently, so a snapshot of members {a, b, c} also resumes the ensemble of {b, c} (a recorded
+meanwhile): the ensemble keeps the rows of its own members.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as save_bytes
+
+from synthetic.tasks.config import stable_digest
+from synthetic.weights import write as write_whole
+
+__all__ = [
+    "SNAPSHOTS_DIR",
+    "SNAPSHOT_FORMAT",
+    "TENSORS",
+    "EnsembleSnapshot",
+    "ensemble_id",
+    "find",
+    "folder_of",
+    "path_of",
+    "prune",
+    "read",
+    "remove",
+    "write",
+]
+
+#: the ``format`` metadata of the files this module writes
+SNAPSHOT_FORMAT = "readtwice.ensemble_snapshot.1"
+#: the folder beside a ``runs.jsonl`` where its sweep's ensembles keep their snapshots
+SNAPSHOTS_DIR = "snapshots"
+#: the tensors of a snapshot, each [K, P] fp32
+TENSORS = ("flat", "exp_avg", "exp_avg_sq")
+
+
+@dataclass
+class EnsembleSnapshot:
+    """An ensemble after the evaluation at optimiser step ``step``, its finished members dropped.
+
+    ensemble_id      names the file (:func:`ensemble_id` of the members it started with)
+    members          the config hashes of the members still training, in the stacked model's order
+    size             members the ensemble started with (the records' ``ensemble_size``)
+    step             optimiser steps done (the optimiser's step count)
+    epochs_done      whole epochs done
+    train_time_s     seconds of training steps so far; ``wall_time_s``: since the ensemble started
+    tokens           per member: training tokens so far
+    best_accuracy    per member: the best test accuracy so far
+    history          per member: its checkpoints so far, as JSON objects (the ensemble's own form)
+    resumed_at       the steps at which this ensemble was resumed before
+    flat, exp_avg, exp_avg_sq   [K, P] fp32 on the CPU: parameters and the optimiser's moments
+    """
+
+    ensemble_id: str
+    members: list[str]
+    size: int
+    step: int
+    epochs_done: int
+    train_time_s: float
+    wall_time_s: float
+    tokens: list[int]
+    best_accuracy: list[float]
+    history: list[list[dict[str, Any]]]
+    flat: torch.Tensor
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+    resumed_at: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        k = len(self.members)
+        if k == 0 or len(set(self.members)) != k:
+            raise ValueError(f"members={self.members!r} must name at least one run, each once")
+        for name in ("tokens", "best_accuracy", "history"):
+            if len(getattr(self, name)) != k:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {k} members")
+        shape = tuple(self.flat.shape)
+        for name in TENSORS:
+            t = getattr(self, name)
+            if t.dim() != 2 or t.shape[0] != k or tuple(t.shape) != shape or t.dtype != torch.float32:
+                raise ValueError(
+                    f"{name} is {t.dtype} {list(t.shape)}; a snapshot of {k} members needs float32 "
+                    f"[{k}, P] tensors of one shape (flat is {list(shape)})"
+                )
+
+    def rows_of(self, hashes: Iterable[str]) -> list[int]:
+        """The positions of runs ``hashes`` among :attr:`members` (each must be there)."""
+        missing = [h for h in hashes if h not in self.members]
+        if missing:
+            raise ValueError(f"snapshot {self.ensemble_id} holds no run {', '.join(missing)}")
+        return [self.members.index(h) for h in hashes]
+
+
+def ensemble_id(hashes: Iterable[str]) -> str:
+    """16 hex digits naming the ensemble of runs ``hashes`` (any order)."""
+    return stable_digest({"members": sorted(hashes)})[:16]
+
+
+def folder_of(runs_path: str | Path) -> Path:
+    """The snapshot folder of the sweep that records into ``runs_path`` (a ``runs.jsonl``)."""
+    return Path(runs_path).parent / SNAPSHOTS_DIR
+
+
+def path_of(folder: str | Path, ensemble: str) -> Path:
+    """The file of ensemble ``ensemble`` (an :func:`ensemble_id`) in ``folder``."""
+    return Path(folder) / f"{ensemble}.safetensors"
+
+
+def write(folder: str | Path, snap: EnsembleSnapshot) -> Path:
+    """Save ``snap`` as its ensemble's file in ``folder`` (whole or not at all); returns the path."""
+    meta = {
+        name: getattr(snap, name)
+        for name in (
+            "ensemble_id", "members", "size", "step", "epochs_done", "train_time_s", "wall_time_s",
+            "tokens", "best_accuracy", "history", "resumed_at",
+        )
+    }  # fmt: skip
+    tensors = {name: getattr(snap, name).detach().to("cpu", torch.float32).contiguous() for name in TENSORS}
+    data = save_bytes(tensors, metadata={"format": SNAPSHOT_FORMAT, "state": json.dumps(meta)})
+    path = path_of(folder, snap.ensemble_id)
+    write_whole(path, data)
+    return path
+
+
+def read(path: str | Path) -> EnsembleSnapshot:
+    """The snapshot saved at ``path``. Raises FileNotFoundError without a file and ValueError
+    naming what is wrong with one that is not a readable snapshot of this format."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no ensemble snapshot at {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            metadata = fh.metadata() or {}
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+    except Exception as err:  # safetensors raises its own error types for a damaged file
+        raise ValueError(f"{path} is not a readable safetensors file ({type(err).__name__}: {err})") from None
+    if metadata.get("format") != SNAPSHOT_FORMAT:
+        raise ValueError(f"{path}: format={metadata.get('format')!r}; this package reads {SNAPSHOT_FORMAT!r}")
+    if sorted(tensors) != sorted(TENSORS):
+        raise ValueError(f"{path} holds tensors {sorted(tensors)}; a snapshot holds {sorted(TENSORS)}")
+    try:
+        state = json.loads(metadata["state"])
+        return EnsembleSnapshot(**state, **tensors)
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"{path}: its state metadata is not a snapshot's ({type(err).__name__}: {err})"
+        ) from None
+
+
+def _members_of(path: Path) -> tuple[list[str], int]:
+    """(members, step) from a file's metadata alone (no tensors read)."""
+    with safe_open(str(path), framework="pt", device="cpu") as fh:
+        metadata = fh.metadata() or {}
+    if metadata.get("format") != SNAPSHOT_FORMAT:
+        raise ValueError(f"format={metadata.get('format')!r}, not {SNAPSHOT_FORMAT!r}")
+    state = json.loads(metadata["state"])
+    return list(state["members"]), int(state["step"])
+
+
+def find(folder: str | Path | None, hashes: Iterable[str]) -> EnsembleSnapshot | None:
+    """The snapshot in ``folder`` that holds every run of ``hashes`` (the latest step if several),
+    or None. A file that cannot be read is skipped with a RuntimeWarning naming it and why."""
+    if folder is None or not Path(folder).is_dir():
+        return None
+    wanted = set(hashes)
+    best: tuple[int, Path] | None = None
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            members, step = _members_of(path)
+        except Exception as err:  # a damaged or foreign file must not stop a sweep
+            warnings.warn(
+                f"skipping {path}: not a readable ensemble snapshot ({err})", RuntimeWarning, stacklevel=2
+            )
+            continue
+        if wanted <= set(members) and (best is None or step > best[0]):
+            best = (step, path)
+    return None if best is None else read(best[1])
+
+
+def remove(folder: str | Path | None, ensemble: str) -> None:
+    """Delete ensemble ``ensemble``'s snapshot in ``folder``, if there is one."""
+    if folder is not None:
+        path_of(folder, ensemble).unlink(missing_ok=True)
+
+
+def prune(folder: str | Path | None, recorded: Iterable[str]) -> list[Path]:
+    """Delete the snapshots in ``folder`` whose runs are all ``recorded`` (config hashes): no
+    ensemble will go on from them. Returns the paths deleted; unreadable files are left alone."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    done, gone = set(recorded), []
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            members, _ = _members_of(path)
+        except Exception:  # not ours to delete; find() warns about it
+            continue
+        if set(members) <= done:
+            path.unlink(missing_ok=True)
+            gone.append(path)
+    return gone

@@ -1,0 +1,302 @@
+"""Ensemble snapshots (synthetic.snapshots): an ensemble stopped after any step and resumed from its
+last snapshot ends exactly as if it had not stopped; the files are written whole, found by the
+runs they hold, refused with a reason when they are not snapshots, and removed when the ensemble
+ends; a sweep interrupted mid-ensemble goes on from the snapshot."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from synthetic import snapshots
+from synthetic.config import RunConfig
+from synthetic.ensemble import Outcome, _Ensemble, train_ensemble
+from synthetic.record import RunRecord, metrics_of
+from synthetic.results import ResultsStore, results_path
+from synthetic.sweep import SweepInterrupted, run_sweep
+
+from . import tiny_sweep
+from .test_ensemble import cfg, in_order
+
+torch.set_num_threads(1)
+
+#: record fields that measure time, and the one that says a run was resumed
+TIMING = {"train_time_s", "wall_time_s", "tokens_per_s", "resumed_at_steps"}
+
+
+def _snapshot(k: int, p: int, step: int = 3, members: list[str] | None = None) -> snapshots.EnsembleSnapshot:
+    g = torch.Generator().manual_seed(k * 100 + p)
+    tensors = {name: torch.randn(k, p, generator=g) for name in snapshots.TENSORS}
+    return snapshots.EnsembleSnapshot(
+        ensemble_id=f"{k:02d}{p:014d}",
+        members=members or [f"run{i}" for i in range(k)],
+        size=k + 1,
+        step=step,
+        epochs_done=1,
+        train_time_s=1.5,
+        wall_time_s=2.25,
+        tokens=list(range(k)),
+        best_accuracy=[0.5] * k,
+        history=[
+            [{"epoch": 0, "step": step, "train_loss": 0.1 * i, "evaluation": {"x": [1, 2]}}] for i in range(k)
+        ],
+        resumed_at=[1],
+        **tensors,
+    )
+
+
+# ------------------------------------------------------------------------------------- the files
+
+
+@given(k=st.integers(1, 4), p=st.integers(1, 9), loss=st.floats(allow_nan=True, allow_infinity=True))
+def test_a_snapshot_reads_back_as_written(
+    tmp_path_factory: pytest.TempPathFactory, k: int, p: int, loss: float
+) -> None:
+    folder = tmp_path_factory.mktemp("snap")
+    snap = _snapshot(k, p)
+    snap.history[0][0]["train_loss"] = loss
+    path = snapshots.write(folder, snap)
+    assert path == snapshots.path_of(folder, snap.ensemble_id)
+    assert [f.name for f in folder.iterdir()] == [path.name]  # no temporary file left
+    back = snapshots.read(path)
+    for name in snapshots.TENSORS:
+        assert torch.equal(getattr(back, name), getattr(snap, name))
+    got, want = back.history[0][0]["train_loss"], loss
+    assert got == want or (math.isnan(got) and math.isnan(want))
+    back.history[0][0]["train_loss"] = snap.history[0][0]["train_loss"] = 0.0
+    for name in ("ensemble_id", "members", "size", "step", "epochs_done", "train_time_s", "wall_time_s",
+                 "tokens", "best_accuracy", "history", "resumed_at"):  # fmt: skip
+        assert getattr(back, name) == getattr(snap, name), name
+
+
+def test_find_takes_the_latest_snapshot_that_holds_every_run(tmp_path: Path) -> None:
+    """Every subset of 3 runs against two snapshots, {a, b, c} at step 3 and {b, c} at step 6."""
+    snapshots.write(tmp_path, _snapshot(3, 2, step=3, members=["a", "b", "c"]))
+    snapshots.write(tmp_path, _snapshot(2, 2, step=6, members=["b", "c"]))
+    for n in range(4):
+        for wanted in itertools.combinations("abc", n):
+            found = snapshots.find(tmp_path, wanted)
+            assert found is not None
+            assert found.step == (3 if "a" in wanted else 6), wanted
+    assert snapshots.find(tmp_path, ["a", "d"]) is None
+    assert snapshots.find(tmp_path / "none", ["a"]) is None
+    assert snapshots.find(None, ["a"]) is None
+
+
+def test_prune_deletes_the_snapshots_of_recorded_runs_only(tmp_path: Path) -> None:
+    ab = snapshots.write(tmp_path, _snapshot(2, 2, members=["a", "b"]))
+    c = snapshots.write(tmp_path, _snapshot(1, 2, members=["c"]))
+    (tmp_path / "broken.safetensors").write_bytes(b"junk")
+    assert snapshots.prune(tmp_path, ["a"]) == []
+    assert snapshots.prune(tmp_path, ["a", "b", "d"]) == [ab]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["broken.safetensors", c.name])
+    assert snapshots.prune(None, ["c"]) == [] and snapshots.prune(tmp_path / "none", ["c"]) == []
+
+
+def test_a_damaged_file_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    snapshots.write(tmp_path, _snapshot(2, 2, members=["a", "b"]))
+    (tmp_path / "broken.safetensors").write_bytes(b"not a snapshot")
+    with pytest.warns(
+        RuntimeWarning, match=r"skipping .*broken.safetensors: not a readable ensemble snapshot"
+    ):
+        found = snapshots.find(tmp_path, ["a"])
+    assert found is not None and found.members == ["a", "b"]
+
+
+def test_bad_files_and_bad_snapshots_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no ensemble snapshot at"):
+        snapshots.read(tmp_path / "x.safetensors")
+    (tmp_path / "x.safetensors").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="is not a readable safetensors file"):
+        snapshots.read(tmp_path / "x.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "w.safetensors"), metadata={"format": "other"})
+    with pytest.raises(
+        ValueError, match=r"format='other'; this package reads 'readtwice\.ensemble_snapshot\.1'"
+    ):
+        snapshots.read(tmp_path / "w.safetensors")
+    snap = _snapshot(2, 3)
+    with pytest.raises(ValueError, match=r"exp_avg is torch.float32 \[2, 4\]; a snapshot of 2 members"):
+        snapshots.EnsembleSnapshot(**{**snap.__dict__, "exp_avg": torch.zeros(2, 4)})
+    with pytest.raises(ValueError, match="tokens has 1 entries for 2 members"):
+        snapshots.EnsembleSnapshot(**{**snap.__dict__, "tokens": [1]})
+    with pytest.raises(ValueError, match="must name at least one run, each once"):
+        snapshots.EnsembleSnapshot(**{**snap.__dict__, "members": ["a", "a"]})
+    with pytest.raises(ValueError, match="holds no run zz"):
+        snap.rows_of(["run0", "zz"])
+
+
+# ------------------------------------------------------------------------------------- ensembles
+
+
+def _cfgs(mixer: str = "based") -> list[RunConfig]:
+    """12 steps (6 an epoch), evaluations after steps 3, 6, 9 and 12 (3 and 9 mid-epoch); member 2
+    stops early at step 3, member 3 diverges."""
+    return [
+        cfg(mixer, 0),
+        cfg(mixer, 1, lr=1e-2, init="torch"),
+        cfg(mixer, 2, early_stop_accuracy=0.01),
+        cfg(mixer, 3, lr=1e5, grad_clip=None, weight_decay=0.0),
+        cfg(mixer, 4, lr=5e-3, optimizer="reference"),
+    ]
+
+
+class _Stop(Exception):
+    """Stands for the job's end (an interrupt, a lost device) after a given step."""
+
+
+def _train_until(
+    cfgs: list[RunConfig], folder: Path, stop_after: int, monkeypatch: pytest.MonkeyPatch
+) -> list[Outcome]:
+    """The outcomes yielded before the ensemble stops after step ``stop_after``."""
+    real = _Ensemble.train_step
+
+    def train_step(self: _Ensemble, step: int) -> tuple[int, bool]:
+        if step > stop_after:
+            raise _Stop
+        return real(self, step)
+
+    got: list[Outcome] = []
+    with monkeypatch.context() as m:
+        m.setattr(_Ensemble, "train_step", train_step)
+        with pytest.raises(_Stop):
+            got.extend(train_ensemble(cfgs, keep_models=True, snapshot_dir=folder))
+    return got
+
+
+def _same(resumed: Outcome, whole: Outcome) -> None:
+    """Bit for bit the same run, but for times."""
+    if whole.error is not None:
+        assert str(resumed.error) == str(whole.error)
+        return
+    assert resumed.metrics is not None and whole.metrics is not None
+    a, b = metrics_of(resumed.metrics), metrics_of(whole.metrics)
+    assert {k: v for k, v in a.items() if k not in TIMING} == {k: v for k, v in b.items() if k not in TIMING}
+    assert resumed.model is not None and whole.model is not None
+    for (name, p), (_, q) in zip(
+        resumed.model.named_parameters(), whole.model.named_parameters(), strict=True
+    ):
+        assert torch.equal(p, q), name
+
+
+@pytest.mark.parametrize("stop_after", [2, 3, 4, 7, 9, 11])
+def test_a_stopped_ensemble_resumes_as_if_it_had_not_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_after: int
+) -> None:
+    cfgs = _cfgs()
+    whole = in_order(train_ensemble(cfgs, keep_models=True))
+    first = _train_until(cfgs, tmp_path, stop_after, monkeypatch)
+    saved = list(tmp_path.iterdir())
+    last_eval = max((s for s in (3, 6, 9, 12) if s <= stop_after), default=None)
+    assert len(saved) == (last_eval is not None)
+    done = {o.index for o in first}
+    left = [c for i, c in enumerate(cfgs) if i not in done]
+    rest = list(train_ensemble(left, keep_models=True, snapshot_dir=tmp_path))
+    assert not list(tmp_path.iterdir())  # removed when the ensemble ended
+    by_hash = {o.cfg.config_hash(): o for o in [*first, *rest]}
+    assert len(by_hash) == len(cfgs)
+    for w in whole:
+        got = by_hash[w.cfg.config_hash()]
+        _same(got, w)
+        if got.metrics is not None and w.index not in done:
+            assert got.metrics.resumed_at == (() if last_eval is None else (last_eval,))
+            assert got.metrics.ensemble_size == len(cfgs)
+
+
+def test_a_snapshot_of_more_runs_resumes_some_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Members 0 and 4 go on from a snapshot that also holds member 1 (which another ensemble
+    would train): the same runs as in the whole ensemble, resumed twice."""
+    cfgs = _cfgs()
+    whole = in_order(train_ensemble(cfgs, keep_models=True))
+    _train_until(cfgs, tmp_path, 4, monkeypatch)
+    _train_until([cfgs[0], cfgs[4]], tmp_path, 7, monkeypatch)
+    assert len(list(tmp_path.iterdir())) == 2  # the first snapshot (step 3) and the second (step 6)
+    rest = in_order(train_ensemble([cfgs[0], cfgs[4]], keep_models=True, snapshot_dir=tmp_path))
+    for got, w in zip(rest, [whole[0], whole[4]], strict=True):
+        _same(got, w)
+        assert got.metrics is not None and got.metrics.resumed_at == (3, 6)
+
+
+def test_a_snapshot_that_does_not_fit_is_left_alone_with_a_warning(tmp_path: Path) -> None:
+    cfgs = _cfgs()[:2]
+    whole = in_order(train_ensemble(cfgs, keep_models=True))
+    hashes = [c.config_hash() for c in cfgs]
+    snapshots.write(tmp_path, _snapshot(2, 5, members=hashes))  # 5 parameters a member: another model
+    with pytest.warns(
+        RuntimeWarning, match=r"does not fit this ensemble \(12 steps, \d+ parameters a member\)"
+    ):
+        fresh = in_order(train_ensemble(cfgs, keep_models=True, snapshot_dir=tmp_path))
+    for got, w in zip(fresh, whole, strict=True):
+        _same(got, w)
+        assert got.metrics is not None and got.metrics.resumed_at == ()
+
+
+# ------------------------------------------------------------------------------------- sweeps
+
+
+SNAPSHOT_TOML = tiny_sweep.TOML.replace("epochs = 1,", "epochs = 3,")
+
+
+def _records(res: Path) -> dict[str, RunRecord]:
+    store = ResultsStore(results_path(res, tiny_sweep.NAME, "quick"))
+    return {r["config_hash"]: r for r in store.records()}
+
+
+def _ctrl_c_after(steps: int) -> Any:
+    """A train_step that raises KeyboardInterrupt once ``steps`` steps were trained in all."""
+    real = _Ensemble.train_step
+    calls = itertools.count(1)
+
+    def train_step(self: _Ensemble, step: int) -> tuple[int, bool]:
+        if next(calls) > steps:
+            raise KeyboardInterrupt
+        return real(self, step)
+
+    return train_step
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_interrupted_sweep_goes_on_from_the_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Ctrl-C in the first ensemble's second epoch; the next sweep resumes it from its first
+    evaluation (step 4) and records what an uninterrupted sweep records (times aside)."""
+    exp = tiny_sweep.write(tmp_path, SNAPSHOT_TOML)
+    whole = run_sweep(exp, "quick", results_dir=tmp_path / "whole", ensemble=2, progress=False)
+    assert whole.ok == 8
+    res = tmp_path / "res"
+    with monkeypatch.context() as m:  # 4 steps an epoch, an evaluation after each: step 6 is in epoch 2
+        m.setattr(_Ensemble, "train_step", _ctrl_c_after(5))
+        with pytest.raises(SweepInterrupted):
+            run_sweep(exp, "quick", results_dir=res, ensemble=2, progress=False)
+    folder = snapshots.folder_of(results_path(res, tiny_sweep.NAME, "quick"))
+    assert len(list(folder.iterdir())) == 1
+    assert not _records(res)
+    again = run_sweep(exp, "quick", results_dir=res, ensemble=2, progress=False, workers=workers)
+    assert again.ok == 8
+    assert not list(folder.iterdir())
+    got, want = _records(res), _records(tmp_path / "whole")
+    assert got.keys() == want.keys()
+    resumed = [h for h, r in got.items() if "resumed_at_steps" in r]
+    assert len(resumed) == 2 and all(got[h]["resumed_at_steps"] == [4] for h in resumed)
+    for h, r in got.items():
+        for key in ("accuracy", "slice_counts", "history", "train_tokens", "steps", "ensemble_size"):
+            assert r[key] == want[h][key], (h, key)
+    off = run_sweep(
+        exp, "quick", results_dir=tmp_path / "off", ensemble=2, progress=False, use_snapshots=False
+    )
+    assert (
+        off.ok == 8 and not (tmp_path / "off" / tiny_sweep.NAME / "quick" / snapshots.SNAPSHOTS_DIR).exists()
+    )
+    with pytest.raises(TypeError, match="use_snapshots='yes' must be True or False"):
+        run_sweep(exp, "quick", results_dir=res, use_snapshots="yes")  # type: ignore[arg-type]
