@@ -136,5 +136,5 @@ def draw_mechanism(interventions: pd.DataFrame, matched: pd.DataFrame, title: st
     for ax in grid[0]:
         ax.legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # half an inch for the title
     return fig

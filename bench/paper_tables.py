@@ -1,0 +1,262 @@
+"""The README's tables of the `paper` profile (section "Paper scale"), from its committed records.
+
+    python bench/paper_tables.py [--results results/sd_order/paper/runs.jsonl]
+
+Reads the records only (never trains, never loads weights) and prints markdown:
+
+1. Which runs are in: per feature dim, learning rate and protocol (init), the runs and their seeds;
+   the commits (with the shapes each trained), devices and precision named in the records; runs not
+   ``ok`` and runs with a NaN accuracy, if any; guessing within the smaller set per order.
+2. Accuracy by set order, one row per (variant, protocol), one column per feature dim. A run's
+   accuracy in an order is the mean over that order's 10 test slices ("short first": |A| < |B|,
+   "long first": |A| > |B|; :func:`synthetic.plots.training.run_orders`). Each cell: short first
+   vs long first (means over the cell's runs), and their difference as mean over runs ± standard
+   error over runs (sd / sqrt(n), ddof 1). "runs ahead": runs with short first better, over the row.
+   Then, per row, the ranges over the f cells of those means and over the runs of the difference.
+3. What the models compute, from the records' ``mechanism`` field (runs analysed from commit
+   48a9593 on; :func:`synthetic.results.load_mechanism`):
+   - the copy intervention by order (logits): per (variant, protocol, f, order) each copy's
+     evidence and the interaction, means over runs; per (variant, protocol) the range of the
+     interaction over run x order cells, the cells where it is positive and the ranges of each
+     copy's evidence;
+   - the order effect (short-first minus long-first accuracy) over all test examples and at
+     matched copy positions (selected examples, by column and by index): each run's mean over its
+     10 mirror pairs, then mean ± standard error over runs as in
+     :func:`synthetic.plots.mechanism.matched_table` (the larger of sd / sqrt(n) and the binomial one);
+   - from the records of version 3 on, the placed order effect (copies moved to shared places,
+     ``placed_order_effect``), by column and by index, beside the effect as generated for the same
+     runs: each run's mean over its mirror pairs, then mean ± sd / sqrt(n) over runs, and the runs
+     with a positive placed effect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synthetic.plots import mechanism, training
+from synthetic.results import load, load_mechanism
+
+FIRST, SECOND = "short first", "long first"
+PROTOCOLS = {"torch": "PyTorch init", "reference": "the paper code's init and optimiser"}
+ROWS = [(v, i) for v in ("Based (causal)", "Based (non-causal)") for i in PROTOCOLS]
+SHAPE = ["variant", "init", "feature_dim"]
+
+
+def _label(variant: str, init: str) -> str:
+    return f"{variant.replace('Based (', '').rstrip(')')} Based, {PROTOCOLS[init]}"
+
+
+def _se(values: pd.Series) -> float:
+    """Standard error of the mean over runs, sd / sqrt(n) (ddof 1; 0 for one run)."""
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3f}".replace("-", "−")
+
+
+def _plain(x: float) -> str:
+    return f"{x:.3f}".replace("-", "−")
+
+
+def coverage(df: pd.DataFrame) -> str:
+    """Runs per (feature dim, lr, protocol, variant) with their seeds; commits and devices."""
+    runs = df.drop_duplicates("config_hash")
+    cells = runs.groupby(["feature_dim", "lr", "init", "variant"]).seed.apply(lambda s: sorted(s.tolist()))
+    rows = [
+        [str(f), f"{lr:g}", i, v, str(len(s)), " ".join(map(str, s))] for (f, lr, i, v), s in cells.items()
+    ]
+    table = _markdown(["f", "lr", "init", "variant", "runs", "seeds"], rows)
+    commits = runs.groupby("commit", sort=False).config_hash.count()
+    lines = []
+    for commit, n in commits.items():
+        g = runs[runs.commit == commit]
+        shapes = sorted(set(zip(g.feature_dim, g.lr, strict=True)))
+        lines.append(f"- {commit}: {n} runs (" + ", ".join(f"f {f} lr {lr:g}" for f, lr in shapes) + ")")
+    devices = ", ".join(sorted(set(runs.device)))
+    precisions = ", ".join(sorted(set(runs.precision)))
+    head = f"{len(runs)} runs; d_model {sorted(set(runs.d_model))}; devices: {devices}; {precisions}"
+    return "\n".join([head, table, "commits:", *lines])
+
+
+def accuracy_table(runs: pd.DataFrame) -> str:
+    """Per (variant, protocol) and feature dim: short vs long first, the difference ± s.e."""
+    fs = sorted(runs.feature_dim.unique())
+    header = ["variant, protocol"]
+    for f in fs:
+        cell = runs[runs.feature_dim == f]
+        lrs = sorted(cell.lr.unique())
+        per = cell.groupby(["variant", "init"]).size()
+        n = f"{per.min()}" if per.min() == per.max() else f"{per.min()}-{per.max()}"
+        lr = "" if len(lrs) > 1 else f", lr {lrs[0]:g}"
+        header.append(f"f = {f} ({n} runs{lr})")
+    header.append("runs ahead")
+    rows = []
+    for variant, init in ROWS:
+        row = runs[(runs.variant == variant) & (runs.init == init)]
+        cells = [_label(variant, init)]
+        for f in fs:
+            g = row[row.feature_dim == f]
+            cells.append(
+                f"{g[FIRST].mean():.3f} vs {g[SECOND].mean():.3f}, "
+                f"{_signed(g.difference.mean())} ± {_se(g.difference):.3f}"
+            )
+        cells.append(f"{int((row.difference > 0).sum())} / {len(row)}")
+        rows.append(cells)
+    return _markdown(header, rows)
+
+
+def cell_ranges(runs: pd.DataFrame) -> str:
+    """Per (variant, protocol): ranges over the feature-dim cells of the cell means (short first,
+    long first, difference) and over the runs of the difference."""
+    rows = []
+    for variant, init in ROWS:
+        row = runs[(runs.variant == variant) & (runs.init == init)]
+        means = row.groupby("feature_dim")[[FIRST, SECOND, "difference"]].mean()
+        rows.append(
+            [_label(variant, init)]
+            + [f"{_plain(means[c].min())} to {_plain(means[c].max())}" for c in (FIRST, SECOND, "difference")]
+            + [f"{_plain(row.difference.min())} to {_plain(row.difference.max())}"]
+        )
+    header = ["variant, protocol", "short first (cells)", "long first (cells)", "difference (cells)"]
+    return _markdown([*header, "difference (runs)"], rows)
+
+
+def intervention_tables(by_order: pd.DataFrame) -> str:
+    """The copy intervention: per (variant, protocol, f, order) the mean over runs; then per
+    (variant, protocol) the range over run x order cells and the cells with a positive interaction."""
+    by_order = by_order[by_order.order.isin(mechanism.ORDERS)]
+    means = _in_rows(mechanism.intervention_table(by_order))
+    rows = []
+    for r in means.itertuples():
+        rows.append(
+            [
+                _label(r.variant, r.init),
+                str(r.feature_dim),
+                r.order,
+                str(r.seeds),
+                _plain(r.gain_first),
+                _plain(r.gain_second),
+                _signed(r.interaction),
+            ]
+        )
+    header = ["variant, protocol", "f", "order", "runs", "first copy", "second copy", "interaction"]
+    first = _markdown(header, rows)
+    rows = []
+    for variant, init in ROWS:
+        g = by_order[(by_order.variant == variant) & (by_order.init == init)]
+        cells = [_label(variant, init), str(len(g))]
+        cells.append(f"{_signed(g.interaction.min())} to {_signed(g.interaction.max())}")
+        cells.append(f"{int((g.interaction > 0).sum())} / {len(g)}")
+        for order in mechanism.ORDERS:
+            o = g[g.order == order]
+            cells += [f"{o[c].min():.2f}-{o[c].max():.2f}" for c in ("gain_first", "gain_second")]
+        rows.append(cells)
+    header = ["variant, protocol", "run x order cells", "interaction", "interaction > 0"]
+    header += [f"{c} copy, {o}" for o in mechanism.ORDERS for c in ("first", "second")]
+    return first + "\n\n" + _markdown(header, rows)
+
+
+def _in_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` sorted as :data:`ROWS` (variant, protocol), then by feature dim."""
+    rank = {key: i for i, key in enumerate(ROWS)}
+    order = [rank[(v, i)] for v, i in zip(table.variant, table.init, strict=True)]
+    return table.assign(_rank=order).sort_values(["_rank", "feature_dim"]).drop(columns="_rank")
+
+
+def selected_table(matched: pd.DataFrame) -> str:
+    """Per (variant, protocol, f): the order effect over all examples and at matched positions
+    (selected examples), by column and by index, mean ± s.e. over runs (as ``matched_table``)."""
+    selected = mechanism.matched_table(matched)
+    col = _in_rows(selected[selected.matching == "column"]).set_index(SHAPE)
+    idx = selected[selected.matching == "index"].set_index(SHAPE)
+    rows = []
+    for key, c in col.iterrows():
+        i = idx.loc[key]
+        rows.append(
+            [_label(key[0], key[1]), str(key[2]), str(int(c.seeds))]
+            + [
+                f"{_signed(r[m])} ± {r[m + ' se']:.3f}"
+                for r, m in ((c, "difference"), (c, "matched_difference"), (i, "matched_difference"))
+            ]
+        )
+    header = ["variant, protocol", "f", "runs", "all examples", "matched by column", "matched by index"]
+    return _markdown(header, rows)
+
+
+def placed_table(placed: pd.DataFrame) -> str:
+    """Per (variant, protocol, f), the runs with the placed analysis: the order effect as
+    generated and with the copies placed by column and by index (each run's mean over its mirror
+    pairs; mean ± sd / sqrt(n) over runs) and the runs with a positive placed effect."""
+    per_run = placed.groupby([*SHAPE, "lr", "matching", "config_hash"])[["difference", "placed_difference"]]
+    per_run = per_run.mean().reset_index()
+    rows = []
+    for key, g in per_run.groupby(SHAPE):
+        variant, init, f = key
+        col, idx = g[g.matching == "column"], g[g.matching == "index"]
+        lrs = ", ".join(f"{lr:g}" for lr in sorted(g.lr.unique()))
+        cells = [_label(variant, init), str(f), lrs, str(len(col))]
+        cells.append(f"{_signed(col.difference.mean())} ± {_se(col.difference):.3f}")
+        for p in (col, idx):
+            d = p.placed_difference
+            cells.append(f"{_signed(d.mean())} ± {_se(d):.3f} ({int((d > 0).sum())} / {len(d)})")
+        rows.append((variant, init, f, cells))
+    rank = {key: i for i, key in enumerate(ROWS)}
+    rows.sort(key=lambda r: (rank[(r[0], r[1])], r[2]))
+    header = ["variant, protocol", "f", "lr", "runs", "as generated", "placed by column", "placed by index"]
+    return _markdown(header, [r[3] for r in rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="results/sd_order/paper/runs.jsonl")
+    args = parser.parse_args(argv)
+    df = load(args.results, include_failed=True)
+    failed = df[df.status != "ok"].drop_duplicates("config_hash")
+    df = df[df.status == "ok"]
+    print("## runs\n")
+    print(coverage(df))
+    if not failed.empty:
+        listed = failed[["config_hash", "status", "error"]].to_dict("records")
+        print(f"\nnot ok: {len(failed)} runs: {listed}")
+    runs = training.run_orders(df, training.sd_order_of, FIRST, SECOND)
+    nan = runs[runs[[FIRST, SECOND]].isna().any(axis=1)]
+    if not nan.empty:
+        print(f"\nruns with a NaN accuracy: {nan.config_hash.tolist()}")
+    chance = training.sd_chance(df)
+    print("\nguessing within the smaller set: " + ", ".join(f"{k} {v:.3f}" for k, v in chance.items()))
+    print("\n## accuracy by set order (per run: mean over the order's test slices)\n")
+    print(accuracy_table(runs))
+    print("\n## ranges over the f cells (cell means) and over the runs\n")
+    print(cell_ranges(runs))
+    by_order = load_mechanism(args.results, "intervention_by_order")
+    matched = load_mechanism(args.results, "matched")
+    placed = load_mechanism(args.results, "placed")
+    print(
+        f"\n## what the models compute: {by_order.config_hash.nunique()} runs analysed "
+        f"({by_order.attrs['unanalysed']} without an analysis, {len(by_order.attrs['analysis_errors'])} "
+        f"analysis errors); {placed.config_hash.nunique() if not placed.empty else 0} with the placed "
+        "order effect\n"
+    )
+    print(intervention_tables(by_order))
+    print("\n" + selected_table(matched))
+    if not placed.empty:
+        print("\nplaced (runs > 0 in brackets):\n")
+        print(placed_table(placed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
