@@ -15,14 +15,30 @@
 # of 8, the paper sweep's size; STEPS per measurement).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
-# from results/sd_order/paper/runs.jsonl (carry it; it comes back under $OUT), one worker per GPU
-# (or WORKERS); each call continues where the last stopped. With Ray carried as a wheel (README),
-# RUNNER=ray places one ensemble per GPU task. `profile NAME` does the same for another sd_order profile.
+# from results/sd_order/paper/runs.jsonl (tracked: it travels; it comes back under $OUT), one worker
+# per GPU (or WORKERS); each call continues where the last stopped. The ensemble in flight at the
+# limit keeps its state at its last evaluation (synthetic/snapshots.py): it comes back as
+# $OUT/snapshots.tar.part-* (pieces under the 16 MiB a returned file may have); here,
+#   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
+# puts them in results/sd_order/PROFILE/snapshots/, and the next call carries that folder
+# (carry: [".whl", "results/sd_order/paper/snapshots"]) and goes on from there. With Ray carried as
+# a wheel (README), RUNNER=ray places one ensemble per GPU task. `profile NAME` does the same for
+# another sd_order profile.
 # Provenance: records and CSVs carry `git rev-parse --short HEAD` of the copy on the device, with
 # `-dirty` when its tracked files differ from that commit (the copy's git can be older than the
 # working tree sent with it); set READTWICE_COMMIT=<rev> in the command to name the commit exactly.
 set -uo pipefail
 what=${1:-all}; shift || true
+if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: the snapshots it returned
+  from=${1:?usage: bash bench/gpu_session.sh unpack FILES_AT [PROFILE]}; dest=results/sd_order/${2:-paper}
+  rm -rf "$dest/snapshots"; mkdir -p "$dest"
+  if ls "$from"/snapshots.tar.part-* >/dev/null 2>&1; then
+    cat "$from"/snapshots.tar.part-* | tar -x -C "$dest" && ls -l "$dest/snapshots"
+  else
+    echo "no snapshots returned: no ensemble was in flight"
+  fi
+  exit
+fi
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 export PYTHONPATH=$PWD
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -124,13 +140,16 @@ if [[ $what == paper || $what == profile ]]; then
   # `paper`, or `profile NAME`: train that sd_order profile, resuming from its runs.jsonl (carried)
   profile=paper; [[ $what == profile ]] && { profile=$1; shift; }
   gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-  # SIGINT at the limit: the sweep stops cleanly (records written, claims released); killed 30 s later
-  # --time-limit: no ensemble starts that would not end before the limit (judged by the longest so
-  # far); the timeout stops what was misjudged (the first ensembles of a call have no estimate)
+  # SIGINT at the limit: the sweep stops cleanly (records written, claims released; the ensemble in
+  # flight keeps its snapshot at its last evaluation); killed 30 s later. No --time-limit: with
+  # snapshots an ensemble cut off at the limit loses only the steps since its last evaluation.
   limit=$(( ${PAPER_MINUTES:-9} * 60 ))
-  extra=(); [[ ${RUNNER:-local} == local ]] && extra=(--time-limit $(( limit - 15 )))
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
-    --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "${extra[@]}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
+    --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
   cp "results/sd_order/$profile/runs.jsonl" "$out/runs.jsonl"
+  if compgen -G "results/sd_order/$profile/snapshots/*.safetensors" >/dev/null; then
+    tar -C "results/sd_order/$profile" -cf - snapshots | split -b 15M - "$out/snapshots.tar.part-"
+    ls -l "$out"/snapshots.tar.part-*
+  fi
   python3 -m synthetic show "sd_order/$profile" | tail -8
 fi
