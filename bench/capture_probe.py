@@ -32,7 +32,7 @@ def probe(variant: str, d_model: int, f: int, members: int, steps: int, mode: st
     """Trains one ensemble with captures in ``mode``; returns how many captures failed."""
     failures: list[str] = []
     real_graph, real_warn = torch.cuda.graph, step_graphs.warnings.warn
-    step_graphs.torch.cuda.graph = functools.partial(real_graph, capture_error_mode=mode)  # type: ignore[assignment]
+    step_graphs.torch.cuda.graph = functools.partial(real_graph, capture_error_mode=mode)  # type: ignore[misc,assignment]
 
     def warn(message: str, *args: object, **kwargs: object) -> None:
         failures.append(message)
@@ -43,7 +43,8 @@ def probe(variant: str, d_model: int, f: int, members: int, steps: int, mode: st
         cfgs = [run_config("paper", variant, d_model, f, seed, steps, "cuda") for seed in range(members)]
         seconds, done, tokens = time_ours(cfgs)
     finally:
-        step_graphs.torch.cuda.graph, step_graphs.warnings.warn = real_graph, real_warn  # type: ignore[assignment]
+        step_graphs.torch.cuda.graph = real_graph  # type: ignore[misc]
+        step_graphs.warnings.warn = real_warn
     rate = tokens / seconds / 1e6
     print(f"[{mode}] {variant} d={d_model} f={f} K={members}: {done} steps, {rate:.1f}M tokens/s, "
           f"{len(failures)} failed captures", flush=True)  # fmt: skip
