@@ -300,3 +300,29 @@ def test_an_interrupted_sweep_goes_on_from_the_snapshot(
     )
     with pytest.raises(TypeError, match="use_snapshots='yes' must be True or False"):
         run_sweep(exp, "quick", results_dir=res, use_snapshots="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_graphed_ensemble_resumes_on_the_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str
+) -> None:
+    """The same on CUDA with graphed steps (new graphs after the resume): equal up to rounding."""
+    cfgs = [
+        cfg("based", i, device="cuda", precision=precision, epochs=6, lr=lr)
+        for i, lr in enumerate([3e-3, 1e-2])
+    ]
+    whole = in_order(train_ensemble(cfgs, keep_models=True))
+    first = _train_until(cfgs, tmp_path, 20, monkeypatch)
+    assert not first and len(list(tmp_path.iterdir())) == 1
+    rest = in_order(train_ensemble(cfgs, keep_models=True, snapshot_dir=tmp_path))
+    rtol, atol = (1e-4, 1e-5) if precision == "fp32" else (3e-2, 3e-2)
+    for got, w in zip(rest, whole, strict=True):
+        assert got.metrics is not None and w.metrics is not None and got.metrics.resumed_at == (18,)
+        a, b = metrics_of(got.metrics), metrics_of(w.metrics)
+        assert a["steps"] == b["steps"] and a["train_tokens"] == b["train_tokens"]
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=rtol, abs=atol)
+        assert got.model is not None and w.model is not None
+        for (name, p), (_, q) in zip(got.model.named_parameters(), w.model.named_parameters(), strict=True):
+            torch.testing.assert_close(p, q, rtol=rtol, atol=atol, msg=name)
