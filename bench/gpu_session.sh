@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|paper-rates|paper|profile NAME] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|profile-step|paper-rates|paper|profile NAME|unpack FILES_AT] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -14,6 +14,8 @@
 # then times eager, graphed and graphed + fused-norm steps at the paper profile's shapes (ensembles
 # of 8, the paper sweep's size; STEPS per measurement).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
+# `profile-step` profiles replayed (graphed, fused-norm) steps of ensembles of 8 at the smallest and
+# largest paper shapes (bench/profile_step.py; the table for bench/NOTES-training.md).
 # `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
 # from results/sd_order/paper/runs.jsonl (tracked: it travels; it comes back under $OUT), one worker
 # per GPU (or WORKERS); each call continues where the last stopped. The ensemble in flight at the
@@ -119,6 +121,14 @@ if [[ $what == paper-rates ]]; then
   # paper profile's cost from them
   python3 bench/train_throughput.py --profile paper --device cuda --shapes all --ensembles-only --members 8 \
     --steps ${STEPS:-200} --repeats 1 --out "$out" "$@" 2>&1 | tee "$out/paper_rates.log" | grep -v "^ *$" | tail -30
+fi
+
+if [[ $what == profile-step ]]; then
+  for shape in "Based (causal)|36|4" "Based (causal)|128|24" "Based (non-causal)|128|24"; do
+    IFS='|' read -r variant d f <<< "$shape"
+    python3 bench/profile_step.py --variant "$variant" --d-model "$d" --f "$f" --members 8 "$@" 2>&1 \
+      | tee -a "$out/profile_step.log" | grep -v "^ *$" | head -24
+  done
 fi
 
 if [[ $what == step-graphs ]]; then

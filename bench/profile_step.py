@@ -1,17 +1,21 @@
-"""Where a training step's GPU time goes: torch.profiler over a few steps of one ensemble.
+"""Where a training step's GPU time goes: torch.profiler over steps of one ensemble.
 
-    python bench/profile_step.py [--variant "Based (causal)"] [--d-model 36] [--f 4] [--members 32]
-                                 [--steps 12] [--top 15]
+    python bench/profile_step.py [--variant "Based (causal)"] [--d-model 36] [--f 4] [--members 8]
+                                 [--warmup 72] [--steps 24] [--top 15]
 
-Trains ``--steps`` optimiser steps of an ensemble at the paper profile's shapes (bench/
-train_throughput.py's configs), the last third under the profiler, and prints the kernels with
-the most GPU time (self CUDA time, summed) and the step's GPU-busy fraction.
+Builds an ensemble at the paper profile's shapes (bench/train_throughput.py's configs), trains
+``--warmup`` optimiser steps unprofiled (with CUDA graphs, the default on CUDA, every batch shape
+needs 3 eager steps and a capture first: 72 steps give each of the 12 shapes about 6), then
+``--steps`` more under the profiler, and prints the kernels with the most GPU time (self CUDA time,
+summed), the GPU-busy time a step and the wall time a step. READTWICE_TRAIN_STEP and
+READTWICE_FUSED_NORM choose what is profiled (printed in the first line).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -20,7 +24,9 @@ from torch.autograd import DeviceType
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.train_throughput import VARIANTS, run_config
-from synthetic.ensemble import load_splits, train_ensemble
+from synthetic.ensemble import _Ensemble, load_splits
+from synthetic.kernels.member_norm import fused_norm_enabled
+from synthetic.step_graphs import train_step_mode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,24 +34,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="Based (causal)", choices=list(VARIANTS))
     parser.add_argument("--d-model", type=int, default=36)
     parser.add_argument("--f", type=int, default=4)
-    parser.add_argument("--members", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--members", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=72)
+    parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--device", default="cuda", help="cuda (cpu: a smoke test of this script)")
     args = parser.parse_args(argv)
+    total = args.warmup + args.steps
+    device = torch.device(args.device)
     cfgs = [
-        run_config("paper", args.variant, args.d_model, args.f, s, args.steps, "cuda")
+        run_config("paper", args.variant, args.d_model, args.f, s, total, args.device)
         for s in range(args.members)
     ]
     load_splits(cfgs[0].data)
-    list(train_ensemble(cfgs))  # warm-up: compiles, autotunes, allocator
-    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    run = _Ensemble(cfgs, device, keep_models=False)
+    if run.total_steps < total:
+        raise SystemExit(f"the configs train {run.total_steps} steps, fewer than {total}")
+    for step in range(1, args.warmup + 1):
+        run.train_step(step)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    t0 = time.perf_counter()
     with torch.profiler.profile(activities=activities) as prof:
-        list(train_ensemble(cfgs))
+        for step in range(args.warmup + 1, total + 1):
+            run.train_step(step)
+        sync()
+    wall = (time.perf_counter() - t0) / args.steps
     events = prof.key_averages()
-    total = sum(e.self_device_time_total for e in events if e.device_type == DeviceType.CUDA)  # kernels
+    busy = sum(e.self_device_time_total for e in events if e.device_type == DeviceType.CUDA) / args.steps
+    graphs = 0 if run.graphs is None else len(run.graphs.graphs)
+    fused = int(fused_norm_enabled() and device.type == "cuda")
     print(
-        f"{args.variant} d_model={args.d_model} f={args.f} K={args.members}: {args.steps} steps "
-        f"(+ one eval), GPU busy {total / 1e3:.1f} ms"
+        f"{args.variant} d_model={args.d_model} f={args.f} K={args.members}: train_step="
+        f"{train_step_mode(device)} ({graphs} shapes graphed) fused_norm={fused}; {args.steps} steps "
+        f"profiled after {args.warmup}: GPU busy {busy / 1e3:.2f} ms a step, wall {wall * 1e3:.2f} ms "
+        "a step (under the profiler)"
     )
     print(events.table(sort_by="self_device_time_total", row_limit=args.top, max_name_column_width=60))
     return 0
