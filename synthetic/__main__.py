@@ -141,6 +141,24 @@ def _resolve_results(spec: str, results_dir: Path) -> Path:
     )
 
 
+def _report_snapshots(path: Path) -> None:
+    """One line per ensemble that stopped mid-way and will go on from its snapshot."""
+    from synthetic import snapshots
+
+    folder = path.parent if path.is_file() else path
+    files = sorted(folder.rglob(f"{snapshots.SNAPSHOTS_DIR}/*.safetensors"))
+    for file in files:
+        try:
+            state = snapshots.peek(file)
+            line = (
+                f"{len(state['members'])} of {state['size']} runs at step {state['step']} "
+                f"({state['epochs_done']} epochs done)"
+            )
+        except Exception as err:  # say what it is, do not stop the listing
+            line = f"not a readable snapshot ({err})"
+        print(f"  in flight, goes on next run: {file}: {line}")
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from synthetic.results import load_runs
 
@@ -148,6 +166,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     bad = runs.attrs.get("bad_lines", [])
     if runs.empty:
         print("no runs recorded")
+        _report_snapshots(_resolve_results(args.results_spec, args.results))
         _report_bad_lines(bad)
         return 0
     cols = [
@@ -181,6 +200,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print(f"\n{len(runs)} runs, {len(runs) - len(failed)} ok, {len(failed)} failed")
     for _, row in failed.iterrows():
         print(f"  {row['status']} {row['variant']} d_model={row['d_model']} lr={row['lr']}: {row['error']}")
+    _report_snapshots(_resolve_results(args.results_spec, args.results))
     _report_bad_lines(bad)
     return 0
 

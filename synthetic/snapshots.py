@@ -40,6 +40,7 @@ __all__ = [
     "find",
     "folder_of",
     "path_of",
+    "peek",
     "prune",
     "read",
     "remove",
@@ -166,13 +167,20 @@ def read(path: str | Path) -> EnsembleSnapshot:
         ) from None
 
 
-def _members_of(path: Path) -> tuple[list[str], int]:
-    """(members, step) from a file's metadata alone (no tensors read)."""
+def peek(path: str | Path) -> dict[str, Any]:
+    """A snapshot file's state metadata alone (no tensors read): members, step, epochs_done, ...
+    Raises ValueError for a file of another format."""
     with safe_open(str(path), framework="pt", device="cpu") as fh:
         metadata = fh.metadata() or {}
     if metadata.get("format") != SNAPSHOT_FORMAT:
         raise ValueError(f"format={metadata.get('format')!r}, not {SNAPSHOT_FORMAT!r}")
-    state = json.loads(metadata["state"])
+    state: dict[str, Any] = json.loads(metadata["state"])
+    return state
+
+
+def _members_of(path: Path) -> tuple[list[str], int]:
+    """(members, step) from a file's metadata alone."""
+    state = peek(path)
     return list(state["members"]), int(state["step"])
 
 

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from synthetic import snapshots
+from synthetic.__main__ import main
 from synthetic.config import RunConfig
 from synthetic.ensemble import Outcome, _Ensemble, train_ensemble
 from synthetic.record import RunRecord, metrics_of
@@ -267,7 +268,7 @@ def _ctrl_c_after(steps: int) -> Any:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_an_interrupted_sweep_goes_on_from_the_snapshot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], workers: int
 ) -> None:
     """Ctrl-C in the first ensemble's second epoch; the next sweep resumes it from its first
     evaluation (step 4) and records what an uninterrupted sweep records (times aside)."""
@@ -282,6 +283,14 @@ def test_an_interrupted_sweep_goes_on_from_the_snapshot(
     folder = snapshots.folder_of(results_path(res, tiny_sweep.NAME, "quick"))
     assert len(list(folder.iterdir())) == 1
     assert not _records(res)
+    results_path(res, tiny_sweep.NAME, "quick").touch()  # no record yet: an empty store
+    assert main(["show", str(res / tiny_sweep.NAME / "quick")]) == 0
+    assert "in flight, goes on next run: " in capsys.readouterr().out
+    (folder / "junk.safetensors").write_bytes(b"junk")
+    assert main(["show", str(res)]) == 0
+    shown = capsys.readouterr().out
+    assert "2 of 2 runs at step 4 (1 epochs done)" in shown and "junk.safetensors: not a readable" in shown
+    (folder / "junk.safetensors").unlink()
     again = run_sweep(exp, "quick", results_dir=res, ensemble=2, progress=False, workers=workers)
     assert again.ok == 8
     assert not list(folder.iterdir())
