@@ -266,6 +266,21 @@ class LanguageModel(nn.Module):
         """input_ids int [B, T]; prefix_len int64 [B] (read by prefix mixers) -> logits [B, T, V]."""
         return self._head(self.hidden_states(input_ids, prefix_len))
 
+    def logits_at(
+        self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None, cols: torch.Tensor
+    ) -> torch.Tensor:
+        """The logits at positions ``cols`` (int64 [B, Q]) only: [B, Q, V], row b's q-th equal to
+        ``forward(input_ids, prefix_len)[b, cols[b, q]]``; the last block and the head run at
+        those positions alone (at V = 2048 the head over every position costs more than the
+        model's blocks, and its [B, T, V] output is most of the memory traffic)."""
+        self._check_ids(input_ids)
+        if input_ids.dim() != 2 or cols.dim() != 2 or cols.shape[0] != input_ids.shape[0]:
+            raise ValueError(
+                f"input_ids must be [B, T] and cols [B, Q]; got {tuple(input_ids.shape)} and "
+                f"{tuple(cols.shape)}"
+            )
+        return self._head(residual_stream(self.embedding, self.blocks, input_ids, prefix_len, cols))
+
     # ---- recurrent form ------------------------------------------------------------------------
     def init_state(
         self, batch: int, *, seq_len: int | None = None, device: torch.device | str | None = None

@@ -3,14 +3,18 @@ deterministic init, config errors."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from synthetic.analysis.readout import final_logits
 from synthetic.layers import floating_numel
 from synthetic.model import ModelConfig, build_model
+
+from .test_ensemble import MIXERS
 
 # tiny tensors: one intra-op thread per test worker is much faster (and -n 2 uses both cores)
 torch.set_num_threads(1)
@@ -139,3 +143,44 @@ def test_config_errors_name_the_field() -> None:
         model(torch.zeros(1, 3))
     with pytest.raises(ValueError, match="vocab_size=1"):
         build_model(figure2_config(8, 2), 1)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    mixer=st.sampled_from(
+        ["attention", "based", "based_noncausal", "prefix_linear_attention", "sliding_window", "ssm"]
+    ),
+    b=st.integers(1, 3),
+    t=st.integers(1, 9),
+    q=st.integers(1, 3),
+    data=st.data(),
+)
+def test_logits_at_some_positions_equal_the_full_forward_there(
+    mixer: str, b: int, t: int, q: int, data: st.DataObject
+) -> None:
+    """logits_at (the last block and the head at Q positions only) = forward's logits there; and
+    the analysis' final_logits, which uses it, = forward's last column."""
+    model = build_model(
+        ModelConfig(d_model=8, n_layers=2, pattern=["base_conv", MIXERS[mixer]]), 11, seed=1
+    ).eval()
+    ids = torch.tensor(
+        data.draw(st.lists(st.lists(st.integers(0, 10), min_size=t, max_size=t), min_size=b, max_size=b))
+    )
+    prefix = torch.tensor(data.draw(st.lists(st.integers(0, t), min_size=b, max_size=b)))
+    cols = torch.tensor(
+        data.draw(st.lists(st.lists(st.integers(0, t - 1), min_size=q, max_size=q), min_size=b, max_size=b))
+    )
+    with torch.no_grad():
+        full = model(ids, prefix)
+        some = model.logits_at(ids, prefix, cols)
+    torch.testing.assert_close(some, torch.gather(full, 1, cols[..., None].expand(-1, -1, full.shape[-1])))
+    last = final_logits(model, ids.numpy(), prefix.numpy())
+    np.testing.assert_allclose(last, full[:, -1].double().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_logits_at_refuses_bad_shapes() -> None:
+    model = build_model(figure2_config(8, 2), 11)
+    with pytest.raises(
+        ValueError, match=r"input_ids must be \[B, T\] and cols \[B, Q\]; got \(2, 3\) and \(3, 1\)"
+    ):
+        model.logits_at(torch.zeros(2, 3, dtype=torch.long), None, torch.zeros(3, 1, dtype=torch.long))
