@@ -321,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="each ensemble saves its state after every evaluation in snapshots/ beside runs.jsonl "
-        "(removed when it ends), and an interrupted ensemble goes on from there next time (default: on)",
+        "(deleted once its runs are recorded), and an interrupted ensemble goes on from there next time "
+        "(default: on)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)

@@ -29,7 +29,8 @@ same named steps (:class:`_Ensemble`):
 4. **shrink**: the stacked model and the optimiser drop the finished members (no compute is spent
    on them); the ensemble ends when none is left;
 5. **snapshot** (when given a folder): after each evaluation the ensemble's state goes to one file
-   there (:mod:`synthetic.snapshots`), removed when the ensemble ends; an ensemble whose runs are
+   there (:mod:`synthetic.snapshots`; the file stays when the ensemble ends: the caller deletes it
+   once the outcomes are stored); an ensemble whose runs are
    all in a saved one starts from it, and trains on exactly as if it had not stopped.
 
 The loss and the head run on the labelled positions only (:meth:`StackedLanguageModel.labelled_logits`).
@@ -542,8 +543,20 @@ class _Ensemble:
         """After the evaluation at step ``step`` (and the shrink): the members still training, as
         this ensemble's file in the snapshot folder."""
         assert self.snapshot_dir is not None and self.members and not self.finished
+        try:
+            self._write_snapshot(step, self.snapshot_dir)
+        except OSError as err:  # a full disk or an unwritable folder: train on without snapshots
+            warnings.warn(
+                f"ensemble {self.id}: could not save its snapshot in {self.snapshot_dir} "
+                f"({type(err).__name__}: {err}); it trains on without snapshots",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.snapshot_dir = None
+
+    def _write_snapshot(self, step: int, folder: Path) -> None:
         snapshots.write(
-            self.snapshot_dir,
+            folder,
             snapshots.EnsembleSnapshot(
                 ensemble_id=self.id,
                 members=[m.cfg.config_hash() for m in self.members],
@@ -559,6 +572,8 @@ class _Ensemble:
                 exp_avg=self.optimizer.exp_avg,
                 exp_avg_sq=self.optimizer.exp_avg_sq,
                 resumed_at=list(self.resumed_at),
+                precision=self.precision,
+                device=describe_device(self.device),
             ),
         )
 
@@ -567,15 +582,28 @@ class _Ensemble:
         not fit this ensemble's model is left alone with a RuntimeWarning: training starts afresh."""
         rows = saved.rows_of([m.cfg.config_hash() for m in self.members])
         params = self.model.flat.shape[1]
-        if saved.flat.shape[1] != params or saved.step > self.total_steps:
+        name = f"ensemble snapshot {saved.ensemble_id} (step {saved.step})"
+        why, histories = "", []
+        try:
+            histories = [[_checkpoint_of(c) for c in saved.history[row]] for row in rows]
+        except (KeyError, TypeError) as err:
+            why = f"its history is not readable ({type(err).__name__}: {err})"
+        if not why and (saved.flat.shape[1] != params or saved.step > self.total_steps):
+            why = (
+                f"{saved.flat.shape[1]} parameters a member; this ensemble has {params} and "
+                f"{self.total_steps} steps"
+            )
+        if why:
+            warnings.warn(f"{name} does not fit: {why}; trains from the start", RuntimeWarning, stacklevel=3)
+            return
+        here = (self.precision, describe_device(self.device))
+        if (saved.precision, saved.device) != here:
             warnings.warn(
-                f"ensemble snapshot {saved.ensemble_id} (step {saved.step}, {saved.flat.shape[1]} "
-                f"parameters a member) does not fit this ensemble ({self.total_steps} steps, {params} "
-                "parameters a member): training from the start",
+                f"{name} was trained in {saved.precision} on {saved.device}; it goes on in {here[0]} "
+                f"on {here[1]}",
                 RuntimeWarning,
                 stacklevel=3,
             )
-            return
         index = torch.as_tensor(rows)
         with torch.no_grad():
             self.model.flat.copy_(saved.flat.index_select(0, index))
@@ -588,7 +616,7 @@ class _Ensemble:
             )
             member.tokens = saved.tokens[row]
             member.best_accuracy = saved.best_accuracy[row]
-            member.history = [_checkpoint_of(c) for c in saved.history[row]]
+            member.history = histories[rows.index(row)]
         if len(rows) == len(saved.members):  # the snapshot is this ensemble's: go on in its file
             self.id = saved.ensemble_id  # (one that holds other runs too stays theirs)
         self.size = saved.size
@@ -654,10 +682,9 @@ def _train(
             if due:
                 yield from run.evaluate(step, mean_loss)
             run.shrink()
-            if not run.members:
-                snapshots.remove(snapshot_dir, run.id)
+            if not run.members:  # its snapshot stays until the sweep has stored every record
                 return
-            if due and snapshot_dir is not None:
+            if due and run.snapshot_dir is not None:
                 run.save_snapshot(step)
         raise AssertionError("the last step evaluates and finishes every member")  # pragma: no cover
     finally:

@@ -4,8 +4,11 @@ where it was instead of starting again.
 GPU time comes in jobs of a few minutes; an ensemble of the paper profile's largest shapes takes
 most of one. A sweep given a snapshot folder (``snapshots/`` beside its ``runs.jsonl``, see
 :func:`folder_of`) has each ensemble write one file there after every evaluation, overwritten
-each time and removed when the ensemble ends; an ensemble whose runs are all in a saved one
-resumes from it (:func:`find`), so an interrupt costs at most the steps since the last evaluation.
+each time; an ensemble whose runs are all in a saved one resumes from it (:func:`find`), and a
+sweep plans the runs of saved snapshots as they were grouped (:func:`in_flight`), so an interrupt
+costs at most the steps since the last evaluation. The file stays when its ensemble ends: whoever
+stores the outcomes deletes it once they are stored (the sweep: :func:`prune` with the recorded
+runs, when it starts and when it ends), so a record lost on its way never loses its training.
 
 A file (``<ensemble id>.safetensors``, :func:`write` / :func:`read`) holds the stacked model's flat
 parameters and the optimiser's two moments, each [K, P] fp32 (K members still training, P
@@ -39,11 +42,11 @@ __all__ = [
     "ensemble_id",
     "find",
     "folder_of",
+    "in_flight",
     "path_of",
     "peek",
     "prune",
     "read",
-    "remove",
     "write",
 ]
 
@@ -69,6 +72,7 @@ class EnsembleSnapshot:
     best_accuracy    per member: the best test accuracy so far
     history          per member: its checkpoints so far, as JSON objects (the ensemble's own form)
     resumed_at       the steps at which this ensemble was resumed before
+    precision, device   what it trained in and on (a resume elsewhere warns)
     flat, exp_avg, exp_avg_sq   [K, P] fp32 on the CPU: parameters and the optimiser's moments
     """
 
@@ -86,6 +90,8 @@ class EnsembleSnapshot:
     exp_avg: torch.Tensor
     exp_avg_sq: torch.Tensor
     resumed_at: list[int] = field(default_factory=list)
+    precision: str = ""
+    device: str = ""
 
     def __post_init__(self) -> None:
         k = len(self.members)
@@ -132,7 +138,7 @@ def write(folder: str | Path, snap: EnsembleSnapshot) -> Path:
         name: getattr(snap, name)
         for name in (
             "ensemble_id", "members", "size", "step", "epochs_done", "train_time_s", "wall_time_s",
-            "tokens", "best_accuracy", "history", "resumed_at",
+            "tokens", "best_accuracy", "history", "resumed_at", "precision", "device",
         )
     }  # fmt: skip
     tensors = {name: getattr(snap, name).detach().to("cpu", torch.float32).contiguous() for name in TENSORS}
@@ -161,10 +167,8 @@ def read(path: str | Path) -> EnsembleSnapshot:
     try:
         state = json.loads(metadata["state"])
         return EnsembleSnapshot(**state, **tensors)
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
-        raise ValueError(
-            f"{path}: its state metadata is not a snapshot's ({type(err).__name__}: {err})"
-        ) from None
+    except (KeyError, TypeError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: not a valid snapshot ({type(err).__name__}: {err})") from None
 
 
 def peek(path: str | Path) -> dict[str, Any]:
@@ -190,24 +194,39 @@ def find(folder: str | Path | None, hashes: Iterable[str]) -> EnsembleSnapshot |
     if folder is None or not Path(folder).is_dir():
         return None
     wanted = set(hashes)
-    best: tuple[int, Path] | None = None
+    holding: list[tuple[int, Path]] = []
     for path in sorted(Path(folder).glob("*.safetensors")):
         try:
             members, step = _members_of(path)
         except Exception as err:  # a damaged or foreign file must not stop a sweep
-            warnings.warn(
-                f"skipping {path}: not a readable ensemble snapshot ({err})", RuntimeWarning, stacklevel=2
-            )
+            _skip(path, err)
             continue
-        if wanted <= set(members) and (best is None or step > best[0]):
-            best = (step, path)
-    return None if best is None else read(best[1])
+        if wanted <= set(members):
+            holding.append((step, path))
+    for _, path in sorted(holding, key=lambda sp: -sp[0]):
+        try:
+            return read(path)
+        except ValueError as err:  # read() names the file and the reason
+            _skip(path, err)
+    return None
 
 
-def remove(folder: str | Path | None, ensemble: str) -> None:
-    """Delete ensemble ``ensemble``'s snapshot in ``folder``, if there is one."""
-    if folder is not None:
-        path_of(folder, ensemble).unlink(missing_ok=True)
+def _skip(path: Path, err: Exception) -> None:
+    warnings.warn(f"skipping {path}: not a readable ensemble snapshot ({err})", RuntimeWarning, stacklevel=3)
+
+
+def in_flight(folder: str | Path | None) -> list[list[str]]:
+    """The runs of each readable snapshot in ``folder`` (config hashes, in the stacked model's
+    order), the latest step first: the ensembles a sweep goes on with before any other."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    found = []
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            found.append(_members_of(path))
+        except Exception:  # find() warns about it when an ensemble would use it
+            continue
+    return [members for members, _ in sorted(found, key=lambda m: -m[1])]
 
 
 def prune(folder: str | Path | None, recorded: Iterable[str]) -> list[Path]:

@@ -453,18 +453,29 @@ CPU_ENSEMBLE = 4
 GPU_ENSEMBLE = 32
 
 
-def plan_ensembles(configs: Sequence[RunConfig], max_members: int) -> list[list[RunConfig]]:
+def plan_ensembles(
+    configs: Sequence[RunConfig], max_members: int, in_flight: Sequence[list[str]] = ()
+) -> list[list[RunConfig]]:
     """Group runs that can train together (:func:`synthetic.ensemble.ensemble_key`) into ensembles
     of at most ``max_members``, in the order of ``configs``; a group of n runs is cut into
-    ceil(n / max_members) ensembles of nearly equal size."""
+    ceil(n / max_members) ensembles of nearly equal size.
+
+    ``in_flight``: the runs (config hashes) of saved ensemble snapshots, newest first
+    (:func:`synthetic.snapshots.in_flight`). Their runs among ``configs`` come first, grouped as
+    they were, so that each such ensemble goes on from its snapshot; the rest is grouped as above."""
     from synthetic.ensemble import ensemble_key
 
     if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
         raise ValueError(f"ensemble={max_members!r} must be an integer >= 1 (members per ensemble)")
+    by_hash = {c.config_hash(): c for c in configs}
+    out: list[list[RunConfig]] = []
+    for members in in_flight:
+        resumed = [by_hash.pop(h) for h in members if h in by_hash]
+        out.extend(resumed[i : i + max_members] for i in range(0, len(resumed), max_members))
     groups: dict[str, list[RunConfig]] = {}
     for cfg in configs:
-        groups.setdefault(ensemble_key(cfg), []).append(cfg)
-    out: list[list[RunConfig]] = []
+        if cfg.config_hash() in by_hash:
+            groups.setdefault(ensemble_key(cfg), []).append(cfg)
     for group in groups.values():
         parts = -(-len(group) // max_members)
         size = -(-len(group) // parts)
@@ -711,10 +722,11 @@ def run_sweep(
                   a hard end (a GPU lease): ensembles cut off there would be lost. Local runners
                   only (Ray tasks are all submitted at the start).
     use_snapshots  each ensemble saves its state after every evaluation in ``snapshots/`` beside
-                  ``runs.jsonl`` (one file an ensemble, removed when it ends), and an ensemble
-                  whose runs are all in a saved one goes on from it (:mod:`synthetic.snapshots`):
-                  an interrupted sweep loses at most the steps since each ensemble's last
-                  evaluation. Off: every ensemble starts from scratch and saves nothing.
+                  ``runs.jsonl`` (one file an ensemble, deleted once all its runs are recorded),
+                  the runs of saved snapshots are planned as they were grouped, and each such
+                  ensemble goes on from its snapshot (:mod:`synthetic.snapshots`): an interrupted
+                  sweep loses at most the steps since each ensemble's last evaluation. Off: every
+                  ensemble starts from scratch and saves nothing.
 
     The runners are generators of records (in this process and from worker processes, each as
     its member finishes; from Ray tasks, each ensemble's when it ends); this function appends each
@@ -755,8 +767,8 @@ def run_sweep(
     )
     configs = [c for c in expand(exp, profile) if only is None or only(c)]
     done = store.done_hashes(include_failed=not retry_failed)
-    if use_snapshots:  # the snapshots of ensembles whose runs are all recorded now
-        snapshots.prune(snapshots.folder_of(store.path), store.done_hashes(include_failed=True))
+    folder = snapshots.folder_of(store.path) if use_snapshots else None
+    snapshots.prune(folder, done)  # the snapshots of ensembles whose runs are all recorded now
     todo = [c for c in configs if c.config_hash() not in done]
     summary = SweepSummary(store.path, total=len(configs), skipped=len(configs) - len(todo))
     for line in store.bad_lines:
@@ -766,7 +778,7 @@ def run_sweep(
     gpus = _gpu_devices()
     if ensemble is None:
         ensemble = default_ensemble_size(gpus[0] if gpus and todo[0].train.device != "cpu" else "cpu")
-    plan = plan_ensembles(todo, ensemble)
+    plan = plan_ensembles(todo, ensemble, snapshots.in_flight(folder))
     claim = _Claims(store, summary, retry_failed, limit)
     refresh_every = store.lease_s / 2
     outputs: Generator[Trained, None, None]
@@ -796,6 +808,7 @@ def run_sweep(
     finally:
         bar.close()
         dropped = store.release()  # whatever this process still holds was not recorded
+        snapshots.prune(folder, store.done_hashes(include_failed=not retry_failed))
     if interrupted:
         raise SweepInterrupted(summary, len(dropped))
     return summary

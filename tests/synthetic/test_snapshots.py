@@ -1,12 +1,14 @@
 """Ensemble snapshots (synthetic.snapshots): an ensemble stopped after any step and resumed from its
 last snapshot ends exactly as if it had not stopped; the files are written whole, found by the
-runs they hold, refused with a reason when they are not snapshots, and removed when the ensemble
-ends; a sweep interrupted mid-ensemble goes on from the snapshot."""
+runs they hold, refused with a reason when they are not snapshots, and pruned once their runs are
+recorded; a sweep interrupted mid-ensemble goes on from the snapshot."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ TIMING = {"train_time_s", "wall_time_s", "tokens_per_s", "resumed_at_steps"}
 
 def _snapshot(k: int, p: int, step: int = 3, members: list[str] | None = None) -> snapshots.EnsembleSnapshot:
     g = torch.Generator().manual_seed(k * 100 + p)
-    tensors = {name: torch.randn(k, p, generator=g) for name in snapshots.TENSORS}
+    flat, exp_avg, exp_avg_sq = (torch.randn(k, p, generator=g) for _ in snapshots.TENSORS)
     return snapshots.EnsembleSnapshot(
         ensemble_id=f"{k:02d}{p:014d}",
         members=members or [f"run{i}" for i in range(k)],
@@ -49,7 +51,11 @@ def _snapshot(k: int, p: int, step: int = 3, members: list[str] | None = None) -
             [{"epoch": 0, "step": step, "train_loss": 0.1 * i, "evaluation": {"x": [1, 2]}}] for i in range(k)
         ],
         resumed_at=[1],
-        **tensors,
+        flat=flat,
+        exp_avg=exp_avg,
+        exp_avg_sq=exp_avg_sq,
+        precision="fp32",
+        device="cpu",
     )
 
 
@@ -201,7 +207,9 @@ def test_a_stopped_ensemble_resumes_as_if_it_had_not_stopped(
     done = {o.index for o in first}
     left = [c for i, c in enumerate(cfgs) if i not in done]
     rest = list(train_ensemble(left, keep_models=True, snapshot_dir=tmp_path))
-    assert not list(tmp_path.iterdir())  # removed when the ensemble ended
+    assert len(list(tmp_path.iterdir())) == 1  # kept (from step 9) until the outcomes are stored
+    snapshots.prune(tmp_path, [c.config_hash() for c in cfgs])
+    assert not list(tmp_path.iterdir())
     by_hash = {o.cfg.config_hash(): o for o in [*first, *rest]}
     assert len(by_hash) == len(cfgs)
     for w in whole:
@@ -228,18 +236,72 @@ def test_a_snapshot_of_more_runs_resumes_some_of_them(
         assert got.metrics is not None and got.metrics.resumed_at == (3, 6)
 
 
-def test_a_snapshot_that_does_not_fit_is_left_alone_with_a_warning(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("history", "why"),
+    [
+        ([[], []], r"5 parameters a member; this ensemble has \d+ and 12 steps"),
+        (None, r"its history is not readable \(TypeError: .*unexpected keyword argument 'x'"),
+    ],
+)
+def test_a_snapshot_that_does_not_fit_is_left_alone_with_a_warning(
+    tmp_path: Path, history: list[list[dict[str, Any]]] | None, why: str
+) -> None:
+    """A snapshot of these runs that cannot be this ensemble's (another model; a history that is
+    not checkpoints): a warning naming it and why, and training from the start."""
     cfgs = _cfgs()[:2]
     whole = in_order(train_ensemble(cfgs, keep_models=True))
-    hashes = [c.config_hash() for c in cfgs]
-    snapshots.write(tmp_path, _snapshot(2, 5, members=hashes))  # 5 parameters a member: another model
-    with pytest.warns(
-        RuntimeWarning, match=r"does not fit this ensemble \(12 steps, \d+ parameters a member\)"
-    ):
+    snap = _snapshot(2, 5, members=[c.config_hash() for c in cfgs])  # 5 parameters a member
+    snapshots.write(tmp_path, snap if history is None else replace(snap, history=history))
+    with pytest.warns(RuntimeWarning, match=rf"snapshot {snap.ensemble_id} \(step 3\) does not fit: {why}"):
         fresh = in_order(train_ensemble(cfgs, keep_models=True, snapshot_dir=tmp_path))
     for got, w in zip(fresh, whole, strict=True):
         _same(got, w)
         assert got.metrics is not None and got.metrics.resumed_at == ()
+
+
+def test_a_snapshot_from_elsewhere_goes_on_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trained in another precision or on another device: it goes on, and says so."""
+    cfgs = _cfgs()[:2]
+    _train_until(cfgs, tmp_path, 4, monkeypatch)
+    (path,) = tmp_path.iterdir()
+    snapshots.write(tmp_path, replace(snapshots.read(path), precision="bf16", device="cuda:0 (H100)"))
+    with pytest.warns(
+        RuntimeWarning, match=r"was trained in bf16 on cuda:0 \(H100\); it goes on in fp32 on cpu"
+    ):
+        rest = in_order(train_ensemble(cfgs, snapshot_dir=tmp_path))
+    assert all(o.metrics is not None and o.metrics.resumed_at == (3,) for o in rest)
+
+
+def test_a_snapshot_that_cannot_be_written_stops_snapshots_only(tmp_path: Path) -> None:
+    cfgs = _cfgs()[:2]
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the folder should be")
+    with pytest.warns(
+        RuntimeWarning, match=r"could not save its snapshot in .*file .*; it trains on without"
+    ):
+        got = in_order(train_ensemble(cfgs, keep_models=True, snapshot_dir=blocked))
+    for g, w in zip(got, in_order(train_ensemble(cfgs, keep_models=True)), strict=True):
+        _same(g, w)
+
+
+def test_an_unreadable_snapshot_is_skipped_for_an_older_one(tmp_path: Path) -> None:
+    hashes = ["a", "b"]
+    snapshots.write(tmp_path, _snapshot(2, 2, step=3, members=hashes))
+    newer = _snapshot(2, 2, step=6, members=hashes)
+    newer.ensemble_id = "newer"
+    path = snapshots.write(tmp_path, newer)
+    from safetensors.torch import save_file
+
+    meta = snapshots.peek(path)
+    tensors = {n: torch.zeros(2, 2, dtype=torch.float16) for n in snapshots.TENSORS}  # not fp32
+    save_file(tensors, str(path), metadata={"format": snapshots.SNAPSHOT_FORMAT, "state": json.dumps(meta)})
+    with pytest.warns(
+        RuntimeWarning, match=r"skipping .*newer.safetensors: .*newer.safetensors: not a valid"
+    ):
+        found = snapshots.find(tmp_path, hashes)
+    assert found is not None and found.step == 3
 
 
 # ------------------------------------------------------------------------------------- sweeps
@@ -335,3 +397,24 @@ def test_a_graphed_ensemble_resumes_on_the_gpu(
         assert got.model is not None and w.model is not None
         for (name, p), (_, q) in zip(got.model.named_parameters(), w.model.named_parameters(), strict=True):
             torch.testing.assert_close(p, q, rtol=rtol, atol=atol, msg=name)
+
+
+def test_the_runs_of_saved_snapshots_are_planned_as_they_were_grouped(tmp_path: Path) -> None:
+    """Every choice of in-flight runs (one snapshot of up to 2 runs of one shape, plus runs that
+    are recorded meanwhile): those runs form the first ensembles, cut to the size limit; every
+    run is planned exactly once; the rest is grouped by shape."""
+    from synthetic.ensemble import ensemble_key
+    from synthetic.sweep import expand, plan_ensembles
+
+    configs = expand(tiny_sweep.experiment(tmp_path), "quick")
+    hashes = [c.config_hash() for c in configs]
+    for n in range(3):
+        for held in itertools.combinations(hashes, n):
+            if len({ensemble_key(configs[hashes.index(h)]) for h in held}) > 1:
+                continue  # a snapshot holds runs of one shape
+            for limit in (1, 2):
+                plan = plan_ensembles(configs, limit, [[*held, "recorded-meanwhile"]])
+                flat = [c.config_hash() for group in plan for c in group]
+                assert sorted(flat) == sorted(hashes)
+                assert flat[: len(held)] == list(held)
+                assert all(len(g) <= limit and len({ensemble_key(c) for c in g}) == 1 for g in plan)
