@@ -19,10 +19,12 @@
 # `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
 # from results/sd_order/paper/runs.jsonl (tracked: it travels; it comes back under $OUT), one worker
 # per GPU (or WORKERS); each call continues where the last stopped. The ensemble in flight at the
-# limit keeps its state at its last evaluation (synthetic/snapshots.py): it comes back as
-# $OUT/snapshots.tar.part-* (pieces under the 16 MiB a returned file may have); here,
+# limit keeps its state at its last evaluation (synthetic/snapshots.py): the records come back as
+# $OUT/runs.jsonl.gz, the snapshots as $OUT/snapshots.tar.part-* (pieces under the 16 MiB a returned
+# file may have) with their sha256; here,
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
-# puts them in results/sd_order/PROFILE/snapshots/, and the next call carries that folder
+# checks them, puts them in results/sd_order/PROFILE/ and says what the next call will send;
+# commit runs.jsonl at once. The next call carries the snapshots folder
 # (carry: [".whl", "results/sd_order/paper/snapshots"]) and goes on from there. With Ray carried as
 # a wheel (README), RUNNER=ray places one ensemble per GPU task. `profile NAME` does the same for
 # another sd_order profile.
@@ -31,14 +33,28 @@
 # working tree sent with it); set READTWICE_COMMIT=<rev> in the command to name the commit exactly.
 set -uo pipefail
 what=${1:-all}; shift || true
-if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: the snapshots it returned
+if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its records and snapshots
   from=${1:?usage: bash bench/gpu_session.sh unpack FILES_AT [PROFILE]}; dest=results/sd_order/${2:-paper}
-  rm -rf "$dest/snapshots"; mkdir -p "$dest"
-  if ls "$from"/snapshots.tar.part-* >/dev/null 2>&1; then
-    cat "$from"/snapshots.tar.part-* | tar -x -C "$dest" && ls -l "$dest/snapshots"
-  else
-    echo "no snapshots returned: no ensemble was in flight"
+  [[ -f $from/runs.jsonl.gz ]] || { echo "no $from/runs.jsonl.gz: not the files of a paper call" >&2; exit 1; }
+  gzip -dc "$from/runs.jsonl.gz" > /tmp/runs.returned.jsonl || exit 1
+  if [[ -f $dest/runs.jsonl ]] && ! cmp -s -n "$(stat -c%s "$dest/runs.jsonl")" "$dest/runs.jsonl" /tmp/runs.returned.jsonl; then
+    echo "the returned runs.jsonl does not begin with $dest/runs.jsonl (records are only appended): not copied" >&2
+    exit 1
   fi
+  mkdir -p "$dest" && cp /tmp/runs.returned.jsonl "$dest/runs.jsonl" && wc -l "$dest/runs.jsonl"
+  if [[ -f $from/snapshots.sha256 ]]; then  # verify every piece before replacing what is here
+    got=$(cat "$from"/snapshots.tar.part-* | sha256sum | cut -d' ' -f1)
+    [[ $got == "$(cut -d' ' -f1 "$from/snapshots.sha256")" ]] \
+      || { echo "snapshot pieces do not match snapshots.sha256: a piece is missing or damaged" >&2; exit 1; }
+    rm -rf "$dest/snapshots" && cat "$from"/snapshots.tar.part-* | tar -x -C "$dest" && ls -l "$dest/snapshots"
+  else
+    rm -rf "$dest/snapshots"; echo "no snapshots returned: no ensemble was in flight"
+  fi
+  # what the next call sends: tracked files, the carried wheels and snapshots (limit 64 MiB)
+  size=$(( $(git ls-files -z | xargs -0 cat | wc -c) + $(cat .whl/*.whl .whl/opt/*.whl 2>/dev/null | wc -c) \
+    + $(cat "$dest"/snapshots/*.safetensors 2>/dev/null | wc -c) ))
+  echo "the next call sends about $(( size / 1048576 )) MiB (limit 64)"
+  (( size < 60 * 1048576 )) || echo "warning: near or over the 64 MiB a call may send; carry fewer snapshots" >&2
   exit
 fi
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -156,10 +172,12 @@ if [[ $what == paper || $what == profile ]]; then
   limit=$(( ${PAPER_MINUTES:-9} * 60 ))
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
     --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
-  cp "results/sd_order/$profile/runs.jsonl" "$out/runs.jsonl"
+  gzip -c "results/sd_order/$profile/runs.jsonl" > "$out/runs.jsonl.gz"  # 26 KB a run: over 16 MiB at 640
   if compgen -G "results/sd_order/$profile/snapshots/*.safetensors" >/dev/null; then
-    tar -C "results/sd_order/$profile" -cf - snapshots | split -b 15M - "$out/snapshots.tar.part-"
-    ls -l "$out"/snapshots.tar.part-*
+    # the sweep pruned the snapshots of recorded runs; pieces under the 16 MiB a returned file may have
+    (cd "results/sd_order/$profile" && tar -cf /tmp/snapshots.tar snapshots/*.safetensors)
+    sha256sum /tmp/snapshots.tar > "$out/snapshots.sha256"
+    split -b 15M /tmp/snapshots.tar "$out/snapshots.tar.part-" && ls -l "$out"/snapshots.tar.part-*
   fi
   python3 -m synthetic show "sd_order/$profile" | tail -8
 fi
