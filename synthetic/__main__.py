@@ -141,8 +141,9 @@ def _resolve_results(spec: str, results_dir: Path) -> Path:
     )
 
 
-def _report_snapshots(path: Path) -> None:
-    """One line per ensemble that stopped mid-way and will go on from its snapshot."""
+def _report_snapshots(path: Path, recorded: set[str]) -> None:
+    """One line per ensemble that stopped mid-way and will go on from its snapshot (or that is
+    stale: all its runs ``recorded``, so the next sweep deletes it)."""
     from synthetic import snapshots
 
     folder = path.parent if path.is_file() else path
@@ -154,9 +155,10 @@ def _report_snapshots(path: Path) -> None:
                 f"{len(state['members'])} of {state['size']} runs at step {state['step']} "
                 f"({state['epochs_done']} epochs done)"
             )
+            what = "stale, all its runs recorded" if set(state["members"]) <= recorded else "in flight"
         except Exception as err:  # say what it is, do not stop the listing
-            line = f"not a readable snapshot ({err})"
-        print(f"  in flight, goes on next run: {file}: {line}")
+            line, what = f"not a readable snapshot ({err})", "in flight?"
+        print(f"  {what}: {file}: {line}")
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -166,7 +168,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     bad = runs.attrs.get("bad_lines", [])
     if runs.empty:
         print("no runs recorded")
-        _report_snapshots(_resolve_results(args.results_spec, args.results))
+        _report_snapshots(_resolve_results(args.results_spec, args.results), set())
         _report_bad_lines(bad)
         return 0
     cols = [
@@ -200,7 +202,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print(f"\n{len(runs)} runs, {len(runs) - len(failed)} ok, {len(failed)} failed")
     for _, row in failed.iterrows():
         print(f"  {row['status']} {row['variant']} d_model={row['d_model']} lr={row['lr']}: {row['error']}")
-    _report_snapshots(_resolve_results(args.results_spec, args.results))
+    recorded = set(runs.loc[runs.status != "error", "config_hash"])
+    _report_snapshots(_resolve_results(args.results_spec, args.results), recorded)
     _report_bad_lines(bad)
     return 0
 

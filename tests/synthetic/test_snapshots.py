@@ -347,7 +347,7 @@ def test_an_interrupted_sweep_goes_on_from_the_snapshot(
     assert not _records(res)
     results_path(res, tiny_sweep.NAME, "quick").touch()  # no record yet: an empty store
     assert main(["show", str(res / tiny_sweep.NAME / "quick")]) == 0
-    assert "in flight, goes on next run: " in capsys.readouterr().out
+    assert "  in flight: " in capsys.readouterr().out
     (folder / "junk.safetensors").write_bytes(b"junk")
     assert main(["show", str(res)]) == 0
     shown = capsys.readouterr().out
@@ -357,6 +357,10 @@ def test_an_interrupted_sweep_goes_on_from_the_snapshot(
     assert again.ok == 8
     assert not list(folder.iterdir())
     got, want = _records(res), _records(tmp_path / "whole")
+    snapshots.write(folder, _snapshot(1, 2, members=list(got)[:1]))  # as a crash would leave it
+    assert main(["show", str(res)]) == 0
+    assert "  stale, all its runs recorded: " in capsys.readouterr().out
+    snapshots.prune(folder, got)
     assert got.keys() == want.keys()
     resumed = [h for h, r in got.items() if "resumed_at_steps" in r]
     assert len(resumed) == 2 and all(got[h]["resumed_at_steps"] == [4] for h in resumed)
