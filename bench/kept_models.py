@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -61,6 +62,16 @@ def read_each(path: Path, task: str, analyse: Analysis) -> pd.DataFrame:
         print(f"[{i}/{len(kept)}] {row['variant']} d={row['d_model']} {row['init']} seed {row['seed']} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
     return pd.concat(frames, ignore_index=True)
+
+
+def seed_se(grouped: Any, column: str) -> pd.Series:
+    """Per group: the standard error of ``column``'s mean over its runs (sd / sqrt(n), ddof 1)."""
+    return grouped[column].std(ddof=1) / grouped[column].count() ** 0.5
+
+
+def positive(grouped: Any, column: str) -> pd.Series:
+    """Per group: how many runs have ``column`` > 0."""
+    return grouped[column].apply(lambda s: int((s > 0).sum()))
 
 
 def bench_main(

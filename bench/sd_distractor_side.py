@@ -27,7 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import KEYS, bench_main
+from bench.kept_models import KEYS, bench_main, positive, seed_se
 from synthetic.analysis import distractor_side
 
 
@@ -43,9 +43,9 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     wide["effect"] = wide["accuracy short-first"] - wide["accuracy long-first"]
     grouped = wide.groupby([*KEYS, "side"])
     out = grouped.mean()
-    out["effect se"] = grouped["effect"].std(ddof=1) / grouped["effect"].count() ** 0.5
+    out["effect se"] = seed_se(grouped, "effect")
     out["seeds"] = grouped["effect"].count()
-    out["short-first ahead"] = grouped["effect"].apply(lambda s: int((s > 0).sum()))
+    out["short-first ahead"] = positive(grouped, "effect")
     return out.reset_index()
 
 

@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import KEYS, bench_main
+from bench.kept_models import KEYS, bench_main, positive, seed_se
 from synthetic.analysis.matched import MATCHINGS
 from synthetic.analysis.placement import placed_order_effect
 from synthetic.tasks.data import SplitData
@@ -39,10 +39,10 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     per_run = rows.groupby([*KEYS, "matching", "seed"])[["difference", "placed_difference"]].mean()
     grouped = per_run.groupby([*KEYS, "matching"])
     out = grouped.mean()
-    out["difference se"] = grouped["difference"].std(ddof=1) / grouped["difference"].count() ** 0.5
-    out["placed se"] = grouped["placed_difference"].std(ddof=1) / grouped["placed_difference"].count() ** 0.5
+    out["difference se"] = seed_se(grouped, "difference")
+    out["placed se"] = seed_se(grouped, "placed_difference")
     out["seeds"] = grouped["placed_difference"].count()
-    out["placed > 0"] = grouped["placed_difference"].apply(lambda s: int((s > 0).sum()))
+    out["placed > 0"] = positive(grouped, "placed_difference")
     return out.reset_index()
 
 

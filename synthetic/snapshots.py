@@ -182,27 +182,27 @@ def peek(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def _members_of(path: Path) -> tuple[list[str], int]:
-    """(members, step) from a file's metadata alone."""
-    state = peek(path)
-    return list(state["members"]), int(state["step"])
+def _headers(folder: str | Path | None, *, warn: bool = False) -> list[tuple[Path, list[str], int]]:
+    """(path, members, step) of every snapshot in ``folder`` whose metadata reads (no tensors);
+    an unreadable file is left out, with a RuntimeWarning naming it when ``warn``."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    out = []
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            state = peek(path)
+            out.append((path, list(state["members"]), int(state["step"])))
+        except Exception as err:  # a damaged or foreign file must not stop a sweep
+            if warn:
+                _skip(path, err)
+    return out
 
 
 def find(folder: str | Path | None, hashes: Iterable[str]) -> EnsembleSnapshot | None:
     """The snapshot in ``folder`` that holds every run of ``hashes`` (the latest step if several),
     or None. A file that cannot be read is skipped with a RuntimeWarning naming it and why."""
-    if folder is None or not Path(folder).is_dir():
-        return None
     wanted = set(hashes)
-    holding: list[tuple[int, Path]] = []
-    for path in sorted(Path(folder).glob("*.safetensors")):
-        try:
-            members, step = _members_of(path)
-        except Exception as err:  # a damaged or foreign file must not stop a sweep
-            _skip(path, err)
-            continue
-        if wanted <= set(members):
-            holding.append((step, path))
+    holding = [(step, path) for path, members, step in _headers(folder, warn=True) if wanted <= set(members)]
     for _, path in sorted(holding, key=lambda sp: -sp[0]):
         try:
             return read(path)
@@ -218,28 +218,14 @@ def _skip(path: Path, err: Exception) -> None:
 def in_flight(folder: str | Path | None) -> list[list[str]]:
     """The runs of each readable snapshot in ``folder`` (config hashes, in the stacked model's
     order), the latest step first: the ensembles a sweep goes on with before any other."""
-    if folder is None or not Path(folder).is_dir():
-        return []
-    found = []
-    for path in sorted(Path(folder).glob("*.safetensors")):
-        try:
-            found.append(_members_of(path))
-        except Exception:  # find() warns about it when an ensemble would use it
-            continue
-    return [members for members, _ in sorted(found, key=lambda m: -m[1])]
+    return [members for _, members, _ in sorted(_headers(folder), key=lambda h: -h[2])]
 
 
 def prune(folder: str | Path | None, recorded: Iterable[str]) -> list[Path]:
     """Delete the snapshots in ``folder`` whose runs are all ``recorded`` (config hashes): no
     ensemble will go on from them. Returns the paths deleted; unreadable files are left alone."""
-    if folder is None or not Path(folder).is_dir():
-        return []
     done, gone = set(recorded), []
-    for path in sorted(Path(folder).glob("*.safetensors")):
-        try:
-            members, _ = _members_of(path)
-        except Exception:  # not ours to delete; find() warns about it
-            continue
+    for path, members, _ in _headers(folder):
         if set(members) <= done:
             path.unlink(missing_ok=True)
             gone.append(path)
