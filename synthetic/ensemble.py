@@ -303,11 +303,8 @@ def _batches_forever(
             yield epoch, batch
 
 
-def _checkpoint_json(c: Checkpoint) -> dict:
-    return asdict(c)
-
-
 def _checkpoint_of(d: dict) -> Checkpoint:
+    """A checkpoint from its JSON form (``dataclasses.asdict``, as a snapshot keeps it)."""
     return Checkpoint(**{**d, "evaluation": Evaluation(**d["evaluation"])})
 
 
@@ -567,7 +564,7 @@ class _Ensemble:
                 wall_time_s=time.perf_counter() - self.t_start,
                 tokens=[m.tokens for m in self.members],
                 best_accuracy=[m.best_accuracy for m in self.members],
-                history=[[_checkpoint_json(c) for c in m.history] for m in self.members],
+                history=[[asdict(c) for c in m.history] for m in self.members],
                 flat=self.model.flat,
                 exp_avg=self.optimizer.exp_avg,
                 exp_avg_sq=self.optimizer.exp_avg_sq,
@@ -610,13 +607,13 @@ class _Ensemble:
             self.optimizer.exp_avg.copy_(saved.exp_avg.index_select(0, index))
             self.optimizer.exp_avg_sq.copy_(saved.exp_avg_sq.index_select(0, index))
         self.optimizer.steps = saved.step
-        for member, row in zip(self.members, rows, strict=True):
+        for member, row, history in zip(self.members, rows, histories, strict=True):
             member.batches = _batches_forever(
                 member.train_split, self.tc.batch_size, self.tc.epochs, saved.step
             )
             member.tokens = saved.tokens[row]
             member.best_accuracy = saved.best_accuracy[row]
-            member.history = histories[rows.index(row)]
+            member.history = history
         if len(rows) == len(saved.members):  # the snapshot is this ensemble's: go on in its file
             self.id = saved.ensemble_id  # (one that holds other runs too stays theirs)
         self.size = saved.size
