@@ -46,7 +46,7 @@ from synthetic.results import load, load_mechanism
 FIRST, SECOND = "short first", "long first"
 PROTOCOLS = {"torch": "PyTorch init", "reference": "the paper code's init and optimiser"}
 ROWS = [(v, i) for v in ("Based (causal)", "Based (non-causal)") for i in PROTOCOLS]
-SHAPE = ["variant", "init", "feature_dim"]
+SHAPE = ["variant", "init", "d_model", "feature_dim"]
 
 
 def _label(variant: str, init: str) -> str:
@@ -74,17 +74,20 @@ def _plain(x: float) -> str:
 def coverage(df: pd.DataFrame) -> str:
     """Runs per (feature dim, lr, protocol, variant) with their seeds; commits and devices."""
     runs = df.drop_duplicates("config_hash")
-    cells = runs.groupby(["feature_dim", "lr", "init", "variant"]).seed.apply(lambda s: sorted(s.tolist()))
+    keys = ["d_model", "feature_dim", "lr", "init", "variant"]
+    cells = runs.groupby(keys).seed.apply(lambda s: sorted(s.tolist()))
     rows = [
-        [str(f), f"{lr:g}", i, v, str(len(s)), " ".join(map(str, s))] for (f, lr, i, v), s in cells.items()
+        [str(d), str(f), f"{lr:g}", i, v, str(len(s)), " ".join(map(str, s))]
+        for (d, f, lr, i, v), s in cells.items()
     ]
-    table = _markdown(["f", "lr", "init", "variant", "runs", "seeds"], rows)
+    table = _markdown(["d_model", "f", "lr", "init", "variant", "runs", "seeds"], rows)
     commits = runs.groupby("commit", sort=False).config_hash.count()
     lines = []
     for commit, n in commits.items():
         g = runs[runs.commit == commit]
-        shapes = sorted(set(zip(g.feature_dim, g.lr, strict=True)))
-        lines.append(f"- {commit}: {n} runs (" + ", ".join(f"f {f} lr {lr:g}" for f, lr in shapes) + ")")
+        shapes = sorted(set(zip(g.d_model, g.feature_dim, g.lr, strict=True)))
+        listed = ", ".join(f"d_model {d} f {f} lr {lr:g}" for d, f, lr in shapes)
+        lines.append(f"- {commit}: {n} runs ({listed})")
     devices = ", ".join(sorted(set(runs.device)))
     precisions = ", ".join(sorted(set(runs.precision)))
     head = f"{len(runs)} runs; d_model {sorted(set(runs.d_model))}; devices: {devices}; {precisions}"
@@ -144,6 +147,7 @@ def intervention_tables(by_order: pd.DataFrame) -> str:
         rows.append(
             [
                 _label(r.variant, r.init),
+                str(r.d_model),
                 str(r.feature_dim),
                 r.order,
                 str(r.seeds),
@@ -152,28 +156,39 @@ def intervention_tables(by_order: pd.DataFrame) -> str:
                 _signed(r.interaction),
             ]
         )
-    header = ["variant, protocol", "f", "order", "runs", "first copy", "second copy", "interaction"]
+    header = [
+        "variant, protocol",
+        "d_model",
+        "f",
+        "order",
+        "runs",
+        "first copy",
+        "second copy",
+        "interaction",
+    ]
     first = _markdown(header, rows)
     rows = []
-    for variant, init in ROWS:
-        g = by_order[(by_order.variant == variant) & (by_order.init == init)]
-        cells = [_label(variant, init), str(len(g))]
+    for d_model, (variant, init) in ((d, key) for d in sorted(by_order.d_model.unique()) for key in ROWS):
+        g = by_order[(by_order.variant == variant) & (by_order.init == init) & (by_order.d_model == d_model)]
+        if g.empty:
+            continue
+        cells = [_label(variant, init), str(d_model), str(len(g))]
         cells.append(f"{_signed(g.interaction.min())} to {_signed(g.interaction.max())}")
         cells.append(f"{int((g.interaction > 0).sum())} / {len(g)}")
         for order in mechanism.ORDERS:
             o = g[g.order == order]
             cells += [f"{o[c].min():.2f}-{o[c].max():.2f}" for c in ("gain_first", "gain_second")]
         rows.append(cells)
-    header = ["variant, protocol", "run x order cells", "interaction", "interaction > 0"]
+    header = ["variant, protocol", "d_model", "run x order cells", "interaction", "interaction > 0"]
     header += [f"{c} copy, {o}" for o in mechanism.ORDERS for c in ("first", "second")]
     return first + "\n\n" + _markdown(header, rows)
 
 
 def _in_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` sorted as :data:`ROWS` (variant, protocol), then by feature dim."""
+    """``table`` sorted by d_model, then as :data:`ROWS` (variant, protocol), then by feature dim."""
     rank = {key: i for i, key in enumerate(ROWS)}
     order = [rank[(v, i)] for v, i in zip(table.variant, table.init, strict=True)]
-    return table.assign(_rank=order).sort_values(["_rank", "feature_dim"]).drop(columns="_rank")
+    return table.assign(_rank=order).sort_values(["d_model", "_rank", "feature_dim"]).drop(columns="_rank")
 
 
 def selected_table(matched: pd.DataFrame) -> str:
@@ -186,13 +201,21 @@ def selected_table(matched: pd.DataFrame) -> str:
     for key, c in col.iterrows():
         i = idx.loc[key]
         rows.append(
-            [_label(key[0], key[1]), str(key[2]), str(int(c.seeds))]
+            [_label(key[0], key[1]), str(key[2]), str(key[3]), str(int(c.seeds))]
             + [
                 f"{_signed(r[m])} ± {r[m + ' se']:.3f}"
                 for r, m in ((c, "difference"), (c, "matched_difference"), (i, "matched_difference"))
             ]
         )
-    header = ["variant, protocol", "f", "runs", "all examples", "matched by column", "matched by index"]
+    header = [
+        "variant, protocol",
+        "d_model",
+        "f",
+        "runs",
+        "all examples",
+        "matched by column",
+        "matched by index",
+    ]
     return _markdown(header, rows)
 
 
@@ -204,19 +227,49 @@ def placed_table(placed: pd.DataFrame) -> str:
     per_run = per_run.mean().reset_index()
     rows = []
     for key, g in per_run.groupby(SHAPE):
-        variant, init, f = key
+        variant, init, d_model, f = key
         col, idx = g[g.matching == "column"], g[g.matching == "index"]
         lrs = ", ".join(f"{lr:g}" for lr in sorted(g.lr.unique()))
-        cells = [_label(variant, init), str(f), lrs, str(len(col))]
+        cells = [_label(variant, init), str(d_model), str(f), lrs, str(len(col))]
         cells.append(f"{_signed(col.difference.mean())} ± {_se(col.difference):.3f}")
         for p in (col, idx):
             d = p.placed_difference
             cells.append(f"{_signed(d.mean())} ± {_se(d):.3f} ({int((d > 0).sum())} / {len(d)})")
-        rows.append((variant, init, f, cells))
+        rows.append((d_model, variant, init, f, cells))
     rank = {key: i for i, key in enumerate(ROWS)}
-    rows.sort(key=lambda r: (rank[(r[0], r[1])], r[2]))
-    header = ["variant, protocol", "f", "lr", "runs", "as generated", "placed by column", "placed by index"]
-    return _markdown(header, [r[3] for r in rows])
+    rows.sort(key=lambda r: (r[0], rank[(r[1], r[2])], r[3]))
+    header = ["variant, protocol", "d_model", "f", "lr", "runs", "as generated", "placed by column"]
+    return _markdown([*header, "placed by index"], [r[4] for r in rows])
+
+
+def checking_table(by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: float = 2.0) -> str:
+    """The runs that check membership (:func:`~synthetic.plots.mechanism.checking_runs`: both
+    orders' interaction above ``threshold`` logits), one row each: the interaction by order, then
+    the short-first minus long-first differences over the 10 mirror pairs of test slices, of the
+    accuracy and of the interaction (logits), over all pairs and over the pairs whose long set has
+    512 or more elements (mean over the pairs; in brackets the pairs with a positive difference)."""
+    ids = mechanism.checking_runs(by_order, threshold)
+    if not ids:
+        return f"no run has an interaction above {threshold:g} logits in both orders"
+    pairs = mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(ids)])
+    order = by_order[by_order.config_hash.isin(ids)].set_index(["config_hash", "order"]).interaction
+    rows = []
+    for key, g in pairs.groupby([*SHAPE, "lr", "seed", "config_hash"]):
+        variant, init, d_model, f, lr, seed, run = key
+        cells = [_label(variant, init), str(d_model), str(f), f"{lr:g}", str(seed)]
+        cells.append(f"{order[run, 'short-first']:.2f} / {order[run, 'long-first']:.2f}")
+        for subset in (g, g[g.long >= 512]):
+            for col, fmt in (
+                ("accuracy difference", _signed),
+                ("interaction difference", lambda x: f"{x:+.2f}"),
+            ):
+                d = subset[col]
+                cells.append(f"{fmt(d.mean()).replace('-', '−')} ({int((d > 0).sum())} / {len(d)})")
+        rows.append((d_model, ROWS.index((variant, init)), f, lr, seed, cells))
+    rows.sort(key=lambda r: r[:5])
+    header = ["variant, protocol", "d_model", "f", "lr", "seed", "interaction short / long first"]
+    header += [f"{c}, {s}" for s in ("all pairs", "long set ≥ 512") for c in ("accuracy", "interaction")]
+    return _markdown(header, [r[5] for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,10 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nruns with a NaN accuracy: {nan.config_hash.tolist()}")
     chance = training.sd_chance(df)
     print("\nguessing within the smaller set: " + ", ".join(f"{k} {v:.3f}" for k, v in chance.items()))
-    print("\n## accuracy by set order (per run: mean over the order's test slices)\n")
-    print(accuracy_table(runs))
-    print("\n## ranges over the f cells (cell means) and over the runs\n")
-    print(cell_ranges(runs))
+    for d_model, at_width in runs.groupby("d_model"):
+        print(f"\n## d_model {d_model}: accuracy by set order (per run: mean over the order's test slices)\n")
+        print(accuracy_table(at_width))
+        print(f"\n## d_model {d_model}: ranges over the f cells (cell means) and over the runs\n")
+        print(cell_ranges(at_width))
     by_order = load_mechanism(args.results, "intervention_by_order")
     matched = load_mechanism(args.results, "matched")
     placed = load_mechanism(args.results, "placed")
@@ -255,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     if not placed.empty:
         print("\nplaced (runs > 0 in brackets):\n")
         print(placed_table(placed))
+    by_slice = load_mechanism(args.results, "intervention_by_slice")
+    print("\n## the runs that check membership (interaction above 2 logits in both orders)\n")
+    print("short first minus long first over the mirror pairs of test slices (pairs > 0 in brackets):\n")
+    print(checking_table(by_slice, by_order))
     return 0
 
 

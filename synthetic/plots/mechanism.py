@@ -80,6 +80,56 @@ def matched_table(matched: pd.DataFrame) -> pd.DataFrame:
     return _over_seeds(per_run, [*GROUP, "matching"], ("difference", "matched_difference"))
 
 
+def mirror_interactions(by_slice: pd.DataFrame) -> pd.DataFrame:
+    """``load_mechanism(..., "intervention_by_slice")`` -> one row per run and mirror pair of test
+    slices ((|A|, |B|) = (a, b) short first and (b, a) long first, a < b): the run's keys
+    (:data:`GROUP`, ``lr``, ``seed``, ``config_hash``), ``short`` = a and ``long`` = b, and per
+    order (``short-first``, ``long-first``) the accuracy and the interaction of the two copies
+    (logits), each with its standard error (``<col> se``), then the short-first minus long-first
+    difference of each with the standard error of a difference of independent estimates
+    (``accuracy difference``, ``interaction difference`` and their ``se``). Slices without a mirror
+    are left out."""
+    needed = [*GROUP, "lr", "seed", "config_hash", "slice", "accuracy", "interaction"]
+    missing = [c for c in [*needed, "accuracy_se", "interaction_se"] if c not in by_slice.columns]
+    if missing:
+        raise ValueError(f"no intervention rows by slice with column(s) {missing} (were the runs analysed?)")
+    sizes = by_slice.slice.str.extract(r"^A=(\d+),B=(\d+)$")
+    if sizes.isna().any().any():
+        bad = by_slice.slice[sizes.isna().any(axis=1)].unique().tolist()
+        raise ValueError(f"slice names {bad[:3]} are not of the form 'A=<int>,B=<int>'")
+    table = by_slice.assign(A=sizes[0].astype(int), B=sizes[1].astype(int))
+    keys = [*GROUP, "lr", "seed", "config_hash"]
+    short = table[table.A < table.B].assign(short=lambda t: t.A, long=lambda t: t.B)
+    long = table[table.A > table.B].assign(short=lambda t: t.B, long=lambda t: t.A)
+    cols = ["accuracy", "accuracy_se", "interaction", "interaction_se"]
+    pairs = short[[*keys, "short", "long", *cols]].merge(
+        long[["config_hash", "short", "long", *cols]],
+        on=["config_hash", "short", "long"],
+        suffixes=("_s", "_l"),
+    )
+    out = pairs[[*keys, "short", "long"]].copy()
+    for col in ("accuracy", "interaction"):
+        for order, suffix in (("short-first", "_s"), ("long-first", "_l")):
+            out[f"{col} {order}"] = pairs[col + suffix]
+            out[f"{col} {order} se"] = pairs[f"{col}_se{suffix}"]
+        out[f"{col} difference"] = pairs[col + "_s"] - pairs[col + "_l"]
+        out[f"{col} difference se"] = np.hypot(pairs[f"{col}_se_s"], pairs[f"{col}_se_l"])
+    return out.sort_values([*keys, "short", "long"]).reset_index(drop=True)
+
+
+def checking_runs(by_order: pd.DataFrame, threshold: float = 2.0) -> list[str]:
+    """The ``config_hash`` of each run whose copies interact by more than ``threshold`` logits in
+    both orders (``load_mechanism(..., "intervention_by_order")``): models that need both copies of
+    the shared token, i.e. check one set against the other, rather than count (interaction about
+    0). Sorted."""
+    if not threshold > 0:
+        raise ValueError(f"threshold={threshold}; allowed: a positive number of logits")
+    rows = by_order[by_order.order.isin(ORDERS)]
+    weakest = rows.groupby("config_hash").interaction.min()
+    complete = rows.groupby("config_hash").order.nunique() == len(ORDERS)
+    return sorted(weakest[(weakest > threshold) & complete].index)
+
+
 def _variants(table: pd.DataFrame) -> list[str]:
     present = set(table.variant)
     return [v for v in VARIANT_ORDER if v in present] + sorted(present - set(VARIANT_ORDER))
