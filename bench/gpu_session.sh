@@ -17,8 +17,9 @@
 # `profile-step` profiles replayed (graphed, fused-norm) steps of ensembles of 8 at the smallest and
 # largest paper shapes (bench/profile_step.py; the table for bench/NOTES-training.md).
 # `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
-# from results/sd_order/paper/runs.jsonl (tracked: it travels; it comes back under $OUT), one worker
-# per GPU (or WORKERS); each call continues where the last stopped. The ensemble in flight at the
+# from results/sd_order/paper/runs.jsonl (tracked: it travels; it comes back under $OUT), two workers
+# per GPU (or WORKERS: two recorded 3.5 runs a device-minute on an H100 against 2.0 for one,
+# bench/NOTES-training.md); each call continues where the last stopped. The ensemble in flight at the
 # limit keeps its state at its last evaluation (synthetic/snapshots.py): the records come back as
 # $OUT/runs.jsonl.gz, the snapshots as $OUT/snapshots.tar.part-* (pieces under the 16 MiB a returned
 # file may have) with their sha256; here,
@@ -171,7 +172,7 @@ if [[ $what == paper || $what == profile ]]; then
   # snapshots an ensemble cut off at the limit loses only the steps since its last evaluation.
   limit=$(( ${PAPER_MINUTES:-9} * 60 ))
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
-    --workers "${WORKERS:-$gpus}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
+    --workers "${WORKERS:-$(( 2 * gpus ))}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
   gzip -c "results/sd_order/$profile/runs.jsonl" > "$out/runs.jsonl.gz"  # 26 KB a run: over 16 MiB at 640
   if compgen -G "results/sd_order/$profile/snapshots/*.safetensors" >/dev/null; then
     # the sweep pruned the snapshots of recorded runs; pieces under the 16 MiB a returned file may have
