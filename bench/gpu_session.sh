@@ -25,7 +25,12 @@
 # file may have) with their sha256; here,
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
 # checks them, puts them in results/sd_order/PROFILE/ and says what the next call will send;
-# commit runs.jsonl at once. The next call carries the snapshots folder
+# commit runs.jsonl at once. A snapshot holds 12 bytes a parameter a member (fp32 weights, Adam's two
+# moments): ensembles of 8 take 8.6 / 11.7 / 16.2 / 26.1 / 37.2 MB at d_model 36 / 48 / 64 / 96 /
+# 128 (f = 24), and a call sends at most 64 MiB with the repository (~22 MB) and wheels (4 MB): with
+# two workers pass `--ensemble 4` from d_model 96 on (26 MB at 96, 37 MB at 128; `unpack` prints the
+# sum, and the paper records grow about 30 KB a run).
+# The next call carries the snapshots folder
 # (carry: [".whl", "results/sd_order/paper/snapshots"]) and goes on from there. With Ray carried as
 # a wheel (README), RUNNER=ray places one ensemble per GPU task. `profile NAME` does the same for
 # another sd_order profile.
@@ -42,7 +47,8 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
     echo "the returned runs.jsonl does not begin with $dest/runs.jsonl (records are only appended): not copied" >&2
     exit 1
   fi
-  mkdir -p "$dest" && cp /tmp/runs.returned.jsonl "$dest/runs.jsonl" && wc -l "$dest/runs.jsonl"
+  mkdir -p "$dest" && cp /tmp/runs.returned.jsonl "$dest/runs.jsonl" && chmod 644 "$dest/runs.jsonl" \
+    && rm -f /tmp/runs.returned.jsonl && wc -l "$dest/runs.jsonl"  # writable: local sweeps append to it
   if [[ -f $from/snapshots.sha256 ]]; then  # verify every piece before replacing what is here
     got=$(cat "$from"/snapshots.tar.part-* | sha256sum | cut -d' ' -f1)
     [[ $got == "$(cut -d' ' -f1 "$from/snapshots.sha256")" ]] \
