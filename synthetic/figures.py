@@ -51,6 +51,7 @@ FROM_COMMITTED: tuple[str, ...] = (
     "sd_order_state_paper_mean",
     "sd_mechanism",
     "sd_mechanism_paper",
+    "sd_checking_paper",
     "sd_order_anticount",
 )
 
@@ -288,6 +289,32 @@ def build_sd_mechanism_paper(ctx: FigureContext) -> None:
     )
 
 
+def build_sd_checking_paper(ctx: FigureContext) -> None:
+    """The paper profile's runs that check membership (both orders' interaction above 2 logits):
+    short-first minus long-first accuracy and interaction per mirror pair of test slices."""
+    from synthetic.results import load_mechanism, results_path
+
+    df, total = ensure_results(
+        "sd_order", "paper", ctx, train="sd_checking_paper" in ctx.retrain, partial=True
+    )
+    path = results_path(ctx.results_dir, "sd_order", "paper")
+    by_order = load_mechanism(path, "intervention_by_order")
+    by_order = by_order[by_order.config_hash.isin(set(df.config_hash))] if not by_order.empty else by_order
+    checking = mechanism.checking_runs(by_order) if not by_order.empty else []
+    if not checking:
+        raise FigureUnavailable(
+            f"no analysed run under {path} has an interaction above 2 logits in both orders"
+        )
+    by_slice = load_mechanism(path, "intervention_by_slice")
+    pairs = mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(checking)])
+    fig = mechanism.draw_mirror_pairs(
+        pairs,
+        f"SD, paper scale: the {len(checking)} runs whose copies interact by > 2 logits in both orders "
+        f"(they check one set against the other); each run, no averaging ({_note(df, 'paper', total)})",
+    )
+    save_figure(fig, "sd_checking_paper", pairs, ctx)
+
+
 def build_sd_anticount(ctx: FigureContext) -> None:
     """The order effect on SD with a distractor that counting cannot solve (committed runs)."""
     df, total = ensure_results(
@@ -321,6 +348,7 @@ TRAINING_FIGURES: dict[str, Builder] = {
     "sd_order_state_paper_mean": build_sd_order_paper_mean,
     "sd_mechanism": build_sd_mechanism,
     "sd_mechanism_paper": build_sd_mechanism_paper,
+    "sd_checking_paper": build_sd_checking_paper,
     "sd_order_anticount": build_sd_anticount,
 }
 

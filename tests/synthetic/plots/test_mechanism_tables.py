@@ -4,7 +4,9 @@ whose answers are known by construction."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,3 +100,29 @@ def test_checking_runs_refuse_a_threshold_that_is_not_positive() -> None:
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="threshold"):
             mechanism.checking_runs(frame, bad)
+
+
+def test_mirror_pairs_are_drawn_one_line_per_run() -> None:
+    rows = [
+        _slice_row(run, a, b, acc, inter, 0.01)
+        for run in ("run0", "run1")
+        for a, b, acc, inter in ((4, 16, 0.9, 3.0), (16, 4, 0.7, 2.0), (8, 32, 0.6, 1.0), (32, 8, 0.5, 1.5))
+    ]
+    pairs = mechanism.mirror_interactions(pd.DataFrame(rows))
+    fig = mechanism.draw_mirror_pairs(pairs, "made up")
+    try:
+        assert [len(ax.lines) > 0 for ax in fig.axes[:2]] == [True, True]
+        assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["4 / 16", "8 / 32"]
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="no mirror pairs"):
+        mechanism.draw_mirror_pairs(pairs.iloc[:0], "empty")
+
+
+def test_the_checking_figure_says_when_no_run_checks(tmp_path: Path) -> None:
+    from synthetic import figures
+    from synthetic.plots.common import FigureContext
+
+    ctx = FigureContext(out_dir=tmp_path, results_dir=tmp_path / "res")
+    with pytest.raises(figures.FigureUnavailable):
+        figures.TRAINING_FIGURES["sd_checking_paper"](ctx)
