@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|profile-step|paper-rates|paper|profile NAME|unpack FILES_AT] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|profile-step|paper-rates|paper|profile NAME|unpack FILES_AT] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -13,6 +13,8 @@
 # `step-graphs` runs the GPU tests of the CUDA-graph training step and the fused member LayerNorm,
 # then times eager, graphed and graphed + fused-norm steps at the paper profile's shapes (ensembles
 # of 8, the paper sweep's size; STEPS per measurement).
+# `fused-conv` runs the GPU tests of the Triton depthwise convolution and the graphed step, then times
+# training with READTWICE_FUSED_CONV=0 and =1 in the same call (ensembles of 8, paper shapes).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `profile-step` profiles replayed (graphed, fused-norm) steps of ensembles of 8 at the smallest and
 # largest paper shapes (bench/profile_step.py; the table for bench/NOTES-training.md).
@@ -166,6 +168,20 @@ if [[ $what == step-graphs ]]; then
       --profile paper --device cuda --variants "${variants[@]}" \
       --members 8 --steps ${STEPS:-300} --repeats 1 --out "$out/${mode/+/_}" "$@" 2>&1 \
       | tee -a "$out/step_graphs_bench.log" | grep -v "^ *$" | tail -13
+  done
+fi
+
+if [[ $what == fused-conv ]]; then
+  # the Triton depthwise convolution: its GPU tests and the layers' graphed training against eager,
+  # then training throughput with it off and on (same run, ensembles of 8, paper shapes)
+  python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu tests/synthetic/kernels/test_depthwise_conv.py \
+    tests/synthetic/test_step_graphs.py 2>&1 | tee "$out/fused_conv_tests.log" | tail -25
+  variants=("Based (causal)" "Based (non-causal)")  # VARIANTS="JRT-Prompt,JRT-RNN" for others
+  [[ -n ${VARIANTS:-} ]] && IFS=',' read -ra variants <<< "$VARIANTS"
+  for conv in 0 1; do
+    READTWICE_FUSED_CONV=$conv python3 bench/train_throughput.py --profile paper --device cuda \
+      --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 --out "$out/fused_conv_$conv" "$@" \
+      2>&1 | tee -a "$out/fused_conv_bench.log" | grep -v "^ *$" | tail -13
   done
 fi
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
+from synthetic.kernels.depthwise_conv import fused_conv_enabled, member_causal_conv
 from synthetic.layers.init import init_linear_
 
 #: a mixer's recurrent state: a NamedTuple of tensors (see the module docstring)
@@ -199,7 +200,13 @@ def causal_depthwise_conv(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tenso
     x [rows, T, C] (C channels); taps [C, Kc] and bias [C] (one model) or [K, C, Kc] and [K, C]
     (K stacked ensemble members, x holding each member's examples in one block of B = rows / K
     rows). Returns y [rows, T, C].
+
+    On CUDA tensors this is one Triton kernel each way in the [rows, T, C] layout
+    (:func:`synthetic.kernels.depthwise_conv.member_causal_conv`; READTWICE_FUSED_CONV=0 turns it
+    off); elsewhere, and as its reference, ``F.conv1d`` with groups = channels below.
     """
+    if x.is_cuda and fused_conv_enabled():
+        return member_causal_conv(x, taps, bias)
     k = taps.shape[-1]
     if taps.dim() == 2:
         weight = taps.flip(-1).unsqueeze(1)  # conv1d cross-correlates: [C, 1, Kc], oldest tap first
