@@ -174,8 +174,8 @@ fi
 if [[ $what == fused-conv ]]; then
   # the Triton depthwise convolution: its GPU tests and the layers' graphed training against eager,
   # then training throughput with it off and on (same run, ensembles of 8, paper shapes)
-  python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu tests/synthetic/kernels/test_depthwise_conv.py \
-    tests/synthetic/test_step_graphs.py 2>&1 | tee "$out/fused_conv_tests.log" | tail -25
+  READTWICE_FUSED_CONV=1 python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu \
+    tests/synthetic/kernels/test_depthwise_conv.py tests/synthetic/test_step_graphs.py 2>&1 | tee "$out/fused_conv_tests.log" | tail -25
   variants=("Based (causal)" "Based (non-causal)")  # VARIANTS="JRT-Prompt,JRT-RNN" for others
   [[ -n ${VARIANTS:-} ]] && IFS=',' read -ra variants <<< "$VARIANTS"
   for conv in 0 1; do

@@ -27,9 +27,11 @@ Tiles: a program of the forward owns ``[BLOCK_T, BLOCK_C]`` of one row; one of t
 over a run of (row, time block) tiles of one member (chunks of about equal size, so that about
 :data:`BWD_PROGRAMS` programs run) and keeps its tap and bias sums in registers.
 
-Used by :func:`~synthetic.layers.base.causal_depthwise_conv` on CUDA tensors unless
-READTWICE_FUSED_CONV=0; its reference is the eager path, which the tests compare it with (under
-TRITON_INTERPRET=1 on the CPU, and on a GPU under bf16 autocast).
+Used by :func:`~synthetic.layers.base.causal_depthwise_conv` on CUDA tensors with
+READTWICE_FUSED_CONV=1 (off by default until its GPU tests have passed and it has been timed
+against the eager path: ``bash bench/gpu_session.sh fused-conv``); its reference is the eager
+path, which the tests compare it with (under TRITON_INTERPRET=1 on the CPU, and on a GPU under bf16
+autocast).
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ NUM_WARPS = 4
 
 
 def fused_conv_enabled() -> bool:
-    """READTWICE_FUSED_CONV: ``1`` (default) uses the Triton kernels on CUDA tensors, ``0`` the eager
-    ``F.conv1d`` path (CPU tensors always take the eager path)."""
-    value = os.environ.get(FUSED_CONV_ENV, "1")
+    """READTWICE_FUSED_CONV: ``1`` uses the Triton kernels on CUDA tensors, ``0`` (default, until
+    they are timed on a GPU) the eager ``F.conv1d`` path (CPU tensors always take the eager path)."""
+    value = os.environ.get(FUSED_CONV_ENV, "0")
     if value not in ("0", "1"):
         raise ValueError(f"{FUSED_CONV_ENV}={value!r}; allowed: 0, 1")
     return value == "1"
