@@ -25,6 +25,8 @@ Unlike the matched cells, which select the examples that fall there (about a qua
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 from torch import nn
@@ -68,21 +70,48 @@ def _accuracy(model: nn.Module, copies: SharedCopies, inputs: np.ndarray, batch_
     return float(np.mean(answer == copies.shared))
 
 
+def _generated_accuracy(
+    model: nn.Module, copies: SharedCopies, correct: Mapping[str, np.ndarray] | None, batch_size: int
+) -> float:
+    """Accuracy on the examples as generated: from ``correct[copies.name]`` (bool per example of
+    the whole slice, the model's answers as :func:`~synthetic.analysis.intervention.copy_intervention`
+    has them) when given, else by running the model."""
+    if correct is None:
+        return _accuracy(model, copies, np.asarray(copies.inputs), batch_size)
+    known = correct.get(copies.name)
+    n = copies.inputs.shape[0]
+    if known is None or known.ndim != 1 or known.shape[0] < n:
+        got = None if known is None else known.shape
+        raise ValueError(f"correct[{copies.name!r}] must hold at least {n} answers (bool [n_ex]); got {got}")
+    return float(np.mean(known[:n]))
+
+
 def placed_order_effect(
     model: nn.Module,
     data: SplitData | Segment | list[Segment],
-    matching: str = "column",
+    matching: str | Sequence[str] = "column",
     *,
     seed: int = 0,
     batch_size: int = 256,
+    correct: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """One row per mirror pair of slices in ``data`` (SD or SD-with-distractor segments): ``short``,
+    """One row per mirror pair of slices in ``data`` (SD or SD-with-distractor segments) and
+    matching: ``short``,
     ``long`` (a < b), ``passes``, ``matching``, ``n`` (examples per order: the smaller slice's),
     ``accuracy_short``, ``accuracy_long`` and ``difference`` as generated, and ``placed_short``,
     ``placed_long``, ``placed_difference`` with the copies placed (see the module docstring), each
-    difference with its binomial standard error (``*_se``). ``seed`` draws the places."""
-    if matching not in MATCHINGS:
-        raise ValueError(f"matching={matching!r}; allowed: {', '.join(MATCHINGS)}")
+    difference with its binomial standard error (``*_se``). ``seed`` draws the places.
+
+    ``matching``: one of :data:`MATCHINGS` or several (rows pair by pair, matchings in the given
+    order). The places are drawn per pair whatever the matching, so several matchings in one call
+    give the rows of one call each, and the long-first placed examples (the same under both
+    matchings) run once. ``correct``: per slice name, whether the model answers each example as
+    generated right (bool ``[n_ex]``, e.g. from the copy intervention's table); the accuracies as
+    generated are then read from it instead of running the model again."""
+    matchings = [matching] if isinstance(matching, str) else list(matching)
+    bad = [m for m in matchings if m not in MATCHINGS]
+    if bad or not matchings:
+        raise ValueError(f"matching={matching!r}; allowed: {', '.join(MATCHINGS)} (one or several)")
     layouts = [shared_copies(s) for s in segments_of(data)]
     by_key = {(c.size_a, c.size_b, c.passes): c for c in layouts}
     rng = np.random.default_rng(seed)
@@ -93,21 +122,25 @@ def placed_order_effect(
             continue
         n = min(short.inputs.shape[0], long.inputs.shape[0])
         u, v = rng.integers(0, a, size=n), rng.integers(0, a, size=n)
-        second_short = b - a + v if matching == "column" else v
         s_cut, l_cut = _cut(short, n), _cut(long, n)
-        acc_s = _accuracy(model, s_cut, np.asarray(s_cut.inputs), batch_size)
-        acc_l = _accuracy(model, l_cut, np.asarray(l_cut.inputs), batch_size)
-        placed_s = _accuracy(model, s_cut, place_copies(s_cut, u, second_short), batch_size)
+        acc_s = _generated_accuracy(model, s_cut, correct, batch_size)
+        acc_l = _generated_accuracy(model, l_cut, correct, batch_size)
         placed_l = _accuracy(model, l_cut, place_copies(l_cut, u, v), batch_size)
-        rows.append(
-            {
-                "short": a, "long": b, "passes": passes, "matching": matching, "n": n,
-                "accuracy_short": acc_s, "accuracy_long": acc_l, "difference": acc_s - acc_l,
-                "difference_se": float(np.hypot(binomial_se(acc_s, n), binomial_se(acc_l, n))),
-                "placed_short": placed_s, "placed_long": placed_l, "placed_difference": placed_s - placed_l,
-                "placed_difference_se": float(np.hypot(binomial_se(placed_s, n), binomial_se(placed_l, n))),
-            }
-        )  # fmt: skip
+        for m in matchings:
+            second_short = b - a + v if m == "column" else v
+            placed_s = _accuracy(model, s_cut, place_copies(s_cut, u, second_short), batch_size)
+            se, placed_se = (
+                float(np.hypot(binomial_se(x, n), binomial_se(y, n)))
+                for x, y in ((acc_s, acc_l), (placed_s, placed_l))
+            )
+            rows.append(
+                {
+                    "short": a, "long": b, "passes": passes, "matching": m, "n": n,
+                    "accuracy_short": acc_s, "accuracy_long": acc_l, "difference": acc_s - acc_l,
+                    "difference_se": se, "placed_short": placed_s, "placed_long": placed_l,
+                    "placed_difference": placed_s - placed_l, "placed_difference_se": placed_se,
+                }
+            )  # fmt: skip
     if not rows:
         raise ValueError("data has no mirror pair of slices ((a, b) with a < b and (b, a), same passes)")
     return pd.DataFrame(rows)

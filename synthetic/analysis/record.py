@@ -88,5 +88,10 @@ def _placed_rows(
     if not has_mirror_pairs(table):
         return []
     seg_list = [segments] if isinstance(segments, Segment) else segments
-    frames = [placed_order_effect(model, seg_list, m, seed=seed) for m in MATCHINGS]
-    return _rows(pd.concat(frames, ignore_index=True))
+    # the answers as generated come from the intervention's table (the same examples, the same
+    # batches), and both matchings share one call: the forward passes the two would repeat run once
+    correct = {str(name): g.sort_values("example").correct.to_numpy() for name, g in table.groupby("slice")}
+    frame = placed_order_effect(model, seg_list, MATCHINGS, seed=seed, correct=correct)
+    order = {m: i for i, m in enumerate(MATCHINGS)}
+    frame = frame.sort_values("matching", key=lambda col: col.map(order), kind="stable")
+    return _rows(frame.reset_index(drop=True))

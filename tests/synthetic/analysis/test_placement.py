@@ -62,3 +62,29 @@ def test_bad_arguments() -> None:
         placed_order_effect(CountingModel(VOCAB), split, "place")
     with pytest.raises(ValueError, match="no mirror pair"):
         placed_order_effect(CountingModel(VOCAB), split.segments[:1])
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 99), st.sampled_from([1, 2]))
+def test_both_matchings_in_one_call_with_known_answers_equal_separate_calls(seed: int, passes: int) -> None:
+    """The shared draws, the long-first placed pass run once and the answers read from the copy
+    intervention give, row for row, what one call per matching computes from scratch."""
+    from synthetic.analysis import copy_intervention
+
+    split = _split(((3, 9), (9, 3), (2, 5), (5, 2)), n=60, seed=seed, passes=passes)
+    model = StoreFirstModel.bounded(VOCAB, feature_dim=12, seed=seed)
+    separate = [placed_order_effect(model, split, m, seed=seed) for m in ("column", "index")]
+    table = copy_intervention(model, split, seed=seed)
+    correct = {str(k): g.sort_values("example").correct.to_numpy() for k, g in table.groupby("slice")}
+    joint = placed_order_effect(model, split, ("column", "index"), seed=seed, correct=correct)
+    for m, alone in zip(("column", "index"), separate, strict=True):
+        got = joint[joint.matching == m].reset_index(drop=True)
+        assert got.equals(alone), (got, alone)
+
+
+def test_known_answers_must_cover_each_slice() -> None:
+    split = _split(((3, 12), (12, 3)), n=10)
+    with pytest.raises(ValueError, match=r"correct\['A=12,B=3'\] must hold at least 10 answers"):
+        placed_order_effect(CountingModel(VOCAB), split, correct={"A=3,B=12": np.ones(10, bool)})
+    with pytest.raises(ValueError, match="one or several"):
+        placed_order_effect(CountingModel(VOCAB), split, ())
