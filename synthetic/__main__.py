@@ -4,7 +4,7 @@ usage:
   python -m synthetic run EXPERIMENT [--profile NAME] [--workers N] [--ensemble K] [--results DIR]
                                      [--runner local|ray] [--ray-address ADDR] [--gpus-per-run G]
                                      [--retry-failed] [--skip-bad-lines] [--save-models]
-                                     [--analysis none|intervention|full] [--time-limit SECONDS]
+                                     [--analysis none|intervention|checking|full] [--time-limit SECONDS]
                                      [--no-snapshots] [--quiet]
   python -m synthetic list
   python -m synthetic show RESULTS [--results DIR] [--all] [--skip-bad-lines]
@@ -303,12 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--analysis",
-        choices=["none", "intervention", "full"],
+        choices=["none", "intervention", "checking", "full"],
         default=None,
         help="analyse each trained SD model before it is dropped and store the numbers in its record "
         "(intervention: copy intervention and the order effect at matched copy positions, selected and "
-        "placed; full: and "
-        "the state probes; default: the profile's analysis, none)",
+        "placed; checking: and the state probes of the models whose copies interact by more than 2 "
+        "logits in both orders; full: and the state probes of every model; default: the profile's "
+        "analysis, none)",
     )
     run.add_argument(
         "--time-limit",

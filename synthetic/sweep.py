@@ -118,7 +118,9 @@ class Profile(_Strict):
     variants: list[str] | None = None  # names of the variants this profile runs (default: all)
     order: list[str] | None = None  # training order: "stage", "variant" or grid keys, first decides
     save_models: StrictBool = False  # keep each run's trained weights (run --save-models); not hashed
-    analysis: Literal["none", "intervention", "full"] = "none"  # analyse each trained model (run --analysis)
+    analysis: Literal["none", "intervention", "checking", "full"] = (
+        "none"  # analyse each model (run --analysis)
+    )
 
     @field_validator("data")
     @classmethod
@@ -714,7 +716,9 @@ def run_sweep(
     analysis      analyse each ``ok`` run's trained model of an SD task before it is dropped and
                   store the numbers in its record's ``mechanism`` field: "none", "intervention"
                   (the copy intervention and the order effect at matched copy positions, selected
-                  and placed) or "full" (and the state probes); None: the profile's ``analysis``
+                  and placed), "checking" (and the state probes of the models that check one set
+                  against the other) or "full" (and the state probes of every model); None: the
+                  profile's ``analysis``
                   (default "none")
     time_limit    seconds: start no ensemble expected to end later than this after the sweep
                   began (:class:`TimeLimit`, judged by the longest ensemble finished so far);

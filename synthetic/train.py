@@ -62,7 +62,7 @@ __all__ = [
 
 
 #: what the analysis of a trained model covers (:class:`Keep`)
-ANALYSES = ("none", "intervention", "full")
+ANALYSES = ("none", "intervention", "checking", "full")
 #: task kinds the analysis reads (:mod:`synthetic.analysis` takes SD examples only)
 ANALYSED_TASKS = ("sd", "sd_distractor")
 
@@ -71,7 +71,8 @@ ANALYSED_TASKS = ("sd", "sd_distractor")
 class Keep:
     """What a run leaves beyond its record: ``weights`` (its trained parameters) and ``analysis``
     of its trained model, stored in the record: "none", "intervention" (the copy intervention and
-    the order effect at matched copy positions) or "full" (and the probes of its state); and
+    the order effect at matched copy positions), "checking" (and the probes of its state when the
+    model checks one set against the other) or "full" (and the probes always); and
     ``snapshots``, a folder where its ensemble keeps its state at every evaluation until it ends,
     and from which an interrupted ensemble goes on (:mod:`synthetic.snapshots`; None: none)."""
 
@@ -102,7 +103,8 @@ def _analyse(outcome: Outcome, analysis: str) -> dict[str, Any] | None:
 
     _, test = load_splits(outcome.cfg.data)
     try:
-        return mechanism_record(outcome.model, test, probes=analysis == "full")
+        probes = {"full": "always", "checking": "checking"}.get(analysis, "never")
+        return mechanism_record(outcome.model, test, probes=probes)
     except Exception as err:  # the run trained; its analysis is extra
         return {"version": RECORD_VERSION, "error": f"{type(err).__name__}: {err}"}
 

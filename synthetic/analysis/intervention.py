@@ -199,3 +199,19 @@ def summarize_intervention(
             row[name], row[f"{name}_se"] = mean_and_se(part[name])
         out.append(row)
     return pd.DataFrame(out)
+
+
+#: logits of interaction, in both orders, above which a model counts as checking one set against
+#: the other (the paper-scale runs so far: at most 1.10 in the runs that count, at least 3.19 in
+#: those that check; README "Paper scale")
+CHECKING_LOGITS = 2.0
+
+
+def checks_membership(by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS) -> bool:
+    """Whether a model's copies interact by more than ``threshold`` logits in both orders:
+    ``by_order`` is :func:`summarize_intervention` by ``("order",)`` (needs rows for
+    ``short-first`` and ``long-first``; False without them)."""
+    if not threshold > 0:
+        raise ValueError(f"threshold={threshold}; allowed: a positive number of logits")
+    rows = by_order[by_order.order.isin(("short-first", "long-first"))]
+    return rows.order.nunique() == 2 and bool((rows.interaction > threshold).all())

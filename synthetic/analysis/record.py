@@ -15,7 +15,12 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from synthetic.analysis.intervention import copy_intervention, summarize_intervention
+from synthetic.analysis.intervention import (
+    CHECKING_LOGITS,
+    checks_membership,
+    copy_intervention,
+    summarize_intervention,
+)
 from synthetic.analysis.matched import MATCHINGS, has_mirror_pairs, matched_order_effect
 from synthetic.analysis.placement import placed_order_effect
 from synthetic.analysis.probes import probe_first_set
@@ -25,8 +30,10 @@ from synthetic.tasks.data import Segment, SplitData
 __all__ = ["RECORD_VERSION", "mechanism_record"]
 
 #: bump when the fields of :func:`mechanism_record` change meaning (2: ``matched`` added;
-#: 3: ``placed`` added)
-RECORD_VERSION = 3
+#: 3: ``placed`` added; 4: ``probe_rule`` added, probes possibly only for models that check)
+RECORD_VERSION = 4
+#: when the state probes run (:func:`mechanism_record`'s ``probes``)
+PROBE_RULES = ("always", "never", "checking")
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -47,29 +54,40 @@ def mechanism_record(
     *,
     seed: int = 0,
     probe_examples: int | None = 1024,
-    probes: bool = True,
+    probes: bool | str = True,
 ) -> dict[str, Any]:
     """``{"version", "intervention_by_slice", "intervention_by_order", "matched", "placed",
-    "probes"}``: the rows of :func:`~synthetic.analysis.intervention.summarize_intervention` by
+    "probes", "probe_rule"}``: the rows of :func:`~synthetic.analysis.intervention.summarize_intervention` by
     ``slice`` and by ``order`` (logits), of :func:`~synthetic.analysis.matched.matched_order_effect`
     and of :func:`~synthetic.analysis.placement.placed_order_effect` per mirror pair of slices and
     matching (column, index; empty without mirror pairs; the places drawn with ``seed``), and of
     :func:`~synthetic.analysis.probes.probe_first_set` on at most ``probe_examples`` examples per
-    segment (empty when ``probes`` is False; needs a :class:`~synthetic.model.LanguageModel`)."""
+    segment (needs a :class:`~synthetic.model.LanguageModel`). ``probes``: True or "always",
+    False or "never", or "checking": only when the model checks one set against the other
+    (:func:`~synthetic.analysis.intervention.checks_membership`: its copies interact by more than
+    :data:`~synthetic.analysis.intervention.CHECKING_LOGITS` logits in both orders); the record's
+    ``probe_rule`` names the rule (with the threshold), ``probes`` is empty when they did not run."""
+    rule = ("always" if probes else "never") if isinstance(probes, bool) else probes
+    if rule not in PROBE_RULES:
+        raise ValueError(f"probes={probes!r}; allowed: True, False, {', '.join(map(repr, PROBE_RULES))}")
     segments = data if isinstance(data, SplitData | Segment) else list(data)
     table = copy_intervention(model, segments, seed=seed)
+    by_order = summarize_intervention(table, ("order",))
     probe_rows: list[dict[str, Any]] = []
-    if probes:
+    if rule == "always" or (rule == "checking" and checks_membership(by_order)):
         probe_rows = _rows(
             probe_first_set(check_language_model(model), segments, seed=seed, max_examples=probe_examples)
         )
     return {
         "version": RECORD_VERSION,
         "intervention_by_slice": _rows(summarize_intervention(table, ("slice",))),
-        "intervention_by_order": _rows(summarize_intervention(table, ("order",))),
+        "intervention_by_order": _rows(by_order),
         "matched": _matched_rows(table),
         "placed": _placed_rows(model, segments, table, seed),
         "probes": probe_rows,
+        "probe_rule": f"checking (interaction > {CHECKING_LOGITS:g} logits in both orders)"
+        if rule == "checking"
+        else rule,
     }
 
 

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from synthetic.analysis.intervention import CHECKING_LOGITS
 from synthetic.plots.training import VARIANT_ORDER, seeds_error
 
 GROUP = ["variant", "d_model", "feature_dim", "init"]
@@ -117,7 +118,7 @@ def mirror_interactions(by_slice: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values([*keys, "short", "long"]).reset_index(drop=True)
 
 
-def checking_runs(by_order: pd.DataFrame, threshold: float = 2.0) -> list[str]:
+def checking_runs(by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS) -> list[str]:
     """The ``config_hash`` of each run whose copies interact by more than ``threshold`` logits in
     both orders (``load_mechanism(..., "intervention_by_order")``): models that need both copies of
     the shared token, i.e. check one set against the other, rather than count (interaction about

@@ -60,12 +60,12 @@ def test_a_failing_analysis_leaves_the_run_a_result(monkeypatch: pytest.MonkeyPa
 
 
 def test_keep_refuses_what_it_does_not_know() -> None:
-    with pytest.raises(ValueError, match="analysis='probes'; allowed: none, intervention, full"):
+    with pytest.raises(ValueError, match="analysis='probes'; allowed: none, intervention, checking, full"):
         Keep(analysis="probes")
     with pytest.raises(TypeError, match="weights=1 must be True or False"):
         Keep(weights=1)  # type: ignore[arg-type]
     assert not Keep().models and Keep(weights=True).models and Keep(analysis="full").models
-    assert train_module.ANALYSES == ("none", "intervention", "full")
+    assert train_module.ANALYSES == ("none", "intervention", "checking", "full")
 
 
 def test_the_sweep_and_the_command_line_pass_the_analysis_on(tmp_path: Path) -> None:
@@ -81,3 +81,42 @@ def test_the_sweep_and_the_command_line_pass_the_analysis_on(tmp_path: Path) -> 
     assert code == 0
     records = ResultsStore(results_path(tmp_path / "b", "sd_order", "smoke")).records()
     assert records and all("mechanism" in r for r in records)
+
+
+@pytest.mark.parametrize("checks", [False, True])
+def test_the_checking_analysis_probes_only_the_models_that_check(
+    monkeypatch: pytest.MonkeyPatch, checks: bool
+) -> None:
+    from synthetic.analysis import record as analysis_record
+
+    seen: list[set[str]] = []
+
+    def decide(by_order: object, threshold: float = 2.0) -> bool:
+        seen.append(set(by_order.order))  # type: ignore[attr-defined]
+        return checks
+
+    monkeypatch.setattr(analysis_record, "checks_membership", decide)
+    (out,) = ensemble_outputs(_smoke(), keep=Keep(analysis="checking"))
+    mech = out.record["mechanism"]
+    assert mech is not None
+    assert bool(mech["probes"]) == checks
+    assert mech["probe_rule"] == "checking (interaction > 2 logits in both orders)"
+    assert seen and {"short-first", "long-first"} <= seen[0]
+
+
+def test_mechanism_record_names_its_probe_rule() -> None:
+    from synthetic.analysis.record import mechanism_record
+    from synthetic.ensemble import load_splits
+    from synthetic.train import train_ensemble
+
+    cfg = _smoke()[0]
+    (outcome,) = train_ensemble([cfg], keep_models=True)
+    model = outcome.model
+    assert model is not None
+    _, test = load_splits(cfg.data)
+    for probes, rule in ((True, "always"), (False, "never"), ("always", "always"), ("never", "never")):
+        assert mechanism_record(model, test, probes=probes, probe_examples=16)["probe_rule"] == rule
+    with pytest.raises(
+        ValueError, match="probes='sometimes'; allowed: True, False, 'always', 'never', 'checking'"
+    ):
+        mechanism_record(model, test, probes="sometimes")

@@ -202,3 +202,20 @@ def test_errors_name_what_is_wrong() -> None:
 @given(st.integers(1, 40), st.integers(1, 40))
 def test_order_labels(a: int, b: int) -> None:
     assert order_of(a, b) == ("short-first" if a < b else "long-first" if a > b else "equal")
+
+
+def test_checks_membership_needs_both_orders_above_the_threshold() -> None:
+    from synthetic.analysis.intervention import CHECKING_LOGITS, checks_membership
+
+    def frame(**interaction: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"order": [k.replace("_", "-") for k in interaction], "interaction": list(interaction.values())}
+        )
+
+    assert CHECKING_LOGITS == 2.0
+    assert checks_membership(frame(short_first=3.0, long_first=2.5))
+    assert not checks_membership(frame(short_first=3.0, long_first=1.5))
+    assert not checks_membership(frame(short_first=3.0))  # one order only
+    assert checks_membership(frame(short_first=1.5, long_first=1.2), threshold=1.0)
+    with pytest.raises(ValueError, match="threshold"):
+        checks_membership(frame(short_first=3.0, long_first=3.0), threshold=0)
