@@ -219,3 +219,38 @@ def test_checks_membership_needs_both_orders_above_the_threshold() -> None:
     assert checks_membership(frame(short_first=1.5, long_first=1.2), threshold=1.0)
     with pytest.raises(ValueError, match="threshold"):
         checks_membership(frame(short_first=3.0, long_first=3.0), threshold=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 12),
+    vocab=st.integers(8, 40),
+    count=st.integers(0, 3),
+    seed=st.integers(0, 2**32 - 1),
+    data=st.data(),
+)
+def test_absent_tokens_are_a_stable_sorts_first_columns(
+    n: int, vocab: int, count: int, seed: int, data: st.DataObject
+) -> None:
+    """The partial selection draws exactly what sorting every key would: the same tokens in the
+    same order for the same generator state."""
+    width = data.draw(st.integers(1, max(1, vocab - 4 - count)))
+    inputs = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(0, vocab - 1), min_size=width, max_size=width), min_size=n, max_size=n
+            )
+        ),
+        dtype=np.int64,
+    ).reshape(n, width)
+    lo = 4
+    present = np.zeros((n, vocab), dtype=bool)
+    present[np.arange(n)[:, None], inputs] = True
+    present[:, :lo] = True
+    keys = np.random.default_rng(seed).random((n, vocab))
+    keys[present] = np.inf
+    want = np.argsort(keys, axis=1, kind="stable")[:, :count]
+    got = absent_tokens(inputs, vocab, count, np.random.default_rng(seed))
+    assert got.shape == (n, count) and got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+    assert not present[np.arange(n)[:, None], got].any()
