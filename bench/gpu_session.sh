@@ -44,6 +44,7 @@ what=${1:-all}; shift || true
 if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its records and snapshots
   from=${1:?usage: bash bench/gpu_session.sh unpack FILES_AT [PROFILE]}; dest=results/sd_order/${2:-paper}
   [[ -f $from/runs.jsonl.gz ]] || { echo "no $from/runs.jsonl.gz: not the files of a paper call" >&2; exit 1; }
+  trap 'rm -f /tmp/runs.returned.jsonl' EXIT
   gzip -dc "$from/runs.jsonl.gz" > /tmp/runs.returned.jsonl || exit 1
   if [[ -f $dest/runs.jsonl ]] && ! cmp -s -n "$(stat -c%s "$dest/runs.jsonl")" "$dest/runs.jsonl" /tmp/runs.returned.jsonl; then
     echo "the returned runs.jsonl does not begin with $dest/runs.jsonl (records are only appended): not copied" >&2
@@ -176,6 +177,7 @@ if [[ $what == fused-conv ]]; then
   # then training throughput with it off and on (same run, ensembles of 8, paper shapes)
   READTWICE_FUSED_CONV=1 python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu \
     tests/synthetic/kernels/test_depthwise_conv.py tests/synthetic/test_step_graphs.py 2>&1 | tee "$out/fused_conv_tests.log" | tail -25
+  (( PIPESTATUS[0] == 0 )) || { echo "fused-conv: GPU tests failed; not timed" >&2; exit 1; }
   variants=("Based (causal)" "Based (non-causal)")  # VARIANTS="JRT-Prompt,JRT-RNN" for others
   [[ -n ${VARIANTS:-} ]] && IFS=',' read -ra variants <<< "$VARIANTS"
   for conv in 0 1; do

@@ -40,6 +40,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from synthetic.analysis.intervention import CHECKING_LOGITS
 from synthetic.plots import mechanism, training
 from synthetic.results import load, load_mechanism
 
@@ -242,7 +243,7 @@ def placed_table(placed: pd.DataFrame) -> str:
     return _markdown([*header, "placed by index"], [r[4] for r in rows])
 
 
-def checking_table(by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: float = 2.0) -> str:
+def checking_table(by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS) -> str:
     """The runs that check membership (:func:`~synthetic.plots.mechanism.checking_runs`: both
     orders' interaction above ``threshold`` logits), one row each: the interaction by order, then
     the short-first minus long-first differences over the 10 mirror pairs of test slices, of the
@@ -310,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\nplaced (runs > 0 in brackets):\n")
         print(placed_table(placed))
     by_slice = load_mechanism(args.results, "intervention_by_slice")
-    print("\n## the runs that check membership (interaction above 2 logits in both orders)\n")
+    print(
+        f"\n## the runs that check membership (interaction above {CHECKING_LOGITS:g} logits in both orders)\n"
+    )
     print("short first minus long first over the mirror pairs of test slices (pairs > 0 in brackets):\n")
     print(checking_table(by_slice, by_order))
     return 0

@@ -213,5 +213,8 @@ def checks_membership(by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS
     ``short-first`` and ``long-first``; False without them)."""
     if not threshold > 0:
         raise ValueError(f"threshold={threshold}; allowed: a positive number of logits")
+    missing = [c for c in ("order", "interaction") if c not in by_order.columns]
+    if missing:
+        raise ValueError(f"by_order has no column(s) {missing}; it needs 'order' and 'interaction'")
     rows = by_order[by_order.order.isin(("short-first", "long-first"))]
-    return rows.order.nunique() == 2 and bool((rows.interaction > threshold).all())
+    return rows.order.nunique() == 2 and bool((rows.interaction > threshold).all())  # NaN > t is False

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from torch import nn
 
@@ -108,7 +109,11 @@ def _placed_rows(
     seg_list = [segments] if isinstance(segments, Segment) else segments
     # the answers as generated come from the intervention's table (the same examples, the same
     # batches), and both matchings share one call: the forward passes the two would repeat run once
-    correct = {str(name): g.sort_values("example").correct.to_numpy() for name, g in table.groupby("slice")}
+    correct = {}
+    for name, g in table.groupby("slice"):
+        if not np.array_equal(np.sort(g.example.to_numpy()), np.arange(len(g))):
+            raise ValueError(f"slice {name!r} of the intervention table is not one segment's examples 0..n-1")
+        correct[str(name)] = g.sort_values("example").correct.to_numpy()
     frame = placed_order_effect(model, seg_list, MATCHINGS, seed=seed, correct=correct)
     order = {m: i for i, m in enumerate(MATCHINGS)}
     frame = frame.sort_values("matching", key=lambda col: col.map(order), kind="stable")

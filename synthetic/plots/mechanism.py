@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from synthetic.analysis.intervention import CHECKING_LOGITS
+from synthetic.analysis.intervention import CHECKING_LOGITS, checks_membership
 from synthetic.plots.training import VARIANT_ORDER, seeds_error
 
 GROUP = ["variant", "d_model", "feature_dim", "init"]
@@ -120,15 +120,14 @@ def mirror_interactions(by_slice: pd.DataFrame) -> pd.DataFrame:
 
 def checking_runs(by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS) -> list[str]:
     """The ``config_hash`` of each run whose copies interact by more than ``threshold`` logits in
-    both orders (``load_mechanism(..., "intervention_by_order")``): models that need both copies of
-    the shared token, i.e. check one set against the other, rather than count (interaction about
-    0). Sorted."""
-    if not threshold > 0:
-        raise ValueError(f"threshold={threshold}; allowed: a positive number of logits")
-    rows = by_order[by_order.order.isin(ORDERS)]
-    weakest = rows.groupby("config_hash").interaction.min()
-    complete = rows.groupby("config_hash").order.nunique() == len(ORDERS)
-    return sorted(weakest[(weakest > threshold) & complete].index)
+    both orders (``load_mechanism(..., "intervention_by_order")``; the rule of
+    :func:`synthetic.analysis.intervention.checks_membership`, applied run by run, so a NaN
+    interaction or a missing order never counts): models that need both copies of the shared
+    token, i.e. check one set against the other, rather than count (interaction about 0). Sorted."""
+    missing = [c for c in ("config_hash", "order", "interaction") if c not in by_order.columns]
+    if missing:
+        raise ValueError(f"no intervention rows by order with column(s) {missing} (were the runs analysed?)")
+    return sorted(str(h) for h, g in by_order.groupby("config_hash") if checks_membership(g, threshold))
 
 
 def _variants(table: pd.DataFrame) -> list[str]:

@@ -88,3 +88,18 @@ def test_known_answers_must_cover_each_slice() -> None:
         placed_order_effect(CountingModel(VOCAB), split, correct={"A=3,B=12": np.ones(10, bool)})
     with pytest.raises(ValueError, match="one or several"):
         placed_order_effect(CountingModel(VOCAB), split, ())
+
+
+def test_the_record_refuses_an_intervention_table_that_is_not_one_segment_a_slice() -> None:
+    import pandas as pd
+
+    from synthetic.analysis import copy_intervention
+    from synthetic.analysis.record import _placed_rows
+
+    split = _split(((3, 9), (9, 3)), n=20)
+    model = CountingModel(VOCAB)
+    table = copy_intervention(model, split)
+    assert _placed_rows(model, split.segments, table, 0)  # one segment a slice: fine
+    doubled = pd.concat([table, table], ignore_index=True)  # two segments under one name
+    with pytest.raises(ValueError, match=r"slice 'A=3,B=9' of the intervention table is not one segment"):
+        _placed_rows(model, split.segments, doubled, 0)

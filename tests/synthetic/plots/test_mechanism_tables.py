@@ -126,3 +126,16 @@ def test_the_checking_figure_says_when_no_run_checks(tmp_path: Path) -> None:
     ctx = FigureContext(out_dir=tmp_path, results_dir=tmp_path / "res")
     with pytest.raises(figures.FigureUnavailable):
         figures.TRAINING_FIGURES["sd_checking_paper"](ctx)
+
+
+def test_checking_runs_never_count_a_nan_interaction() -> None:
+    frame = pd.DataFrame(
+        {
+            "config_hash": ["h", "h", "g", "g"],
+            "order": ["short-first", "long-first"] * 2,
+            "interaction": [5.0, float("nan"), 5.0, 4.0],
+        }
+    )
+    assert mechanism.checking_runs(frame) == ["g"]
+    with pytest.raises(ValueError, match="'interaction'"):
+        mechanism.checking_runs(frame.drop(columns="interaction"))
