@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|profile-step|paper-rates|paper|profile NAME|unpack FILES_AT] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -27,7 +27,10 @@
 # file may have) with their sha256; here,
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
 # checks them, puts them in results/sd_order/PROFILE/ and says what the next call will send;
-# commit runs.jsonl at once. A snapshot holds 12 bytes a parameter a member (fp32 weights, Adam's two
+# commit runs.jsonl at once. Before a call, `bash bench/gpu_session.sh slim` rewrites the committed
+# runs.jsonl in the working tree with the fields the sweep reads (about 3.5 of 34 KB a paper record;
+# the call sends the working tree), and `unpack` restores the committed records and appends the
+# new ones. A snapshot holds 12 bytes a parameter a member (fp32 weights, Adam's two
 # moments): ensembles of 8 take 8.6 / 11.7 / 16.2 / 26.1 / 37.2 MB at d_model 36 / 48 / 64 / 96 /
 # 128 (f = 24), and a call sends at most 64 MiB with the repository (~22 MB) and wheels (4 MB): with
 # two workers pass `--ensemble 4` from d_model 96 on (26 MB at 96, 37 MB at 128; `unpack` prints the
@@ -41,17 +44,20 @@
 # working tree sent with it); set READTWICE_COMMIT=<rev> in the command to name the commit exactly.
 set -uo pipefail
 what=${1:-all}; shift || true
+py=python3; [[ -x .venv/bin/python ]] && py=.venv/bin/python  # this machine's Python (slim, unpack)
+if [[ $what == slim ]]; then  # on this machine, before a `paper` call: send slim records (bench/slim_records.py)
+  "$py" bench/slim_records.py slim "results/sd_order/${1:-paper}/runs.jsonl"; exit
+fi
 if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its records and snapshots
   from=${1:?usage: bash bench/gpu_session.sh unpack FILES_AT [PROFILE]}; dest=results/sd_order/${2:-paper}
   [[ -f $from/runs.jsonl.gz ]] || { echo "no $from/runs.jsonl.gz: not the files of a paper call" >&2; exit 1; }
   trap 'rm -f /tmp/runs.returned.jsonl' EXIT
   gzip -dc "$from/runs.jsonl.gz" > /tmp/runs.returned.jsonl || exit 1
-  if [[ -f $dest/runs.jsonl ]] && ! cmp -s -n "$(stat -c%s "$dest/runs.jsonl")" "$dest/runs.jsonl" /tmp/runs.returned.jsonl; then
-    echo "the returned runs.jsonl does not begin with $dest/runs.jsonl (records are only appended): not copied" >&2
-    exit 1
-  fi
-  mkdir -p "$dest" && cp /tmp/runs.returned.jsonl "$dest/runs.jsonl" && chmod 644 "$dest/runs.jsonl" \
-    && rm -f /tmp/runs.returned.jsonl && wc -l "$dest/runs.jsonl"  # writable: local sweeps append to it
+  # the returned records must extend what was sent (the whole file, or its slim version: then the
+  # committed records are restored and the new ones appended; bench/slim_records.py)
+  mkdir -p "$dest" && touch "$dest/runs.jsonl" && chmod 644 "$dest/runs.jsonl" \
+    && "$py" bench/slim_records.py merge "$dest/runs.jsonl" /tmp/runs.returned.jsonl || exit 1
+  wc -l "$dest/runs.jsonl"
   if [[ -f $from/snapshots.sha256 ]]; then  # verify every piece before replacing what is here
     got=$(cat "$from"/snapshots.tar.part-* | sha256sum | cut -d' ' -f1)
     [[ $got == "$(cut -d' ' -f1 "$from/snapshots.sha256")" ]] \

@@ -1,0 +1,77 @@
+"""bench/slim_records.py: the slim records a GPU call is sent keep what its sweep reads, and the
+merge afterwards keeps every committed record and appends exactly what the call added. The
+committed paper records are whole (a slim file committed by mistake would lose the analyses)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.slim_records import KEPT, merge, slim_lines  # noqa: E402
+from synthetic.results import ResultsStore  # noqa: E402
+
+PAPER = ROOT / "results" / "sd_order" / "paper" / "runs.jsonl"
+
+records = st.lists(
+    st.fixed_dictionaries(
+        {
+            "schema": st.integers(1, 3),
+            "config_hash": st.text("0123456789abcdef", min_size=16, max_size=16),
+            "status": st.sampled_from(["ok", "failed", "error"]),
+            "summary": st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+            "config": st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+            "history": st.lists(st.floats(allow_nan=False), max_size=4),
+            "mechanism": st.dictionaries(st.text(max_size=5), st.floats(allow_nan=False), max_size=3),
+        }
+    ),
+    max_size=6,
+)
+
+
+def _lines(rs: list[dict[str, object]]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rs)
+
+
+@given(old=records, new=records)
+def test_slim_then_merge_gives_the_committed_records_and_the_new_ones(
+    old: list[dict[str, object]], new: list[dict[str, object]]
+) -> None:
+    full = _lines(old)
+    sent = slim_lines(full)
+    assert [json.loads(line) for line in sent.splitlines()] == [{k: r[k] for k in KEPT} for r in old]
+    returned = sent + _lines(new)  # the sweep on the device only appends
+    assert merge(full, sent, returned) == full + _lines(new)
+
+
+def test_merge_refuses_what_does_not_extend_what_was_sent() -> None:
+    full = _lines([{"schema": 1, "config_hash": "a" * 16, "status": "ok", "summary": {}, "config": {}}])
+    sent = slim_lines(full)
+    with pytest.raises(ValueError, match="do not begin with the slim records"):
+        merge(full, sent, _lines([]))
+    with pytest.raises(ValueError, match="partial line"):
+        merge(full, sent, sent + '{"schema": 1')
+    with pytest.raises(ValueError, match="line 1 lacks"):
+        slim_lines('{"config_hash": "x"}\n')
+    with pytest.raises(ValueError, match="line 2 is not JSON"):
+        slim_lines(full + "nope\n")
+
+
+def test_a_slim_file_is_what_the_sweep_needs(tmp_path: Path) -> None:
+    """The store reads a slim file and finds the same runs done as in the whole one."""
+    slim = tmp_path / "runs.jsonl"
+    slim.write_text(slim_lines(PAPER.read_text(encoding="utf-8")), encoding="utf-8")
+    assert ResultsStore(slim).done_hashes() == ResultsStore(PAPER).done_hashes()
+
+
+def test_the_committed_paper_records_are_whole() -> None:
+    for i, line in enumerate(PAPER.read_text(encoding="utf-8").splitlines(), start=1):
+        record = json.loads(line)
+        assert "history" in record and "accuracy" in record, f"{PAPER}:{i} is a slim record"
