@@ -13,8 +13,9 @@
 # `step-graphs` runs the GPU tests of the CUDA-graph training step and the fused member LayerNorm,
 # then times eager, graphed and graphed + fused-norm steps at the paper profile's shapes (ensembles
 # of 8, the paper sweep's size; STEPS per measurement).
-# `fused-conv` runs the GPU tests of the Triton depthwise convolution and the graphed step, then times
-# training with READTWICE_FUSED_CONV=0 and =1 in the same call (ensembles of 8, paper shapes).
+# `fused-conv` runs the GPU tests of the Triton depthwise convolution and the graphed step (with the
+# fused conv and the padded matmuls on), then times training with neither, the fused conv, and both
+# (READTWICE_FUSED_CONV, READTWICE_PAD_GEMM) in the same call (ensembles of 8, paper shapes).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `profile-step` profiles replayed (graphed, fused-norm) steps of ensembles of 8 at the smallest and
 # largest paper shapes (bench/profile_step.py; the table for bench/NOTES-training.md).
@@ -181,15 +182,16 @@ fi
 if [[ $what == fused-conv ]]; then
   # the Triton depthwise convolution: its GPU tests and the layers' graphed training against eager,
   # then training throughput with it off and on (same run, ensembles of 8, paper shapes)
-  READTWICE_FUSED_CONV=1 python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu \
+  READTWICE_FUSED_CONV=1 READTWICE_PAD_GEMM=1 python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu \
     tests/synthetic/kernels/test_depthwise_conv.py tests/synthetic/test_step_graphs.py 2>&1 | tee "$out/fused_conv_tests.log" | tail -25
   (( PIPESTATUS[0] == 0 )) || { echo "fused-conv: GPU tests failed; not timed" >&2; exit 1; }
   variants=("Based (causal)" "Based (non-causal)")  # VARIANTS="JRT-Prompt,JRT-RNN" for others
   [[ -n ${VARIANTS:-} ]] && IFS=',' read -ra variants <<< "$VARIANTS"
-  for conv in 0 1; do
-    READTWICE_FUSED_CONV=$conv python3 bench/train_throughput.py --profile paper --device cuda \
-      --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 --out "$out/fused_conv_$conv" "$@" \
-      2>&1 | tee -a "$out/fused_conv_bench.log" | grep -v "^ *$" | tail -13
+  for flags in "0 0" "1 0" "1 1"; do  # READTWICE_FUSED_CONV, READTWICE_PAD_GEMM
+    read -r conv pad <<< "$flags"
+    READTWICE_FUSED_CONV=$conv READTWICE_PAD_GEMM=$pad python3 bench/train_throughput.py --profile paper \
+      --device cuda --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 \
+      --out "$out/conv${conv}_pad${pad}" "$@" 2>&1 | tee -a "$out/fused_conv_bench.log" | grep -v "^ *$" | tail -13
   done
 fi
 

@@ -31,6 +31,7 @@ A stacked model is for training and evaluation (the parallel form). The recurren
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -108,6 +109,24 @@ class LabelPositions:
         return LabelPositions(*(to_device(getattr(self, f.name), device) for f in fields(self)))
 
 
+#: READTWICE_PAD_GEMM=1: :class:`MemberLinear` pads widths that are not a multiple of
+#: :data:`GEMM_ALIGN` with zeros before its batched matmul (off by default, until timed on a GPU).
+#: On an H100 an ensemble step at d_model 36 spent a third of its GPU time in cuBLAS's sm80
+#: ``wmma`` fallback kernels: rows of 36 bf16 values (72 bytes) are not 16-byte aligned, which the
+#: Hopper kernels need (bench/NOTES-training.md).
+PAD_GEMM_ENV = "READTWICE_PAD_GEMM"
+GEMM_ALIGN = 8  # bf16 / fp16 values in 16 bytes
+
+
+def pad_gemm_enabled() -> bool:
+    """READTWICE_PAD_GEMM: ``1`` pads :class:`MemberLinear`'s matmuls to aligned widths, ``0``
+    (default) does not; anything else is a ValueError naming the variable."""
+    value = os.environ.get(PAD_GEMM_ENV, "0")
+    if value not in ("0", "1"):
+        raise ValueError(f"{PAD_GEMM_ENV}={value!r}; allowed: 0, 1")
+    return value == "1"
+
+
 def _members_view(x: torch.Tensor, members: int) -> torch.Tensor:
     """[K*B, ..., C] -> [K, B*..., C] (a view; rows of member k are contiguous)."""
     if x.shape[0] % members:
@@ -127,12 +146,24 @@ class MemberLinear(nn.Module):
         self.bias = None if bias is None else nn.Parameter(bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k, out = self.weight.shape[0], self.weight.shape[1]
+        k, out, inp = self.weight.shape
         xs = _members_view(x, k)  # [K, rows, in]
-        if self.bias is None:
-            y = torch.bmm(xs, self.weight.transpose(1, 2))
+        w: torch.Tensor = self.weight
+        b: torch.Tensor | None = self.bias
+        pad_in, pad_out = -inp % GEMM_ALIGN, -out % GEMM_ALIGN
+        padded = bool(pad_in or pad_out) and pad_gemm_enabled()
+        if padded:  # zero columns / rows: the same sums, leading dimensions cuBLAS's fast kernels take
+            if torch.is_autocast_enabled(x.device.type):  # pad the bf16 copy autocast would make anyway
+                dtype = torch.get_autocast_dtype(x.device.type)
+                xs, w, b = xs.to(dtype), w.to(dtype), None if b is None else b.to(dtype)
+            xs, w = F.pad(xs, (0, pad_in)), F.pad(w, (0, pad_in, 0, pad_out))
+            b = None if b is None else F.pad(b, (0, pad_out))
+        if b is None:
+            y = torch.bmm(xs, w.transpose(1, 2))
         else:
-            y = torch.baddbmm(self.bias.unsqueeze(1), xs, self.weight.transpose(1, 2))
+            y = torch.baddbmm(b.unsqueeze(1), xs, w.transpose(1, 2))
+        if padded:
+            y = y[..., :out].contiguous()
         return y.view(*x.shape[:-1], out)
 
 

@@ -247,3 +247,29 @@ def test_last_block_at_labelled_positions_in_bf16_on_the_gpu(mixer: str) -> None
         results.append([logits, *(grad(p).float() for p in stacked.parameters())])
     for got, want in zip(*results, strict=True):
         assert rel(got, want) < 5e-2
+
+
+@pytest.mark.parametrize("mixer", ["based", "prefix_linear_attention"])
+@pytest.mark.parametrize("width", [D, 6, 10])
+def test_padded_matmuls_give_the_same_outputs_and_gradients(
+    mixer: str, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """READTWICE_PAD_GEMM=1 pads MemberLinear's widths to multiples of 8 with zeros: the same
+    logits and parameter gradients as without (fp32 on the CPU; d_model 6 and 10 pad, 8 does not)."""
+    cfg = ModelConfig(d_model=width, n_layers=2, pattern=["base_conv", MIXERS[mixer]], mlp=True)
+    stacked = stack_models([build_model(cfg, V, seed=20 + i) for i in range(2)])
+    ids, prefix = inputs(2, seed=3)
+    weights = torch.randn(2 * B, T, V, generator=torch.Generator().manual_seed(4))
+    results = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("READTWICE_PAD_GEMM", flag)
+        stacked.zero_grad()
+        out = stacked(ids, prefix)
+        (out * weights).sum().backward()
+        results[flag] = (out.detach(), {n: grad(p).clone() for n, p in stacked.named_parameters()})
+    assert rel(results["1"][0], results["0"][0]) < 1e-6
+    for name, g in results["0"][1].items():
+        assert rel(results["1"][1][name], g) < 1e-5, name
+    monkeypatch.setenv("READTWICE_PAD_GEMM", "yes")
+    with pytest.raises(ValueError, match=r"READTWICE_PAD_GEMM='yes'; allowed: 0, 1"):
+        stacked(ids, prefix)
