@@ -63,10 +63,13 @@ __all__ = [
 
 #: what the analysis of a trained model covers (:class:`Keep`)
 ANALYSES = ("none", "intervention", "checking", "full")
-#: examples per test slice the state probes of ``analysis="checking"`` read (half fit, half score):
-#: on 2 CPU cores a d_model 48 paper model's probes took 81 s for 2 slices of 1,024 (T = 275), 45%
-#: of it the ridge fits and AUCs, which grow with the examples
-CHECKING_PROBE_EXAMPLES = 512
+#: examples per test slice the state probes of ``analysis="checking"`` read (half fit, half score),
+#: and where: the state after the first set (the theory's quantity). On 2 CPU cores a d_model 48
+#: paper model's probes took 81 s for 2 slices of 1,024 examples at both points and 37.6 s at 512
+#: (T = 275; 16 s of it the ridge fits and AUCs, which grow with the examples, the rest the model's
+#: forward passes), and 7.2 s at 256 examples and the separator only
+CHECKING_PROBE_EXAMPLES = 256
+CHECKING_PROBE_POINTS = ("separator",)
 #: task kinds the analysis reads (:mod:`synthetic.analysis` takes SD examples only)
 ANALYSED_TASKS = ("sd", "sd_distractor")
 
@@ -107,9 +110,13 @@ def _analyse(outcome: Outcome, analysis: str) -> dict[str, Any] | None:
 
     _, test = load_splits(outcome.cfg.data)
     try:
-        if analysis == "checking":  # probes of the few models that check, on fewer examples
+        if analysis == "checking":  # probes of the few models that check: fewer examples, one point
             return mechanism_record(
-                outcome.model, test, probes="checking", probe_examples=CHECKING_PROBE_EXAMPLES
+                outcome.model,
+                test,
+                probes="checking",
+                probe_examples=CHECKING_PROBE_EXAMPLES,
+                probe_points=CHECKING_PROBE_POINTS,
             )
         return mechanism_record(outcome.model, test, probes=analysis == "full")
     except Exception as err:  # the run trained; its analysis is extra

@@ -9,7 +9,7 @@ it never trains it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from synthetic.analysis.intervention import (
 )
 from synthetic.analysis.matched import MATCHINGS, has_mirror_pairs, matched_order_effect
 from synthetic.analysis.placement import placed_order_effect
-from synthetic.analysis.probes import probe_first_set
+from synthetic.analysis.probes import POINTS, probe_first_set
 from synthetic.analysis.states import check_language_model
 from synthetic.tasks.data import Segment, SplitData
 
@@ -56,6 +56,7 @@ def mechanism_record(
     seed: int = 0,
     probe_examples: int | None = 1024,
     probes: bool | str = True,
+    probe_points: Sequence[str] = POINTS,
 ) -> dict[str, Any]:
     """``{"version", "intervention_by_slice", "intervention_by_order", "matched", "placed",
     "probes", "probe_rule"}``: the rows of :func:`~synthetic.analysis.intervention.summarize_intervention` by
@@ -67,7 +68,8 @@ def mechanism_record(
     False or "never", or "checking": only when the model checks one set against the other
     (:func:`~synthetic.analysis.intervention.checks_membership`: its copies interact by more than
     :data:`~synthetic.analysis.intervention.CHECKING_LOGITS` logits in both orders); the record's
-    ``probe_rule`` names the rule (with the threshold), ``probes`` is empty when they did not run."""
+    ``probe_rule`` names the rule (with the threshold), ``probes`` is empty when they did not run.
+    ``probe_points``: where the probes read the state (:data:`~synthetic.analysis.probes.POINTS`)."""
     rule = ("always" if probes else "never") if isinstance(probes, bool) else probes
     if rule not in PROBE_RULES:
         raise ValueError(f"probes={probes!r}; allowed: True, False, {', '.join(map(repr, PROBE_RULES))}")
@@ -77,7 +79,13 @@ def mechanism_record(
     probe_rows: list[dict[str, Any]] = []
     if rule == "always" or (rule == "checking" and checks_membership(by_order)):
         probe_rows = _rows(
-            probe_first_set(check_language_model(model), segments, seed=seed, max_examples=probe_examples)
+            probe_first_set(
+                check_language_model(model),
+                segments,
+                points=probe_points,
+                seed=seed,
+                max_examples=probe_examples,
+            )
         )
     return {
         "version": RECORD_VERSION,

@@ -100,6 +100,8 @@ def test_the_checking_analysis_probes_only_the_models_that_check(
     mech = out.record["mechanism"]
     assert mech is not None
     assert bool(mech["probes"]) == checks
+    assert {r["point"] for r in mech["probes"]} <= {"separator"}  # the state after the first set
+    assert all(r["n_fit"] + r["n_eval"] <= 256 for r in mech["probes"])
     assert mech["probe_rule"] == "checking (interaction > 2 logits in both orders)"
     assert seen and {"short-first", "long-first"} <= seen[0]
 
