@@ -70,7 +70,7 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
   # what the next call sends: tracked files, the carried wheels and snapshots (limit 64 MiB)
   size=$(( $(git ls-files -z | xargs -0 cat | wc -c) + $(cat .whl/*.whl .whl/opt/*.whl 2>/dev/null | wc -c) \
     + $(cat "$dest"/snapshots/*.safetensors 2>/dev/null | wc -c) ))
-  echo "the next call sends about $(( size / 1048576 )) MiB (limit 64)"
+  echo "the next call sends at most about $(( size / 1048576 )) MiB (limit 64; less after \`slim\`)"
   (( size < 60 * 1048576 )) || echo "warning: near or over the 64 MiB a call may send; carry fewer snapshots" >&2
   exit
 fi
