@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from synthetic import interrupts
+from synthetic.analysis.intervention import CHECKING_LOGITS
 from synthetic.plots import mechanism, training
 from synthetic.plots.common import FigureContext, save_figure
 
@@ -290,27 +291,38 @@ def build_sd_mechanism_paper(ctx: FigureContext) -> None:
 
 
 def build_sd_checking_paper(ctx: FigureContext) -> None:
-    """The paper profile's runs that check membership (both orders' interaction above 2 logits):
-    short-first minus long-first accuracy and interaction per mirror pair of test slices."""
-    from synthetic.results import load_mechanism, results_path
+    """The paper-scale runs that check membership (both orders' interaction above
+    :data:`~synthetic.analysis.intervention.CHECKING_LOGITS` logits), from the ``paper`` profile
+    and, where it has records, the ``checking`` profile (the same cell with more seeds): short-first
+    minus long-first accuracy and interaction per mirror pair of test slices."""
+    from synthetic.results import ResultsStore, load_mechanism, results_path
 
     df, total = ensure_results(
         "sd_order", "paper", ctx, train="sd_checking_paper" in ctx.retrain, partial=True
     )
-    path = results_path(ctx.results_dir, "sd_order", "paper")
-    by_order = load_mechanism(path, "intervention_by_order")
-    by_order = by_order[by_order.config_hash.isin(set(df.config_hash))] if not by_order.empty else by_order
-    checking = mechanism.checking_runs(by_order) if not by_order.empty else []
-    if not checking:
+    frames, notes = [], [_note(df, "paper", total)]
+    for profile in ("paper", "checking"):
+        path = results_path(ctx.results_dir, "sd_order", profile)
+        if profile == "checking":
+            if not ResultsStore(path).records():
+                continue
+            more, more_total = ensure_results("sd_order", profile, ctx, train=False, partial=True)
+            notes.append(_note(more, profile, more_total))
+        by_order = load_mechanism(path, "intervention_by_order")
+        checking = mechanism.checking_runs(by_order) if not by_order.empty else []
+        if checking:
+            by_slice = load_mechanism(path, "intervention_by_slice")
+            frames.append(mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(checking)]))
+    if not frames:
         raise FigureUnavailable(
-            f"no analysed run under {path} has an interaction above 2 logits in both orders"
+            f"no analysed paper-scale run has an interaction above {CHECKING_LOGITS:g} logits in both orders"
         )
-    by_slice = load_mechanism(path, "intervention_by_slice")
-    pairs = mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(checking)])
+    pairs = pd.concat(frames, ignore_index=True)
     fig = mechanism.draw_mirror_pairs(
         pairs,
-        f"SD, paper scale: the {len(checking)} runs whose copies interact by > 2 logits in both orders "
-        f"(they check one set against the other); each run, no averaging ({_note(df, 'paper', total)})",
+        f"SD, paper scale: the {pairs.config_hash.nunique()} runs whose copies interact by > "
+        f"{CHECKING_LOGITS:g} logits in both orders (they check one set against the other) "
+        f"({'; '.join(notes)})",
     )
     save_figure(fig, "sd_checking_paper", pairs, ctx)
 

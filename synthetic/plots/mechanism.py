@@ -191,36 +191,43 @@ def draw_mechanism(interventions: pd.DataFrame, matched: pd.DataFrame, title: st
 
 
 def draw_mirror_pairs(pairs: pd.DataFrame, title: str) -> plt.Figure:
-    """The runs of :func:`mirror_interactions` (one line each, coloured by variant, labelled by
-    feature dim, lr and seed) against their mirror pairs of test slices (x: the pair, ordered by
-    the long set, then the short one): left, short-first minus long-first accuracy (±1 binomial
-    s.e.); right, the same difference of the copies' interaction (logits, ±1 s.e.). Above 0: the
-    model is better / checks more strongly when the short set comes first."""
+    """The runs of :func:`mirror_interactions` against their mirror pairs of test slices (x: the
+    pair, ordered by the long set, then the short one): left, short-first minus long-first
+    accuracy; right, the same difference of the copies' interaction (logits). Each run a thin line
+    (coloured by variant); per variant, the mean over its runs with ±1 standard error over them
+    (sd / sqrt(n); a single run: its own binomial / sampling s.e.), labelled by the number of runs.
+    Above 0: the model is better / checks more strongly when the short set comes first."""
     if pairs.empty:
         raise ValueError("no mirror pairs to draw")
     labels = sorted({(int(lo), int(s)) for s, lo in zip(pairs.short, pairs.long, strict=True)})
     x_of = {pair: i for i, pair in enumerate(labels)}
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), layout="constrained")
+    pairs = pairs.assign(x=[x_of[(int(lo), int(s))] for s, lo in zip(pairs.short, pairs.long, strict=True)])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained")
     colours = {v: f"C{i}" for i, v in enumerate(_variants(pairs))}
-    styles = ["-", "--", ":", "-."]
     for ax, col, unit in ((axes[0], "accuracy", "accuracy"), (axes[1], "interaction", "logits")):
-        for i, (key, g) in enumerate(pairs.groupby(["variant", "feature_dim", "lr", "seed", "config_hash"])):
-            variant, f, lr, seed, _ = key
-            g = g.assign(
-                x=[x_of[(int(lo), int(s))] for s, lo in zip(g.short, g.long, strict=True)]
-            ).sort_values("x")
+        for (variant, _), g in pairs.groupby(["variant", "config_hash"]):
+            g = g.sort_values("x")
+            ax.plot(g.x, g[f"{col} difference"], color=colours[variant], lw=0.8, alpha=0.35)
+        for variant, g in pairs.groupby("variant"):
+            runs = g.config_hash.nunique()
+            by_x = g.groupby("x")[f"{col} difference"]
+            mean = by_x.mean()
+            spread = (
+                by_x.std(ddof=1) / np.sqrt(by_x.count())
+                if runs > 1
+                else g.set_index("x")[f"{col} difference se"]
+            )
             ax.errorbar(
-                g.x, g[f"{col} difference"], yerr=g[f"{col} difference se"], color=colours[variant],
-                linestyle=styles[i % len(styles)], marker="o", ms=3, capsize=2,
-                label=f"{variant}, f {f}, lr {lr:g}, seed {seed}",
+                mean.index, mean, yerr=spread.reindex(mean.index), color=colours[variant], lw=2, marker="o",
+                ms=4, capsize=3, label=f"{variant}: mean of {runs} run{'s' if runs > 1 else ''} ±1 s.e.",
             )  # fmt: skip
         ax.axhline(0, color="0.4", lw=0.8)
         ax.set_xticks(range(len(labels)), [f"{s} / {lo}" for lo, s in labels], rotation=45)
         ax.set_xlabel("mirror pair: short set / long set (|A|, |B| swapped between the orders)")
         ax.set_ylabel(f"short first - long first ({unit})")
-        ax.set_title(f"{col}: short first minus long first")
+        ax.set_title(f"{col}: short first minus long first (thin: each run)")
         ax.grid(alpha=0.3)
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=4, fontsize=8)
+    fig.legend(handles, names, loc="outside lower center", ncol=2, fontsize=8)
     fig.suptitle(title, fontsize=10)
     return fig
