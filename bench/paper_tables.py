@@ -273,9 +273,39 @@ def checking_table(by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: fl
     return _markdown(header, [r[5] for r in rows])
 
 
+def checking_summary(
+    by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS
+) -> str:
+    """Per (variant, protocol, d_model, f) of the runs that check: how many, and over them the
+    per-run mean over the mirror pairs of the short-first minus long-first accuracy, mean ±
+    standard error over runs (sd / sqrt(n); a single run: 0), with the runs where it is positive;
+    over all pairs and over the pairs whose long set has 512 or more elements."""
+    ids = mechanism.checking_runs(by_order, threshold)
+    if not ids:
+        return f"no run has an interaction above {threshold:g} logits in both orders"
+    pairs = mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(ids)])
+    rows = []
+    for key, g in pairs.groupby(SHAPE):
+        variant, init, d_model, f = key
+        cells = [_label(variant, init), str(d_model), str(f), str(g.config_hash.nunique())]
+        for subset in (g, g[g.long >= 512]):
+            per_run = subset.groupby("config_hash")["accuracy difference"].mean()
+            ahead = f"({int((per_run > 0).sum())} / {len(per_run)})"
+            cells.append(f"{_signed(per_run.mean())} ± {_se(per_run):.3f} {ahead}")
+        rows.append((d_model, ROWS.index((variant, init)), f, cells))
+    rows.sort(key=lambda r: r[:3])
+    header = ["variant, protocol", "d_model", "f", "runs", "accuracy, all pairs", "accuracy, long set ≥ 512"]
+    return _markdown(header, [r[3] for r in rows])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results/sd_order/paper/runs.jsonl")
+    parser.add_argument(
+        "--checking",
+        default="results/sd_order/checking/runs.jsonl",
+        help="the checking profile's records, summarised with the paper's checking runs when present",
+    )
     args = parser.parse_args(argv)
     df = load(args.results, include_failed=True)
     failed = df[df.status != "ok"].drop_duplicates("config_hash")
@@ -316,6 +346,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("short first minus long first over the mirror pairs of test slices (pairs > 0 in brackets):\n")
     print(checking_table(by_slice, by_order))
+    print("\nper cell, the per-run mean over the mirror pairs, mean ± s.e. over runs (runs > 0):\n")
+    print(checking_summary(by_slice, by_order))
+    more = Path(args.checking)
+    if more.exists():  # the `checking` profile: the same cell with more seeds
+        more_order = load_mechanism(more, "intervention_by_order")
+        more_slice = load_mechanism(more, "intervention_by_slice")
+        both_order = pd.concat([by_order, more_order], ignore_index=True)
+        both_slice = pd.concat([by_slice, more_slice], ignore_index=True)
+        print(f"\n## with the checking profile ({more}: {more_order.config_hash.nunique()} runs analysed)\n")
+        print(checking_table(more_slice, more_order))
+        print("\nthe paper and checking profiles together, per cell:\n")
+        print(checking_summary(both_slice, both_order))
     return 0
 
 

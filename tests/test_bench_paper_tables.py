@@ -42,3 +42,28 @@ def test_the_readme_tables_are_the_scripts_output(capsys: pytest.CaptureFixture[
     assert len([r for r in rows if " vs " in r]) >= 8 and len(rows) >= 20, rows
     for row in rows:
         assert row in out, row
+
+
+def test_the_checking_profile_joins_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With records of the `checking` profile (here: the paper's checking runs under new hashes),
+    the script prints them and a summary over both profiles, counting each run once."""
+    import json
+
+    from bench.paper_tables import mechanism
+    from synthetic.results import load_mechanism
+
+    paper = ROOT / "results" / "sd_order" / "paper" / "runs.jsonl"
+    checking = set(mechanism.checking_runs(load_mechanism(paper, "intervention_by_order")))
+    lines = []
+    for line in paper.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["config_hash"] in checking:
+            record["config_hash"] = "c" + record["config_hash"][1:]
+            lines.append(json.dumps(record))
+    more = tmp_path / "runs.jsonl"
+    more.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["--checking", str(more)]) == 0
+    out = capsys.readouterr().out
+    assert f"({more}: {len(checking)} runs analysed)" in out
+    together = out[out.index("the paper and checking profiles together") :]
+    assert "| 48 | 24 | 8 |" in together and "| 48 | 16 | 2 |" in together  # 4 + 4 and 1 + 1 runs
