@@ -29,7 +29,7 @@
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
 # checks them, puts them in results/sd_order/PROFILE/ and says what the next call will send;
 # commit runs.jsonl at once. Before a call, `bash bench/gpu_session.sh slim` rewrites the committed
-# runs.jsonl in the working tree with the fields the sweep reads (about 3.5 of 34 KB a paper record;
+# runs.jsonl in the working tree with the fields the sweep reads (about 3 of 34 KB a paper record;
 # the call sends the working tree), and `unpack` restores the committed records and appends the
 # new ones. A snapshot holds 12 bytes a parameter a member (fp32 weights, Adam's two
 # moments): ensembles of 8 take 8.6 / 11.7 / 16.2 / 26.1 / 37.2 MB at d_model 36 / 48 / 64 / 96 /

@@ -6,7 +6,7 @@
 A device call sends the working tree (64 MiB at most, with the carried wheels and snapshots). The
 paper profile's records are about 34 KB each (the analysis tables and the evaluation history), 22 MB
 at 640 runs, yet the sweep on the device only reads which runs are done (:data:`KEPT`: the fields
-every record has, :data:`synthetic.record.REQUIRED_FIELDS`, about 3.5 KB). ``slim`` rewrites the
+every record has, :data:`synthetic.record.REQUIRED_FIELDS`, about 3 KB). ``slim`` rewrites the
 file in the working tree with those fields of each committed record, in the same order (the file
 must equal its committed version: nothing local is lost). After the call, ``merge`` restores the
 committed records and appends the records the call added: the returned file must begin with the
