@@ -138,6 +138,36 @@ def cell_ranges(runs: pd.DataFrame) -> str:
     return _markdown([*header, "difference (runs)"], rows)
 
 
+def best_runs(runs: pd.DataFrame) -> str:
+    """Per (d_model, variant, protocol): the highest short-first and long-first accuracy over its
+    runs (each run: the mean over the order's test slices)."""
+    rows = []
+    for (d_model, variant, init), g in runs.groupby(["d_model", "variant", "init"]):
+        rows.append(
+            (d_model, ROWS.index((variant, init)),
+             [str(d_model), _label(variant, init), f"{g[FIRST].max():.4f}", f"{g[SECOND].max():.4f}"])
+        )  # fmt: skip
+    rows.sort(key=lambda r: r[:2])
+    return _markdown(
+        ["d_model", "variant, protocol", "best short first", "best long first"], [r[2] for r in rows]
+    )
+
+
+def paired_long_first(runs: pd.DataFrame) -> str:
+    """Per (d_model, protocol, f): causal minus non-causal Based long-first accuracy for the runs
+    of the same lr and seed, each pair (in lr, seed order) and their mean."""
+    rows = []
+    for (d_model, init, f), g in runs.groupby(["d_model", "init", "feature_dim"]):
+        causal = g[g.variant == "Based (causal)"].set_index(["lr", "seed"])[SECOND]
+        other = g[g.variant == "Based (non-causal)"].set_index(["lr", "seed"])[SECOND]
+        diff = (causal - other).dropna().sort_index()
+        if diff.empty:
+            continue
+        pairs = ", ".join(f"{_signed(v)} (lr {lr:g}, seed {seed})" for (lr, seed), v in diff.items())
+        rows.append([str(d_model), PROTOCOLS[init], str(f), pairs, _signed(diff.mean())])
+    return _markdown(["d_model", "protocol", "f", "pairs", "mean"], rows)
+
+
 def intervention_tables(by_order: pd.DataFrame) -> str:
     """The copy intervention: per (variant, protocol, f, order) the mean over runs; then per
     (variant, protocol) the range over run x order cells and the cells with a positive interaction."""
@@ -273,6 +303,27 @@ def checking_table(by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: fl
     return _markdown(header, [r[5] for r in rows])
 
 
+def checking_noise(by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS) -> str:
+    """Per run that checks: the mean over its mirror pairs of the short-first minus long-first
+    accuracy, ± its sampling error (the pairs' binomial standard errors combined: sqrt of the sum
+    of their squares / the number of pairs), and that mean in those standard errors (z)."""
+    ids = mechanism.checking_runs(by_order, threshold)
+    if not ids:
+        return f"no run has an interaction above {threshold:g} logits in both orders"
+    pairs = mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(ids)])
+    rows = []
+    for key, g in pairs.groupby([*SHAPE, "lr", "seed"]):
+        variant, init, d_model, f, lr, seed = key
+        mean = g["accuracy difference"].mean()
+        se = float(np.sqrt((g["accuracy difference se"] ** 2).sum()) / len(g))
+        cells = [_label(variant, init), str(d_model), str(f), f"{lr:g}", str(seed)]
+        cells += [f"{_signed(mean)} ± {se:.3f}", f"{mean / se:+.1f}".replace("-", "−")]
+        rows.append((d_model, ROWS.index((variant, init)), f, lr, seed, cells))
+    rows.sort(key=lambda r: r[:5])
+    header = ["variant, protocol", "d_model", "f", "lr", "seed", "accuracy, all pairs ± sampling s.e.", "z"]
+    return _markdown(header, [r[5] for r in rows])
+
+
 def checking_summary(
     by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS
 ) -> str:
@@ -320,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     if not nan.empty:
         print(f"\nruns with a NaN accuracy: {nan.config_hash.tolist()}")
     chance = training.sd_chance(df)
-    print("\nguessing within the smaller set: " + ", ".join(f"{k} {v:.3f}" for k, v in chance.items()))
+    print("\nguessing within the smaller set: " + ", ".join(f"{k} {v:.4f}" for k, v in chance.items()))
+    print("\n## the best run of each width, variant and protocol (run accuracy by order)\n")
+    print(best_runs(runs))
+    print("\n## causal minus non-causal Based, long first, runs paired by lr and seed\n")
+    print(paired_long_first(runs))
     for d_model, at_width in runs.groupby("d_model"):
         print(f"\n## d_model {d_model}: accuracy by set order (per run: mean over the order's test slices)\n")
         print(accuracy_table(at_width))
@@ -346,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("short first minus long first over the mirror pairs of test slices (pairs > 0 in brackets):\n")
     print(checking_table(by_slice, by_order))
+    print("\neach run's all-pairs mean against its sampling error:\n")
+    print(checking_noise(by_slice, by_order))
     print("\nper cell, the per-run mean over the mirror pairs, mean ± s.e. over runs (runs > 0):\n")
     print(checking_summary(by_slice, by_order))
     more = Path(args.checking)
