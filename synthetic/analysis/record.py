@@ -69,35 +69,36 @@ def mechanism_record(
     (:func:`~synthetic.analysis.intervention.checks_membership`: its copies interact by more than
     :data:`~synthetic.analysis.intervention.CHECKING_LOGITS` logits in both orders); the record's
     ``probe_rule`` names the rule (with the threshold), ``probes`` is empty when they did not run.
-    ``probe_points``: where the probes read the state (:data:`~synthetic.analysis.probes.POINTS`)."""
+    ``probe_points``: where the probes read the state (:data:`~synthetic.analysis.probes.POINTS`).
+    Probes that fail leave ``probes`` empty and say why in ``probe_error``; the rest is kept."""
     rule = ("always" if probes else "never") if isinstance(probes, bool) else probes
     if rule not in PROBE_RULES:
         raise ValueError(f"probes={probes!r}; allowed: True, False, {', '.join(map(repr, PROBE_RULES))}")
     segments = data if isinstance(data, SplitData | Segment) else list(data)
     table = copy_intervention(model, segments, seed=seed)
     by_order = summarize_intervention(table, ("order",))
-    probe_rows: list[dict[str, Any]] = []
-    if rule == "always" or (rule == "checking" and checks_membership(by_order)):
-        probe_rows = _rows(
-            probe_first_set(
-                check_language_model(model),
-                segments,
-                points=probe_points,
-                seed=seed,
-                max_examples=probe_examples,
-            )
-        )
-    return {
+    out: dict[str, Any] = {
         "version": RECORD_VERSION,
         "intervention_by_slice": _rows(summarize_intervention(table, ("slice",))),
         "intervention_by_order": _rows(by_order),
         "matched": _matched_rows(table),
         "placed": _placed_rows(model, segments, table, seed),
-        "probes": probe_rows,
+        "probes": [],
         "probe_rule": f"checking (interaction > {CHECKING_LOGITS:g} logits in both orders)"
         if rule == "checking"
         else rule,
     }
+    if rule == "always" or (rule == "checking" and checks_membership(by_order)):
+        language_model = check_language_model(model)
+        try:  # the probes fail alone: the intervention's numbers above stay in the record
+            out["probes"] = _rows(
+                probe_first_set(
+                    language_model, segments, points=probe_points, seed=seed, max_examples=probe_examples
+                )
+            )
+        except Exception as err:
+            out["probe_error"] = f"{type(err).__name__}: {err}"
+    return out
 
 
 def _matched_rows(table: pd.DataFrame) -> list[dict[str, Any]]:

@@ -122,3 +122,18 @@ def test_mechanism_record_names_its_probe_rule() -> None:
         ValueError, match="probes='sometimes'; allowed: True, False, 'always', 'never', 'checking'"
     ):
         mechanism_record(model, test, probes="sometimes")
+
+
+def test_failing_probes_keep_the_rest_of_the_analysis(monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthetic.analysis import record as analysis_record
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no state here")
+
+    monkeypatch.setattr(analysis_record, "probe_first_set", broken)
+    (out,) = ensemble_outputs(_smoke(), keep=Keep(analysis="full"))
+    mech = out.record["mechanism"]
+    assert mech is not None and "error" not in mech
+    assert mech["probes"] == [] and mech["probe_error"] == "RuntimeError: no state here"
+    assert {r["order"] for r in mech["intervention_by_order"]} == {"short-first", "long-first"}
+    assert mech["placed"] and mech["matched"]
