@@ -207,6 +207,9 @@ if [[ $what == paper || $what == profile ]]; then
   # analysis' state reads only, where benchmarking every candidate in each worker would cost more
   # than it saves: its first candidate (the most frequent winner on an H100) unless set
   export READTWICE_AUTOTUNE=${READTWICE_AUTOTUNE:-0}
+  # the probes' numpy linear algebra in two workers: BLAS threads that contend slowed it 7-70x on a
+  # shared CPU (docs/synthetic/analysis.md); a few threads a worker
+  export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-4} MKL_NUM_THREADS=${MKL_NUM_THREADS:-4}
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
     --workers "${WORKERS:-$(( 2 * gpus ))}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
   gzip -c "results/sd_order/$profile/runs.jsonl" > "$out/runs.jsonl.gz"  # 26 KB a run: over 16 MiB at 640
