@@ -279,11 +279,10 @@ def checking_table(by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: fl
     the short-first minus long-first differences over the 10 mirror pairs of test slices, of the
     accuracy and of the interaction (logits), over all pairs and over the pairs whose long set has
     512 or more elements (mean over the pairs; in brackets the pairs with a positive difference)."""
-    ids = mechanism.checking_runs(by_order, threshold)
-    if not ids:
+    pairs = mechanism.checking_pairs(by_slice, by_order, threshold)
+    if pairs.empty:
         return f"no run has an interaction above {threshold:g} logits in both orders"
-    pairs = mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(ids)])
-    order = by_order[by_order.config_hash.isin(ids)].set_index(["config_hash", "order"]).interaction
+    order = by_order.set_index(["config_hash", "order"]).interaction
     rows = []
     for key, g in pairs.groupby([*SHAPE, "lr", "seed", "config_hash"]):
         variant, init, d_model, f, lr, seed, run = key
@@ -307,10 +306,9 @@ def checking_noise(by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: fl
     """Per run that checks: the mean over its mirror pairs of the short-first minus long-first
     accuracy, ± its sampling error (the pairs' binomial standard errors combined: sqrt of the sum
     of their squares / the number of pairs), and that mean in those standard errors (z)."""
-    ids = mechanism.checking_runs(by_order, threshold)
-    if not ids:
+    pairs = mechanism.checking_pairs(by_slice, by_order, threshold)
+    if pairs.empty:
         return f"no run has an interaction above {threshold:g} logits in both orders"
-    pairs = mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(ids)])
     rows = []
     for key, g in pairs.groupby([*SHAPE, "lr", "seed"]):
         variant, init, d_model, f, lr, seed = key
@@ -331,10 +329,9 @@ def checking_summary(
     per-run mean over the mirror pairs of the short-first minus long-first accuracy, mean ±
     standard error over runs (sd / sqrt(n); a single run: 0), with the runs where it is positive;
     over all pairs and over the pairs whose long set has 512 or more elements."""
-    ids = mechanism.checking_runs(by_order, threshold)
-    if not ids:
+    pairs = mechanism.checking_pairs(by_slice, by_order, threshold)
+    if pairs.empty:
         return f"no run has an interaction above {threshold:g} logits in both orders"
-    pairs = mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(ids)])
     rows = []
     for key, g in pairs.groupby(SHAPE):
         variant, init, d_model, f = key

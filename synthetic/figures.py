@@ -308,11 +308,11 @@ def build_sd_checking_paper(ctx: FigureContext) -> None:
                 continue
             more, more_total = ensure_results("sd_order", profile, ctx, train=False, partial=True)
             notes.append(_note(more, profile, more_total))
-        by_order = load_mechanism(path, "intervention_by_order")
-        checking = mechanism.checking_runs(by_order) if not by_order.empty else []
-        if checking:
-            by_slice = load_mechanism(path, "intervention_by_slice")
-            frames.append(mechanism.mirror_interactions(by_slice[by_slice.config_hash.isin(checking)]))
+        pairs = mechanism.checking_pairs(
+            load_mechanism(path, "intervention_by_slice"), load_mechanism(path, "intervention_by_order")
+        )
+        if not pairs.empty:
+            frames.append(pairs)
     if not frames:
         raise FigureUnavailable(
             f"no analysed paper-scale run has an interaction above {CHECKING_LOGITS:g} logits in both orders"

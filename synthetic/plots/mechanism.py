@@ -130,6 +130,18 @@ def checking_runs(by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS) ->
     return sorted(str(h) for h, g in by_order.groupby("config_hash") if checks_membership(g, threshold))
 
 
+def checking_pairs(
+    by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS
+) -> pd.DataFrame:
+    """:func:`mirror_interactions` of the :func:`checking_runs` alone (``load_mechanism``'s
+    ``intervention_by_slice`` and ``intervention_by_order`` of the same runs); an empty frame when
+    nothing is analysed or no run checks."""
+    ids = checking_runs(by_order, threshold) if not by_order.empty else []
+    if not ids:
+        return pd.DataFrame()
+    return mirror_interactions(by_slice[by_slice.config_hash.isin(ids)])
+
+
 def _variants(table: pd.DataFrame) -> list[str]:
     present = set(table.variant)
     return [v for v in VARIANT_ORDER if v in present] + sorted(present - set(VARIANT_ORDER))
