@@ -31,7 +31,6 @@ A stacked model is for training and evaluation (the parallel form). The recurren
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -40,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthetic.devices import to_device
+from synthetic.kernels.dispatch import env_flag
 from synthetic.kernels.member_norm import fused_norm_enabled, member_layer_norm
 from synthetic.model import LanguageModel, ModelConfig, RMSNorm, decays, residual_stream
 from synthetic.tasks.tokens import IGNORE_INDEX
@@ -121,10 +121,7 @@ GEMM_ALIGN = 8  # bf16 / fp16 values in 16 bytes
 def pad_gemm_enabled() -> bool:
     """READTWICE_PAD_GEMM: ``1`` pads :class:`MemberLinear`'s matmuls to aligned widths, ``0``
     (default) does not; anything else is a ValueError naming the variable."""
-    value = os.environ.get(PAD_GEMM_ENV, "0")
-    if value not in ("0", "1"):
-        raise ValueError(f"{PAD_GEMM_ENV}={value!r}; allowed: 0, 1")
-    return value == "1"
+    return env_flag(PAD_GEMM_ENV, default=False)
 
 
 def _members_view(x: torch.Tensor, members: int) -> torch.Tensor:

@@ -36,12 +36,13 @@ autocast).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 import triton
 import triton.language as tl
+
+from synthetic.kernels.dispatch import env_flag
 
 __all__ = ["FUSED_CONV_ENV", "fused_conv_enabled", "member_causal_conv"]
 
@@ -57,10 +58,7 @@ NUM_WARPS = 4
 def fused_conv_enabled() -> bool:
     """READTWICE_FUSED_CONV: ``1`` uses the Triton kernels on CUDA tensors, ``0`` (default, until
     they are timed on a GPU) the eager ``F.conv1d`` path (CPU tensors always take the eager path)."""
-    value = os.environ.get(FUSED_CONV_ENV, "0")
-    if value not in ("0", "1"):
-        raise ValueError(f"{FUSED_CONV_ENV}={value!r}; allowed: 0, 1")
-    return value == "1"
+    return env_flag(FUSED_CONV_ENV, default=False)
 
 
 @triton.jit

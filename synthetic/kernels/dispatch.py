@@ -20,6 +20,15 @@ IMPLS = ("auto", "reference", "triton")
 _forced: list[str] = []
 
 
+def env_flag(name: str, default: bool) -> bool:
+    """A ``0`` / ``1`` switch read from the environment variable ``name`` (unset: ``default``);
+    anything else is a ValueError naming the variable, its value and what is allowed."""
+    value = os.environ.get(name, "1" if default else "0")
+    if value not in ("0", "1"):
+        raise ValueError(f"{name}={value!r}; allowed: 0, 1")
+    return value == "1"
+
+
 def _validate(impl: str, source: str) -> str:
     if impl not in IMPLS:
         raise ValueError(f"{source}={impl!r} is not a kernel implementation; allowed: {', '.join(IMPLS)}")

@@ -22,12 +22,13 @@ tests compare it with (under TRITON_INTERPRET=1 on the CPU, and on a GPU under b
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 import triton
 import triton.language as tl
+
+from synthetic.kernels.dispatch import env_flag
 
 __all__ = ["FUSED_NORM_ENV", "fused_norm_enabled", "member_layer_norm"]
 
@@ -38,10 +39,7 @@ BLOCK_ROWS = 16  # rows per program
 def fused_norm_enabled() -> bool:
     """READTWICE_FUSED_NORM: ``1`` (default) uses the fused kernel on CUDA tensors, ``0`` the eager
     norm (CPU tensors always take the eager norm)."""
-    value = os.environ.get(FUSED_NORM_ENV, "1")
-    if value not in ("0", "1"):
-        raise ValueError(f"{FUSED_NORM_ENV}={value!r}; allowed: 0, 1")
-    return value == "1"
+    return env_flag(FUSED_NORM_ENV, default=True)
 
 
 @triton.jit
