@@ -651,9 +651,14 @@ def _submissions(
     """Each ensemble of ``plan`` whose claim got runs, when asked for the next (claimed at that
     moment): what the driver keeps of it and what its worker or task is sent."""
     for i, group in enumerate(plan):
-        mine = claim(group)
-        if mine:
-            payload = ([c.model_dump_json() for c in mine], _device_for(mine[0], i, gpus), keep)
+        # SIGINT held back while configs are hashed and serialised: a KeyboardInterrupt raised in
+        # pydantic's discriminator callback comes out as a serializer warning, not an interrupt
+        with interrupts.deferred():
+            mine = claim(group)
+            payload = (
+                ([c.model_dump_json() for c in mine], _device_for(mine[0], i, gpus), keep) if mine else None
+            )
+        if mine and payload is not None:
             yield _InFlight(mine, Provenance.now()), payload
 
 
