@@ -18,7 +18,8 @@
 # (READTWICE_FUSED_CONV, READTWICE_PAD_GEMM) in the same call (ensembles of 8, paper shapes).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `profile-step` profiles replayed (graphed, fused-norm) steps of ensembles of 8 at the smallest and
-# largest paper shapes (bench/profile_step.py; the table for bench/NOTES-training.md).
+# largest paper shapes (bench/profile_step.py; the table for bench/NOTES-training.md), then eager
+# steps at the largest with each operator's GPU time by the line or autograd node that ran it.
 # `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
 # from results/sd_order/paper/runs.jsonl (tracked: it travels; it comes back under $OUT), two workers
 # per GPU (or WORKERS: two recorded 3.5 runs a device-minute on an H100 against 2.0 for one,
@@ -162,6 +163,9 @@ if [[ $what == profile-step ]]; then
     python3 bench/profile_step.py --variant "$variant" --d-model "$d" --f "$f" --members 8 "$@" 2>&1 \
       | tee -a "$out/profile_step.log" | grep -v "^ *$" | head -24
   done
+  # the same kernels launched eagerly, each operator's GPU time by the line or autograd node that ran it
+  READTWICE_TRAIN_STEP=eager python3 bench/profile_step.py --variant "Based (causal)" --d-model 128 --f 24 \
+    --members 8 --by-source --top 40 "$@" 2>&1 | tee -a "$out/profile_step.log" | grep -A41 "^operators by caller"
 fi
 
 if [[ $what == step-graphs ]]; then

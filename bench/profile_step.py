@@ -9,14 +9,22 @@ needs 3 eager steps and a capture first: 72 steps give each of the 12 shapes abo
 ``--steps`` more under the profiler, and prints the kernels with the most GPU time (self CUDA time,
 summed), the GPU-busy time a step and the wall time a step. READTWICE_TRAIN_STEP and
 READTWICE_FUSED_NORM choose what is profiled (printed in the first line).
+
+A replayed CUDA graph hides which operator launched a kernel. ``--by-source`` (with
+READTWICE_TRAIN_STEP=eager: the same kernels, launched one by one) also prints each operator's GPU
+time a step grouped by where it was called: the innermost line of the package's code for the
+forward pass, the autograd node (``MulBackward0``, ...) for the backward pass; so the elementwise
+kernels of the graphed table can be traced to the lines of the model that run them.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.autograd import DeviceType
@@ -29,6 +37,40 @@ from synthetic.kernels.member_norm import fused_norm_enabled
 from synthetic.step_graphs import train_step_mode
 
 
+def _caller(event: Any) -> str:
+    """Where an operator was called: the innermost frame of the package's code (forward), or the
+    autograd node that ran it (backward); ``?`` when neither is among its ancestors."""
+    parent = event.cpu_parent
+    while parent is not None:
+        name = parent.name
+        if "synthetic/" in name:
+            return name[name.index("synthetic/") :]
+        if re.search(r"Backward\d*$", name):
+            return name.rsplit(" ", 1)[-1]  # "autograd::engine::evaluate_function: MulBackward0"
+        parent = parent.cpu_parent
+    return "?"
+
+
+def by_source(events: list[Any], steps: int, top: int, *, device_time: bool = True) -> str:
+    """The ``top`` (operator, caller) pairs by self GPU time a step (self CPU time where
+    ``device_time`` is false: the CPU smoke test), as aligned text: ms a step, calls a step."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    for event in events:
+        if not event.name.startswith("aten::"):
+            continue
+        spent = event.self_device_time_total if device_time else event.self_cpu_time_total
+        if spent <= 0:
+            continue
+        entry = totals.setdefault((event.name, _caller(event)), [0.0, 0])
+        entry[0] += spent
+        entry[1] += 1
+    unit = "GPU" if device_time else "CPU"
+    lines = [f"operators by caller (self {unit} time, ms a step; calls a step):"]
+    for (name, caller), (spent, calls) in sorted(totals.items(), key=lambda kv: -kv[1][0])[:top]:
+        lines.append(f"{spent / steps / 1e3:8.3f} ms {calls / steps:6.1f}  {name:<28} {caller}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", default="Based (causal)", choices=list(VARIANTS))
@@ -39,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--device", default="cuda", help="cuda (cpu: a smoke test of this script)")
+    parser.add_argument(
+        "--by-source", action="store_true",
+        help="also print the operators' GPU time by the line or autograd node that ran them (use with "
+        "READTWICE_TRAIN_STEP=eager: a replayed graph has no operators)",
+    )
     args = parser.parse_args(argv)
     total = args.warmup + args.steps
     device = torch.device(args.device)
@@ -58,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     t0 = time.perf_counter()
-    with torch.profiler.profile(activities=activities) as prof:
+    with torch.profiler.profile(activities=activities, with_stack=args.by_source) as prof:
         for step in range(args.warmup + 1, total + 1):
             run.train_step(step)
         sync()
@@ -74,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         "a step (under the profiler)"
     )
     print(events.table(sort_by="self_device_time_total", row_limit=args.top, max_name_column_width=60))
+    if args.by_source:
+        print(by_source(prof.events(), args.steps, args.top, device_time=device.type == "cuda"))
     return 0
 
 
