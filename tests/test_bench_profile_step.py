@@ -23,7 +23,8 @@ def test_forward_operators_name_the_innermost_package_line() -> None:
 
 
 def test_backward_operators_name_their_autograd_node() -> None:
-    engine = _Event("autograd::engine::evaluate_function: MulBackward0", _Event("torch/_tensor.py(566): backward"))
+    backward = _Event("torch/_tensor.py(566): backward")
+    engine = _Event("autograd::engine::evaluate_function: MulBackward0", backward)
     assert _caller(_Event("aten::sum", engine)) == "MulBackward0"
     assert _caller(_Event("aten::mul", _Event("MulBackward0", engine))) == "MulBackward0"
     assert _caller(_Event("aten::mul", _Event("_MemberNormBackward", engine))) == "_MemberNormBackward"
