@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--device", default="cuda", help="cuda (cpu: a smoke test of this script)")
     parser.add_argument(
-        "--by-source", action="store_true",
+        "--by-source",
+        action="store_true",
         help="also print the operators' GPU time by the line or autograd node that ran them (use with "
         "READTWICE_TRAIN_STEP=eager: a replayed graph has no operators)",
     )
