@@ -14,8 +14,9 @@
 # then times eager, graphed and graphed + fused-norm steps at the paper profile's shapes (ensembles
 # of 8, the paper sweep's size; STEPS per measurement).
 # `fused-conv` runs the GPU tests of the Triton depthwise convolution and the graphed step (with the
-# fused conv and the padded matmuls on), then times training with neither, the fused conv, and both
-# (READTWICE_FUSED_CONV, READTWICE_PAD_GEMM) in the same call (ensembles of 8, paper shapes).
+# fused conv and the padded matmuls on), then times training with neither, the fused conv (on by
+# default since), and both (READTWICE_FUSED_CONV, READTWICE_PAD_GEMM) in the same call (ensembles
+# of 8, paper shapes).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `profile-step` profiles replayed (graphed, fused-norm) steps of ensembles of 8 at the smallest and
 # largest paper shapes (bench/profile_step.py; the table for bench/NOTES-training.md), then eager
@@ -41,6 +42,9 @@
 # (carry: [".whl", "results/sd_order/paper/snapshots"]) and goes on from there. With Ray carried as
 # a wheel (README), RUNNER=ray places one ensemble per GPU task. `profile NAME` does the same for
 # another sd_order profile.
+# A call returns at most 8 files from $OUT (16 MiB each): run one sweep mode a call (a sweep mode
+# returns its log, runs.jsonl.gz, snapshots.sha256 and up to 4 snapshot pieces); a second mode in
+# the same call can push the snapshot pieces over the count, and they are lost.
 # Provenance: records and CSVs carry `git rev-parse --short HEAD` of the copy on the device, with
 # `-dirty` when its tracked files differ from that commit (the copy's git can be older than the
 # working tree sent with it); set READTWICE_COMMIT=<rev> in the command to name the commit exactly.

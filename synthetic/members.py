@@ -110,10 +110,12 @@ class LabelPositions:
 
 
 #: READTWICE_PAD_GEMM=1: :class:`MemberLinear` pads widths that are not a multiple of
-#: :data:`GEMM_ALIGN` with zeros before its batched matmul (off by default, until timed on a GPU).
-#: On an H100 an ensemble step at d_model 36 spent a third of its GPU time in cuBLAS's sm80
-#: ``wmma`` fallback kernels: rows of 36 bf16 values (72 bytes) are not 16-byte aligned, which the
-#: Hopper kernels need (bench/NOTES-training.md).
+#: :data:`GEMM_ALIGN` with zeros before its batched matmul (off by default). On an H100 an
+#: ensemble step at d_model 36 spent a third of its GPU time in cuBLAS's sm80 ``wmma`` fallback
+#: kernels: rows of 36 bf16 values (72 bytes) are not 16-byte aligned, which the Hopper kernels
+#: need (bench/NOTES-training.md). Timed on an H100 (03fb032, same call): ensembles of 8 at
+#: d_model 36 trained 1.03-1.04x faster with it, within the run-to-run spread of that call (the
+#: unpadded d_model 128 moved by -2 to -4%), so it stays off.
 PAD_GEMM_ENV = "READTWICE_PAD_GEMM"
 GEMM_ALIGN = 8  # bf16 / fp16 values in 16 bytes
 

@@ -201,9 +201,9 @@ def causal_depthwise_conv(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tenso
     (K stacked ensemble members, x holding each member's examples in one block of B = rows / K
     rows). Returns y [rows, T, C].
 
-    With READTWICE_FUSED_CONV=1, on CUDA tensors this is one Triton kernel each way in the
-    [rows, T, C] layout (:func:`synthetic.kernels.depthwise_conv.member_causal_conv`; off by default
-    until timed on a GPU); otherwise, and as its reference, ``F.conv1d`` with groups = channels below.
+    On CUDA tensors this is one Triton kernel each way in the [rows, T, C] layout
+    (:func:`synthetic.kernels.depthwise_conv.member_causal_conv`; READTWICE_FUSED_CONV=0 turns it
+    off); on the CPU, and as its reference, ``F.conv1d`` with groups = channels below.
     """
     if x.is_cuda and fused_conv_enabled():
         return member_causal_conv(x, taps, bias)

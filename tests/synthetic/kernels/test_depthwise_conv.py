@@ -157,9 +157,9 @@ def test_bad_shapes_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match=r"x must be \[rows, T, C\]"):
         member_causal_conv(x[0], taps, bias)
     monkeypatch.delenv(FUSED_CONV_ENV, raising=False)
-    assert not fused_conv_enabled()  # off by default until timed on a GPU
-    monkeypatch.setenv(FUSED_CONV_ENV, "1")
-    assert fused_conv_enabled()
+    assert fused_conv_enabled()  # on by default since timed on a GPU
+    monkeypatch.setenv(FUSED_CONV_ENV, "0")
+    assert not fused_conv_enabled()
     monkeypatch.setenv(FUSED_CONV_ENV, "yes")
     with pytest.raises(ValueError, match=r"READTWICE_FUSED_CONV='yes'; allowed: 0, 1"):
         fused_conv_enabled()
