@@ -27,6 +27,10 @@ Reads the records only (never trains, never loads weights) and prints markdown:
      ``placed_order_effect``), by column and by index, beside the effect as generated for the same
      runs: each run's mean over its mirror pairs, then mean ± sd / sqrt(n) over runs, and the runs
      with a positive placed effect.
+4. The runs that check membership (interaction above 2 logits in both orders), in the paper
+   profile and, when its records exist, in the ``checking`` profile (the same cell with more seeds):
+   the order effect per run and per cell, and the linear probes of the state of those runs (the
+   whole state after the first set; :func:`probe_table`).
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ def coverage(df: pd.DataFrame) -> str:
 
 
 def accuracy_table(runs: pd.DataFrame) -> str:
-    """Per (variant, protocol) and feature dim: short vs long first, the difference ± s.e."""
+    """Per (variant, protocol) with runs, and feature dim: short vs long first, the difference ± s.e."""
     fs = sorted(runs.feature_dim.unique())
     header = ["variant, protocol"]
     for f in fs:
@@ -110,6 +114,8 @@ def accuracy_table(runs: pd.DataFrame) -> str:
     rows = []
     for variant, init in ROWS:
         row = runs[(runs.variant == variant) & (runs.init == init)]
+        if row.empty:  # a profile without this protocol (the checking profile: the paper code's)
+            continue
         cells = [_label(variant, init)]
         for f in fs:
             g = row[row.feature_dim == f]
@@ -346,6 +352,30 @@ def checking_summary(
     return _markdown(header, [r[3] for r in rows])
 
 
+def probe_table(probes: pd.DataFrame) -> str:
+    """The linear probes of the whole state after the first set (``mixer == "all"``, point
+    ``separator``), per (variant, protocol, order, |first set|): the runs and test slices behind
+    the row, the probe's AUC (first-set tokens against all others) and its lower bound on the bits
+    the state holds about the first set (``info_bits``), each a mean over the row's slices per run,
+    then mean ± sd / sqrt(n) over runs; beside them log2 C(n, |A|), the bits of the first set, and
+    the exact one-pass bound's range over the row's second-set sizes (``bound_bits``)."""
+    whole = probes[(probes.mixer == "all") & (probes.point == "separator")] if not probes.empty else probes
+    if whole.empty:
+        return "no probes of the whole state after the first set"
+    rows = []
+    for (variant, init, order, first), g in whole.groupby(["variant", "init", "order", "size_a"]):
+        per_run = g.groupby("config_hash")[["auc", "info_bits"]].mean()
+        bound = f"{g.bound_bits.min():g}" + ("" if g.bound_bits.nunique() == 1 else f"-{g.bound_bits.max():g}")
+        cells = [_label(variant, init), str(first), order, str(len(per_run)), str(g.slice.nunique())]
+        cells += [f"{per_run.auc.mean():.3f} ± {_se(per_run.auc):.3f}"]
+        cells += [f"{per_run.info_bits.mean():.1f} ± {_se(per_run.info_bits):.1f}"]
+        cells += [f"{g.first_set_bits.iloc[0]:.1f}", bound]
+        rows.append((ROWS.index((variant, init)), order != "short-first", first, cells))
+    rows.sort(key=lambda r: r[:3])
+    header = ["variant, protocol", "\\|A\\| (first)", "order", "runs", "slices", "AUC", "bits held (probe)"]
+    return _markdown([*header, "bits of A", "one-pass bound"], [r[3] for r in rows])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results/sd_order/paper/runs.jsonl")
@@ -408,10 +438,20 @@ def main(argv: list[str] | None = None) -> int:
         more_slice = load_mechanism(more, "intervention_by_slice")
         both_order = pd.concat([by_order, more_order], ignore_index=True)
         both_slice = pd.concat([by_slice, more_slice], ignore_index=True)
+        more_runs = training.run_orders(load(more), training.sd_order_of, FIRST, SECOND)
         print(f"\n## with the checking profile ({more}: {more_order.config_hash.nunique()} runs analysed)\n")
+        print("all its runs, accuracy by set order:\n")
+        print(accuracy_table(more_runs))
+        print("\nits runs that check membership:\n")
         print(checking_table(more_slice, more_order))
+        print("\neach checking run's all-pairs mean against its sampling error:\n")
+        print(checking_noise(more_slice, more_order))
         print("\nthe paper and checking profiles together, per cell:\n")
         print(checking_summary(both_slice, both_order))
+        probes = pd.concat([load_mechanism(args.results, "probes"), load_mechanism(more, "probes")])
+        probed = probes.config_hash.nunique() if not probes.empty else 0
+        print(f"\n## the state of the checking runs after the first set ({probed} runs probed)\n")
+        print(probe_table(probes))
     return 0
 
 

@@ -67,3 +67,5 @@ def test_the_checking_profile_joins_the_summary(tmp_path: Path, capsys: pytest.C
     assert f"({more}: {len(checking)} runs analysed)" in out
     together = out[out.index("the paper and checking profiles together") :]
     assert "| 48 | 24 | 8 |" in together and "| 48 | 16 | 2 |" in together  # 4 + 4 and 1 + 1 runs
+    # the paper's checking runs predate the probes of the state
+    assert "(0 runs probed)\n\nno probes of the whole state after the first set" in out
