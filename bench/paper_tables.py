@@ -365,7 +365,8 @@ def probe_table(probes: pd.DataFrame) -> str:
     rows = []
     for (variant, init, order, first), g in whole.groupby(["variant", "init", "order", "size_a"]):
         per_run = g.groupby("config_hash")[["auc", "info_bits"]].mean()
-        bound = f"{g.bound_bits.min():g}" + ("" if g.bound_bits.nunique() == 1 else f"-{g.bound_bits.max():g}")
+        low, high = g.bound_bits.min(), g.bound_bits.max()
+        bound = f"{low:g}" if low == high else f"{low:g}-{high:g}"
         cells = [_label(variant, init), str(first), order, str(len(per_run)), str(g.slice.nunique())]
         cells += [f"{per_run.auc.mean():.3f} ± {_se(per_run.auc):.3f}"]
         cells += [f"{per_run.info_bits.mean():.1f} ± {_se(per_run.info_bits):.1f}"]

@@ -1,6 +1,6 @@
 """How much the state probes' bits depend on their fitting examples, on an untrained model.
 
-    python bench/probe_sample_size.py [--examples 256 1000] [--out figures/data/probe_sample_size_untrained.csv]
+    python bench/probe_sample_size.py [--examples 256 1000] [--out CSV]
 
 The analysis mode ``checking`` probes a paper-scale model's state after the first set with 256
 examples a test slice (128 fit the ridge probe, 128 score it; ``synthetic.train``). This script
@@ -9,7 +9,8 @@ V = 2048) *untrained* and probes it at two test slices, (|A|, |B|) = (16, 256) a
 each number of examples in ``--examples``: the bits it reports for the whole state
 (``info_bits``, a lower bound on what the state holds about the first set) say how far a probe of
 that size is from what the state holds, and give the untrained baseline for the trained models'
-probes (README, "Paper scale"). CPU only, about a minute on 2 cores.
+probes (README, "Paper scale"). CPU only, about a minute on 2 cores; the CSV goes to
+``--out`` (default figures/data/probe_sample_size_untrained.csv).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
