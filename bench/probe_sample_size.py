@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -26,10 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic.analysis.probes import probe_first_set
 from synthetic.ensemble import load_splits
+from synthetic.layers.based import BasedConfig
 from synthetic.model import build_model
 from synthetic.sweep import expand, load_experiment
 
 SLICES = ("A=16,B=256", "A=256,B=16")
+
+
+def _causal_based(pattern: Sequence[object]) -> bool:
+    """Whether a model's mixer pattern holds a causal Based layer."""
+    return any(isinstance(m, BasedConfig) and m.causal for m in pattern)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, nargs="+", default=[256, 1000])
     parser.add_argument("--out", default="figures/data/probe_sample_size_untrained.csv")
     args = parser.parse_args(argv)
-    cfg = next(c for c in expand(load_experiment("sd_order"), "checking") if c.model.pattern[1].causal)
+    cfg = next(c for c in expand(load_experiment("sd_order"), "checking") if _causal_based(c.model.pattern))
     _, test = load_splits(cfg.data)
     model = build_model(cfg.model, test.vocab_size, seed=cfg.seed).eval()
     segments = [s for s in test.segments if s.name in SLICES]
