@@ -55,7 +55,7 @@ __all__ = [
 POINTS: tuple[str, ...] = ("separator", "end")
 #: ridge strengths tried, relative to the mean eigenvalue of the fitting half's Gram matrix
 RIDGE_GRID: tuple[float, ...] = tuple(float(r) for r in np.logspace(-6, 3, 10))
-#: rows of held-out examples compared at once by :func:`rowwise_auc` (memory only)
+#: rows of held-out examples compared at once by :func:`_rowwise_auc_pairs` (memory only)
 _AUC_ROWS = 256
 
 
@@ -134,7 +134,37 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, ridges: Sequence[float] = RIDGE_GRID
 def rowwise_auc(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
     """Per row, P(score of a positive > score of a negative) + 1/2 P(equal): scores float
     [rows, cols], positive int [rows, positives] (column indices), negative bool [rows, cols]
-    (NaN for a row without negatives)."""
+    (NaN for a row without negatives).
+
+    Counted per row against the sorted negative scores (O(cols log cols), not positives x cols
+    comparisons): the same integer counts of wins and ties as comparing every pair
+    (:func:`_rowwise_auc_pairs`, which rows holding a NaN score still take)."""
+    if scores.ndim != 2 or negative.shape != scores.shape or positive.shape[0] != scores.shape[0]:
+        raise ValueError(
+            f"scores [rows, cols], positive [rows, positives], negative [rows, cols]; got "
+            f"{scores.shape}, {positive.shape}, {negative.shape}"
+        )
+    out = np.empty(scores.shape[0])
+    pos_scores = np.take_along_axis(scores, positive, axis=1)
+    finite = ~np.isnan(scores).any(axis=1)
+    for row in range(scores.shape[0]):
+        if not finite[row]:
+            out[row] = _rowwise_auc_pairs(
+                scores[row : row + 1], positive[row : row + 1], negative[row : row + 1]
+            )[0]
+            continue
+        neg = np.sort(scores[row][negative[row]])
+        if neg.size == 0 or positive.shape[1] == 0:
+            out[row] = np.nan
+            continue
+        below = np.searchsorted(neg, pos_scores[row], side="left")
+        ties = np.searchsorted(neg, pos_scores[row], side="right") - below
+        out[row] = (int(below.sum()) + 0.5 * int(ties.sum())) / (positive.shape[1] * neg.size)
+    return out
+
+
+def _rowwise_auc_pairs(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """:func:`rowwise_auc` by comparing every (positive, negative) pair (its reference)."""
     out = np.empty(scores.shape[0])
     for start in range(0, scores.shape[0], _AUC_ROWS):
         s = scores[start : start + _AUC_ROWS]

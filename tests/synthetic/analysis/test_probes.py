@@ -26,7 +26,7 @@ from synthetic.analysis import (
     state_features,
     state_tensors,
 )
-from synthetic.analysis.probes import rowwise_auc, top_k_hits
+from synthetic.analysis.probes import _rowwise_auc_pairs, rowwise_auc, top_k_hits
 from synthetic.layers import Based
 from synthetic.model import LanguageModel, ModelConfig, build_model
 from synthetic.tasks import DataConfig, build_split
@@ -114,6 +114,26 @@ def test_auc_and_hits_equal_brute_force(rows: int, n: int, seed: int) -> None:
         assert (np.isnan(auc[r]) and not pairs) or auc[r] == pytest.approx(np.mean(pairs))
         top = sorted(range(n), key=lambda c: (-scores[r, c], c))[:k]
         assert hits[r] == len(set(top) & set(positive[r].tolist()))
+
+
+@given(st.integers(1, 6), st.integers(1, 40), st.integers(0, 2**32 - 1), st.booleans())
+def test_auc_by_sorting_is_the_pair_count_exactly(rows: int, n: int, seed: int, nans: bool) -> None:
+    """Sorted negatives give the very float of comparing every pair: ties, overlapping or repeated
+    positives, rows without negatives, and rows with NaN scores (those take the pairs)."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(0, n + 1))
+    scores = rng.integers(0, 4, size=(rows, n)) / 3.0
+    if nans:
+        scores[rng.random((rows, n)) < 0.1] = np.nan
+    positive = rng.integers(0, n, size=(rows, k))  # repeats and overlaps with the negatives allowed
+    negative = rng.random((rows, n)) < rng.random()
+    fast, pairs = rowwise_auc(scores, positive, negative), _rowwise_auc_pairs(scores, positive, negative)
+    assert np.array_equal(fast, pairs, equal_nan=True)
+
+
+def test_auc_names_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match=r"scores \[rows, cols\], positive \[rows, positives\]"):
+        rowwise_auc(np.zeros((2, 3)), np.zeros((2, 1), dtype=np.int64), np.zeros((2, 4), dtype=bool))
 
 
 class _PairState(NamedTuple):
