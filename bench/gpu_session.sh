@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -18,6 +18,9 @@
 # default since), and both (READTWICE_FUSED_CONV, READTWICE_PAD_GEMM) in the same call (ensembles
 # of 8, paper shapes).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
+# `workers` times one ensemble of 8 against two at once in two processes (the paper sweep's layout:
+# two workers a GPU) at the smallest and largest paper shapes, same call; the cost estimate then
+# takes the faster (bench/train_throughput.py --processes 2 --process-members 8).
 # `profile-step` profiles replayed (graphed, fused-norm) steps of ensembles of 8 at the smallest and
 # largest paper shapes (bench/profile_step.py; the table for bench/NOTES-training.md), then eager
 # steps at the largest with each operator's GPU time by the line or autograd node that ran it.
@@ -159,6 +162,12 @@ if [[ $what == paper-rates ]]; then
   # paper profile's cost from them
   python3 bench/train_throughput.py --profile paper --device cuda --shapes all --ensembles-only --members 8 \
     --steps ${STEPS:-200} --repeats 1 --out "$out" "$@" 2>&1 | tee "$out/paper_rates.log" | grep -v "^ *$" | tail -30
+fi
+
+if [[ $what == workers ]]; then
+  python3 bench/train_throughput.py --profile paper --device cuda --variants "Based (causal)" "Based (non-causal)" \
+    --ensembles-only --members 8 --processes 2 --process-members 8 --process-threads 4 --steps ${STEPS:-300} \
+    --repeats 1 --out "$out" "$@" 2>&1 | tee "$out/workers.log" | grep -v "^ *$" | tail -14
 fi
 
 if [[ $what == profile-step ]]; then

@@ -1,7 +1,8 @@
 """Training throughput of the small experiment models: one run alone, N processes, ensembles of K.
 
     python bench/train_throughput.py [--profile quick|paper] [--device cpu|cuda] [--members 1 4 8]
-                                     [--processes 2] [--steps 60] [--repeats 3] [--before REV]
+                                     [--processes 2 [--process-members 8]] [--steps 60] [--repeats 3]
+                                     [--before REV]
                                      [--shapes ends|all] [--ensembles-only] [--out figures/data]
     python bench/train_throughput.py --estimate figures/data/train_throughput_cuda_paper.csv
 
@@ -17,7 +18,8 @@ summed over members; ratios are within one invocation on one machine. Modes:
                clip_grad_norm_): the part of the gain that comes from the trainer
   ours         synthetic.ensemble with K = 1: logits at labelled positions only, MemberAdamW
   ensemble     synthetic.ensemble with K members (different seeds and learning rates)
-  processes    N processes at once, each running ``ours`` with K = 1 (one run per process)
+  processes    N processes at once, each training an ensemble of ``--process-members`` K (1: one run
+               alone per process; 8 in 2 processes: what the paper sweep runs on one GPU)
 
 Shapes: ``quick`` = the sd_order quick CPU profile (V = 256, sets (4,16), (16,4), (8,32), (32,8),
 batch 64, f = 8, d_model 32 / 64); ``paper`` = the paper profile (V = 2048, the paper's train
@@ -221,18 +223,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _process_worker(cfg_json: str, threads: int, queue: Any) -> None:
+def _process_worker(cfg_jsons: list[str], threads: int, queue: Any, barrier: Any) -> None:
     torch.set_num_threads(threads)
-    queue.put(time_ours([RunConfig.model_validate_json(cfg_json)]))
+    cfgs = [RunConfig.model_validate_json(c) for c in cfg_jsons]
+    load_splits(cfgs[0].data)  # the data before the barrier, so that the processes train together
+    barrier.wait()
+    queue.put(time_ours(cfgs))
 
 
-def time_processes(cfgs: list[RunConfig], threads: int) -> tuple[float, int, int]:
-    """(wall seconds, steps per process, tokens over all) of len(cfgs) processes, one run each,
-    started together (data generation and start-up excluded: each reports its training time;
-    the wall time is the slowest process's)."""
+def time_processes(groups: list[list[RunConfig]], threads: int) -> tuple[float, int, int]:
+    """(wall seconds, steps per process, tokens over all) of len(groups) processes, each training
+    one group as an ensemble (a group of one: a run alone), released together once each has its
+    data (start-up excluded: each reports its training time; the wall time is the slowest
+    process's). Groups of 8 in 2 processes are what the paper sweep runs on one GPU."""
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_process_worker, args=(c.model_dump_json(), threads, queue)) for c in cfgs]
+    queue, barrier = ctx.Queue(), ctx.Barrier(len(groups))
+    procs = [
+        ctx.Process(target=_process_worker, args=([c.model_dump_json() for c in g], threads, queue, barrier))
+        for g in groups
+    ]
     for p in procs:
         p.start()
     results = [queue.get() for _ in procs]
@@ -267,15 +276,10 @@ def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[st
             for k in args.members:
                 if k > 1:
                     modes.append(("ensemble", k, 1, lambda k=k: time_ours([cfg(s) for s in range(k)])))
+            kp = args.process_members
             for n in args.processes:
-                modes.append(
-                    (
-                        "processes",
-                        1,
-                        n,
-                        lambda n=n: time_processes([cfg(s) for s in range(n)], args.process_threads),
-                    )
-                )
+                groups = [[cfg(i * kp + s) for s in range(kp)] for i in range(n)]  # seeds distinct over all
+                modes.append(("processes", kp, n, lambda g=groups: time_processes(g, args.process_threads)))
             base_rate = before_rate = None
             for mode, k, n, fn in modes:
                 fn()  # warm-up (caches, allocator, autotune)
@@ -324,9 +328,12 @@ def paper_tokens(experiment: str = "sd_order", profile: str = "paper") -> dict[t
 def paper_cost(rows: pd.DataFrame, members: int = 8) -> pd.DataFrame:
     """Per (variant, d_model, f) of the paper profile: its tokens, the measured tokens/s of
     ensembles of ``members`` (the profile's ensemble size; the largest K measured below it where
-    it is missing; of the modes measured there, e.g. eager and graphed steps, the fastest) and the
-    GPU-hours at that rate (NaN where the shape was not measured)."""
-    ens = rows[(rows["mode"] == "ensemble") | ((rows["mode"] == "ours") & (rows["members"] == 1))]
+    it is missing; of the modes measured there, e.g. eager and graphed steps, or several such
+    ensembles in parallel processes, the fastest, over all its processes) and the GPU-hours at
+    that rate (NaN where the shape was not measured)."""
+    ens = rows[
+        rows["mode"].isin(["ensemble", "processes"]) | ((rows["mode"] == "ours") & (rows["members"] == 1))
+    ]
     ens = ens[ens["members"] <= members]
     out = []
     for (variant, d_model, f), tokens in sorted(paper_tokens().items()):
@@ -398,6 +405,12 @@ def main(argv: list[str] | None = None) -> int:
         "--process-threads", type=int, default=1, help="torch threads per process (processes mode)"
     )
     parser.add_argument(
+        "--process-members",
+        type=int,
+        default=1,
+        help="runs each process trains as one ensemble (processes mode; the paper sweep: 8 in 2 processes)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="torch threads of this process (default: torch's)"
     )
     parser.add_argument("--steps", type=int, default=60, help="optimiser steps per measurement")
@@ -407,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         "--before", default=None, metavar="REV", help="also time train() at this git revision"
     )
     args = parser.parse_args(argv)
-    for name in ("steps", "repeats", "process_threads"):
+    for name in ("steps", "repeats", "process_threads", "process_members"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.shapes == "all" and "grid" not in PROFILES[args.profile]:
