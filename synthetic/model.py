@@ -290,13 +290,18 @@ class LanguageModel(nn.Module):
 
     def step(self, token: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
         """Read one token int [B]: returns (logits [B, V], new states)."""
+        h, new = self.step_hidden(token, states)
+        return self._head(h), new
+
+    def step_hidden(self, token: torch.Tensor, states: list[State]) -> tuple[torch.Tensor, list[State]]:
+        """:meth:`step` without the head: (the last block's output h [B, D], new states)."""
         self._check_ids(token)
         h = self.embedding(token)
         new = []
         for block, state in zip(self._block_list, states, strict=True):
             h, state = block.step(h, state)
             new.append(state)
-        return self._head(h), new
+        return h, new
 
     def prefill(
         self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None

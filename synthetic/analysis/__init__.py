@@ -20,6 +20,9 @@ an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task
 * :func:`probe_first_set` -> linear probes of each layer's state (kv, z, the short convolutions'
   buffers, the whole state) at the separator and at the end: AUC, recall at |A| and bits about the
   first set (:func:`decoded_set_bits`) beside log2 C(n, |A|) and the exact one-pass bound.
+* :func:`seen_before_probe` -> from the state after the first set, the model reads each set token
+  as the next one; one linear map of its responses says which were in A: what the model's own
+  read reaches of its memory (the same measures as the state probes).
 * :func:`matched_order_effect` -> the order effect over all examples and at matched copy
   positions (mirror slices compared where the shared token's copies sit at the same columns):
   position weighting predicts 0 there, a bounded memory of the first set about the whole effect.
@@ -32,7 +35,7 @@ an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task
   fixed-size memory): constructed models whose mechanism is known.
 
 Module map: ``sd_layout`` (where the sets and the copies are), ``readout`` (running a model),
-``intervention``, ``profiles``, ``states`` (reading a layer's state by name), ``probes``,
+``intervention``, ``profiles``, ``states`` (reading a layer's state by name), ``probes``, ``seen_before``,
 ``information`` (bits), ``matched`` (order effect at matched positions), ``placement`` (the same,
 placed), ``distractor_side``,
 ``mechanisms``.
@@ -59,6 +62,7 @@ from synthetic.analysis.placement import place_copies, placed_order_effect
 from synthetic.analysis.probes import POINTS, RidgeProbe, fit_ridge, probe_first_set
 from synthetic.analysis.profiles import position_profile
 from synthetic.analysis.sd_layout import SharedCopies, absent_tokens, order_of, shared_copies
+from synthetic.analysis.seen_before import seen_before_probe
 from synthetic.analysis.states import StateComponent, model_states, state_features, state_tensors
 
 __all__ = [
@@ -88,6 +92,7 @@ __all__ = [
     "placed_order_effect",
     "position_profile",
     "probe_first_set",
+    "seen_before_probe",
     "shared_copies",
     "state_features",
     "state_tensors",

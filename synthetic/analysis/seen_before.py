@@ -1,0 +1,179 @@
+"""The seen-before probe: can the model tell, from its state after the first set, whether the next
+token is in A?
+
+The state probes (:mod:`synthetic.analysis.probes`) regress A's membership on the raw state, a
+vector of up to tens of thousands of values, from a few hundred examples: at paper scale they read
+only a few percent of the bits A holds, and more examples give more bits (README, "Paper scale").
+A one-pass reader does not decode its whole state: it reads it with each token of B as the query,
+and must notice the one it has seen before. This probe asks exactly that. For each example, the
+model reads the input up to the first pass's separator (A read, B not), then, from that state,
+reads each set token x once as the next token (:meth:`~synthetic.model.LanguageModel.step_hidden`,
+every candidate from the same state); the last block's output h(x) [D] is the model's response to
+x. One linear map, shared by all tokens and examples, is fitted by ridge regression to say from
+h(x) whether x is in A (fitting examples x every set token: thousands of rows a feature, so the
+fit is not starved as the state probes are), and scored on the held-out examples with the same
+measures as the state probes: ``auc`` (A's tokens against every other set token), ``auc_vs_second``
+(against B's), ``recall`` at |A| and ``info_bits``, the bits about A its top-|A| tokens recover (a
+lower bound on what the state holds *in a form the model's own read reaches through one linear
+map*), beside ``first_set_bits`` and the one-pass bound ``bound_bits``.
+
+What it does not say: a model may use the signal later than the next token, or in a form no
+linear map of h(x) shows; a high score shows the information is there and read, a low score shows
+neither that it is absent from the state nor that the model cannot use it.
+
+Cost: examples x set tokens single-token steps from copies of the state (on a GPU a few seconds a
+slice at the paper's sizes; on a CPU about 0.3 s per example at d_model 48, f = 24, V = 2048).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from synthetic.analysis.information import decoded_set_bits, first_set_bits, one_pass_bound_bits
+from synthetic.analysis.intervention import mean_and_se
+from synthetic.analysis.probes import _split, rowwise_auc, top_k_hits
+from synthetic.analysis.readout import evaluating, model_device
+from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
+from synthetic.analysis.states import check_language_model
+from synthetic.model import LanguageModel
+from synthetic.tasks._checks import check_int
+from synthetic.tasks.data import Segment, SplitData
+from synthetic.tasks.tokens import sd_set_range
+
+__all__ = ["SEEN_BEFORE_RIDGE", "fit_shared_ridge", "seen_before_probe", "step_responses"]
+
+#: the shared map's ridge strength, relative to the mean eigenvalue of the standardised features'
+#: covariance (thousands of rows a feature: the fit barely depends on it)
+SEEN_BEFORE_RIDGE = 1e-3
+
+
+def _rows_of(state: object, row: int, count: int) -> object:
+    """One example's layer state repeated ``count`` times along the batch (broadcast views)."""
+
+    def one(t: object) -> object:
+        if isinstance(t, torch.Tensor) and t.dim() >= 1:
+            return t[row : row + 1].expand(count, *t.shape[1:])
+        raise TypeError(
+            "the seen-before probe copies states whose parts are all batch-first tensors; got a "
+            f"{type(t).__name__} part"
+        )
+
+    if isinstance(state, Mapping):
+        return {k: one(v) for k, v in state.items()}
+    if isinstance(state, tuple) and hasattr(state, "_asdict"):  # a NamedTuple
+        named: Any = type(state)  # a NamedTuple class: its fields positionally
+        return named(*(one(v) for v in state))
+    raise TypeError(
+        f"a layer state must be a mapping or a NamedTuple of tensors (got {type(state).__name__})"
+    )
+
+
+def step_responses(
+    model: LanguageModel, inputs: np.ndarray, prefix_len: np.ndarray, upto: int, tokens: np.ndarray
+) -> np.ndarray:
+    """float32 [n_ex, len(tokens), D]: for each row of ``inputs`` int64 [n_ex, T], the last block's
+    output when the model, having read the row's first ``upto`` columns as a prompt, reads each of
+    ``tokens`` int64 [C] as the next token (every token from the same state)."""
+    check_language_model(model)
+    upto = check_int("upto", upto)
+    if upto > inputs.shape[1]:
+        raise ValueError(f"upto={upto} is beyond the input's T={inputs.shape[1]}")
+    device = model_device(model)
+    candidates = torch.as_tensor(tokens, dtype=torch.long, device=device)
+    out = np.empty((inputs.shape[0], candidates.numel(), model.cfg.d_model), dtype=np.float32)
+    with evaluating(model):
+        ids = torch.tensor(inputs[:, :upto], device=device)
+        plen = torch.tensor(prefix_len, device=device).clamp(max=upto)
+        _, states = model.prefill(ids, plen, seq_len=upto + 1)
+        for row in range(inputs.shape[0]):
+            copies = [_rows_of(s, row, candidates.numel()) for s in states]
+            h, _ = model.step_hidden(candidates, copies)  # type: ignore[arg-type]
+            out[row] = h.float().cpu().numpy()
+    return out
+
+
+def fit_shared_ridge(
+    x: np.ndarray, y: np.ndarray, ridge: float = SEEN_BEFORE_RIDGE
+) -> tuple[np.ndarray, float]:
+    """Ridge regression in the primal of targets y [rows] on features x [rows, D] (standardised;
+    constant columns left out): returns (w [D + 1], the last entry the intercept, applied to the
+    raw features), for rows >> D."""
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    keep = scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0)))
+    z = (x[:, keep] - mean[keep]) / scale[keep]
+    cov = z.T @ z / z.shape[0]
+    level = max(float(np.trace(cov)) / max(cov.shape[0], 1), 1e-300)
+    beta = np.linalg.solve(cov + ridge * level * np.eye(cov.shape[0]), z.T @ (y - y.mean()) / z.shape[0])
+    w = np.zeros(x.shape[1] + 1)
+    w[:-1][keep] = beta / scale[keep]
+    w[-1] = y.mean() - float(mean[keep] @ (beta / scale[keep]))
+    return w, ridge
+
+
+def _segment_rows(
+    model: LanguageModel, copies: SharedCopies, fit_fraction: float, seed: int, max_examples: int | None
+) -> dict[str, object]:
+    check_vocab(model.vocab_size, [copies])
+    lo, hi = sd_set_range(model.vocab_size)
+    universe, a = hi - lo, copies.size_a
+    fit_rows, held_rows = _split(copies, fit_fraction, seed, max_examples)
+    used = np.concatenate([fit_rows, held_rows])
+    fit, held = np.arange(fit_rows.size), np.arange(fit_rows.size, used.size)
+    n = used.size
+    first = copies.first_set()[used] - lo  # [n, a]
+    members = np.zeros((n, universe), dtype=bool)
+    members[np.arange(n)[:, None], first] = True
+    in_second = np.zeros((n, universe), dtype=bool)
+    in_second[np.arange(n)[:, None], copies.second_set()[used] - lo] = True
+    upto = copies.separator_col + 1
+    h = step_responses(model, copies.inputs[used], copies.prefix_len[used], upto, np.arange(lo, hi))
+    d = h.shape[2]
+    w, ridge = fit_shared_ridge(
+        h[fit].reshape(-1, d).astype(np.float64), members[fit].reshape(-1).astype(float)
+    )
+    scores = h[held].astype(np.float64) @ w[:-1] + w[-1]  # [n_held, universe]
+    auc = rowwise_auc(scores, first[held], ~members[held])
+    auc_second = rowwise_auc(scores, first[held], in_second[held] & ~members[held])
+    hits = top_k_hits(scores, first[held])
+    row: dict[str, object] = {
+        "slice": copies.name, "size_a": a, "size_b": copies.size_b, "order": copies.order,
+        "passes": copies.passes, "column": upto - 1, "values": d, "n_fit": fit.size,
+        "n_eval": held.size, "ridge": ridge,
+    }  # fmt: skip
+    row["auc"], row["auc_se"] = mean_and_se(pd.Series(auc))
+    row["auc_vs_second"], row["auc_vs_second_se"] = mean_and_se(pd.Series(auc_second))
+    row["recall"], row["recall_se"] = mean_and_se(pd.Series(hits / a))
+    row["chance_recall"] = a / universe
+    row["info_bits"] = decoded_set_bits(universe, a, a - hits)
+    row["first_set_bits"] = first_set_bits(universe, a)
+    row["bound_bits"] = one_pass_bound_bits(universe, a, copies.size_b)
+    return row
+
+
+def seen_before_probe(
+    model: LanguageModel,
+    data: SplitData | Segment | Iterable[Segment],
+    *,
+    fit_fraction: float = 0.5,
+    seed: int = 0,
+    max_examples: int | None = None,
+) -> pd.DataFrame:
+    """The seen-before probe (module docstring) on every SD segment of ``data``: one row per
+    segment with ``slice``, ``size_a``, ``size_b``, ``order``, ``passes``, ``column`` (the
+    separator's), ``values`` (D, the response's width), ``n_fit``, ``n_eval``, ``ridge``, ``auc``,
+    ``auc_vs_second``, ``recall`` (each with ``_se`` over held-out examples), ``chance_recall``,
+    ``info_bits``, ``first_set_bits`` and ``bound_bits`` (bits). The examples are split as the
+    state probes split them (the same ``seed`` gives the same halves)."""
+    check_language_model(model)
+    if not 0.0 < fit_fraction < 1.0:
+        raise ValueError(f"fit_fraction={fit_fraction} must be in (0, 1)")
+    if max_examples is not None:
+        check_int("max_examples", max_examples, 3)
+    return pd.DataFrame(
+        [_segment_rows(model, shared_copies(s), fit_fraction, seed, max_examples) for s in segments_of(data)]
+    )
