@@ -354,16 +354,24 @@ def checking_summary(
 
 def probe_table(probes: pd.DataFrame) -> str:
     """The linear probes of the whole state after the first set (``mixer == "all"``, point
-    ``separator``), per (variant, protocol, order, |first set|): the runs and test slices behind
-    the row, the probe's AUC (first-set tokens against all others) and its lower bound on the bits
-    the state holds about the first set (``info_bits``), each a mean over the row's slices per run,
-    then mean ± sd / sqrt(n) over runs; beside them log2 C(n, |A|), the bits of the first set, and
-    the exact one-pass bound's range over the row's second-set sizes (``bound_bits``)."""
+    ``separator``), as :func:`set_read_table` lays them out."""
     whole = probes[(probes.mixer == "all") & (probes.point == "separator")] if not probes.empty else probes
     if whole.empty:
         return "no probes of the whole state after the first set"
+    return set_read_table(whole)
+
+
+def set_read_table(reads: pd.DataFrame) -> str:
+    """Rows of a read of the first set (the state probe of the whole state, or the seen-before
+    probe), per (variant, protocol, order, |first set|): the runs and test slices behind the row,
+    the AUC (first-set tokens against all others) and the lower bound on the bits read about the
+    first set (``info_bits``), each a mean over the row's slices per run, then mean ± sd / sqrt(n)
+    over runs; beside them log2 C(n, |A|), the bits of the first set, and the exact one-pass
+    bound's range over the row's second-set sizes (``bound_bits``)."""
+    if reads.empty:
+        return "no reads of the first set"
     rows = []
-    for (variant, init, order, first), g in whole.groupby(["variant", "init", "order", "size_a"]):
+    for (variant, init, order, first), g in reads.groupby(["variant", "init", "order", "size_a"]):
         per_run = g.groupby("config_hash")[["auc", "info_bits"]].mean()
         low, high = g.bound_bits.min(), g.bound_bits.max()
         bound = f"{low:g}" if low == high else f"{low:g}-{high:g}"
@@ -373,7 +381,7 @@ def probe_table(probes: pd.DataFrame) -> str:
         cells += [f"{g.first_set_bits.iloc[0]:.1f}", bound]
         rows.append((ROWS.index((variant, init)), order != "short-first", first, cells))
     rows.sort(key=lambda r: r[:3])
-    header = ["variant, protocol", "\\|A\\| (first)", "order", "runs", "slices", "AUC", "bits held (probe)"]
+    header = ["variant, protocol", "\\|A\\| (first)", "order", "runs", "slices", "AUC", "bits read"]
     return _markdown([*header, "bits of A", "one-pass bound"], [r[3] for r in rows])
 
 
@@ -453,6 +461,10 @@ def main(argv: list[str] | None = None) -> int:
         probed = probes.config_hash.nunique() if not probes.empty else 0
         print(f"\n## the state of the checking runs after the first set ({probed} runs probed)\n")
         print(probe_table(probes))
+        seen = pd.concat([load_mechanism(args.results, "seen_before"), load_mechanism(more, "seen_before")])
+        if not seen.empty:  # records of version 5 on
+            print(f"\n## the seen-before probe of the checking runs ({seen.config_hash.nunique()} runs)\n")
+            print(set_read_table(seen))
     return 0
 
 

@@ -630,7 +630,14 @@ def load(
 
 
 #: the parts of a record's ``mechanism`` field (synthetic.analysis.record.mechanism_record)
-MECHANISM_PARTS = ("intervention_by_slice", "intervention_by_order", "matched", "placed", "probes")
+MECHANISM_PARTS = (
+    "intervention_by_slice",
+    "intervention_by_order",
+    "matched",
+    "placed",
+    "probes",
+    "seen_before",
+)
 
 
 def load_mechanism(

@@ -25,14 +25,16 @@ from synthetic.analysis.intervention import (
 from synthetic.analysis.matched import MATCHINGS, has_mirror_pairs, matched_order_effect
 from synthetic.analysis.placement import placed_order_effect
 from synthetic.analysis.probes import POINTS, probe_first_set
+from synthetic.analysis.seen_before import seen_before_probe
 from synthetic.analysis.states import check_language_model
 from synthetic.tasks.data import Segment, SplitData
 
 __all__ = ["RECORD_VERSION", "mechanism_record"]
 
 #: bump when the fields of :func:`mechanism_record` change meaning (2: ``matched`` added;
-#: 3: ``placed`` added; 4: ``probe_rule`` added, probes possibly only for models that check)
-RECORD_VERSION = 4
+#: 3: ``placed`` added; 4: ``probe_rule`` added, probes possibly only for models that check;
+#: 5: ``seen_before`` added, run with the state probes)
+RECORD_VERSION = 5
 #: when the state probes run (:func:`mechanism_record`'s ``probes``)
 PROBE_RULES = ("always", "never", "checking")
 
@@ -59,18 +61,22 @@ def mechanism_record(
     probe_points: Sequence[str] = POINTS,
 ) -> dict[str, Any]:
     """``{"version", "intervention_by_slice", "intervention_by_order", "matched", "placed",
-    "probes", "probe_rule"}``: the rows of :func:`~synthetic.analysis.intervention.summarize_intervention` by
-    ``slice`` and by ``order`` (logits), of :func:`~synthetic.analysis.matched.matched_order_effect`
-    and of :func:`~synthetic.analysis.placement.placed_order_effect` per mirror pair of slices and
+    "probes", "seen_before", "probe_rule"}``: the rows of
+    :func:`~synthetic.analysis.intervention.summarize_intervention` by ``slice`` and by ``order``
+    (logits), of :func:`~synthetic.analysis.matched.matched_order_effect` and of
+    :func:`~synthetic.analysis.placement.placed_order_effect` per mirror pair of slices and
     matching (column, index; empty without mirror pairs; the places drawn with ``seed``), and of
     :func:`~synthetic.analysis.probes.probe_first_set` on at most ``probe_examples`` examples per
-    segment (needs a :class:`~synthetic.model.LanguageModel`). ``probes``: True or "always",
-    False or "never", or "checking": only when the model checks one set against the other
-    (:func:`~synthetic.analysis.intervention.checks_membership`: its copies interact by more than
-    :data:`~synthetic.analysis.intervention.CHECKING_LOGITS` logits in both orders); the record's
-    ``probe_rule`` names the rule (with the threshold), ``probes`` is empty when they did not run.
-    ``probe_points``: where the probes read the state (:data:`~synthetic.analysis.probes.POINTS`).
-    Probes that fail leave ``probes`` empty and say why in ``probe_error``; the rest is kept."""
+    segment (needs a :class:`~synthetic.model.LanguageModel`) and, with them, of
+    :func:`~synthetic.analysis.seen_before.seen_before_probe` (after the first set, on the same
+    examples). ``probes``: True or "always", False or "never", or "checking": only when the model
+    checks one set against the other (:func:`~synthetic.analysis.intervention.checks_membership`:
+    its copies interact by more than :data:`~synthetic.analysis.intervention.CHECKING_LOGITS`
+    logits in both orders); the record's ``probe_rule`` names the rule (with the threshold),
+    ``probes`` and ``seen_before`` are empty when they did not run. ``probe_points``: where the
+    state probes read the state (:data:`~synthetic.analysis.probes.POINTS`). Probes that fail
+    leave ``probes`` empty and say why in ``probe_error`` (the seen-before probe: ``seen_before``
+    and ``seen_before_error``); the rest is kept."""
     rule = ("always" if probes else "never") if isinstance(probes, bool) else probes
     if rule not in PROBE_RULES:
         raise ValueError(f"probes={probes!r}; allowed: True, False, {', '.join(map(repr, PROBE_RULES))}")
@@ -84,6 +90,7 @@ def mechanism_record(
         "matched": _matched_rows(table),
         "placed": _placed_rows(model, segments, table, seed),
         "probes": [],
+        "seen_before": [],
         "probe_rule": f"checking (interaction > {CHECKING_LOGITS:g} logits in both orders)"
         if rule == "checking"
         else rule,
@@ -98,6 +105,12 @@ def mechanism_record(
             )
         except Exception as err:
             out["probe_error"] = f"{type(err).__name__}: {err}"
+        try:  # the model's own read of each set token after the first set
+            out["seen_before"] = _rows(
+                seen_before_probe(language_model, segments, seed=seed, max_examples=probe_examples)
+            )
+        except Exception as err:
+            out["seen_before_error"] = f"{type(err).__name__}: {err}"
     return out
 
 

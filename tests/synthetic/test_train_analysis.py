@@ -99,8 +99,9 @@ def test_the_checking_analysis_probes_only_the_models_that_check(
     (out,) = ensemble_outputs(_smoke(), keep=Keep(analysis="checking"))
     mech = out.record["mechanism"]
     assert mech is not None
-    assert bool(mech["probes"]) == checks
+    assert bool(mech["probes"]) == checks and bool(mech["seen_before"]) == checks
     assert {r["point"] for r in mech["probes"]} <= {"separator"}  # the state after the first set
+    assert all(r["n_fit"] + r["n_eval"] <= 256 for r in mech["seen_before"])
     assert all(r["n_fit"] + r["n_eval"] <= 256 for r in mech["probes"])
     assert mech["probe_rule"] == "checking (interaction > 2 logits in both orders)"
     assert seen and {"short-first", "long-first"} <= seen[0]
@@ -135,5 +136,6 @@ def test_failing_probes_keep_the_rest_of_the_analysis(monkeypatch: pytest.Monkey
     mech = out.record["mechanism"]
     assert mech is not None and "error" not in mech
     assert mech["probes"] == [] and mech["probe_error"] == "RuntimeError: no state here"
+    assert mech["seen_before"] and "seen_before_error" not in mech  # the other probe still ran
     assert {r["order"] for r in mech["intervention_by_order"]} == {"short-first", "long-first"}
     assert mech["placed"] and mech["matched"]

@@ -48,6 +48,7 @@ def test_smoke_profile_trains_and_every_variant_is_analysed() -> None:
         assert {(r["slice"], r["point"]) for r in record["probes"]} == {
             (s, p) for s in ("A=3,B=6", "A=6,B=3") for p in ("separator", "end")
         }
+        assert [r["slice"] for r in record["seen_before"]] == ["A=3,B=6", "A=6,B=3"]
         accuracy = {r["slice"]: r["accuracy"] for r in record["intervention_by_slice"]}
         assert accuracy == pytest.approx(
             outcome.metrics.final.evaluation.slice_accuracy if outcome.metrics else {}

@@ -1,0 +1,95 @@
+"""The seen-before probe on the CPU-scale models of the ``mechanism`` profile, beside their state probes.
+
+    python bench/seen_before_cpu.py [--variants "Based (causal)" "Based (non-causal)"] [--examples 512]
+                                    [--out figures/data/seen_before_mechanism.csv]
+
+Needs the profile's trained weights (a sweep keeps them under results/sd_order/mechanism/models/,
+which git does not track: ``python -m synthetic run sd_order --profile mechanism`` trains them and
+keeps them, some CPU-hours). For each kept model of the chosen variants it runs
+:func:`synthetic.analysis.seen_before_probe` on the model's test split (at most ``--examples`` a
+slice, half fit, half score) and puts beside it the state probe of the whole state after the first
+set from the run's record (``mechanism.probes``): what the state holds against what the model's
+read of the next token reaches. Prints the means over seeds per variant, init, d_model and slice,
+and writes one row per model and slice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synthetic.analysis import seen_before_probe
+from synthetic.config import RunConfig
+from synthetic.ensemble import load_splits
+from synthetic.results import ResultsStore, load_mechanism, load_model, results_path
+
+KEEP = [
+    "slice",
+    "size_a",
+    "size_b",
+    "order",
+    "n_fit",
+    "n_eval",
+    "auc",
+    "auc_se",
+    "recall",
+    "info_bits",
+    "first_set_bits",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="results", help="results folder")
+    parser.add_argument("--variants", nargs="+", default=["Based (causal)", "Based (non-causal)"])
+    parser.add_argument("--examples", type=int, default=512, help="examples a slice (half fit the map)")
+    parser.add_argument("--out", default="figures/data/seen_before_mechanism.csv")
+    args = parser.parse_args(argv)
+    path = results_path(args.results, "sd_order", "mechanism")
+    records = ResultsStore(path).latest()
+    state = load_mechanism(path, "probes")
+    state = state[(state.point == "separator") & (state.mixer == "all")].set_index(["config_hash", "slice"])
+    frames, missing = [], 0
+    for run, rec in sorted(records.items()):
+        cfg = RunConfig.model_validate(rec["config"])
+        summary = cfg.summary()
+        if summary["variant"] not in args.variants or rec.get("status") != "ok":
+            continue
+        try:
+            model = load_model(rec, args.results)
+        except (FileNotFoundError, ValueError) as err:
+            missing += 1
+            print(f"{run}: no weights ({err})", file=sys.stderr)
+            continue
+        start = time.perf_counter()
+        _, test = load_splits(cfg.data)
+        table = seen_before_probe(model, test, max_examples=args.examples)[KEEP]
+        table.insert(0, "config_hash", run)
+        for key in ("variant", "d_model", "seed"):
+            table.insert(1, key, summary[key])
+        table.insert(1, "init", cfg.model.init)
+        table["state_auc"] = [state.auc.get((run, s)) for s in table.slice]
+        table["state_info_bits"] = [state.info_bits.get((run, s)) for s in table.slice]
+        frames.append(table)
+        print(f"{summary['variant']} {cfg.model.init} d_model {summary['d_model']} seed {summary['seed']}: "
+              f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
+    if not frames:
+        raise SystemExit(f"no kept weights of {args.variants} under {path} ({missing} runs without)")
+    out = pd.concat(frames, ignore_index=True)
+    out.to_csv(args.out, index=False)
+    cols = ["auc", "info_bits", "state_auc", "state_info_bits", "first_set_bits"]
+    means = out.groupby(["variant", "init", "d_model", "slice"])[cols].mean().round(3)
+    means.insert(0, "models", out.groupby(["variant", "init", "d_model", "slice"]).size())
+    print(means.to_string())
+    print(f"wrote {args.out} ({len(out)} rows; {missing} runs without weights)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
