@@ -47,14 +47,19 @@ KEEP = [
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results", help="results folder")
+    parser.add_argument(
+        "--profile", default="mechanism", help="the sd_order profile whose kept models to read"
+    )
     parser.add_argument("--variants", nargs="+", default=["Based (causal)", "Based (non-causal)"])
     parser.add_argument("--examples", type=int, default=512, help="examples a slice (half fit the map)")
     parser.add_argument("--out", default="figures/data/seen_before_mechanism.csv")
     args = parser.parse_args(argv)
-    path = results_path(args.results, "sd_order", "mechanism")
+    path = results_path(args.results, "sd_order", args.profile)
     records = ResultsStore(path).latest()
     state = load_mechanism(path, "probes")
-    state = state[(state.point == "separator") & (state.mixer == "all")].set_index(["config_hash", "slice"])
+    if not state.empty:
+        state = state[(state.point == "separator") & (state.mixer == "all")]
+    state = state.set_index(["config_hash", "slice"]) if not state.empty else None
     frames, missing = [], 0
     for run, rec in sorted(records.items()):
         cfg = RunConfig.model_validate(rec["config"])
@@ -74,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("variant", "d_model", "seed"):
             table.insert(1, key, summary[key])
         table.insert(1, "init", cfg.model.init)
-        table["state_auc"] = [state.auc.get((run, s)) for s in table.slice]
-        table["state_info_bits"] = [state.info_bits.get((run, s)) for s in table.slice]
+        table["state_auc"] = [None if state is None else state.auc.get((run, s)) for s in table.slice]
+        table["state_info_bits"] = [
+            None if state is None else state.info_bits.get((run, s)) for s in table.slice
+        ]
         frames.append(table)
         print(f"{summary['variant']} {cfg.model.init} d_model {summary['d_model']} seed {summary['seed']}: "
               f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
