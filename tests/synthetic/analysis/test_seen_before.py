@@ -125,3 +125,16 @@ def test_seen_before_errors_name_what_is_wrong() -> None:
         step_responses(model, data.segments[0].inputs, data.segments[0].prefix_len, 99, np.array([4]))
     with pytest.raises(TypeError, match=r"batch-first tensors; got a int part"):
         _rows_of({"kv": torch.zeros(2, 3), "pos": 3}, 0, 4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_probe_on_a_gpu_model_gives_the_cpu_table() -> None:
+    """A model on CUDA (as the paper sweep analyses it) gives the same table as on the CPU, up to
+    float rounding in the responses."""
+    cfg = ModelConfig(d_model=8, n_layers=2, pattern=["base_conv", {"kind": "based", "feature_dim": 2}])
+    model, data = build_model(cfg, VOCAB, seed=4), _split(n=40)
+    cpu = seen_before_probe(model, data)
+    gpu = seen_before_probe(model.cuda(), data)
+    assert list(gpu.slice) == list(cpu.slice) and (gpu.n_fit == cpu.n_fit).all()
+    np.testing.assert_allclose(gpu.auc, cpu.auc, atol=0.02)
