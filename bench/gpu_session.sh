@@ -30,7 +30,8 @@
 # bench/NOTES-training.md); each call continues where the last stopped. The ensemble in flight at the
 # limit keeps its state at its last evaluation (synthetic/snapshots.py): the records come back as
 # $OUT/runs.jsonl.gz, the snapshots as $OUT/snapshots.tar.part-* (pieces under the 16 MiB a returned
-# file may have) with their sha256; here,
+# file may have; the tar also holds the weights the profile keeps, save_models = "checking": those of
+# the models that check, 0.5-1.6 MB each) with their sha256; here,
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
 # checks them, puts them in results/sd_order/PROFILE/ and says what the next call will send;
 # commit runs.jsonl at once. Before a call, `bash bench/gpu_session.sh slim` rewrites the committed
@@ -71,7 +72,9 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
     got=$(cat "$from"/snapshots.tar.part-* | sha256sum | cut -d' ' -f1)
     [[ $got == "$(cut -d' ' -f1 "$from/snapshots.sha256")" ]] \
       || { echo "snapshot pieces do not match snapshots.sha256: a piece is missing or damaged" >&2; exit 1; }
-    rm -rf "$dest/snapshots" && cat "$from"/snapshots.tar.part-* | tar -x -C "$dest" && ls -l "$dest/snapshots"
+    rm -rf "$dest/snapshots" && cat "$from"/snapshots.tar.part-* | tar -x -C "$dest" \
+      && { [[ ! -d $dest/snapshots ]] || ls -l "$dest/snapshots"; } \
+      && { [[ ! -d $dest/models ]] || echo "kept weights (not tracked; load_model reads them): $(ls "$dest/models" | wc -l) in $dest/models"; }
   else
     rm -rf "$dest/snapshots"; echo "no snapshots returned: no ensemble was in flight"
   fi
@@ -230,9 +233,11 @@ if [[ $what == paper || $what == profile ]]; then
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
     --workers "${WORKERS:-$(( 2 * gpus ))}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
   gzip -c "results/sd_order/$profile/runs.jsonl" > "$out/runs.jsonl.gz"  # 26 KB a run: over 16 MiB at 640
-  if compgen -G "results/sd_order/$profile/snapshots/*.safetensors" >/dev/null; then
-    # the sweep pruned the snapshots of recorded runs; pieces under the 16 MiB a returned file may have
-    (cd "results/sd_order/$profile" && tar -cf /tmp/snapshots.tar snapshots/*.safetensors)
+  kept=$(cd "results/sd_order/$profile" && compgen -G "snapshots/*.safetensors"; compgen -G "models/*.safetensors")
+  if [[ -n $kept ]]; then
+    # the sweep pruned the snapshots of recorded runs; with them the weights the profile keeps
+    # (save_models = "checking": the models that check); pieces under the 16 MiB a returned file may have
+    (cd "results/sd_order/$profile" && tar -cf /tmp/snapshots.tar $kept)
     sha256sum /tmp/snapshots.tar > "$out/snapshots.sha256"
     split -b 15M /tmp/snapshots.tar "$out/snapshots.tar.part-" && ls -l "$out"/snapshots.tar.part-*
   fi

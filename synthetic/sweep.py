@@ -117,7 +117,10 @@ class Profile(_Strict):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     variants: list[str] | None = None  # names of the variants this profile runs (default: all)
     order: list[str] | None = None  # training order: "stage", "variant" or grid keys, first decides
-    save_models: StrictBool = False  # keep each run's trained weights (run --save-models); not hashed
+    # keep each run's trained weights (run --save-models), or only those of the models that check
+    # one set against the other ("checking": the paper profiles, whose weights come back from a
+    # GPU call only so); not hashed
+    save_models: StrictBool | Literal["checking"] = False
     analysis: Literal["none", "intervention", "checking", "full"] = (
         "none"  # analyse each model (run --analysis)
     )
@@ -695,7 +698,7 @@ def run_sweep(
     ray_address: str | None = None,
     gpus_per_run: float = 1.0,
     skip_bad_lines: bool = False,
-    save_models: bool | None = None,
+    save_models: bool | str | None = None,
     analysis: str | None = None,
     time_limit: float | None = None,
     use_snapshots: bool = True,
@@ -716,8 +719,9 @@ def run_sweep(
     skip_bad_lines  skip (and report) lines of the results file that are not run records
     save_models   keep each ``ok`` run's trained weights as ``models/<config_hash>.safetensors``
                   beside ``runs.jsonl`` (written before its record; the record's ``model_file``
-                  names it; :func:`synthetic.results.load_model` reads it back); None: the
-                  profile's ``save_models`` (default off)
+                  names it; :func:`synthetic.results.load_model` reads it back); "checking":
+                  only those of the runs whose analysis finds that they check one set against
+                  the other; None: the profile's ``save_models`` (default off)
     analysis      analyse each ``ok`` run's trained model of an SD task before it is dropped and
                   store the numbers in its record's ``mechanism`` field: "none", "intervention"
                   (the copy intervention and the order effect at matched copy positions, selected
@@ -760,8 +764,10 @@ def run_sweep(
         raise ValueError(f"runner={runner!r}; allowed: local, ray")
     if not (isinstance(gpus_per_run, int | float) and math.isfinite(gpus_per_run) and gpus_per_run > 0):
         raise ValueError(f"gpus_per_run={gpus_per_run!r} must be a finite number > 0")
-    if save_models is not None and not isinstance(save_models, bool):
-        raise TypeError(f"save_models={save_models!r} must be True, False or None (the profile's)")
+    if save_models is not None and not isinstance(save_models, bool) and save_models != "checking":
+        raise TypeError(
+            f"save_models={save_models!r} must be True, False, 'checking' or None (the profile's)"
+        )
     if not isinstance(use_snapshots, bool):
         raise TypeError(f"use_snapshots={use_snapshots!r} must be True or False")
     if time_limit is not None and runner == "ray":

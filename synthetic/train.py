@@ -40,6 +40,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import torch
 
 from synthetic import record, weights
@@ -76,20 +77,27 @@ ANALYSED_TASKS = ("sd", "sd_distractor")
 
 @dataclass(frozen=True)
 class Keep:
-    """What a run leaves beyond its record: ``weights`` (its trained parameters) and ``analysis``
+    """What a run leaves beyond its record: ``weights`` (its trained parameters: True, False, or
+    "checking": only when its analysis finds that it checks one set against the other,
+    :func:`~synthetic.analysis.intervention.checks_membership`; needs an analysis) and ``analysis``
     of its trained model, stored in the record: "none", "intervention" (the copy intervention and
     the order effect at matched copy positions), "checking" (and the probes of its state when the
     model checks one set against the other) or "full" (and the probes always); and
     ``snapshots``, a folder where its ensemble keeps its state at every evaluation until it ends,
     and from which an interrupted ensemble goes on (:mod:`synthetic.snapshots`; None: none)."""
 
-    weights: bool = False
+    weights: bool | str = False
     analysis: str = "none"
     snapshots: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.weights, bool):
-            raise TypeError(f"weights={self.weights!r} must be True or False")
+        if not isinstance(self.weights, bool) and self.weights != "checking":
+            raise TypeError(f"weights={self.weights!r} must be True, False or 'checking'")
+        if self.weights == "checking" and self.analysis == "none":
+            raise ValueError(
+                "weights='checking' keeps the weights of the models that check, which only an analysis "
+                "tells: analysis must be intervention, checking or full, not none"
+            )
         if self.snapshots is not None and not isinstance(self.snapshots, str):
             raise TypeError(f"snapshots={self.snapshots!r} must be a folder path (str) or None")
         if self.analysis not in ANALYSES:
@@ -98,7 +106,17 @@ class Keep:
     @property
     def models(self) -> bool:
         """Whether training must hand each member's model over."""
-        return self.weights or self.analysis != "none"
+        return self.weights is True or self.analysis != "none"
+
+    def keeps_weights(self, mechanism: dict[str, Any] | None) -> bool:
+        """Whether an ok run whose analysis gave ``mechanism`` (its record's field) keeps its weights."""
+        if self.weights != "checking":
+            return self.weights is True
+        if not mechanism or "error" in mechanism:
+            return False
+        from synthetic.analysis.intervention import checks_membership
+
+        return checks_membership(pd.DataFrame(mechanism["intervention_by_order"]))
 
 
 def _analyse(outcome: Outcome, analysis: str) -> dict[str, Any] | None:
@@ -170,10 +188,10 @@ def ensemble_outputs(
         ):
             data = None
             if outcome.metrics is not None:
-                if outcome.model is not None and keep.weights:
+                mechanism = _analyse(outcome, keep.analysis)
+                if outcome.model is not None and keep.keeps_weights(mechanism):
                     data = weights.to_bytes(outcome.model, outcome.cfg)
                 where = model_file(outcome.cfg.config_hash()) if data is not None else None
-                mechanism = _analyse(outcome, keep.analysis)
                 done = record.ok_record(
                     outcome.cfg, provenance, outcome.metrics, model_file=where, mechanism=mechanism
                 )

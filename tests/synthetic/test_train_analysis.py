@@ -62,7 +62,7 @@ def test_a_failing_analysis_leaves_the_run_a_result(monkeypatch: pytest.MonkeyPa
 def test_keep_refuses_what_it_does_not_know() -> None:
     with pytest.raises(ValueError, match="analysis='probes'; allowed: none, intervention, checking, full"):
         Keep(analysis="probes")
-    with pytest.raises(TypeError, match="weights=1 must be True or False"):
+    with pytest.raises(TypeError, match=r"weights=1 must be True, False or 'checking'"):
         Keep(weights=1)  # type: ignore[arg-type]
     assert not Keep().models and Keep(weights=True).models and Keep(analysis="full").models
     assert train_module.ANALYSES == ("none", "intervention", "checking", "full")
@@ -105,6 +105,29 @@ def test_the_checking_analysis_probes_only_the_models_that_check(
     assert all(r["n_fit"] + r["n_eval"] <= 256 for r in mech["probes"])
     assert mech["probe_rule"] == "checking (interaction > 2 logits in both orders)"
     assert seen and {"short-first", "long-first"} <= seen[0]
+
+
+@pytest.mark.parametrize("checks", [False, True])
+def test_checking_weights_are_kept_for_the_models_that_check(
+    monkeypatch: pytest.MonkeyPatch, checks: bool
+) -> None:
+    """weights='checking' keeps a run's weights exactly when its analysis finds that it checks
+    (and asks the same rule the probes ask); a run without an analysis cannot be judged."""
+    from synthetic.analysis import intervention
+    from synthetic.analysis import record as analysis_record
+
+    monkeypatch.setattr(analysis_record, "checks_membership", lambda by_order, threshold=2.0: checks)
+    monkeypatch.setattr(intervention, "checks_membership", lambda by_order, threshold=2.0: checks)
+    (out,) = ensemble_outputs(_smoke(), keep=Keep(weights="checking", analysis="checking"))
+    assert (out.weights is not None) == checks
+    assert ("model_file" in out.record) == checks
+    mech = out.record["mechanism"]
+    assert mech is not None and bool(mech["probes"]) == checks
+    with pytest.raises(ValueError, match=r"weights='checking' keeps .* analysis must be intervention"):
+        Keep(weights="checking")
+    with pytest.raises(TypeError, match=r"weights='sometimes' must be True, False or 'checking'"):
+        Keep(weights="sometimes", analysis="full")
+    assert not Keep(weights="checking", analysis="full").keeps_weights({"version": 5, "error": "boom"})
 
 
 def test_mechanism_record_names_its_probe_rule() -> None:

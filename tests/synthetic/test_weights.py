@@ -133,7 +133,9 @@ def test_weights_are_kept_only_when_asked(tmp_path: Path) -> None:
     (not_kept,) = ResultsStore(results_path(tmp_path / "overridden", tiny_sweep.NAME, "quick")).records()
     assert "model_file" not in not_kept
     raw["profiles"]["quick"]["save_models"] = "yes"
-    with pytest.raises(ValueError, match=r"profiles.quick.save_models: Input should be a valid boolean"):
+    with pytest.raises(
+        ValueError, match=r"save_models.literal\['checking'\]: Input should be 'checking' \(got 'yes'\)"
+    ):
         parse_experiment(raw)
-    with pytest.raises(TypeError, match="save_models='yes'"):
-        run_sweep(plain, "quick", results_dir=tmp_path, save_models="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="save_models='yes' must be True, False, 'checking' or None"):
+        run_sweep(plain, "quick", results_dir=tmp_path, save_models="yes")
