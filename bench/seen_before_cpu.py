@@ -1,16 +1,17 @@
 """The seen-before probe on the CPU-scale models of the ``mechanism`` profile, beside their state probes.
 
-    python bench/seen_before_cpu.py [--variants "Based (causal)" "Based (non-causal)"] [--examples 512]
-                                    [--out figures/data/seen_before_mechanism.csv]
+    python bench/seen_before_cpu.py [--profile mechanism] [--variants "Based (causal)" "Based (non-causal)"]
+                                    [--examples 512] [--state-examples 0] [--out CSV]
 
 Needs the profile's trained weights (a sweep keeps them under results/sd_order/mechanism/models/,
 which git does not track: ``python -m synthetic run sd_order --profile mechanism`` trains them and
 keeps them, some CPU-hours). For each kept model of the chosen variants it runs
 :func:`synthetic.analysis.seen_before_probe` on the model's test split (at most ``--examples`` a
 slice, half fit, half score) and puts beside it the state probe of the whole state after the first
-set from the run's record (``mechanism.probes``): what the state holds against what the model's
-read of the next token reaches. Prints the means over seeds per variant, init, d_model and slice,
-and writes one row per model and slice.
+set from the run's record (``mechanism.probes``; with ``--state-examples N`` probed again here on N
+examples a slice, e.g. for the paper-scale models whose records probed 256): what the state holds
+against what the model's read of the next token reaches. Prints the means over seeds per variant,
+init, d_model and slice, and writes one row per model and slice.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic.analysis import seen_before_probe
+from synthetic.analysis import probe_first_set, seen_before_probe
 from synthetic.config import RunConfig
 from synthetic.ensemble import load_splits
 from synthetic.results import ResultsStore, load_mechanism, load_model, results_path
@@ -52,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--variants", nargs="+", default=["Based (causal)", "Based (non-causal)"])
     parser.add_argument("--examples", type=int, default=512, help="examples a slice (half fit the map)")
+    parser.add_argument(
+        "--state-examples",
+        type=int,
+        default=0,
+        help="probe the state again with this many examples a slice (0: the record's own state probe)",
+    )
     parser.add_argument("--out", default="figures/data/seen_before_mechanism.csv")
     args = parser.parse_args(argv)
     path = results_path(args.results, "sd_order", args.profile)
@@ -79,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("variant", "d_model", "seed"):
             table.insert(1, key, summary[key])
         table.insert(1, "init", cfg.model.init)
-        table["state_auc"] = [None if state is None else state.auc.get((run, s)) for s in table.slice]
-        table["state_info_bits"] = [
-            None if state is None else state.info_bits.get((run, s)) for s in table.slice
-        ]
+        own = state
+        if args.state_examples > 0:  # the whole state after the first set, probed again here
+            again = probe_first_set(model, test, points=("separator",), max_examples=args.state_examples)
+            own = again[again.mixer == "all"].assign(config_hash=run).set_index(["config_hash", "slice"])
+        table["state_auc"] = [None if own is None else own.auc.get((run, s)) for s in table.slice]
+        table["state_info_bits"] = [None if own is None else own.info_bits.get((run, s)) for s in table.slice]
         frames.append(table)
         print(f"{summary['variant']} {cfg.model.init} d_model {summary['d_model']} seed {summary['seed']}: "
               f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip

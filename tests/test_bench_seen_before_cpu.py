@@ -33,6 +33,9 @@ def test_one_row_per_kept_model_and_slice(tmp_path: Path) -> None:
     assert set(table.variant) == {"Based (causal)"} and len(table) == table.slice.nunique() >= 2
     assert (table.n_fit == 8).all() and table.auc.between(0, 1).all()
     assert table.state_auc.notna().all()  # the record's own state probe beside it
+    again = tmp_path / "again.csv"
+    assert main([*args[:-1], str(again), "--state-examples", "12"]) == 0
+    assert pd.read_csv(again).state_auc.notna().all()  # probed again here
 
 
 def test_no_kept_weights_is_a_clear_stop(tmp_path: Path) -> None:
