@@ -189,6 +189,30 @@ def top_k_hits(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     return (top[:, :, None] == positive[:, None, :]).any(axis=2).sum(axis=1).astype(np.int64)
 
 
+def set_read_measures(
+    scores: np.ndarray, first: np.ndarray, in_first: np.ndarray, in_second: np.ndarray, size_b: int
+) -> dict[str, float]:
+    """How well ``scores`` float [rows, n] (one per set token, higher: more likely in A) read the
+    first set: ``auc`` (A's tokens ``first`` int [rows, |A|] against every other set token),
+    ``auc_vs_second`` (against B's tokens not in A; ``in_first``, ``in_second`` bool [rows, n]),
+    ``recall`` at |A| (each with ``_se`` over rows), ``chance_recall``, ``info_bits`` (the bits its
+    top-|A| tokens recover), ``first_set_bits`` and the one-pass bound ``bound_bits`` at |B| =
+    ``size_b``: the columns the state probes and the seen-before probe share."""
+    universe, a = scores.shape[1], first.shape[1]
+    hits = top_k_hits(scores, first)
+    out: dict[str, float] = {}
+    out["auc"], out["auc_se"] = mean_and_se(pd.Series(rowwise_auc(scores, first, ~in_first)))
+    out["auc_vs_second"], out["auc_vs_second_se"] = mean_and_se(
+        pd.Series(rowwise_auc(scores, first, in_second & ~in_first))
+    )
+    out["recall"], out["recall_se"] = mean_and_se(pd.Series(hits / a))
+    out["chance_recall"] = a / universe
+    out["info_bits"] = decoded_set_bits(universe, a, a - hits)
+    out["first_set_bits"] = first_set_bits(universe, a)
+    out["bound_bits"] = one_pass_bound_bits(universe, a, size_b)
+    return out
+
+
 def _split(
     copies: SharedCopies, fit_fraction: float, seed: int, max_examples: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -228,9 +252,7 @@ def _segment_rows(
     members[np.arange(n)[:, None], first] = 1.0
     in_second = np.zeros((n, universe), dtype=bool)
     in_second[np.arange(n)[:, None], copies.second_set()[used] - lo] = True
-    not_first = members == 0
-    in_second_only = in_second & not_first
-    info_max, bound = first_set_bits(universe, a), one_pass_bound_bits(universe, a, copies.size_b)
+    in_first = members == 1
     inputs, prefix_len = copies.inputs[used], copies.prefix_len[used]
     rows = []
     for point in points:
@@ -239,9 +261,6 @@ def _segment_rows(
         for where, x in features.items():
             probe = fit_ridge(x[fit], members[fit], ridges)
             scores = probe.predict(x[held])
-            auc = rowwise_auc(scores, first[held], not_first[held])
-            auc_second = rowwise_auc(scores, first[held], in_second_only[held])
-            hits = top_k_hits(scores, first[held])
             row: dict[str, object] = {
                 "slice": copies.name,
                 "size_a": a,
@@ -258,13 +277,7 @@ def _segment_rows(
                 "n_eval": held.size,
                 "ridge": probe.ridge,
             }
-            row["auc"], row["auc_se"] = mean_and_se(pd.Series(auc))
-            row["auc_vs_second"], row["auc_vs_second_se"] = mean_and_se(pd.Series(auc_second))
-            row["recall"], row["recall_se"] = mean_and_se(pd.Series(hits / a))
-            row["chance_recall"] = a / universe
-            row["info_bits"] = decoded_set_bits(universe, a, a - hits)
-            row["first_set_bits"] = info_max
-            row["bound_bits"] = bound
+            row.update(set_read_measures(scores, first[held], in_first[held], in_second[held], copies.size_b))
             rows.append(row)
     return rows
 

@@ -34,9 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synthetic.analysis.information import decoded_set_bits, first_set_bits, one_pass_bound_bits
-from synthetic.analysis.intervention import mean_and_se
-from synthetic.analysis.probes import _split, rowwise_auc, top_k_hits
+from synthetic.analysis.probes import _split, set_read_measures
 from synthetic.analysis.readout import evaluating, model_device
 from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
 from synthetic.analysis.states import check_language_model
@@ -137,21 +135,12 @@ def _segment_rows(
         h[fit].reshape(-1, d).astype(np.float64), members[fit].reshape(-1).astype(float)
     )
     scores = h[held].astype(np.float64) @ w[:-1] + w[-1]  # [n_held, universe]
-    auc = rowwise_auc(scores, first[held], ~members[held])
-    auc_second = rowwise_auc(scores, first[held], in_second[held] & ~members[held])
-    hits = top_k_hits(scores, first[held])
     row: dict[str, object] = {
         "slice": copies.name, "size_a": a, "size_b": copies.size_b, "order": copies.order,
         "passes": copies.passes, "column": upto - 1, "values": d, "n_fit": fit.size,
         "n_eval": held.size, "ridge": ridge,
     }  # fmt: skip
-    row["auc"], row["auc_se"] = mean_and_se(pd.Series(auc))
-    row["auc_vs_second"], row["auc_vs_second_se"] = mean_and_se(pd.Series(auc_second))
-    row["recall"], row["recall_se"] = mean_and_se(pd.Series(hits / a))
-    row["chance_recall"] = a / universe
-    row["info_bits"] = decoded_set_bits(universe, a, a - hits)
-    row["first_set_bits"] = first_set_bits(universe, a)
-    row["bound_bits"] = one_pass_bound_bits(universe, a, copies.size_b)
+    row.update(set_read_measures(scores, first[held], members[held], in_second[held], copies.size_b))
     return row
 
 
