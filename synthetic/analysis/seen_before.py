@@ -45,6 +45,9 @@ from synthetic.tasks.tokens import sd_set_range
 
 __all__ = ["SEEN_BEFORE_RIDGE", "fit_shared_ridge", "seen_before_probe", "step_responses"]
 
+#: candidate tokens read in one step: each makes its own copy of the updated state (a Based layer
+#: at d_model 128, f = 24: 0.3 MB a candidate), so a step of 512 allocates about 0.3 GB a layer
+CANDIDATES_PER_STEP = 512
 #: the shared map's ridge strength, relative to the mean eigenvalue of the standardised features'
 #: covariance (thousands of rows a feature: the fit barely depends on it)
 SEEN_BEFORE_RIDGE = 1e-3
@@ -89,9 +92,11 @@ def step_responses(
         plen = torch.tensor(prefix_len, device=device).clamp(max=upto)
         _, states = model.prefill(ids, plen, seq_len=upto + 1)
         for row in range(inputs.shape[0]):
-            copies = [_rows_of(s, row, candidates.numel()) for s in states]
-            h, _ = model.step_hidden(candidates, copies)  # type: ignore[arg-type]
-            out[row] = h.float().cpu().numpy()
+            for start in range(0, candidates.numel(), CANDIDATES_PER_STEP):  # bounds a step's new states
+                chunk = candidates[start : start + CANDIDATES_PER_STEP]
+                copies = [_rows_of(s, row, chunk.numel()) for s in states]
+                h, _ = model.step_hidden(chunk, copies)  # type: ignore[arg-type]
+                out[row, start : start + chunk.numel()] = h.float().cpu().numpy()
     return out
 
 

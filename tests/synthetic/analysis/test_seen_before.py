@@ -100,6 +100,20 @@ def test_responses_are_the_steps_of_the_model() -> None:
                 torch.testing.assert_close(logits, model._head(h))
 
 
+def test_candidates_read_in_chunks_give_the_same_responses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthetic.analysis import seen_before
+
+    cfg = ModelConfig(d_model=8, n_layers=2, pattern=["base_conv", {"kind": "based", "feature_dim": 2}])
+    model = build_model(cfg, VOCAB, seed=5).eval()
+    seg = _split(n=4).segments[1]
+    tokens = np.arange(4, 16)
+    whole = step_responses(model, seg.inputs, seg.prefix_len, 7, tokens)
+    monkeypatch.setattr(seen_before, "CANDIDATES_PER_STEP", 5)  # chunks of 5, 5 and 2
+    np.testing.assert_allclose(
+        step_responses(model, seg.inputs, seg.prefix_len, 7, tokens), whole, rtol=1e-6, atol=1e-7
+    )
+
+
 @given(st.integers(1, 6), st.integers(0, 2**32 - 1))
 def test_the_shared_ridge_fits_a_linear_target(d: int, seed: int) -> None:
     """With many rows a feature, targets that are an affine map of the features are fitted to
