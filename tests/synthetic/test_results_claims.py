@@ -42,6 +42,7 @@ RACER = textwrap.dedent(
     hashes = [f"h{i:03d}" for i in range(n)]
     rng = random.Random(name)
     trained = []
+    (go.parent / f"ready-{name}").touch()  # imported and waiting: the test starts the race
     while not go.exists():
         time.sleep(0.001)
     while True:
@@ -91,7 +92,10 @@ def test_two_processes_racing_train_each_run_once_and_lose_no_record(tmp_path: P
         )
         for name in ("first", "second")
     ]
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60  # both imported (slow on a loaded CI machine), then race
+    while not all((tmp_path / f"ready-{name}").exists() for name in ("first", "second")):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a racer did not start"
+        time.sleep(0.01)
     go.touch()  # both start racing at once
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
