@@ -27,7 +27,7 @@ slice at the paper's sizes; on a CPU about 0.3 s per example at d_model 48, f = 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,9 +45,12 @@ from synthetic.tasks.tokens import sd_set_range
 
 __all__ = ["SEEN_BEFORE_RIDGE", "fit_shared_ridge", "seen_before_probe", "step_responses"]
 
-#: candidate tokens read in one step: each makes its own copy of the updated state (a Based layer
-#: at d_model 128, f = 24: 0.3 MB a candidate), so a step of 512 allocates about 0.3 GB a layer
-CANDIDATES_PER_STEP = 512
+#: bytes of updated states one step may make (each candidate its own copy of every layer's state,
+#: twice with the temporaries: a d_model 128, f = 24 model holds about 0.6 MB a candidate), by device
+#: type: on a GPU all of a row's candidates in one step where they fit, on a CPU smaller steps
+STEP_STATE_BYTES = {"cuda": 2 << 30, "cpu": 256 << 20}
+#: at most this many candidates a step, whatever the budget (None: no cap; tests set it)
+CANDIDATES_PER_STEP: int | None = None
 #: the shared map's ridge strength, relative to the mean eigenvalue of the standardised features'
 #: covariance (thousands of rows a feature: the fit barely depends on it)
 SEEN_BEFORE_RIDGE = 1e-3
@@ -74,6 +77,20 @@ def _rows_of(state: object, row: int, count: int) -> object:
     )
 
 
+def _candidates_per_step(states: Sequence[object], device: torch.device, count: int) -> int:
+    """How many candidates one step reads: as many as :data:`STEP_STATE_BYTES` of the device type
+    allows for their copies of the state (2 x one example's state bytes each), at least 1."""
+    per_example = 0
+    for state in states:
+        parts = state.values() if isinstance(state, Mapping) else state
+        for t in parts if isinstance(parts, Iterable) else ():
+            if isinstance(t, torch.Tensor) and t.dim() >= 1:
+                per_example += t[0].numel() * t.element_size()
+    budget = STEP_STATE_BYTES.get(device.type, STEP_STATE_BYTES["cpu"])
+    fits = max(1, budget // max(1, 2 * per_example))
+    return min(count, fits, CANDIDATES_PER_STEP or count)
+
+
 def step_responses(
     model: LanguageModel, inputs: np.ndarray, prefix_len: np.ndarray, upto: int, tokens: np.ndarray
 ) -> np.ndarray:
@@ -91,9 +108,10 @@ def step_responses(
         ids = torch.tensor(inputs[:, :upto], device=device)
         plen = torch.tensor(prefix_len, device=device).clamp(max=upto)
         _, states = model.prefill(ids, plen, seq_len=upto + 1)
+        step = _candidates_per_step(states, device, candidates.numel())
         for row in range(inputs.shape[0]):
-            for start in range(0, candidates.numel(), CANDIDATES_PER_STEP):  # bounds a step's new states
-                chunk = candidates[start : start + CANDIDATES_PER_STEP]
+            for start in range(0, candidates.numel(), step):  # bounds a step's new states
+                chunk = candidates[start : start + step]
                 copies = [_rows_of(s, row, chunk.numel()) for s in states]
                 h, _ = model.step_hidden(chunk, copies)  # type: ignore[arg-type]
                 out[row, start : start + chunk.numel()] = h.float().cpu().numpy()

@@ -4,6 +4,8 @@ reads at chance (where the state probe reads A exactly); the shared ridge and th
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 import torch
@@ -112,6 +114,26 @@ def test_candidates_read_in_chunks_give_the_same_responses(monkeypatch: pytest.M
     np.testing.assert_allclose(
         step_responses(model, seg.inputs, seg.prefix_len, 7, tokens), whole, rtol=1e-6, atol=1e-7
     )
+    monkeypatch.setattr(seen_before, "CANDIDATES_PER_STEP", None)
+    monkeypatch.setitem(seen_before.STEP_STATE_BYTES, "cpu", 1)  # the budget's floor: one a step
+    np.testing.assert_allclose(
+        step_responses(model, seg.inputs, seg.prefix_len, 7, tokens), whole, rtol=1e-6, atol=1e-7
+    )
+
+
+def test_a_step_reads_as_many_candidates_as_the_state_budget_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthetic.analysis import seen_before
+
+    states = [{"kv": torch.zeros(3, 10)}, _PairState(torch.zeros(3, 5, dtype=torch.float64))]  # 40 + 40 B
+    monkeypatch.setitem(seen_before.STEP_STATE_BYTES, "cpu", 1600)  # 1600 / (2 x 80 B) = 10
+    assert seen_before._candidates_per_step(states, torch.device("cpu"), 100) == 10
+    assert seen_before._candidates_per_step(states, torch.device("cpu"), 7) == 7
+    monkeypatch.setattr(seen_before, "CANDIDATES_PER_STEP", 4)
+    assert seen_before._candidates_per_step(states, torch.device("cpu"), 100) == 4
+
+
+class _PairState(NamedTuple):
+    window: torch.Tensor
 
 
 @given(st.integers(1, 6), st.integers(0, 2**32 - 1))
