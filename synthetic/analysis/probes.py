@@ -213,6 +213,41 @@ def set_read_measures(
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class ProbeRows:
+    """The examples of one segment a probe reads, and who is in which set.
+
+    used       int [n]: the segment's rows read (the fitting ones first)
+    fit, held  int: the positions in ``used`` that fit the probe and that score it
+    first      int [n, |A|]: A's tokens as indices into the n set tokens
+    in_first, in_second  bool [n, universe]: membership in A and in B
+    """
+
+    used: np.ndarray
+    fit: np.ndarray
+    held: np.ndarray
+    first: np.ndarray
+    in_first: np.ndarray
+    in_second: np.ndarray
+
+    @staticmethod
+    def of(
+        copies: SharedCopies, vocab_size: int, fit_fraction: float, seed: int, max_examples: int | None
+    ) -> ProbeRows:
+        """Split ``copies``' examples (:func:`_split`) and mark A's and B's tokens for each."""
+        lo, hi = sd_set_range(vocab_size)
+        fit_rows, held_rows = _split(copies, fit_fraction, seed, max_examples)
+        used = np.concatenate([fit_rows, held_rows])
+        n, rows = used.size, np.arange(used.size)[:, None]
+        first = copies.first_set()[used] - lo
+        in_first = np.zeros((n, hi - lo), dtype=bool)
+        in_first[rows, first] = True
+        in_second = np.zeros((n, hi - lo), dtype=bool)
+        in_second[rows, copies.second_set()[used] - lo] = True
+        fit, held = np.arange(fit_rows.size), np.arange(fit_rows.size, n)
+        return ProbeRows(used, fit, held, first, in_first, in_second)
+
+
 def _split(
     copies: SharedCopies, fit_fraction: float, seed: int, max_examples: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -241,19 +276,11 @@ def _segment_rows(
     ridges: Sequence[float],
 ) -> list[dict[str, object]]:
     check_vocab(model.vocab_size, [copies])
-    lo, hi = sd_set_range(model.vocab_size)
-    universe, a = hi - lo, copies.size_a
-    fit_rows, held_rows = _split(copies, fit_fraction, seed, max_examples)
-    used = np.concatenate([fit_rows, held_rows])
-    fit, held = np.arange(fit_rows.size), np.arange(fit_rows.size, used.size)  # rows of `used`
-    n = used.size
-    first = copies.first_set()[used] - lo  # [n, a] universe indices
-    members = np.zeros((n, universe))
-    members[np.arange(n)[:, None], first] = 1.0
-    in_second = np.zeros((n, universe), dtype=bool)
-    in_second[np.arange(n)[:, None], copies.second_set()[used] - lo] = True
-    in_first = members == 1
-    inputs, prefix_len = copies.inputs[used], copies.prefix_len[used]
+    a = copies.size_a
+    sets = ProbeRows.of(copies, model.vocab_size, fit_fraction, seed, max_examples)
+    fit, held, first, in_first, in_second = sets.fit, sets.held, sets.first, sets.in_first, sets.in_second
+    members = in_first.astype(float)  # the ridge's targets
+    inputs, prefix_len = copies.inputs[sets.used], copies.prefix_len[sets.used]
     rows = []
     for point in points:
         upto = copies.separator_col + 1 if point == "separator" else copies.inputs.shape[1]

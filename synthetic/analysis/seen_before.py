@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synthetic.analysis.probes import _split, set_read_measures
+from synthetic.analysis.probes import ProbeRows, set_read_measures
 from synthetic.analysis.readout import evaluating, model_device
 from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
-from synthetic.analysis.states import check_language_model
+from synthetic.analysis.states import check_language_model, state_tensors
 from synthetic.model import LanguageModel
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import Segment, SplitData
@@ -80,12 +80,7 @@ def _rows_of(state: object, row: int, count: int) -> object:
 def _candidates_per_step(states: Sequence[object], device: torch.device, count: int) -> int:
     """How many candidates one step reads: as many as :data:`STEP_STATE_BYTES` of the device type
     allows for their copies of the state (2 x one example's state bytes each), at least 1."""
-    per_example = 0
-    for state in states:
-        parts = state.values() if isinstance(state, Mapping) else state
-        for t in parts if isinstance(parts, Iterable) else ():
-            if isinstance(t, torch.Tensor) and t.dim() >= 1:
-                per_example += t[0].numel() * t.element_size()
+    per_example = sum(t[0].numel() * t.element_size() for s in states for t in state_tensors(s).values())
     budget = STEP_STATE_BYTES.get(device.type, STEP_STATE_BYTES["cpu"])
     fits = max(1, budget // max(1, 2 * per_example))
     return min(count, fits, CANDIDATES_PER_STEP or count)
@@ -141,21 +136,14 @@ def _segment_rows(
 ) -> dict[str, object]:
     check_vocab(model.vocab_size, [copies])
     lo, hi = sd_set_range(model.vocab_size)
-    universe, a = hi - lo, copies.size_a
-    fit_rows, held_rows = _split(copies, fit_fraction, seed, max_examples)
-    used = np.concatenate([fit_rows, held_rows])
-    fit, held = np.arange(fit_rows.size), np.arange(fit_rows.size, used.size)
-    n = used.size
-    first = copies.first_set()[used] - lo  # [n, a]
-    members = np.zeros((n, universe), dtype=bool)
-    members[np.arange(n)[:, None], first] = True
-    in_second = np.zeros((n, universe), dtype=bool)
-    in_second[np.arange(n)[:, None], copies.second_set()[used] - lo] = True
+    a = copies.size_a
+    sets = ProbeRows.of(copies, model.vocab_size, fit_fraction, seed, max_examples)
+    fit, held = sets.fit, sets.held
     upto = copies.separator_col + 1
-    h = step_responses(model, copies.inputs[used], copies.prefix_len[used], upto, np.arange(lo, hi))
+    h = step_responses(model, copies.inputs[sets.used], copies.prefix_len[sets.used], upto, np.arange(lo, hi))
     d = h.shape[2]
     w, ridge = fit_shared_ridge(
-        h[fit].reshape(-1, d).astype(np.float64), members[fit].reshape(-1).astype(float)
+        h[fit].reshape(-1, d).astype(np.float64), sets.in_first[fit].reshape(-1).astype(float)
     )
     scores = h[held].astype(np.float64) @ w[:-1] + w[-1]  # [n_held, universe]
     row: dict[str, object] = {
@@ -163,7 +151,9 @@ def _segment_rows(
         "passes": copies.passes, "column": upto - 1, "values": d, "n_fit": fit.size,
         "n_eval": held.size, "ridge": ridge,
     }  # fmt: skip
-    row.update(set_read_measures(scores, first[held], members[held], in_second[held], copies.size_b))
+    row.update(
+        set_read_measures(scores, sets.first[held], sets.in_first[held], sets.in_second[held], copies.size_b)
+    )
     return row
 
 
