@@ -385,6 +385,13 @@ def set_read_table(reads: pd.DataFrame) -> str:
     return _markdown([*header, "bits of A", "one-pass bound"], [r[3] for r in rows])
 
 
+def _print_checking_runs(by_slice: pd.DataFrame, by_order: pd.DataFrame, whose: str) -> None:
+    """The checking runs' table, then their all-pairs means against the sampling error."""
+    print(checking_table(by_slice, by_order))
+    print(f"\n{whose} all-pairs mean against its sampling error:\n")
+    print(checking_noise(by_slice, by_order))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results/sd_order/paper/runs.jsonl")
@@ -436,9 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\n## the runs that check membership (interaction above {CHECKING_LOGITS:g} logits in both orders)\n"
     )
     print("short first minus long first over the mirror pairs of test slices (pairs > 0 in brackets):\n")
-    print(checking_table(by_slice, by_order))
-    print("\neach run's all-pairs mean against its sampling error:\n")
-    print(checking_noise(by_slice, by_order))
+    _print_checking_runs(by_slice, by_order, "each run's")
     print("\nper cell, the per-run mean over the mirror pairs, mean ± s.e. over runs (runs > 0):\n")
     print(checking_summary(by_slice, by_order))
     more = Path(args.checking)
@@ -452,9 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         print("all its runs, accuracy by set order:\n")
         print(accuracy_table(more_runs))
         print("\nits runs that check membership:\n")
-        print(checking_table(more_slice, more_order))
-        print("\neach checking run's all-pairs mean against its sampling error:\n")
-        print(checking_noise(more_slice, more_order))
+        _print_checking_runs(more_slice, more_order, "each checking run's")
         print("\nthe paper and checking profiles together, per cell:\n")
         print(checking_summary(both_slice, both_order))
         probes = pd.concat([load_mechanism(args.results, "probes"), load_mechanism(more, "probes")])
