@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|member-gemm|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -17,6 +17,10 @@
 # fused conv and the padded matmuls on), then times training with neither, the fused conv (on by
 # default since), and both (READTWICE_FUSED_CONV, READTWICE_PAD_GEMM) in the same call (ensembles
 # of 8, paper shapes).
+# `member-gemm` runs the GPU tests of the Triton member linear kernels (synthetic/kernels/member_linear.py)
+# and the graphed step with them on, times each MemberLinear shape of the paper models at d_model 36
+# and 128 against baddbmm (bench/member_linear.py), then training with READTWICE_MEMBER_GEMM=0 and 1
+# in the same call (ensembles of 8, paper shapes).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `workers` times one ensemble of 8 against two at once in two processes (the paper sweep's layout:
 # two workers a GPU) at the smallest and largest paper shapes, same call; the cost estimate then
@@ -212,6 +216,22 @@ if [[ $what == fused-conv ]]; then
     READTWICE_FUSED_CONV=$conv READTWICE_PAD_GEMM=$pad python3 bench/train_throughput.py --profile paper \
       --device cuda --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 \
       --out "$out/conv${conv}_pad${pad}" "$@" 2>&1 | tee -a "$out/fused_conv_bench.log" | grep -v "^ *$" | tail -13
+  done
+fi
+
+if [[ $what == member-gemm ]]; then
+  # the Triton member linear kernels: GPU tests (with the graphed step's, kernels on), each shape
+  # against baddbmm, then training throughput with them off and on (same run, ensembles of 8)
+  READTWICE_MEMBER_GEMM=1 python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu \
+    tests/synthetic/kernels/test_member_linear.py tests/synthetic/test_step_graphs.py 2>&1 | tee "$out/member_gemm_tests.log" | tail -25
+  (( PIPESTATUS[0] == 0 )) || { echo "member-gemm: GPU tests failed; not timed" >&2; exit 1; }
+  python3 bench/member_linear.py --device cuda --out "$out" 2>&1 | tee "$out/member_linear.log" | tail -30
+  variants=("Based (causal)" "Based (non-causal)")  # VARIANTS="JRT-Prompt,JRT-RNN" for others
+  [[ -n ${VARIANTS:-} ]] && IFS=',' read -ra variants <<< "$VARIANTS"
+  for gemm in 0 1; do
+    READTWICE_MEMBER_GEMM=$gemm python3 bench/train_throughput.py --profile paper --device cuda \
+      --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 \
+      --out "$out/gemm$gemm" "$@" 2>&1 | tee -a "$out/member_gemm_bench.log" | grep -v "^ *$" | tail -13
   done
 fi
 

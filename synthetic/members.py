@@ -40,6 +40,7 @@ from torch import nn
 
 from synthetic.devices import to_device
 from synthetic.kernels.dispatch import env_flag
+from synthetic.kernels.member_linear import member_gemm_enabled, member_linear
 from synthetic.kernels.member_norm import fused_norm_enabled, member_layer_norm
 from synthetic.model import LanguageModel, ModelConfig, RMSNorm, decays, residual_stream
 from synthetic.tasks.tokens import IGNORE_INDEX
@@ -149,6 +150,8 @@ class MemberLinear(nn.Module):
         xs = _members_view(x, k)  # [K, rows, in]
         w: torch.Tensor = self.weight
         b: torch.Tensor | None = self.bias
+        if x.is_cuda and member_gemm_enabled():  # Triton products (READTWICE_MEMBER_GEMM=1)
+            return member_linear(xs, w, b).view(*x.shape[:-1], out)
         pad_in, pad_out = -inp % GEMM_ALIGN, -out % GEMM_ALIGN
         padded = bool(pad_in or pad_out) and pad_gemm_enabled()
         if padded:  # zero columns / rows: the same sums, leading dimensions cuBLAS's fast kernels take

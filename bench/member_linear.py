@@ -1,0 +1,174 @@
+"""MemberLinear's products: torch.baddbmm against the Triton member kernels, at the paper's shapes.
+
+    python bench/member_linear.py [--device cuda] [--d-model 36 128] [--f 4 24] [--members 8]
+                                  [--rows 17536 35200] [--reps 50] [--out figures/data]
+
+For each (d_model, f) pair (zipped), builds the causal Based paper model, stacks ``--members``
+copies, and takes the distinct (in, out, bias) shapes of its MemberLinear layers. Each is timed
+with ``--rows`` rows a member (128 examples of 137 tokens, the training segments' mean length,
+and of 275, the longest) under bf16 autocast, from an fp32 x as a LayerNorm's output is: the
+forward alone and the forward + backward (gradients of x, weight and bias), median milliseconds
+over ``--reps`` (CUDA events; ``perf_counter`` on a CPU, where the kernels run in the interpreter:
+a smoke test only), both implementations in the same process. Writes
+``member_linear_<device>.csv`` and prints a table with the ratio baddbmm / Triton (> 1: the
+kernels are faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.prefill import git_commit
+from bench.train_throughput import VARIANTS
+from synthetic.config import ModelConfig
+from synthetic.kernels.member_linear import member_linear
+from synthetic.members import MemberLinear, stack_models
+from synthetic.model import build_model
+
+COLUMNS = [
+    "d_model", "feature_dim", "members", "rows", "in", "out", "bias", "layers", "pass", "baddbmm_ms",
+    "triton_ms", "ratio", "device", "torch", "commit",
+]  # fmt: skip
+
+
+def linear_shapes(d_model: int, f: int, members: int) -> dict[tuple[int, int, bool], int]:
+    """(in, out, has bias) -> how many MemberLinear layers of that shape the stacked causal Based
+    paper model (4 layers, vocabulary 2048) has."""
+    mixer, _ = VARIANTS["Based (causal)"]
+    cfg = ModelConfig.model_validate(
+        {
+            "d_model": d_model,
+            "n_layers": 4,
+            "init": "torch",
+            "pattern": ["base_conv", {**mixer, "feature_dim": f}],
+        }
+    )
+    stacked = stack_models([build_model(cfg, 2048, seed=s) for s in range(members)])
+    shapes: dict[tuple[int, int, bool], int] = {}
+    for module in stacked.modules():
+        if isinstance(module, MemberLinear):
+            _, out, inp = module.weight.shape
+            key = (inp, out, module.bias is not None)
+            shapes[key] = shapes.get(key, 0) + 1
+    return shapes
+
+
+def _median_ms(fn: Callable[[], object], reps: int, device: torch.device) -> float:
+    """Median milliseconds of ``fn`` over ``reps`` calls after 3 warm-up calls."""
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(reps):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def time_shape(
+    members: int, rows: int, inp: int, out: int, bias: bool, reps: int, device: torch.device
+) -> dict[str, tuple[float, float]]:
+    """pass ("forward", "forward+backward") -> (baddbmm ms, Triton ms) for one shape."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(members, rows, inp, generator=g).to(device).requires_grad_()
+    w = (torch.randn(members, out, inp, generator=g) / inp**0.5).to(device).requires_grad_()
+    b = torch.zeros(members, out).to(device).requires_grad_() if bias else None
+    dy = torch.randn(members, rows, out, generator=g).to(device, torch.bfloat16)
+    params = [x, w] + ([b] if b is not None else [])
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float16  # the interpreter's bf16 is wrong
+
+    def torch_fwd() -> torch.Tensor:
+        with torch.autocast(device.type, dtype=dtype):
+            return (
+                torch.bmm(x, w.transpose(1, 2))
+                if b is None
+                else torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+            )
+
+    def triton_fwd() -> torch.Tensor:
+        with torch.autocast(device.type, dtype=dtype):
+            return member_linear(x, w, b)
+
+    result = {}
+    for name, backward in (("forward", False), ("forward+backward", True)):
+        pair = []
+        for fwd in (torch_fwd, triton_fwd):
+            if backward:
+
+                def step(fwd: Callable[[], torch.Tensor] = fwd) -> object:
+                    return torch.autograd.grad(fwd(), params, dy.to(dtype))
+
+                pair.append(_median_ms(step, reps, device))
+            else:
+                with torch.no_grad():
+                    pair.append(_median_ms(fwd, reps, device))
+        result[name] = (pair[0], pair[1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--d-model", type=int, nargs="+", default=[36, 128])
+    parser.add_argument("--f", type=int, nargs="+", default=[4, 24])
+    parser.add_argument("--members", type=int, default=8)
+    parser.add_argument("--rows", type=int, nargs="+", default=[128 * 137, 128 * 275])
+    parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=Path("figures/data"))
+    args = parser.parse_args(argv)
+    if len(args.d_model) != len(args.f):
+        parser.error(f"--d-model and --f pair up: got {len(args.d_model)} and {len(args.f)} values")
+    device = torch.device(args.device)
+    commit = git_commit()
+    rows_out = []
+    for d_model, f in zip(args.d_model, args.f, strict=True):
+        for (inp, out, bias), layers in sorted(linear_shapes(d_model, f, args.members).items()):
+            for rows in args.rows:
+                for name, (base, ours) in time_shape(
+                    args.members, rows, inp, out, bias, args.reps, device
+                ).items():
+                    rows_out.append({
+                        "d_model": d_model, "feature_dim": f, "members": args.members, "rows": rows,
+                        "in": inp, "out": out, "bias": int(bias), "layers": layers, "pass": name,
+                        "baddbmm_ms": round(base, 4), "triton_ms": round(ours, 4),
+                        "ratio": round(base / ours, 3),
+                        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                        "torch": torch.__version__, "commit": commit,
+                    })  # fmt: skip
+                    r = rows_out[-1]
+                    print(
+                        f"d_model {d_model} f {f}: [{args.members}, {rows}, {inp}] -> {out}"
+                        f"{' +b' if bias else ''} x{layers} {name:<16} baddbmm {base:8.3f} ms  "
+                        f"triton {ours:8.3f} ms  ratio {r['ratio']:.2f}",
+                        flush=True,
+                    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"member_linear_{device.type}.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows_out)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
