@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|member-gemm|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -17,10 +17,10 @@
 # fused conv and the padded matmuls on), then times training with neither, the fused conv (on by
 # default since), and both (READTWICE_FUSED_CONV, READTWICE_PAD_GEMM) in the same call (ensembles
 # of 8, paper shapes).
-# `member-gemm` runs the GPU tests of the Triton member linear kernels (synthetic/kernels/member_linear.py)
-# and the graphed step with them on, times each MemberLinear shape of the paper models at d_model 36
-# and 128 against baddbmm (bench/member_linear.py), then training with READTWICE_MEMBER_GEMM=0 and 1
-# in the same call (ensembles of 8, paper shapes).
+# `split-wgrad` runs the GPU tests of MemberLinear's split weight gradient (READTWICE_SPLIT_WGRAD:
+# each member's rows in up to 16 groups) and the graphed step with it on, times each MemberLinear
+# shape of the paper models at d_model 36 and 128 one way and the other (bench/member_linear.py),
+# then training with READTWICE_SPLIT_WGRAD=0 and 1 in the same call (ensembles of 8, paper shapes).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `workers` times one ensemble of 8 against two at once in two processes (the paper sweep's layout:
 # two workers a GPU) at the smallest and largest paper shapes, same call; the cost estimate then
@@ -219,20 +219,20 @@ if [[ $what == fused-conv ]]; then
   done
 fi
 
-if [[ $what == member-gemm ]]; then
-  # the Triton member linear kernels: GPU tests (with the graphed step's, kernels on), each shape
-  # against baddbmm, then training throughput with them off and on (same run, ensembles of 8)
-  READTWICE_MEMBER_GEMM=1 python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu \
-    tests/synthetic/kernels/test_member_linear.py tests/synthetic/test_step_graphs.py 2>&1 | tee "$out/member_gemm_tests.log" | tail -25
-  (( PIPESTATUS[0] == 0 )) || { echo "member-gemm: GPU tests failed; not timed" >&2; exit 1; }
-  python3 bench/member_linear.py --device cuda --out "$out" 2>&1 | tee "$out/member_linear.log" | tail -30
+if [[ $what == split-wgrad ]]; then
+  # MemberLinear's split weight gradient: GPU tests (with the graphed step's, split on), each shape
+  # one matmul against split, then training throughput with it off and on (same run, ensembles of 8)
+  READTWICE_SPLIT_WGRAD=1 python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu \
+    tests/synthetic/test_members.py tests/synthetic/test_step_graphs.py 2>&1 | tee "$out/split_wgrad_tests.log" | tail -25
+  (( PIPESTATUS[0] == 0 )) || { echo "split-wgrad: GPU tests failed; not timed" >&2; exit 1; }
+  python3 bench/member_linear.py --device cuda --out "$out" 2>&1 | tee "$out/split_wgrad_bench.log" | tail -30
   variants=("Based (causal)" "Based (non-causal)")  # VARIANTS="JRT-Prompt,JRT-RNN" for others
   [[ -n ${VARIANTS:-} ]] && IFS=',' read -ra variants <<< "$VARIANTS"
-  for gemm in 0 1; do
-    READTWICE_MEMBER_GEMM=$gemm python3 bench/train_throughput.py --profile paper --device cuda \
-      --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 \
-      --out "$out/gemm$gemm" "$@" 2>&1 | tee -a "$out/member_gemm_bench.log" | grep -v "^ *$" | tail -13
-  done
+  for round in a b; do for split in 0 1; do  # twice each, interleaved: the call's spread beside the difference
+    READTWICE_SPLIT_WGRAD=$split python3 bench/train_throughput.py --profile paper --device cuda \
+      --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 --ensembles-only \
+      --out "$out/split${split}_$round" "$@" 2>&1 | tee -a "$out/split_wgrad_bench.log" | grep -v "^ *$" | tail -8
+  done; done  # returns 7 files: 2 logs, member_linear_cuda.csv, 4 throughput CSVs (8 is the limit)
 fi
 
 if [[ $what == paper || $what == profile ]]; then

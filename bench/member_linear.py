@@ -1,4 +1,5 @@
-"""MemberLinear's products: torch.baddbmm against the Triton member kernels, at the paper's shapes.
+"""MemberLinear's products at the paper's shapes: one batched matmul a layer against the split
+weight gradient (READTWICE_SPLIT_WGRAD: each member's rows cut into up to 16 groups).
 
     python bench/member_linear.py [--device cuda] [--d-model 36 128] [--f 4 24] [--members 8]
                                   [--rows 17536 35200] [--reps 50] [--out figures/data]
@@ -6,18 +7,22 @@
 For each (d_model, f) pair (zipped), builds the causal Based paper model, stacks ``--members``
 copies, and takes the distinct (in, out, bias) shapes of its MemberLinear layers. Each is timed
 with ``--rows`` rows a member (128 examples of 137 tokens, the training segments' mean length,
-and of 275, the longest) under bf16 autocast, from an fp32 x as a LayerNorm's output is: the
-forward alone and the forward + backward (gradients of x, weight and bias), median milliseconds
-over ``--reps`` (CUDA events; ``perf_counter`` on a CPU, where the kernels run in the interpreter:
-a smoke test only), both implementations in the same process. Writes
-``member_linear_<device>.csv`` and prints a table with the ratio baddbmm / Triton (> 1: the
-kernels are faster).
+and of 275, the longest) under bf16 autocast (fp16 on a CPU), from an fp32 x as a LayerNorm's
+output is: the forward alone and the forward + backward (gradients of x, weight and bias), median
+milliseconds over ``--reps`` (CUDA events; ``perf_counter`` on a CPU: a smoke test only), both
+ways in the same process (:func:`synthetic.members.member_matmul`). Writes
+``member_linear_<device>.csv`` and prints a table with the ratio one / split (> 1: splitting is
+faster).
+
+Measured at c1eeaac (H100, figures/data/member_linear_triton_h100.csv, columns ``baddbmm_ms`` and
+``triton_ms``): Triton kernels for the three products (since removed) against baddbmm, 0.22-1.20x.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import statistics
 import sys
 import time
@@ -31,13 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.prefill import git_commit
 from bench.train_throughput import VARIANTS
 from synthetic.config import ModelConfig
-from synthetic.kernels.member_linear import member_linear
-from synthetic.members import MemberLinear, stack_models
+from synthetic.members import MemberLinear, member_matmul, stack_models, wgrad_groups
 from synthetic.model import build_model
 
 COLUMNS = [
-    "d_model", "feature_dim", "members", "rows", "in", "out", "bias", "layers", "pass", "baddbmm_ms",
-    "triton_ms", "ratio", "device", "torch", "commit",
+    "d_model", "feature_dim", "members", "rows", "in", "out", "bias", "layers", "pass", "groups", "one_ms",
+    "split_ms", "ratio", "device", "torch", "commit",
 ]  # fmt: skip
 
 
@@ -86,40 +90,33 @@ def _median_ms(fn: Callable[[], object], reps: int, device: torch.device) -> flo
 def time_shape(
     members: int, rows: int, inp: int, out: int, bias: bool, reps: int, device: torch.device
 ) -> dict[str, tuple[float, float]]:
-    """pass ("forward", "forward+backward") -> (baddbmm ms, Triton ms) for one shape."""
+    """pass ("forward", "forward+backward") -> (one matmul ms, split ms) for one shape."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(members, rows, inp, generator=g).to(device).requires_grad_()
     w = (torch.randn(members, out, inp, generator=g) / inp**0.5).to(device).requires_grad_()
     b = torch.zeros(members, out).to(device).requires_grad_() if bias else None
-    dy = torch.randn(members, rows, out, generator=g).to(device, torch.bfloat16)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float16
+    dy = torch.randn(members, rows, out, generator=g).to(device, dtype)
     params = [x, w] + ([b] if b is not None else [])
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float16  # the interpreter's bf16 is wrong
+    groups = wgrad_groups(rows)
 
-    def torch_fwd() -> torch.Tensor:
+    def forward(groups: int) -> torch.Tensor:
         with torch.autocast(device.type, dtype=dtype):
-            return (
-                torch.bmm(x, w.transpose(1, 2))
-                if b is None
-                else torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
-            )
-
-    def triton_fwd() -> torch.Tensor:
-        with torch.autocast(device.type, dtype=dtype):
-            return member_linear(x, w, b)
+            return member_matmul(x, w, b, groups=groups)
 
     result = {}
     for name, backward in (("forward", False), ("forward+backward", True)):
         pair = []
-        for fwd in (torch_fwd, triton_fwd):
+        for n in (1, groups):
             if backward:
 
-                def step(fwd: Callable[[], torch.Tensor] = fwd) -> object:
-                    return torch.autograd.grad(fwd(), params, dy.to(dtype))
+                def step(n: int = n) -> object:
+                    return torch.autograd.grad(forward(n), params, dy)
 
                 pair.append(_median_ms(step, reps, device))
             else:
                 with torch.no_grad():
-                    pair.append(_median_ms(fwd, reps, device))
+                    pair.append(_median_ms(functools.partial(forward, n), reps, device))
         result[name] = (pair[0], pair[1])
     return result
 
@@ -142,13 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     for d_model, f in zip(args.d_model, args.f, strict=True):
         for (inp, out, bias), layers in sorted(linear_shapes(d_model, f, args.members).items()):
             for rows in args.rows:
+                groups = wgrad_groups(rows)
                 for name, (base, ours) in time_shape(
                     args.members, rows, inp, out, bias, args.reps, device
                 ).items():
                     rows_out.append({
                         "d_model": d_model, "feature_dim": f, "members": args.members, "rows": rows,
                         "in": inp, "out": out, "bias": int(bias), "layers": layers, "pass": name,
-                        "baddbmm_ms": round(base, 4), "triton_ms": round(ours, 4),
+                        "groups": groups, "one_ms": round(base, 4), "split_ms": round(ours, 4),
                         "ratio": round(base / ours, 3),
                         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                         "torch": torch.__version__, "commit": commit,
@@ -156,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                     r = rows_out[-1]
                     print(
                         f"d_model {d_model} f {f}: [{args.members}, {rows}, {inp}] -> {out}"
-                        f"{' +b' if bias else ''} x{layers} {name:<16} baddbmm {base:8.3f} ms  "
-                        f"triton {ours:8.3f} ms  ratio {r['ratio']:.2f}",
+                        f"{' +b' if bias else ''} x{layers} {name:<16} one {base:8.3f} ms  "
+                        f"split in {groups} {ours:8.3f} ms  ratio {r['ratio']:.2f}",
                         flush=True,
                     )
     args.out.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,6 @@ from torch import nn
 
 from synthetic.devices import to_device
 from synthetic.kernels.dispatch import env_flag
-from synthetic.kernels.member_linear import member_gemm_enabled, member_linear
 from synthetic.kernels.member_norm import fused_norm_enabled, member_layer_norm
 from synthetic.model import LanguageModel, ModelConfig, RMSNorm, decays, residual_stream
 from synthetic.tasks.tokens import IGNORE_INDEX
@@ -127,6 +126,31 @@ def pad_gemm_enabled() -> bool:
     return env_flag(PAD_GEMM_ENV, default=False)
 
 
+#: READTWICE_SPLIT_WGRAD=1: :class:`MemberLinear` cuts each member's rows into up to
+#: :data:`WGRAD_GROUPS` groups while training (off by default until timed on a GPU). Each group is
+#: one batch of the matmul with its own copy of the member's weight, so the weight gradient is
+#: computed as that many partial sums (added by the copy's backward) instead of one sum over all of a
+#: member's rows. At d_model 36 on an H100, 8 calls a step of cuBLAS's ``wmma`` kernel at 167 us
+#: each (a third of the step) match the weight gradients' shapes: a [36, 36] or [8, 36] output per
+#: member (one tile) summed over 35,200 rows, 8 such products run on a GPU of 132 SMs.
+SPLIT_WGRAD_ENV = "READTWICE_SPLIT_WGRAD"
+WGRAD_GROUPS = 16  # a power of two
+
+
+def split_wgrad_enabled() -> bool:
+    """READTWICE_SPLIT_WGRAD: ``1`` splits :class:`MemberLinear`'s weight gradients (see
+    :data:`SPLIT_WGRAD_ENV`), ``0`` (default) does not; anything else is a ValueError."""
+    return env_flag(SPLIT_WGRAD_ENV, default=False)
+
+
+def wgrad_groups(rows: int, limit: int = WGRAD_GROUPS) -> int:
+    """The most groups, a power of two at most ``limit``, that cut ``rows`` evenly (1 if none does)."""
+    groups = limit
+    while groups > 1 and rows % groups:
+        groups //= 2
+    return groups
+
+
 def _members_view(x: torch.Tensor, members: int) -> torch.Tensor:
     """[K*B, ..., C] -> [K, B*..., C] (a view; rows of member k are contiguous)."""
     if x.shape[0] % members:
@@ -134,10 +158,46 @@ def _members_view(x: torch.Tensor, members: int) -> torch.Tensor:
     return x.reshape(members, -1, x.shape[-1])
 
 
+def member_matmul(
+    xs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, pad: bool = False, groups: int = 1
+) -> torch.Tensor:
+    """xs [K, rows, in] times each member's weight [K, out, in] transposed, plus bias [K, out]:
+    y [K, rows, out], as one batched matmul.
+
+    ``pad``: widths that are not a multiple of :data:`GEMM_ALIGN` are padded with zeros (the same
+    sums). ``groups`` > 1 (dividing rows): member k's rows are cut into that many consecutive groups,
+    each a batch with an expanded copy of weight k, so autograd computes weight k's gradient as
+    ``groups`` partial sums and adds them (the same value up to the order of additions)."""
+    k, out, inp = weight.shape
+    rows = xs.shape[1]
+    if groups < 1 or rows % groups:
+        raise ValueError(f"groups must be >= 1 and divide the {rows} rows a member; got {groups}")
+    w, b = weight, bias
+    pad_in, pad_out = (-inp % GEMM_ALIGN, -out % GEMM_ALIGN) if pad else (0, 0)
+    if (pad_in or pad_out or groups > 1) and torch.is_autocast_enabled(xs.device.type):
+        dtype = torch.get_autocast_dtype(xs.device.type)  # pad / copy the 16-bit copy autocast makes anyway
+        xs, w, b = xs.to(dtype), w.to(dtype), None if b is None else b.to(dtype)
+    if pad_in or pad_out:  # zero columns / rows: leading dimensions cuBLAS's fast kernels take
+        xs, w = F.pad(xs, (0, pad_in)), F.pad(w, (0, pad_in, 0, pad_out))
+        b = None if b is None else F.pad(b, (0, pad_out))
+    if groups > 1:
+        xs = xs.reshape(k * groups, rows // groups, xs.shape[-1])
+        w = w.unsqueeze(1).expand(k, groups, *w.shape[1:]).reshape(k * groups, *w.shape[1:])
+        b = None if b is None else b.unsqueeze(1).expand(k, groups, b.shape[-1]).reshape(k * groups, -1)
+    if b is None:
+        y = torch.bmm(xs, w.transpose(1, 2))
+    else:
+        y = torch.baddbmm(b.unsqueeze(1), xs, w.transpose(1, 2))
+    y = y.reshape(k, rows, y.shape[-1])
+    return y[..., :out].contiguous() if pad_out else y
+
+
 class MemberLinear(nn.Module):
     """K linear layers, one per member: x [K*B, ..., in] -> y [K*B, ..., out].
 
     weight [K, out, in], bias [K, out] or None (the same names as ``nn.Linear``, with K in front).
+    READTWICE_PAD_GEMM and READTWICE_SPLIT_WGRAD (while training) choose how the product runs
+    (:func:`member_matmul`); both are off by default.
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
@@ -146,26 +206,11 @@ class MemberLinear(nn.Module):
         self.bias = None if bias is None else nn.Parameter(bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k, out, inp = self.weight.shape
+        k, out, _ = self.weight.shape
         xs = _members_view(x, k)  # [K, rows, in]
-        w: torch.Tensor = self.weight
-        b: torch.Tensor | None = self.bias
-        if x.is_cuda and member_gemm_enabled():  # Triton products (READTWICE_MEMBER_GEMM=1)
-            return member_linear(xs, w, b).view(*x.shape[:-1], out)
-        pad_in, pad_out = -inp % GEMM_ALIGN, -out % GEMM_ALIGN
-        padded = bool(pad_in or pad_out) and pad_gemm_enabled()
-        if padded:  # zero columns / rows: the same sums, leading dimensions cuBLAS's fast kernels take
-            if torch.is_autocast_enabled(x.device.type):  # pad the bf16 copy autocast would make anyway
-                dtype = torch.get_autocast_dtype(x.device.type)
-                xs, w, b = xs.to(dtype), w.to(dtype), None if b is None else b.to(dtype)
-            xs, w = F.pad(xs, (0, pad_in)), F.pad(w, (0, pad_in, 0, pad_out))
-            b = None if b is None else F.pad(b, (0, pad_out))
-        if b is None:
-            y = torch.bmm(xs, w.transpose(1, 2))
-        else:
-            y = torch.baddbmm(b.unsqueeze(1), xs, w.transpose(1, 2))
-        if padded:
-            y = y[..., :out].contiguous()
+        training = torch.is_grad_enabled() and self.weight.requires_grad
+        groups = wgrad_groups(xs.shape[1]) if training and split_wgrad_enabled() else 1
+        y = member_matmul(xs, self.weight, self.bias, pad=pad_gemm_enabled(), groups=groups)
         return y.view(*x.shape[:-1], out)
 
 

@@ -6,9 +6,18 @@ from typing import Any, Literal
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from synthetic import members as members_module
 from synthetic.kernels import use_impl
-from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
+from synthetic.members import (
+    LabelPositions,
+    StackedLanguageModel,
+    member_matmul,
+    stack_models,
+    wgrad_groups,
+)
 from synthetic.model import LanguageModel, ModelConfig, build_model
 
 torch.set_num_threads(1)
@@ -249,27 +258,118 @@ def test_last_block_at_labelled_positions_in_bf16_on_the_gpu(mixer: str) -> None
         assert rel(got, want) < 5e-2
 
 
+@pytest.mark.parametrize("env", ["READTWICE_PAD_GEMM", "READTWICE_SPLIT_WGRAD"])
 @pytest.mark.parametrize("mixer", ["based", "prefix_linear_attention"])
 @pytest.mark.parametrize("width", [D, 6, 10])
-def test_padded_matmuls_give_the_same_outputs_and_gradients(
-    mixer: str, width: int, monkeypatch: pytest.MonkeyPatch
+def test_padded_or_split_matmuls_give_the_same_outputs_and_gradients(
+    env: str, mixer: str, width: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """READTWICE_PAD_GEMM=1 pads MemberLinear's widths to multiples of 8 with zeros: the same
-    logits and parameter gradients as without (fp32 on the CPU; d_model 6 and 10 pad, 8 does not)."""
+    """READTWICE_PAD_GEMM=1 pads MemberLinear's widths to multiples of 8 with zeros (d_model 6 and
+    10 pad, 8 does not); READTWICE_SPLIT_WGRAD=1 cuts each member's rows into groups whose weight
+    gradients are summed. Either way: the same logits and parameter gradients as without (fp32 on
+    the CPU)."""
     cfg = ModelConfig(d_model=width, n_layers=2, pattern=["base_conv", MIXERS[mixer]], mlp=True)
     stacked = stack_models([build_model(cfg, V, seed=20 + i) for i in range(2)])
-    ids, prefix = inputs(2, seed=3)
-    weights = torch.randn(2 * B, T, V, generator=torch.Generator().manual_seed(4))
+    gen = torch.Generator().manual_seed(3)
+    t = 12  # B * t = 36 rows a member: 4 groups
+    ids = torch.randint(0, V, (2 * B, t), generator=gen)
+    prefix = torch.randint(0, t + 1, (2 * B,), generator=gen)
+    weights = torch.randn(2 * B, t, V, generator=gen)
+    calls: list[tuple[bool, int]] = []
+
+    def recorded(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls.append((kwargs["pad"], kwargs["groups"]))
+        return real(*args, **kwargs)
+
+    real = members_module.member_matmul
+    monkeypatch.setattr(members_module, "member_matmul", recorded)
     results = {}
     for flag in ("0", "1"):
-        monkeypatch.setenv("READTWICE_PAD_GEMM", flag)
+        monkeypatch.setenv(env, flag)
+        calls.clear()
         stacked.zero_grad()
         out = stacked(ids, prefix)
         (out * weights).sum().backward()
         results[flag] = (out.detach(), {n: grad(p).clone() for n, p in stacked.named_parameters()})
+        pads, groups = {c[0] for c in calls}, {c[1] for c in calls}
+        if env == "READTWICE_SPLIT_WGRAD":
+            assert pads == {False} and (groups == {1} if flag == "0" else 4 in groups)
+        else:
+            assert groups == {1} and pads == {flag == "1"}
     assert rel(results["1"][0], results["0"][0]) < 1e-6
     for name, g in results["0"][1].items():
         assert rel(results["1"][1][name], g) < 1e-5, name
-    monkeypatch.setenv("READTWICE_PAD_GEMM", "yes")
-    with pytest.raises(ValueError, match=r"READTWICE_PAD_GEMM='yes'; allowed: 0, 1"):
+    monkeypatch.setenv(env, "yes")
+    with pytest.raises(ValueError, match=rf"{env}='yes'; allowed: 0, 1"):
         stacked(ids, prefix)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    k=st.integers(1, 3),
+    rows_per_group=st.integers(1, 7),
+    groups=st.sampled_from([1, 2, 4, 8]),
+    inp=st.integers(1, 12),
+    out=st.integers(1, 12),
+    bias=st.booleans(),
+    pad=st.booleans(),
+    seed=st.integers(0, 99),
+)
+def test_member_matmul_split_and_padded_equal_one_matmul(
+    k: int, rows_per_group: int, groups: int, inp: int, out: int, bias: bool, pad: bool, seed: int
+) -> None:
+    """member_matmul with rows cut into groups and / or padded widths: y and the gradients of x,
+    weight and bias equal one batched matmul's (fp64)."""
+    g = torch.Generator().manual_seed(seed)
+    rows = rows_per_group * groups
+    x = torch.randn(k, rows, inp, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(k, out, inp, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(k, out, generator=g, dtype=torch.float64, requires_grad=True) if bias else None
+    dy = torch.randn(k, rows, out, generator=g, dtype=torch.float64)
+    leaves = [x, w] + ([b] if b is not None else [])
+    got = member_matmul(x, w, b, pad=pad, groups=groups)
+    want = member_matmul(x, w, b)
+    assert got.shape == want.shape == (k, rows, out)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    for a, c in zip(torch.autograd.grad(got, leaves, dy), torch.autograd.grad(want, leaves, dy), strict=True):
+        torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-12)
+
+
+def test_wgrad_groups_and_bad_groups() -> None:
+    """The most power-of-two groups (at most 16) that cut the rows evenly, for every count of rows
+    up to 256; member_matmul refuses groups that do not divide the rows."""
+    for rows in range(1, 257):
+        groups = wgrad_groups(rows)
+        assert groups in (1, 2, 4, 8, 16) and rows % groups == 0
+        assert groups == 16 or rows % (2 * groups) != 0
+    assert wgrad_groups(128 * 137) == 16 and wgrad_groups(35200, limit=4) == 4
+    x, w = torch.zeros(2, 6, 3), torch.zeros(2, 4, 3)
+    with pytest.raises(ValueError, match="groups must be >= 1 and divide the 6 rows a member; got 4"):
+        member_matmul(x, w, None, groups=4)
+    with pytest.raises(ValueError, match="got 0"):
+        member_matmul(x, w, None, groups=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    ("k", "rows", "inp", "out"), [(8, 35200, 36, 36), (8, 17536, 36, 8), (4, 4096, 128, 128)]
+)
+@pytest.mark.parametrize("bias", [False, True])
+def test_split_weight_gradient_in_bf16_on_the_gpu(k: int, rows: int, inp: int, out: int, bias: bool) -> None:
+    """member_matmul under bf16 autocast on a GPU at the paper's d_model 36 shapes and a wide one:
+    rows split into 16 groups give the outputs and gradients of one matmul to bf16 accuracy."""
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(k, rows, inp, generator=gen).cuda().requires_grad_()
+    w = (torch.randn(k, out, inp, generator=gen) / inp**0.5).cuda().requires_grad_()
+    b = torch.randn(k, out, generator=gen).cuda().requires_grad_() if bias else None
+    dy = torch.randn(k, rows, out, generator=gen).cuda().bfloat16()
+    leaves = [x, w] + ([b] if b is not None else [])
+    results = []
+    for groups in (1, wgrad_groups(rows)):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            y = member_matmul(x, w, b, groups=groups)
+        assert y.dtype == torch.bfloat16
+        results.append([y.float(), *torch.autograd.grad(y, leaves, dy)])
+    for got, want in zip(*results, strict=True):
+        assert got.dtype == want.dtype
+        assert rel(got.float(), want.float()) < 2e-2
