@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|seen-before|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -21,6 +21,9 @@
 # each member's rows in up to 16 groups) and the graphed step with it on, times each MemberLinear
 # shape of the paper models at d_model 36 and 128 one way and the other (bench/member_linear.py),
 # then training with READTWICE_SPLIT_WGRAD=0 and 1 in the same call (ensembles of 8, paper shapes).
+# `seen-before` runs the seen-before probe and the state probes (1,024 examples a slice) on the
+# GPU on every kept model of the checking profile (carry results/sd_order/checking/models), then on
+# the untrained models of its first 4 runs a variant (bench/seen_before_cpu.py --device cuda).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `workers` times one ensemble of 8 against two at once in two processes (the paper sweep's layout:
 # two workers a GPU) at the smallest and largest paper shapes, same call; the cost estimate then
@@ -233,6 +236,16 @@ if [[ $what == split-wgrad ]]; then
       --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 --ensembles-only \
       --out "$out/split${split}_$round" "$@" 2>&1 | tee -a "$out/split_wgrad_bench.log" | grep -v "^ *$" | tail -8
   done; done  # returns 7 files: 2 logs, member_linear_cuda.csv, 4 throughput CSVs (8 is the limit)
+fi
+
+if [[ $what == seen-before ]]; then
+  # the checking profile's kept models (carried: results/sd_order/checking/models), then the
+  # untrained models its runs started from: the seen-before probe beside the state probes
+  [[ -d results/sd_order/checking/models ]] || { echo "seen-before: carry results/sd_order/checking/models" >&2; exit 1; }
+  python3 bench/seen_before_cpu.py --device cuda --profile checking --examples 512 --state-examples 1024 \
+    --out "$out/seen_before_checking.csv" "$@" 2>&1 | tee "$out/seen_before.log" | tail -45
+  python3 bench/seen_before_cpu.py --device cuda --profile checking --examples 512 --state-examples 1024 \
+    --untrained 4 --out "$out/seen_before_checking_untrained.csv" "$@" 2>&1 | tee -a "$out/seen_before.log" | tail -45
 fi
 
 if [[ $what == paper || $what == profile ]]; then

@@ -1,7 +1,7 @@
 """The seen-before probe on the CPU-scale models of the ``mechanism`` profile, beside their state probes.
 
     python bench/seen_before_cpu.py [--profile mechanism] [--variants "Based (causal)" "Based (non-causal)"]
-                                    [--examples 512] [--state-examples 0] [--out CSV]
+                                    [--examples 512] [--state-examples 0] [--untrained N] [--device cpu] [--out CSV]
 
 Needs the profile's trained weights (a sweep keeps them under results/sd_order/mechanism/models/,
 which git does not track: ``python -m synthetic run sd_order --profile mechanism`` trains them and
@@ -12,6 +12,14 @@ set from the run's record (``mechanism.probes``; with ``--state-examples N`` pro
 examples a slice, e.g. for the paper-scale models whose records probed 256): what the state holds
 against what the model's read of the next token reaches. Prints the means over seeds per variant,
 init, d_model and slice, and writes one row per model and slice.
+
+``--untrained N`` probes, instead of the kept models, the untrained models that the first N ok runs
+of each variant started from (their config and seed; no weights needed): the floor a trained
+model's numbers stand against. ``--device cuda`` runs the models on a GPU (fp32), where the
+paper-scale models are quick (``bash bench/gpu_session.sh seen-before``); on a CPU a d_model 48
+paper model's seen-before probe copies its state for each of 2,032 candidates of every example:
+on a 2-core machine the first model (state probes at 1,024 examples included) had not finished
+after 25 minutes.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from synthetic.analysis import probe_first_set, seen_before_probe
 from synthetic.config import RunConfig
 from synthetic.ensemble import load_splits
+from synthetic.model import build_model
 from synthetic.results import ResultsStore, load_mechanism, load_model, results_path
 
 KEEP = [
@@ -59,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="probe the state again with this many examples a slice (0: the record's own state probe)",
     )
+    parser.add_argument(
+        "--untrained",
+        type=int,
+        default=0,
+        help="probe the initial models of the first N ok runs of each variant instead of the kept ones",
+    )
+    parser.add_argument("--device", default="cpu", help="where the models run (cpu, cuda)")
     parser.add_argument("--out", default="figures/data/seen_before_mechanism.csv")
     args = parser.parse_args(argv)
     path = results_path(args.results, "sd_order", args.profile)
@@ -68,17 +84,24 @@ def main(argv: list[str] | None = None) -> int:
         state = state[(state.point == "separator") & (state.mixer == "all")]
     state = state.set_index(["config_hash", "slice"]) if not state.empty else None
     frames, missing = [], 0
+    taken: dict[str, int] = {}
     for run, rec in sorted(records.items()):
         cfg = RunConfig.model_validate(rec["config"])
         summary = cfg.summary()
         if summary["variant"] not in args.variants or rec.get("status") != "ok":
             continue
-        try:
-            model = load_model(rec, args.results)
-        except (FileNotFoundError, ValueError) as err:
-            missing += 1
-            print(f"{run}: no weights ({err})", file=sys.stderr)
-            continue
+        if args.untrained:
+            if taken.get(summary["variant"], 0) >= args.untrained:
+                continue
+            taken[summary["variant"]] = taken.get(summary["variant"], 0) + 1
+            model = build_model(cfg.model, cfg.data.vocab_size, seed=cfg.seed).to(args.device).eval()
+        else:
+            try:
+                model = load_model(rec, args.results, device=args.device)
+            except (FileNotFoundError, ValueError) as err:
+                missing += 1
+                print(f"{run}: no weights ({err})", file=sys.stderr)
+                continue
         start = time.perf_counter()
         _, test = load_splits(cfg.data)
         table = seen_before_probe(model, test, max_examples=args.examples)[KEEP]
@@ -86,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("variant", "d_model", "seed"):
             table.insert(1, key, summary[key])
         table.insert(1, "init", cfg.model.init)
-        own = state
+        own = None if args.untrained else state
         if args.state_examples > 0:  # the whole state after the first set, probed again here
             again = probe_first_set(model, test, points=("separator",), max_examples=args.state_examples)
             own = again[again.mixer == "all"].assign(config_hash=run).set_index(["config_hash", "slice"])

@@ -43,3 +43,19 @@ def test_no_kept_weights_is_a_clear_stop(tmp_path: Path) -> None:
     run_sweep("sd_order", "smoke", results_dir=tmp_path, progress=False, only=only)
     with pytest.raises(SystemExit, match=r"no kept weights of \['Based \(causal\)'\]"):
         main(["--results", str(tmp_path), "--profile", "smoke", "--variants", "Based (causal)"])
+
+
+def test_untrained_models_need_no_weights(tmp_path: Path) -> None:
+    """--untrained N probes the initial models of the first N ok runs of each variant (rebuilt from
+    their configs and seeds), with no state probe beside them unless asked."""
+    only = lambda c: c.variant in ("Based (causal)", "Based (non-causal)")  # noqa: E731
+    run_sweep("sd_order", "smoke", results_dir=tmp_path, progress=False, only=only)
+    out = tmp_path / "untrained.csv"
+    args = ["--results", str(tmp_path), "--profile", "smoke", "--examples", "16", "--untrained", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert table.groupby("variant").config_hash.nunique().to_dict() == {
+        "Based (causal)": 1,
+        "Based (non-causal)": 1,
+    }
+    assert table.state_auc.isna().all() and table.auc.between(0, 1).all()
