@@ -1,7 +1,8 @@
 """The seen-before probe on the CPU-scale models of the ``mechanism`` profile, beside their state probes.
 
     python bench/seen_before_cpu.py [--profile mechanism] [--variants "Based (causal)" "Based (non-causal)"]
-                                    [--examples 512] [--state-examples 0] [--untrained N] [--device cpu] [--out CSV]
+                                    [--examples 512] [--state-examples 0] [--untrained N] [--device cpu]
+                                    [--out CSV]
 
 Needs the profile's trained weights (a sweep keeps them under results/sd_order/mechanism/models/,
 which git does not track: ``python -m synthetic run sd_order --profile mechanism`` trains them and

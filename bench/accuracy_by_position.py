@@ -1,0 +1,103 @@
+"""Accuracy of kept models by where the shared token sits: the quarter of A and of B that holds it.
+
+    python bench/accuracy_by_position.py [--profile checking] [--min-size 128] [--quarters 4]
+                                         [--device cpu] [--out CSV]
+
+For each kept model of an sd_order profile (``results/sd_order/PROFILE/models/``, untracked: a
+sweep with ``save_models`` keeps them, ``bash bench/gpu_session.sh unpack`` brings a GPU sweep's
+back) and each test slice whose larger set has at least ``--min-size`` tokens, the model's answer
+at the last column (argmax of its logits) against the shared token, grouped by the quarter of A
+(``set`` = A: ``first_index``) and of B (``set`` = B: ``second_index``) that holds the token's copy.
+One row per model, slice, set and quarter: examples and accuracy (its binomial standard error is
+sqrt(acc (1 - acc) / n)). Prints, per variant and slice, the mean accuracy over models by quarter.
+
+What it separates: in a short-first slice a one-pass check against A happens when the shared token
+comes up in B, after as many of B's tokens as precede it; in a long-first slice it happens after
+all of A. If the check degrades with what the state holds besides A, accuracy falls across B's
+quarters short-first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synthetic.analysis.readout import final_logits
+from synthetic.analysis.sd_layout import segments_of, shared_copies
+from synthetic.config import RunConfig
+from synthetic.ensemble import load_splits
+from synthetic.results import ResultsStore, load_model, results_path
+from synthetic.tasks._checks import check_int
+from synthetic.tasks.data import SplitData
+
+
+def by_position(model: nn.Module, test: SplitData, min_size: int, quarters: int) -> list[dict[str, object]]:
+    """Rows (slice, size_a, size_b, set, quarter, n, accuracy) of one model on its test split."""
+    rows: list[dict[str, object]] = []
+    for segment in segments_of(test):
+        copies = shared_copies(segment)
+        if max(copies.size_a, copies.size_b) < min_size:
+            continue
+        logits = final_logits(model, copies.inputs, copies.prefix_len, batch_size=100)
+        right = logits.argmax(1) == copies.shared
+        for which, index, size in (
+            ("A", copies.first_index, copies.size_a),
+            ("B", copies.second_index, copies.size_b),
+        ):
+            quarter = np.minimum(index * quarters // size, quarters - 1)
+            for q in range(quarters):
+                chosen = quarter == q
+                rows.append({
+                    "slice": copies.name, "size_a": copies.size_a, "size_b": copies.size_b, "set": which,
+                    "quarter": q, "n": int(chosen.sum()),
+                    "accuracy": float(right[chosen].mean()) if chosen.any() else float("nan"),
+                })  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="results", help="results folder")
+    parser.add_argument(
+        "--profile", default="checking", help="the sd_order profile whose kept models to read"
+    )
+    parser.add_argument("--min-size", type=int, default=128, help="slices whose larger set has at least this")
+    parser.add_argument("--quarters", type=int, default=4, help="how many equal parts of a set")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default="figures/data/sd_accuracy_by_position_checking.csv")
+    args = parser.parse_args(argv)
+    check_int("min_size", args.min_size, 1)
+    check_int("quarters", args.quarters, 1)
+    path = results_path(args.results, "sd_order", args.profile)
+    frames = []
+    for run, rec in sorted(ResultsStore(path).latest().items()):
+        if rec.get("status") != "ok" or not rec.get("model_file"):
+            continue
+        cfg = RunConfig.model_validate(rec["config"])
+        summary = cfg.summary()
+        model = load_model(rec, args.results, device=args.device)
+        _, test = load_splits(cfg.data)
+        table = pd.DataFrame(by_position(model, test, args.min_size, args.quarters))
+        for key, value in (("config_hash", run), ("variant", summary["variant"]), ("seed", summary["seed"])):
+            table.insert(0, key, value)
+        frames.append(table)
+        print(f"{summary['variant']} seed {summary['seed']}: {len(table)} rows", flush=True)
+    if not frames:
+        raise SystemExit(f"no kept weights under {path}: run the profile with save_models first")
+    out = pd.concat(frames, ignore_index=True)
+    out.to_csv(args.out, index=False)
+    means = out.pivot_table(index=["variant", "slice", "set"], columns="quarter", values="accuracy")
+    print(means.round(3).to_string())
+    print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
