@@ -72,7 +72,7 @@ def _tile(row, tb, offs_c, T, C, BLOCK_T: tl.constexpr):
 
 
 @triton.jit
-def _fwd_kernel(
+def _conv_fwd_kernel(
     X, TAPS, BIAS, Y, T, C, n_tb, rows_per_member, stride_xr, stride_xt,
     KC: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr,
 ):  # fmt: skip
@@ -97,7 +97,7 @@ def _fwd_kernel(
 
 
 @triton.jit
-def _bwd_kernel(
+def _conv_bwd_kernel(
     X, TAPS, DY, DX, DTAPS_PART, DBIAS_PART, T, C, n_tb, rows_per_member, chunks, items_per_chunk,
     stride_xr, stride_xt, stride_dr, stride_dt,
     KC: tl.constexpr, KCP: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr,
@@ -174,7 +174,7 @@ class _MemberCausalConv(torch.autograd.Function):
         y = torch.empty(rows, t, c, dtype=out_dtype, device=x.device)
         block_t, block_c, n_tb, n_cb = _blocks(t, c)
         if y.numel():
-            _fwd_kernel[(rows * n_tb, n_cb)](
+            _conv_fwd_kernel[(rows * n_tb, n_cb)](
                 X=x, TAPS=taps.contiguous(), BIAS=bias.contiguous(), Y=y, T=t, C=c, n_tb=n_tb,
                 rows_per_member=rows // members, stride_xr=x.stride(0), stride_xt=x.stride(1),
                 KC=kc, BLOCK_T=block_t, BLOCK_C=block_c, ACC=_acc_dtype(x)[0], num_warps=NUM_WARPS,
@@ -202,7 +202,7 @@ class _MemberCausalConv(torch.autograd.Function):
         chunks = triton.cdiv(items, items_per_chunk)  # each chunk has at least one tile
         dtaps_part = torch.empty(members, chunks, c, kc, dtype=part_dtype, device=x.device)
         dbias_part = torch.empty(members, chunks, c, dtype=part_dtype, device=x.device)
-        _bwd_kernel[(members * chunks, n_cb)](
+        _conv_bwd_kernel[(members * chunks, n_cb)](
             X=x, TAPS=taps.contiguous(), DY=dy, DX=dx, DTAPS_PART=dtaps_part, DBIAS_PART=dbias_part,
             T=t, C=c, n_tb=n_tb, rows_per_member=per, chunks=chunks, items_per_chunk=items_per_chunk,
             stride_xr=x.stride(0), stride_xt=x.stride(1), stride_dr=dy.stride(0), stride_dt=dy.stride(1),

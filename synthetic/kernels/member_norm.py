@@ -55,7 +55,9 @@ def _block(k, chunk, rows_per_member, D, BLOCK_R: tl.constexpr, DP: tl.constexpr
 
 
 @triton.jit
-def _fwd_kernel(X, W, B, Y, MEAN, RSTD, rows_per_member, D, eps, BLOCK_R: tl.constexpr, DP: tl.constexpr):
+def _member_norm_fwd_kernel(
+    X, W, B, Y, MEAN, RSTD, rows_per_member, D, eps, BLOCK_R: tl.constexpr, DP: tl.constexpr
+):
     k = tl.program_id(0)
     chunk = tl.program_id(1)
     rows, offs_d, row_ok, col_ok, mask = _block(k, chunk, rows_per_member, D, BLOCK_R, DP)
@@ -73,7 +75,7 @@ def _fwd_kernel(X, W, B, Y, MEAN, RSTD, rows_per_member, D, eps, BLOCK_R: tl.con
 
 
 @triton.jit
-def _bwd_kernel(
+def _member_norm_bwd_kernel(
     X, W, DY, MEAN, RSTD, DX, DW_PART, DB_PART, rows_per_member, chunks, D,
     BLOCK_R: tl.constexpr, DP: tl.constexpr,
 ):  # fmt: skip
@@ -120,7 +122,7 @@ class _MemberLayerNorm(torch.autograd.Function):
         mean = torch.empty(x2.shape[0], dtype=torch.float32, device=x.device)
         rstd = torch.empty_like(mean)
         if per:
-            _fwd_kernel[(k, chunks)](
+            _member_norm_fwd_kernel[(k, chunks)](
                 X=x2, W=weight.contiguous(), B=bias.contiguous(), Y=y, MEAN=mean, RSTD=rstd,
                 rows_per_member=per, D=d, eps=eps, BLOCK_R=BLOCK_ROWS, DP=dp,
             )  # fmt: skip
@@ -139,7 +141,7 @@ class _MemberLayerNorm(torch.autograd.Function):
         dw_part = torch.zeros(k, chunks, d, dtype=torch.float32, device=x2.device)
         db_part = torch.zeros_like(dw_part)
         if per:
-            _bwd_kernel[(k, chunks)](
+            _member_norm_bwd_kernel[(k, chunks)](
                 X=x2, W=weight.contiguous(), DY=dy2, MEAN=mean, RSTD=rstd, DX=dx, DW_PART=dw_part,
                 DB_PART=db_part, rows_per_member=per, chunks=chunks, D=d, BLOCK_R=BLOCK_ROWS, DP=dp,
             )  # fmt: skip

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
     not (INTERPRETED or HAS_CUDA), reason="Triton needs a GPU or TRITON_INTERPRET=1"
 )
 DEVICE = "cuda" if HAS_CUDA else "cpu"
-KERNELS = ["_fwd_kernel", "_bwd_kernel"]
+KERNELS = ["_conv_fwd_kernel", "_conv_bwd_kernel"]
 
 
 def _eager(

@@ -50,7 +50,7 @@ def _inputs(k: int, rows: int, d: int, seed: int, dtype: torch.dtype = torch.flo
 def test_matches_the_eager_norm_with_gradients(k: int, rows: int, d: int, seed: int) -> None:
     x, w, b = _inputs(k, rows, d, seed)
     dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + 1)).to(DEVICE)
-    with guarded_launches(member_norm, ["_fwd_kernel", "_bwd_kernel"]):
+    with guarded_launches(member_norm, ["_member_norm_fwd_kernel", "_member_norm_bwd_kernel"]):
         y = member_layer_norm(x, w, b, 1e-5)
         grads = torch.autograd.grad(y, (x, w, b), dy)
     ref = _eager(x, w, b, 1e-5)
