@@ -23,7 +23,8 @@
 # then training with READTWICE_SPLIT_WGRAD=0 and 1 in the same call (ensembles of 8, paper shapes).
 # `seen-before` runs the seen-before probe and the state probes (1,024 examples a slice) on the
 # GPU on every kept model of the checking profile (carry results/sd_order/checking/models), then on
-# the untrained models of its first 4 runs a variant (bench/seen_before_cpu.py --device cuda).
+# the untrained models of its first 4 runs a variant (bench/seen_before_cpu.py --device cuda), and
+# every kept model's accuracy by where the shared token sits (bench/accuracy_by_position.py).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `workers` times one ensemble of 8 against two at once in two processes (the paper sweep's layout:
 # two workers a GPU) at the smallest and largest paper shapes, same call; the cost estimate then
@@ -246,6 +247,8 @@ if [[ $what == seen-before ]]; then
     --out "$out/seen_before_checking.csv" "$@" 2>&1 | tee "$out/seen_before.log" | tail -45
   python3 bench/seen_before_cpu.py --device cuda --profile checking --examples 512 --state-examples 1024 \
     --untrained 4 --out "$out/seen_before_checking_untrained.csv" "$@" 2>&1 | tee -a "$out/seen_before.log" | tail -45
+  python3 bench/accuracy_by_position.py --device cuda --profile checking \
+    --out "$out/sd_accuracy_by_position_checking.csv" 2>&1 | tee -a "$out/seen_before.log" | tail -40
 fi
 
 if [[ $what == paper || $what == profile ]]; then
