@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in (("config_hash", run), ("variant", summary["variant"]), ("seed", summary["seed"])):
             table.insert(0, key, value)
         frames.append(table)
+        pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept if a later model is cut off
         print(f"{summary['variant']} seed {summary['seed']}: {len(table)} rows", flush=True)
     if not frames:
         raise SystemExit(f"no kept weights under {path}: run the profile with save_models first")

@@ -21,10 +21,11 @@
 # each member's rows in up to 16 groups) and the graphed step with it on, times each MemberLinear
 # shape of the paper models at d_model 36 and 128 one way and the other (bench/member_linear.py),
 # then training with READTWICE_SPLIT_WGRAD=0 and 1 in the same call (ensembles of 8, paper shapes).
-# `seen-before` runs the seen-before probe and the state probes (1,024 examples a slice) on the
-# GPU on every kept model of the checking profile (carry results/sd_order/checking/models), then on
-# the untrained models of its first 4 runs a variant (bench/seen_before_cpu.py --device cuda), and
-# every kept model's accuracy by where the shared token sits (bench/accuracy_by_position.py).
+# `seen-before` runs, on the GPU, every kept model of the checking profile (carry
+# results/sd_order/checking/models) through bench/accuracy_by_position.py (accuracy by where the
+# shared token sits) and the seen-before probe, then the untrained models of its first 2 runs a
+# variant through the probe (bench/seen_before_cpu.py --device cuda; SEEN_EXAMPLES, STATE_EXAMPLES,
+# UNTRAINED).
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `workers` times one ensemble of 8 against two at once in two processes (the paper sweep's layout:
 # two workers a GPU) at the smallest and largest paper shapes, same call; the cost estimate then
@@ -243,12 +244,18 @@ if [[ $what == seen-before ]]; then
   # the checking profile's kept models (carried: results/sd_order/checking/models), then the
   # untrained models its runs started from: the seen-before probe beside the state probes
   [[ -d results/sd_order/checking/models ]] || { echo "seen-before: carry results/sd_order/checking/models" >&2; exit 1; }
-  python3 bench/seen_before_cpu.py --device cuda --profile checking --examples 512 --state-examples 1024 \
-    --out "$out/seen_before_checking.csv" "$@" 2>&1 | tee "$out/seen_before.log" | tail -45
-  python3 bench/seen_before_cpu.py --device cuda --profile checking --examples 512 --state-examples 1024 \
-    --untrained 4 --out "$out/seen_before_checking_untrained.csv" "$@" 2>&1 | tee -a "$out/seen_before.log" | tail -45
+  # SEEN_EXAMPLES a slice (half fit; 256 as the records), STATE_EXAMPLES > 0 probes the state again
+  # (its ridge fits run on the CPU: slow at 1,024), UNTRAINED initial models a variant; the CSVs
+  # are rewritten after every model, so a call cut off keeps the models it finished
+  # accuracy by position first (forward passes only)
   python3 bench/accuracy_by_position.py --device cuda --profile checking \
-    --out "$out/sd_accuracy_by_position_checking.csv" 2>&1 | tee -a "$out/seen_before.log" | tail -40
+    --out "$out/sd_accuracy_by_position_checking.csv" 2>&1 | tee "$out/seen_before.log" | tail -40
+  python3 bench/seen_before_cpu.py --device cuda --profile checking --examples ${SEEN_EXAMPLES:-256} \
+    --state-examples ${STATE_EXAMPLES:-0} --out "$out/seen_before_checking.csv" "$@" 2>&1 \
+    | tee -a "$out/seen_before.log" | tail -45
+  python3 bench/seen_before_cpu.py --device cuda --profile checking --examples ${SEEN_EXAMPLES:-256} \
+    --state-examples ${STATE_EXAMPLES:-0} --untrained ${UNTRAINED:-2} \
+    --out "$out/seen_before_checking_untrained.csv" "$@" 2>&1 | tee -a "$out/seen_before.log" | tail -45
 fi
 
 if [[ $what == paper || $what == profile ]]; then

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         table["state_auc"] = [None if own is None else own.auc.get((run, s)) for s in table.slice]
         table["state_info_bits"] = [None if own is None else own.info_bits.get((run, s)) for s in table.slice]
         frames.append(table)
+        pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept if a later model is cut off
         print(f"{summary['variant']} {cfg.model.init} d_model {summary['d_model']} seed {summary['seed']}: "
               f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
     if not frames:
