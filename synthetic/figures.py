@@ -43,6 +43,7 @@ FIGURE_MODULES: tuple[str, ...] = (
     "synthetic.plots.theory",
     "synthetic.plots.constructions",
     "synthetic.plots.kernels",
+    "synthetic.plots.positions",
 )
 #: figures redrawn from committed results (``--retrain NAME`` trains their missing runs first)
 FROM_COMMITTED: tuple[str, ...] = (
