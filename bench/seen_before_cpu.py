@@ -18,7 +18,7 @@ init, d_model and slice, and writes one row per model and slice.
 of each variant started from (their config and seed; no weights needed): the floor a trained
 model's numbers stand against. ``--device cuda`` runs the models on a GPU (fp32), where the
 paper-scale models are quick (``bash bench/gpu_session.sh seen-before``); on a CPU a d_model 48
-paper model's seen-before probe copies its state for each of 2,032 candidates of every example:
+paper model's seen-before probe copies its state for each of 2,044 candidates of every example:
 on a 2-core machine the first model (state probes at 1,024 examples included) had not finished
 after 25 minutes.
 """
