@@ -50,8 +50,8 @@ def position_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def build_positions(ctx: FigureContext) -> None:
-    table = position_table(load_positions(ctx))
+def draw_positions(table: pd.DataFrame) -> plt.Figure:
+    """The figure of a :func:`position_table`: columns the variants, rows the orders."""
     variants = sorted(table.variant.unique())
     orders = ["short-first", "long-first"]
     fig, axes = plt.subplots(2, len(variants), figsize=(4.2 * len(variants), 6.4), squeeze=False, sharey=True)
@@ -83,7 +83,12 @@ def build_positions(ctx: FigureContext) -> None:
         fontsize=9,
     )
     fig.tight_layout()
-    save_figure(fig, "sd_checking_by_position", table, ctx)
+    return fig
+
+
+def build_positions(ctx: FigureContext) -> None:
+    table = position_table(load_positions(ctx))
+    save_figure(draw_positions(table), "sd_checking_by_position", table, ctx)
 
 
 FIGURES = {"sd_checking_by_position": build_positions}
