@@ -23,12 +23,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from synthetic.analysis.positions import position_part
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import segments_of, shared_copies
 from synthetic.config import RunConfig
@@ -51,7 +51,7 @@ def by_position(model: nn.Module, test: SplitData, min_size: int, quarters: int)
             ("A", copies.first_index, copies.size_a),
             ("B", copies.second_index, copies.size_b),
         ):
-            quarter = np.minimum(index * quarters // size, quarters - 1)
+            quarter = position_part(index, size, quarters)
             for q in range(quarters):
                 chosen = quarter == q
                 rows.append({

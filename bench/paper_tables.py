@@ -45,6 +45,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic.analysis.intervention import CHECKING_LOGITS
+from synthetic.analysis.positions import fall_across_second_set
 from synthetic.plots import mechanism, training
 from synthetic.results import load, load_mechanism
 
@@ -385,6 +386,46 @@ def set_read_table(reads: pd.DataFrame) -> str:
     return _markdown([*header, "bits of A", "one-pass bound"], [r[3] for r in rows])
 
 
+def position_table(
+    by_position: pd.DataFrame, by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS
+) -> str:
+    """Per run with a ``by_position`` analysis (record version 6 on): whether it checks membership,
+    and how much its accuracy falls from the first quarter of B to the last over the short-first
+    slices whose B has at least 256 tokens (:func:`~synthetic.analysis.positions.fall_across_second_set`);
+    then per (variant, protocol, checks) the mean ± s.e. over runs."""
+    if by_position.empty:
+        return "no accuracy by position (records before version 6)"
+    falls = fall_across_second_set(by_position)
+    checking = set(mechanism.checking_runs(by_order, threshold))
+    runs = by_position.drop_duplicates("config_hash").set_index("config_hash")
+    per_run: list[list[str]] = []
+    groups: dict[tuple[int, str, bool], list[float]] = {}
+    for row in falls.itertuples():
+        run = runs.loc[row.config_hash]
+        checks = row.config_hash in checking
+        label = _label(run.variant, run.init)
+        groups.setdefault((ROWS.index((run.variant, run.init)), label, checks), []).append(row.fall)
+        per_run.append([label, str(run.d_model), str(run.feature_dim), f"{run.lr:g}", str(run.seed),
+                        "yes" if checks else "no", f"{_signed(row.fall)} ± {row.fall_se:.3f}",
+                        f"{row.slices_falling} / {row.slices}"])  # fmt: skip
+    per_run.sort(key=lambda r: (r[0], r[5], int(r[4])))
+    header = ["variant, protocol", "d_model", "f", "lr", "seed", "checks", "fall across B", "slices falling"]
+    summary = [
+        [
+            label,
+            "yes" if checks else "no",
+            str(len(v)),
+            f"{_signed(float(np.mean(v)))} ± {_se(pd.Series(v)):.3f}",
+        ]
+        for (_, label, checks), v in sorted(groups.items())
+    ]
+    return (
+        _markdown(header, per_run)
+        + "\n\nper variant and mechanism, mean ± s.e. over runs:\n\n"
+        + _markdown(["variant, protocol", "checks", "runs", "fall across B"], summary)
+    )
+
+
 def _print_checking_runs(by_slice: pd.DataFrame, by_order: pd.DataFrame, whose: str) -> None:
     """The checking runs' table, then their all-pairs means against the sampling error."""
     print(checking_table(by_slice, by_order))
@@ -468,6 +509,13 @@ def main(argv: list[str] | None = None) -> int:
         if not seen.empty:  # records of version 5 on
             print(f"\n## the seen-before probe of the checking runs ({seen.config_hash.nunique()} runs)\n")
             print(set_read_table(seen))
+        where = pd.concat([load_mechanism(args.results, "by_position"), load_mechanism(more, "by_position")])
+        if not where.empty:  # records of version 6 on
+            print(
+                f"\n## accuracy by the shared token's position in B ({where.config_hash.nunique()} runs; "
+                "short-first slices with |B| >= 256, first quarter of B minus the last)\n"
+            )
+            print(position_table(where, both_order))
     return 0
 
 

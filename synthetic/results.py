@@ -637,6 +637,7 @@ MECHANISM_PARTS = (
     "placed",
     "probes",
     "seen_before",
+    "by_position",
 )
 
 

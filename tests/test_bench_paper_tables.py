@@ -69,3 +69,28 @@ def test_the_checking_profile_joins_the_summary(tmp_path: Path, capsys: pytest.C
     assert "| 48 | 24 | 8 |" in together and "| 48 | 16 | 2 |" in together  # 4 + 4 and 1 + 1 runs
     # the paper's checking runs predate the probes of the state
     assert "(0 runs probed)\n\nno probes of the whole state after the first set" in out
+
+
+def test_the_position_table_splits_runs_by_mechanism() -> None:
+    """position_table: one row per run with a by_position analysis, and the mean per variant and
+    mechanism (here two causal runs, one of which checks)."""
+    import pandas as pd
+
+    from bench.paper_tables import position_table
+
+    rows, order = [], []
+    for run, first, last, interaction in (("c1", 0.9, 0.5, 4.0), ("c2", 0.6, 0.6, 0.1)):
+        base = {"config_hash": run, "variant": "Based (causal)", "init": "reference", "d_model": 48,
+                "feature_dim": 24, "lr": 8e-4, "seed": int(run[1])}  # fmt: skip
+        for part, acc in ((0, first), (3, last)):
+            rows.append({**base, "slice": "A=4,B=512", "size_a": 4, "size_b": 512, "set": "B", "part": part,
+                         "accuracy": acc, "accuracy_se": 0.03})  # fmt: skip
+        for o in ("short-first", "long-first"):
+            order.append({**base, "order": o, "interaction": interaction})
+    table = position_table(pd.DataFrame(rows), pd.DataFrame(order))
+    assert (
+        "| causal Based, the paper code's init and optimiser | 48 | 24 | 0.0008 | 1 | yes "
+        "| +0.400 ± 0.042 | 1 / 1 |" in table
+    )
+    assert "| causal Based, the paper code's init and optimiser | no | 1 | +0.000 ± 0.000 |" in table
+    assert position_table(pd.DataFrame(), pd.DataFrame(order)).startswith("no accuracy by position")

@@ -23,6 +23,8 @@ an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task
 * :func:`seen_before_probe` -> from the state after the first set, the model reads each set token
   as the next one; one linear map of its responses says which were in A: what the model's own
   read reaches of its memory (the same measures as the state probes).
+* :func:`position_summary` -> from the copy intervention's table, accuracy and interaction by the
+  quarter of A and of B that holds the shared token's copy.
 * :func:`matched_order_effect` -> the order effect over all examples and at matched copy
   positions (mirror slices compared where the shared token's copies sit at the same columns):
   position weighting predicts 0 there, a bounded memory of the first set about the whole effect.
@@ -59,6 +61,7 @@ from synthetic.analysis.intervention import (
 from synthetic.analysis.matched import matched_order_effect
 from synthetic.analysis.mechanisms import CountingModel, StoreFirstModel
 from synthetic.analysis.placement import place_copies, placed_order_effect
+from synthetic.analysis.positions import position_summary
 from synthetic.analysis.probes import POINTS, RidgeProbe, fit_ridge, probe_first_set
 from synthetic.analysis.profiles import position_profile
 from synthetic.analysis.sd_layout import SharedCopies, absent_tokens, order_of, shared_copies
@@ -91,6 +94,7 @@ __all__ = [
     "place_copies",
     "placed_order_effect",
     "position_profile",
+    "position_summary",
     "probe_first_set",
     "seen_before_probe",
     "shared_copies",

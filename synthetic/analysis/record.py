@@ -24,6 +24,7 @@ from synthetic.analysis.intervention import (
 )
 from synthetic.analysis.matched import MATCHINGS, has_mirror_pairs, matched_order_effect
 from synthetic.analysis.placement import placed_order_effect
+from synthetic.analysis.positions import position_summary
 from synthetic.analysis.probes import POINTS, probe_first_set
 from synthetic.analysis.seen_before import seen_before_probe
 from synthetic.analysis.states import check_language_model
@@ -33,8 +34,8 @@ __all__ = ["RECORD_VERSION", "mechanism_record"]
 
 #: bump when the fields of :func:`mechanism_record` change meaning (2: ``matched`` added;
 #: 3: ``placed`` added; 4: ``probe_rule`` added, probes possibly only for models that check;
-#: 5: ``seen_before`` added, run with the state probes)
-RECORD_VERSION = 5
+#: 5: ``seen_before`` added, run with the state probes; 6: ``by_position`` added)
+RECORD_VERSION = 6
 #: when the state probes run (:func:`mechanism_record`'s ``probes``)
 PROBE_RULES = ("always", "never", "checking")
 
@@ -60,10 +61,12 @@ def mechanism_record(
     probes: bool | str = True,
     probe_points: Sequence[str] = POINTS,
 ) -> dict[str, Any]:
-    """``{"version", "intervention_by_slice", "intervention_by_order", "matched", "placed",
-    "probes", "seen_before", "probe_rule"}``: the rows of
+    """``{"version", "intervention_by_slice", "intervention_by_order", "by_position", "matched",
+    "placed", "probes", "seen_before", "probe_rule"}``: the rows of
     :func:`~synthetic.analysis.intervention.summarize_intervention` by ``slice`` and by ``order``
-    (logits), of :func:`~synthetic.analysis.matched.matched_order_effect` and of
+    (logits) and of :func:`~synthetic.analysis.positions.position_summary` (accuracy and
+    interaction by the quarter of A and of B that holds the shared token; from the same table), of
+    :func:`~synthetic.analysis.matched.matched_order_effect` and of
     :func:`~synthetic.analysis.placement.placed_order_effect` per mirror pair of slices and
     matching (column, index; empty without mirror pairs; the places drawn with ``seed``), and of
     :func:`~synthetic.analysis.probes.probe_first_set` on at most ``probe_examples`` examples per
@@ -87,6 +90,7 @@ def mechanism_record(
         "version": RECORD_VERSION,
         "intervention_by_slice": _rows(summarize_intervention(table, ("slice",))),
         "intervention_by_order": _rows(by_order),
+        "by_position": _rows(position_summary(table)),
         "matched": _matched_rows(table),
         "placed": _placed_rows(model, segments, table, seed),
         "probes": [],

@@ -49,6 +49,11 @@ def test_smoke_profile_trains_and_every_variant_is_analysed() -> None:
             (s, p) for s in ("A=3,B=6", "A=6,B=3") for p in ("separator", "end")
         }
         assert [r["slice"] for r in record["seen_before"]] == ["A=3,B=6", "A=6,B=3"]
+        by_position = record["by_position"]
+        for name in ("A=3,B=6", "A=6,B=3"):  # each set's parts hold every example of the slice once
+            n = next(r["n"] for r in record["intervention_by_slice"] if r["slice"] == name)
+            for which in ("A", "B"):
+                assert sum(r["n"] for r in by_position if r["slice"] == name and r["set"] == which) == n
         accuracy = {r["slice"]: r["accuracy"] for r in record["intervention_by_slice"]}
         assert accuracy == pytest.approx(
             outcome.metrics.final.evaluation.slice_accuracy if outcome.metrics else {}
