@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|seen-before|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|conv-tune|seen-before|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -21,6 +21,8 @@
 # each member's rows in up to 16 groups) and the graphed step with it on, times each MemberLinear
 # shape of the paper models at d_model 36 and 128 one way and the other (bench/member_linear.py),
 # then training with READTWICE_SPLIT_WGRAD=0 and 1 in the same call (ensembles of 8, paper shapes).
+# `conv-tune` times the fused depthwise convolution's forward + backward for several backward
+# program counts and tile sizes against PyTorch's conv1d (bench/conv_backward.py; about 2 minutes).
 # `seen-before` runs, on the GPU, every kept model of the checking profile (carry
 # results/sd_order/checking/models) through bench/accuracy_by_position.py (accuracy by where the
 # shared token sits) and the seen-before probe, then the untrained models of its first 2 runs a
@@ -238,6 +240,11 @@ if [[ $what == split-wgrad ]]; then
       --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 --ensembles-only \
       --out "$out/split${split}_$round" "$@" 2>&1 | tee -a "$out/split_wgrad_bench.log" | grep -v "^ *$" | tail -8
   done; done  # returns 7 files: 2 logs, member_linear_cuda.csv, 4 throughput CSVs (8 is the limit)
+fi
+
+if [[ $what == conv-tune ]]; then
+  # BWD_PROGRAMS x TILE_ELEMENTS of synthetic/kernels/depthwise_conv.py at the training shapes
+  python3 bench/conv_backward.py --device cuda --out "$out" "$@" 2>&1 | tee "$out/conv_backward.log" | tail -30
 fi
 
 if [[ $what == seen-before ]]; then
