@@ -71,7 +71,7 @@ def fall_across_second_set(summary: pd.DataFrame, min_size: int = 256) -> pd.Dat
     check_int("min_size", min_size, 1)
     rows = summary if "config_hash" in summary else summary.assign(config_hash="")
     chosen = rows[(rows.set == "B") & (rows.size_a < rows.size_b) & (rows.size_b >= min_size)]
-    out = []
+    runs, out = [], []
     for run, part in chosen.groupby("config_hash", sort=True):
         falls, variances = [], []
         for _, one in part.groupby("slice", sort=True):
@@ -79,9 +79,15 @@ def fall_across_second_set(summary: pd.DataFrame, min_size: int = 256) -> pd.Dat
             falls.append(first.accuracy - last.accuracy)
             variances.append(first.accuracy_se**2 + last.accuracy_se**2)
         k = len(falls)
-        out.append({
-            "config_hash": run, "slices": k, "fall": float(np.mean(falls)),
-            "fall_se": float(np.sqrt(np.sum(variances)) / k),
-            "slices_falling": int(np.sum(np.array(falls) > 0)),
-        })  # fmt: skip
-    return pd.DataFrame(out, columns=["config_hash", "slices", "fall", "fall_se", "slices_falling"])
+        runs.append(run)
+        out.append(
+            (
+                k,
+                float(np.mean(falls)),
+                float(np.sqrt(np.sum(variances)) / k),
+                int(np.sum(np.array(falls) > 0)),
+            )
+        )
+    table = pd.DataFrame(out, columns=["slices", "fall", "fall_se", "slices_falling"])
+    table.insert(0, "config_hash", runs)
+    return table
