@@ -35,8 +35,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import multiprocessing.resource_tracker as resource_tracker
+import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -136,6 +138,25 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+#: seconds after a SIGTERM swallowed by a finalizer before the worker sends itself another
+RESIGNAL_DELAY_S = 0.01
+
+
+def _exit_after_finalizer(unraisable: Any) -> None:
+    """A worker's ``sys.unraisablehook``. A SIGTERM that lands while a finalizer runs (e.g.
+    ``tqdm.__del__``) raises :func:`_exit_on_sigterm`'s SystemExit inside it, where Python cannot
+    propagate it: it would print "Exception ignored in ..." with a traceback and carry on. Send
+    SIGTERM again instead, from a thread a moment later (a signal sent from here would be handled
+    inside this hook, where a SystemExit is dropped too), so that the handler runs in ordinary code
+    and the worker exits quietly; anything else goes to the default hook."""
+    if isinstance(unraisable.exc_value, SystemExit) and unraisable.exc_value.code == 128 + signal.SIGTERM:
+        again = threading.Timer(RESIGNAL_DELAY_S, os.kill, (os.getpid(), signal.SIGTERM))
+        again.daemon = True
+        again.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _worker_main(
     conn: Connection,
     target: Callable[[Any], Iterable[Any]],
@@ -145,6 +166,7 @@ def _worker_main(
     """A worker's life: take a task, stream its items, report its end; until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    sys.unraisablehook = _exit_after_finalizer
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # the parent started us blocked
     if initializer is not None:
         initializer(*initargs)

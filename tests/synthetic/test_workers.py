@@ -148,3 +148,38 @@ def test_a_ctrl_c_while_workers_start_up_reaches_the_parent_only(tmp_path: Path)
     )
     assert proc.stdout.strip() == "parent interrupted", proc
     assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr, proc.stderr
+
+
+def test_sigterm_inside_a_finalizer_still_exits_quietly() -> None:
+    """A SIGTERM that lands while a finalizer runs (tqdm.__del__ in a CI run) used to print
+    "Exception ignored in ..." with a traceback, and the process carried on; with the worker's
+    unraisable hook it exits with 128 + SIGTERM and prints nothing."""
+    import signal as signals
+    import subprocess
+    import sys
+    import time as clock
+
+    script = (
+        "import signal, sys, time\n"
+        "from synthetic import workers\n"
+        "signal.signal(signal.SIGTERM, workers._exit_on_sigterm)\n"
+        "sys.unraisablehook = workers._exit_after_finalizer\n"
+        "class Slow:\n"
+        "    def __del__(self):\n"
+        "        print('in-del', flush=True)\n"
+        "        time.sleep(5)\n"
+        "x = Slow()\n"
+        "del x\n"
+        "time.sleep(10)\n"
+        "print('carried on', flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "in-del"
+    clock.sleep(0.2)
+    proc.send_signal(signals.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signals.SIGTERM, (out, err)
+    assert "carried on" not in out and "Exception ignored" not in err, err
