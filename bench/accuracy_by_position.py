@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{summary['variant']} seed {summary['seed']}: {len(table)} rows", flush=True)
     if not frames:
         raise SystemExit(f"no kept weights under {path}: run the profile with save_models first")
-    out = pd.concat(frames, ignore_index=True)
-    out.to_csv(args.out, index=False)
+    out = pd.concat(frames, ignore_index=True)  # written after each model above
     means = out.pivot_table(index=["variant", "slice", "set"], columns="quarter", values="accuracy")
     print(means.round(3).to_string())
     print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")

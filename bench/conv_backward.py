@@ -21,7 +21,6 @@ test only). Writes ``conv_backward_<device>.csv`` (the default tiles are the row
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import os
 import sys
@@ -31,8 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.member_linear import _median_ms
 from bench.prefill import git_commit
+from bench.timing import median_ms, write_rows
 from synthetic.kernels import depthwise_conv
 from synthetic.layers.base import causal_depthwise_conv
 
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             taps = torch.randn(args.members, c, args.kc, generator=g).to(device).requires_grad_()
             bias = torch.randn(args.members, c, generator=g).to(device).requires_grad_()
             dy = torch.randn(args.rows, t, c, generator=g).to(device)
-            eager = _median_ms(functools.partial(_step, x, taps, bias, dy, False), args.reps, device)
+            eager = median_ms(functools.partial(_step, x, taps, bias, dy, False), args.reps, device)
             cases = [("eager", None, None)] + [("fused", p, e) for p in args.programs for e in args.tiles]
             for impl, programs, tile in cases:
                 if impl == "eager":
@@ -100,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     depthwise_conv.BWD_PROGRAMS, depthwise_conv.TILE_ELEMENTS = programs, tile
                     try:
-                        ms = _median_ms(functools.partial(_step, x, taps, bias, dy, True), args.reps, device)
+                        ms = median_ms(functools.partial(_step, x, taps, bias, dy, True), args.reps, device)
                     finally:
                         depthwise_conv.BWD_PROGRAMS, depthwise_conv.TILE_ELEMENTS = defaults
                 rows_out.append({
@@ -111,13 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 })  # fmt: skip
                 print(f"T {t} C {c} {impl:<5} programs {programs} tile {tile}: {ms:8.3f} ms "
                       f"({eager / ms:.2f}x eager)", flush=True)  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"conv_backward_{device.type}.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows_out)
-    print(f"wrote {path}")
+    write_rows(args.out / f"conv_backward_{device.type}.csv", COLUMNS, rows_out)
     return 0
 
 

@@ -21,12 +21,8 @@ Measured at c1eeaac (H100, figures/data/member_linear_triton_h100.csv, columns `
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.prefill import git_commit
+from bench.timing import median_ms, write_rows
 from bench.train_throughput import VARIANTS
 from synthetic.config import ModelConfig
 from synthetic.members import MemberLinear, member_matmul, stack_models, wgrad_groups
@@ -67,26 +64,6 @@ def linear_shapes(d_model: int, f: int, members: int) -> dict[tuple[int, int, bo
     return shapes
 
 
-def _median_ms(fn: Callable[[], object], reps: int, device: torch.device) -> float:
-    """Median milliseconds of ``fn`` over ``reps`` calls after 3 warm-up calls."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def time_shape(
     members: int, rows: int, inp: int, out: int, bias: bool, reps: int, device: torch.device
 ) -> dict[str, tuple[float, float]]:
@@ -113,10 +90,10 @@ def time_shape(
                 def step(n: int = n) -> object:
                     return torch.autograd.grad(forward(n), params, dy)
 
-                pair.append(_median_ms(step, reps, device))
+                pair.append(median_ms(step, reps, device))
             else:
                 with torch.no_grad():
-                    pair.append(_median_ms(functools.partial(forward, n), reps, device))
+                    pair.append(median_ms(functools.partial(forward, n), reps, device))
         result[name] = (pair[0], pair[1])
     return result
 
@@ -158,13 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"split in {groups} {ours:8.3f} ms  ratio {r['ratio']:.2f}",
                         flush=True,
                     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"member_linear_{device.type}.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows_out)
-    print(f"wrote {path}")
+    write_rows(args.out / f"member_linear_{device.type}.csv", COLUMNS, rows_out)
     return 0
 
 

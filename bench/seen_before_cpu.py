@@ -122,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
     if not frames:
         raise SystemExit(f"no kept weights of {args.variants} under {path} ({missing} runs without)")
-    out = pd.concat(frames, ignore_index=True)
-    out.to_csv(args.out, index=False)
+    out = pd.concat(frames, ignore_index=True)  # written after each model above
     cols = ["auc", "info_bits", "state_auc", "state_info_bits", "first_set_bits"]
     means = out.groupby(["variant", "init", "d_model", "slice"])[cols].mean().round(3)
     means.insert(0, "models", out.groupby(["variant", "init", "d_model", "slice"]).size())
