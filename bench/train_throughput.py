@@ -28,7 +28,7 @@ JRT-Prompt, JRT-RNN. Writes ``train_throughput_<device>_<profile>.csv`` (medians
 ``--repeats``; column ``short_path`` is READTWICE_SHORT_PATH, so ``never`` times the chunked engine
 alone in the same run; column ``train_step`` is READTWICE_TRAIN_STEP resolved, ``graph`` for CUDA
 graphs of the training step, ``eager`` without; ``fused_norm`` is READTWICE_FUSED_NORM, the fused
-member LayerNorm kernel) and prints a table. With CUDA graphs every batch
+member LayerNorm kernel; ``split_wgrad`` is READTWICE_SPLIT_WGRAD, ``auto`` by default) and prints a table. With CUDA graphs every batch
 shape runs a few eager steps and one capture first: use ``--steps`` in the hundreds.
 
 With ``--profile paper`` (and with ``--estimate CSV``, which measures nothing) it prints the paper
@@ -64,6 +64,7 @@ from synthetic.devices import autocast, resolve_precision
 from synthetic.ensemble import load_splits, train_ensemble
 from synthetic.kernels.member_norm import fused_norm_enabled
 from synthetic.kernels.short.op import short_path_mode
+from synthetic.members import split_wgrad_mode
 from synthetic.model import build_model, decays
 from synthetic.optim import lr_factor
 from synthetic.step_graphs import train_step_mode
@@ -73,6 +74,7 @@ COLUMNS = [
     "profile", "variant", "d_model", "feature_dim", "mode", "members", "processes", "threads", "steps",
     "seconds", "ms_per_member_step", "tokens_per_s", "speedup_vs_baseline", "speedup_vs_before", "device",
     "torch", "commit", "short_path", "train_step", "fused_norm",
+    "split_wgrad",
 ]  # fmt: skip
 VARIANTS: dict[str, tuple[dict[str, Any], int]] = {
     "Based (causal)": ({"kind": "based", "num_heads": 2, "causal": True}, 1),
@@ -302,6 +304,7 @@ def measure(args: argparse.Namespace, before: Before | None) -> Iterator[dict[st
                     "short_path": short_path_mode(),
                     "train_step": train_step_mode(torch.device(args.device)),
                     "fused_norm": int(fused_norm_enabled() and args.device == "cuda"),
+                    "split_wgrad": split_wgrad_mode(),
                 }  # fmt: skip
                 print(
                     f"{variant:20s} d={d_model:3d} f={f:2d} {mode:9s} K={k:2d} N={n} "

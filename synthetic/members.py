@@ -31,6 +31,7 @@ A stacked model is for training and evaluation (the parallel form). The recurren
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -126,21 +127,47 @@ def pad_gemm_enabled() -> bool:
     return env_flag(PAD_GEMM_ENV, default=False)
 
 
-#: READTWICE_SPLIT_WGRAD=1: :class:`MemberLinear` cuts each member's rows into up to
-#: :data:`WGRAD_GROUPS` groups while training (off by default until timed on a GPU). Each group is
-#: one batch of the matmul with its own copy of the member's weight, so the weight gradient is
-#: computed as that many partial sums (added by the copy's backward) instead of one sum over all of a
-#: member's rows. At d_model 36 on an H100, 8 calls a step of cuBLAS's ``wmma`` kernel at 167 us
-#: each (a third of the step) match the weight gradients' shapes: a [36, 36] or [8, 36] output per
-#: member (one tile) summed over 35,200 rows, 8 such products run on a GPU of 132 SMs.
+#: READTWICE_SPLIT_WGRAD: whether :class:`MemberLinear` cuts each member's rows into up to
+#: :data:`WGRAD_GROUPS` groups while training. Each group is one batch of the matmul with its own
+#: copy of the member's weight, so the weight gradient is computed as that many partial sums (added
+#: by the copy's backward) instead of one sum over all of a member's rows. ``auto`` (default) splits
+#: on CUDA where it measured faster (:func:`split_pays`), ``1`` always, ``0`` never.
+#: Measured on an H100 (commit c115339, ``figures/data/member_linear_split_wgrad_h100.csv``,
+#: forward + backward of one product, 8 members): at d_model 36, 35,200 rows a member, 1.25-1.97x
+#: faster; at 17,536 rows 0.84-0.90x; at d_model 128 (in 128, out 48-128) 0.53-0.90x at both row
+#: counts. In training (ensembles of 8, 300 steps, off / on twice in one call,
+#: ``figures/data/train_throughput_cuda_split_wgrad.csv``): d_model 36, f 4 from 26.9-28.6M to
+#: 33.1-36.3M tokens/s; d_model 128, f 24 unchanged (21.6-23.0M either way).
 SPLIT_WGRAD_ENV = "READTWICE_SPLIT_WGRAD"
+SPLIT_WGRAD_MODES = ("auto", "0", "1")
 WGRAD_GROUPS = 16  # a power of two
+#: ``auto`` splits a product whose member has at least this many rows ...
+SPLIT_MIN_ROWS = 32768
+#: ... and whose weight is at most this wide either way (one 64 x 64 tile of the gradient)
+SPLIT_MAX_WIDTH = 64
 
 
-def split_wgrad_enabled() -> bool:
-    """READTWICE_SPLIT_WGRAD: ``1`` splits :class:`MemberLinear`'s weight gradients (see
-    :data:`SPLIT_WGRAD_ENV`), ``0`` (default) does not; anything else is a ValueError."""
-    return env_flag(SPLIT_WGRAD_ENV, default=False)
+def split_wgrad_mode() -> str:
+    """READTWICE_SPLIT_WGRAD (see :data:`SPLIT_WGRAD_ENV`): ``auto`` (unset), ``0`` or ``1``;
+    anything else is a ValueError naming the variable, its value and what is allowed."""
+    mode = os.environ.get(SPLIT_WGRAD_ENV, "auto")
+    if mode not in SPLIT_WGRAD_MODES:
+        raise ValueError(f"{SPLIT_WGRAD_ENV}={mode!r}; allowed: {', '.join(SPLIT_WGRAD_MODES)}")
+    return mode
+
+
+def split_pays(rows: int, inp: int, out: int, device: torch.device) -> bool:
+    """``auto``'s rule: split the weight gradient of a product of ``rows`` rows a member, ``inp``
+    inputs and ``out`` outputs on ``device`` when it is CUDA, rows >= :data:`SPLIT_MIN_ROWS` and
+    both widths <= :data:`SPLIT_MAX_WIDTH` (the shapes where the split measured faster)."""
+    return device.type == "cuda" and rows >= SPLIT_MIN_ROWS and max(inp, out) <= SPLIT_MAX_WIDTH
+
+
+def split_wgrad(rows: int, inp: int, out: int, device: torch.device) -> bool:
+    """Whether a training product of this shape splits its weight gradient, by
+    :func:`split_wgrad_mode` (``auto``: :func:`split_pays`)."""
+    mode = split_wgrad_mode()
+    return mode == "1" or (mode == "auto" and split_pays(rows, inp, out, device))
 
 
 def wgrad_groups(rows: int, limit: int = WGRAD_GROUPS) -> int:
@@ -196,8 +223,8 @@ class MemberLinear(nn.Module):
     """K linear layers, one per member: x [K*B, ..., in] -> y [K*B, ..., out].
 
     weight [K, out, in], bias [K, out] or None (the same names as ``nn.Linear``, with K in front).
-    READTWICE_PAD_GEMM and READTWICE_SPLIT_WGRAD (while training) choose how the product runs
-    (:func:`member_matmul`); both are off by default.
+    READTWICE_PAD_GEMM (off by default) and READTWICE_SPLIT_WGRAD (while training; ``auto`` by
+    default, :func:`split_wgrad`) choose how the product runs (:func:`member_matmul`).
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
@@ -209,7 +236,8 @@ class MemberLinear(nn.Module):
         k, out, _ = self.weight.shape
         xs = _members_view(x, k)  # [K, rows, in]
         training = torch.is_grad_enabled() and self.weight.requires_grad
-        groups = wgrad_groups(xs.shape[1]) if training and split_wgrad_enabled() else 1
+        split = training and split_wgrad(xs.shape[1], self.weight.shape[2], out, xs.device)
+        groups = wgrad_groups(xs.shape[1]) if split else 1
         y = member_matmul(xs, self.weight, self.bias, pad=pad_gemm_enabled(), groups=groups)
         return y.view(*x.shape[:-1], out)
 

@@ -300,8 +300,58 @@ def test_padded_or_split_matmuls_give_the_same_outputs_and_gradients(
     for name, g in results["0"][1].items():
         assert rel(results["1"][1][name], g) < 1e-5, name
     monkeypatch.setenv(env, "yes")
-    with pytest.raises(ValueError, match=rf"{env}='yes'; allowed: 0, 1"):
+    allowed = "auto, 0, 1" if env == "READTWICE_SPLIT_WGRAD" else "0, 1"
+    with pytest.raises(ValueError, match=rf"{env}='yes'; allowed: {allowed}"):
         stacked(ids, prefix)
+
+
+@pytest.mark.parametrize(
+    ("rows", "inp", "out", "device", "splits"),
+    [
+        # the shapes timed on an H100 (figures/data/member_linear_split_wgrad_h100.csv)
+        (35200, 36, 8, "cuda", True),  # 1.97x
+        (35200, 36, 36, "cuda", True),  # 1.25-1.28x
+        (17536, 36, 8, "cuda", False),  # 0.88x
+        (17536, 36, 36, "cuda", False),  # 0.84-0.90x
+        (35200, 128, 48, "cuda", False),  # 0.83x
+        (35200, 128, 128, "cuda", False),  # 0.84-0.90x
+        (17536, 128, 128, "cuda", False),  # 0.53-0.71x
+        (35200, 36, 36, "cpu", False),  # never on the CPU
+        (32768, 64, 64, "cuda", True),  # the rule's edges
+        (32767, 64, 64, "cuda", False),
+        (32768, 65, 8, "cuda", False),
+        (32768, 8, 65, "cuda", False),
+    ],
+)
+def test_auto_splits_the_weight_gradient_where_it_measured_faster(
+    rows: int, inp: int, out: int, device: str, splits: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """READTWICE_SPLIT_WGRAD unset means ``auto``: split on CUDA at >= 32,768 rows a member with
+    both widths <= 64; ``1`` and ``0`` split always and never, whatever the shape."""
+    monkeypatch.delenv("READTWICE_SPLIT_WGRAD", raising=False)
+    where = torch.device(device)
+    assert members_module.split_wgrad_mode() == "auto"
+    assert members_module.split_wgrad(rows, inp, out, where) is splits
+    for flag, want in (("1", True), ("0", False)):
+        monkeypatch.setenv("READTWICE_SPLIT_WGRAD", flag)
+        assert members_module.split_wgrad(rows, inp, out, where) is want
+
+
+def test_auto_does_not_split_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU ensemble trains with one matmul a member under ``auto`` even at 32,768 rows a member
+    (the CPU's results do not change with the GPU's default)."""
+    monkeypatch.delenv("READTWICE_SPLIT_WGRAD", raising=False)
+    layer = members_module.MemberLinear(torch.randn(2, 4, 8), None)
+    calls: list[int] = []
+    real = members_module.member_matmul
+
+    def recorded(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls.append(kwargs["groups"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(members_module, "member_matmul", recorded)
+    layer(torch.randn(2 * 32768, 8)).sum().backward()
+    assert calls == [1]
 
 
 @settings(max_examples=30, deadline=None)
