@@ -2,6 +2,7 @@
 
     python bench/accuracy_by_position.py [--profile checking] [--min-size 128] [--quarters 4]
                                          [--device cpu] [--out CSV]
+    python bench/accuracy_by_position.py --label CSV [--profile checking]
 
 For each kept model of an sd_order profile (``results/sd_order/PROFILE/models/``, untracked: a
 sweep with ``save_models`` keeps them, ``bash bench/gpu_session.sh unpack`` brings a GPU sweep's
@@ -9,7 +10,12 @@ back) and each test slice whose larger set has at least ``--min-size`` tokens, t
 at the last column (argmax of its logits) against the shared token, grouped by the quarter of A
 (``set`` = A: ``first_index``) and of B (``set`` = B: ``second_index``) that holds the token's copy.
 One row per model, slice, set and quarter: examples and accuracy (its binomial standard error is
-sqrt(acc (1 - acc) / n)). Prints, per variant and slice, the mean accuracy over models by quarter.
+sqrt(acc (1 - acc) / n)), and the model's ``mechanism`` from its record's copy intervention:
+``checks`` (the copies interact by more than 2 logits in both orders,
+:func:`synthetic.plots.mechanism.checking_runs`), ``counts``, or ``not analysed``. Prints, per
+variant, mechanism and slice, the mean accuracy over models by quarter. ``--label CSV`` measures
+nothing: it rewrites the ``mechanism`` column of a CSV this script wrote (one written on a GPU
+from carried weights) from the profile's records here.
 
 What it separates: in a short-first slice a one-pass check against A happens when the shared token
 comes up in B, after as many of B's tokens as precede it; in a long-first slice it happens after
@@ -33,7 +39,8 @@ from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import segments_of, shared_copies
 from synthetic.config import RunConfig
 from synthetic.ensemble import load_splits
-from synthetic.results import ResultsStore, load_model, results_path
+from synthetic.plots.mechanism import checking_runs
+from synthetic.results import ResultsStore, load_mechanism, load_model, results_path
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
@@ -62,6 +69,34 @@ def by_position(model: nn.Module, test: SplitData, min_size: int, quarters: int)
     return rows
 
 
+MECHANISMS = ("checks", "counts", "not analysed")
+
+
+def mechanisms(runs_file: Path) -> dict[str, str]:
+    """``config_hash`` -> one of :data:`MECHANISMS` for every ok run of ``runs_file``."""
+    by_order = load_mechanism(runs_file, "intervention_by_order")
+    analysed = set(by_order.config_hash) if not by_order.empty else set()
+    checking = set(checking_runs(by_order)) if analysed else set()
+    out = {}
+    for run, rec in ResultsStore(runs_file).latest().items():
+        if rec.get("status") == "ok":
+            out[run] = "checks" if run in checking else "counts" if run in analysed else "not analysed"
+    return out
+
+
+def label(csv: Path, runs_file: Path) -> pd.DataFrame:
+    """The rows of ``csv`` with their ``mechanism`` column (re)written from ``runs_file``; a model
+    without an ok record there is a ValueError naming it."""
+    table = pd.read_csv(csv)
+    known = mechanisms(runs_file)
+    missing = sorted(set(table.config_hash) - set(known))
+    if missing:
+        raise ValueError(f"config_hash {', '.join(missing)} of {csv} has no ok record in {runs_file}")
+    table = table.drop(columns="mechanism", errors="ignore")
+    table.insert(3, "mechanism", table.config_hash.map(known))
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results", help="results folder")
@@ -72,10 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quarters", type=int, default=4, help="how many equal parts of a set")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="figures/data/sd_accuracy_by_position_checking.csv")
+    parser.add_argument("--label", type=Path, help="only rewrite this CSV's mechanism column")
     args = parser.parse_args(argv)
     check_int("min_size", args.min_size, 1)
     check_int("quarters", args.quarters, 1)
     path = results_path(args.results, "sd_order", args.profile)
+    if args.label is not None:
+        labelled = label(args.label, path)
+        labelled.to_csv(args.label, index=False)
+        models = labelled.drop_duplicates("config_hash")
+        print(f"wrote {args.label}: {models.groupby(['variant', 'mechanism']).size().to_dict()} models")
+        return 0
+    known = mechanisms(path)
     frames = []
     for run, rec in sorted(ResultsStore(path).latest().items()):
         if rec.get("status") != "ok" or not rec.get("model_file"):
@@ -85,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(rec, args.results, device=args.device)
         _, test = load_splits(cfg.data)
         table = pd.DataFrame(by_position(model, test, args.min_size, args.quarters))
-        for key, value in (("config_hash", run), ("variant", summary["variant"]), ("seed", summary["seed"])):
+        columns = (("mechanism", known[run]), ("config_hash", run), ("variant", summary["variant"]),
+                   ("seed", summary["seed"]))  # fmt: skip
+        for key, value in columns:
             table.insert(0, key, value)
         frames.append(table)
         pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept if a later model is cut off
@@ -93,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if not frames:
         raise SystemExit(f"no kept weights under {path}: run the profile with save_models first")
     out = pd.concat(frames, ignore_index=True)  # written after each model above
-    means = out.pivot_table(index=["variant", "slice", "set"], columns="quarter", values="accuracy")
+    means = out.pivot_table(index=["variant", "mechanism", "slice", "set"], columns="quarter", values="accuracy")
     print(means.round(3).to_string())
     print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")
     return 0

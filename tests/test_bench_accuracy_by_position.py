@@ -27,6 +27,16 @@ def test_rows_per_model_slice_set_and_quarter(tmp_path: Path) -> None:
     per_slice = table.groupby(["config_hash", "slice", "set"]).n.sum().unstack("set")
     assert (per_slice.A == per_slice.B).all() and (per_slice.A > 0).all()
     assert table.accuracy.dropna().between(0, 1).all()
+    assert set(table.mechanism) <= {"checks", "counts", "not analysed"}
+    # --label rewrites the column from the records and measures nothing
+    table.assign(mechanism="stale").to_csv(out, index=False)
+    assert main([*args[:4], "--label", str(out)]) == 0
+    relabelled = pd.read_csv(out)
+    assert relabelled.drop(columns="mechanism").equals(table.drop(columns="mechanism"))
+    assert set(relabelled.mechanism) == set(table.mechanism)
+    table.assign(config_hash="0123456789abcdef").to_csv(out, index=False)
+    with pytest.raises(ValueError, match="0123456789abcdef .* has no ok record"):
+        main([*args[:4], "--label", str(out)])
     with pytest.raises(ValueError, match="quarters"):
         main([*args[:-1], "0", "--out", str(out)])
 

@@ -1,12 +1,15 @@
-"""Accuracy by where the shared token sits, for the paper-scale models that check membership: redrawn
-from ``figures/data/sd_accuracy_by_position_checking.csv`` (``bench/accuracy_by_position.py`` on
-the checking profile's kept models; committed, so no weights or GPU are needed to redraw it).
+"""Accuracy by where the shared token sits, for the paper-scale models of the checking profile:
+redrawn from ``figures/data/sd_accuracy_by_position_checking.csv`` (``bench/accuracy_by_position.py``
+on the profile's kept models, each labelled with its mechanism from its record; committed, so no
+weights or GPU are needed to redraw it).
 
-Panels: columns are the variants; the top row holds the short-first slices whose second set is
-long (|B| >= 256), accuracy by the quarter of B that holds the shared token's copy; the bottom row
-the long-first slices whose first set is long (|A| >= 256), by the quarter of A that holds it.
-Each line is one slice; a point is the mean over the variant's models, its bar the binomial
-standard error of that mean (examples of all models pooled).
+Panels: columns are (variant, mechanism): the models that check membership and, as the control,
+those that count; the top row holds the short-first slices whose second set is long
+(|B| >= 256), accuracy by the quarter of B that holds the shared token's copy; the bottom row the
+long-first slices whose first set is long (|A| >= 256), by the quarter of A that holds it. Each
+line is one slice; a point is the mean over the panel's models, its bar the binomial standard
+error of that mean (examples of all models pooled). Each panel's title gives the fall from the
+first quarter to the last (per model: mean over its slices; then mean ± s.e. over models).
 """
 
 from __future__ import annotations
@@ -33,15 +36,27 @@ def load_positions(ctx: FigureContext) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def position_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per variant, slice, set and quarter: models, examples, mean accuracy over models and its
-    binomial standard error; only the rows the figure draws (the long set's quarters, long set of
-    at least :data:`MIN_LONG` tokens)."""
+def drawn_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows the figure draws (the long set's quarters, long set of at least :data:`MIN_LONG`
+    tokens) with their ``order``; rows without a ``mechanism`` column are a ValueError."""
+    if "mechanism" not in rows.columns:
+        raise ValueError(
+            "the accuracy-by-position rows have no 'mechanism' column: run "
+            "`python bench/accuracy_by_position.py --label CSV` where the profile's records are"
+        )
     short_first = (rows.size_a < rows.size_b) & (rows.size_b >= MIN_LONG) & (rows.set == "B")
     long_first = (rows.size_a > rows.size_b) & (rows.size_a >= MIN_LONG) & (rows.set == "A")
     kept = rows[short_first | long_first].copy()
     kept["order"] = np.where(kept.size_a < kept.size_b, "short-first", "long-first")
-    keys = ["variant", "order", "slice", "size_a", "size_b", "set", "quarter"]
+    return kept
+
+
+def position_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per variant, slice, set and quarter: models, examples, mean accuracy over models and its
+    binomial standard error; only the rows the figure draws (the long set's quarters, long set of
+    at least :data:`MIN_LONG` tokens)."""
+    kept = drawn_rows(rows)
+    keys = ["variant", "mechanism", "order", "slice", "size_a", "size_b", "set", "quarter"]
     table = kept.groupby(keys, sort=True).agg(models=("config_hash", "nunique"), n=("n", "sum"))
     table["accuracy"] = kept.groupby(keys).accuracy.mean()
     # the mean over models of binomial proportions: variance = sum p(1-p)/n_m / models^2
@@ -50,15 +65,29 @@ def position_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def draw_positions(table: pd.DataFrame) -> plt.Figure:
-    """The figure of a :func:`position_table`: columns the variants, rows the orders."""
-    variants = sorted(table.variant.unique())
+def model_falls(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model and order: accuracy in the long set's first quarter minus its last, the mean over
+    the model's drawn slices (those of :func:`position_table`). Columns ``variant``, ``mechanism``,
+    ``order``, ``config_hash``, ``fall``."""
+    kept = drawn_rows(rows)
+    last = kept.quarter.max()
+    keys = ["variant", "mechanism", "order", "config_hash", "slice"]
+    first_acc = kept[kept.quarter == 0].set_index(keys).accuracy
+    last_acc = kept[kept.quarter == last].set_index(keys).accuracy
+    per_slice = (first_acc - last_acc).rename("fall").reset_index()
+    return per_slice.groupby(keys[:-1], as_index=False).fall.mean()
+
+
+def draw_positions(table: pd.DataFrame, falls: pd.DataFrame) -> plt.Figure:
+    """The figure of a :func:`position_table`: columns (variant, mechanism), rows the orders; each
+    title with the :func:`model_falls` mean ± s.e. over the panel's models."""
+    panels = sorted(set(zip(table.variant, table.mechanism, strict=True)))
     orders = ["short-first", "long-first"]
-    fig, axes = plt.subplots(2, len(variants), figsize=(4.2 * len(variants), 6.4), squeeze=False, sharey=True)
-    for col, variant in enumerate(variants):
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.6 * len(panels), 6.6), squeeze=False, sharey=True)
+    for col, (variant, mechanism) in enumerate(panels):
         for row, order in enumerate(orders):
             ax = axes[row][col]
-            sub = table[(table.variant == variant) & (table.order == order)]
+            sub = table[(table.variant == variant) & (table.mechanism == mechanism) & (table.order == order)]
             slices = sorted(
                 sub.slice.unique(), key=lambda s: tuple(sub[sub.slice == s][["size_a", "size_b"]].iloc[0])
             )
@@ -69,17 +98,24 @@ def draw_positions(table: pd.DataFrame) -> plt.Figure:
                 ax.errorbar(one.quarter + 1, one.accuracy, yerr=one.se, marker="o", ms=3, lw=1.2,
                             capsize=2, color=color, label=label)  # fmt: skip
             models = int(sub.models.max()) if len(sub) else 0
-            which = "B (read second)" if order == "short-first" else "A (read first)"
-            ax.set_title(f"{variant}, {order} ({models} model{'s' if models != 1 else ''})", fontsize=9)
-            ax.set_xlabel(f"quarter of {which} holding the shared token")
+            which = "B (second)" if order == "short-first" else "A (first)"
+            fall = falls[(falls.variant == variant) & (falls.mechanism == mechanism) & (falls.order == order)].fall
+            se = fall.std(ddof=1) / np.sqrt(len(fall)) if len(fall) > 1 else float("nan")
+            ax.set_title(
+                f"{variant}, {mechanism}, {order}\n{models} model{'s' if models != 1 else ''}; "
+                f"first - last quarter {fall.mean():+.3f} ± {se:.3f}",
+                fontsize=8,
+            )
+            ax.set_xlabel(f"quarter of {which} holding the shared token", fontsize=8)
             ax.set_xticks([1, 2, 3, 4])
             ax.set_ylim(0, 1.02)
             if col == 0:
                 ax.set_ylabel("accuracy")
             ax.legend(fontsize=6)
     fig.suptitle(
-        "SD, paper scale (d_model 48, f = 24), models that check membership: accuracy by the shared "
-        "token's position\nmean over models ± binomial s.e.",
+        "SD, paper scale (d_model 48, f = 24, checking profile): accuracy by the shared token's position, "
+        "models that check membership and models that count\nmean over models ± binomial s.e.; "
+        "title: fall from the first quarter to the last, mean ± s.e. over models",
         fontsize=9,
     )
     fig.tight_layout()
@@ -87,8 +123,9 @@ def draw_positions(table: pd.DataFrame) -> plt.Figure:
 
 
 def build_positions(ctx: FigureContext) -> None:
-    table = position_table(load_positions(ctx))
-    save_figure(draw_positions(table), "sd_checking_by_position", table, ctx)
+    rows = load_positions(ctx)
+    table = position_table(rows)
+    save_figure(draw_positions(table, model_falls(rows)), "sd_checking_by_position", table, ctx)
 
 
 FIGURES = {"sd_checking_by_position": build_positions}

@@ -11,21 +11,21 @@ import pandas as pd
 import pytest
 
 from synthetic.plots.common import FigureContext
-from synthetic.plots.positions import SOURCE, build_positions, position_table
+from synthetic.plots.positions import SOURCE, build_positions, model_falls, position_table
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def _rows() -> pd.DataFrame:
-    """Two models of one variant on a short-first slice (4, 256) and a long-first slice (256, 4),
-    quarters of A and of B, plus a slice too short to draw."""
+    """Two checking models of one variant on a short-first slice (4, 256) and a long-first slice
+    (256, 4), quarters of A and of B, plus a slice too short to draw."""
     rows = []
     for model, acc in (("m1", 0.8), ("m2", 0.6)):
         for size_a, size_b in ((4, 256), (256, 4), (4, 16)):
             for which in ("A", "B"):
                 for q in range(4):
                     rows.append({
-                        "config_hash": model, "variant": "Based (causal)", "seed": 1,
+                        "config_hash": model, "variant": "Based (causal)", "seed": 1, "mechanism": "checks",
                         "slice": f"A={size_a},B={size_b}", "size_a": size_a, "size_b": size_b,
                         "set": which, "quarter": q, "n": 100, "accuracy": acc - 0.1 * q,
                     })  # fmt: skip
@@ -40,6 +40,22 @@ def test_the_table_keeps_the_long_sets_quarters_with_pooled_errors() -> None:
     assert first.accuracy == pytest.approx(0.7)
     assert first.se == pytest.approx(np.sqrt(0.8 * 0.2 / 100 + 0.6 * 0.4 / 100) / 2)
     assert set(table.order) == {"short-first", "long-first"}
+
+
+def test_each_models_fall_is_its_first_quarter_minus_its_last() -> None:
+    """Accuracy acc - 0.1 q over quarters q = 0..3: a fall of 0.3 for each model and order; a
+    counting model is its own panel."""
+    rows = pd.concat([_rows(), _rows().assign(config_hash="m3", mechanism="counts", accuracy=0.5)])
+    falls = model_falls(rows)
+    assert len(falls) == 6  # 3 models x 2 orders
+    checks = falls[falls.mechanism == "checks"]
+    assert np.allclose(checks.fall, 0.3) and np.allclose(falls[falls.mechanism == "counts"].fall, 0.0)
+    assert set(position_table(rows).mechanism) == {"checks", "counts"}
+
+
+def test_rows_without_a_mechanism_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"no 'mechanism' column.*--label"):
+        position_table(_rows().drop(columns="mechanism"))
 
 
 def test_the_figure_from_a_csv(tmp_path: Path) -> None:
@@ -61,5 +77,12 @@ def test_the_committed_measurements_redraw(tmp_path: Path) -> None:
     build_positions(ctx)
     drawn = pd.read_csv(ctx.data_dir / "sd_checking_by_position.csv")
     assert set(drawn.variant) == {"Based (causal)", "Based (non-causal)"}
-    causal = drawn[(drawn.variant == "Based (causal)") & (drawn.slice == "A=4,B=512")].sort_values("quarter")
-    assert causal.accuracy.is_monotonic_decreasing  # README: 0.59 -> 0.24
+    assert set(drawn.mechanism) == {"checks", "counts"}
+    causal = drawn[(drawn.variant == "Based (causal)") & (drawn.mechanism == "checks")]
+    one = causal[causal.slice == "A=4,B=512"].sort_values("quarter")
+    assert one.accuracy.is_monotonic_decreasing and one.models.iloc[0] == 5
+    # README: the causal checking models fall across B, the counting ones and all non-causal ones much less
+    falls = model_falls(pd.read_csv(ROOT / "figures" / "data" / SOURCE))
+    short = falls[falls.order == "short-first"].groupby(["variant", "mechanism"]).fall.mean()
+    assert short["Based (causal)", "checks"] > 0.3
+    assert abs(short["Based (non-causal)", "checks"]) < 0.02 and abs(short["Based (non-causal)", "counts"]) < 0.02
