@@ -20,7 +20,10 @@ from carried weights) from the profile's records here.
 What it separates: in a short-first slice a one-pass check against A happens when the shared token
 comes up in B, after as many of B's tokens as precede it; in a long-first slice it happens after
 all of A. If the check degrades with what the state holds besides A, accuracy falls across B's
-quarters short-first.
+quarters short-first. With ``--quarters 8`` the parts of slices with |B| = 256 and 768 line up
+(the same mean number of B tokens before the copy), and the script prints per model how much
+accuracy falls per 100 tokens of B read before the copy and per 100 after it
+(:func:`synthetic.analysis.positions.prefix_and_suffix_slopes`).
 """
 
 from __future__ import annotations
@@ -34,13 +37,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic.analysis.positions import position_part
+from synthetic.analysis.positions import position_part, prefix_and_suffix_slopes
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import segments_of, shared_copies
 from synthetic.config import RunConfig
 from synthetic.ensemble import load_splits
-from synthetic.plots.mechanism import checking_runs
-from synthetic.results import ResultsStore, load_mechanism, load_model, results_path
+from synthetic.plots.mechanism import label_mechanisms, run_mechanisms
+from synthetic.results import ResultsStore, load_model, results_path
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
@@ -69,34 +72,6 @@ def by_position(model: nn.Module, test: SplitData, min_size: int, quarters: int)
     return rows
 
 
-MECHANISMS = ("checks", "counts", "not analysed")
-
-
-def mechanisms(runs_file: Path) -> dict[str, str]:
-    """``config_hash`` -> one of :data:`MECHANISMS` for every ok run of ``runs_file``."""
-    by_order = load_mechanism(runs_file, "intervention_by_order")
-    analysed = set(by_order.config_hash) if not by_order.empty else set()
-    checking = set(checking_runs(by_order)) if analysed else set()
-    out = {}
-    for run, rec in ResultsStore(runs_file).latest().items():
-        if rec.get("status") == "ok":
-            out[run] = "checks" if run in checking else "counts" if run in analysed else "not analysed"
-    return out
-
-
-def label(csv: Path, runs_file: Path) -> pd.DataFrame:
-    """The rows of ``csv`` with their ``mechanism`` column (re)written from ``runs_file``; a model
-    without an ok record there is a ValueError naming it."""
-    table = pd.read_csv(csv)
-    known = mechanisms(runs_file)
-    missing = sorted(set(table.config_hash) - set(known))
-    if missing:
-        raise ValueError(f"config_hash {', '.join(missing)} of {csv} has no ok record in {runs_file}")
-    table = table.drop(columns="mechanism", errors="ignore")
-    table.insert(3, "mechanism", table.config_hash.map(known))
-    return table
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results", help="results folder")
@@ -113,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     check_int("quarters", args.quarters, 1)
     path = results_path(args.results, "sd_order", args.profile)
     if args.label is not None:
-        labelled = label(args.label, path)
+        labelled = label_mechanisms(pd.read_csv(args.label), path)
         labelled.to_csv(args.label, index=False)
         models = labelled.drop_duplicates("config_hash")
         print(f"wrote {args.label}: {models.groupby(['variant', 'mechanism']).size().to_dict()} models")
         return 0
-    known = mechanisms(path)
+    known = run_mechanisms(path)
     frames = []
     for run, rec in sorted(ResultsStore(path).latest().items()):
         if rec.get("status") != "ok" or not rec.get("model_file"):
@@ -138,8 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     if not frames:
         raise SystemExit(f"no kept weights under {path}: run the profile with save_models first")
     out = pd.concat(frames, ignore_index=True)  # written after each model above
-    means = out.pivot_table(index=["variant", "mechanism", "slice", "set"], columns="quarter", values="accuracy")
+    means = out.pivot_table(
+        index=["variant", "mechanism", "slice", "set"], columns="quarter", values="accuracy"
+    )
     print(means.round(3).to_string())
+    slopes = prefix_and_suffix_slopes(out, min_size=max(args.min_size, 2))
+    if not slopes.empty:  # accuracy lost per 100 tokens of B before / after the copy (short-first)
+        slopes = slopes.merge(
+            out.drop_duplicates("config_hash")[["config_hash", "variant", "mechanism", "seed"]]
+        )
+        print(slopes.sort_values(["variant", "mechanism", "seed"]).round(3).to_string(index=False))
+        cols = ["fall_per_100", "s_before", "s_after"]
+        print(
+            slopes.groupby(["variant", "mechanism"])[cols].agg(["mean", "sem", "count"]).round(3).to_string()
+        )
     print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")
     return 0
 

@@ -53,6 +53,12 @@ FIRST, SECOND = "short first", "long first"
 PROTOCOLS = {"torch": "PyTorch init", "reference": "the paper code's init and optimiser"}
 ROWS = [(v, i) for v in ("Based (causal)", "Based (non-causal)") for i in PROTOCOLS]
 SHAPE = ["variant", "init", "d_model", "feature_dim"]
+#: the seen-before probe of the checking profile's kept models, measured from their weights
+#: (``bench/seen_before_cpu.py``; each model labelled with its mechanism), under ``--data``
+SEEN_BEFORE_CSVS = [
+    ("seen_before_checking_h100.csv", "every kept checking-profile model, by mechanism (GPU)"),
+    ("seen_before_checking_untrained_h100.csv", "the untrained models of 2 runs a variant (GPU)"),
+]
 
 
 def _label(variant: str, init: str) -> str:
@@ -364,26 +370,37 @@ def probe_table(probes: pd.DataFrame) -> str:
 
 def set_read_table(reads: pd.DataFrame) -> str:
     """Rows of a read of the first set (the state probe of the whole state, or the seen-before
-    probe), per (variant, protocol, order, |first set|): the runs and test slices behind the row,
-    the AUC (first-set tokens against all others) and the lower bound on the bits read about the
-    first set (``info_bits``), each a mean over the row's slices per run, then mean ± sd / sqrt(n)
-    over runs; beside them log2 C(n, |A|), the bits of the first set, and the exact one-pass
-    bound's range over the row's second-set sizes (``bound_bits``)."""
+    probe), per (variant, protocol, order, |first set|), and per ``mechanism`` where the rows have
+    that column (the CSVs of ``bench/seen_before_cpu.py``): the runs and test slices behind the
+    row, the AUC (first-set tokens against all others) and the lower bound on the bits read about
+    the first set (``info_bits``), each a mean over the row's slices per run, then mean ± sd /
+    sqrt(n) over runs; beside them log2 C(n, |A|), the bits of the first set, and the exact
+    one-pass bound's range over the row's second-set sizes (``bound_bits``; "-" where the rows do
+    not carry it)."""
     if reads.empty:
         return "no reads of the first set"
+    by_mechanism = "mechanism" in reads.columns
+    reads = reads if by_mechanism else reads.assign(mechanism="")
     rows = []
-    for (variant, init, order, first), g in reads.groupby(["variant", "init", "order", "size_a"]):
+    for (variant, init, kind, order, first), g in reads.groupby(
+        ["variant", "init", "mechanism", "order", "size_a"]
+    ):
         per_run = g.groupby("config_hash")[["auc", "info_bits"]].mean()
-        low, high = g.bound_bits.min(), g.bound_bits.max()
-        bound = f"{low:g}" if low == high else f"{low:g}-{high:g}"
-        cells = [_label(variant, init), str(first), order, str(len(per_run)), str(g.slice.nunique())]
+        if "bound_bits" in g.columns:
+            low, high = g.bound_bits.min(), g.bound_bits.max()
+            bound = f"{low:g}" if low == high else f"{low:g}-{high:g}"
+        else:
+            bound = "-"
+        cells = [_label(variant, init)] + ([kind] if by_mechanism else [])
+        cells += [str(first), order, str(len(per_run)), str(g.slice.nunique())]
         cells += [f"{per_run.auc.mean():.3f} ± {_se(per_run.auc):.3f}"]
         cells += [f"{per_run.info_bits.mean():.1f} ± {_se(per_run.info_bits):.1f}"]
         cells += [f"{g.first_set_bits.iloc[0]:.1f}", bound]
-        rows.append((ROWS.index((variant, init)), order != "short-first", first, cells))
-    rows.sort(key=lambda r: r[:3])
-    header = ["variant, protocol", "\\|A\\| (first)", "order", "runs", "slices", "AUC", "bits read"]
-    return _markdown([*header, "bits of A", "one-pass bound"], [r[3] for r in rows])
+        rows.append((ROWS.index((variant, init)), kind, order != "short-first", first, cells))
+    rows.sort(key=lambda r: r[:4])
+    header = ["variant, protocol"] + (["mechanism"] if by_mechanism else [])
+    header += ["\\|A\\| (first)", "order", "runs", "slices", "AUC", "bits read"]
+    return _markdown([*header, "bits of A", "one-pass bound"], [r[4] for r in rows])
 
 
 def position_table(
@@ -441,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         default="results/sd_order/checking/runs.jsonl",
         help="the checking profile's records, summarised with the paper's checking runs when present",
     )
+    parser.add_argument("--data", default="figures/data", help="where the seen-before CSVs are")
     args = parser.parse_args(argv)
     df = load(args.results, include_failed=True)
     failed = df[df.status != "ok"].drop_duplicates("config_hash")
@@ -516,6 +534,11 @@ def main(argv: list[str] | None = None) -> int:
                 "short-first slices with |B| >= 256, first quarter of B minus the last)\n"
             )
             print(position_table(where, both_order))
+    for name, what in SEEN_BEFORE_CSVS:
+        path = Path(args.data) / name
+        if path.exists():
+            print(f"\n## the seen-before probe of {what} (`{path.name}`)\n")
+            print(set_read_table(pd.read_csv(path)))
     return 0
 
 

@@ -3,6 +3,7 @@
     python bench/seen_before_cpu.py [--profile mechanism] [--variants "Based (causal)" "Based (non-causal)"]
                                     [--examples 512] [--state-examples 0] [--untrained N] [--device cpu]
                                     [--out CSV]
+    python bench/seen_before_cpu.py --label CSV [--profile checking] [--untrained 1]
 
 Needs the profile's trained weights (a sweep keeps them under results/sd_order/mechanism/models/,
 which git does not track: ``python -m synthetic run sd_order --profile mechanism`` trains them and
@@ -11,8 +12,12 @@ keeps them, some CPU-hours). For each kept model of the chosen variants it runs
 slice, half fit, half score) and puts beside it the state probe of the whole state after the first
 set from the run's record (``mechanism.probes``; with ``--state-examples N`` probed again here on N
 examples a slice, e.g. for the paper-scale models whose records probed 256): what the state holds
-against what the model's read of the next token reaches. Prints the means over seeds per variant,
-init, d_model and slice, and writes one row per model and slice.
+against what the model's read of the next token reaches. Each model's row names its ``mechanism``
+(``checks``, ``counts`` or ``not analysed``, from its record's copy intervention:
+:func:`synthetic.plots.mechanism.run_mechanisms`; ``untrained`` below). Prints the means over seeds
+per variant, init, d_model, mechanism and slice, and writes one row per model and slice.
+``--label CSV`` measures nothing: it rewrites the ``mechanism`` column of a CSV this script wrote
+(on a GPU, say) from the records here (with ``--untrained N``: ``untrained``).
 
 ``--untrained N`` probes, instead of the kept models, the untrained models that the first N ok runs
 of each variant started from (their config and seed; no weights needed): the floor a trained
@@ -38,6 +43,7 @@ from synthetic.analysis import probe_first_set, seen_before_probe
 from synthetic.config import RunConfig
 from synthetic.ensemble import load_splits
 from synthetic.model import build_model
+from synthetic.plots.mechanism import label_mechanisms, run_mechanisms
 from synthetic.results import ResultsStore, load_mechanism, load_model, results_path
 
 KEEP = [
@@ -77,8 +83,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--device", default="cpu", help="where the models run (cpu, cuda)")
     parser.add_argument("--out", default="figures/data/seen_before_mechanism.csv")
+    parser.add_argument(
+        "--label",
+        type=Path,
+        help="measure nothing: rewrite the mechanism column of this CSV from the records",
+    )
     args = parser.parse_args(argv)
     path = results_path(args.results, "sd_order", args.profile)
+    if args.label is not None:
+        labelled = label_mechanisms(pd.read_csv(args.label), path)
+        if args.untrained:  # the CSV holds initial models: the trained run's label does not apply
+            labelled["mechanism"] = "untrained"
+        labelled.to_csv(args.label, index=False)
+        models = labelled.drop_duplicates("config_hash")
+        print(f"wrote {args.label}: {models.groupby(['variant', 'mechanism']).size().to_dict()} models")
+        return 0
+    known = run_mechanisms(path)
     records = ResultsStore(path).latest()
     state = load_mechanism(path, "probes")
     if not state.empty:
@@ -107,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         _, test = load_splits(cfg.data)
         table = seen_before_probe(model, test, max_examples=args.examples)[KEEP]
         table.insert(0, "config_hash", run)
+        table.insert(1, "mechanism", "untrained" if args.untrained else known[run])
         for key in ("variant", "d_model", "seed"):
             table.insert(1, key, summary[key])
         table.insert(1, "init", cfg.model.init)
@@ -124,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no kept weights of {args.variants} under {path} ({missing} runs without)")
     out = pd.concat(frames, ignore_index=True)  # written after each model above
     cols = ["auc", "info_bits", "state_auc", "state_info_bits", "first_set_bits"]
-    means = out.groupby(["variant", "init", "d_model", "slice"])[cols].mean().round(3)
-    means.insert(0, "models", out.groupby(["variant", "init", "d_model", "slice"]).size())
+    keys = ["variant", "init", "d_model", "mechanism", "slice"]
+    means = out.groupby(keys)[cols].mean().round(3)
+    means.insert(0, "models", out.groupby(keys).size())
     print(means.to_string())
     print(f"wrote {args.out} ({len(out)} rows; {missing} runs without weights)")
     return 0

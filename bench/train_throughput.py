@@ -28,8 +28,9 @@ JRT-Prompt, JRT-RNN. Writes ``train_throughput_<device>_<profile>.csv`` (medians
 ``--repeats``; column ``short_path`` is READTWICE_SHORT_PATH, so ``never`` times the chunked engine
 alone in the same run; column ``train_step`` is READTWICE_TRAIN_STEP resolved, ``graph`` for CUDA
 graphs of the training step, ``eager`` without; ``fused_norm`` is READTWICE_FUSED_NORM, the fused
-member LayerNorm kernel; ``split_wgrad`` is READTWICE_SPLIT_WGRAD, ``auto`` by default) and prints a table. With CUDA graphs every batch
-shape runs a few eager steps and one capture first: use ``--steps`` in the hundreds.
+member LayerNorm kernel; ``split_wgrad`` is READTWICE_SPLIT_WGRAD, ``auto`` by default) and
+prints a table. With CUDA graphs every batch shape runs a few eager steps and one capture first:
+use ``--steps`` in the hundreds.
 
 With ``--profile paper`` (and with ``--estimate CSV``, which measures nothing) it prints the paper
 profile's cost: the tokens of its runs per (variant, d_model, f), each divided by the measured

@@ -35,7 +35,7 @@ def test_rows_per_model_slice_set_and_quarter(tmp_path: Path) -> None:
     assert relabelled.drop(columns="mechanism").equals(table.drop(columns="mechanism"))
     assert set(relabelled.mechanism) == set(table.mechanism)
     table.assign(config_hash="0123456789abcdef").to_csv(out, index=False)
-    with pytest.raises(ValueError, match="0123456789abcdef .* has no ok record"):
+    with pytest.raises(ValueError, match="0123456789abcdef has no ok record"):
         main([*args[:4], "--label", str(out)])
     with pytest.raises(ValueError, match="quarters"):
         main([*args[:-1], "0", "--out", str(out)])

@@ -33,6 +33,12 @@ def test_one_row_per_kept_model_and_slice(tmp_path: Path) -> None:
     assert set(table.variant) == {"Based (causal)"} and len(table) == table.slice.nunique() >= 2
     assert (table.n_fit == 8).all() and table.auc.between(0, 1).all()
     assert table.state_auc.notna().all()  # the record's own state probe beside it
+    assert set(table.mechanism) <= {"checks", "counts"}  # analysis="full": every run analysed
+    # --label rewrites the mechanism from the records and measures nothing
+    table.assign(mechanism="stale").to_csv(out, index=False)
+    assert main([*args[:4], "--label", str(out)]) == 0
+    relabelled = pd.read_csv(out)
+    assert relabelled.mechanism.tolist() == table.mechanism.tolist()
     again = tmp_path / "again.csv"
     assert main([*args[:-1], str(again), "--state-examples", "12"]) == 0
     assert pd.read_csv(again).state_auc.notna().all()  # probed again here
@@ -59,3 +65,6 @@ def test_untrained_models_need_no_weights(tmp_path: Path) -> None:
         "Based (non-causal)": 1,
     }
     assert table.state_auc.isna().all() and table.auc.between(0, 1).all()
+    assert set(table.mechanism) == {"untrained"}
+    assert main([*args[:4], "--untrained", "1", "--label", str(out)]) == 0
+    assert set(pd.read_csv(out).mechanism) == {"untrained"}

@@ -21,7 +21,7 @@ import pandas as pd
 from synthetic.analysis.intervention import summarize_intervention
 from synthetic.tasks._checks import check_int
 
-__all__ = ["SETS", "fall_across_second_set", "position_part", "position_summary"]
+__all__ = ["SETS", "fall_across_second_set", "position_part", "position_summary", "prefix_and_suffix_slopes"]
 
 #: the sets whose copy position groups the examples: A (read first: ``pos_first``), B (``pos_second``)
 SETS = {"A": ("pos_first", "size_a"), "B": ("pos_second", "size_b")}
@@ -91,3 +91,50 @@ def fall_across_second_set(summary: pd.DataFrame, min_size: int = 256) -> pd.Dat
     table = pd.DataFrame(out, columns=["slices", "fall", "fall_se", "slices_falling"])
     table.insert(0, "config_hash", runs)
     return table
+
+
+def prefix_and_suffix_slopes(rows: pd.DataFrame, min_size: int = 256) -> pd.DataFrame:
+    """Per model: how much accuracy a short-first slice loses per 100 tokens of B read before the
+    shared token's copy, and per 100 tokens of B after it.
+
+    A copy at index i of B has i tokens of B before it and |B| - 1 - i after. Within one slice,
+    moving the copy later adds tokens before and removes as many after; across two slices with the
+    same |A| and different |B|, parts whose mean index is the same have the same tokens before and
+    differ only in the tokens after. So, with ``s_after`` the mean over such matched parts of
+    (accuracy at the smaller |B| - at the larger) per 100 extra tokens after, and the within-slice
+    fall (first part - last part) per 100 tokens of shift, ``s_before`` = fall + ``s_after``
+    (exact when accuracy is linear in both counts).
+
+    ``rows``: one per (model ``config_hash``, slice, set, part) with ``size_a``, ``size_b``,
+    ``set``, ``accuracy`` and the part in ``part`` or ``quarter`` (the CSV of
+    ``bench/accuracy_by_position.py``, any number of parts; sets whose size the parts divide).
+    Only short-first slices with |B| >= ``min_size`` count. Columns of the result: ``config_hash``,
+    ``slices``, ``matched`` (matched part pairs), ``fall_per_100``, ``s_after``, ``s_before``
+    (accuracy per 100 tokens; ``s_after`` and ``s_before`` NaN without matched parts)."""
+    check_int("min_size", min_size, 1)
+    column = "part" if "part" in rows.columns else "quarter"
+    b = rows[(rows.set == "B") & (rows.size_a < rows.size_b) & (rows.size_b >= min_size)].copy()
+    parts = b.groupby("config_hash")[column].transform("max") + 1
+    uneven = b.size_b % parts != 0
+    if uneven.any():
+        first = b[uneven].iloc[0]
+        raise ValueError(f"|B| = {first.size_b} is not divided evenly into {parts[uneven].iloc[0]} parts")
+    width = b.size_b // parts
+    b["mid_index"] = b[column] * width + (width - 1) / 2  # mean tokens of B before the copy
+    out = []
+    for run, one in b.groupby("config_hash", sort=True):
+        falls = []
+        for _, sl in one.groupby("slice"):
+            first, last = sl.loc[sl[column].idxmin()], sl.loc[sl[column].idxmax()]
+            falls.append(100 * (first.accuracy - last.accuracy) / (last.mid_index - first.mid_index))
+        after = []
+        for _, same in one.groupby(["size_a", "mid_index"]):
+            same = same.sort_values("size_b")
+            for (_, lo), (_, hi) in zip(same.iloc[:-1].iterrows(), same.iloc[1:].iterrows(), strict=True):
+                after.append(100 * (lo.accuracy - hi.accuracy) / (hi.size_b - lo.size_b))
+        fall = float(np.mean(falls))
+        s_after = float(np.mean(after)) if after else float("nan")
+        out.append((run, len(falls), len(after), fall, s_after, fall + s_after))
+    return pd.DataFrame(
+        out, columns=["config_hash", "slices", "matched", "fall_per_100", "s_after", "s_before"]
+    )

@@ -21,12 +21,15 @@ of the mean and the mean of the runs' own standard errors over sqrt(n)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from synthetic.analysis.intervention import CHECKING_LOGITS, checks_membership
 from synthetic.plots.training import VARIANT_ORDER, seeds_error
+from synthetic.results import ResultsStore, load_mechanism
 
 GROUP = ["variant", "d_model", "feature_dim", "init"]
 INTERVENTION_COLUMNS = ("accuracy", "gain_first", "gain_second", "interaction")
@@ -128,6 +131,36 @@ def checking_runs(by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS) ->
     if missing:
         raise ValueError(f"no intervention rows by order with column(s) {missing} (were the runs analysed?)")
     return sorted(str(h) for h, g in by_order.groupby("config_hash") if checks_membership(g, threshold))
+
+
+#: a run's mechanism label: its copies interact in both orders (:func:`checking_runs`), it was
+#: analysed and they do not, or it has no copy intervention in its record
+MECHANISMS = ("checks", "counts", "not analysed")
+
+
+def run_mechanisms(runs_file: str | Path, threshold: float = CHECKING_LOGITS) -> dict[str, str]:
+    """``config_hash`` -> one of :data:`MECHANISMS` for every ok run of ``runs_file``."""
+    by_order = load_mechanism(runs_file, "intervention_by_order")
+    analysed = set(by_order.config_hash) if not by_order.empty else set()
+    checking = set(checking_runs(by_order, threshold)) if analysed else set()
+    out = {}
+    for run, rec in ResultsStore(runs_file).latest().items():
+        if rec.get("status") == "ok":
+            out[run] = "checks" if run in checking else "counts" if run in analysed else "not analysed"
+    return out
+
+
+def label_mechanisms(table: pd.DataFrame, runs_file: str | Path) -> pd.DataFrame:
+    """``table`` (one row per model and measurement, column ``config_hash``) with its ``mechanism``
+    column (re)written from ``runs_file`` (:func:`run_mechanisms`), right after ``config_hash``; a
+    model without an ok record there is a ValueError naming it."""
+    known = run_mechanisms(runs_file)
+    missing = sorted(set(table.config_hash) - set(known))
+    if missing:
+        raise ValueError(f"config_hash {', '.join(missing)} has no ok record in {runs_file}")
+    table = table.drop(columns="mechanism", errors="ignore")
+    table.insert(table.columns.get_loc("config_hash") + 1, "mechanism", table.config_hash.map(known))
+    return table
 
 
 def checking_pairs(

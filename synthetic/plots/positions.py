@@ -99,7 +99,9 @@ def draw_positions(table: pd.DataFrame, falls: pd.DataFrame) -> plt.Figure:
                             capsize=2, color=color, label=label)  # fmt: skip
             models = int(sub.models.max()) if len(sub) else 0
             which = "B (second)" if order == "short-first" else "A (first)"
-            fall = falls[(falls.variant == variant) & (falls.mechanism == mechanism) & (falls.order == order)].fall
+            fall = falls[
+                (falls.variant == variant) & (falls.mechanism == mechanism) & (falls.order == order)
+            ].fall
             se = fall.std(ddof=1) / np.sqrt(len(fall)) if len(fall) > 1 else float("nan")
             ax.set_title(
                 f"{variant}, {mechanism}, {order}\n{models} model{'s' if models != 1 else ''}; "

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthetic.analysis.positions import fall_across_second_set, position_part, position_summary
+from synthetic.analysis.positions import (
+    fall_across_second_set,
+    position_part,
+    position_summary,
+    prefix_and_suffix_slopes,
+)
 
 
 def test_parts_cover_every_small_set_in_order() -> None:
@@ -85,3 +90,50 @@ def test_fall_across_the_second_set() -> None:
     assert out.loc["r1"].slices_falling == 2
     assert out.loc["r2"].fall == pytest.approx(-0.1) and out.loc["r2"].slices_falling == 0
     assert fall_across_second_set(pd.DataFrame(rows), min_size=1024).empty
+
+
+def _linear_rows(
+    base: float, per_before: float, per_after: float, parts: int, sizes_b: list[int]
+) -> pd.DataFrame:
+    """Accuracy = base - per_before * (tokens of B before the copy) - per_after * (after), at each
+    part's mean index, for one model; short-first slices (4, |B|) plus a long-first one and a
+    short one that do not count."""
+    rows = []
+    for size_b in sizes_b:
+        width = size_b // parts
+        for q in range(parts):
+            before = q * width + (width - 1) / 2
+            after = size_b - 1 - before
+            acc = base - per_before * before - per_after * after
+            rows.append({"config_hash": "m", "slice": f"A=4,B={size_b}", "size_a": 4, "size_b": size_b,
+                         "set": "B", "quarter": q, "n": 100, "accuracy": acc})  # fmt: skip
+    for size_a, size_b in ((512, 4), (4, 16)):
+        rows += [{"config_hash": "m", "slice": f"A={size_a},B={size_b}", "size_a": size_a, "size_b": size_b,
+                  "set": "B", "quarter": q, "n": 100, "accuracy": 0.0} for q in range(parts)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    per_before=st.floats(0, 0.004),
+    per_after=st.floats(0, 0.004),
+    parts=st.sampled_from([2, 4, 8]),
+)
+def test_slopes_recover_a_linear_model(per_before: float, per_after: float, parts: int) -> None:
+    """Accuracy linear in the tokens before and after the copy: both slopes come back exactly (per
+    100 tokens), from slices of 256, 512 and 768 whose parts' mean indices match across sizes."""
+    rows = _linear_rows(0.9, per_before, per_after, parts, [256, 512, 768])
+    got = prefix_and_suffix_slopes(rows).iloc[0]
+    assert got.slices == 3 and got.matched > 0
+    assert got.s_before == pytest.approx(100 * per_before, abs=1e-9)
+    assert got.s_after == pytest.approx(100 * per_after, abs=1e-9)
+    assert got.fall_per_100 == pytest.approx(100 * (per_before - per_after), abs=1e-9)
+
+
+def test_slopes_without_matched_parts_and_uneven_parts() -> None:
+    """One slice alone has a fall but no matched parts (NaN slopes); parts that do not divide |B|
+    are refused."""
+    got = prefix_and_suffix_slopes(_linear_rows(0.9, 0.001, 0.0, 4, [256])).iloc[0]
+    assert got.matched == 0 and np.isnan(got.s_after) and got.fall_per_100 == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="not divided evenly into 3 parts"):
+        prefix_and_suffix_slopes(_linear_rows(0.9, 0.001, 0.0, 3, [256]))
