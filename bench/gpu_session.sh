@@ -26,8 +26,10 @@
 # `seen-before` runs, on the GPU, every kept model of the checking profile (carry
 # results/sd_order/checking/models) through bench/accuracy_by_position.py (accuracy by where the
 # shared token sits) and the seen-before probe, then the untrained models of its first 2 runs a
-# variant through the probe (bench/seen_before_cpu.py --device cuda; SEEN_EXAMPLES, STATE_EXAMPLES,
-# UNTRAINED).
+# variant through the probe (bench/seen_before_cpu.py --device cuda; SEEN_PARTS picks the steps,
+# SEEN_EXAMPLES, STATE_EXAMPLES, UNTRAINED, PARTS_OF_SET). Afterwards, here:
+# `python bench/seen_before_cpu.py --label CSV` (with `--untrained 2` for the untrained CSV) and
+# `python bench/accuracy_by_position.py --label CSV` name each model's mechanism from the records.
 # `paper-rates` measures ensembles of 8 at all 20 paper shapes and prints the paper profile's cost.
 # `workers` times one ensemble of 8 against two at once in two processes (the paper sweep's layout:
 # two workers a GPU) at the smallest and largest paper shapes, same call; the cost estimate then
@@ -251,18 +253,29 @@ if [[ $what == seen-before ]]; then
   # the checking profile's kept models (carried: results/sd_order/checking/models), then the
   # untrained models its runs started from: the seen-before probe beside the state probes
   [[ -d results/sd_order/checking/models ]] || { echo "seen-before: carry results/sd_order/checking/models" >&2; exit 1; }
+  # SEEN_PARTS (default positions,probe,untrained; 21 models took more than one 10-minute call for
+  # all three, 2026-12-06): which steps run, in this order; PARTS_OF_SET (default 4) parts of each
+  # set for the accuracy by position (8 lines up |B| = 256 and 768: tokens before / after the copy);
   # SEEN_EXAMPLES a slice (half fit; 256 as the records), STATE_EXAMPLES > 0 probes the state again
   # (its ridge fits run on the CPU: slow at 1,024), UNTRAINED initial models a variant; the CSVs
   # are rewritten after every model, so a call cut off keeps the models it finished
-  # accuracy by position first (forward passes only)
-  python3 bench/accuracy_by_position.py --device cuda --profile checking \
-    --out "$out/sd_accuracy_by_position_checking.csv" 2>&1 | tee "$out/seen_before.log" | tail -40
-  python3 bench/seen_before_cpu.py --device cuda --profile checking --examples ${SEEN_EXAMPLES:-256} \
-    --state-examples ${STATE_EXAMPLES:-0} --out "$out/seen_before_checking.csv" "$@" 2>&1 \
-    | tee -a "$out/seen_before.log" | tail -45
-  python3 bench/seen_before_cpu.py --device cuda --profile checking --examples ${SEEN_EXAMPLES:-256} \
-    --state-examples ${STATE_EXAMPLES:-0} --untrained ${UNTRAINED:-2} \
-    --out "$out/seen_before_checking_untrained.csv" "$@" 2>&1 | tee -a "$out/seen_before.log" | tail -45
+  parts=${SEEN_PARTS:-positions,probe,untrained}
+  for part in ${parts//,/ }; do
+    case $part in
+      positions)  # forward passes only
+        python3 bench/accuracy_by_position.py --device cuda --profile checking --quarters ${PARTS_OF_SET:-4} \
+          --out "$out/sd_accuracy_by_position_checking.csv" 2>&1 | tee -a "$out/seen_before.log" | tail -40 ;;
+      probe)
+        python3 bench/seen_before_cpu.py --device cuda --profile checking --examples ${SEEN_EXAMPLES:-256} \
+          --state-examples ${STATE_EXAMPLES:-0} --out "$out/seen_before_checking.csv" "$@" 2>&1 \
+          | tee -a "$out/seen_before.log" | tail -45 ;;
+      untrained)
+        python3 bench/seen_before_cpu.py --device cuda --profile checking --examples ${SEEN_EXAMPLES:-256} \
+          --state-examples ${STATE_EXAMPLES:-0} --untrained ${UNTRAINED:-2} \
+          --out "$out/seen_before_checking_untrained.csv" "$@" 2>&1 | tee -a "$out/seen_before.log" | tail -45 ;;
+      *) echo "SEEN_PARTS: unknown part '$part'; allowed: positions, probe, untrained" >&2; exit 2 ;;
+    esac
+  done
 fi
 
 if [[ $what == paper || $what == profile ]]; then
