@@ -44,7 +44,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic.analysis.intervention import CHECKING_LOGITS
+from synthetic.analysis.intervention import CHECKING_LOGITS, mean_and_se
 from synthetic.analysis.positions import fall_across_second_set
 from synthetic.plots import mechanism, training
 from synthetic.results import load, load_mechanism
@@ -65,9 +65,12 @@ def _label(variant: str, init: str) -> str:
     return f"{variant.replace('Based (', '').rstrip(')')} Based, {PROTOCOLS[init]}"
 
 
-def _se(values: pd.Series) -> float:
-    """Standard error of the mean over runs, sd / sqrt(n) (ddof 1; 0 for one run)."""
-    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+def _se(values: pd.Series, digits: int = 3) -> str:
+    """The standard error of the mean over runs as text: sd / sqrt(n) with ddof 1
+    (:func:`synthetic.analysis.intervention.mean_and_se`) to ``digits`` decimals, or "n/a" for a
+    single run (no spread to estimate)."""
+    se = mean_and_se(pd.Series(values, dtype=float))[1]
+    return "n/a" if np.isnan(se) else f"{se:.{digits}f}"
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -128,7 +131,7 @@ def accuracy_table(runs: pd.DataFrame) -> str:
             g = row[row.feature_dim == f]
             cells.append(
                 f"{g[FIRST].mean():.3f} vs {g[SECOND].mean():.3f}, "
-                f"{_signed(g.difference.mean())} ± {_se(g.difference):.3f}"
+                f"{_signed(g.difference.mean())} ± {_se(g.difference)}"
             )
         cells.append(f"{int((row.difference > 0).sum())} / {len(row)}")
         rows.append(cells)
@@ -275,10 +278,10 @@ def placed_table(placed: pd.DataFrame) -> str:
         col, idx = g[g.matching == "column"], g[g.matching == "index"]
         lrs = ", ".join(f"{lr:g}" for lr in sorted(g.lr.unique()))
         cells = [_label(variant, init), str(d_model), str(f), lrs, str(len(col))]
-        cells.append(f"{_signed(col.difference.mean())} ± {_se(col.difference):.3f}")
+        cells.append(f"{_signed(col.difference.mean())} ± {_se(col.difference)}")
         for p in (col, idx):
             d = p.placed_difference
-            cells.append(f"{_signed(d.mean())} ± {_se(d):.3f} ({int((d > 0).sum())} / {len(d)})")
+            cells.append(f"{_signed(d.mean())} ± {_se(d)} ({int((d > 0).sum())} / {len(d)})")
         rows.append((d_model, variant, init, f, cells))
     rank = {key: i for i, key in enumerate(ROWS)}
     rows.sort(key=lambda r: (r[0], rank[(r[1], r[2])], r[3]))
@@ -352,7 +355,7 @@ def checking_summary(
         for subset in (g, g[g.long >= 512]):
             per_run = subset.groupby("config_hash")["accuracy difference"].mean()
             ahead = f"({int((per_run > 0).sum())} / {len(per_run)})"
-            cells.append(f"{_signed(per_run.mean())} ± {_se(per_run):.3f} {ahead}")
+            cells.append(f"{_signed(per_run.mean())} ± {_se(per_run)} {ahead}")
         rows.append((d_model, ROWS.index((variant, init)), f, cells))
     rows.sort(key=lambda r: r[:3])
     header = ["variant, protocol", "d_model", "f", "runs", "accuracy, all pairs", "accuracy, long set ≥ 512"]
@@ -393,8 +396,8 @@ def set_read_table(reads: pd.DataFrame) -> str:
             bound = "-"
         cells = [_label(variant, init)] + ([kind] if by_mechanism else [])
         cells += [str(first), order, str(len(per_run)), str(g.slice.nunique())]
-        cells += [f"{per_run.auc.mean():.3f} ± {_se(per_run.auc):.3f}"]
-        cells += [f"{per_run.info_bits.mean():.1f} ± {_se(per_run.info_bits):.1f}"]
+        cells += [f"{per_run.auc.mean():.3f} ± {_se(per_run.auc)}"]
+        cells += [f"{per_run.info_bits.mean():.1f} ± {_se(per_run.info_bits, 1)}"]
         cells += [f"{g.first_set_bits.iloc[0]:.1f}", bound]
         rows.append((ROWS.index((variant, init)), kind, order != "short-first", first, cells))
     rows.sort(key=lambda r: r[:4])
@@ -432,7 +435,7 @@ def position_table(
             label,
             "yes" if checks else "no",
             str(len(v)),
-            f"{_signed(float(np.mean(v)))} ± {_se(pd.Series(v)):.3f}",
+            f"{_signed(float(np.mean(v)))} ± {_se(pd.Series(v))}",
         ]
         for (_, label, checks), v in sorted(groups.items())
     ]
