@@ -19,19 +19,23 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from synthetic.analysis.positions import prefix_and_suffix_slopes
 from synthetic.plots.common import FigureContext, save_figure
 
 SOURCE = "sd_accuracy_by_position_checking.csv"
+#: the same models in eighths of each set (``--quarters 8``): |B| = 256 and 768 line up
+SOURCE_EIGHTHS = "sd_accuracy_by_position_checking_eighths.csv"
 MIN_LONG = 256  # the long set of a plotted slice has at least this many tokens
 
 
-def load_positions(ctx: FigureContext) -> pd.DataFrame:
-    """The measured rows (one per model, slice, set and quarter) under ``ctx.data_dir``."""
-    path = ctx.data_dir / SOURCE
+def load_positions(ctx: FigureContext, source: str = SOURCE) -> pd.DataFrame:
+    """The measured rows (one per model, slice, set and part) of ``source`` under ``ctx.data_dir``."""
+    path = ctx.data_dir / source
     if not path.exists():
+        parts = " --quarters 8 --min-size 256" if source == SOURCE_EIGHTHS else ""
         raise FileNotFoundError(
-            f"no {path}: run `python bench/accuracy_by_position.py --profile checking` where the "
-            "checking profile's weights are kept"
+            f"no {path}: run `python bench/accuracy_by_position.py --profile checking{parts} --out {path}` "
+            "where the checking profile's weights are kept"
         )
     return pd.read_csv(path)
 
@@ -130,4 +134,46 @@ def build_positions(ctx: FigureContext) -> None:
     save_figure(draw_positions(table, model_falls(rows)), "sd_checking_by_position", table, ctx)
 
 
-FIGURES = {"sd_checking_by_position": build_positions}
+def before_after_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model: :func:`~synthetic.analysis.positions.prefix_and_suffix_slopes` with its
+    ``variant``, ``mechanism`` and ``seed``."""
+    drawn_rows(rows)  # the mechanism column is required
+    about = rows.drop_duplicates("config_hash")[["config_hash", "variant", "mechanism", "seed"]]
+    return prefix_and_suffix_slopes(rows).merge(about, on="config_hash")
+
+
+def draw_before_after(table: pd.DataFrame) -> plt.Figure:
+    """Each model a point: accuracy lost per 100 tokens of B after the shared token's copy (x)
+    against per 100 tokens before it (y), one marker per (variant, mechanism); the diagonal is a
+    model for which only |B| matters, not where the copy sits."""
+    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    groups = sorted(set(zip(table.variant, table.mechanism, strict=True)))
+    markers = {"checks": "o", "counts": "x", "not analysed": "s"}
+    colors = dict(zip(sorted(set(table.variant)), sns.color_palette("tab10"), strict=False))
+    for variant, mechanism in groups:
+        one = table[(table.variant == variant) & (table.mechanism == mechanism)]
+        ax.scatter(one.s_after, one.s_before, marker=markers.get(mechanism, "^"), color=colors[variant],
+                   s=40, label=f"{variant}, {mechanism} ({len(one)})")  # fmt: skip
+    top = float(np.nanmax([table.s_before.max(), table.s_after.max(), 0.05])) * 1.1
+    low = float(np.nanmin([table.s_before.min(), table.s_after.min(), 0.0])) - 0.01
+    ax.plot([low, top], [low, top], color="grey", lw=0.8, ls="--", label="only |B| matters")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("accuracy lost per 100 tokens of B after the copy")
+    ax.set_ylabel("accuracy lost per 100 tokens of B before the copy")
+    ax.set_title(
+        "SD, paper scale (d_model 48, f = 24, checking profile), short-first, |B| >= 256:\n"
+        "where in B the shared token's copy sits, one point per model",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def build_before_after(ctx: FigureContext) -> None:
+    table = before_after_table(load_positions(ctx, SOURCE_EIGHTHS))
+    save_figure(draw_before_after(table), "sd_checking_before_after", table, ctx)
+
+
+FIGURES = {"sd_checking_by_position": build_positions, "sd_checking_before_after": build_before_after}

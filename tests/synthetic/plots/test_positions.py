@@ -11,7 +11,15 @@ import pandas as pd
 import pytest
 
 from synthetic.plots.common import FigureContext
-from synthetic.plots.positions import SOURCE, build_positions, model_falls, position_table
+from synthetic.plots.positions import (
+    SOURCE,
+    SOURCE_EIGHTHS,
+    before_after_table,
+    build_before_after,
+    build_positions,
+    model_falls,
+    position_table,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -89,3 +97,49 @@ def test_the_committed_measurements_redraw(tmp_path: Path) -> None:
         abs(short["Based (non-causal)", "checks"]) < 0.02
         and abs(short["Based (non-causal)", "counts"]) < 0.02
     )
+
+
+def _eighths(model: str, mechanism: str, per_before: float, per_after: float) -> pd.DataFrame:
+    """One model's short-first rows in eighths of B, accuracy linear in the tokens of B before and
+    after the copy (slices (4, 256) and (4, 768), whose eighths line up)."""
+    rows = []
+    for size_b in (256, 768):
+        width = size_b // 8
+        for q in range(8):
+            before = q * width + (width - 1) / 2
+            rows.append({"config_hash": model, "variant": "Based (causal)", "seed": 1, "mechanism": mechanism,
+                         "slice": f"A=4,B={size_b}", "size_a": 4, "size_b": size_b, "set": "B", "quarter": q,
+                         "n": 100, "accuracy": 0.95 - per_before * before - per_after * (size_b - 1 - before)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_before_after_from_a_csv(tmp_path: Path) -> None:
+    """Each model's slopes per 100 tokens (a model reading only what precedes the copy and one for
+    which only |B| matters), with its variant and mechanism; the figure from the CSV."""
+    rows = pd.concat([_eighths("m1", "checks", 0.002, 0.0), _eighths("m2", "counts", 0.0005, 0.0005)])
+    table = before_after_table(rows).set_index("config_hash")
+    assert table.loc["m1", "s_before"] == pytest.approx(0.2) and table.loc["m1", "s_after"] == pytest.approx(0.0)
+    assert table.loc["m2", "s_before"] == pytest.approx(0.05) and table.loc["m2", "s_after"] == pytest.approx(0.05)
+    assert table.loc["m1", "mechanism"] == "checks"
+    ctx = FigureContext(out_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"--quarters 8"):
+        build_before_after(ctx)
+    ctx.data_dir.mkdir()
+    rows.to_csv(ctx.data_dir / SOURCE_EIGHTHS, index=False)
+    build_before_after(ctx)
+    assert (tmp_path / "sd_checking_before_after.png").exists()
+    assert len(pd.read_csv(ctx.data_dir / "sd_checking_before_after.csv")) == 2
+
+
+def test_the_committed_eighths_redraw(tmp_path: Path) -> None:
+    """The committed eighths: every causal checking model loses more per token of B before the
+    copy than after it; the non-causal checking models lie near the diagonal (README)."""
+    ctx = FigureContext(out_dir=tmp_path)
+    ctx.data_dir.mkdir()
+    shutil.copy(ROOT / "figures" / "data" / SOURCE_EIGHTHS, ctx.data_dir / SOURCE_EIGHTHS)
+    build_before_after(ctx)
+    table = pd.read_csv(ctx.data_dir / "sd_checking_before_after.csv")
+    causal = table[(table.variant == "Based (causal)") & (table.mechanism == "checks")]
+    assert len(causal) == 5 and (causal.s_before > causal.s_after).all()
+    noncausal = table[(table.variant == "Based (non-causal)") & (table.mechanism == "checks")]
+    assert len(noncausal) == 6 and ((noncausal.s_before - noncausal.s_after).abs() < 0.02).all()
