@@ -1,0 +1,125 @@
+"""Read the shared token's second copy against the state after the first set alone.
+
+A causal model that checks membership meets the shared token's copy in B after A and the B tokens
+before it have all been written into the same linear-attention states. Its accuracy falls with the
+number of those B tokens (``bench/accuracy_by_position.py``): either the check at the copy is
+worse against a state that holds more than A, or the result of the check fades on its way to the
+answer. This intervention separates the two. The model reads the prompt token by token in its
+recurrent form; at the copy's column, and there only, every linear-attention layer computes its
+output from its state after the first set (the separator column: A alone, plus the copy's own key
+and value as a step adds them) instead of its current state. The states the later tokens read are
+the usual ones, updated with the copy as always. If the check itself degrades with the B tokens in
+the state, this read restores the accuracy of late copies; if the result fades afterwards, it
+does not.
+
+Causal models only (the recurrent form reads left to right); a mixer that is not a
+:class:`~synthetic.layers.linear_attention.TaylorLinearAttention` (BaseConv's short convolution)
+keeps its own state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from synthetic.analysis.readout import evaluating, model_device
+from synthetic.analysis.sd_layout import SharedCopies
+from synthetic.layers.linear_attention import TaylorLinearAttention
+from synthetic.model import LanguageModel
+from synthetic.tasks._checks import check_int
+
+__all__ = ["SWAP_AT", "answers_with_first_set_read", "logits_with_first_set_read", "swapped_index"]
+
+
+#: where the swap happens: at the shared token's copy in B, at another B token (the control: the
+#: token |B| // 2 places further on in B, cyclically), or nowhere (the prompt read unchanged)
+SWAP_AT = ("copy", "other", "none")
+
+
+def swapped_index(copies: SharedCopies, swap_at: str) -> np.ndarray:
+    """The index in B of the token whose read is swapped, per example: int64 ``[n_ex]`` (the
+    copy's for ``copy`` and ``none``, |B| // 2 places on, cyclically, for ``other``)."""
+    if swap_at == "other":
+        return (copies.second_index + copies.size_b // 2) % copies.size_b
+    return copies.second_index
+
+
+def answers_with_first_set_read(
+    model: LanguageModel, copies: SharedCopies, *, swap_at: str = "copy", batch_size: int = 256
+) -> np.ndarray:
+    """The model's answer (argmax of :func:`logits_with_first_set_read`) for every example:
+    int64 ``[n_ex]``."""
+    return logits_with_first_set_read(model, copies, swap_at=swap_at, batch_size=batch_size).argmax(1)
+
+
+def logits_with_first_set_read(
+    model: LanguageModel, copies: SharedCopies, *, swap_at: str = "copy", batch_size: int = 256
+) -> np.ndarray:
+    """The model's logits at the last column for every example of a one-pass SD segment:
+    float64 ``[n_ex, V]`` (computed in the model's dtype).
+
+    ``swap_at`` (:data:`SWAP_AT`): ``copy``: at the column of the shared token's copy in B, the
+    linear-attention layers read from their state after the separator (see the module docstring);
+    ``other``: the same at another token of B, |B| // 2 places from the copy (cyclically; for
+    |B| = 1 the copy itself), which the check does not need; ``none``: the prompt read token by
+    token unchanged (equal to the parallel forward up to rounding).
+
+    Raises ValueError for a multi-pass segment or a model with no linear-attention layer, and for
+    a non-causal linear-attention layer (its output is not a left-to-right read)."""
+    check_int("batch_size", batch_size)
+    if copies.num_examples == 0:
+        raise ValueError(f"segment {copies.name} has no examples")
+    if swap_at not in SWAP_AT:
+        raise ValueError(f"swap_at={swap_at!r}; allowed: {', '.join(SWAP_AT)}")
+    if copies.passes != 1:
+        raise ValueError(f"copies.passes={copies.passes}: the swap is defined for one-pass prompts only")
+    blocks = model._block_list
+    linear = [isinstance(b.mixer, TaylorLinearAttention) for b in blocks]
+    if not any(linear):
+        raise ValueError("the model has no linear-attention layer whose state could be swapped")
+    for block, is_linear in zip(blocks, linear, strict=True):
+        if is_linear and not getattr(block.mixer, "causal", True):
+            raise ValueError("a non-causal linear-attention layer cannot be read token by token")
+    separator = 1 + copies.size_a  # START, A, then SEP: the state after it holds A alone
+    copy_cols = separator + 1 + swapped_index(copies, swap_at)  # B starts right after SEP
+    device = model_device(model)
+    out = []
+    with evaluating(model), torch.no_grad():
+        for start in range(0, copies.num_examples, batch_size):
+            ids = torch.tensor(copies.inputs[start : start + batch_size], device=device)
+            cols = torch.tensor(copy_cols[start : start + batch_size], device=device)
+            swap = None if swap_at == "none" else cols
+            out.append(_last_logits(model, blocks, linear, ids, separator, swap).double().cpu().numpy())
+    return np.concatenate(out)
+
+
+def _last_logits(
+    model: LanguageModel,
+    blocks: list,
+    linear: list[bool],
+    ids: torch.Tensor,
+    separator: int,
+    copy_cols: torch.Tensor | None,
+) -> torch.Tensor:
+    """ids [B, T] read token by token -> the logits [B, V] at the last column; with ``copy_cols``
+    [B] the swap at those columns."""
+    states = model.init_state(ids.shape[0], device=ids.device)
+    after_first: list | None = None
+    h = None
+    for t in range(ids.shape[1]):
+        h = model.embedding(ids[:, t])
+        here = None if copy_cols is None or after_first is None else (copy_cols == t)
+        new = []
+        for i, (block, state) in enumerate(zip(blocks, states, strict=True)):
+            x = block.norm1(h)
+            y, state = block.mixer.step(x, state)
+            if here is not None and linear[i] and bool(here.any()):
+                y_first, _ = block.mixer.step(x, after_first[i])  # A alone, plus this token
+                y = torch.where(here[:, None], y_first, y)
+            h = block._mlp(h + y)
+            new.append(state)
+        states = new
+        if t == separator:
+            after_first = list(states)
+    assert h is not None
+    return model._head(h)

@@ -1,0 +1,91 @@
+"""The swap of the linear-attention states at the shared token's copy: the unchanged token-by-token
+read is the parallel forward; the swap changes exactly the examples it can change; bad input is
+refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synthetic.analysis.first_set_read import (
+    answers_with_first_set_read,
+    logits_with_first_set_read,
+    swapped_index,
+)
+from synthetic.analysis.readout import final_logits
+from synthetic.analysis.sd_layout import SharedCopies, segments_of, shared_copies
+from synthetic.model import ModelConfig, build_model
+from synthetic.tasks import DataConfig, build_split
+
+VOCAB = 48
+BASED = {"kind": "based", "feature_dim": 4}
+
+
+def _copies(a: int, b: int, n: int = 24, seed: int = 0, passes: int = 1) -> SharedCopies:
+    segments = [{"size_a": a, "size_b": b, "num_examples": n}]
+    cfg = DataConfig(task="sd", vocab_size=VOCAB, passes=passes, seed=seed, train_segments=segments,
+                     test_segments=segments)  # fmt: skip
+    return shared_copies(segments_of(build_split(cfg, "test"))[0])
+
+
+def _model(seed: int, pattern: list | None = None, **kw: object) -> torch.nn.Module:
+    pattern = pattern or ["base_conv", BASED]
+    cfg = ModelConfig(d_model=16, n_layers=len(pattern), pattern=pattern, **kw)
+    return build_model(cfg, VOCAB, seed=seed).double()
+
+
+@settings(max_examples=10, deadline=None)
+@given(a=st.integers(1, 5), extra=st.integers(1, 6), seed=st.integers(0, 50))
+def test_the_unchanged_read_is_the_parallel_forward(a: int, extra: int, seed: int) -> None:
+    """swap_at="none": token by token, the logits of the model's forward (fp64)."""
+    copies = _copies(a, a + extra, seed=seed)
+    model = _model(seed)
+    want = final_logits(model, copies.inputs, copies.prefix_len)
+    got = logits_with_first_set_read(model, copies, swap_at="none", batch_size=7)
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-9)
+    assert np.array_equal(answers_with_first_set_read(model, copies, swap_at="none"), want.argmax(1))
+
+
+@pytest.mark.parametrize("where", ["copy", "other"])
+def test_the_swap_changes_exactly_the_examples_whose_swapped_token_follows_b_tokens(where: str) -> None:
+    """Two linear-attention layers: the swapped output at the chosen B token enters the second
+    layer's state, so the answer's logits change unless that token is B's first (then the state
+    after the separator is the current state). The model and its mode are left as they were."""
+    copies = _copies(3, 8, n=60, seed=2)
+    model = _model(5, [BASED, BASED])
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    none = logits_with_first_set_read(model, copies, swap_at="none")
+    swapped = logits_with_first_set_read(model, copies, swap_at=where)
+    index = swapped_index(copies, where)
+    assert where == "copy" or not np.array_equal(index, copies.second_index)
+    same = np.isclose(swapped, none, rtol=0, atol=1e-12).all(axis=1)
+    assert np.array_equal(same, index == 0) and same.any() and not same.all()
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_single_linear_attention_layer_never_changes_the_answer() -> None:
+    """One layer, no MLP: its state holds the embeddings, which the swap does not touch, so the
+    answer's logits are the same with or without it."""
+    copies = _copies(3, 8, n=30, seed=4)
+    model = _model(3, [BASED], mlp=False)
+    none = logits_with_first_set_read(model, copies, swap_at="none")
+    assert np.allclose(logits_with_first_set_read(model, copies, swap_at="copy"), none, rtol=0, atol=1e-12)
+
+
+def test_bad_input_is_refused() -> None:
+    copies = _copies(3, 6)
+    with pytest.raises(ValueError, match="swap_at='both'; allowed: copy, other, none"):
+        answers_with_first_set_read(_model(0), copies, swap_at="both")
+    with pytest.raises(ValueError, match="no linear-attention layer"):
+        answers_with_first_set_read(_model(0, ["base_conv", "base_conv"]), copies)
+    noncausal = _model(0, ["base_conv", {"kind": "based", "feature_dim": 4, "causal": False}])
+    with pytest.raises(ValueError, match="non-causal linear-attention layer"):
+        answers_with_first_set_read(noncausal, copies)
+    with pytest.raises(ValueError, match="passes=2"):
+        answers_with_first_set_read(_model(0), _copies(3, 6, passes=2))
+    with pytest.raises(ValueError, match="batch_size"):
+        answers_with_first_set_read(_model(0), copies, batch_size=0)

@@ -1,0 +1,42 @@
+"""bench/first_set_read.py on a smoke sweep that kept its weights."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.first_set_read import WAYS, main  # noqa: E402
+from synthetic.sweep import run_sweep  # noqa: E402
+
+
+def test_rows_per_model_slice_way_and_quarter(tmp_path: Path) -> None:
+    """Only the causal model is read (the recurrent form reads left to right); every way covers
+    the same examples; the swap at the copy and at another token are real reads (accuracies in
+    [0, 1])."""
+    only = lambda c: c.variant in ("Based (causal)", "Based (non-causal)")  # noqa: E731
+    run_sweep("sd_order", "smoke", results_dir=tmp_path, progress=False, only=only, save_models=True)
+    out = tmp_path / "swap.csv"
+    args = ["--results", str(tmp_path), "--profile", "smoke", "--slices", "2,6", "--examples", "40"]
+    assert main([*args, "--quarters", "2", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert set(table.variant) == {"Based (causal)"} and set(table.way) == set(WAYS)
+    assert set(table.slice) == {"A=2,B=6"} and set(table.quarter) == {0, 1}
+    per_way = table.groupby("way").n.sum()
+    assert per_way.nunique() == 1 and 0 < per_way.iloc[0] <= 40
+    assert table.accuracy.dropna().between(0, 1).all()
+    assert set(table.mechanism) <= {"checks", "counts", "not analysed"}
+    with pytest.raises(SystemExit):
+        main([*args[:4], "--slices", "6,2"])  # not short-first: refused by the parser
+
+
+def test_no_kept_weights_is_a_clear_stop(tmp_path: Path) -> None:
+    only = lambda c: c.variant == "Based (causal)"  # noqa: E731
+    run_sweep("sd_order", "smoke", results_dir=tmp_path, progress=False, only=only)
+    with pytest.raises(SystemExit, match="no kept weights of a causal model"):
+        main(["--results", str(tmp_path), "--profile", "smoke", "--out", str(tmp_path / "x.csv")])
