@@ -11,7 +11,8 @@ from their state after the separator (:func:`synthetic.analysis.first_set_read.a
 One row per model, slice, way and quarter of B that holds the copy: examples and accuracy
 (binomial s.e. sqrt(acc (1 - acc) / n)), with the model's ``mechanism`` from its record. Prints
 per variant, mechanism and way the mean accuracy by quarter and the fall from the first quarter to
-the last. About 40 s a d_model 48 model on a 2-core CPU with the defaults.
+the last, then per model (accuracy, fall) the mean ± s.e. over models; ``--summarize CSV`` prints
+that from a CSV it wrote. About 50-90 s a d_model 48 model on a 2-core CPU with the defaults.
 """
 
 from __future__ import annotations
@@ -50,6 +51,26 @@ def _slice(text: str) -> tuple[int, int]:
     return a, b
 
 
+def summarize(out: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, mechanism, way): models, and the mean ± s.e. over models of each model's
+    accuracy (all its examples of the chosen slices) and of its fall from B's first part to its
+    last (mean over the slices)."""
+    last = out.quarter.max()
+    keys = ["variant", "mechanism", "way", "config_hash"]
+    rows = []
+    for key, one in out.groupby(keys):
+        acc = float((one.accuracy * one.n).sum() / one.n.sum())
+        first = one[one.quarter == 0].set_index("slice").accuracy
+        fall = float((first - one[one.quarter == last].set_index("slice").accuracy).mean())
+        rows.append((*key, acc, fall))
+    per_model = pd.DataFrame(rows, columns=[*keys, "accuracy", "fall"])
+    table = per_model.groupby(keys[:-1]).agg(
+        models=("config_hash", "nunique"), accuracy=("accuracy", "mean"), accuracy_se=("accuracy", "sem"),
+        fall=("fall", "mean"), fall_se=("fall", "sem"),
+    )  # fmt: skip
+    return table.reset_index()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results", help="results folder")
@@ -59,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quarters", type=int, default=4, help="parts of B")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="figures/data/sd_first_set_read_checking.csv")
+    parser.add_argument("--summarize", type=Path, help="measure nothing: print the summary of this CSV")
     args = parser.parse_args(argv)
+    if args.summarize is not None:
+        print(summarize(pd.read_csv(args.summarize)).round(3).to_string(index=False))
+        return 0
     check_int("examples", args.examples, 1)
     check_int("quarters", args.quarters, 1)
     path = results_path(args.results, "sd_order", args.profile)
@@ -112,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     means = out.pivot_table(index=["variant", "mechanism", "way"], columns="quarter", values="accuracy")
     means["fall"] = means[0] - means[args.quarters - 1]
     print(means.round(3).to_string())
+    print(summarize(out).round(3).to_string(index=False))
     print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")
     return 0
 

@@ -25,6 +25,8 @@ from synthetic.plots.common import FigureContext, save_figure
 SOURCE = "sd_accuracy_by_position_checking.csv"
 #: the same models in eighths of each set (``--quarters 8``): |B| = 256 and 768 line up
 SOURCE_EIGHTHS = "sd_accuracy_by_position_checking_eighths.csv"
+#: the causal models read with the copy's linear-attention read swapped (``bench/first_set_read.py``)
+SOURCE_SWAP = "sd_first_set_read_checking.csv"
 MIN_LONG = 256  # the long set of a plotted slice has at least this many tokens
 
 
@@ -33,8 +35,9 @@ def load_positions(ctx: FigureContext, source: str = SOURCE) -> pd.DataFrame:
     path = ctx.data_dir / source
     if not path.exists():
         parts = " --quarters 8 --min-size 256" if source == SOURCE_EIGHTHS else ""
+        script = "first_set_read.py" if source == SOURCE_SWAP else "accuracy_by_position.py"
         raise FileNotFoundError(
-            f"no {path}: run `python bench/accuracy_by_position.py --profile checking{parts} --out {path}` "
+            f"no {path}: run `python bench/{script} --profile checking{parts} --out {path}` "
             "where the checking profile's weights are kept"
         )
     return pd.read_csv(path)
@@ -176,4 +179,52 @@ def build_before_after(ctx: FigureContext) -> None:
     save_figure(draw_before_after(table), "sd_checking_before_after", table, ctx)
 
 
-FIGURES = {"sd_checking_by_position": build_positions, "sd_checking_before_after": build_before_after}
+def swap_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, mechanism, way, quarter of B): models, and the mean ± s.e. over models of each
+    model's accuracy in that quarter (its examples of all the slices pooled)."""
+    keys = ["variant", "mechanism", "way", "quarter"]
+    pooled = rows.assign(right=rows.accuracy * rows.n).groupby([*keys, "config_hash"])[["right", "n"]].sum()
+    per_model = (pooled.right / pooled.n).rename("accuracy").reset_index()
+    table = per_model.groupby(keys).accuracy.agg(["mean", "sem", "count"])
+    return table.rename(columns={"mean": "accuracy", "sem": "se", "count": "models"}).reset_index()
+
+
+def draw_swap(table: pd.DataFrame) -> plt.Figure:
+    """The figure of a :func:`swap_table`: one panel per (variant, mechanism), one line per way."""
+    panels = sorted(set(zip(table.variant, table.mechanism, strict=True)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False, sharey=True)
+    ways = list(dict.fromkeys(table.way))
+    colors = dict(zip(ways, sns.color_palette("tab10"), strict=False))
+    for ax, (variant, mechanism) in zip(axes[0], panels, strict=True):
+        sub = table[(table.variant == variant) & (table.mechanism == mechanism)]
+        for way in ways:
+            one = sub[sub.way == way].sort_values("quarter")
+            ax.errorbar(one.quarter + 1, one.accuracy, yerr=one.se, marker="o", ms=3, capsize=2,
+                        color=colors[way], label=way)  # fmt: skip
+        models = int(sub.models.max()) if len(sub) else 0
+        ax.set_title(f"{variant}, {mechanism} ({models} models)", fontsize=9)
+        ax.set_xlabel("quarter of B (second) holding the shared token", fontsize=8)
+        ax.set_xticks(sorted(int(q) + 1 for q in sub.quarter.unique()))
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("accuracy")
+    fig.suptitle(
+        "SD, paper scale (d_model 48, f = 24, checking profile), short-first slices with a long B: "
+        "the copy's linear-attention read as trained,\nor from the state after the first set alone "
+        "(at the copy; at another B token, the control); mean over models ± s.e.",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def build_swap(ctx: FigureContext) -> None:
+    table = swap_table(load_positions(ctx, SOURCE_SWAP))
+    save_figure(draw_swap(table), "sd_checking_first_set_read", table, ctx)
+
+
+FIGURES = {
+    "sd_checking_by_position": build_positions,
+    "sd_checking_before_after": build_before_after,
+    "sd_checking_first_set_read": build_swap,
+}

@@ -14,11 +14,14 @@ from synthetic.plots.common import FigureContext
 from synthetic.plots.positions import (
     SOURCE,
     SOURCE_EIGHTHS,
+    SOURCE_SWAP,
     before_after_table,
     build_before_after,
     build_positions,
+    build_swap,
     model_falls,
     position_table,
+    swap_table,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -144,3 +147,42 @@ def test_the_committed_eighths_redraw(tmp_path: Path) -> None:
     assert len(causal) == 5 and (causal.s_before > causal.s_after).all()
     noncausal = table[(table.variant == "Based (non-causal)") & (table.mechanism == "checks")]
     assert len(noncausal) == 6 and ((noncausal.s_before - noncausal.s_after).abs() < 0.02).all()
+
+
+def test_swap_table_pools_each_models_slices_then_averages_models(tmp_path: Path) -> None:
+    """Per model and quarter the accuracy over its examples of all slices; then mean and s.e. over
+    models; the figure from the CSV."""
+    rows = pd.DataFrame(
+        [
+            {"config_hash": m, "variant": "Based (causal)", "mechanism": "checks", "way": w, "slice": sl,
+             "quarter": 0, "n": n, "accuracy": acc}
+            for m, w, sl, n, acc in [
+                ("m1", "as trained", "s1", 100, 0.5), ("m1", "as trained", "s2", 300, 0.9),
+                ("m2", "as trained", "s1", 100, 0.2), ("m2", "as trained", "s2", 100, 0.4),
+            ]
+        ]
+    )  # fmt: skip
+    table = swap_table(rows).iloc[0]
+    assert table.models == 2 and table.accuracy == pytest.approx((0.8 + 0.3) / 2)
+    assert table.se == pytest.approx(np.std([0.8, 0.3], ddof=1) / np.sqrt(2))
+    ctx = FigureContext(out_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"first_set_read\.py"):
+        build_swap(ctx)
+    ctx.data_dir.mkdir()
+    rows.to_csv(ctx.data_dir / SOURCE_SWAP, index=False)
+    build_swap(ctx)
+    assert (tmp_path / "sd_checking_first_set_read.png").exists()
+
+
+def test_the_committed_swap_redraws(tmp_path: Path) -> None:
+    """README: reading the copy against the state after the first set alone lifts the causal
+    checking models to >= 0.85 in every quarter of B; the same swap at another B token does not."""
+    ctx = FigureContext(out_dir=tmp_path)
+    ctx.data_dir.mkdir()
+    shutil.copy(ROOT / "figures" / "data" / SOURCE_SWAP, ctx.data_dir / SOURCE_SWAP)
+    build_swap(ctx)
+    table = pd.read_csv(ctx.data_dir / "sd_checking_first_set_read.csv")
+    checks = table[table.mechanism == "checks"].set_index(["way", "quarter"]).accuracy
+    assert (checks["copy reads A alone"] >= 0.85).all()
+    assert (checks["copy reads A alone"] > checks["as trained"]).all()
+    assert (checks["other token reads A alone"] < checks["as trained"]).all()
