@@ -113,7 +113,7 @@ def _last_logits(
         for i, (block, state) in enumerate(zip(blocks, states, strict=True)):
             x = block.norm1(h)
             y, state = block.mixer.step(x, state)
-            if here is not None and linear[i] and bool(here.any()):
+            if here is not None and after_first is not None and linear[i] and bool(here.any()):
                 y_first, _ = block.mixer.step(x, after_first[i])  # A alone, plus this token
                 y = torch.where(here[:, None], y_first, y)
             h = block._mlp(h + y)

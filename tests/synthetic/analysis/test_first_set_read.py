@@ -17,7 +17,7 @@ from synthetic.analysis.first_set_read import (
 )
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import SharedCopies, segments_of, shared_copies
-from synthetic.model import ModelConfig, build_model
+from synthetic.model import LanguageModel, ModelConfig, build_model
 from synthetic.tasks import DataConfig, build_split
 
 VOCAB = 48
@@ -31,9 +31,9 @@ def _copies(a: int, b: int, n: int = 24, seed: int = 0, passes: int = 1) -> Shar
     return shared_copies(segments_of(build_split(cfg, "test"))[0])
 
 
-def _model(seed: int, pattern: list | None = None, **kw: object) -> torch.nn.Module:
+def _model(seed: int, pattern: list | None = None, mlp: bool = True) -> LanguageModel:
     pattern = pattern or ["base_conv", BASED]
-    cfg = ModelConfig(d_model=16, n_layers=len(pattern), pattern=pattern, **kw)
+    cfg = ModelConfig(d_model=16, n_layers=len(pattern), pattern=pattern, mlp=mlp)
     return build_model(cfg, VOCAB, seed=seed).double()
 
 
