@@ -19,6 +19,8 @@ keeps its own state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -28,7 +30,13 @@ from synthetic.layers.linear_attention import TaylorLinearAttention
 from synthetic.model import LanguageModel
 from synthetic.tasks._checks import check_int
 
-__all__ = ["SWAP_AT", "answers_with_first_set_read", "logits_with_first_set_read", "swapped_index"]
+__all__ = [
+    "SWAP_AT",
+    "answers_with_first_set_read",
+    "linear_attention_layers",
+    "logits_with_first_set_read",
+    "swapped_index",
+]
 
 
 #: where the swap happens: at the shared token's copy in B, at another B token (the control: the
@@ -44,16 +52,32 @@ def swapped_index(copies: SharedCopies, swap_at: str) -> np.ndarray:
     return copies.second_index
 
 
+def linear_attention_layers(model: LanguageModel) -> list[int]:
+    """The indices of the model's blocks whose mixer is a linear-attention layer."""
+    return [i for i, b in enumerate(model._block_list) if isinstance(b.mixer, TaylorLinearAttention)]
+
+
 def answers_with_first_set_read(
-    model: LanguageModel, copies: SharedCopies, *, swap_at: str = "copy", batch_size: int = 256
+    model: LanguageModel,
+    copies: SharedCopies,
+    *,
+    swap_at: str = "copy",
+    layers: Sequence[int] | None = None,
+    batch_size: int = 256,
 ) -> np.ndarray:
     """The model's answer (argmax of :func:`logits_with_first_set_read`) for every example:
     int64 ``[n_ex]``."""
-    return logits_with_first_set_read(model, copies, swap_at=swap_at, batch_size=batch_size).argmax(1)
+    logits = logits_with_first_set_read(model, copies, swap_at=swap_at, layers=layers, batch_size=batch_size)
+    return logits.argmax(1)
 
 
 def logits_with_first_set_read(
-    model: LanguageModel, copies: SharedCopies, *, swap_at: str = "copy", batch_size: int = 256
+    model: LanguageModel,
+    copies: SharedCopies,
+    *,
+    swap_at: str = "copy",
+    layers: Sequence[int] | None = None,
+    batch_size: int = 256,
 ) -> np.ndarray:
     """The model's logits at the last column for every example of a one-pass SD segment:
     float64 ``[n_ex, V]`` (computed in the model's dtype).
@@ -62,10 +86,13 @@ def logits_with_first_set_read(
     linear-attention layers read from their state after the separator (see the module docstring);
     ``other``: the same at another token of B, |B| // 2 places from the copy (cyclically; for
     |B| = 1 the copy itself), which the check does not need; ``none``: the prompt read token by
-    token unchanged (equal to the parallel forward up to rounding).
+    token unchanged (equal to the parallel forward up to rounding). ``layers``: the block indices
+    whose read is swapped (:func:`linear_attention_layers`; default all of them), to find which
+    layer's state the check needs clean.
 
-    Raises ValueError for a multi-pass segment or a model with no linear-attention layer, and for
-    a non-causal linear-attention layer (its output is not a left-to-right read)."""
+    Raises ValueError for a multi-pass segment, a model with no linear-attention layer, a layer
+    index that is not one, and a non-causal linear-attention layer (its output is not a
+    left-to-right read)."""
     check_int("batch_size", batch_size)
     if copies.num_examples == 0:
         raise ValueError(f"segment {copies.name} has no examples")
@@ -74,11 +101,16 @@ def logits_with_first_set_read(
     if copies.passes != 1:
         raise ValueError(f"copies.passes={copies.passes}: the swap is defined for one-pass prompts only")
     blocks = model._block_list
-    linear = [isinstance(b.mixer, TaylorLinearAttention) for b in blocks]
-    if not any(linear):
+    available = linear_attention_layers(model)
+    if not available:
         raise ValueError("the model has no linear-attention layer whose state could be swapped")
-    for block, is_linear in zip(blocks, linear, strict=True):
-        if is_linear and not getattr(block.mixer, "causal", True):
+    chosen = available if layers is None else list(layers)
+    wrong = [i for i in chosen if i not in available]
+    if wrong or not chosen:
+        raise ValueError(f"layers={list(chosen)}; allowed: a non-empty subset of {available}")
+    swapped = [i in chosen for i in range(len(blocks))]
+    for i in available:
+        if not getattr(blocks[i].mixer, "causal", True):
             raise ValueError("a non-causal linear-attention layer cannot be read token by token")
     separator = 1 + copies.size_a  # START, A, then SEP: the state after it holds A alone
     copy_cols = separator + 1 + swapped_index(copies, swap_at)  # B starts right after SEP
@@ -89,14 +121,14 @@ def logits_with_first_set_read(
             ids = torch.tensor(copies.inputs[start : start + batch_size], device=device)
             cols = torch.tensor(copy_cols[start : start + batch_size], device=device)
             swap = None if swap_at == "none" else cols
-            out.append(_last_logits(model, blocks, linear, ids, separator, swap).double().cpu().numpy())
+            out.append(_last_logits(model, blocks, swapped, ids, separator, swap).double().cpu().numpy())
     return np.concatenate(out)
 
 
 def _last_logits(
     model: LanguageModel,
     blocks: list,
-    linear: list[bool],
+    swapped: list[bool],
     ids: torch.Tensor,
     separator: int,
     copy_cols: torch.Tensor | None,
@@ -113,7 +145,7 @@ def _last_logits(
         for i, (block, state) in enumerate(zip(blocks, states, strict=True)):
             x = block.norm1(h)
             y, state = block.mixer.step(x, state)
-            if here is not None and after_first is not None and linear[i] and bool(here.any()):
+            if here is not None and after_first is not None and swapped[i] and bool(here.any()):
                 y_first, _ = block.mixer.step(x, after_first[i])  # A alone, plus this token
                 y = torch.where(here[:, None], y_first, y)
             h = block._mlp(h + y)

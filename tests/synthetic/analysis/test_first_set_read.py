@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from synthetic.analysis.first_set_read import (
     answers_with_first_set_read,
+    linear_attention_layers,
     logits_with_first_set_read,
     swapped_index,
 )
@@ -76,6 +77,19 @@ def test_a_single_linear_attention_layer_never_changes_the_answer() -> None:
     assert np.allclose(logits_with_first_set_read(model, copies, swap_at="copy"), none, rtol=0, atol=1e-12)
 
 
+def test_only_layers_below_the_last_can_carry_the_swap_to_the_answer() -> None:
+    """[Based, Based]: the last block's output at the copy reaches no later state, so swapping it
+    alone changes nothing, and swapping the first alone is the whole swap (exactly)."""
+    copies = _copies(3, 8, n=40, seed=6)
+    model = _model(7, [BASED, BASED])
+    assert linear_attention_layers(model) == [0, 1]
+    none = logits_with_first_set_read(model, copies, swap_at="none")
+    both = logits_with_first_set_read(model, copies)
+    assert np.array_equal(logits_with_first_set_read(model, copies, layers=[1]), none)
+    assert np.array_equal(logits_with_first_set_read(model, copies, layers=[0]), both)
+    assert not np.array_equal(both, none)
+
+
 def test_bad_input_is_refused() -> None:
     copies = _copies(3, 6)
     with pytest.raises(ValueError, match="swap_at='both'; allowed: copy, other, none"):
@@ -87,5 +101,7 @@ def test_bad_input_is_refused() -> None:
         answers_with_first_set_read(noncausal, copies)
     with pytest.raises(ValueError, match="passes=2"):
         answers_with_first_set_read(_model(0), _copies(3, 6, passes=2))
+    with pytest.raises(ValueError, match=r"layers=\[0\]; allowed: a non-empty subset of \[1\]"):
+        answers_with_first_set_read(_model(0), copies, layers=[0])
     with pytest.raises(ValueError, match="batch_size"):
         answers_with_first_set_read(_model(0), copies, batch_size=0)
