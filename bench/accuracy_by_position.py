@@ -37,13 +37,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.kept_models import kept_runs, with_run_columns
 from synthetic.analysis.positions import position_part, prefix_and_suffix_slopes
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import segments_of, shared_copies
-from synthetic.config import RunConfig
 from synthetic.ensemble import load_splits
 from synthetic.plots.mechanism import label_mechanisms, run_mechanisms
-from synthetic.results import ResultsStore, load_model, results_path
+from synthetic.results import load_model, results_path
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
@@ -95,18 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     known = run_mechanisms(path)
     frames = []
-    for run, rec in sorted(ResultsStore(path).latest().items()):
-        if rec.get("status") != "ok" or not rec.get("model_file"):
-            continue
-        cfg = RunConfig.model_validate(rec["config"])
+    for run, rec, cfg in kept_runs(path):
         summary = cfg.summary()
         model = load_model(rec, args.results, device=args.device)
         _, test = load_splits(cfg.data)
         table = pd.DataFrame(by_position(model, test, args.min_size, args.quarters))
-        columns = (("mechanism", known[run]), ("config_hash", run), ("variant", summary["variant"]),
-                   ("seed", summary["seed"]))  # fmt: skip
-        for key, value in columns:
-            table.insert(0, key, value)
+        table = with_run_columns(table, run, cfg, known[run])
         frames.append(table)
         pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept if a later model is cut off
         print(f"{summary['variant']} seed {summary['seed']}: {len(table)} rows", flush=True)

@@ -28,14 +28,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.kept_models import kept_runs, with_run_columns
 from synthetic.analysis.first_set_read import answers_with_first_set_read
 from synthetic.analysis.positions import position_part
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import segments_of, shared_copies
-from synthetic.config import RunConfig
 from synthetic.ensemble import load_splits
 from synthetic.plots.mechanism import run_mechanisms
-from synthetic.results import ResultsStore, load_model, results_path
+from synthetic.results import load_model, results_path
 from synthetic.tasks._checks import check_int
 
 WAYS = ("as trained", "copy reads A alone", "other token reads A alone")
@@ -90,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     path = results_path(args.results, "sd_order", args.profile)
     known = run_mechanisms(path)
     frames = []
-    for run, rec in sorted(ResultsStore(path).latest().items()):
-        if rec.get("status") != "ok" or not rec.get("model_file"):
-            continue
-        cfg = RunConfig.model_validate(rec["config"])
+    for run, rec, cfg in kept_runs(path):
         summary = cfg.summary()
         if "non-causal" in summary["variant"]:
             continue  # the recurrent form reads left to right
@@ -123,10 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({"slice": copies.name, "size_a": copies.size_a, "size_b": copies.size_b,
                                  "way": way, "quarter": q, "n": int(chosen.sum()),
                                  "accuracy": accuracy})  # fmt: skip
-        table = pd.DataFrame(rows)
-        for key, value in (("mechanism", known[run]), ("config_hash", run), ("variant", summary["variant"]),
-                           ("seed", summary["seed"])):  # fmt: skip
-            table.insert(0, key, value)
+        table = with_run_columns(pd.DataFrame(rows), run, cfg, known[run])
         frames.append(table)
         pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept if a later model is cut off
         took = time.perf_counter() - start

@@ -1,6 +1,8 @@
 """Analyses of a committed sweep's kept models, for the bench scripts that read them
-(``sd_distractor_side.py``, ``sd_placed_positions.py``): find every ok run with kept weights, run
-an analysis on its model and its own test split, and write the rows with a summary.
+(``sd_distractor_side.py``, ``sd_placed_positions.py``; ``accuracy_by_position.py`` and
+``first_set_read.py`` use :func:`kept_runs` and :func:`with_run_columns`): find every ok run with
+kept weights, run an analysis on its model and its own test split, and write the rows with a
+summary.
 
 Reads the runs' saved weights (``models/<config_hash>.safetensors``, kept by the sweep) and never
 trains.
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic.config import RunConfig
-from synthetic.record import table_row
+from synthetic.record import RunRecord, table_row
 from synthetic.results import ResultsStore, load_model
 from synthetic.tasks import build_split
 from synthetic.tasks.data import SplitData
@@ -44,6 +46,24 @@ def kept_records(path: Path, task: str) -> list[dict]:
         if kind != task:
             raise SystemExit(f"run {record['config_hash']} is task {kind!r}, not {task}")
     return kept
+
+
+def kept_runs(path: Path) -> Iterator[tuple[str, RunRecord, RunConfig]]:
+    """(config hash, latest record, config) of every ok run with kept weights in the runs.jsonl
+    ``path``, by config hash; nothing when there is none (the caller says what to do)."""
+    for run, record in sorted(ResultsStore(path).latest().items()):
+        if record.get("status") == "ok" and record.get("model_file"):
+            yield run, record, RunConfig.model_validate(record["config"])
+
+
+def with_run_columns(table: pd.DataFrame, run: str, cfg: RunConfig, mechanism: str) -> pd.DataFrame:
+    """``table`` with ``seed``, ``variant``, ``config_hash`` and ``mechanism`` as its first
+    columns (in that order), the same on every row."""
+    summary = cfg.summary()
+    for key, value in (("mechanism", mechanism), ("config_hash", run), ("variant", summary["variant"]),
+                       ("seed", summary["seed"])):  # fmt: skip
+        table.insert(0, key, value)
+    return table
 
 
 def read_each(path: Path, task: str, analyse: Analysis) -> pd.DataFrame:
