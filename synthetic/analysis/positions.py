@@ -59,6 +59,13 @@ def position_summary(table: pd.DataFrame, quarters: int = 4) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[keep]
 
 
+def short_first_second_set(rows: pd.DataFrame, min_size: int) -> pd.DataFrame:
+    """The rows of set B in short-first slices whose B has at least ``min_size`` tokens: where a
+    one-pass check against A meets B's tokens one by one."""
+    check_int("min_size", min_size, 1)
+    return rows[(rows.set == "B") & (rows.size_a < rows.size_b) & (rows.size_b >= min_size)]
+
+
 def fall_across_second_set(summary: pd.DataFrame, min_size: int = 256) -> pd.DataFrame:
     """Per run (``config_hash``; one run if the column is absent): how much accuracy falls from the
     first part of B to the last, over the short-first slices whose B has at least ``min_size``
@@ -68,9 +75,8 @@ def fall_across_second_set(summary: pd.DataFrame, min_size: int = 256) -> pd.Dat
 
     ``summary``: rows of :func:`position_summary` (with ``config_hash`` for several runs, as
     :func:`synthetic.results.load_mechanism` gives them)."""
-    check_int("min_size", min_size, 1)
     rows = summary if "config_hash" in summary else summary.assign(config_hash="")
-    chosen = rows[(rows.set == "B") & (rows.size_a < rows.size_b) & (rows.size_b >= min_size)]
+    chosen = short_first_second_set(rows, min_size)
     runs, out = [], []
     for run, part in chosen.groupby("config_hash", sort=True):
         falls, variances = [], []
@@ -111,9 +117,8 @@ def prefix_and_suffix_slopes(rows: pd.DataFrame, min_size: int = 256) -> pd.Data
     Only short-first slices with |B| >= ``min_size`` count. Columns of the result: ``config_hash``,
     ``slices``, ``matched`` (matched part pairs), ``fall_per_100``, ``s_after``, ``s_before``
     (accuracy per 100 tokens; ``s_after`` and ``s_before`` NaN without matched parts)."""
-    check_int("min_size", min_size, 1)
     column = "part" if "part" in rows.columns else "quarter"
-    b = rows[(rows.set == "B") & (rows.size_a < rows.size_b) & (rows.size_b >= min_size)].copy()
+    b = short_first_second_set(rows, min_size).copy()
     parts = b.groupby("config_hash")[column].transform("max") + 1
     uneven = b.size_b % parts != 0
     if uneven.any():
