@@ -42,7 +42,7 @@ from synthetic.analysis.positions import position_part, prefix_and_suffix_slopes
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import segments_of, shared_copies
 from synthetic.ensemble import load_splits
-from synthetic.plots.mechanism import label_mechanisms, run_mechanisms
+from synthetic.plots.mechanism import relabel_csv, run_mechanisms
 from synthetic.results import load_model, results_path
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
@@ -88,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     check_int("quarters", args.quarters, 1)
     path = results_path(args.results, "sd_order", args.profile)
     if args.label is not None:
-        labelled = label_mechanisms(pd.read_csv(args.label), path)
-        labelled.to_csv(args.label, index=False)
-        models = labelled.drop_duplicates("config_hash")
-        print(f"wrote {args.label}: {models.groupby(['variant', 'mechanism']).size().to_dict()} models")
+        print(f"wrote {args.label}: {relabel_csv(args.label, path)} models")
         return 0
     known = run_mechanisms(path)
     frames = []

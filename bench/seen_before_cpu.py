@@ -43,7 +43,7 @@ from synthetic.analysis import probe_first_set, seen_before_probe
 from synthetic.config import RunConfig
 from synthetic.ensemble import load_splits
 from synthetic.model import build_model
-from synthetic.plots.mechanism import label_mechanisms, run_mechanisms
+from synthetic.plots.mechanism import relabel_csv, run_mechanisms
 from synthetic.results import ResultsStore, load_mechanism, load_model, results_path
 
 KEEP = [
@@ -91,12 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = results_path(args.results, "sd_order", args.profile)
     if args.label is not None:
-        labelled = label_mechanisms(pd.read_csv(args.label), path)
-        if args.untrained:  # the CSV holds initial models: the trained run's label does not apply
-            labelled["mechanism"] = "untrained"
-        labelled.to_csv(args.label, index=False)
-        models = labelled.drop_duplicates("config_hash")
-        print(f"wrote {args.label}: {models.groupby(['variant', 'mechanism']).size().to_dict()} models")
+        counts = relabel_csv(args.label, path, untrained=bool(args.untrained))
+        print(f"wrote {args.label}: {counts} models")
         return 0
     known = run_mechanisms(path)
     records = ResultsStore(path).latest()

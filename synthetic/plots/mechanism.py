@@ -163,6 +163,19 @@ def label_mechanisms(table: pd.DataFrame, runs_file: str | Path) -> pd.DataFrame
     return table
 
 
+def relabel_csv(
+    csv: str | Path, runs_file: str | Path, *, untrained: bool = False
+) -> dict[tuple[str, str], int]:
+    """Rewrite the ``mechanism`` column of a per-model CSV (:func:`label_mechanisms`; ``untrained``:
+    the CSV holds the models the runs started from, all labelled ``untrained``) and return how
+    many models each (variant, mechanism) has."""
+    labelled = label_mechanisms(pd.read_csv(csv), runs_file)
+    if untrained:  # the trained run's label does not apply to its initial model
+        labelled["mechanism"] = "untrained"
+    labelled.to_csv(csv, index=False)
+    return labelled.drop_duplicates("config_hash").groupby(["variant", "mechanism"]).size().to_dict()
+
+
 def checking_pairs(
     by_slice: pd.DataFrame, by_order: pd.DataFrame, threshold: float = CHECKING_LOGITS
 ) -> pd.DataFrame:
