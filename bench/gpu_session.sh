@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|conv-tune|seen-before|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|compile|conv-tune|seen-before|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -21,6 +21,10 @@
 # each member's rows in up to 16 groups) and the graphed step with it on, times each MemberLinear
 # shape of the paper models at d_model 36 and 128 one way and the other (bench/member_linear.py),
 # then training with READTWICE_SPLIT_WGRAD=0 and 1 in the same call (ensembles of 8, paper shapes).
+# `compile` tries the step's forward and loss through torch.compile (READTWICE_COMPILE=1): dynamo's
+# graph breaks on the GPU, then replayed steps of ensembles of 8 with it off and on at one batch
+# shape (profile_step.py --pairs 1: the warm-up's wall time holds the compile) at d_model 36 / 128,
+# then the gpu-marked test that compiled graphs train as eager steps (every mixer).
 # `conv-tune` times the fused depthwise convolution's forward + backward for several backward
 # program counts and tile sizes against PyTorch's conv1d (bench/conv_backward.py; about 2 minutes).
 # `seen-before` runs, on the GPU, every kept model of the checking profile (carry
@@ -242,6 +246,23 @@ if [[ $what == split-wgrad ]]; then
       --variants "${variants[@]}" --members 8 --steps ${STEPS:-300} --repeats 1 --ensembles-only \
       --out "$out/split${split}_$round" "$@" 2>&1 | tee -a "$out/split_wgrad_bench.log" | grep -v "^ *$" | tail -8
   done; done  # returns 7 files: 2 logs, member_linear_cuda.csv, 4 throughput CSVs (8 is the limit)
+fi
+
+if [[ $what == compile ]]; then
+  for v in "Based (causal)" "Based (non-causal)"; do
+    READTWICE_COMPILE=1 python3 bench/profile_step.py --variant "$v" --d-model 128 --f 24 --pairs 1 --explain \
+      2>&1 | tee -a "$out/compile.log" | grep -v "^ *$" | tail -12
+  done
+  for shape in "Based (causal)|36|4" "Based (causal)|128|24" "Based (non-causal)|128|24"; do
+    IFS='|' read -r variant d f <<< "$shape"
+    for c in 0 1 0 1; do  # twice each, interleaved
+      READTWICE_COMPILE=$c python3 bench/profile_step.py --variant "$variant" --d-model "$d" --f "$f" --members 8 \
+        --pairs 1 --warmup ${WARMUP:-12} --steps ${STEPS:-50} --top 12 "$@" 2>&1 | tee -a "$out/compile.log" \
+        | grep -v "^ *$" | head -${TOP_LINES:-3}
+    done
+  done
+  READTWICE_AUTOTUNE=0 timeout ${TEST_S:-240} python3 -m pytest -v -rf --tb=short -p no:cacheprovider -m gpu \
+    tests/synthetic/test_step_graphs.py -k compiled 2>&1 | tee "$out/compile_tests.log" | tail -12
 fi
 
 if [[ $what == conv-tune ]]; then

@@ -1,7 +1,7 @@
 """Where a training step's GPU time goes: torch.profiler over steps of one ensemble.
 
     python bench/profile_step.py [--variant "Based (causal)"] [--d-model 36] [--f 4] [--members 8]
-                                 [--warmup 72] [--steps 24] [--top 15]
+                                 [--warmup 72] [--steps 24] [--top 15] [--pairs N] [--explain]
 
 Builds an ensemble at the paper profile's shapes (bench/train_throughput.py's configs), trains
 ``--warmup`` optimiser steps unprofiled (with CUDA graphs, the default on CUDA, every batch shape
@@ -15,11 +15,18 @@ READTWICE_TRAIN_STEP=eager: the same kernels, launched one by one) also prints e
 time a step grouped by where it was called: the innermost line of the package's code for the
 forward pass, the autograd node (``MulBackward0``, ...) for the backward pass; so the elementwise
 kernels of the graphed table can be traced to the lines of the model that run them.
+
+``--pairs N`` trains on the first N of the paper's 12 train pairs only (the same number of steps,
+so N = 1 is one batch shape): with READTWICE_COMPILE=1 each batch shape compiles once, and one
+shape keeps the warm-up short. The warm-up's wall time (compiles and captures included) is printed.
+``--explain`` prints what ``torch._dynamo.explain`` finds in the step's forward and loss on the first
+batch (compiled graphs, graph breaks and their reasons) and exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import sys
 import time
@@ -32,9 +39,11 @@ from torch.autograd import DeviceType
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.train_throughput import VARIANTS, run_config
-from synthetic.ensemble import _Ensemble, load_splits
+from synthetic.config import RunConfig
+from synthetic.devices import autocast, to_device
+from synthetic.ensemble import _Ensemble, _labelled_losses, _stack_batches, load_splits
 from synthetic.kernels.member_norm import fused_norm_enabled
-from synthetic.step_graphs import train_step_mode
+from synthetic.step_graphs import compile_enabled, train_step_mode
 
 
 def _caller(event: Any) -> str:
@@ -71,6 +80,35 @@ def by_source(events: list[Any], steps: int, top: int, *, device_time: bool = Tr
     return "\n".join(lines)
 
 
+def first_pairs(cfg: RunConfig, pairs: int) -> RunConfig:
+    """``cfg`` trained on its first ``pairs`` train segments only, with as many examples in all (so
+    as many optimiser steps)."""
+    d = cfg.model_dump()
+    segments = d["data"]["train_segments"]
+    if not 1 <= pairs <= len(segments):
+        raise SystemExit(f"--pairs {pairs}: expected 1 to {len(segments)} (the paper's train pairs)")
+    total = sum(s["num_examples"] for s in segments)
+    kept = segments[:pairs]
+    for s in kept:
+        s["num_examples"] = total // pairs
+    d["data"]["train_segments"] = kept
+    return RunConfig.model_validate(d)
+
+
+def explain(run: _Ensemble) -> None:
+    """Dynamo's graphs and graph breaks in the step's forward and loss, on the next batch."""
+    inputs, prefix_len, where = _stack_batches([next(m.batches)[1] for m in run.members])
+    dev = run.device
+    fn = functools.partial(_labelled_losses, run.model)
+    with autocast(dev, run.precision, cache=False):
+        found = torch._dynamo.explain(fn)(to_device(inputs, dev), to_device(prefix_len, dev), where.to(dev))
+    print(f"dynamo: {found.graph_count} graphs, {found.graph_break_count} graph breaks")
+    for reason in found.break_reasons:
+        frame = reason.user_stack[-1] if reason.user_stack else None
+        where_ = f"{frame.filename}:{frame.lineno}" if frame is not None else "?"
+        print(f"  break at {where_}: {reason.reason[:300]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", default="Based (causal)", choices=list(VARIANTS))
@@ -87,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also print the operators' GPU time by the line or autograd node that ran them (use with "
         "READTWICE_TRAIN_STEP=eager: a replayed graph has no operators)",
     )
+    parser.add_argument("--pairs", type=int, default=None, help="train on the first N train pairs only")
+    parser.add_argument("--explain", action="store_true", help="print dynamo's graph breaks and exit")
     args = parser.parse_args(argv)
     total = args.warmup + args.steps
     device = torch.device(args.device)
@@ -94,14 +134,21 @@ def main(argv: list[str] | None = None) -> int:
         run_config("paper", args.variant, args.d_model, args.f, s, total, args.device)
         for s in range(args.members)
     ]
+    if args.pairs is not None:
+        cfgs = [first_pairs(c, args.pairs) for c in cfgs]
     load_splits(cfgs[0].data)
     run = _Ensemble(cfgs, device, keep_models=False)
     if run.total_steps < total:
         raise SystemExit(f"the configs train {run.total_steps} steps, fewer than {total}")
+    if args.explain:
+        explain(run)
+        return 0
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    t_warm = time.perf_counter()
     for step in range(1, args.warmup + 1):
         run.train_step(step)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
+    warm_s = time.perf_counter() - t_warm
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
@@ -117,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     fused = int(fused_norm_enabled() and device.type == "cuda")
     print(
         f"{args.variant} d_model={args.d_model} f={args.f} K={args.members}: train_step="
-        f"{train_step_mode(device)} ({graphs} shapes graphed) fused_norm={fused}; {args.steps} steps "
-        f"profiled after {args.warmup}: GPU busy {busy / 1e3:.2f} ms a step, wall {wall * 1e3:.2f} ms "
+        f"{train_step_mode(device)} ({graphs} shapes graphed) fused_norm={fused} "
+        f"compile={int(compile_enabled())}; warm-up {args.warmup} steps {warm_s:.1f} s; {args.steps} steps "
+        f"profiled after it: GPU busy {busy / 1e3:.2f} ms a step, wall {wall * 1e3:.2f} ms "
         "a step (under the profiler)"
     )
     print(events.table(sort_by="self_device_time_total", row_limit=args.top, max_name_column_width=60))

@@ -44,7 +44,7 @@ import math
 import time
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,7 +58,7 @@ from synthetic.devices import autocast, describe_device, resolve_device, resolve
 from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
 from synthetic.model import LanguageModel, build_model
 from synthetic.optim import MemberAdamW, MemberHyper
-from synthetic.step_graphs import StepGraphs, train_step_mode
+from synthetic.step_graphs import StepGraphs, compile_enabled, compiled, train_step_mode
 from synthetic.tasks import Batch, DataConfig, SliceAccuracy, SplitData, build_split
 from synthetic.tasks.config import stable_digest
 
@@ -248,6 +248,14 @@ def _member_losses(logits: torch.Tensor, where: LabelPositions) -> torch.Tensor:
     return _member_ce_sums(logits, where) / where.valid.sum(1).clamp(min=1)
 
 
+def _labelled_losses(
+    model: StackedLanguageModel, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions
+) -> torch.Tensor:
+    """The training step's forward: inputs [K*B, T], prefix_len [K*B] -> each member's mean loss
+    [K] at its labelled positions (what ``READTWICE_COMPILE=1`` compiles)."""
+    return _member_losses(model.labelled_logits(inputs, prefix_len, where), where)
+
+
 # ------------------------------------------------------------------------------------- evaluation
 
 
@@ -379,6 +387,9 @@ class _Ensemble:
         self.steps_per_epoch = self.members[0].train_split.num_batches(tc.batch_size)
         self.total_steps = tc.epochs * self.steps_per_epoch
         self.optimizer = MemberAdamW(self.model, [_hyper(c, self.total_steps) for c in cfgs])
+        self.losses_of: Callable[..., torch.Tensor] = functools.partial(_labelled_losses, self.model)
+        if compile_enabled():
+            self.losses_of = compiled(self.losses_of)
         self.graphed = train_step_mode(self.device) == "graph"
         self.step_count = torch.zeros(1, dtype=torch.long, device=self.device)  # graphs' step count
         self.graphs = StepGraphs(self._step_body, self.device) if self.graphed else None
@@ -426,8 +437,7 @@ class _Ensemble:
         recorded (:mod:`synthetic.step_graphs`): no host synchronisation, the step count read on
         the device."""
         with autocast(self.device, self.precision, cache=not self.graphed):
-            logits = self.model.labelled_logits(inputs, prefix_len, where)
-        losses = _member_losses(logits, where)
+            losses = self.losses_of(inputs, prefix_len, where)
         self.model.zero_grad_()
         losses.sum().backward()
         if self.graphed:

@@ -20,6 +20,12 @@ A shape whose capture fails trains eagerly from then on, with one warning.
 
 Mode: the environment variable ``READTWICE_TRAIN_STEP`` = ``auto`` (default: graphs on CUDA,
 eager elsewhere), ``graph`` or ``eager``.
+
+Independently, ``READTWICE_COMPILE=1`` (default ``0``) runs the step's forward and loss through
+``torch.compile`` (:func:`compile_enabled`): Inductor fuses the passes over activations between the
+package's own kernels (casts, residual adds, the MLP's activation, the loss). Each batch shape (and
+each ensemble size, after members finish) compiles once, in the first of its eager warm-up steps;
+the graph then records the compiled kernels. Evaluation stays eager.
 """
 
 from __future__ import annotations
@@ -35,10 +41,23 @@ import torch
 from synthetic.devices import to_device
 from synthetic.members import LabelPositions
 
-__all__ = ["MODE_ENV", "STEP_MODES", "WARMUP_STEPS", "StepBody", "StepGraphs", "train_step_mode"]
+__all__ = [
+    "COMPILE_ENV",
+    "MODE_ENV",
+    "STEP_MODES",
+    "WARMUP_STEPS",
+    "StepBody",
+    "StepGraphs",
+    "compile_enabled",
+    "train_step_mode",
+]
 
 MODE_ENV = "READTWICE_TRAIN_STEP"
 STEP_MODES = ("auto", "graph", "eager")
+COMPILE_ENV = "READTWICE_COMPILE"
+#: compiled graphs dynamo keeps per function: the paper's 12 training shapes (24 with last partial
+#: batches) times the ensemble sizes left as members finish
+COMPILE_CACHE_LIMIT = 256
 #: eager steps of a batch shape before its graph is captured
 WARMUP_STEPS = 3
 
@@ -59,6 +78,27 @@ def train_step_mode(device: torch.device) -> str:
     if mode == "graph" and device.type != "cuda":
         raise ValueError(f"{MODE_ENV}=graph needs a CUDA device; this ensemble trains on {device}")
     return mode
+
+
+def compile_enabled() -> bool:
+    """Whether the training step's forward and loss run through ``torch.compile``
+    (``READTWICE_COMPILE`` = ``0``, the default, or ``1``)."""
+    value = os.environ.get(COMPILE_ENV, "0")
+    if value not in ("0", "1"):
+        raise ValueError(f"{COMPILE_ENV}={value!r}: expected 0 or 1")
+    return value == "1"
+
+
+def compiled(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``fn`` through ``torch.compile`` (static shapes: one compiled graph per batch shape), with
+    dynamo's per-function cache raised to :data:`COMPILE_CACHE_LIMIT` so that no shape of a run
+    falls back to eager for lack of room."""
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):  # the newer name, then the older
+        if hasattr(config, name):
+            setattr(config, name, max(getattr(config, name), COMPILE_CACHE_LIMIT))
+            break
+    return torch.compile(fn, dynamic=False)
 
 
 def _shape_key(inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> _ShapeKey:

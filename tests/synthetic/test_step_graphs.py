@@ -1,10 +1,12 @@
 """The training step as CUDA graphs (synthetic.step_graphs): the mode switch, and on a GPU the
-same training as eager steps."""
+same training as eager steps; the step's forward through torch.compile (READTWICE_COMPILE) trains
+as the eager one, on the CPU and (gpu-marked) inside the graphs."""
 
 from __future__ import annotations
 
 import gc
 import warnings
+from typing import Any
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ import torch
 from synthetic.ensemble import Outcome, train_ensemble
 from synthetic.members import LabelPositions
 from synthetic.record import metrics_of
-from synthetic.step_graphs import MODE_ENV, StepGraphs, train_step_mode
+from synthetic.step_graphs import COMPILE_ENV, MODE_ENV, StepGraphs, compile_enabled, train_step_mode
 from tests.synthetic.test_ensemble import MIXERS, cfg, in_order
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -37,12 +39,33 @@ def test_bad_modes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         StepGraphs(lambda *a: torch.zeros(1), torch.device("cpu"))
 
 
-def _train(monkeypatch: pytest.MonkeyPatch, mode: str, precision: str, mixer: str) -> list[Outcome]:
+def test_compile_is_off_by_default_and_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(COMPILE_ENV, raising=False)
+    assert not compile_enabled()
+    monkeypatch.setenv(COMPILE_ENV, "1")
+    assert compile_enabled()
+    monkeypatch.setenv(COMPILE_ENV, "yes")
+    with pytest.raises(ValueError, match=rf"{COMPILE_ENV}='yes'.*0 or 1"):
+        compile_enabled()
+
+
+def _train(
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    precision: str,
+    mixer: str,
+    *,
+    compile_step: bool = False,
+    device: str = "cuda",
+    epochs: int = 6,
+) -> list[Outcome]:
     monkeypatch.setenv(MODE_ENV, mode)
+    monkeypatch.setenv(COMPILE_ENV, "1" if compile_step else "0")
+    train: dict[str, Any] = {"device": device, "precision": precision, "epochs": epochs}
     cfgs = [
-        cfg(mixer, seed=0, device="cuda", precision=precision, epochs=6),
-        cfg(mixer, seed=1, device="cuda", precision=precision, epochs=6, lr=1e-2, early_stop_accuracy=1e-9),
-        cfg(mixer, seed=2, device="cuda", precision=precision, epochs=6, lr=5e-3),
+        cfg(mixer, seed=0, **train),
+        cfg(mixer, seed=1, **train, lr=1e-2, early_stop_accuracy=1e-9),
+        cfg(mixer, seed=2, **train, lr=5e-3),
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a failed capture warns: fail the test
@@ -61,6 +84,11 @@ def test_graphed_steps_train_as_eager_steps(
     and weights as eager steps, up to rounding."""
     eager = _train(monkeypatch, "eager", precision, mixer)
     graphed = _train(monkeypatch, "graph", precision, mixer)
+    _assert_same_training(eager, graphed, precision)
+
+
+def _assert_same_training(eager: list[Outcome], graphed: list[Outcome], precision: str) -> None:
+    """The same steps, histories and weights up to rounding (fp32: 1e-4; bf16: 3e-2)."""
     rtol, atol = (1e-4, 1e-5) if precision == "fp32" else (3e-2, 3e-2)
     # member 1 leaves at the first evaluation (step 3), so the others' graphs are captured anew
     assert [metrics_of(o.metrics)["steps"] for o in (eager[1], graphed[1]) if o.metrics] == [3, 3]
@@ -75,6 +103,27 @@ def test_graphed_steps_train_as_eager_steps(
             assert hg["test_loss"] == pytest.approx(he["test_loss"], rel=rtol, abs=atol)
         for (name, pe), (_, pg) in zip(e.model.named_parameters(), g.model.named_parameters(), strict=True):
             torch.testing.assert_close(pg.detach(), pe.detach(), rtol=rtol, atol=atol, msg=name)
+
+
+def test_compiled_step_trains_as_eager_step_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One mixer, two batch shapes, one member leaving at step 3 (a recompile for the two left):
+    the same histories and weights as the eager forward, up to fp32 rounding."""
+    torch._dynamo.reset()
+    eager = _train(monkeypatch, "eager", "fp32", "based", device="cpu", epochs=1)
+    compiled = _train(monkeypatch, "eager", "fp32", "based", device="cpu", epochs=1, compile_step=True)
+    _assert_same_training(eager, compiled, "fp32")
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize("mixer", sorted(MIXERS))
+def test_compiled_graphed_steps_train_as_eager_steps(monkeypatch: pytest.MonkeyPatch, mixer: str) -> None:
+    """Every mixer in bf16: graphs of the compiled forward train as eager steps (6 epochs, four
+    batch shapes, a member leaving at step 3), up to bf16 rounding."""
+    torch._dynamo.reset()
+    eager = _train(monkeypatch, "eager", "bf16", mixer)
+    compiled = _train(monkeypatch, "graph", "bf16", mixer, compile_step=True)
+    _assert_same_training(eager, compiled, "bf16")
 
 
 @pytest.mark.gpu
