@@ -17,7 +17,8 @@ forward pass, the autograd node (``MulBackward0``, ...) for the backward pass; s
 kernels of the graphed table can be traced to the lines of the model that run them.
 
 ``--pairs N`` trains on the first N of the paper's 12 train pairs only (the same number of steps,
-so N = 1 is one batch shape): with READTWICE_COMPILE=1 each batch shape compiles once, and one
+so N = 1 is one batch shape): with READTWICE_COMPILE=1 each batch shape compiles once
+(``dynamic``: once in all), and one
 shape keeps the warm-up short. The warm-up's wall time (compiles and captures included) is printed.
 ``--explain`` prints what ``torch._dynamo.explain`` finds in the step's forward and loss on the first
 batch (compiled graphs, graph breaks and their reasons) and exits.
@@ -43,7 +44,7 @@ from synthetic.config import RunConfig
 from synthetic.devices import autocast, to_device
 from synthetic.ensemble import _Ensemble, _labelled_losses, _stack_batches, load_splits
 from synthetic.kernels.member_norm import fused_norm_enabled
-from synthetic.step_graphs import compile_enabled, train_step_mode
+from synthetic.step_graphs import compile_mode, train_step_mode
 
 
 def _caller(event: Any) -> str:
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.variant} d_model={args.d_model} f={args.f} K={args.members}: train_step="
         f"{train_step_mode(device)} ({graphs} shapes graphed) fused_norm={fused} "
-        f"compile={int(compile_enabled())}; warm-up {args.warmup} steps {warm_s:.1f} s; {args.steps} steps "
+        f"compile={compile_mode()}; warm-up {args.warmup} steps {warm_s:.1f} s; {args.steps} steps "
         f"profiled after it: GPU busy {busy / 1e3:.2f} ms a step, wall {wall * 1e3:.2f} ms "
         "a step (under the profiler)"
     )

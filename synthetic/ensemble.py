@@ -58,7 +58,7 @@ from synthetic.devices import autocast, describe_device, resolve_device, resolve
 from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
 from synthetic.model import LanguageModel, build_model
 from synthetic.optim import MemberAdamW, MemberHyper
-from synthetic.step_graphs import StepGraphs, compile_enabled, compiled, train_step_mode
+from synthetic.step_graphs import StepGraphs, compile_mode, compiled, train_step_mode
 from synthetic.tasks import Batch, DataConfig, SliceAccuracy, SplitData, build_split
 from synthetic.tasks.config import stable_digest
 
@@ -252,7 +252,7 @@ def _labelled_losses(
     model: StackedLanguageModel, inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions
 ) -> torch.Tensor:
     """The training step's forward: inputs [K*B, T], prefix_len [K*B] -> each member's mean loss
-    [K] at its labelled positions (what ``READTWICE_COMPILE=1`` compiles)."""
+    [K] at its labelled positions (what ``READTWICE_COMPILE`` compiles)."""
     return _member_losses(model.labelled_logits(inputs, prefix_len, where), where)
 
 
@@ -388,8 +388,8 @@ class _Ensemble:
         self.total_steps = tc.epochs * self.steps_per_epoch
         self.optimizer = MemberAdamW(self.model, [_hyper(c, self.total_steps) for c in cfgs])
         self.losses_of: Callable[..., torch.Tensor] = functools.partial(_labelled_losses, self.model)
-        if compile_enabled():
-            self.losses_of = compiled(self.losses_of)
+        if compile_mode() != "off":
+            self.losses_of = compiled(self.losses_of, compile_mode())
         self.graphed = train_step_mode(self.device) == "graph"
         self.step_count = torch.zeros(1, dtype=torch.long, device=self.device)  # graphs' step count
         self.graphs = StepGraphs(self._step_body, self.device) if self.graphed else None

@@ -21,11 +21,13 @@ A shape whose capture fails trains eagerly from then on, with one warning.
 Mode: the environment variable ``READTWICE_TRAIN_STEP`` = ``auto`` (default: graphs on CUDA,
 eager elsewhere), ``graph`` or ``eager``.
 
-Independently, ``READTWICE_COMPILE=1`` (default ``0``) runs the step's forward and loss through
-``torch.compile`` (:func:`compile_enabled`): Inductor fuses the passes over activations between the
-package's own kernels (casts, residual adds, the MLP's activation, the loss). Each batch shape (and
-each ensemble size, after members finish) compiles once, in the first of its eager warm-up steps;
-the graph then records the compiled kernels. Evaluation stays eager.
+Independently, ``READTWICE_COMPILE`` runs the step's forward and loss through ``torch.compile``
+(:func:`compile_mode`): Inductor fuses the passes over activations between the package's own
+kernels (casts, residual adds, the MLP's activation, the loss). ``0`` (default): eager; ``1``:
+static shapes, each batch shape (and each ensemble size, after members finish) compiles once, in
+the first of its eager warm-up steps; ``dynamic``: symbolic shapes from the start, one compile for
+all batch shapes (dynamo recompiles only where a guard fails). The CUDA graph then records the
+compiled kernels. Evaluation stays eager.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ __all__ = [
     "WARMUP_STEPS",
     "StepBody",
     "StepGraphs",
-    "compile_enabled",
+    "compile_mode",
     "train_step_mode",
 ]
 
@@ -80,25 +82,28 @@ def train_step_mode(device: torch.device) -> str:
     return mode
 
 
-def compile_enabled() -> bool:
-    """Whether the training step's forward and loss run through ``torch.compile``
-    (``READTWICE_COMPILE`` = ``0``, the default, or ``1``)."""
+def compile_mode() -> str:
+    """How the training step's forward and loss run, from ``READTWICE_COMPILE``: ``"off"`` (``0``,
+    the default), ``"static"`` (``1``) or ``"dynamic"`` (``dynamic``)."""
     value = os.environ.get(COMPILE_ENV, "0")
-    if value not in ("0", "1"):
-        raise ValueError(f"{COMPILE_ENV}={value!r}: expected 0 or 1")
-    return value == "1"
+    modes = {"0": "off", "1": "static", "dynamic": "dynamic"}
+    if value not in modes:
+        raise ValueError(f"{COMPILE_ENV}={value!r}: expected 0, 1 or dynamic")
+    return modes[value]
 
 
-def compiled(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-    """``fn`` through ``torch.compile`` (static shapes: one compiled graph per batch shape), with
-    dynamo's per-function cache raised to :data:`COMPILE_CACHE_LIMIT` so that no shape of a run
-    falls back to eager for lack of room."""
+def compiled(fn: Callable[..., torch.Tensor], mode: str) -> Callable[..., torch.Tensor]:
+    """``fn`` through ``torch.compile``: ``mode`` ``"static"`` (one compiled graph per batch shape)
+    or ``"dynamic"`` (symbolic shapes), with dynamo's per-function cache raised to
+    :data:`COMPILE_CACHE_LIMIT` so that no shape of a run falls back to eager for lack of room."""
+    if mode not in ("static", "dynamic"):
+        raise ValueError(f"compile mode {mode!r}: expected static or dynamic")
     config = torch._dynamo.config
     for name in ("recompile_limit", "cache_size_limit"):  # the newer name, then the older
         if hasattr(config, name):
             setattr(config, name, max(getattr(config, name), COMPILE_CACHE_LIMIT))
             break
-    return torch.compile(fn, dynamic=False)
+    return torch.compile(fn, dynamic=mode == "dynamic")
 
 
 def _shape_key(inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> _ShapeKey:

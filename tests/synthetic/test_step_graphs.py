@@ -14,7 +14,7 @@ import torch
 from synthetic.ensemble import Outcome, train_ensemble
 from synthetic.members import LabelPositions
 from synthetic.record import metrics_of
-from synthetic.step_graphs import COMPILE_ENV, MODE_ENV, StepGraphs, compile_enabled, train_step_mode
+from synthetic.step_graphs import COMPILE_ENV, MODE_ENV, StepGraphs, compile_mode, train_step_mode
 from tests.synthetic.test_ensemble import MIXERS, cfg, in_order
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -41,12 +41,13 @@ def test_bad_modes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_compile_is_off_by_default_and_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(COMPILE_ENV, raising=False)
-    assert not compile_enabled()
-    monkeypatch.setenv(COMPILE_ENV, "1")
-    assert compile_enabled()
+    assert compile_mode() == "off"
+    for value, mode in (("0", "off"), ("1", "static"), ("dynamic", "dynamic")):
+        monkeypatch.setenv(COMPILE_ENV, value)
+        assert compile_mode() == mode
     monkeypatch.setenv(COMPILE_ENV, "yes")
-    with pytest.raises(ValueError, match=rf"{COMPILE_ENV}='yes'.*0 or 1"):
-        compile_enabled()
+    with pytest.raises(ValueError, match=rf"{COMPILE_ENV}='yes'.*0, 1 or dynamic"):
+        compile_mode()
 
 
 def _train(
@@ -55,12 +56,12 @@ def _train(
     precision: str,
     mixer: str,
     *,
-    compile_step: bool = False,
+    compile_step: str = "0",
     device: str = "cuda",
     epochs: int = 6,
 ) -> list[Outcome]:
     monkeypatch.setenv(MODE_ENV, mode)
-    monkeypatch.setenv(COMPILE_ENV, "1" if compile_step else "0")
+    monkeypatch.setenv(COMPILE_ENV, compile_step)
     train: dict[str, Any] = {"device": device, "precision": precision, "epochs": epochs}
     cfgs = [
         cfg(mixer, seed=0, **train),
@@ -105,24 +106,32 @@ def _assert_same_training(eager: list[Outcome], graphed: list[Outcome], precisio
             torch.testing.assert_close(pg.detach(), pe.detach(), rtol=rtol, atol=atol, msg=name)
 
 
-def test_compiled_step_trains_as_eager_step_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("compile_step", ["1", "dynamic"])
+def test_compiled_step_trains_as_eager_step_on_cpu(
+    monkeypatch: pytest.MonkeyPatch, compile_step: str
+) -> None:
     """One mixer, two batch shapes, one member leaving at step 3 (a recompile for the two left):
     the same histories and weights as the eager forward, up to fp32 rounding."""
     torch._dynamo.reset()
     eager = _train(monkeypatch, "eager", "fp32", "based", device="cpu", epochs=1)
-    compiled = _train(monkeypatch, "eager", "fp32", "based", device="cpu", epochs=1, compile_step=True)
+    compiled = _train(
+        monkeypatch, "eager", "fp32", "based", device="cpu", epochs=1, compile_step=compile_step
+    )
     _assert_same_training(eager, compiled, "fp32")
 
 
 @pytest.mark.gpu
 @cuda
+@pytest.mark.parametrize("compile_step", ["1", "dynamic"])
 @pytest.mark.parametrize("mixer", sorted(MIXERS))
-def test_compiled_graphed_steps_train_as_eager_steps(monkeypatch: pytest.MonkeyPatch, mixer: str) -> None:
+def test_compiled_graphed_steps_train_as_eager_steps(
+    monkeypatch: pytest.MonkeyPatch, mixer: str, compile_step: str
+) -> None:
     """Every mixer in bf16: graphs of the compiled forward train as eager steps (6 epochs, four
     batch shapes, a member leaving at step 3), up to bf16 rounding."""
     torch._dynamo.reset()
     eager = _train(monkeypatch, "eager", "bf16", mixer)
-    compiled = _train(monkeypatch, "graph", "bf16", mixer, compile_step=True)
+    compiled = _train(monkeypatch, "graph", "bf16", mixer, compile_step=compile_step)
     _assert_same_training(eager, compiled, "bf16")
 
 
