@@ -106,12 +106,12 @@ def _assert_same_training(eager: list[Outcome], graphed: list[Outcome], precisio
             torch.testing.assert_close(pg.detach(), pe.detach(), rtol=rtol, atol=atol, msg=name)
 
 
-@pytest.mark.parametrize("compile_step", ["1", "dynamic"])
-def test_compiled_step_trains_as_eager_step_on_cpu(
-    monkeypatch: pytest.MonkeyPatch, compile_step: str
-) -> None:
+def test_compiled_step_trains_as_eager_step_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """One mixer, two batch shapes, one member leaving at step 3 (a recompile for the two left):
-    the same histories and weights as the eager forward, up to fp32 rounding."""
+    the same histories and weights as the eager forward, up to fp32 rounding. Static shapes only
+    (about 80 s with a cold Inductor cache on 2 cores; ``dynamic`` took 210 s, so it is tested on
+    the GPU only, where it is meant to run)."""
+    compile_step = "1"
     torch._dynamo.reset()
     eager = _train(monkeypatch, "eager", "fp32", "based", device="cpu", epochs=1)
     compiled = _train(
