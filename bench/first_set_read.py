@@ -20,25 +20,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.kept_models import kept_runs, with_run_columns
-from synthetic.analysis.first_set_read import answers_with_first_set_read
-from synthetic.analysis.positions import position_part
-from synthetic.analysis.readout import final_logits
-from synthetic.analysis.sd_layout import segments_of, shared_copies
+from synthetic.analysis.first_set_read import first_set_read_table
 from synthetic.ensemble import load_splits
 from synthetic.plots.mechanism import run_mechanisms
 from synthetic.results import load_model, results_path
 from synthetic.tasks._checks import check_int
-
-WAYS = ("as trained", "copy reads A alone", "other token reads A alone")
 
 
 def _slice(text: str) -> tuple[int, int]:
@@ -97,30 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         model = load_model(rec, args.results, device=args.device)
         _, test = load_splits(cfg.data)
-        rows = []
-        for segment in segments_of(test):
-            copies = shared_copies(segment)
-            if (copies.size_a, copies.size_b) not in args.slices:
-                continue
-            n = min(args.examples, copies.num_examples)
-            copies = replace(copies, inputs=copies.inputs[:n], prefix_len=copies.prefix_len[:n],
-                             shared=copies.shared[:n], first_index=copies.first_index[:n],
-                             second_index=copies.second_index[:n])  # fmt: skip
-            answers = {
-                WAYS[0]: final_logits(model, copies.inputs, copies.prefix_len).argmax(1),
-                WAYS[1]: answers_with_first_set_read(model, copies, swap_at="copy"),
-                WAYS[2]: answers_with_first_set_read(model, copies, swap_at="other"),
-            }
-            part = position_part(copies.second_index, copies.size_b, args.quarters)
-            for way, answer in answers.items():
-                right = np.asarray(answer) == copies.shared
-                for q in range(args.quarters):
-                    chosen = part == q
-                    accuracy = float(right[chosen].mean()) if chosen.any() else float("nan")
-                    rows.append({"slice": copies.name, "size_a": copies.size_a, "size_b": copies.size_b,
-                                 "way": way, "quarter": q, "n": int(chosen.sum()),
-                                 "accuracy": accuracy})  # fmt: skip
-        table = with_run_columns(pd.DataFrame(rows), run, cfg, known[run])
+        rows = first_set_read_table(
+            model, test, slices=args.slices, max_examples=args.examples, parts=args.quarters
+        )
+        rows = rows.rename(columns={"part": "quarter"}).drop(columns="accuracy_se")  # the CSV's columns
+        table = with_run_columns(rows, run, cfg, known[run])
         frames.append(table)
         pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept if a later model is cut off
         took = time.perf_counter() - start

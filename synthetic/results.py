@@ -638,6 +638,7 @@ MECHANISM_PARTS = (
     "probes",
     "seen_before",
     "by_position",
+    "first_set_read",
 )
 
 

@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.first_set_read import WAYS, main  # noqa: E402
+from bench.first_set_read import main  # noqa: E402
+from synthetic.analysis.first_set_read import WAYS  # noqa: E402
 from synthetic.sweep import run_sweep  # noqa: E402
 
 

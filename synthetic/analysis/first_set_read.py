@@ -19,22 +19,30 @@ keeps its own state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import torch
 
-from synthetic.analysis.readout import evaluating, model_device
-from synthetic.analysis.sd_layout import SharedCopies
+from synthetic.analysis.positions import position_part
+from synthetic.analysis.readout import evaluating, final_logits, model_device
+from synthetic.analysis.sd_layout import SharedCopies, segments_of, shared_copies
 from synthetic.layers.linear_attention import TaylorLinearAttention
 from synthetic.model import LanguageModel
 from synthetic.tasks._checks import check_int
+from synthetic.tasks.data import Segment, SplitData
 
 __all__ = [
     "SWAP_AT",
+    "WAYS",
     "answers_with_first_set_read",
+    "first_examples",
+    "first_set_read_table",
     "linear_attention_layers",
     "logits_with_first_set_read",
+    "readable",
     "swapped_index",
 ]
 
@@ -42,6 +50,11 @@ __all__ = [
 #: where the swap happens: at the shared token's copy in B, at another B token (the control: the
 #: token |B| // 2 places further on in B, cyclically), or nowhere (the prompt read unchanged)
 SWAP_AT = ("copy", "other", "none")
+
+
+#: the three ways :func:`first_set_read_table` answers each example: the parallel forward, the swap at
+#: the copy, the swap at another B token (the control)
+WAYS = ("as trained", "copy reads A alone", "other token reads A alone")
 
 
 def swapped_index(copies: SharedCopies, swap_at: str) -> np.ndarray:
@@ -55,6 +68,74 @@ def swapped_index(copies: SharedCopies, swap_at: str) -> np.ndarray:
 def linear_attention_layers(model: LanguageModel) -> list[int]:
     """The indices of the model's blocks whose mixer is a linear-attention layer."""
     return [i for i, b in enumerate(model._block_list) if isinstance(b.mixer, TaylorLinearAttention)]
+
+
+def readable(model: LanguageModel) -> bool:
+    """Whether :func:`logits_with_first_set_read` can read ``model``: at least one linear-attention
+    layer, and all of them causal."""
+    blocks = model._block_list
+    layers = linear_attention_layers(model)
+    return bool(layers) and all(getattr(blocks[i].mixer, "causal", True) for i in layers)
+
+
+def first_examples(copies: SharedCopies, n: int) -> SharedCopies:
+    """The first ``n`` examples of ``copies`` (all of them when it has fewer)."""
+    check_int("n", n, 1)
+    n = min(n, copies.num_examples)
+    return replace(
+        copies,
+        inputs=copies.inputs[:n],
+        prefix_len=copies.prefix_len[:n],
+        shared=copies.shared[:n],
+        first_index=copies.first_index[:n],
+        second_index=copies.second_index[:n],
+    )
+
+
+def first_set_read_table(
+    model: LanguageModel,
+    data: SplitData | Segment | Iterable[Segment],
+    *,
+    slices: Sequence[tuple[int, int]] | None = None,
+    max_examples: int = 256,
+    parts: int = 4,
+) -> pd.DataFrame:
+    """Accuracy by the part of B that holds the copy, each of :data:`WAYS`, on the short-first
+    one-pass segments of ``data`` (|A| < |B|; only the (|A|, |B|) pairs in ``slices`` when given),
+    their first ``max_examples`` examples: one row per (slice, way, part) with ``slice``,
+    ``size_a``, ``size_b``, ``way``, ``part`` (0 .. parts - 1; ``quarter`` in older CSVs), ``n``
+    (examples), ``accuracy`` (NaN where ``n`` is 0) and ``accuracy_se`` (binomial,
+    sqrt(acc (1 - acc) / n)). Empty (with those columns) when no segment qualifies.
+
+    Raises ValueError for a model :func:`readable` refuses."""
+    check_int("max_examples", max_examples, 1)
+    check_int("parts", parts, 1)
+    if not readable(model):
+        raise ValueError("the first-set read needs a model with causal linear-attention layers only")
+    wanted = None if slices is None else {tuple(pair) for pair in slices}
+    rows = []
+    for segment in segments_of(data):
+        copies = shared_copies(segment)
+        short_first = copies.passes == 1 and copies.size_a < copies.size_b
+        if not short_first or (wanted is not None and (copies.size_a, copies.size_b) not in wanted):
+            continue
+        copies = first_examples(copies, max_examples)
+        answers = {
+            WAYS[0]: final_logits(model, copies.inputs, copies.prefix_len).argmax(1),
+            WAYS[1]: answers_with_first_set_read(model, copies, swap_at="copy"),
+            WAYS[2]: answers_with_first_set_read(model, copies, swap_at="other"),
+        }
+        part = position_part(copies.second_index, copies.size_b, parts)
+        for way, answer in answers.items():
+            right = np.asarray(answer) == copies.shared
+            for q in range(parts):
+                chosen = part == q
+                n = int(chosen.sum())
+                acc = float(right[chosen].mean()) if n else float("nan")
+                se = float(np.sqrt(acc * (1 - acc) / n)) if n else float("nan")
+                rows.append((copies.name, copies.size_a, copies.size_b, way, q, n, acc, se))
+    columns = ["slice", "size_a", "size_b", "way", "part", "n", "accuracy", "accuracy_se"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def answers_with_first_set_read(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from synthetic.analysis.first_set_read import first_set_read_table, readable
 from synthetic.analysis.intervention import (
     CHECKING_LOGITS,
     checks_membership,
@@ -34,8 +35,9 @@ __all__ = ["RECORD_VERSION", "mechanism_record"]
 
 #: bump when the fields of :func:`mechanism_record` change meaning (2: ``matched`` added;
 #: 3: ``placed`` added; 4: ``probe_rule`` added, probes possibly only for models that check;
-#: 5: ``seen_before`` added, run with the state probes; 6: ``by_position`` added)
-RECORD_VERSION = 6
+#: 5: ``seen_before`` added, run with the state probes; 6: ``by_position`` added; 7: ``first_set_read``
+#: added, run with the state probes)
+RECORD_VERSION = 7
 #: when the state probes run (:func:`mechanism_record`'s ``probes``)
 PROBE_RULES = ("always", "never", "checking")
 
@@ -60,9 +62,10 @@ def mechanism_record(
     probe_examples: int | None = 1024,
     probes: bool | str = True,
     probe_points: Sequence[str] = POINTS,
+    first_set_examples: int = 256,
 ) -> dict[str, Any]:
     """``{"version", "intervention_by_slice", "intervention_by_order", "by_position", "matched",
-    "placed", "probes", "seen_before", "probe_rule"}``: the rows of
+    "placed", "probes", "seen_before", "first_set_read", "probe_rule"}``: the rows of
     :func:`~synthetic.analysis.intervention.summarize_intervention` by ``slice`` and by ``order``
     (logits) and of :func:`~synthetic.analysis.positions.position_summary` (accuracy and
     interaction by the quarter of A and of B that holds the shared token; from the same table), of
@@ -72,14 +75,18 @@ def mechanism_record(
     :func:`~synthetic.analysis.probes.probe_first_set` on at most ``probe_examples`` examples per
     segment (needs a :class:`~synthetic.model.LanguageModel`) and, with them, of
     :func:`~synthetic.analysis.seen_before.seen_before_probe` (after the first set, on the same
-    examples). ``probes``: True or "always", False or "never", or "checking": only when the model
+    examples) and of :func:`~synthetic.analysis.first_set_read.first_set_read_table` (the copy read
+    against the state after the first set, on the first ``first_set_examples`` examples of each
+    short-first one-pass segment; causal linear-attention models only, else empty). ``probes``:
+    True or "always", False or "never", or "checking": only when the model
     checks one set against the other (:func:`~synthetic.analysis.intervention.checks_membership`:
     its copies interact by more than :data:`~synthetic.analysis.intervention.CHECKING_LOGITS`
     logits in both orders); the record's ``probe_rule`` names the rule (with the threshold),
-    ``probes`` and ``seen_before`` are empty when they did not run. ``probe_points``: where the
-    state probes read the state (:data:`~synthetic.analysis.probes.POINTS`). Probes that fail
-    leave ``probes`` empty and say why in ``probe_error`` (the seen-before probe: ``seen_before``
-    and ``seen_before_error``); the rest is kept."""
+    ``probes``, ``seen_before`` and ``first_set_read`` are empty when they did not run.
+    ``probe_points``: where the state probes read the state
+    (:data:`~synthetic.analysis.probes.POINTS`). Probes that fail leave ``probes`` empty and say
+    why in ``probe_error`` (the seen-before probe: ``seen_before`` and ``seen_before_error``; the
+    first-set read: ``first_set_read`` and ``first_set_read_error``); the rest is kept."""
     rule = ("always" if probes else "never") if isinstance(probes, bool) else probes
     if rule not in PROBE_RULES:
         raise ValueError(f"probes={probes!r}; allowed: True, False, {', '.join(map(repr, PROBE_RULES))}")
@@ -95,6 +102,7 @@ def mechanism_record(
         "placed": _placed_rows(model, segments, table, seed),
         "probes": [],
         "seen_before": [],
+        "first_set_read": [],
         "probe_rule": f"checking (interaction > {CHECKING_LOGITS:g} logits in both orders)"
         if rule == "checking"
         else rule,
@@ -115,6 +123,13 @@ def mechanism_record(
             )
         except Exception as err:
             out["seen_before_error"] = f"{type(err).__name__}: {err}"
+        if readable(language_model):
+            try:  # the copy read against A alone (causal models)
+                out["first_set_read"] = _rows(
+                    first_set_read_table(language_model, segments, max_examples=first_set_examples)
+                )
+            except Exception as err:
+                out["first_set_read_error"] = f"{type(err).__name__}: {err}"
     return out
 
 

@@ -160,5 +160,20 @@ def test_failing_probes_keep_the_rest_of_the_analysis(monkeypatch: pytest.Monkey
     assert mech is not None and "error" not in mech
     assert mech["probes"] == [] and mech["probe_error"] == "RuntimeError: no state here"
     assert mech["seen_before"] and "seen_before_error" not in mech  # the other probe still ran
+    assert mech["first_set_read"] and "first_set_read_error" not in mech
     assert {r["order"] for r in mech["intervention_by_order"]} == {"short-first", "long-first"}
     assert mech["placed"] and mech["matched"]
+
+
+def test_a_failing_first_set_read_keeps_the_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthetic.analysis import record as analysis_record
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no recurrent form")
+
+    monkeypatch.setattr(analysis_record, "first_set_read_table", broken)
+    (out,) = ensemble_outputs(_smoke(), keep=Keep(analysis="full"))
+    mech = out.record["mechanism"]
+    assert mech is not None and "error" not in mech
+    assert mech["first_set_read"] == [] and mech["first_set_read_error"] == "RuntimeError: no recurrent form"
+    assert mech["probes"] and mech["seen_before"]

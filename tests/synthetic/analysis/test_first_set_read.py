@@ -11,15 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthetic.analysis.first_set_read import (
+    WAYS,
     answers_with_first_set_read,
+    first_examples,
+    first_set_read_table,
     linear_attention_layers,
     logits_with_first_set_read,
+    readable,
     swapped_index,
 )
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import SharedCopies, segments_of, shared_copies
 from synthetic.model import LanguageModel, ModelConfig, build_model
-from synthetic.tasks import DataConfig, build_split
+from synthetic.tasks import DataConfig, SplitData, build_split
 
 VOCAB = 48
 BASED = {"kind": "based", "feature_dim": 4}
@@ -105,3 +109,48 @@ def test_bad_input_is_refused() -> None:
         answers_with_first_set_read(_model(0), copies, layers=[0])
     with pytest.raises(ValueError, match="batch_size"):
         answers_with_first_set_read(_model(0), copies, batch_size=0)
+
+
+def _split(pairs: list[tuple[int, int]], n: int, passes: int = 1) -> SplitData:
+    segments = [{"size_a": a, "size_b": b, "num_examples": n} for a, b in pairs]
+    cfg = DataConfig(task="sd", vocab_size=VOCAB, passes=passes, seed=3, train_segments=segments,
+                     test_segments=segments)  # fmt: skip
+    return build_split(cfg, "test")
+
+
+def test_the_table_reads_the_short_first_slices_by_part_of_b() -> None:
+    """Short-first one-pass slices only (or those asked for), at most max_examples each; every
+    way's parts hold each example once; the answers as trained are the parallel forward's; the
+    swap at the copy matches answers_with_first_set_read; the binomial s.e. from n."""
+    model = _model(4, [BASED, BASED])
+    split = _split([(2, 9), (9, 2), (3, 6)], n=40)
+    table = first_set_read_table(model, split, max_examples=30, parts=3)
+    assert list(table.columns) == ["slice", "size_a", "size_b", "way", "part", "n", "accuracy", "accuracy_se"]
+    assert set(table.slice) == {"A=2,B=9", "A=3,B=6"} and set(table.way) == set(WAYS)
+    assert (table.groupby(["slice", "way"]).n.sum() == 30).all()
+    assert sorted(set(table.part)) == [0, 1, 2]
+    full = table[table.n > 0]
+    assert np.allclose(full.accuracy_se, np.sqrt(full.accuracy * (1 - full.accuracy) / full.n))
+    copies = shared_copies(segments_of(split)[0])
+    head = copies.inputs[:30], copies.prefix_len[:30]
+    for way, answers in (
+        (WAYS[0], final_logits(model, *head).argmax(1)),
+        (WAYS[1], answers_with_first_set_read(model, first_examples(copies, 30), swap_at="copy")),
+    ):
+        rows = table[(table.slice == "A=2,B=9") & (table.way == way) & (table.n > 0)]
+        right = (answers == copies.shared[:30]).sum()
+        assert (rows.accuracy * rows.n).sum() == pytest.approx(right)
+    only = first_set_read_table(model, split, slices=[(3, 6)], max_examples=5)
+    assert set(only.slice) == {"A=3,B=6"} and (only.groupby("way").n.sum() == 5).all()
+    none = first_set_read_table(model, _split([(6, 3)], n=8))
+    assert none.empty and list(none.columns) == list(table.columns)
+
+
+def test_the_table_refuses_models_it_cannot_read() -> None:
+    non_causal = _model(1, [{**BASED, "causal": False}])
+    assert readable(_model(1)) and not readable(non_causal)
+    assert not readable(_model(1, ["base_conv", "base_conv"]))
+    with pytest.raises(ValueError, match="causal linear-attention layers only"):
+        first_set_read_table(non_causal, _split([(2, 5)], n=4))
+    with pytest.raises(ValueError, match="max_examples"):
+        first_set_read_table(_model(1), _split([(2, 5)], n=4), max_examples=0)
