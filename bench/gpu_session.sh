@@ -251,9 +251,11 @@ fi
 if [[ $what == compile ]]; then
   READTWICE_COMPILE=1 python3 bench/profile_step.py --d-model 128 --f 24 --pairs 1 --explain 2>&1 \
     | tee -a "$out/compile.log" | grep -v "^ *$" | tail -12
-  for shape in "Based (causal)|36|4" "Based (causal)|128|24"; do
+  shapes=("Based (causal)|36|4" "Based (causal)|128|24")  # SHAPES="d|f,d|f" (causal Based) for others
+  [[ -n ${SHAPES:-} ]] && { shapes=(); IFS=',' read -ra dfs <<< "$SHAPES"; for x in "${dfs[@]}"; do shapes+=("Based (causal)|$x"); done; }
+  for shape in "${shapes[@]}"; do
     IFS='|' read -r variant d f <<< "$shape"
-    for c in 0 1 dynamic 0; do  # eager forward twice: the call's spread beside the difference
+    for c in ${MODES:-0 1 dynamic 0}; do  # eager forward twice: the call's spread beside the difference
       READTWICE_COMPILE=$c python3 bench/profile_step.py --variant "$variant" --d-model "$d" --f "$f" --members 8 \
         --pairs 1 --warmup ${WARMUP:-12} --steps ${STEPS:-50} --top 12 "$@" 2>&1 | tee -a "$out/compile.log" \
         | grep -v "^ *$" | head -${TOP_LINES:-3}
