@@ -67,9 +67,9 @@ COLUMNS = [
 ]
 # pointer arguments that hold the input dtype; every other pointer is fp32 or int32
 INPUT_POINTERS = {"Q", "K", "V", "KE", "VE", "O", "G", "DV", "DVE"}
-INT_POINTERS = {"PA", "PB", "PREFIX", "LEN"}
-FLOAT_SCALARS = {"scale1", "scale_d", "scale_w", "eps"}
-INT_SCALARS = {"B", "T", "TE", "H", "SEG", "NSEG", "NSTART"}
+INT_POINTERS = {"PA", "PB", "PREFIX", "LEN", "LENS"}
+FLOAT_SCALARS = {"scale1", "scale_d", "scale_w", "eps", "scale"}
+INT_SCALARS = {"B", "T", "TE", "TK", "H", "SEG", "NSEG", "NSTART", "D", "rows_per_member", "chunks"}
 REGS_PER_SM = 65536
 SHARED_PER_SM = 228 * 1024
 MAX_WARPS_PER_SM = 64
@@ -111,17 +111,28 @@ KERNELS = {
 }
 
 
-def _signature(fn: Any, dtype: str, constexprs: dict[str, Any]) -> dict[str, str]:
+def _signature(
+    fn: Any,
+    dtype: str,
+    constexprs: dict[str, Any],
+    float_type: str = "fp32",
+    types: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Triton's signature of ``fn``: pointers, integers and floats by the names above (floats as
+    ``float_type``: fp32 as Triton's own launcher passes a Python float, fp64 as torch.compile's
+    may), the ``constexprs`` as such; ``types`` overrides any (another kernel's names)."""
     sig = {}
     for name in inspect.signature(fn.fn).parameters:
-        if name in constexprs:
+        if types and name in types:
+            sig[name] = types[name]
+        elif name in constexprs:
             sig[name] = "constexpr"
         elif name in INPUT_POINTERS:
             sig[name] = f"*{dtype}"
         elif name in INT_POINTERS:
             sig[name] = "*i32"
         elif name in FLOAT_SCALARS:
-            sig[name] = "fp32"
+            sig[name] = float_type
         elif name in INT_SCALARS:
             sig[name] = "i32"
         else:  # every other pointer: fp32 state, normaliser or partial-gradient buffers
@@ -141,21 +152,39 @@ def _resource(name: str, usage: str) -> int:
     return int(found.group(1))
 
 
-def compile_facts(kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], arch: int) -> dict:
+def compile_kernel(
+    fn: Any,
+    const: dict[str, Any],
+    dtype: str,
+    arch: int,
+    float_type: str = "fp32",
+    types: dict[str, str] | None = None,
+    **options: int,
+) -> Any:
+    """``fn`` compiled for sm_``arch`` (no GPU needed) with ``const`` as its constexprs (the rest
+    left at their defaults) and the other arguments typed by :func:`_signature`."""
+    const = dict(const)
+    for name, param in inspect.signature(fn.fn).parameters.items():  # constexprs left at their default
+        if name not in const and param.default is not inspect.Parameter.empty:
+            const[name] = param.default
+    sig = _signature(fn, dtype, const, float_type, types)
+    names = list(sig)
+    src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in const.items()})
+    return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
+
+
+def compile_facts(
+    kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], arch: int, float_type: str = "fp32"
+) -> dict:
     fn, flags, _, _ = KERNELS[kernel]
     fp, w1, w2 = feature_widths(f)
     precision = "tf32" if dtype == "fp32" else "ieee"
     sel_precision = "tf32x3" if dtype == "fp32" else "ieee"
     const: dict[str, Any] = dict(F=f, FP=fp, W1=w1, W2=w2, D=d, DB=cfg["DB"], BT=cfg["BT"], **flags)
     const.update(PRECISION=precision, SEL_PRECISION=sel_precision)
-    for name, param in inspect.signature(fn.fn).parameters.items():  # constexprs left at their default
-        if name not in const and param.default is not inspect.Parameter.empty:
-            const[name] = param.default
-    sig = _signature(fn, dtype, const)
-    names = list(sig)
-    src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in const.items()})
-    options = dict(num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
-    compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
+    compiled = compile_kernel(
+        fn, const, dtype, arch, float_type, num_warps=cfg["num_warps"], num_stages=cfg["num_stages"]
+    )
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp) / "k.cubin"
         cubin.write_bytes(compiled.asm["cubin"])

@@ -58,6 +58,7 @@ def _block(k, chunk, rows_per_member, D, BLOCK_R: tl.constexpr, DP: tl.constexpr
 def _member_norm_fwd_kernel(
     X, W, B, Y, MEAN, RSTD, rows_per_member, D, eps, BLOCK_R: tl.constexpr, DP: tl.constexpr
 ):
+    eps = tl.cast(eps, tl.float32)  # a float argument may arrive as fp64 (torch.compile's launcher)
     k = tl.program_id(0)
     chunk = tl.program_id(1)
     rows, offs_d, row_ok, col_ok, mask = _block(k, chunk, rows_per_member, D, BLOCK_R, DP)

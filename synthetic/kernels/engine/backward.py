@@ -134,6 +134,12 @@ def based_bwd_dq_kernel(
     PRECISION: tl.constexpr,
     SEL_PRECISION: tl.constexpr,
 ):
+    # float arguments may arrive as fp64 (torch.compile's launcher): keep the arithmetic fp32
+    scale1, scale_d, scale_w = (
+        tl.cast(scale1, tl.float32),
+        tl.cast(scale_d, tl.float32),
+        tl.cast(scale_w, tl.float32),
+    )
     pid_d = tl.program_id(0)
     pid_s = tl.program_id(1)
     pid_bh = tl.program_id(2)
@@ -310,6 +316,12 @@ def based_bwd_dkv_kernel(
     PRECISION: tl.constexpr,
     SEL_PRECISION: tl.constexpr,
 ):
+    # float arguments may arrive as fp64 (torch.compile's launcher): keep the arithmetic fp32
+    scale1, scale_d, scale_w = (
+        tl.cast(scale1, tl.float32),
+        tl.cast(scale_d, tl.float32),
+        tl.cast(scale_w, tl.float32),
+    )
     pid_d = tl.program_id(0)
     pid_bh = tl.program_id(1)
     b = pid_bh // H
@@ -489,6 +501,12 @@ def based_bwd_enc_kernel(
     """Gradients of the encoder tokens [seg * SEG, (seg + 1) * SEG) (cut at prefix_len[b]) of one
     (batch, head, D-block). Every encoder token sees the same reverse state (all decoder queries),
     so the tokens are independent: a parallel map instead of a walk after the reverse pass."""
+    # float arguments may arrive as fp64 (torch.compile's launcher): keep the arithmetic fp32
+    scale1, scale_d, scale_w = (
+        tl.cast(scale1, tl.float32),
+        tl.cast(scale_d, tl.float32),
+        tl.cast(scale_w, tl.float32),
+    )
     pid_d = tl.program_id(0)
     pid_s = tl.program_id(1)
     pid_bh = tl.program_id(2)

@@ -78,6 +78,13 @@ def based_fwd_kernel(
     The state is then the accumulator of the update and the A operand of the read-out, and
     M = DB >= 64 lets Hopper's warpgroup MMA take both (with BT rows on the M side, as without TS,
     they need M = BT >= 64)."""
+    # float arguments may arrive as fp64 (torch.compile's launcher): keep the arithmetic fp32
+    scale1, scale_d, scale_w, eps = (
+        tl.cast(scale1, tl.float32),
+        tl.cast(scale_d, tl.float32),
+        tl.cast(scale_w, tl.float32),
+        tl.cast(eps, tl.float32),
+    )
     pid_d = tl.program_id(0)
     pid_s = tl.program_id(1)
     pid_bh = tl.program_id(2)

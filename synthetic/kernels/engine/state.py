@@ -72,6 +72,12 @@ def based_state_kernel(
     both dots have the feature width on their M side (>= 64 for w) and the update
     S [W, DB] += phi(k)^T . v takes its A operand straight from the registers of the feature
     dots (faster on Hopper)."""
+    # float arguments may arrive as fp64 (torch.compile's launcher): keep the arithmetic fp32
+    scale1, scale_d, scale_w = (
+        tl.cast(scale1, tl.float32),
+        tl.cast(scale_d, tl.float32),
+        tl.cast(scale_w, tl.float32),
+    )
     pid_d = tl.program_id(0)
     pid_s = tl.program_id(1)
     pid_bh = tl.program_id(2)

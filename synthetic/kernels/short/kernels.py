@@ -99,6 +99,8 @@ def short_fwd_kernel(
     HAS_OWN: tl.constexpr, HAS_ENC: tl.constexpr, HAS_LENS: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     """y [B, T, H, D] (Y's dtype) and r = 1 / (den + eps) fp32 [B, H, T] of one query block."""
+    scale = tl.cast(scale, tl.float32)  # a float argument may arrive as fp64 (torch.compile's launcher)
+    eps = tl.cast(eps, tl.float32)
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // H
@@ -151,6 +153,7 @@ def short_bwd_dq_kernel(
     HAS_OWN: tl.constexpr, HAS_ENC: tl.constexpr, HAS_LENS: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     """dq [B, T, H, F] (DQ's dtype) of one query block, over both sources."""
+    scale = tl.cast(scale, tl.float32)  # a float argument may arrive as fp64 (torch.compile's launcher)
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // H
@@ -188,6 +191,7 @@ def short_bwd_dkv_kernel(
     CAUSAL (TK == T), else an encoder read whole up to its length (keys past it get zeros).
 
     Works on transposed tiles ([BN, BM]: keys on the rows) so the sums over queries are dots."""
+    scale = tl.cast(scale, tl.float32)  # a float argument may arrive as fp64 (torch.compile's launcher)
     pid_n = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // H
