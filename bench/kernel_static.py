@@ -69,7 +69,8 @@ COLUMNS = [
 INPUT_POINTERS = {"Q", "K", "V", "KE", "VE", "O", "G", "DV", "DVE"}
 INT_POINTERS = {"PA", "PB", "PREFIX", "LEN", "LENS"}
 FLOAT_SCALARS = {"scale1", "scale_d", "scale_w", "eps", "scale"}
-INT_SCALARS = {"B", "T", "TE", "TK", "H", "SEG", "NSEG", "NSTART", "D", "rows_per_member", "chunks"}
+INT_SCALARS = {"B", "T", "TE", "TK", "H", "SEG", "NSEG", "NSTART", "D", "C", "rows_per_member", "chunks",
+               "n_tb", "items_per_chunk", "stride_xr", "stride_xt", "stride_dr", "stride_dt"}  # fmt: skip
 REGS_PER_SM = 65536
 SHARED_PER_SM = 228 * 1024
 MAX_WARPS_PER_SM = 64
@@ -117,10 +118,12 @@ def _signature(
     constexprs: dict[str, Any],
     float_type: str = "fp32",
     types: dict[str, str] | None = None,
+    int_type: str = "i32",
 ) -> dict[str, str]:
     """Triton's signature of ``fn``: pointers, integers and floats by the names above (floats as
     ``float_type``: fp32 as Triton's own launcher passes a Python float, fp64 as torch.compile's
-    may), the ``constexprs`` as such; ``types`` overrides any (another kernel's names)."""
+    may; integers as ``int_type``), the ``constexprs`` as such; ``types`` overrides any (another
+    kernel's names)."""
     sig = {}
     for name in inspect.signature(fn.fn).parameters:
         if types and name in types:
@@ -134,7 +137,7 @@ def _signature(
         elif name in FLOAT_SCALARS:
             sig[name] = float_type
         elif name in INT_SCALARS:
-            sig[name] = "i32"
+            sig[name] = int_type
         else:  # every other pointer: fp32 state, normaliser or partial-gradient buffers
             sig[name] = "*fp32"
     return sig
@@ -159,6 +162,7 @@ def compile_kernel(
     arch: int,
     float_type: str = "fp32",
     types: dict[str, str] | None = None,
+    int_type: str = "i32",
     **options: int,
 ) -> Any:
     """``fn`` compiled for sm_``arch`` (no GPU needed) with ``const`` as its constexprs (the rest
@@ -167,14 +171,21 @@ def compile_kernel(
     for name, param in inspect.signature(fn.fn).parameters.items():  # constexprs left at their default
         if name not in const and param.default is not inspect.Parameter.empty:
             const[name] = param.default
-    sig = _signature(fn, dtype, const, float_type, types)
+    sig = _signature(fn, dtype, const, float_type, types, int_type)
     names = list(sig)
     src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in const.items()})
     return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
 
 
 def compile_facts(
-    kernel: str, f: int, d: int, dtype: str, cfg: dict[str, int], arch: int, float_type: str = "fp32"
+    kernel: str,
+    f: int,
+    d: int,
+    dtype: str,
+    cfg: dict[str, int],
+    arch: int,
+    float_type: str = "fp32",
+    int_type: str = "i32",
 ) -> dict:
     fn, flags, _, _ = KERNELS[kernel]
     fp, w1, w2 = feature_widths(f)
@@ -183,7 +194,15 @@ def compile_facts(
     const: dict[str, Any] = dict(F=f, FP=fp, W1=w1, W2=w2, D=d, DB=cfg["DB"], BT=cfg["BT"], **flags)
     const.update(PRECISION=precision, SEL_PRECISION=sel_precision)
     compiled = compile_kernel(
-        fn, const, dtype, arch, float_type, num_warps=cfg["num_warps"], num_stages=cfg["num_stages"]
+        fn,
+        const,
+        dtype,
+        arch,
+        float_type,
+        None,
+        int_type,
+        num_warps=cfg["num_warps"],
+        num_stages=cfg["num_stages"],
     )
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp) / "k.cubin"

@@ -58,7 +58,7 @@ def _source_length(LENS, b, TK, HAS_LENS: tl.constexpr):
     """How many keys of an encoder source example b reads: lengths[b], or all TK."""
     if HAS_LENS:
         return tl.load(LENS + b).to(tl.int32)
-    return TK
+    return tl.cast(TK, tl.int32)  # an int argument may arrive as i64 (torch.compile's launcher)
 
 
 @triton.jit
