@@ -388,8 +388,8 @@ class _Ensemble:
         self.total_steps = tc.epochs * self.steps_per_epoch
         self.optimizer = MemberAdamW(self.model, [_hyper(c, self.total_steps) for c in cfgs])
         self.losses_of: Callable[..., torch.Tensor] = functools.partial(_labelled_losses, self.model)
-        if compile_mode() != "off":
-            self.losses_of = compiled(self.losses_of, compile_mode())
+        if (how := compile_mode()) != "off":
+            self.losses_of = compiled(self.losses_of, how)
         self.graphed = train_step_mode(self.device) == "graph"
         self.step_count = torch.zeros(1, dtype=torch.long, device=self.device)  # graphs' step count
         self.graphs = StepGraphs(self._step_body, self.device) if self.graphed else None

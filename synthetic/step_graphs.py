@@ -51,6 +51,7 @@ __all__ = [
     "StepBody",
     "StepGraphs",
     "compile_mode",
+    "compiled",
     "train_step_mode",
 ]
 
