@@ -44,6 +44,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from synthetic.analysis.first_set_read import WAYS
 from synthetic.analysis.intervention import CHECKING_LOGITS, mean_and_se
 from synthetic.analysis.positions import fall_across_second_set
 from synthetic.plots import mechanism, training
@@ -446,6 +447,34 @@ def position_table(
     )
 
 
+def first_set_read_table_md(reads: pd.DataFrame) -> str:
+    """Per run with a first-set read (record version 7 on: the causal runs whose probes ran): its
+    accuracy on the short-first slices read (examples pooled over slices and parts of B) as
+    trained, with the copy in B read against the state after the first set alone, and with another
+    B token read so (the control); and the fall from B's first part to its last (mean over the
+    slices) as trained and with the copy's read."""
+    if reads.empty:
+        return "no first-set read (records before version 7, or no causal run whose probes ran)"
+    trained, copy, other = WAYS
+    rows = []
+    for _, one in reads.groupby("config_hash", sort=False):
+        first = one.iloc[0]
+        pooled = {w: g.accuracy.mul(g.n).sum() / g.n.sum() for w, g in one[one.n > 0].groupby("way")}
+
+        def fall(way: str, one: pd.DataFrame = one) -> float:
+            g = one[one.way == way]
+            return float((g[g.part == 0].set_index("slice").accuracy
+                          - g[g.part == g.part.max()].set_index("slice").accuracy).mean())  # fmt: skip
+
+        rows.append([_label(first.variant, first.init), str(first.d_model), str(first.feature_dim),
+                     f"{first.lr:g}", str(first.seed), str(one.slice.nunique()),
+                     *(_plain(pooled[w]) for w in (trained, copy, other)),
+                     _signed(fall(trained)), _signed(fall(copy))])  # fmt: skip
+    header = ["variant, protocol", "d_model", "f", "lr", "seed", "slices", trained, copy, other,
+              "fall across B, as trained", "fall, copy reads A alone"]  # fmt: skip
+    return _markdown(header, rows)
+
+
 def _print_checking_runs(by_slice: pd.DataFrame, by_order: pd.DataFrame, whose: str) -> None:
     """The checking runs' table, then their all-pairs means against the sampling error."""
     print(checking_table(by_slice, by_order))
@@ -537,6 +566,15 @@ def main(argv: list[str] | None = None) -> int:
                 "short-first slices with |B| >= 256, first quarter of B minus the last)\n"
             )
             print(position_table(where, both_order))
+        reads = pd.concat(
+            [load_mechanism(args.results, "first_set_read"), load_mechanism(more, "first_set_read")]
+        )
+        if not reads.empty:  # records of version 7 on
+            print(
+                f"\n## the copy read against the first set alone ({reads.config_hash.nunique()} runs; "
+                "short-first slices, first 256 examples each)\n"
+            )
+            print(first_set_read_table_md(reads))
     for name, what in SEEN_BEFORE_CSVS:
         path = Path(args.data) / name
         if path.exists():

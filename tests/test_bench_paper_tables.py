@@ -94,3 +94,25 @@ def test_the_position_table_splits_runs_by_mechanism() -> None:
     )
     assert "| causal Based, the paper code's init and optimiser | no | 1 | +0.000 ± n/a |" in table
     assert position_table(pd.DataFrame(), pd.DataFrame(order)).startswith("no accuracy by position")
+
+
+def test_the_first_set_read_table_pools_each_runs_slices() -> None:
+    """first_set_read_table_md: one row per run, each way's accuracy pooled over the slices and
+    parts of B by their examples, the fall from B's first part to its last as a mean over slices."""
+    import pandas as pd
+
+    from bench.paper_tables import first_set_read_table_md
+    from synthetic.analysis.first_set_read import WAYS
+
+    base = {"config_hash": "c1", "variant": "Based (causal)", "init": "reference", "d_model": 48,
+            "feature_dim": 24, "lr": 8e-4, "seed": 1}  # fmt: skip
+    rows = []
+    for name, scale in (("A=4,B=256", 1.0), ("A=4,B=512", 0.5)):
+        for way, (first, last) in zip(WAYS, ((0.8, 0.4), (1.0, 1.0), (0.6, 0.2)), strict=True):
+            for part, acc in ((0, first), (3, last)):
+                rows.append({**base, "slice": name, "way": way, "part": part, "n": 10 if scale == 1 else 30,
+                             "accuracy": acc * (1 if way == WAYS[1] else scale)})  # fmt: skip
+    table = first_set_read_table_md(pd.DataFrame(rows))
+    # as trained: (10 (0.8 + 0.4) + 30 (0.4 + 0.2)) / 80 = 0.375; falls 0.4 and 0.2 -> +0.300
+    assert "| 48 | 24 | 0.0008 | 1 | 2 | 0.375 | 1.000 | 0.250 | +0.300 | +0.000 |" in table
+    assert first_set_read_table_md(pd.DataFrame()).startswith("no first-set read")
