@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from synthetic.analysis.matched import binomial_se
 from synthetic.analysis.positions import position_part
 from synthetic.analysis.readout import evaluating, final_logits, model_device
 from synthetic.analysis.sd_layout import SharedCopies, segments_of, shared_copies
@@ -132,8 +133,7 @@ def first_set_read_table(
                 chosen = part == q
                 n = int(chosen.sum())
                 acc = float(right[chosen].mean()) if n else float("nan")
-                se = float(np.sqrt(acc * (1 - acc) / n)) if n else float("nan")
-                rows.append((copies.name, copies.size_a, copies.size_b, way, q, n, acc, se))
+                rows.append((copies.name, copies.size_a, copies.size_b, way, q, n, acc, binomial_se(acc, n)))
     columns = ["slice", "size_a", "size_b", "way", "part", "n", "accuracy", "accuracy_se"]
     return pd.DataFrame(rows, columns=columns)
 
