@@ -27,7 +27,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.kept_models import kept_runs, with_run_columns
-from synthetic.analysis.first_set_read import first_set_read_table
+from synthetic.analysis.first_set_read import first_set_read_table, pooled_accuracy_and_fall
 from synthetic.ensemble import load_splits
 from synthetic.plots.mechanism import run_mechanisms
 from synthetic.results import load_model, results_path
@@ -48,14 +48,8 @@ def summarize(out: pd.DataFrame) -> pd.DataFrame:
     """Per (variant, mechanism, way): models, and the mean ± s.e. over models of each model's
     accuracy (all its examples of the chosen slices) and of its fall from B's first part to its
     last (mean over the slices)."""
-    last = out.quarter.max()
     keys = ["variant", "mechanism", "way", "config_hash"]
-    rows = []
-    for key, one in out.groupby(keys):
-        acc = float((one.accuracy * one.n).sum() / one.n.sum())
-        first = one[one.quarter == 0].set_index("slice").accuracy
-        fall = float((first - one[one.quarter == last].set_index("slice").accuracy).mean())
-        rows.append((*key, acc, fall))
+    rows = [(*key, *pooled_accuracy_and_fall(one, "quarter")) for key, one in out.groupby(keys)]
     per_model = pd.DataFrame(rows, columns=[*keys, "accuracy", "fall"])
     table = per_model.groupby(keys[:-1]).agg(
         models=("config_hash", "nunique"), accuracy=("accuracy", "mean"), accuracy_se=("accuracy", "sem"),

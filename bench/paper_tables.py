@@ -44,7 +44,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic.analysis.first_set_read import WAYS
+from synthetic.analysis.first_set_read import WAYS, pooled_accuracy_and_fall
 from synthetic.analysis.intervention import CHECKING_LOGITS, mean_and_se
 from synthetic.analysis.positions import fall_across_second_set
 from synthetic.plots import mechanism, training
@@ -459,17 +459,11 @@ def first_set_read_table_md(reads: pd.DataFrame) -> str:
     rows = []
     for _, one in reads.groupby("config_hash", sort=False):
         first = one.iloc[0]
-        pooled = {w: g.accuracy.mul(g.n).sum() / g.n.sum() for w, g in one[one.n > 0].groupby("way")}
-
-        def fall(way: str, one: pd.DataFrame = one) -> float:
-            g = one[one.way == way]
-            return float((g[g.part == 0].set_index("slice").accuracy
-                          - g[g.part == g.part.max()].set_index("slice").accuracy).mean())  # fmt: skip
-
+        got = {way: pooled_accuracy_and_fall(g) for way, g in one.groupby("way")}
         rows.append([_label(first.variant, first.init), str(first.d_model), str(first.feature_dim),
                      f"{first.lr:g}", str(first.seed), str(one.slice.nunique()),
-                     *(_plain(pooled[w]) for w in (trained, copy, other)),
-                     _signed(fall(trained)), _signed(fall(copy))])  # fmt: skip
+                     *(_plain(got[w][0]) for w in (trained, copy, other)),
+                     _signed(got[trained][1]), _signed(got[copy][1])])  # fmt: skip
     header = ["variant, protocol", "d_model", "f", "lr", "seed", "slices", trained, copy, other,
               "fall across B, as trained", "fall, copy reads A alone"]  # fmt: skip
     return _markdown(header, rows)

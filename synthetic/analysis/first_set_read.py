@@ -43,6 +43,7 @@ __all__ = [
     "first_set_read_table",
     "linear_attention_layers",
     "logits_with_first_set_read",
+    "pooled_accuracy_and_fall",
     "readable",
     "swapped_index",
 ]
@@ -136,6 +137,18 @@ def first_set_read_table(
                 rows.append((copies.name, copies.size_a, copies.size_b, way, q, n, acc, binomial_se(acc, n)))
     columns = ["slice", "size_a", "size_b", "way", "part", "n", "accuracy", "accuracy_se"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def pooled_accuracy_and_fall(rows: pd.DataFrame, part: str = "part") -> tuple[float, float]:
+    """One model's rows of one way of :func:`first_set_read_table` (``part`` names the column of
+    the part of B; older CSVs call it ``quarter``) -> (its accuracy, examples pooled over the slices
+    and parts; its fall from B's first part to its last, mean over the slices)."""
+    counted = rows[rows.n > 0]
+    accuracy = float((counted.accuracy * counted.n).sum() / counted.n.sum())
+    by_slice = rows.set_index("slice")
+    first = by_slice[by_slice[part] == 0].accuracy
+    last = by_slice[by_slice[part] == rows[part].max()].accuracy
+    return accuracy, float((first - last).mean())
 
 
 def answers_with_first_set_read(
