@@ -24,7 +24,8 @@
 # `compile` tries the step's forward and loss through torch.compile (READTWICE_COMPILE): dynamo's
 # graph breaks on the GPU, then replayed steps of ensembles of 8 at one batch shape (profile_step.py
 # --pairs 1: the warm-up's wall time holds the compile) at d_model 36 / 128, eager / static /
-# dynamic / eager, then the gpu-marked tests that compiled graphs train as eager steps (Based).
+# dynamic / eager, then the gpu-marked tests that compiled graphs train as eager steps (Based);
+# EXPLAIN=0 skips the graph-break count, CALL_S=0 the tests.
 # `conv-tune` times the fused depthwise convolution's forward + backward for several backward
 # program counts and tile sizes against PyTorch's conv1d (bench/conv_backward.py; about 2 minutes).
 # `seen-before` runs, on the GPU, every kept model of the checking profile (carry
@@ -249,8 +250,10 @@ if [[ $what == split-wgrad ]]; then
 fi
 
 if [[ $what == compile ]]; then
-  READTWICE_COMPILE=1 python3 bench/profile_step.py --d-model 128 --f 24 --pairs 1 --explain 2>&1 \
-    | tee -a "$out/compile.log" | grep -v "^ *$" | tail -12
+  if [[ ${EXPLAIN:-1} == 1 ]]; then  # EXPLAIN=0 skips dynamo's graph-break count (1 graph, 0 breaks at 4b51e48)
+    READTWICE_COMPILE=1 python3 bench/profile_step.py --d-model 128 --f 24 --pairs 1 --explain 2>&1 \
+      | tee -a "$out/compile.log" | grep -v "^ *$" | tail -12
+  fi
   shapes=("Based (causal)|36|4" "Based (causal)|128|24")  # SHAPES="d|f,d|f" (causal Based) for others
   [[ -n ${SHAPES:-} ]] && { shapes=(); IFS=',' read -ra dfs <<< "$SHAPES"; for x in "${dfs[@]}"; do shapes+=("Based (causal)|$x"); done; }
   for shape in "${shapes[@]}"; do
