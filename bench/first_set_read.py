@@ -1,18 +1,25 @@
 """The shared token's copy in B read against the state after the first set alone, on kept models.
 
-    python bench/first_set_read.py [--profile checking] [--slices 4,256 4,512 16,256]
-                                   [--examples 256] [--device cpu] [--out CSV]
+    python bench/first_set_read.py [--profile checking] [--order short-first]
+                                   [--slices 4,256 4,512 16,256] [--examples 256] [--device cpu]
+                                   [--out CSV]
 
 For every kept causal model of an sd_order profile (``results/sd_order/PROFILE/models/``) and each
-chosen short-first test slice, the first ``--examples`` examples are answered three ways: as
+chosen test slice of the ``--order`` (short-first: |A| < |B|, the default; long-first; both), the
+first ``--examples`` examples are answered three ways: as
 trained (the parallel forward), with the linear-attention layers reading at the copy's column
 from their state after the separator (:func:`synthetic.analysis.first_set_read.answers_with_first_set_read`,
 ``swap_at="copy"``), and with the same swap at another token of B (``"other"``, the control).
 One row per model, slice, way and quarter of B that holds the copy: examples and accuracy
 (binomial s.e. sqrt(acc (1 - acc) / n)), with the model's ``mechanism`` from its record. Prints
 per variant, mechanism and way the mean accuracy by quarter and the fall from the first quarter to
-the last, then per model (accuracy, fall) the mean ± s.e. over models; ``--summarize CSV`` prints
-that from a CSV it wrote. About 50-90 s a d_model 48 model on a 2-core CPU with the defaults.
+the last, then per model (accuracy, fall) the mean ± s.e. over models, and per slice the mean ±
+s.e. over models of each model's accuracy on it (with the copy read against A alone, the check
+against a state that holds the first set and nothing of B: the one-pass reader's memory, whose
+size the order decides); ``--summarize CSV`` prints these from a CSV it wrote. ``--slices``
+defaults to the three short-first pairs above with ``--order short-first``, and to every slice of
+the order otherwise. About 50-90 s a d_model 48 model on a 2-core CPU with
+the defaults, 210-235 s with all ten slices of one order.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.kept_models import kept_runs, with_run_columns
-from synthetic.analysis.first_set_read import first_set_read_table, pooled_accuracy_and_fall
+from synthetic.analysis.first_set_read import ORDERS, first_set_read_table, pooled_accuracy_and_fall
 from synthetic.ensemble import load_splits
 from synthetic.plots.mechanism import run_mechanisms
 from synthetic.results import load_model, results_path
@@ -39,17 +46,26 @@ def _slice(text: str) -> tuple[int, int]:
         a, b = (int(x) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"--slices takes |A|,|B| pairs like 4,256; got {text!r}") from None
-    if not 1 <= a < b:
-        raise argparse.ArgumentTypeError(f"--slices: short-first pairs with 1 <= |A| < |B|; got {text!r}")
+    if not (a >= 1 and b >= 1 and a != b):
+        raise argparse.ArgumentTypeError(f"--slices: pairs |A|,|B| of sizes >= 1 that differ; got {text!r}")
     return a, b
 
 
+#: the short-first slices read when ``--order short-first`` names none
+DEFAULT_SLICES = [(4, 256), (4, 512), (16, 256)]
+
+
+def with_order(out: pd.DataFrame) -> pd.DataFrame:
+    """``out`` with an ``order`` column: short-first where |A| < |B|, long-first where |A| > |B|."""
+    return out.assign(order=(out.size_a < out.size_b).map({True: "short-first", False: "long-first"}))
+
+
 def summarize(out: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant, mechanism, way): models, and the mean ± s.e. over models of each model's
-    accuracy (all its examples of the chosen slices) and of its fall from B's first part to its
-    last (mean over the slices)."""
-    keys = ["variant", "mechanism", "way", "config_hash"]
-    rows = [(*key, *pooled_accuracy_and_fall(one, "quarter")) for key, one in out.groupby(keys)]
+    """Per (variant, mechanism, order, way): models, and the mean ± s.e. over models of each
+    model's accuracy (all its examples of the chosen slices of that order) and of its fall from B's
+    first part to its last (mean over the slices; long first, B's parts are mostly empty)."""
+    keys = ["variant", "mechanism", "order", "way", "config_hash"]
+    rows = [(*key, *pooled_accuracy_and_fall(one, "quarter")) for key, one in with_order(out).groupby(keys)]
     per_model = pd.DataFrame(rows, columns=[*keys, "accuracy", "fall"])
     table = per_model.groupby(keys[:-1]).agg(
         models=("config_hash", "nunique"), accuracy=("accuracy", "mean"), accuracy_se=("accuracy", "sem"),
@@ -58,11 +74,27 @@ def summarize(out: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def by_slice(out: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, mechanism, way, order, |A|, |B|): models, and the mean ± s.e. over models of
+    each model's accuracy on the slice (its parts pooled). A slice and its mirror ((4, 768) and
+    (768, 4)) differ in which set comes first: with the copy read against A alone, the check runs
+    against a state that holds the first set and nothing of B, the one-pass reader's memory."""
+    keys = ["variant", "mechanism", "way", "order", "size_a", "size_b", "config_hash"]
+    counted = with_order(out[out.n > 0]).assign(right=lambda d: d.accuracy * d.n)
+    per_model = counted.groupby(keys)[["right", "n"]].sum().reset_index()
+    per_model["accuracy"] = per_model.right / per_model.n
+    table = per_model.groupby(keys[:-1]).agg(
+        models=("config_hash", "nunique"), accuracy=("accuracy", "mean"), accuracy_se=("accuracy", "sem")
+    )
+    return table.reset_index()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results", help="results folder")
     parser.add_argument("--profile", default="checking", help="the sd_order profile of the kept models")
-    parser.add_argument("--slices", type=_slice, nargs="+", default=[(4, 256), (4, 512), (16, 256)])
+    parser.add_argument("--order", choices=ORDERS, default="short-first", help="which slices to read")
+    parser.add_argument("--slices", type=_slice, nargs="+", help="|A|,|B| pairs (default: see above)")
     parser.add_argument("--examples", type=int, default=256, help="examples a slice (the first ones)")
     parser.add_argument("--quarters", type=int, default=4, help="parts of B")
     parser.add_argument("--device", default="cpu")
@@ -70,8 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summarize", type=Path, help="measure nothing: print the summary of this CSV")
     args = parser.parse_args(argv)
     if args.summarize is not None:
-        print(summarize(pd.read_csv(args.summarize)).round(3).to_string(index=False))
+        _print_summaries(pd.read_csv(args.summarize))
         return 0
+    slices = args.slices
+    if slices is None and args.order == "short-first":
+        slices = DEFAULT_SLICES
+    short = args.order == "short-first"
+    wrong = [f"{a},{b}" for a, b in slices or [] if args.order != "both" and (a < b) != short]
+    if wrong:
+        listed = " ".join(wrong)
+        parser.error(f"--slices {listed}: not {args.order} (short-first: |A| < |B|); or pass --order both")
     check_int("examples", args.examples, 1)
     check_int("quarters", args.quarters, 1)
     path = results_path(args.results, "sd_order", args.profile)
@@ -85,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(rec, args.results, device=args.device)
         _, test = load_splits(cfg.data)
         rows = first_set_read_table(
-            model, test, slices=args.slices, max_examples=args.examples, parts=args.quarters
+            model, test, slices=slices, max_examples=args.examples, parts=args.quarters, order=args.order
         )
         rows = rows.rename(columns={"part": "quarter"}).drop(columns="accuracy_se")  # the CSV's columns
         table = with_run_columns(rows, run, cfg, known[run])
@@ -99,9 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     means = out.pivot_table(index=["variant", "mechanism", "way"], columns="quarter", values="accuracy")
     means["fall"] = means[0] - means[args.quarters - 1]
     print(means.round(3).to_string())
-    print(summarize(out).round(3).to_string(index=False))
+    _print_summaries(out)
     print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")
     return 0
+
+
+def _print_summaries(out: pd.DataFrame) -> None:
+    print(summarize(out).round(3).to_string(index=False))
+    print(by_slice(out).round(3).to_string(index=False))
 
 
 if __name__ == "__main__":

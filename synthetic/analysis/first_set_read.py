@@ -36,6 +36,7 @@ from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import Segment, SplitData
 
 __all__ = [
+    "ORDERS",
     "SWAP_AT",
     "WAYS",
     "answers_with_first_set_read",
@@ -52,6 +53,11 @@ __all__ = [
 #: where the swap happens: at the shared token's copy in B, at another B token (the control: the
 #: token |B| // 2 places further on in B, cyclically), or nowhere (the prompt read unchanged)
 SWAP_AT = ("copy", "other", "none")
+
+
+#: which one-pass slices :func:`first_set_read_table` reads: the short set first (|A| < |B|), the
+#: long set first (|A| > |B|), or both
+ORDERS = ("short-first", "long-first", "both")
 
 
 #: the three ways :func:`first_set_read_table` answers each example: the parallel forward, the swap at
@@ -101,25 +107,35 @@ def first_set_read_table(
     slices: Sequence[tuple[int, int]] | None = None,
     max_examples: int = 256,
     parts: int = 4,
+    order: str = "short-first",
 ) -> pd.DataFrame:
-    """Accuracy by the part of B that holds the copy, each of :data:`WAYS`, on the short-first
-    one-pass segments of ``data`` (|A| < |B|; only the (|A|, |B|) pairs in ``slices`` when given),
+    """Accuracy by the part of B that holds the copy, each of :data:`WAYS`, on the one-pass
+    segments of ``data`` of the given ``order`` (:data:`ORDERS`: ``short-first`` |A| < |B|,
+    ``long-first`` |A| > |B|, or ``both``; only the (|A|, |B|) pairs in ``slices`` when given),
     their first ``max_examples`` examples: one row per (slice, way, part) with ``slice``,
     ``size_a``, ``size_b``, ``way``, ``part`` (0 .. parts - 1; ``quarter`` in older CSVs), ``n``
     (examples), ``accuracy`` (NaN where ``n`` is 0) and ``accuracy_se`` (binomial,
     sqrt(acc (1 - acc) / n)). Empty (with those columns) when no segment qualifies.
 
-    Raises ValueError for a model :func:`readable` refuses."""
+    Long first, B is short (1-16 elements at the paper's pairs): the copy has at most |B| - 1 B
+    tokens before it, so the swap measures the check against a state that holds the long first set;
+    where |B| = 1 the control's token (|B| // 2 places on) is the copy itself.
+
+    Raises ValueError for a model :func:`readable` refuses, or an ``order`` not in :data:`ORDERS`."""
     check_int("max_examples", max_examples, 1)
     check_int("parts", parts, 1)
+    if order not in ORDERS:
+        raise ValueError(f"order={order!r}; allowed: {', '.join(ORDERS)}")
     if not readable(model):
         raise ValueError("the first-set read needs a model with causal linear-attention layers only")
     wanted = None if slices is None else {tuple(pair) for pair in slices}
     rows = []
     for segment in segments_of(data):
         copies = shared_copies(segment)
-        short_first = copies.passes == 1 and copies.size_a < copies.size_b
-        if not short_first or (wanted is not None and (copies.size_a, copies.size_b) not in wanted):
+        taken = {"short-first": copies.size_a < copies.size_b, "long-first": copies.size_a > copies.size_b}
+        if copies.passes != 1 or not taken.get(order, copies.size_a != copies.size_b):
+            continue
+        if wanted is not None and (copies.size_a, copies.size_b) not in wanted:
             continue
         copies = first_examples(copies, max_examples)
         answers = {

@@ -5,6 +5,7 @@ refused."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -144,6 +145,25 @@ def test_the_table_reads_the_short_first_slices_by_part_of_b() -> None:
     assert set(only.slice) == {"A=3,B=6"} and (only.groupby("way").n.sum() == 5).all()
     none = first_set_read_table(model, _split([(6, 3)], n=8))
     assert none.empty and list(none.columns) == list(table.columns)
+
+
+def test_the_table_reads_the_order_it_is_asked_for() -> None:
+    """order="long-first" reads the |A| > |B| slices alone, "both" every one-pass slice, each the
+    same rows as read alone; equal sizes belong to neither order; an unknown order is refused."""
+    model = _model(4, [BASED, BASED])
+    split = _split([(2, 9), (9, 2), (4, 4)], n=12)
+    long_first = first_set_read_table(model, split, max_examples=6, order="long-first")
+    assert set(long_first.slice) == {"A=9,B=2"} and (long_first.groupby("way").n.sum() == 6).all()
+    both = first_set_read_table(model, split, max_examples=6, order="both")
+    assert set(both.slice) == {"A=2,B=9", "A=9,B=2"}
+    short_first = first_set_read_table(model, split, max_examples=6)
+    keys = ["slice", "way", "part"]
+    expected = pd.concat([short_first, long_first]).sort_values(keys).reset_index(drop=True)
+    got = both.sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected)
+    assert first_set_read_table(model, split, slices=[(2, 9)], order="long-first").empty
+    with pytest.raises(ValueError, match="order='mirror'; allowed: short-first, long-first, both"):
+        first_set_read_table(model, split, order="mirror")
 
 
 def test_the_table_refuses_models_it_cannot_read() -> None:
