@@ -34,6 +34,33 @@ def test_rows_per_model_slice_way_and_quarter(tmp_path: Path) -> None:
     assert set(table.mechanism) <= {"checks", "counts", "not analysed"}
     with pytest.raises(SystemExit):
         main([*args[:4], "--slices", "6,2"])  # not short-first: refused by the parser
+    mirrored = tmp_path / "both.csv"
+    assert (
+        main(
+            [
+                *args[:4],
+                "--order",
+                "both",
+                "--slices",
+                "2,6",
+                "6,2",
+                "--examples",
+                "20",
+                "--out",
+                str(mirrored),
+            ]
+        )
+        == 0
+    )
+    both = pd.read_csv(mirrored)
+    assert set(both.slice) == {"A=2,B=6", "A=6,B=2"} and (both.groupby(["slice", "way"]).n.sum() == 20).all()
+
+
+def test_the_order_and_the_slices_must_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    """A slice of the other order is refused before any model is loaded, naming it and the order."""
+    with pytest.raises(SystemExit):
+        main(["--order", "long-first", "--slices", "2,6", "8,4"])
+    assert "--slices 2,6: not long-first" in capsys.readouterr().err
 
 
 def test_no_kept_weights_is_a_clear_stop(tmp_path: Path) -> None:
