@@ -16,7 +16,9 @@ per variant, mechanism and way the mean accuracy by quarter and the fall from th
 the last, then per model (accuracy, fall) the mean ± s.e. over models, and per slice the mean ±
 s.e. over models of each model's accuracy on it (with the copy read against A alone, the check
 against a state that holds the first set and nothing of B: the one-pass reader's memory, whose
-size the order decides); ``--summarize CSV`` prints these from a CSV it wrote. ``--slices``
+size the order decides), and where a pair is read in both orders, short-first minus long-first per
+model (mean over its pairs), mean ± s.e. over models; ``--summarize CSV [CSV ...]`` prints these
+from CSVs it wrote. ``--slices``
 defaults to the three short-first pairs above with ``--order short-first``, and to every slice of
 the order otherwise. About 50-90 s a d_model 48 model on a 2-core CPU with
 the defaults, 210-235 s with all ten slices of one order.
@@ -89,6 +91,30 @@ def by_slice(out: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def mirror_gaps(out: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, mechanism, way): models, mirror pairs, the mean ± s.e. over models of each
+    model's short-first minus long-first accuracy (mean over its pairs read in both orders), and in
+    how many model x pair cells short-first is ahead; empty without a pair read both ways."""
+    keys = ["variant", "mechanism", "way", "config_hash"]
+    per_slice = with_order(out[out.n > 0]).assign(right=lambda d: d.accuracy * d.n)
+    per_slice = per_slice.assign(short=per_slice[["size_a", "size_b"]].min(axis=1),
+                                 long=per_slice[["size_a", "size_b"]].max(axis=1))  # fmt: skip
+    pooled = per_slice.groupby([*keys, "short", "long", "order"])[["right", "n"]].sum()
+    accuracy = (pooled.right / pooled.n).unstack("order")
+    columns = [*keys[:-1], "models", "pairs", "gap", "gap_se", "short_first_ahead"]
+    if not {"short-first", "long-first"} <= set(accuracy.columns):
+        return pd.DataFrame(columns=columns)
+    gaps = (accuracy["short-first"] - accuracy["long-first"]).dropna().rename("gap").reset_index()
+    per_model = gaps.groupby(keys).gap.mean().reset_index()
+    rows = []
+    for key, one in per_model.groupby(keys[:-1]):
+        cells = gaps.set_index(keys[:-1]).loc[[key]]
+        pairs = len(cells[["short", "long"]].drop_duplicates())
+        ahead = f"{int((cells.gap > 0).sum())} / {len(cells)}"
+        rows.append((*key, one.config_hash.nunique(), pairs, one.gap.mean(), one.gap.sem(), ahead))
+    return pd.DataFrame(rows, columns=columns)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results", help="results folder")
@@ -99,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quarters", type=int, default=4, help="parts of B")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="figures/data/sd_first_set_read_checking.csv")
-    parser.add_argument("--summarize", type=Path, help="measure nothing: print the summary of this CSV")
+    parser.add_argument(
+        "--summarize", type=Path, nargs="+", help="measure nothing: print the summaries of these CSVs"
+    )
     args = parser.parse_args(argv)
     if args.summarize is not None:
-        _print_summaries(pd.read_csv(args.summarize))
+        _print_summaries(pd.concat([pd.read_csv(path) for path in args.summarize], ignore_index=True))
         return 0
     slices = args.slices
     if slices is None and args.order == "short-first":
@@ -147,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
 def _print_summaries(out: pd.DataFrame) -> None:
     print(summarize(out).round(3).to_string(index=False))
     print(by_slice(out).round(3).to_string(index=False))
+    gaps = mirror_gaps(out)
+    if not gaps.empty:
+        print(gaps.round(3).to_string(index=False))
 
 
 if __name__ == "__main__":

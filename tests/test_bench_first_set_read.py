@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.first_set_read import main  # noqa: E402
+from bench.first_set_read import main, mirror_gaps  # noqa: E402
 from synthetic.analysis.first_set_read import WAYS  # noqa: E402
 from synthetic.sweep import run_sweep  # noqa: E402
 
@@ -68,3 +68,25 @@ def test_no_kept_weights_is_a_clear_stop(tmp_path: Path) -> None:
     run_sweep("sd_order", "smoke", results_dir=tmp_path, progress=False, only=only)
     with pytest.raises(SystemExit, match="no kept weights of a causal model"):
         main(["--results", str(tmp_path), "--profile", "smoke", "--out", str(tmp_path / "x.csv")])
+
+
+def test_mirror_gaps_pair_each_slice_with_its_mirror_per_model() -> None:
+    """Short-first minus long-first per model and pair (parts pooled), mean over the model's pairs,
+    then mean ± s.e. over models; a slice without its mirror is left out; nothing paired: empty."""
+    rows = pd.DataFrame(
+        [
+            {"config_hash": m, "variant": "Based (causal)", "mechanism": "checks", "way": "as trained",
+             "size_a": a, "size_b": b, "quarter": q, "n": n, "accuracy": acc}
+            for m, a, b, q, n, acc in [
+                ("m1", 4, 256, 0, 100, 1.0), ("m1", 4, 256, 1, 100, 0.6), ("m1", 256, 4, 0, 50, 0.5),
+                ("m1", 4, 512, 0, 100, 0.9), ("m1", 512, 4, 0, 50, 0.2),
+                ("m2", 4, 256, 0, 200, 0.4), ("m2", 256, 4, 0, 50, 0.6), ("m2", 16, 768, 0, 80, 0.5),
+            ]
+        ]
+    )  # fmt: skip
+    got = mirror_gaps(rows).iloc[0]
+    per_model = [((0.8 - 0.5) + (0.9 - 0.2)) / 2, 0.4 - 0.6]
+    assert got.models == 2 and got.pairs == 2 and got.short_first_ahead == "2 / 3"
+    assert got.gap == pytest.approx(sum(per_model) / 2)
+    assert got.gap_se == pytest.approx(pd.Series(per_model).sem())
+    assert mirror_gaps(rows[rows.size_a < rows.size_b]).empty
