@@ -36,7 +36,12 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.kept_models import kept_runs, with_run_columns
-from synthetic.analysis.first_set_read import ORDERS, first_set_read_table, pooled_accuracy_and_fall
+from synthetic.analysis.first_set_read import (
+    ORDERS,
+    first_set_read_table,
+    mirror_pair_gaps,
+    pooled_accuracy_and_fall,
+)
 from synthetic.ensemble import load_splits
 from synthetic.plots.mechanism import run_mechanisms
 from synthetic.results import load_model, results_path
@@ -93,25 +98,22 @@ def by_slice(out: pd.DataFrame) -> pd.DataFrame:
 
 def mirror_gaps(out: pd.DataFrame) -> pd.DataFrame:
     """Per (variant, mechanism, way): models, mirror pairs, the mean ± s.e. over models of each
-    model's short-first minus long-first accuracy (mean over its pairs read in both orders), and in
-    how many model x pair cells short-first is ahead; empty without a pair read both ways."""
-    keys = ["variant", "mechanism", "way", "config_hash"]
-    per_slice = with_order(out[out.n > 0]).assign(right=lambda d: d.accuracy * d.n)
-    per_slice = per_slice.assign(short=per_slice[["size_a", "size_b"]].min(axis=1),
-                                 long=per_slice[["size_a", "size_b"]].max(axis=1))  # fmt: skip
-    pooled = per_slice.groupby([*keys, "short", "long", "order"])[["right", "n"]].sum()
-    accuracy = (pooled.right / pooled.n).unstack("order")
-    columns = [*keys[:-1], "models", "pairs", "gap", "gap_se", "short_first_ahead"]
-    if not {"short-first", "long-first"} <= set(accuracy.columns):
-        return pd.DataFrame(columns=columns)
-    gaps = (accuracy["short-first"] - accuracy["long-first"]).dropna().rename("gap").reset_index()
-    per_model = gaps.groupby(keys).gap.mean().reset_index()
+    model's short-first minus long-first accuracy (mean over its pairs read in both orders,
+    :func:`~synthetic.analysis.first_set_read.mirror_pair_gaps`), and in how many model x pair
+    cells short-first is ahead; empty without a pair read both ways."""
+    keys = ["variant", "mechanism", "way"]
+    columns = [*keys, "models", "pairs", "gap", "gap_se", "short_first_ahead"]
     rows = []
-    for key, one in per_model.groupby(keys[:-1]):
-        cells = gaps.set_index(keys[:-1]).loc[[key]]
-        pairs = len(cells[["short", "long"]].drop_duplicates())
-        ahead = f"{int((cells.gap > 0).sum())} / {len(cells)}"
-        rows.append((*key, one.config_hash.nunique(), pairs, one.gap.mean(), one.gap.sem(), ahead))
+    for key, group in out.groupby(keys):
+        gaps = (mirror_pair_gaps(one) for _, one in group.groupby("config_hash"))
+        per_model = [g for g in gaps if not g.empty]
+        if not per_model:
+            continue
+        means = pd.Series([g.mean() for g in per_model])
+        cells = pd.concat(per_model)
+        pairs = cells.index.unique().size
+        ahead = f"{int((cells > 0).sum())} / {len(cells)}"
+        rows.append((*key, len(per_model), pairs, means.mean(), means.sem(), ahead))
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -44,7 +44,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic.analysis.first_set_read import WAYS, pooled_accuracy_and_fall
+from synthetic.analysis.first_set_read import WAYS, mirror_pair_gaps, pooled_accuracy_and_fall
 from synthetic.analysis.intervention import CHECKING_LOGITS, mean_and_se
 from synthetic.analysis.positions import fall_across_second_set
 from synthetic.plots import mechanism, training
@@ -451,21 +451,27 @@ def first_set_read_table_md(reads: pd.DataFrame) -> str:
     """Per run with a first-set read (record version 7 on: the causal runs whose probes ran): its
     accuracy on the short-first slices read (examples pooled over slices and parts of B) as
     trained, with the copy in B read against the state after the first set alone, and with another
-    B token read so (the control); and the fall from B's first part to its last (mean over the
-    slices) as trained and with the copy's read."""
+    B token read so (the control); the fall from B's first part to its last (mean over the
+    slices) as trained and with the copy's read; and, where the long-first slices were read too
+    (version 8 on), short-first minus long-first with the copy read against the first set alone
+    (mean over the mirror pairs, :func:`~synthetic.analysis.first_set_read.mirror_pair_gaps`)."""
     if reads.empty:
         return "no first-set read (records before version 7, or no causal run whose probes ran)"
     trained, copy, other = WAYS
     rows = []
     for _, one in reads.groupby("config_hash", sort=False):
         first = one.iloc[0]
-        got = {way: pooled_accuracy_and_fall(g) for way, g in one.groupby("way")}
+        short_first = one[one.size_a < one.size_b]
+        got = {way: pooled_accuracy_and_fall(g) for way, g in short_first.groupby("way")}
+        gaps = mirror_pair_gaps(one[one.way == copy])
+        gap = f"{_signed(gaps.mean())} ({int((gaps > 0).sum())} / {len(gaps)})" if len(gaps) else "-"
         rows.append([_label(first.variant, first.init), str(first.d_model), str(first.feature_dim),
-                     f"{first.lr:g}", str(first.seed), str(one.slice.nunique()),
+                     f"{first.lr:g}", str(first.seed), str(short_first.slice.nunique()),
                      *(_plain(got[w][0]) for w in (trained, copy, other)),
-                     _signed(got[trained][1]), _signed(got[copy][1])])  # fmt: skip
+                     _signed(got[trained][1]), _signed(got[copy][1]), gap])  # fmt: skip
     header = ["variant, protocol", "d_model", "f", "lr", "seed", "slices", trained, copy, other,
-              "fall across B, as trained", "fall, copy reads A alone"]  # fmt: skip
+              "fall across B, as trained", "fall, copy reads A alone",
+              "short − long first, copy reads A alone (pairs ahead)"]  # fmt: skip
     return _markdown(header, rows)
 
 
@@ -566,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         if not reads.empty:  # records of version 7 on
             print(
                 f"\n## the copy read against the first set alone ({reads.config_hash.nunique()} runs; "
-                "short-first slices, first 256 examples each)\n"
+                "short-first slices, and from record version 8 their long-first mirrors; first 256 "
+                "examples each)\n"
             )
             print(first_set_read_table_md(reads))
     for name, what in SEEN_BEFORE_CSVS:

@@ -107,12 +107,18 @@ def test_the_first_set_read_table_pools_each_runs_slices() -> None:
     base = {"config_hash": "c1", "variant": "Based (causal)", "init": "reference", "d_model": 48,
             "feature_dim": 24, "lr": 8e-4, "seed": 1}  # fmt: skip
     rows = []
-    for name, scale in (("A=4,B=256", 1.0), ("A=4,B=512", 0.5)):
+    for (a, b), scale in (((4, 256), 1.0), ((4, 512), 0.5)):
         for way, (first, last) in zip(WAYS, ((0.8, 0.4), (1.0, 1.0), (0.6, 0.2)), strict=True):
             for part, acc in ((0, first), (3, last)):
-                rows.append({**base, "slice": name, "way": way, "part": part, "n": 10 if scale == 1 else 30,
+                rows.append({**base, "slice": f"A={a},B={b}", "size_a": a, "size_b": b, "way": way,
+                             "part": part, "n": 10 if scale == 1 else 30,
                              "accuracy": acc * (1 if way == WAYS[1] else scale)})  # fmt: skip
     table = first_set_read_table_md(pd.DataFrame(rows))
     # as trained: (10 (0.8 + 0.4) + 30 (0.4 + 0.2)) / 80 = 0.375; falls 0.4 and 0.2 -> +0.300
-    assert "| 48 | 24 | 0.0008 | 1 | 2 | 0.375 | 1.000 | 0.250 | +0.300 | +0.000 |" in table
+    assert "| 48 | 24 | 0.0008 | 1 | 2 | 0.375 | 1.000 | 0.250 | +0.300 | +0.000 | - |" in table
+    # version 8: the long-first mirror of (4, 256), read with the copy against A alone -> 1.0 - 0.4
+    mirror = {**base, "slice": "A=256,B=4", "size_a": 256, "size_b": 4, "part": 0, "n": 20}
+    more = [{**mirror, "way": way, "accuracy": acc} for way, acc in zip(WAYS, (0.5, 0.4, 0.3), strict=True)]
+    table = first_set_read_table_md(pd.DataFrame(rows + more))
+    assert "| 48 | 24 | 0.0008 | 1 | 2 | 0.375 | 1.000 | 0.250 | +0.300 | +0.000 | +0.600 (1 / 1) |" in table
     assert first_set_read_table_md(pd.DataFrame()).startswith("no first-set read")

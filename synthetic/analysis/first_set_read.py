@@ -44,6 +44,7 @@ __all__ = [
     "first_set_read_table",
     "linear_attention_layers",
     "logits_with_first_set_read",
+    "mirror_pair_gaps",
     "pooled_accuracy_and_fall",
     "readable",
     "swapped_index",
@@ -165,6 +166,23 @@ def pooled_accuracy_and_fall(rows: pd.DataFrame, part: str = "part") -> tuple[fl
     first = by_slice[by_slice[part] == 0].accuracy
     last = by_slice[by_slice[part] == rows[part].max()].accuracy
     return accuracy, float((first - last).mean())
+
+
+def mirror_pair_gaps(rows: pd.DataFrame) -> pd.Series:
+    """One model's rows of one way of :func:`first_set_read_table` -> short-first minus long-first
+    accuracy (each slice's parts pooled) per mirror pair read in both orders, indexed by (``short``,
+    ``long``): the two set sizes whichever comes first. Empty when no pair was read both ways."""
+    counted = rows[rows.n > 0]
+    right = (counted.accuracy * counted.n).groupby([counted.size_a, counted.size_b]).sum()
+    accuracy = right / counted.groupby([counted.size_a, counted.size_b]).n.sum()
+    gaps = {
+        (a, b): accuracy[(a, b)] - accuracy[(b, a)]
+        for a, b in accuracy.index
+        if a < b and (b, a) in accuracy.index
+    }
+    pairs = sorted(gaps)
+    index = pd.MultiIndex.from_arrays([[a for a, _ in pairs], [b for _, b in pairs]], names=["short", "long"])
+    return pd.Series([gaps[k] for k in pairs], index=index, name="gap", dtype=float)
 
 
 def answers_with_first_set_read(

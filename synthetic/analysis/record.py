@@ -36,8 +36,8 @@ __all__ = ["RECORD_VERSION", "mechanism_record"]
 #: bump when the fields of :func:`mechanism_record` change meaning (2: ``matched`` added;
 #: 3: ``placed`` added; 4: ``probe_rule`` added, probes possibly only for models that check;
 #: 5: ``seen_before`` added, run with the state probes; 6: ``by_position`` added; 7: ``first_set_read``
-#: added, run with the state probes)
-RECORD_VERSION = 7
+#: added, run with the state probes; 8: ``first_set_read`` reads the long-first slices too)
+RECORD_VERSION = 8
 #: when the state probes run (:func:`mechanism_record`'s ``probes``)
 PROBE_RULES = ("always", "never", "checking")
 
@@ -77,7 +77,8 @@ def mechanism_record(
     :func:`~synthetic.analysis.seen_before.seen_before_probe` (after the first set, on the same
     examples) and of :func:`~synthetic.analysis.first_set_read.first_set_read_table` (the copy read
     against the state after the first set, on the first ``first_set_examples`` examples of each
-    short-first one-pass segment; causal linear-attention models only, else empty). ``probes``:
+    one-pass segment of either order, short-first rows where |A| < |B| (version 7: short-first
+    only); causal linear-attention models only, else empty). ``probes``:
     True or "always", False or "never", or "checking": only when the model
     checks one set against the other (:func:`~synthetic.analysis.intervention.checks_membership`:
     its copies interact by more than :data:`~synthetic.analysis.intervention.CHECKING_LOGITS`
@@ -126,7 +127,9 @@ def mechanism_record(
         if readable(language_model):
             try:  # the copy read against A alone (causal models)
                 out["first_set_read"] = _rows(
-                    first_set_read_table(language_model, segments, max_examples=first_set_examples)
+                    first_set_read_table(
+                        language_model, segments, max_examples=first_set_examples, order="both"
+                    )
                 )
             except Exception as err:
                 out["first_set_read_error"] = f"{type(err).__name__}: {err}"
