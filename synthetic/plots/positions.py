@@ -27,6 +27,11 @@ SOURCE = "sd_accuracy_by_position_checking.csv"
 SOURCE_EIGHTHS = "sd_accuracy_by_position_checking_eighths.csv"
 #: the causal models read with the copy's linear-attention read swapped (``bench/first_set_read.py``)
 SOURCE_SWAP = "sd_first_set_read_checking.csv"
+#: the same read on every short-first and every long-first test slice (``--slices`` all ten short-first
+#: pairs; ``--order long-first``): the two orders of each mirror pair
+SOURCES_ORDER = ("sd_first_set_read_checking_all_slices.csv", "sd_first_set_read_checking_long_first.csv")
+#: the paper profile's ten short-first test pairs, as ``--slices`` takes them
+ALL_SHORT_FIRST = "1,32 4,32 4,128 4,256 16,256 4,512 16,512 4,768 8,768 16,768"
 MIN_LONG = 256  # the long set of a plotted slice has at least this many tokens
 
 
@@ -34,8 +39,13 @@ def load_positions(ctx: FigureContext, source: str = SOURCE) -> pd.DataFrame:
     """The measured rows (one per model, slice, set and part) of ``source`` under ``ctx.data_dir``."""
     path = ctx.data_dir / source
     if not path.exists():
-        parts = " --quarters 8 --min-size 256" if source == SOURCE_EIGHTHS else ""
-        script = "first_set_read.py" if source == SOURCE_SWAP else "accuracy_by_position.py"
+        parts = {
+            SOURCE_EIGHTHS: " --quarters 8 --min-size 256",
+            SOURCES_ORDER[0]: f" --slices {ALL_SHORT_FIRST}",
+            SOURCES_ORDER[1]: " --order long-first",
+        }.get(source, "")  # fmt: skip
+        swapped = source == SOURCE_SWAP or source in SOURCES_ORDER
+        script = "first_set_read.py" if swapped else "accuracy_by_position.py"
         raise FileNotFoundError(
             f"no {path}: run `python bench/{script} --profile checking{parts} --out {path}` "
             "where the checking profile's weights are kept"
@@ -223,8 +233,71 @@ def build_swap(ctx: FigureContext) -> None:
     save_figure(draw_swap(table), "sd_checking_first_set_read", table, ctx)
 
 
+#: the ways :func:`draw_order` draws (the control stays in the table)
+ORDER_WAYS = ("as trained", "copy reads A alone")
+
+
+def order_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, mechanism, way, order, mirror pair): models, and the mean ± s.e. over models of
+    each model's accuracy on the slice (its parts pooled). ``short`` and ``long`` are the pair's set
+    sizes whichever comes first; ``order`` is short-first where |A| < |B|."""
+    keys = ["variant", "mechanism", "way", "size_a", "size_b"]
+    pooled = rows.assign(right=rows.accuracy * rows.n).groupby([*keys, "config_hash"])[["right", "n"]].sum()
+    per_model = (pooled.right / pooled.n).rename("accuracy").reset_index()
+    table = per_model.groupby(keys).accuracy.agg(["mean", "sem", "count"]).reset_index()
+    table = table.rename(columns={"mean": "accuracy", "sem": "se", "count": "models"})
+    return table.assign(
+        order=np.where(table.size_a < table.size_b, "short-first", "long-first"),
+        short=table[["size_a", "size_b"]].min(axis=1),
+        long=table[["size_a", "size_b"]].max(axis=1),
+    )
+
+
+def draw_order(table: pd.DataFrame) -> plt.Figure:
+    """The figure of an :func:`order_table`: one panel per (variant, mechanism); x the mirror pairs
+    (short / long set sizes, by the long set's size); one line per order and way of
+    :data:`ORDER_WAYS`."""
+    panels = sorted(set(zip(table.variant, table.mechanism, strict=True)))
+    pairs = sorted(set(zip(table.long, table.short, strict=True)))
+    at = {pair: i for i, pair in enumerate(pairs)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels), 4.4), squeeze=False, sharey=True)
+    colors = dict(zip(("short-first", "long-first"), sns.color_palette("tab10"), strict=False))
+    styles = dict(zip(ORDER_WAYS, ("--", "-"), strict=True))
+    for ax, (variant, mechanism) in zip(axes[0], panels, strict=True):
+        sub = table[(table.variant == variant) & (table.mechanism == mechanism)]
+        for order in ("short-first", "long-first"):
+            for way in ORDER_WAYS:
+                one = sub[(sub.order == order) & (sub.way == way)]
+                x = [at[(a, b)] for a, b in zip(one.long, one.short, strict=True)]
+                one = one.assign(x=x).sort_values("x")
+                ax.errorbar(one.x, one.accuracy, yerr=one.se, marker="o", ms=3, capsize=2, ls=styles[way],
+                            color=colors[order], label=f"{order}, {way}")  # fmt: skip
+        models = int(sub.models.max()) if len(sub) else 0
+        ax.set_title(f"{variant}, {mechanism} ({models} models)", fontsize=9)
+        ax.set_xticks(range(len(pairs)), [f"{s} / {lg}" for lg, s in pairs], rotation=45, fontsize=7)
+        ax.set_xlabel("mirror pair: short / long set", fontsize=8)
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("accuracy")
+    fig.suptitle(
+        "SD, paper scale (d_model 48, f = 24, checking profile): each pair in both orders, the copy's "
+        "linear-attention read as trained (dashed)\nor from the state after the first set alone (solid): "
+        "the check against the first set and nothing of B; mean over models ± s.e.",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def build_order(ctx: FigureContext) -> None:
+    rows = pd.concat([load_positions(ctx, source) for source in SOURCES_ORDER], ignore_index=True)
+    table = order_table(rows)
+    save_figure(draw_order(table), "sd_checking_first_set_order", table, ctx)
+
+
 FIGURES = {
     "sd_checking_by_position": build_positions,
     "sd_checking_before_after": build_before_after,
     "sd_checking_first_set_read": build_swap,
+    "sd_checking_first_set_order": build_order,
 }
