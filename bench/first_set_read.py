@@ -44,6 +44,7 @@ from synthetic.analysis.first_set_read import (
 )
 from synthetic.ensemble import load_splits
 from synthetic.plots.mechanism import run_mechanisms
+from synthetic.plots.positions import order_table
 from synthetic.results import load_model, results_path
 from synthetic.tasks._checks import check_int
 
@@ -78,21 +79,6 @@ def summarize(out: pd.DataFrame) -> pd.DataFrame:
         models=("config_hash", "nunique"), accuracy=("accuracy", "mean"), accuracy_se=("accuracy", "sem"),
         fall=("fall", "mean"), fall_se=("fall", "sem"),
     )  # fmt: skip
-    return table.reset_index()
-
-
-def by_slice(out: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant, mechanism, way, order, |A|, |B|): models, and the mean ± s.e. over models of
-    each model's accuracy on the slice (its parts pooled). A slice and its mirror ((4, 768) and
-    (768, 4)) differ in which set comes first: with the copy read against A alone, the check runs
-    against a state that holds the first set and nothing of B, the one-pass reader's memory."""
-    keys = ["variant", "mechanism", "way", "order", "size_a", "size_b", "config_hash"]
-    counted = with_order(out[out.n > 0]).assign(right=lambda d: d.accuracy * d.n)
-    per_model = counted.groupby(keys)[["right", "n"]].sum().reset_index()
-    per_model["accuracy"] = per_model.right / per_model.n
-    table = per_model.groupby(keys[:-1]).agg(
-        models=("config_hash", "nunique"), accuracy=("accuracy", "mean"), accuracy_se=("accuracy", "sem")
-    )
     return table.reset_index()
 
 
@@ -176,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_summaries(out: pd.DataFrame) -> None:
     print(summarize(out).round(3).to_string(index=False))
-    print(by_slice(out).round(3).to_string(index=False))
+    print(order_table(out).round(3).to_string(index=False))  # per slice
     gaps = mirror_gaps(out)
     if not gaps.empty:
         print(gaps.round(3).to_string(index=False))

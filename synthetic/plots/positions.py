@@ -189,14 +189,25 @@ def build_before_after(ctx: FigureContext) -> None:
     save_figure(draw_before_after(table), "sd_checking_before_after", table, ctx)
 
 
-def swap_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant, mechanism, way, quarter of B): models, and the mean ± s.e. over models of each
-    model's accuracy in that quarter (its examples of all the slices pooled)."""
-    keys = ["variant", "mechanism", "way", "quarter"]
-    pooled = rows.assign(right=rows.accuracy * rows.n).groupby([*keys, "config_hash"])[["right", "n"]].sum()
+def model_means(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per ``keys``: ``models``, and the mean (``accuracy``) ± s.e. (``se``) over models of each
+    model's accuracy with its rows of those keys pooled by their examples (``n``; rows with none
+    are left out)."""
+    counted = rows[rows.n > 0]
+    pooled = (
+        counted.assign(right=counted.accuracy * counted.n)
+        .groupby([*keys, "config_hash"])[["right", "n"]]
+        .sum()
+    )
     per_model = (pooled.right / pooled.n).rename("accuracy").reset_index()
     table = per_model.groupby(keys).accuracy.agg(["mean", "sem", "count"])
     return table.rename(columns={"mean": "accuracy", "sem": "se", "count": "models"}).reset_index()
+
+
+def swap_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, mechanism, way, quarter of B): models, and the mean ± s.e. over models of each
+    model's accuracy in that quarter (its examples of all the slices pooled)."""
+    return model_means(rows, ["variant", "mechanism", "way", "quarter"])
 
 
 def draw_swap(table: pd.DataFrame) -> plt.Figure:
@@ -241,11 +252,7 @@ def order_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per (variant, mechanism, way, order, mirror pair): models, and the mean ± s.e. over models of
     each model's accuracy on the slice (its parts pooled). ``short`` and ``long`` are the pair's set
     sizes whichever comes first; ``order`` is short-first where |A| < |B|."""
-    keys = ["variant", "mechanism", "way", "size_a", "size_b"]
-    pooled = rows.assign(right=rows.accuracy * rows.n).groupby([*keys, "config_hash"])[["right", "n"]].sum()
-    per_model = (pooled.right / pooled.n).rename("accuracy").reset_index()
-    table = per_model.groupby(keys).accuracy.agg(["mean", "sem", "count"]).reset_index()
-    table = table.rename(columns={"mean": "accuracy", "sem": "se", "count": "models"})
+    table = model_means(rows, ["variant", "mechanism", "way", "size_a", "size_b"])
     return table.assign(
         order=np.where(table.size_a < table.size_b, "short-first", "long-first"),
         short=table[["size_a", "size_b"]].min(axis=1),
