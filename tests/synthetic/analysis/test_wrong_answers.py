@@ -65,7 +65,7 @@ def test_bad_input_is_refused() -> None:
 def test_the_table_counts_the_models_answers_by_part_of_b() -> None:
     """Per slice and part: the fractions of the kinds sum to 1 and match the model's argmax
     answers; first_index is the part's smallest copy index; max_examples takes the first ones."""
-    pattern = ["base_conv", {"kind": "based", "feature_dim": 4}]
+    pattern: list[str | dict[str, object]] = ["base_conv", {"kind": "based", "feature_dim": 4}]
     model = build_model(ModelConfig(d_model=16, n_layers=2, pattern=pattern), VOCAB, seed=1).double()
     split = _split([(3, 8), (8, 3)], n=40, seed=3)
     table = answer_kind_table(model, split, max_examples=30, parts=4)
