@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         _, test = load_splits(cfg.data)
         rows = answer_kind_table(model, test, max_examples=args.examples, parts=args.parts)
         frames.append(with_run_columns(rows, run, cfg, known[run]))
-        pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept if a later model is cut off
+        # kept if a later model is cut off; shares of at most --examples answers: 6 digits hold them
+        pd.concat(frames, ignore_index=True).to_csv(args.out, index=False, float_format="%.6g")
         summary = cfg.summary()
         print(
             f"{summary['variant']} seed {summary['seed']} ({known[run]}): {time.perf_counter() - start:.0f} s"

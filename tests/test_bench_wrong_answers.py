@@ -51,3 +51,16 @@ def test_the_summary_splits_long_first_by_where_the_copy_sits() -> None:
     assert table.loc["long-first, |B| >= 8, copy at B 0-3"].right == pytest.approx(1.0)
     with pytest.raises(KeyError):
         table.loc["long-first, |B| < 8"]
+
+
+def test_the_committed_measurement_says_what_the_readme_says() -> None:
+    """README: long first with |B| >= 8 and the copy past B's first 4 tokens, the causal models
+    (checking or counting) answer a B token read before the copy far more often than one after it;
+    the non-causal checking models answer tokens of A alone instead."""
+    table = summarize(pd.read_csv(ROOT / "figures" / "data" / "sd_wrong_answers_checking.csv"))
+    late = table[table.group == "long-first, |B| >= 8, copy at B 4+"].set_index(["variant", "mechanism"])
+    for mechanism in ("checks", "counts"):
+        causal = late.loc[("Based (causal)", mechanism)]
+        assert causal["B before the copy"] > 0.3 and causal["B after the copy"] < 0.16
+    checks = late.loc[("Based (non-causal)", "checks")]
+    assert checks["B before the copy"] < 0.05 and checks["A alone"] > 0.4
