@@ -189,18 +189,22 @@ def build_before_after(ctx: FigureContext) -> None:
     save_figure(draw_before_after(table), "sd_checking_before_after", table, ctx)
 
 
-def model_means(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per ``keys``: ``models``, and the mean (``accuracy``) ± s.e. (``se``) over models of each
-    model's accuracy with its rows of those keys pooled by their examples (``n``; rows with none
-    are left out)."""
+def model_accuracies(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per ``keys`` and model (``config_hash``): the model's ``accuracy`` with its rows of those
+    keys pooled by their examples (``n``; rows with none are left out)."""
     counted = rows[rows.n > 0]
     pooled = (
         counted.assign(right=counted.accuracy * counted.n)
         .groupby([*keys, "config_hash"])[["right", "n"]]
         .sum()
     )
-    per_model = (pooled.right / pooled.n).rename("accuracy").reset_index()
-    table = per_model.groupby(keys).accuracy.agg(["mean", "sem", "count"])
+    return (pooled.right / pooled.n).rename("accuracy").reset_index()
+
+
+def model_means(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per ``keys``: ``models``, and the mean (``accuracy``) ± s.e. (``se``) over models of
+    :func:`model_accuracies`."""
+    table = model_accuracies(rows, keys).groupby(keys).accuracy.agg(["mean", "sem", "count"])
     return table.rename(columns={"mean": "accuracy", "sem": "se", "count": "models"}).reset_index()
 
 
@@ -248,11 +252,13 @@ def build_swap(ctx: FigureContext) -> None:
 ORDER_WAYS = ("as trained", "copy reads A alone")
 
 
-def order_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant, mechanism, way, order, mirror pair): models, and the mean ± s.e. over models of
-    each model's accuracy on the slice (its parts pooled). ``short`` and ``long`` are the pair's set
-    sizes whichever comes first; ``order`` is short-first where |A| < |B|."""
-    table = model_means(rows, ["variant", "mechanism", "way", "size_a", "size_b"])
+#: the keys of an :func:`order_table` row
+ORDER_KEYS = ["variant", "mechanism", "way", "size_a", "size_b"]
+
+
+def _with_pair(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``order`` (short-first where |A| < |B|) and the pair's ``short`` and
+    ``long`` set sizes, whichever comes first."""
     return table.assign(
         order=np.where(table.size_a < table.size_b, "short-first", "long-first"),
         short=table[["size_a", "size_b"]].min(axis=1),
@@ -260,10 +266,23 @@ def order_table(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def draw_order(table: pd.DataFrame) -> plt.Figure:
+def order_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, mechanism, way, order, mirror pair): models, and the mean ± s.e. over models of
+    each model's accuracy on the slice (its parts pooled), with ``order``, ``short`` and ``long``."""
+    return _with_pair(model_means(rows, ORDER_KEYS))
+
+
+def order_models(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each model's accuracy on each slice (its parts pooled): the points behind an
+    :func:`order_table`, with ``order``, ``short`` and ``long``."""
+    return _with_pair(model_accuracies(rows, ORDER_KEYS))
+
+
+def draw_order(table: pd.DataFrame, per_model: pd.DataFrame | None = None) -> plt.Figure:
     """The figure of an :func:`order_table`: one panel per (variant, mechanism); x the mirror pairs
     (short / long set sizes, by the long set's size); one line per order and way of
-    :data:`ORDER_WAYS`."""
+    :data:`ORDER_WAYS`; with ``per_model`` (:func:`order_models`), each model's line of the read
+    against A alone, faint."""
     panels = sorted(set(zip(table.variant, table.mechanism, strict=True)))
     pairs = sorted(set(zip(table.long, table.short, strict=True)))
     at = {pair: i for i, pair in enumerate(pairs)}
@@ -272,6 +291,14 @@ def draw_order(table: pd.DataFrame) -> plt.Figure:
     styles = dict(zip(ORDER_WAYS, ("--", "-"), strict=True))
     for ax, (variant, mechanism) in zip(axes[0], panels, strict=True):
         sub = table[(table.variant == variant) & (table.mechanism == mechanism)]
+        if per_model is not None:
+            chosen = (per_model.variant == variant) & (per_model.mechanism == mechanism)
+            mine = per_model[chosen & (per_model.way == ORDER_WAYS[1])]
+            for (order, _), one in mine.groupby(["order", "config_hash"]):
+                one = one.assign(
+                    x=[at[(a, b)] for a, b in zip(one.long, one.short, strict=True)]
+                ).sort_values("x")
+                ax.plot(one.x, one.accuracy, color=colors[order], lw=0.7, alpha=0.3)
         for order in ("short-first", "long-first"):
             for way in ORDER_WAYS:
                 one = sub[(sub.order == order) & (sub.way == way)]
@@ -289,7 +316,7 @@ def draw_order(table: pd.DataFrame) -> plt.Figure:
     fig.suptitle(
         "SD, paper scale (d_model 48, f = 24, checking profile): each pair in both orders, the copy's "
         "linear-attention read as trained (dashed)\nor from the state after the first set alone (solid): "
-        "the check against the first set and nothing of B; mean over models ± s.e.",
+        "the check against the first set and nothing of B; mean over models ± s.e. (each model's read faint)",
         fontsize=8,
     )
     fig.tight_layout()
@@ -299,7 +326,7 @@ def draw_order(table: pd.DataFrame) -> plt.Figure:
 def build_order(ctx: FigureContext) -> None:
     rows = pd.concat([load_positions(ctx, source) for source in SOURCES_ORDER], ignore_index=True)
     table = order_table(rows)
-    save_figure(draw_order(table), "sd_checking_first_set_order", table, ctx)
+    save_figure(draw_order(table, order_models(rows)), "sd_checking_first_set_order", table, ctx)
 
 
 FIGURES = {
