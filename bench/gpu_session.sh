@@ -47,7 +47,7 @@
 # per GPU (or WORKERS: two recorded 3.5 runs a device-minute on an H100 against 2.0 for one,
 # bench/NOTES-training.md); each call continues where the last stopped. The ensemble in flight at the
 # limit keeps its state at its last evaluation (synthetic/snapshots.py): the records come back as
-# $OUT/runs.jsonl.gz, the snapshots as $OUT/snapshots.tar.part-* (pieces under the 16 MiB a returned
+# $OUT/runs.jsonl.gz (refreshed every 30 s, so a call cut off early still returns them), the snapshots as $OUT/snapshots.tar.part-* (pieces under the 16 MiB a returned
 # file may have; the tar also holds the weights the profile keeps, save_models = "checking": those of
 # the models that check, 0.5-1.6 MB each) with their sha256; here,
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
@@ -322,9 +322,18 @@ if [[ $what == paper || $what == profile ]]; then
   # the probes' numpy linear algebra in two workers: BLAS threads that contend slowed it 7-70x on a
   # shared CPU (docs/synthetic/analysis.md); a few threads a worker
   export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-4} MKL_NUM_THREADS=${MKL_NUM_THREADS:-4}
+  # every 30 s the complete lines of runs.jsonl go to $OUT, so a call cut off by its own limit (a
+  # device lease shorter than PAPER_MINUTES) still brings back every run recorded by then
+  records="results/sd_order/$profile/runs.jsonl"
+  keep_records() {
+    python3 -c "import gzip, sys; d = open(sys.argv[1], 'rb').read(); gzip.open(sys.argv[2], 'wb').write(d[: d.rfind(b'\n') + 1])" \
+      "$records" "$out/runs.jsonl.gz.part" 2>/dev/null && mv "$out/runs.jsonl.gz.part" "$out/runs.jsonl.gz"
+  }
+  ( while sleep 30; do keep_records; done ) & keeper=$!
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
     --workers "${WORKERS:-$(( 2 * gpus ))}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
-  gzip -c "results/sd_order/$profile/runs.jsonl" > "$out/runs.jsonl.gz"  # 26 KB a run: over 16 MiB at 640
+  kill $keeper 2>/dev/null; wait $keeper 2>/dev/null
+  keep_records  # 26 KB a run: over 16 MiB at 640
   kept=$(cd "results/sd_order/$profile" && compgen -G "snapshots/*.safetensors"; compgen -G "models/*.safetensors")
   if [[ -n $kept ]]; then
     # the sweep pruned the snapshots of recorded runs; with them the weights the profile keeps
