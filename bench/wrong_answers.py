@@ -4,6 +4,7 @@ it, a token of A alone, or one in neither set.
     python bench/wrong_answers.py [--profile checking] [--examples 400] [--parts 16]
                                   [--device cpu] [--out CSV]
     python bench/wrong_answers.py --summarize CSV
+    python bench/wrong_answers.py --false-match [--examples 400] [--out CSV]
 
 For every kept model of an sd_order profile (``results/sd_order/PROFILE/models/``) and every
 one-pass test slice, the first ``--examples`` examples answered by the model (argmax at the answer
@@ -13,8 +14,16 @@ per model, slice and part, with the model's ``mechanism`` from its record. Print
 mechanism and order, the mean ± s.e. over models of each kind's share, long first split by whether
 the copy sits among B's first :data:`EARLY` indices (slices with |B| >= 8): a check against a noisy
 memory of a long first set that fires for a B token not in A, with the first token that fires
-answered, sends the answers to B tokens before the copy. About 15 s a d_model 48 model on a 2-core
-CPU with the defaults.
+answered, would send the answers to B tokens before the copy (``--false-match`` finds them tied to
+the place in B instead). About 40-65 s a d_model 48 model on a
+2-core CPU with the defaults.
+
+``--false-match`` tests that reading on the kept causal models, on the long-first slices with
+|B| >= 8 (:data:`FALSE_MATCH_SLICES`; :func:`synthetic.analysis.wrong_answers.false_match_table`):
+where the answer was a B token x before the copy, x is replaced by a token in neither set and the
+model answers again (the control replaces the B token next to x instead). It writes one row per
+model and slice (default ``figures/data/sd_false_match_checking.csv``) and prints, per mechanism,
+the mean over models of each share. About 20-30 s a model.
 """
 
 from __future__ import annotations
@@ -29,14 +38,41 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.kept_models import kept_runs, with_run_columns
-from synthetic.analysis.wrong_answers import ANSWER_KINDS, answer_kind_table
+from synthetic.analysis.wrong_answers import (
+    ANSWER_KINDS,
+    FALSE_MATCH_COLUMNS,
+    answer_kind_table,
+    false_match_table,
+)
 from synthetic.ensemble import load_splits
 from synthetic.plots.mechanism import run_mechanisms
 from synthetic.results import load_model, results_path
 from synthetic.tasks._checks import check_int
 
+#: the CSV of the answer kinds (``--false-match`` writes sd_false_match_checking.csv unless --out is given)
+OUT = "figures/data/sd_wrong_answers_checking.csv"
 #: long first, a copy among B's first EARLY indices has few B tokens before it
 EARLY = 4
+#: the paper profile's long-first test slices with |B| >= 8, where most wrong answers are early B tokens
+FALSE_MATCH_SLICES = [(256, 16), (512, 16), (768, 16), (768, 8)]
+
+
+def false_match_summary(out: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, mechanism): models, examples (``n``, ``n_control``) and the mean over models
+    of each share of :func:`~synthetic.analysis.wrong_answers.false_match_table` (a model's slices
+    pooled by their examples)."""
+    shares = [c for c in FALSE_MATCH_COLUMNS if c.endswith("_gone")]
+    weight = {c: ("n_control" if "other" in c else "n") for c in shares}
+    pooled = out.assign(**{c: out[c].fillna(0) * out[weight[c]] for c in shares})
+    per_model = pooled.groupby(["variant", "mechanism", "config_hash"])[[*shares, "n", "n_control"]].sum()
+    for c in shares:
+        per_model[c] = per_model[c] / per_model[weight[c]]
+    by = per_model.reset_index().groupby(["variant", "mechanism"])
+    table = by[shares].mean()
+    table.insert(0, "models", by.config_hash.nunique())
+    table.insert(1, "n", by.n.sum())
+    table.insert(2, "n_control", by.n_control.sum())
+    return table.reset_index()
 
 
 def summarize(out: pd.DataFrame) -> pd.DataFrame:
@@ -70,9 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=400, help="examples a slice (the first ones)")
     parser.add_argument("--parts", type=int, default=16, help="parts of B")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default="figures/data/sd_wrong_answers_checking.csv")
+    parser.add_argument("--out", default=OUT)
     parser.add_argument("--summarize", type=Path, help="measure nothing: print the summary of this CSV")
+    parser.add_argument(
+        "--false-match", action="store_true", help="replace the early B token answered (above)"
+    )
     args = parser.parse_args(argv)
+    if args.false_match:
+        return _false_match(args)
     if args.summarize is not None:
         print(summarize(pd.read_csv(args.summarize)).round(3).to_string(index=False))
         return 0
@@ -98,6 +139,32 @@ def main(argv: list[str] | None = None) -> int:
     out = pd.concat(frames, ignore_index=True)
     print(summarize(out).round(3).to_string(index=False))
     print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")
+    return 0
+
+
+def _false_match(args: argparse.Namespace) -> int:
+    check_int("examples", args.examples, 1)
+    out_path = args.out if args.out != OUT else "figures/data/sd_false_match_checking.csv"
+    if args.summarize is not None:
+        print(false_match_summary(pd.read_csv(args.summarize)).round(3).to_string(index=False))
+        return 0
+    path = results_path(args.results, "sd_order", args.profile)
+    known = run_mechanisms(path)
+    frames = []
+    for run, rec, cfg in kept_runs(path):
+        if "non-causal" in cfg.summary()["variant"]:
+            continue  # their wrong answers are tokens of A alone (see the summary), not early B tokens
+        model = load_model(rec, args.results, device=args.device)
+        _, test = load_splits(cfg.data)
+        rows = false_match_table(model, test, cfg.data.vocab_size, slices=FALSE_MATCH_SLICES,
+                                 max_examples=args.examples, seed=cfg.seed)  # fmt: skip
+        frames.append(with_run_columns(rows, run, cfg, known[run]))
+        pd.concat(frames, ignore_index=True).to_csv(out_path, index=False, float_format="%.6g")
+    if not frames:
+        raise SystemExit(f"no kept weights of a causal model under {path}")
+    out = pd.concat(frames, ignore_index=True)
+    print(false_match_summary(out).round(3).to_string(index=False))
+    print(f"wrote {out_path} ({len(out)} rows, {len(frames)} models)")
     return 0
 
 

@@ -64,3 +64,33 @@ def test_the_committed_measurement_says_what_the_readme_says() -> None:
         assert causal["B before the copy"] > 0.3 and causal["B after the copy"] < 0.16
     checks = late.loc[("Based (non-causal)", "checks")]
     assert checks["B before the copy"] < 0.05 and checks["A alone"] > 0.4
+
+
+def test_the_false_match_summary_pools_each_models_slices() -> None:
+    """Shares weighted by n (n_control for the control), then mean over models."""
+    from bench.wrong_answers import false_match_summary
+
+    others = ["replacing_x_gone", "b_before_x_gone", "b_before_other_gone", "replacing_other_gone"]
+    zero = dict.fromkeys(others, 0.0)
+    base = {"variant": "Based (causal)", "mechanism": "checks", **zero}
+    rows = pd.DataFrame([
+        {**base, "config_hash": "m1", "n": 10, "right_x_gone": 0.5, "n_control": 5, "right_other_gone": 0.2},
+        {**base, "config_hash": "m1", "n": 30, "right_x_gone": 0.1, "n_control": 0,
+         "right_other_gone": np.nan},
+        {**base, "config_hash": "m2", "n": 20, "right_x_gone": 0.0, "n_control": 20, "right_other_gone": 0.0},
+    ])  # fmt: skip
+    got = false_match_summary(rows).iloc[0]
+    assert got.models == 2 and got.n == 60 and got.n_control == 25
+    assert got.right_x_gone == pytest.approx(((5 + 3) / 40 + 0.0) / 2)
+    assert got.right_other_gone == pytest.approx((0.2 + 0.0) / 2)
+
+
+def test_the_committed_false_match_test_says_what_the_readme_says() -> None:
+    """README: with the early B token x replaced by a token in neither set, the causal models
+    answer the replacing token (x's place) far more often than the copy or than under the control."""
+    from bench.wrong_answers import false_match_summary
+
+    table = false_match_summary(pd.read_csv(ROOT / "figures" / "data" / "sd_false_match_checking.csv"))
+    for _, row in table.iterrows():
+        assert row.replacing_x_gone > 0.2 and row.right_x_gone < 0.1
+        assert row.replacing_x_gone > 2.5 * row.replacing_other_gone

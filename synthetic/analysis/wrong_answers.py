@@ -8,11 +8,17 @@ answers a B token *before* the copy, and one that answers the last, a token afte
 outside B say the model did not answer from the check at all (a token of A alone, or one in
 neither set). :func:`answer_kinds` names each answer; :func:`answer_kind_table` runs a model over
 the one-pass SD segments of a split and counts the kinds by the part of B that holds the copy.
+
+:func:`false_match_table` tests the first-false-match reading directly. Where a model answered a
+B token x read before the copy, x is replaced by a token in neither set (:func:`with_b_token_replaced`)
+and the model answers again: if x won as a false match, the answer moves, often to the copy. The
+control replaces, in the same examples, another B token read before the copy instead of x.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,8 +30,16 @@ from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import SharedCopies, segments_of, shared_copies
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import Segment, SplitData
+from synthetic.tasks.tokens import NUM_SPECIAL
 
-__all__ = ["ANSWER_KINDS", "answer_kind_table", "answer_kinds"]
+__all__ = [
+    "ANSWER_KINDS",
+    "FALSE_MATCH_COLUMNS",
+    "answer_kind_table",
+    "answer_kinds",
+    "false_match_table",
+    "with_b_token_replaced",
+]
 
 #: what an answer can be, in the order :func:`answer_kinds` numbers them
 ANSWER_KINDS = ("right", "B before the copy", "B after the copy", "A alone", "neither set")
@@ -90,3 +104,116 @@ def answer_kind_table(
                          int(chosen.sum()), *counts.tolist()))  # fmt: skip
     columns = ["slice", "size_a", "size_b", "part", "first_index", "n", *ANSWER_KINDS]
     return pd.DataFrame(rows, columns=columns)
+
+
+#: the columns of :func:`false_match_table`
+FALSE_MATCH_COLUMNS = ["slice", "size_a", "size_b", "examples", "n", "right_x_gone", "b_before_x_gone",
+                       "replacing_x_gone", "n_control", "right_other_gone", "b_before_other_gone",
+                       "replacing_other_gone"]  # fmt: skip
+
+
+def with_b_token_replaced(
+    copies: SharedCopies, index: np.ndarray, vocab_size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """int64 ``[n_ex, T]``: ``copies.inputs`` with the B token at ``index[e]`` of each example
+    replaced by a set token (``NUM_SPECIAL`` .. ``vocab_size`` - 1) in neither of its sets, drawn
+    with ``rng``. One-pass segments; ``index`` must not point at the shared token's copy.
+
+    Raises ValueError for an index outside B, one at the copy, or a vocabulary with no free token."""
+    if copies.passes != 1:
+        raise ValueError(
+            f"copies.passes={copies.passes}: the replacement is defined for one-pass prompts only"
+        )
+    index = np.asarray(index)
+    if index.shape != (copies.num_examples,) or (index < 0).any() or (index >= copies.size_b).any():
+        raise ValueError(
+            f"index must be [n_ex] = [{copies.num_examples}] indices in B, 0 .. {copies.size_b - 1}"
+        )
+    if (index == copies.second_index).any():
+        raise ValueError("index points at the shared token's copy in some example; replace another B token")
+    a, b = copies.size_a, copies.size_b
+    free_count = vocab_size - NUM_SPECIAL - (a + b - 1)
+    if free_count < 1:
+        raise ValueError(
+            f"vocab_size={vocab_size}: no set token is in neither set (|A| + |B| - 1 = {a + b - 1})"
+        )
+    out = copies.inputs.copy()
+    for e in range(copies.num_examples):
+        used = set(out[e, 1 : 1 + a].tolist()) | set(out[e, a + 2 : a + 2 + b].tolist())
+        while (token := int(rng.integers(NUM_SPECIAL, vocab_size))) in used:
+            pass
+        out[e, a + 2 + index[e]] = token
+    return out
+
+
+def false_match_table(
+    model: nn.Module,
+    data: SplitData | Segment | Iterable[Segment],
+    vocab_size: int,
+    *,
+    slices: Iterable[tuple[int, int]] | None = None,
+    max_examples: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """Per one-pass SD segment of ``data`` (only the (|A|, |B|) pairs in ``slices`` when given): of
+    the examples (the first ``max_examples``) whose
+    answer is a B token x read before the copy, ``n``; the share answered right, and the share
+    still answered with a B token before the copy, after x is replaced by a token in neither set
+    (``right_x_gone``, ``b_before_x_gone``), and the share answered with the replacing token
+    itself (``replacing_x_gone``: the same place, a token in neither set; counted among the B
+    tokens before the copy too); and, for those of them with another B token before the copy
+    (``n_control``), the same three shares after that token is replaced instead (the one nearest
+    x: ``right_other_gone``, ``b_before_other_gone``, ``replacing_other_gone``). Segments with no
+    such example give a row with ``n`` 0 and NaN shares."""
+    if max_examples is not None:
+        check_int("max_examples", max_examples, 1)
+    check_int("batch_size", batch_size, 1)
+    rng = np.random.default_rng(seed)
+    wanted = None if slices is None else {tuple(pair) for pair in slices}
+    rows = []
+    for segment in segments_of(data):
+        copies = shared_copies(segment)
+        if copies.passes != 1 or (wanted is not None and (copies.size_a, copies.size_b) not in wanted):
+            continue
+        if max_examples is not None:
+            copies = first_examples(copies, max_examples)
+        answers = final_logits(model, copies.inputs, copies.prefix_len, batch_size=batch_size).argmax(1)
+        chosen = np.flatnonzero(answer_kinds(copies, answers) == 1)
+        row: list[float] = [len(chosen), np.nan, np.nan, np.nan, 0, np.nan, np.nan, np.nan]
+        if len(chosen):
+            sub = _take(copies, chosen)
+            set_b = sub.inputs[:, sub.size_a + 2 : sub.size_a + 2 + sub.size_b]
+            x_at = (set_b == answers[chosen][:, None]).argmax(axis=1)
+            row[1:4] = _shares(
+                model, sub, x_at, with_b_token_replaced(sub, x_at, vocab_size, rng), batch_size
+            )
+            # the control: the B token next to x (on the copy's side when x is B's first)
+            other = np.where(x_at > 0, x_at - 1, x_at + 1)
+            has_other = other < sub.second_index
+            if has_other.any():
+                ctl = _take(sub, np.flatnonzero(has_other))
+                replaced = with_b_token_replaced(ctl, other[has_other], vocab_size, rng)
+                row[4] = int(has_other.sum())
+                row[5:8] = _shares(model, ctl, other[has_other], replaced, batch_size)
+        rows.append((copies.name, copies.size_a, copies.size_b, copies.num_examples, *row))
+    return pd.DataFrame(rows, columns=FALSE_MATCH_COLUMNS)
+
+
+def _take(copies: SharedCopies, chosen: np.ndarray) -> SharedCopies:
+    """``copies`` restricted to the examples ``chosen`` (indices)."""
+    return replace(copies, inputs=copies.inputs[chosen], prefix_len=copies.prefix_len[chosen],
+                   shared=copies.shared[chosen], first_index=copies.first_index[chosen],
+                   second_index=copies.second_index[chosen])  # fmt: skip
+
+
+def _shares(
+    model: nn.Module, copies: SharedCopies, at: np.ndarray, inputs: np.ndarray, batch_size: int
+) -> tuple[float, float, float]:
+    """(share right, share answered with a B token before the copy, share answered with the
+    replacing token at B index ``at``) of the model's answers to ``inputs`` (``copies`` with the
+    token at ``at`` replaced; the copy itself unchanged)."""
+    answers = final_logits(model, inputs, copies.prefix_len, batch_size=batch_size).argmax(1)
+    kinds = answer_kinds(replace(copies, inputs=inputs), answers)
+    replacing = inputs[np.arange(len(at)), copies.size_a + 2 + at]
+    return float((kinds == 0).mean()), float((kinds == 1).mean()), float((answers == replacing).mean())

@@ -8,11 +8,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from synthetic.analysis.first_set_read import first_examples
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import SharedCopies, segments_of, shared_copies
-from synthetic.analysis.wrong_answers import ANSWER_KINDS, answer_kind_table, answer_kinds
+from synthetic.analysis.wrong_answers import (
+    ANSWER_KINDS,
+    FALSE_MATCH_COLUMNS,
+    answer_kind_table,
+    answer_kinds,
+    false_match_table,
+    with_b_token_replaced,
+)
 from synthetic.model import ModelConfig, build_model
 from synthetic.tasks import DataConfig, SplitData, build_split
+from synthetic.tasks.tokens import NUM_SPECIAL
 
 VOCAB = 40
 
@@ -83,3 +92,49 @@ def test_the_table_counts_the_models_answers_by_part_of_b() -> None:
         assert rows.first_index.tolist() == [int(index[part == p].min()) for p in rows.part]
     with pytest.raises(ValueError, match="parts"):
         answer_kind_table(model, split, parts=0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(a=st.integers(1, 6), b=st.integers(2, 8), seed=st.integers(0, 100))
+def test_the_replacing_token_is_in_neither_set_and_only_its_place_changes(a: int, b: int, seed: int) -> None:
+    copies = _copies(a, b, n=8, seed=seed)
+    index = (copies.second_index + 1) % b  # never the copy
+    out = with_b_token_replaced(copies, index, VOCAB, np.random.default_rng(seed))
+    rows = np.arange(copies.num_examples)
+    cols = a + 2 + index
+    changed = out != copies.inputs
+    assert changed.sum() == copies.num_examples and changed[rows, cols].all()
+    for e in rows:
+        token = out[e, cols[e]]
+        assert token >= NUM_SPECIAL and token not in copies.inputs[e, 1 : a + 2 + b]
+
+
+def test_replacing_refuses_the_copy_and_bad_indices() -> None:
+    copies = _copies(2, 5, n=4)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="shared token's copy"):
+        with_b_token_replaced(copies, copies.second_index, VOCAB, rng)
+    with pytest.raises(ValueError, match=r"indices in B, 0 \.\. 4"):
+        with_b_token_replaced(copies, np.full(4, 5), VOCAB, rng)
+    with pytest.raises(ValueError, match="no set token is in neither set"):
+        with_b_token_replaced(copies, (copies.second_index + 1) % 5, NUM_SPECIAL + 6, rng)
+
+
+def test_the_false_match_table_reanswers_the_early_b_answers() -> None:
+    """n counts the examples answered with a B token before the copy; the shares are fractions of
+    them (of n_control for the control); slices filters; a slice with none gives n 0."""
+    pattern: list[str | dict[str, object]] = ["base_conv", {"kind": "based", "feature_dim": 4}]
+    model = build_model(ModelConfig(d_model=16, n_layers=2, pattern=pattern), VOCAB, seed=2).double()
+    split = _split([(8, 6), (3, 8)], n=60, seed=5)
+    table = false_match_table(model, split, VOCAB, max_examples=50, seed=1)
+    assert list(table.columns) == FALSE_MATCH_COLUMNS and len(table) == 2
+    for segment in segments_of(split):
+        copies = shared_copies(segment)
+        answers = final_logits(model, copies.inputs[:50], copies.prefix_len[:50]).argmax(1)
+        kinds = answer_kinds(first_examples(copies, 50), answers)
+        row = table[table.slice == copies.name].iloc[0]
+        assert row.n == (kinds == 1).sum() and row.examples == 50 and row.n_control <= row.n
+        shares = row[[c for c in FALSE_MATCH_COLUMNS if c.endswith("_gone")]].dropna()
+        assert shares.between(0, 1).all()
+    only = false_match_table(model, split, VOCAB, slices=[(8, 6)], max_examples=10)
+    assert only.slice.tolist() == ["A=8,B=6"]
