@@ -37,13 +37,12 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import kept_runs, with_run_columns
+from bench.kept_models import each_kept_model
 from synthetic.analysis.positions import position_part, prefix_and_suffix_slopes
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import segments_of, shared_copies
-from synthetic.ensemble import load_splits
-from synthetic.plots.mechanism import relabel_csv, run_mechanisms
-from synthetic.results import load_model, results_path
+from synthetic.plots.mechanism import relabel_csv
+from synthetic.results import results_path
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
@@ -90,20 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.label is not None:
         print(f"wrote {args.label}: {relabel_csv(args.label, path)} models")
         return 0
-    known = run_mechanisms(path)
-    frames = []
-    for run, rec, cfg in kept_runs(path):
-        summary = cfg.summary()
-        model = load_model(rec, args.results, device=args.device)
-        _, test = load_splits(cfg.data)
-        table = pd.DataFrame(by_position(model, test, args.min_size, args.quarters))
-        table = with_run_columns(table, run, cfg, known[run])
-        frames.append(table)
-        pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept if a later model is cut off
-        print(f"{summary['variant']} seed {summary['seed']}: {len(table)} rows", flush=True)
-    if not frames:
+
+    def read(model: nn.Module, _: object, test: SplitData) -> pd.DataFrame:
+        return pd.DataFrame(by_position(model, test, args.min_size, args.quarters))
+
+    out = each_kept_model(path, args.results, read, args.out, device=args.device)
+    if out.empty:
         raise SystemExit(f"no kept weights under {path}: run the profile with save_models first")
-    out = pd.concat(frames, ignore_index=True)  # written after each model above
     means = out.pivot_table(
         index=["variant", "mechanism", "slice", "set"], columns="quarter", values="accuracy"
     )
@@ -118,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             slopes.groupby(["variant", "mechanism"])[cols].agg(["mean", "sem", "count"]).round(3).to_string()
         )
-    print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")
+    print(f"wrote {args.out} ({len(out)} rows, {out.config_hash.nunique()} models)")
     return 0
 
 

@@ -28,25 +28,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import kept_runs, with_run_columns
+from bench.kept_models import each_kept_model
 from synthetic.analysis.first_set_read import (
     ORDERS,
     first_set_read_table,
     mirror_pair_gaps,
     pooled_accuracy_and_fall,
 )
-from synthetic.ensemble import load_splits
-from synthetic.plots.mechanism import run_mechanisms
+from synthetic.config import RunConfig
+from synthetic.model import LanguageModel
 from synthetic.plots.positions import order_table
-from synthetic.results import load_model, results_path
+from synthetic.results import results_path
 from synthetic.tasks._checks import check_int
+from synthetic.tasks.data import SplitData
 
 
 def _slice(text: str) -> tuple[int, int]:
@@ -131,32 +131,22 @@ def main(argv: list[str] | None = None) -> int:
     check_int("examples", args.examples, 1)
     check_int("quarters", args.quarters, 1)
     path = results_path(args.results, "sd_order", args.profile)
-    known = run_mechanisms(path)
-    frames = []
-    for run, rec, cfg in kept_runs(path):
-        summary = cfg.summary()
-        if "non-causal" in summary["variant"]:
-            continue  # the recurrent form reads left to right
-        start = time.perf_counter()
-        model = load_model(rec, args.results, device=args.device)
-        _, test = load_splits(cfg.data)
+
+    def read(model: LanguageModel, _: RunConfig, test: SplitData) -> pd.DataFrame:
         rows = first_set_read_table(
             model, test, slices=slices, max_examples=args.examples, parts=args.quarters, order=args.order
         )
-        rows = rows.rename(columns={"part": "quarter"}).drop(columns="accuracy_se")  # the CSV's columns
-        table = with_run_columns(rows, run, cfg, known[run])
-        frames.append(table)
-        pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept if a later model is cut off
-        took = time.perf_counter() - start
-        print(f"{summary['variant']} seed {summary['seed']} ({known[run]}): {took:.0f} s", flush=True)
-    if not frames:
+        return rows.rename(columns={"part": "quarter"}).drop(columns="accuracy_se")  # the CSV's columns
+
+    # causal only: the recurrent form reads left to right
+    out = each_kept_model(path, args.results, read, args.out, device=args.device, causal_only=True)
+    if out.empty:
         raise SystemExit(f"no kept weights of a causal model under {path}")
-    out = pd.concat(frames, ignore_index=True)
     means = out.pivot_table(index=["variant", "mechanism", "way"], columns="quarter", values="accuracy")
     means["fall"] = means[0] - means[args.quarters - 1]
     print(means.round(3).to_string())
     _print_summaries(out)
-    print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")
+    print(f"wrote {args.out} ({len(out)} rows, {out.config_hash.nunique()} models)")
     return 0
 
 

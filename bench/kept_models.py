@@ -1,6 +1,6 @@
 """Analyses of a committed sweep's kept models, for the bench scripts that read them
-(``sd_distractor_side.py``, ``sd_placed_positions.py``; ``accuracy_by_position.py`` and
-``first_set_read.py`` use :func:`kept_runs` and :func:`with_run_columns`): find every ok run with
+(``sd_distractor_side.py``, ``sd_placed_positions.py``; ``accuracy_by_position.py``,
+``first_set_read.py`` and ``wrong_answers.py`` use :func:`each_kept_model`): find every ok run with
 kept weights, run an analysis on its model and its own test split, and write the rows with a
 summary.
 
@@ -24,6 +24,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic.config import RunConfig
+from synthetic.ensemble import load_splits
+from synthetic.model import LanguageModel
+from synthetic.plots.mechanism import run_mechanisms
 from synthetic.record import RunRecord, table_row
 from synthetic.results import ResultsStore, load_model
 from synthetic.tasks import build_split
@@ -64,6 +67,37 @@ def with_run_columns(table: pd.DataFrame, run: str, cfg: RunConfig, mechanism: s
                        ("seed", summary["seed"])):  # fmt: skip
         table.insert(0, key, value)
     return table
+
+
+def each_kept_model(
+    path: Path,
+    results: str | Path,
+    analyse: Callable[[LanguageModel, RunConfig, SplitData], pd.DataFrame],
+    out: str | Path,
+    *,
+    device: str = "cpu",
+    causal_only: bool = False,
+    float_format: str | None = None,
+) -> pd.DataFrame:
+    """``analyse(model, config, test split)`` of every kept run of the sd_order profile folder
+    ``path`` (:func:`kept_runs`; the causal ones only with ``causal_only``), each table with
+    :func:`with_run_columns` (the mechanism from the profile's records), all of them concatenated;
+    empty when no run qualifies (the caller says what to do). The CSV ``out`` is rewritten after
+    each model, so a run cut off keeps the models before it; one line a model with its time."""
+    known = run_mechanisms(path)
+    frames = []
+    for run, rec, cfg in kept_runs(path):
+        summary = cfg.summary()
+        if causal_only and "non-causal" in summary["variant"]:
+            continue
+        start = time.perf_counter()
+        model = load_model(rec, results, device=device)
+        _, test = load_splits(cfg.data)
+        frames.append(with_run_columns(analyse(model, cfg, test), run, cfg, known[run]))
+        pd.concat(frames, ignore_index=True).to_csv(out, index=False, float_format=float_format)
+        took = time.perf_counter() - start
+        print(f"{summary['variant']} seed {summary['seed']} ({known[run]}): {took:.0f} s", flush=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def read_each(path: Path, task: str, analyse: Analysis) -> pd.DataFrame:

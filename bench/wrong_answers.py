@@ -30,27 +30,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import kept_runs, with_run_columns
+from bench.kept_models import each_kept_model
 from synthetic.analysis.wrong_answers import (
     ANSWER_KINDS,
     FALSE_MATCH_COLUMNS,
     answer_kind_table,
     false_match_table,
 )
-from synthetic.ensemble import load_splits
-from synthetic.plots.mechanism import run_mechanisms
-from synthetic.results import load_model, results_path
+from synthetic.config import RunConfig
+from synthetic.results import results_path
 from synthetic.tasks._checks import check_int
+from synthetic.tasks.data import SplitData
 
 #: the CSV of the answer kinds (``--false-match`` writes sd_false_match_checking.csv unless --out is given)
 OUT = "figures/data/sd_wrong_answers_checking.csv"
+#: the CSVs' float format: shares of at most --examples answers, which 6 digits hold
+SHARES = "%.6g"
 #: long first, a copy among B's first EARLY indices has few B tokens before it
 EARLY = 4
 #: the paper profile's long-first test slices with |B| >= 8, where most wrong answers are early B tokens
@@ -120,25 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     check_int("examples", args.examples, 1)
     check_int("parts", args.parts, 1)
     path = results_path(args.results, "sd_order", args.profile)
-    known = run_mechanisms(path)
-    frames = []
-    for run, rec, cfg in kept_runs(path):
-        start = time.perf_counter()
-        model = load_model(rec, args.results, device=args.device)
-        _, test = load_splits(cfg.data)
-        rows = answer_kind_table(model, test, max_examples=args.examples, parts=args.parts)
-        frames.append(with_run_columns(rows, run, cfg, known[run]))
-        # kept if a later model is cut off; shares of at most --examples answers: 6 digits hold them
-        pd.concat(frames, ignore_index=True).to_csv(args.out, index=False, float_format="%.6g")
-        summary = cfg.summary()
-        print(
-            f"{summary['variant']} seed {summary['seed']} ({known[run]}): {time.perf_counter() - start:.0f} s"
-        )
-    if not frames:
+
+    def kinds(model: nn.Module, _: RunConfig, test: SplitData) -> pd.DataFrame:
+        return answer_kind_table(model, test, max_examples=args.examples, parts=args.parts)
+
+    out = each_kept_model(path, args.results, kinds, args.out, device=args.device, float_format=SHARES)
+    if out.empty:
         raise SystemExit(f"no kept weights under {path}")
-    out = pd.concat(frames, ignore_index=True)
     print(summarize(out).round(3).to_string(index=False))
-    print(f"wrote {args.out} ({len(out)} rows, {len(frames)} models)")
+    print(f"wrote {args.out} ({len(out)} rows, {out.config_hash.nunique()} models)")
     return 0
 
 
@@ -149,22 +141,18 @@ def _false_match(args: argparse.Namespace) -> int:
         print(false_match_summary(pd.read_csv(args.summarize)).round(3).to_string(index=False))
         return 0
     path = results_path(args.results, "sd_order", args.profile)
-    known = run_mechanisms(path)
-    frames = []
-    for run, rec, cfg in kept_runs(path):
-        if "non-causal" in cfg.summary()["variant"]:
-            continue  # their wrong answers are tokens of A alone (see the summary), not early B tokens
-        model = load_model(rec, args.results, device=args.device)
-        _, test = load_splits(cfg.data)
-        rows = false_match_table(model, test, cfg.data.vocab_size, slices=FALSE_MATCH_SLICES,
+
+    def test_false_matches(model: nn.Module, cfg: RunConfig, test: SplitData) -> pd.DataFrame:
+        return false_match_table(model, test, cfg.data.vocab_size, slices=FALSE_MATCH_SLICES,
                                  max_examples=args.examples, seed=cfg.seed)  # fmt: skip
-        frames.append(with_run_columns(rows, run, cfg, known[run]))
-        pd.concat(frames, ignore_index=True).to_csv(out_path, index=False, float_format="%.6g")
-    if not frames:
+
+    # causal only: the non-causal models' wrong answers are tokens of A alone, not early B tokens
+    out = each_kept_model(path, args.results, test_false_matches, out_path, device=args.device,
+                          causal_only=True, float_format=SHARES)  # fmt: skip
+    if out.empty:
         raise SystemExit(f"no kept weights of a causal model under {path}")
-    out = pd.concat(frames, ignore_index=True)
     print(false_match_summary(out).round(3).to_string(index=False))
-    print(f"wrote {out_path} ({len(out)} rows, {len(frames)} models)")
+    print(f"wrote {out_path} ({len(out)} rows, {out.config_hash.nunique()} models)")
     return 0
 
 

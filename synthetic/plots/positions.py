@@ -214,6 +214,14 @@ def swap_table(rows: pd.DataFrame) -> pd.DataFrame:
     return model_means(rows, ["variant", "mechanism", "way", "quarter"])
 
 
+def _finish_panel(ax: plt.Axes, sub: pd.DataFrame, variant: str, mechanism: str) -> None:
+    """A first-set-read panel's title (with its models), accuracy axis and legend."""
+    models = int(sub.models.max()) if len(sub) else 0
+    ax.set_title(f"{variant}, {mechanism} ({models} models)", fontsize=9)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+
+
 def draw_swap(table: pd.DataFrame) -> plt.Figure:
     """The figure of a :func:`swap_table`: one panel per (variant, mechanism), one line per way."""
     panels = sorted(set(zip(table.variant, table.mechanism, strict=True)))
@@ -226,12 +234,9 @@ def draw_swap(table: pd.DataFrame) -> plt.Figure:
             one = sub[sub.way == way].sort_values("quarter")
             ax.errorbar(one.quarter + 1, one.accuracy, yerr=one.se, marker="o", ms=3, capsize=2,
                         color=colors[way], label=way)  # fmt: skip
-        models = int(sub.models.max()) if len(sub) else 0
-        ax.set_title(f"{variant}, {mechanism} ({models} models)", fontsize=9)
         ax.set_xlabel("quarter of B (second) holding the shared token", fontsize=8)
         ax.set_xticks(sorted(int(q) + 1 for q in sub.quarter.unique()))
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7)
+        _finish_panel(ax, sub, variant, mechanism)
     axes[0][0].set_ylabel("accuracy")
     fig.suptitle(
         "SD, paper scale (d_model 48, f = 24, checking profile), short-first slices with a long B: "
@@ -306,12 +311,9 @@ def draw_order(table: pd.DataFrame, per_model: pd.DataFrame | None = None) -> pl
                 one = one.assign(x=x).sort_values("x")
                 ax.errorbar(one.x, one.accuracy, yerr=one.se, marker="o", ms=3, capsize=2, ls=styles[way],
                             color=colors[order], label=f"{order}, {way}")  # fmt: skip
-        models = int(sub.models.max()) if len(sub) else 0
-        ax.set_title(f"{variant}, {mechanism} ({models} models)", fontsize=9)
         ax.set_xticks(range(len(pairs)), [f"{s} / {lg}" for lg, s in pairs], rotation=45, fontsize=7)
         ax.set_xlabel("mirror pair: short / long set", fontsize=8)
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7)
+        _finish_panel(ax, sub, variant, mechanism)
     axes[0][0].set_ylabel("accuracy")
     fig.suptitle(
         "SD, paper scale (d_model 48, f = 24, checking profile): each pair in both orders, the copy's "
