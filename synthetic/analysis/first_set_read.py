@@ -20,7 +20,6 @@ keeps its own state.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -90,15 +89,7 @@ def readable(model: LanguageModel) -> bool:
 def first_examples(copies: SharedCopies, n: int) -> SharedCopies:
     """The first ``n`` examples of ``copies`` (all of them when it has fewer)."""
     check_int("n", n, 1)
-    n = min(n, copies.num_examples)
-    return replace(
-        copies,
-        inputs=copies.inputs[:n],
-        prefix_len=copies.prefix_len[:n],
-        shared=copies.shared[:n],
-        first_index=copies.first_index[:n],
-        second_index=copies.second_index[:n],
-    )
+    return copies.take(np.arange(min(n, copies.num_examples)))
 
 
 def first_set_read_table(

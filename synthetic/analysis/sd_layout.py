@@ -16,7 +16,7 @@ intervention writes in place of a copy).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -122,6 +122,17 @@ class SharedCopies:
     def second_set(self) -> np.ndarray:
         """int64 ``[n_ex, size_b]``: the tokens of B in reading order (a distractor may repeat)."""
         return self.inputs[:, self.size_a + 2 : self.size_a + 2 + self.size_b]
+
+    def take(self, rows: np.ndarray) -> SharedCopies:
+        """These copies restricted to the examples ``rows`` (int indices, in that order)."""
+        return replace(
+            self,
+            inputs=self.inputs[rows],
+            prefix_len=self.prefix_len[rows],
+            shared=self.shared[rows],
+            first_index=self.first_index[rows],
+            second_index=self.second_index[rows],
+        )
 
 
 def _fail(name: str, what: str) -> ValueError:

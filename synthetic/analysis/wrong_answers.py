@@ -12,7 +12,9 @@ the one-pass SD segments of a split and counts the kinds by the part of B that h
 :func:`false_match_table` tests the first-false-match reading directly. Where a model answered a
 B token x read before the copy, x is replaced by a token in neither set (:func:`with_b_token_replaced`)
 and the model answers again: if x won as a false match, the answer moves, often to the copy. The
-control replaces, in the same examples, another B token read before the copy instead of x.
+control replaces, in the same examples, another B token read before the copy instead of x. On
+the paper-scale checking profile the answers mostly stay with x's place instead (README, "Where the
+wrong answers go").
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from torch import nn
 from synthetic.analysis.first_set_read import first_examples
 from synthetic.analysis.positions import position_part
 from synthetic.analysis.readout import final_logits
-from synthetic.analysis.sd_layout import SharedCopies, segments_of, shared_copies
+from synthetic.analysis.sd_layout import SharedCopies, absent_tokens, segments_of, shared_copies
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import Segment, SplitData
 from synthetic.tasks.tokens import NUM_SPECIAL
@@ -55,9 +57,7 @@ def answer_kinds(copies: SharedCopies, answers: np.ndarray) -> np.ndarray:
     answers = np.asarray(answers)
     if answers.shape != (copies.num_examples,):
         raise ValueError(f"answers has shape {answers.shape}; expected ({copies.num_examples},)")
-    a, b = copies.size_a, copies.size_b
-    set_a = copies.inputs[:, 1 : 1 + a]  # START, A, SEP, B, ..., ANSWER
-    set_b = copies.inputs[:, a + 2 : a + 2 + b]
+    set_a, set_b = copies.first_set(), copies.second_set()
     in_b = set_b == answers[:, None]
     index_in_b = np.where(in_b.any(axis=1), in_b.argmax(axis=1), -1)
     kinds = np.full(copies.num_examples, 4, dtype=np.int64)
@@ -117,7 +117,8 @@ def with_b_token_replaced(
 ) -> np.ndarray:
     """int64 ``[n_ex, T]``: ``copies.inputs`` with the B token at ``index[e]`` of each example
     replaced by a set token (``NUM_SPECIAL`` .. ``vocab_size`` - 1) in neither of its sets, drawn
-    with ``rng``. One-pass segments; ``index`` must not point at the shared token's copy.
+    with ``rng`` (:func:`~synthetic.analysis.sd_layout.absent_tokens`). One-pass segments;
+    ``index`` must not point at the shared token's copy.
 
     Raises ValueError for an index outside B, one at the copy, or a vocabulary with no free token."""
     if copies.passes != 1:
@@ -138,11 +139,8 @@ def with_b_token_replaced(
             f"vocab_size={vocab_size}: no set token is in neither set (|A| + |B| - 1 = {a + b - 1})"
         )
     out = copies.inputs.copy()
-    for e in range(copies.num_examples):
-        used = set(out[e, 1 : 1 + a].tolist()) | set(out[e, a + 2 : a + 2 + b].tolist())
-        while (token := int(rng.integers(NUM_SPECIAL, vocab_size))) in used:
-            pass
-        out[e, a + 2 + index[e]] = token
+    fresh = absent_tokens(copies.inputs, vocab_size, 1, rng)[:, 0]
+    out[np.arange(copies.num_examples), a + 2 + index] = fresh
     return out
 
 
@@ -182,9 +180,8 @@ def false_match_table(
         chosen = np.flatnonzero(answer_kinds(copies, answers) == 1)
         row: list[float] = [len(chosen), np.nan, np.nan, np.nan, 0, np.nan, np.nan, np.nan]
         if len(chosen):
-            sub = _take(copies, chosen)
-            set_b = sub.inputs[:, sub.size_a + 2 : sub.size_a + 2 + sub.size_b]
-            x_at = (set_b == answers[chosen][:, None]).argmax(axis=1)
+            sub = copies.take(chosen)
+            x_at = (sub.second_set() == answers[chosen][:, None]).argmax(axis=1)
             row[1:4] = _shares(
                 model, sub, x_at, with_b_token_replaced(sub, x_at, vocab_size, rng), batch_size
             )
@@ -192,19 +189,12 @@ def false_match_table(
             other = np.where(x_at > 0, x_at - 1, x_at + 1)
             has_other = other < sub.second_index
             if has_other.any():
-                ctl = _take(sub, np.flatnonzero(has_other))
+                ctl = sub.take(np.flatnonzero(has_other))
                 replaced = with_b_token_replaced(ctl, other[has_other], vocab_size, rng)
                 row[4] = int(has_other.sum())
                 row[5:8] = _shares(model, ctl, other[has_other], replaced, batch_size)
         rows.append((copies.name, copies.size_a, copies.size_b, copies.num_examples, *row))
     return pd.DataFrame(rows, columns=FALSE_MATCH_COLUMNS)
-
-
-def _take(copies: SharedCopies, chosen: np.ndarray) -> SharedCopies:
-    """``copies`` restricted to the examples ``chosen`` (indices)."""
-    return replace(copies, inputs=copies.inputs[chosen], prefix_len=copies.prefix_len[chosen],
-                   shared=copies.shared[chosen], first_index=copies.first_index[chosen],
-                   second_index=copies.second_index[chosen])  # fmt: skip
 
 
 def _shares(
