@@ -60,9 +60,10 @@ FALSE_MATCH_SLICES = [(256, 16), (512, 16), (768, 16), (768, 8)]
 
 
 def false_match_summary(out: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant, mechanism): models, examples (``n``, ``n_control``) and the mean over models
-    of each share of :func:`~synthetic.analysis.wrong_answers.false_match_table` (a model's slices
-    pooled by their examples)."""
+    """Per (variant, mechanism): models, examples (``n``, ``n_control``) and the mean (and s.e.,
+    ``<share> se``) over models of each share of
+    :func:`~synthetic.analysis.wrong_answers.false_match_table` (a model's slices pooled by their
+    examples)."""
     shares = [c for c in FALSE_MATCH_COLUMNS if c.endswith("_gone")]
     weight = {c: ("n_control" if "other" in c else "n") for c in shares}
     pooled = out.assign(**{c: out[c].fillna(0) * out[weight[c]] for c in shares})
@@ -70,7 +71,7 @@ def false_match_summary(out: pd.DataFrame) -> pd.DataFrame:
     for c in shares:
         per_model[c] = per_model[c] / per_model[weight[c]]
     by = per_model.reset_index().groupby(["variant", "mechanism"])
-    table = by[shares].mean()
+    table = by[shares].mean().join(by[shares].sem().add_suffix(" se"))
     table.insert(0, "models", by.config_hash.nunique())
     table.insert(1, "n", by.n.sum())
     table.insert(2, "n_control", by.n_control.sum())
