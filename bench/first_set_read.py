@@ -82,16 +82,17 @@ def summarize(out: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def mirror_gaps(out: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant, mechanism, way): models, mirror pairs, the mean ± s.e. over models of each
-    model's short-first minus long-first accuracy (mean over its pairs read in both orders,
+def mirror_gaps(out: pd.DataFrame, column: str = "accuracy", way: str = "way") -> pd.DataFrame:
+    """Per (variant, mechanism, ``way``: the column naming how the model was read): models, mirror
+    pairs, the mean ± s.e. over models of each model's short-first minus long-first ``column``
+    (mean over its pairs read in both orders,
     :func:`~synthetic.analysis.first_set_read.mirror_pair_gaps`), and in how many model x pair
     cells short-first is ahead; empty without a pair read both ways."""
-    keys = ["variant", "mechanism", "way"]
+    keys = ["variant", "mechanism", way]
     columns = [*keys, "models", "pairs", "gap", "gap_se", "short_first_ahead"]
     rows = []
     for key, group in out.groupby(keys):
-        gaps = (mirror_pair_gaps(one) for _, one in group.groupby("config_hash"))
+        gaps = (mirror_pair_gaps(one, column) for _, one in group.groupby("config_hash"))
         per_model = [g for g in gaps if not g.empty]
         if not per_model:
             continue

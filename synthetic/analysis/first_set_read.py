@@ -159,17 +159,19 @@ def pooled_accuracy_and_fall(rows: pd.DataFrame, part: str = "part") -> tuple[fl
     return accuracy, float((first - last).mean())
 
 
-def mirror_pair_gaps(rows: pd.DataFrame) -> pd.Series:
-    """One model's rows of one way of :func:`first_set_read_table` -> short-first minus long-first
-    accuracy (each slice's parts pooled) per mirror pair read in both orders, indexed by (``short``,
-    ``long``): the two set sizes whichever comes first. Empty when no pair was read both ways."""
-    counted = rows[rows.n > 0]
-    right = (counted.accuracy * counted.n).groupby([counted.size_a, counted.size_b]).sum()
-    accuracy = right / counted.groupby([counted.size_a, counted.size_b]).n.sum()
+def mirror_pair_gaps(rows: pd.DataFrame, column: str = "accuracy") -> pd.Series:
+    """One model's rows of one way of :func:`first_set_read_table` (or of one read of
+    :func:`~synthetic.analysis.copy_rank.copy_rank_table`) -> short-first minus long-first
+    ``column`` (each slice's rows pooled, weighted by ``n``) per mirror pair read in both orders,
+    indexed by (``short``, ``long``): the two set sizes whichever comes first. Empty when no pair
+    was read both ways; a pair whose ``column`` is NaN in either order is left out."""
+    counted = rows[(rows.n > 0) & rows[column].notna()]
+    total = (counted[column] * counted.n).groupby([counted.size_a, counted.size_b]).sum()
+    value = total / counted.groupby([counted.size_a, counted.size_b]).n.sum()
     gaps = {
-        (a, b): accuracy[(a, b)] - accuracy[(b, a)]
-        for a, b in accuracy.index
-        if a < b and (b, a) in accuracy.index
+        (a, b): value[(a, b)] - value[(b, a)]
+        for a, b in value.index
+        if a < b and (b, a) in value.index
     }
     pairs = sorted(gaps)
     index = pd.MultiIndex.from_arrays([[a for a, _ in pairs], [b for _, b in pairs]], names=["short", "long"])
