@@ -150,8 +150,9 @@ class RunRecord(Metrics, total=False):
 @functools.cache
 def source_commit() -> str | None:
     """The git commit the package runs from: ``READTWICE_COMMIT`` if set, else ``git rev-parse
-    --short HEAD`` in the package's checkout, with ``-dirty`` when tracked files differ from it
-    (e.g. a copy of a working tree on another machine); None outside a checkout."""
+    HEAD`` (the full 40-character sha; records before 2026-12-07 may hold the 7-character short
+    form) in the package's checkout, with ``-dirty`` when tracked files differ from it (e.g. a copy
+    of a working tree on another machine); None outside a checkout."""
     forced = os.environ.get("READTWICE_COMMIT")
     if forced:
         return forced
@@ -169,7 +170,7 @@ def source_commit() -> str | None:
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
-    head = git("rev-parse", "--short", "HEAD")
+    head = git("rev-parse", "HEAD")
     if not head:
         return None
     changed = git("status", "--porcelain", "--untracked-files=no")

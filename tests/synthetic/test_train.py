@@ -157,6 +157,7 @@ def test_source_commit_marks_a_changed_checkout(
 
     def fake_run(args: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
         if args[1] == "rev-parse":
+            assert args == ["git", "rev-parse", "HEAD"]  # the full sha, not --short
             return subprocess.CompletedProcess(args, 0, "abc1234\n", "")
         return subprocess.CompletedProcess(args, 1 if status is None else 0, status or "", "")
 
