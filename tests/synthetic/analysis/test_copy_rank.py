@@ -41,7 +41,9 @@ def _auc_by_counting(logits: np.ndarray, shared: int, tokens: np.ndarray) -> flo
     vocab=st.integers(2, 9),
     seed=st.integers(0, 10_000),
 )
-def test_the_auc_counts_each_other_token_below_and_half_of_each_tie(n_ex: int, k: int, vocab: int, seed: int) -> None:
+def test_the_auc_counts_each_other_token_below_and_half_of_each_tie(
+    n_ex: int, k: int, vocab: int, seed: int
+) -> None:
     """Integer logits in a small range, so ties are common; tokens may repeat and may hold the
     shared token (which does not count)."""
     rng = np.random.default_rng(seed)
@@ -55,7 +57,7 @@ def test_the_auc_counts_each_other_token_below_and_half_of_each_tie(n_ex: int, k
 
 def test_the_auc_ends_and_middle() -> None:
     """Ranked above all: 1; below all: 0; all tied: 1/2; no other token: NaN."""
-    logits = np.array([[0.0, 5.0, 1.0, 2.0], [9.0, 0.0, 1.0, 2.0], [1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 2.0, 3.0]])
+    logits = np.array([[0, 5, 1, 2], [9, 0, 1, 2], [1, 1, 1, 1], [0, 1, 2, 3]], dtype=float)
     shared = np.array([1, 1, 0, 2])
     tokens = np.array([[0, 2, 3], [0, 2, 3], [1, 2, 3], [2, 2, 2]])
     np.testing.assert_array_equal(rank_auc(logits, shared, tokens), [1.0, 0.0, 0.5, np.nan])
@@ -67,7 +69,7 @@ def test_bad_shapes_and_ids_are_refused() -> None:
         rank_auc(logits, np.array([1]), np.zeros((2, 3), dtype=int))
     with pytest.raises(ValueError, match=r"tokens \[n_ex, k\]"):
         rank_auc(logits, np.array([1, 2]), np.zeros(2, dtype=int))
-    with pytest.raises(ValueError, match="tokens holds token ids outside 0 .. 4"):
+    with pytest.raises(ValueError, match=r"tokens holds token ids outside 0 \.\. 4"):
         rank_auc(logits, np.array([1, 2]), np.array([[0, 5], [1, 2]]))
     with pytest.raises(ValueError, match="shared holds token ids outside"):
         rank_auc(logits, np.array([-1, 2]), np.array([[0, 1], [1, 2]]))
@@ -141,9 +143,9 @@ def test_constructed_models_rank_the_shared_token_first() -> None:
 
 def test_bad_reads_are_refused() -> None:
     data = _split([(2, 3)])
-    with pytest.raises(ValueError, match="read='backwards'; allowed: as trained, copy reads A alone"):
+    with pytest.raises(ValueError, match=r"read='backwards'; allowed: as trained, copy reads A alone"):
         copy_rank_table(_model(), data, read="backwards")
-    with pytest.raises(ValueError, match="needs a synthetic.model.LanguageModel"):
+    with pytest.raises(ValueError, match=r"needs a synthetic\.model\.LanguageModel"):
         copy_rank_table(CountingModel(VOCAB), data, read=READS[1])
     with pytest.raises(ValueError, match="max_examples"):
         copy_rank_table(_model(), data, max_examples=0)
