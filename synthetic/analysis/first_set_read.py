@@ -168,11 +168,7 @@ def mirror_pair_gaps(rows: pd.DataFrame, column: str = "accuracy") -> pd.Series:
     counted = rows[(rows.n > 0) & rows[column].notna()]
     total = (counted[column] * counted.n).groupby([counted.size_a, counted.size_b]).sum()
     value = total / counted.groupby([counted.size_a, counted.size_b]).n.sum()
-    gaps = {
-        (a, b): value[(a, b)] - value[(b, a)]
-        for a, b in value.index
-        if a < b and (b, a) in value.index
-    }
+    gaps = {(a, b): value[(a, b)] - value[(b, a)] for a, b in value.index if a < b and (b, a) in value.index}
     pairs = sorted(gaps)
     index = pd.MultiIndex.from_arrays([[a for a, _ in pairs], [b for _, b in pairs]], names=["short", "long"])
     return pd.Series([gaps[k] for k in pairs], index=index, name="gap", dtype=float)
