@@ -33,14 +33,18 @@ an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task
 * :func:`distractor_side` -> on the distractor task, accuracy and answers with the distractor read
   second (as generated) and first (:func:`swap_sets`): a membership check answers both, a vote
   weighted by set follows where the distractor is.
+* :func:`~synthetic.analysis.copy_rank.copy_rank_table` -> per one-pass slice, accuracy and the
+  shared token's rank AUC among the example's other set tokens (the same |A| + |B| - 2
+  competitors in both orders of a mirror pair) and among B's, as trained or with the copy read
+  against the first set alone.
 * :class:`CountingModel`, :class:`StoreFirstModel` (and :meth:`StoreFirstModel.bounded`, a
   fixed-size memory): constructed models whose mechanism is known.
 
 Module map: ``sd_layout`` (where the sets and the copies are), ``readout`` (running a model),
 ``intervention``, ``profiles``, ``states`` (reading a layer's state by name), ``probes``, ``seen_before``,
 ``information`` (bits), ``matched`` (order effect at matched positions), ``placement`` (the same,
-placed), ``distractor_side``,
-``mechanisms``.
+placed), ``distractor_side``, ``first_set_read`` (the copy read against A alone), ``wrong_answers``,
+``copy_rank``, ``mechanisms``.
 """
 
 from synthetic.analysis.distractor_side import SIDES, distractor_side, swap_sets
