@@ -11,9 +11,9 @@ as trained, and with every short convolution seeing A's last token at the separa
 (:func:`synthetic.analysis.b_places.separator_hidden_from_convs`). One row per model, slice,
 reading and index of B: the centred logit of the B token there (copy excluded) and the share of
 answers it draws. Prints per mechanism, reading and order the mean ± s.e. over models of the
-accuracy, of the centred logit in three zones of B (within the convolutions' reach of the
-separator, :func:`~synthetic.analysis.b_places.conv_reach` columns; within it of the answer
-column; the rest) and of the share of answers each zone draws. About 15-25 s a d_model 48 model
+accuracy, then the same of the centred logit and of the share of answers drawn in three zones of
+B: within the convolutions' reach of the separator (:func:`~synthetic.analysis.b_places.conv_reach`
+columns), within it of the answer column, and the rest. About 15-25 s a d_model 48 model
 on a 2-core CPU.
 """
 
@@ -49,24 +49,48 @@ def zone(rows: pd.DataFrame) -> pd.Series:
     return pd.Series(np.select([near_sep, near_answer], ZONES[:2], ZONES[2]), index=rows.index)
 
 
-def summarize(out: pd.DataFrame) -> pd.DataFrame:
-    """Per (mechanism, separator, order, zone): models, and the mean ± s.e. over models of the
-    accuracy, of the zone's mean centred logit (its indices' means, weighted by ``n``) and of the
-    share of examples answered with a B token of the zone (the copy's index excluded)."""
-    out = out.assign(zone=zone(out), order=np.where(out.size_a < out.size_b, "short-first", "long-first"))
-    out = out.assign(drawn=out.answered * out.n, weighted=out.logit * out.n)
-    keys = ["mechanism", "separator", "order", "zone", "config_hash"]
-    per_slice = out.groupby([*keys, "slice"]).agg(
-        drawn=("drawn", "sum"), weighted=("weighted", "sum"), n=("n", "sum"), examples=("examples", "first"),
-        accuracy=("accuracy", "first"),
-    )  # fmt: skip
-    per_slice["logit"] = per_slice.weighted / per_slice.n
-    per_slice["answers"] = per_slice.drawn / per_slice.examples
-    per_model = per_slice.groupby(keys)[["accuracy", "logit", "answers"]].mean()
-    by = per_model.groupby(keys[:-1])
+def _per_model(out: pd.DataFrame) -> pd.DataFrame:
+    """``out`` with ``zone`` and ``order`` columns."""
+    return out.assign(zone=zone(out), order=np.where(out.size_a < out.size_b, "short-first", "long-first"))
+
+
+def _mean_and_se(per_model: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    by = per_model.groupby(keys)[columns]
     table = by.mean().join(by.sem().add_suffix(" se"))
     table.insert(0, "models", by.size())
     return table.reset_index()
+
+
+def accuracy_summary(out: pd.DataFrame) -> pd.DataFrame:
+    """Per (mechanism, separator, order): models and the mean ± s.e. over models of each model's
+    accuracy (mean over its slices of that order)."""
+    out = _per_model(out)
+    keys = ["mechanism", "separator", "order"]
+    per_slice = out.groupby([*keys, "config_hash", "slice"]).accuracy.first()
+    per_model = per_slice.groupby([*keys, "config_hash"]).mean().reset_index()
+    return _mean_and_se(per_model, keys, ["accuracy"])
+
+
+def summarize(out: pd.DataFrame) -> pd.DataFrame:
+    """Per (mechanism, separator, order, zone): models, and the mean ± s.e. over models of the
+    zone's mean centred logit (its indices' means weighted by ``n``) and of the share of examples
+    answered with a B token of the zone (the copy's index excluded); each model's value is the
+    mean over its slices that have the zone."""
+    out = _per_model(out)
+    out = out.assign(drawn=out.answered * out.n, weighted=out.logit * out.n)
+    keys = ["mechanism", "separator", "order", "zone"]
+    per_slice = out.groupby([*keys, "config_hash", "slice"]).agg(
+        drawn=("drawn", "sum"), weighted=("weighted", "sum"), n=("n", "sum"), examples=("examples", "first")
+    )
+    per_slice["logit"] = per_slice.weighted / per_slice.n
+    per_slice["answers"] = per_slice.drawn / per_slice.examples
+    per_model = per_slice.groupby([*keys, "config_hash"])[["logit", "answers"]].mean().reset_index()
+    return _mean_and_se(per_model, keys, ["logit", "answers"])
+
+
+def _print_summaries(out: pd.DataFrame) -> None:
+    print(accuracy_summary(out).round(3).to_string(index=False))
+    print(summarize(out).round(3).to_string(index=False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summarize", type=Path, help="measure nothing: print the summary of this CSV")
     args = parser.parse_args(argv)
     if args.summarize is not None:
-        print(summarize(pd.read_csv(args.summarize)).round(3).to_string(index=False))
+        _print_summaries(pd.read_csv(args.summarize))
         return 0
     check_int("examples", args.examples, 1)
     path = results_path(args.results, "sd_order", args.profile)
@@ -96,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                           float_format="%.6g")  # fmt: skip
     if out.empty:
         raise SystemExit(f"no kept weights of a causal model under {path}")
-    print(summarize(out).round(3).to_string(index=False))
+    _print_summaries(out)
     print(f"wrote {args.out} ({len(out)} rows, {out.config_hash.nunique()} models)")
     return 0
 

@@ -37,6 +37,9 @@ an SD test split, segment or segments (:func:`synthetic.tasks.build_split`; task
   shared token's rank AUC among the example's other set tokens (the same |A| + |B| - 2
   competitors in both orders of a mirror pair) and among B's, as trained or with the copy read
   against the first set alone.
+* :func:`~synthetic.analysis.b_places.place_profile_table` -> the logit and the answers each place
+  of B draws apart from membership, as trained or with the separator hidden from the short
+  convolutions.
 * :class:`CountingModel`, :class:`StoreFirstModel` (and :meth:`StoreFirstModel.bounded`, a
   fixed-size memory): constructed models whose mechanism is known.
 
@@ -44,7 +47,7 @@ Module map: ``sd_layout`` (where the sets and the copies are), ``readout`` (runn
 ``intervention``, ``profiles``, ``states`` (reading a layer's state by name), ``probes``, ``seen_before``,
 ``information`` (bits), ``matched`` (order effect at matched positions), ``placement`` (the same,
 placed), ``distractor_side``, ``first_set_read`` (the copy read against A alone), ``wrong_answers``,
-``copy_rank``, ``mechanisms``.
+``copy_rank``, ``b_places``, ``mechanisms``.
 """
 
 from synthetic.analysis.distractor_side import SIDES, distractor_side, swap_sets
