@@ -29,7 +29,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.kept_models import each_kept_model
-from synthetic.analysis.b_places import conv_reach, place_profile_table
+from synthetic.analysis.b_places import conv_reach, place_profile_table, place_zones
 from synthetic.config import RunConfig
 from synthetic.model import LanguageModel
 from synthetic.results import results_path
@@ -39,19 +39,6 @@ from synthetic.tasks.data import SplitData
 OUT = "figures/data/sd_b_places_checking.csv"
 #: the long-first test slices with |B| >= 8 of the paper profile, and a short-first contrast
 SLICES = [(256, 16), (512, 16), (768, 16), (768, 8), (16, 256)]
-ZONES = ("after the separator", "before the answer", "between")
-
-
-def zone(rows: pd.DataFrame) -> pd.Series:
-    """Each row's zone of B (:data:`ZONES`) by the model's convolution reach (column ``reach``)."""
-    near_sep = rows.from_separator <= rows.reach
-    near_answer = (rows.to_answer <= rows.reach) & ~near_sep
-    return pd.Series(np.select([near_sep, near_answer], ZONES[:2], ZONES[2]), index=rows.index)
-
-
-def _per_model(out: pd.DataFrame) -> pd.DataFrame:
-    """``out`` with ``zone`` and ``order`` columns."""
-    return out.assign(zone=zone(out), order=np.where(out.size_a < out.size_b, "short-first", "long-first"))
 
 
 def _mean_and_se(per_model: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
@@ -61,30 +48,33 @@ def _mean_and_se(per_model: pd.DataFrame, keys: list[str], columns: list[str]) -
     return table.reset_index()
 
 
+def _zones(out: pd.DataFrame) -> pd.DataFrame:
+    """Each model's :func:`~synthetic.analysis.b_places.place_zones`, with ``mechanism``,
+    ``config_hash`` and ``order``."""
+    frames = [
+        place_zones(rows, int(rows.reach.iloc[0])).assign(mechanism=mechanism, config_hash=run)
+        for (mechanism, run), rows in out.groupby(["mechanism", "config_hash"])
+    ]
+    zones = pd.concat(frames, ignore_index=True)
+    return zones.assign(order=np.where(zones.size_a < zones.size_b, "short-first", "long-first"))
+
+
 def accuracy_summary(out: pd.DataFrame) -> pd.DataFrame:
     """Per (mechanism, separator, order): models and the mean ± s.e. over models of each model's
     accuracy (mean over its slices of that order)."""
-    out = _per_model(out)
     keys = ["mechanism", "separator", "order"]
-    per_slice = out.groupby([*keys, "config_hash", "slice"]).accuracy.first()
+    per_slice = _zones(out).groupby([*keys, "config_hash", "slice"]).accuracy.first()
     per_model = per_slice.groupby([*keys, "config_hash"]).mean().reset_index()
     return _mean_and_se(per_model, keys, ["accuracy"])
 
 
 def summarize(out: pd.DataFrame) -> pd.DataFrame:
     """Per (mechanism, separator, order, zone): models, and the mean ± s.e. over models of the
-    zone's mean centred logit (its indices' means weighted by ``n``) and of the share of examples
-    answered with a B token of the zone (the copy's index excluded); each model's value is the
-    mean over its slices that have the zone."""
-    out = _per_model(out)
-    out = out.assign(drawn=out.answered * out.n, weighted=out.logit * out.n)
+    zone's mean centred logit and of the share of examples answered with a B token of the zone
+    (:func:`~synthetic.analysis.b_places.place_zones`); each model's value is the mean over its
+    slices that have the zone."""
     keys = ["mechanism", "separator", "order", "zone"]
-    per_slice = out.groupby([*keys, "config_hash", "slice"]).agg(
-        drawn=("drawn", "sum"), weighted=("weighted", "sum"), n=("n", "sum"), examples=("examples", "first")
-    )
-    per_slice["logit"] = per_slice.weighted / per_slice.n
-    per_slice["answers"] = per_slice.drawn / per_slice.examples
-    per_model = per_slice.groupby([*keys, "config_hash"])[["logit", "answers"]].mean().reset_index()
+    per_model = _zones(out).groupby([*keys, "config_hash"])[["logit", "answers"]].mean().reset_index()
     return _mean_and_se(per_model, keys, ["logit", "answers"])
 
 

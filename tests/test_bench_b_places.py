@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import bench.b_places as b_places  # noqa: E402
-from bench.b_places import ZONES, accuracy_summary, main, summarize, zone  # noqa: E402
+from bench.b_places import accuracy_summary, main, summarize  # noqa: E402
+from synthetic.analysis.b_places import ZONES  # noqa: E402
 from synthetic.sweep import run_sweep  # noqa: E402
 
 
@@ -32,13 +33,6 @@ def test_rows_per_causal_model_slice_reading_and_index(
     assert set(table.separator) == {"as trained", "hidden from the convolutions"}
     assert len(table) == table.config_hash.nunique() * 2 * (6 + 2)
     assert main(["--summarize", str(out)]) == 0
-
-
-def test_zones_follow_the_reach_from_either_end() -> None:
-    rows = pd.DataFrame({"from_separator": [1, 4, 5, 6, 7], "to_answer": [10, 7, 6, 5, 4], "reach": 4})
-    assert list(zone(rows)) == [ZONES[0], ZONES[0], ZONES[2], ZONES[2], ZONES[1]]
-    short = pd.DataFrame({"from_separator": [1, 2, 3], "to_answer": [3, 2, 1], "reach": 4})
-    assert list(zone(short)) == [ZONES[0]] * 3  # the separator's reach first
 
 
 def test_the_committed_measurement_says_what_the_readme_says() -> None:

@@ -39,10 +39,13 @@ from synthetic.tasks.data import Segment, SplitData
 
 __all__ = [
     "PLACE_COLUMNS",
+    "ZONES",
     "centred_place_logits",
     "conv_reach",
     "place_profile_table",
+    "place_zones",
     "separator_hidden_from_convs",
+    "zone_of",
 ]
 
 #: the columns of :func:`place_profile_table`
@@ -51,6 +54,10 @@ PLACE_COLUMNS = ["slice", "size_a", "size_b", "separator", "examples", "accuracy
 
 #: how :func:`place_profile_table` names the separator's treatment
 SEPARATOR = {False: "as trained", True: "hidden from the convolutions"}
+
+#: the zones of B :func:`zone_of` names: within the convolutions' reach of the separator, within it
+#: of the answer column (and not of the separator), and the rest
+ZONES = ("after the separator", "before the answer", "between")
 
 
 def conv_reach(model: nn.Module) -> int:
@@ -133,7 +140,8 @@ def place_profile_table(
     on every row of it), ``index``, ``from_separator``, ``to_answer``, ``n`` (examples whose copy
     is elsewhere), ``logit`` (mean over them of :func:`centred_place_logits`) with its standard
     error over examples, and ``answered`` (the share of those examples whose answer, the argmax
-    over the vocabulary, is the token at the index). On the first ``max_examples`` examples of
+    over the vocabulary, is the token at the index; where the token occurs at several places, as
+    the distractor of task ``sd_distractor`` does, the answer counts at the first). On the first ``max_examples`` examples of
     each segment (all when None); with ``hide_separator`` the model reads each segment inside
     :func:`separator_hidden_from_convs` at the separator's column."""
     if max_examples is not None:
@@ -156,7 +164,9 @@ def place_profile_table(
         accuracy = float((logits.argmax(axis=1) == copies.shared).mean())
         second = copies.second_set()
         centred = centred_place_logits(logits, second, copies.second_index)
-        answered = second == logits.argmax(axis=1)[:, None]
+        hit = second == logits.argmax(axis=1)[:, None]
+        answered = np.zeros_like(hit)  # at the first place holding the answer (a distractor repeats)
+        answered[np.arange(len(hit)), hit.argmax(axis=1)] = hit.any(axis=1)
         for index in range(copies.size_b):
             kept = copies.second_index != index
             values = centred[kept, index]
@@ -167,3 +177,28 @@ def place_profile_table(
             rows.append((copies.name, *pair, SEPARATOR[hide_separator], copies.num_examples, accuracy, index,
                          index + 1, copies.size_b - index, n, mean, se, share))  # fmt: skip
     return pd.DataFrame(rows, columns=PLACE_COLUMNS)
+
+
+def zone_of(from_separator: np.ndarray, to_answer: np.ndarray, reach: int) -> np.ndarray:
+    """Each place's zone of B (:data:`ZONES`) for a model whose convolutions carry a token
+    ``reach`` columns (:func:`conv_reach`): str ``[n]``; the separator's reach comes first."""
+    near_separator = np.asarray(from_separator) <= reach
+    near_answer = (np.asarray(to_answer) <= reach) & ~near_separator
+    return np.select([near_separator, near_answer], list(ZONES[:2]), ZONES[2])
+
+
+def place_zones(table: pd.DataFrame, reach: int) -> pd.DataFrame:
+    """Rows of :func:`place_profile_table` -> one row per (slice, separator, zone) present:
+    ``slice``, ``size_a``, ``size_b``, ``separator``, ``accuracy``, ``zone``, ``logit`` (the
+    zone's mean centred logit, its places' means weighted by ``n``) and ``answers`` (the share of
+    the slice's examples answered with a B token of the zone other than the copy)."""
+    check_int("reach", reach, 0)
+    zones = zone_of(table.from_separator.to_numpy(), table.to_answer.to_numpy(), reach)
+    work = table.assign(zone=zones, drawn=table.answered * table.n, weighted=table.logit * table.n)
+    keys = ["slice", "size_a", "size_b", "separator", "accuracy", "zone"]
+    grouped = work.groupby(keys, sort=False).agg(
+        drawn=("drawn", "sum"), weighted=("weighted", "sum"), n=("n", "sum"), examples=("examples", "first")
+    )
+    grouped["logit"] = grouped.weighted / grouped.n
+    grouped["answers"] = grouped.drawn / grouped.examples
+    return grouped[["logit", "answers"]].reset_index()

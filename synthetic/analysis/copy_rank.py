@@ -15,8 +15,8 @@ many tokens it must beat:
                long-first at the pair above, so not matched across a mirror pair)
 
 Both are 0.5 for a model that cannot tell the shared token from the others and 1 for one that
-ranks it above all of them. :func:`copy_rank_table` reads them per one-pass SD segment, from the
-model as trained or with the copy in B read against the state after the first set alone
+ranks it above all of them. :func:`copy_rank_table` reads them per SD segment, from the
+model as trained (any JR-p) or with the copy in B read against the state after the first set alone
 (:func:`~synthetic.analysis.first_set_read.logits_with_first_set_read`, causal models only);
 :func:`~synthetic.analysis.first_set_read.mirror_pair_gaps` takes the short-first minus long-first
 gap of any of its columns.
@@ -95,8 +95,9 @@ def copy_rank_table(
     max_examples: int | None = None,
     batch_size: int = 256,
 ) -> pd.DataFrame:
-    """One row per one-pass SD segment of ``data`` (its first ``max_examples`` examples; all when
-    None): :data:`COPY_RANK_COLUMNS`, i.e. ``slice``, ``size_a``, ``size_b``, ``order``, ``read``,
+    """One row per SD segment of ``data`` (one-pass segments only with the first-set read; its
+    first ``max_examples`` examples; all when None; JR-p prompts rank the tokens of the sets as
+    the first pass holds them): :data:`COPY_RANK_COLUMNS`, i.e. ``slice``, ``size_a``, ``size_b``, ``order``, ``read``,
     ``n`` (examples), ``accuracy`` (argmax over the vocabulary) with its binomial s.e., and the
     mean over examples of :func:`rank_auc` among the other set tokens (``auc_sets``) and among B's
     other tokens (``auc_b``, NaN where |B| = 1), each with its standard error over examples.
@@ -118,8 +119,8 @@ def copy_rank_table(
     rows = []
     for segment in segments_of(data):
         copies = shared_copies(segment)
-        if copies.passes != 1:
-            continue
+        if copies.passes != 1 and read != READS[0]:
+            continue  # the first-set read goes through one pass
         if max_examples is not None:
             copies = first_examples(copies, max_examples)
         if read == READS[0]:

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from synthetic.analysis.b_places import conv_reach, place_profile_table, place_zones
+from synthetic.analysis.copy_rank import copy_rank_table
 from synthetic.analysis.first_set_read import first_set_read_table, readable
 from synthetic.analysis.intervention import (
     CHECKING_LOGITS,
@@ -36,8 +38,9 @@ __all__ = ["RECORD_VERSION", "mechanism_record"]
 #: bump when the fields of :func:`mechanism_record` change meaning (2: ``matched`` added;
 #: 3: ``placed`` added; 4: ``probe_rule`` added, probes possibly only for models that check;
 #: 5: ``seen_before`` added, run with the state probes; 6: ``by_position`` added; 7: ``first_set_read``
-#: added, run with the state probes; 8: ``first_set_read`` reads the long-first slices too)
-RECORD_VERSION = 8
+#: added, run with the state probes; 8: ``first_set_read`` reads the long-first slices too;
+#: 9: ``copy_rank`` and ``b_places`` added, for every analysed model)
+RECORD_VERSION = 9
 #: when the state probes run (:func:`mechanism_record`'s ``probes``)
 PROBE_RULES = ("always", "never", "checking")
 
@@ -65,13 +68,19 @@ def mechanism_record(
     first_set_examples: int = 256,
 ) -> dict[str, Any]:
     """``{"version", "intervention_by_slice", "intervention_by_order", "by_position", "matched",
-    "placed", "probes", "seen_before", "first_set_read", "probe_rule"}``: the rows of
+    "placed", "copy_rank", "b_places", "probes", "seen_before", "first_set_read", "probe_rule"}``:
+    the rows of
     :func:`~synthetic.analysis.intervention.summarize_intervention` by ``slice`` and by ``order``
     (logits) and of :func:`~synthetic.analysis.positions.position_summary` (accuracy and
     interaction by the quarter of A and of B that holds the shared token; from the same table), of
     :func:`~synthetic.analysis.matched.matched_order_effect` and of
     :func:`~synthetic.analysis.placement.placed_order_effect` per mirror pair of slices and
-    matching (column, index; empty without mirror pairs; the places drawn with ``seed``), and of
+    matching (column, index; empty without mirror pairs; the places drawn with ``seed``), of
+    :func:`~synthetic.analysis.copy_rank.copy_rank_table` (as trained) and of
+    :func:`~synthetic.analysis.b_places.place_zones` of
+    :func:`~synthetic.analysis.b_places.place_profile_table` (as trained and, for a model with
+    short convolutions, with the separator hidden from them) on the first ``first_set_examples``
+    examples of each one-pass segment (version 9 on), and of
     :func:`~synthetic.analysis.probes.probe_first_set` on at most ``probe_examples`` examples per
     segment (needs a :class:`~synthetic.model.LanguageModel`) and, with them, of
     :func:`~synthetic.analysis.seen_before.seen_before_probe` (after the first set, on the same
@@ -101,6 +110,8 @@ def mechanism_record(
         "by_position": _rows(position_summary(table)),
         "matched": _matched_rows(table),
         "placed": _placed_rows(model, segments, table, seed),
+        "copy_rank": _rows(copy_rank_table(model, segments, max_examples=first_set_examples)),
+        "b_places": _place_rows(model, segments, first_set_examples),
         "probes": [],
         "seen_before": [],
         "first_set_read": [],
@@ -162,3 +173,17 @@ def _placed_rows(
     order = {m: i for i, m in enumerate(MATCHINGS)}
     frame = frame.sort_values("matching", key=lambda col: col.map(order), kind="stable")
     return _rows(frame.reset_index(drop=True))
+
+
+def _place_rows(
+    model: nn.Module, segments: SplitData | Segment | list[Segment], max_examples: int
+) -> list[dict[str, Any]]:
+    """:func:`place_zones` of the model's place profile as trained and, where it has short
+    convolutions, with the separator hidden from them."""
+    reach = conv_reach(model)
+    readings = (False, True) if reach > 0 else (False,)
+    frames = [
+        place_profile_table(model, segments, max_examples=max_examples, hide_separator=hide)
+        for hide in readings
+    ]
+    return _rows(place_zones(pd.concat(frames, ignore_index=True), reach))

@@ -134,3 +134,29 @@ def test_the_table_reads_the_models_own_logits() -> None:
                 assert row.logit == pytest.approx(centred[kept, i].mean())
                 drawn = logits.argmax(1)[kept] == copies.second_set()[:10][kept, i]
                 assert row.answered == pytest.approx(drawn.mean())
+
+
+def test_zones_follow_the_reach_from_either_end() -> None:
+    from synthetic.analysis.b_places import ZONES, zone_of
+
+    got = zone_of(np.array([1, 4, 5, 6, 7]), np.array([10, 7, 6, 5, 4]), 4)
+    assert list(got) == [ZONES[0], ZONES[0], ZONES[2], ZONES[2], ZONES[1]]
+    assert list(zone_of(np.array([1, 2, 3]), np.array([3, 2, 1]), 4)) == [ZONES[0]] * 3  # separator first
+    assert list(zone_of(np.array([1, 2]), np.array([2, 1]), 0)) == [ZONES[2]] * 2  # no convolution
+
+
+def test_place_zones_pool_places_by_their_examples() -> None:
+    """A zone's logit is its places' means weighted by n; its answers the examples drawn over the
+    slice's examples."""
+    from synthetic.analysis.b_places import place_zones
+
+    model = _model([{"kind": "base_conv"}, BASED], seed=4)
+    table = place_profile_table(model, _split([(3, 12)], n=10))
+    zones = place_zones(table, reach=2).set_index("zone")
+    assert set(zones.index) == {"after the separator", "before the answer", "between"}
+    first = table[table.from_separator <= 2]
+    assert zones.loc["after the separator", "logit"] == pytest.approx(
+        (first.logit * first.n).sum() / first.n.sum()
+    )
+    assert zones.loc["after the separator", "answers"] == pytest.approx((first.answered * first.n).sum() / 10)
+    assert zones.answers.sum() <= 1.0 - table.accuracy.iloc[0] + 1e-9

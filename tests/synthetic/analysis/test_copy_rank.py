@@ -85,7 +85,7 @@ PAIRS = [(1, 6), (6, 1), (3, 5), (5, 3), (2, 2)]
 
 def test_one_row_per_one_pass_slice_from_the_models_own_logits() -> None:
     """Accuracy is the argmax's; the AUCs are rank_auc's over A and B (and B alone) of the
-    model's final logits; |B| = 1 has no B competitor; the two-pass segments are left out."""
+    model's final logits; |B| = 1 has no B competitor; two-pass segments only as trained."""
     model = _model()
     data = _split(PAIRS, n=10)
     table = copy_rank_table(model, data, max_examples=8)
@@ -104,7 +104,9 @@ def test_one_row_per_one_pass_slice_from_the_models_own_logits() -> None:
             assert np.isnan(row.auc_b) and np.isnan(row.auc_b_se)
         else:
             assert row.auc_b == pytest.approx(rank_auc(logits, shared, copies.second_set()[:8]).mean())
-    assert copy_rank_table(model, _split([(2, 3)], passes=2)).empty
+    two_pass = _split([(2, 3)], passes=2)  # JR-2: ranked as trained, not read against A alone
+    assert len(copy_rank_table(model, two_pass)) == 1
+    assert copy_rank_table(model, two_pass, read=READS[1]).empty
 
 
 def test_the_set_competitors_are_the_same_number_in_both_orders() -> None:

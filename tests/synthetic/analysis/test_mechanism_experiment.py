@@ -59,6 +59,18 @@ def test_smoke_profile_trains_and_every_variant_is_analysed() -> None:
         assert accuracy == pytest.approx(
             outcome.metrics.final.evaluation.slice_accuracy if outcome.metrics else {}
         )
+        # version 9: the copy's rank and the places of B, every model; their accuracy is the same
+        assert {r["slice"]: r["accuracy"] for r in record["copy_rank"]} == pytest.approx(accuracy)
+        places = record["b_places"]
+        if cfg.variant == "JRT-Prompt":  # two passes: no single B to profile
+            assert places == []
+        else:
+            separators = ("as trained", "hidden from the convolutions")
+            assert {r["separator"] for r in places} == set(separators)
+            trained = [r for r in places if r["separator"] == separators[0]]
+            assert {r["slice"]: r["accuracy"] for r in trained} == pytest.approx(accuracy)
+            for name in ("A=3,B=6", "A=6,B=3"):  # the zones' answers and the right ones are disjoint
+                assert sum(r["answers"] for r in trained if r["slice"] == name) + accuracy[name] <= 1 + 1e-9
         # the first-set read: causal linear attention only, on both orders' slices; its answers
         # as trained are the evaluation's
         read = record["first_set_read"]
