@@ -141,8 +141,8 @@ def place_profile_table(
     is elsewhere), ``logit`` (mean over them of :func:`centred_place_logits`) with its standard
     error over examples, and ``answered`` (the share of those examples whose answer, the argmax
     over the vocabulary, is the token at the index; where the token occurs at several places, as
-    the distractor of task ``sd_distractor`` does, the answer counts at the first). On the first ``max_examples`` examples of
-    each segment (all when None); with ``hide_separator`` the model reads each segment inside
+    the distractor of task ``sd_distractor`` does, the answer counts at the first). On the first
+    ``max_examples`` examples of each segment (all when None); with ``hide_separator`` the model reads each segment inside
     :func:`separator_hidden_from_convs` at the separator's column."""
     if max_examples is not None:
         check_int("max_examples", max_examples, 1)

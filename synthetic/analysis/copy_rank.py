@@ -97,8 +97,8 @@ def copy_rank_table(
 ) -> pd.DataFrame:
     """One row per SD segment of ``data`` (one-pass segments only with the first-set read; its
     first ``max_examples`` examples; all when None; JR-p prompts rank the tokens of the sets as
-    the first pass holds them): :data:`COPY_RANK_COLUMNS`, i.e. ``slice``, ``size_a``, ``size_b``, ``order``, ``read``,
-    ``n`` (examples), ``accuracy`` (argmax over the vocabulary) with its binomial s.e., and the
+    the first pass holds them): :data:`COPY_RANK_COLUMNS`, i.e. ``slice``, ``size_a``,
+    ``size_b``, ``order``, ``read``, ``n`` (examples), ``accuracy`` (argmax over the vocabulary) with its binomial s.e., and the
     mean over examples of :func:`rank_auc` among the other set tokens (``auc_sets``) and among B's
     other tokens (``auc_b``, NaN where |B| = 1), each with its standard error over examples.
 
