@@ -134,16 +134,15 @@ def place_profile_table(
     hide_separator: bool = False,
     batch_size: int = 256,
 ) -> pd.DataFrame:
-    """One row per one-pass SD segment of ``data`` with |B| >= 2 (only the (|A|, |B|) pairs in
-    ``slices`` when given) and index of B: :data:`PLACE_COLUMNS`, i.e. ``slice``, ``size_a``,
-    ``size_b``, ``separator`` (:data:`SEPARATOR`), ``examples`` and ``accuracy`` (the segment's,
-    on every row of it), ``index``, ``from_separator``, ``to_answer``, ``n`` (examples whose copy
-    is elsewhere), ``logit`` (mean over them of :func:`centred_place_logits`) with its standard
-    error over examples, and ``answered`` (the share of those examples whose answer, the argmax
-    over the vocabulary, is the token at the index; where the token occurs at several places, as
-    the distractor of task ``sd_distractor`` does, the answer counts at the first). On the first
-    ``max_examples`` examples of each segment (all when None); with ``hide_separator`` the model reads each segment inside
-    :func:`separator_hidden_from_convs` at the separator's column."""
+    """One row per one-pass SD segment of ``data`` with |B| >= 2 (only the (|A|, |B|) pairs in ``slices`` when
+    given) and index of B: :data:`PLACE_COLUMNS`, i.e. ``slice``, ``size_a``, ``size_b``, ``separator``
+    (:data:`SEPARATOR`), ``examples`` and ``accuracy`` (the segment's, on every row of it), ``index``,
+    ``from_separator``, ``to_answer``, ``n`` (examples whose copy is elsewhere), ``logit`` (mean over them of
+    :func:`centred_place_logits`) with its standard error over examples, and ``answered`` (the share of those
+    examples whose answer, the argmax over the vocabulary, is the token at the index; where the token occurs
+    at several places, as the distractor of task ``sd_distractor`` does, the answer counts at the first). On
+    the first ``max_examples`` examples of each segment (all when None); with ``hide_separator`` the model
+    reads each segment inside :func:`separator_hidden_from_convs` at the separator's column."""
     if max_examples is not None:
         check_int("max_examples", max_examples, 1)
     check_int("batch_size", batch_size, 1)

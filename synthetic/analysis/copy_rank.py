@@ -95,20 +95,20 @@ def copy_rank_table(
     max_examples: int | None = None,
     batch_size: int = 256,
 ) -> pd.DataFrame:
-    """One row per SD segment of ``data`` (one-pass segments only with the first-set read; its
-    first ``max_examples`` examples; all when None; JR-p prompts rank the tokens of the sets as
-    the first pass holds them): :data:`COPY_RANK_COLUMNS`, i.e. ``slice``, ``size_a``,
-    ``size_b``, ``order``, ``read``, ``n`` (examples), ``accuracy`` (argmax over the vocabulary) with its binomial s.e., and the
-    mean over examples of :func:`rank_auc` among the other set tokens (``auc_sets``) and among B's
-    other tokens (``auc_b``, NaN where |B| = 1), each with its standard error over examples.
+    """One row per SD segment of ``data`` (one-pass segments only with the first-set read; its first
+    ``max_examples`` examples; all when None; JR-p prompts rank the tokens of the sets as the first pass holds
+    them): :data:`COPY_RANK_COLUMNS`, i.e. ``slice``, ``size_a``, ``size_b``, ``order``, ``read``, ``n``
+    (examples), ``accuracy`` (argmax over the vocabulary) with its binomial s.e., and the mean over examples
+    of :func:`rank_auc` among the other set tokens (``auc_sets``) and among B's other tokens (``auc_b``, NaN
+    where |B| = 1), each with its standard error over examples.
 
-    ``read`` (:data:`READS`): ``as trained`` (the parallel forward, any model) or ``copy reads A
-    alone`` (a :class:`~synthetic.model.LanguageModel` with causal linear-attention layers,
-    read token by token, the copy's read swapped: 150-250 s a d_model 48 model on 2 CPU cores at
-    256 examples a slice, against seconds as trained).
+    ``read`` (:data:`READS`): ``as trained`` (the
+    parallel forward, any model) or ``copy reads A alone`` (a :class:`~synthetic.model.LanguageModel` with
+    causal linear-attention layers, read token by token, the copy's read swapped: 150-250 s a d_model 48 model
+    on 2 CPU cores at 256 examples a slice, against seconds as trained).
 
-    Raises ValueError for a ``read`` not in :data:`READS` and for a model the first-set read
-    refuses."""
+    Raises ValueError for a ``read`` not
+    in :data:`READS` and for a model the first-set read refuses."""
     if read not in READS:
         raise ValueError(f"read={read!r}; allowed: {', '.join(READS)}")
     if max_examples is not None:
