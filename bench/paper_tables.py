@@ -44,6 +44,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from synthetic.analysis.b_places import ZONES
 from synthetic.analysis.first_set_read import WAYS, mirror_pair_gaps, pooled_accuracy_and_fall
 from synthetic.analysis.intervention import CHECKING_LOGITS, mean_and_se
 from synthetic.analysis.positions import fall_across_second_set
@@ -475,6 +476,37 @@ def first_set_read_table_md(reads: pd.DataFrame) -> str:
     return _markdown(header, rows)
 
 
+def rank_and_places_md(ranks: pd.DataFrame, places: pd.DataFrame) -> str:
+    """Per run with a copy rank (record version 9 on): short-first minus long-first accuracy and
+    rank AUC among the other set tokens (``auc_sets``, mean over the mirror pairs, pairs with
+    short-first ahead), and, where its record has the places of B, the share of its long-first
+    answers drawn by B's tokens within the short convolutions' reach of the separator, as trained
+    and with the separator hidden from the convolutions (mean over the long-first slices)."""
+    if ranks.empty:
+        return "no copy rank (records before version 9)"
+    rows = []
+    for run, one in ranks.groupby("config_hash", sort=False):
+        first = one.iloc[0]
+        gaps = {c: mirror_pair_gaps(one, c) for c in ("accuracy", "auc_sets")}
+        shown = [
+            f"{_signed(g.mean())} ({int((g > 0).sum())} / {len(g)})" if len(g) else "-" for g in gaps.values()
+        ]
+        drawn = ["-", "-"]
+        if not places.empty:
+            mine = places[(places.config_hash == run) & (places.size_a > places.size_b)]
+            near = mine[mine.zone == ZONES[0]].groupby("separator").answers.mean()
+            drawn = [
+                _plain(near[s]) if s in near.index else "-"
+                for s in ("as trained", "hidden from the convolutions")
+            ]
+        rows.append([_label(first.variant, first.init), str(first.d_model), str(first.feature_dim),
+                     f"{first.lr:g}", str(first.seed), *shown, *drawn])  # fmt: skip
+    header = ["variant, protocol", "d_model", "f", "lr", "seed", "short − long first, accuracy",
+              "short − long first, auc_sets", "long-first answers at B's first places",
+              "the same, separator hidden from the convolutions"]  # fmt: skip
+    return _markdown(header, rows)
+
+
 def _print_checking_runs(by_slice: pd.DataFrame, by_order: pd.DataFrame, whose: str) -> None:
     """The checking runs' table, then their all-pairs means against the sampling error."""
     print(checking_table(by_slice, by_order))
@@ -576,6 +608,13 @@ def main(argv: list[str] | None = None) -> int:
                 "examples each)\n"
             )
             print(first_set_read_table_md(reads))
+    ranks = load_mechanism(args.results, "copy_rank")
+    if not ranks.empty:  # records of version 9 on
+        print(
+            f"\n## the shared token's rank and the places of B ({ranks.config_hash.nunique()} runs; "
+            "first 256 examples of each slice)\n"
+        )
+        print(rank_and_places_md(ranks, load_mechanism(args.results, "b_places")))
     for name, what in SEEN_BEFORE_CSVS:
         path = Path(args.data) / name
         if path.exists():

@@ -639,6 +639,8 @@ MECHANISM_PARTS = (
     "seen_before",
     "by_position",
     "first_set_read",
+    "copy_rank",
+    "b_places",
 )
 
 

@@ -122,3 +122,29 @@ def test_the_first_set_read_table_pools_each_runs_slices() -> None:
     table = first_set_read_table_md(pd.DataFrame(rows + more))
     assert "| 48 | 24 | 0.0008 | 1 | 2 | 0.375 | 1.000 | 0.250 | +0.300 | +0.000 | +0.600 (1 / 1) |" in table
     assert first_set_read_table_md(pd.DataFrame()).startswith("no first-set read")
+
+
+def test_the_rank_and_places_table_reads_version_9_records() -> None:
+    """rank_and_places_md: per run the mirror gaps of accuracy and auc_sets and the long-first
+    answers drawn by B's places after the separator, both readings."""
+    import pandas as pd
+
+    from bench.paper_tables import rank_and_places_md
+    from synthetic.analysis.b_places import ZONES
+
+    base = {"config_hash": "c1", "variant": "Based (causal)", "init": "torch", "d_model": 36,
+            "feature_dim": 4, "lr": 1e-3, "seed": 3, "n": 10}  # fmt: skip
+    ranks = pd.DataFrame([
+        {**base, "size_a": 4, "size_b": 32, "accuracy": 0.9, "auc_sets": 0.99},
+        {**base, "size_a": 32, "size_b": 4, "accuracy": 0.5, "auc_sets": 0.95},
+    ])  # fmt: skip
+    places = pd.DataFrame([
+        {**base, "size_a": 32, "size_b": 4, "separator": "as trained", "zone": ZONES[0], "answers": 0.3},
+        {**base, "size_a": 32, "size_b": 4, "separator": "hidden from the convolutions", "zone": ZONES[0],
+         "answers": 0.01},
+        {**base, "size_a": 4, "size_b": 32, "separator": "as trained", "zone": ZONES[0], "answers": 0.9},
+    ])  # fmt: skip
+    table = rank_and_places_md(ranks, places)
+    assert "| 36 | 4 | 0.001 | 3 | +0.400 (1 / 1) | +0.040 (1 / 1) | 0.300 | 0.010 |" in table
+    assert "| +0.400 (1 / 1) | +0.040 (1 / 1) | - | - |" in rank_and_places_md(ranks, pd.DataFrame())
+    assert rank_and_places_md(pd.DataFrame(), places).startswith("no copy rank")
