@@ -19,7 +19,6 @@ on a 2-core CPU.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,12 +27,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import each_kept_model
+from bench.kept_models import analyse_kept_models, kept_model_parser
 from synthetic.analysis.b_places import conv_reach, place_profile_table, place_zones
 from synthetic.config import RunConfig
 from synthetic.model import LanguageModel
-from synthetic.results import results_path
-from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
 OUT = "figures/data/sd_b_places_checking.csv"
@@ -84,19 +81,13 @@ def _print_summaries(out: pd.DataFrame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default="results", help="results folder")
-    parser.add_argument("--profile", default="checking", help="the sd_order profile of the kept models")
-    parser.add_argument("--examples", type=int, default=400, help="examples a slice (the first ones)")
-    parser.add_argument("--device", default="cpu")
+    parser = kept_model_parser(__doc__.split("\n\n")[0], examples=400)
     parser.add_argument("--out", default=OUT)
     parser.add_argument("--summarize", type=Path, help="measure nothing: print the summary of this CSV")
     args = parser.parse_args(argv)
     if args.summarize is not None:
         _print_summaries(pd.read_csv(args.summarize))
         return 0
-    check_int("examples", args.examples, 1)
-    path = results_path(args.results, "sd_order", args.profile)
 
     def places(model: LanguageModel, _: RunConfig, test: SplitData) -> pd.DataFrame:
         frames = [
@@ -106,12 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return pd.concat(frames, ignore_index=True).assign(reach=conv_reach(model))
 
     # causal only: the non-causal models' wrong answers are tokens of A alone, not places of B
-    out = each_kept_model(path, args.results, places, args.out, device=args.device, causal_only=True,
-                          float_format="%.6g")  # fmt: skip
-    if out.empty:
-        raise SystemExit(f"no kept weights of a causal model under {path}")
-    _print_summaries(out)
-    print(f"wrote {args.out} ({len(out)} rows, {out.config_hash.nunique()} models)")
+    _print_summaries(analyse_kept_models(args, places, args.out, causal_only=True, float_format="%.6g"))
     return 0
 
 

@@ -18,7 +18,6 @@ read against A alone (token by token) several minutes.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,11 +27,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.first_set_read import mirror_gaps
-from bench.kept_models import each_kept_model
+from bench.kept_models import analyse_kept_models, kept_model_parser
 from synthetic.analysis.copy_rank import READS, copy_rank_table
 from synthetic.config import RunConfig
-from synthetic.results import results_path
-from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
 #: the CSV written by default for each read
@@ -55,12 +52,8 @@ def summarize(out: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default="results", help="results folder")
-    parser.add_argument("--profile", default="checking", help="the sd_order profile of the kept models")
+    parser = kept_model_parser(__doc__.split("\n\n")[0], examples=256)
     parser.add_argument("--read", choices=READS, default=READS[0], help="how each example is read")
-    parser.add_argument("--examples", type=int, default=256, help="examples a slice (the first ones)")
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", help="the CSV (default: one per --read, under figures/data/)")
     parser.add_argument(
         "--summarize", type=Path, nargs="+", help="measure nothing: print the summary of these CSVs"
@@ -70,20 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         out = pd.concat([pd.read_csv(path) for path in args.summarize], ignore_index=True)
         print(summarize(out).round(3).to_string(index=False))
         return 0
-    check_int("examples", args.examples, 1)
-    path = results_path(args.results, "sd_order", args.profile)
-    out_path = args.out or OUT[args.read]
 
     def rank(model: nn.Module, _: RunConfig, test: SplitData) -> pd.DataFrame:
         return copy_rank_table(model, test, read=args.read, max_examples=args.examples)
 
     causal_only = args.read != READS[0]  # the first-set read goes left to right
-    out = each_kept_model(path, args.results, rank, out_path, device=args.device, causal_only=causal_only,
-                          float_format="%.6g")  # fmt: skip
-    if out.empty:
-        raise SystemExit(f"no kept weights{' of a causal model' if causal_only else ''} under {path}")
+    out = analyse_kept_models(
+        args, rank, args.out or OUT[args.read], causal_only=causal_only, float_format="%.6g"
+    )
     print(summarize(out).round(3).to_string(index=False))
-    print(f"wrote {out_path} ({len(out)} rows, {out.config_hash.nunique()} models)")
     return 0
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import each_kept_model
+from bench.kept_models import analyse_kept_models, kept_model_parser
 from synthetic.analysis.first_set_read import (
     ORDERS,
     first_set_read_table,
@@ -44,7 +44,6 @@ from synthetic.analysis.first_set_read import (
 from synthetic.config import RunConfig
 from synthetic.model import LanguageModel
 from synthetic.plots.positions import order_table
-from synthetic.results import results_path
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
@@ -105,14 +104,10 @@ def mirror_gaps(out: pd.DataFrame, column: str = "accuracy", way: str = "way") -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default="results", help="results folder")
-    parser.add_argument("--profile", default="checking", help="the sd_order profile of the kept models")
+    parser = kept_model_parser(__doc__.split("\n\n")[0], examples=256)
     parser.add_argument("--order", choices=ORDERS, default="short-first", help="which slices to read")
     parser.add_argument("--slices", type=_slice, nargs="+", help="|A|,|B| pairs (default: see above)")
-    parser.add_argument("--examples", type=int, default=256, help="examples a slice (the first ones)")
     parser.add_argument("--quarters", type=int, default=4, help="parts of B")
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="figures/data/sd_first_set_read_checking.csv")
     parser.add_argument(
         "--summarize", type=Path, nargs="+", help="measure nothing: print the summaries of these CSVs"
@@ -129,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if wrong:
         listed = " ".join(wrong)
         parser.error(f"--slices {listed}: not {args.order} (short-first: |A| < |B|); or pass --order both")
-    check_int("examples", args.examples, 1)
     check_int("quarters", args.quarters, 1)
-    path = results_path(args.results, "sd_order", args.profile)
 
     def read(model: LanguageModel, _: RunConfig, test: SplitData) -> pd.DataFrame:
         rows = first_set_read_table(
@@ -140,14 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         return rows.rename(columns={"part": "quarter"}).drop(columns="accuracy_se")  # the CSV's columns
 
     # causal only: the recurrent form reads left to right
-    out = each_kept_model(path, args.results, read, args.out, device=args.device, causal_only=True)
-    if out.empty:
-        raise SystemExit(f"no kept weights of a causal model under {path}")
+    out = analyse_kept_models(args, read, args.out, causal_only=True)
     means = out.pivot_table(index=["variant", "mechanism", "way"], columns="quarter", values="accuracy")
     means["fall"] = means[0] - means[args.quarters - 1]
     print(means.round(3).to_string())
     _print_summaries(out)
-    print(f"wrote {args.out} ({len(out)} rows, {out.config_hash.nunique()} models)")
     return 0
 
 

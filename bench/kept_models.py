@@ -1,8 +1,9 @@
 """Analyses of a committed sweep's kept models, for the bench scripts that read them
-(``sd_distractor_side.py``, ``sd_placed_positions.py``; ``accuracy_by_position.py``,
-``first_set_read.py`` and ``wrong_answers.py`` use :func:`each_kept_model`): find every ok run with
-kept weights, run an analysis on its model and its own test split, and write the rows with a
-summary.
+(``sd_distractor_side.py``, ``sd_placed_positions.py``; ``accuracy_by_position.py`` uses
+:func:`each_kept_model`, and ``first_set_read.py``, ``wrong_answers.py``, ``copy_rank.py`` and
+``b_places.py`` its command line, :func:`kept_model_parser` and :func:`analyse_kept_models`): find
+every ok run with kept weights, run an analysis on its model and its own test split, and write the
+rows with a summary.
 
 Reads the runs' saved weights (``models/<config_hash>.safetensors``, kept by the sweep) and never
 trains.
@@ -28,8 +29,9 @@ from synthetic.ensemble import load_splits
 from synthetic.model import LanguageModel
 from synthetic.plots.mechanism import run_mechanisms
 from synthetic.record import RunRecord, table_row
-from synthetic.results import ResultsStore, load_model
+from synthetic.results import ResultsStore, load_model, results_path
 from synthetic.tasks import build_split
+from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
 #: the columns a summary groups runs by (besides the analysis's own)
@@ -98,6 +100,39 @@ def each_kept_model(
         took = time.perf_counter() - start
         print(f"{summary['variant']} seed {summary['seed']} ({known[run]}): {took:.0f} s", flush=True)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def kept_model_parser(description: str, *, examples: int) -> argparse.ArgumentParser:
+    """The command line every script over an sd_order profile's kept models shares: ``--results``
+    (the results folder), ``--profile`` (default ``checking``), ``--examples`` (the first ones of
+    each slice; default ``examples``) and ``--device``; the script adds its own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--results", default="results", help="results folder")
+    parser.add_argument("--profile", default="checking", help="the sd_order profile of the kept models")
+    parser.add_argument("--examples", type=int, default=examples, help="examples a slice (the first ones)")
+    parser.add_argument("--device", default="cpu")
+    return parser
+
+
+def analyse_kept_models(
+    args: argparse.Namespace,
+    analyse: Callable[[LanguageModel, RunConfig, SplitData], pd.DataFrame],
+    out: str | Path,
+    *,
+    causal_only: bool = False,
+    float_format: str | None = None,
+) -> pd.DataFrame:
+    """:func:`each_kept_model` over the profile a :func:`kept_model_parser` command line names,
+    with the CSV ``out``; checks ``--examples``, says where the CSV went, and exits with a message
+    naming the folder when no model qualifies."""
+    check_int("examples", args.examples, 1)
+    path = results_path(args.results, "sd_order", args.profile)
+    rows = each_kept_model(path, args.results, analyse, out, device=args.device, causal_only=causal_only,
+                           float_format=float_format)  # fmt: skip
+    if rows.empty:
+        raise SystemExit(f"no kept weights{' of a causal model' if causal_only else ''} under {path}")
+    print(f"wrote {out} ({len(rows)} rows, {rows.config_hash.nunique()} models)")
+    return rows
 
 
 def read_each(path: Path, task: str, analyse: Analysis) -> pd.DataFrame:

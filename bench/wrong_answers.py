@@ -37,7 +37,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import each_kept_model
+from bench.kept_models import analyse_kept_models, kept_model_parser
 from synthetic.analysis.wrong_answers import (
     ANSWER_KINDS,
     FALSE_MATCH_COLUMNS,
@@ -45,7 +45,6 @@ from synthetic.analysis.wrong_answers import (
     false_match_table,
 )
 from synthetic.config import RunConfig
-from synthetic.results import results_path
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
@@ -103,12 +102,8 @@ def summarize(out: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default="results", help="results folder")
-    parser.add_argument("--profile", default="checking", help="the sd_order profile of the kept models")
-    parser.add_argument("--examples", type=int, default=400, help="examples a slice (the first ones)")
+    parser = kept_model_parser(__doc__.split("\n\n")[0], examples=400)
     parser.add_argument("--parts", type=int, default=16, help="parts of B")
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=OUT)
     parser.add_argument("--summarize", type=Path, help="measure nothing: print the summary of this CSV")
     parser.add_argument(
@@ -120,40 +115,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.summarize is not None:
         print(summarize(pd.read_csv(args.summarize)).round(3).to_string(index=False))
         return 0
-    check_int("examples", args.examples, 1)
     check_int("parts", args.parts, 1)
-    path = results_path(args.results, "sd_order", args.profile)
 
     def kinds(model: nn.Module, _: RunConfig, test: SplitData) -> pd.DataFrame:
         return answer_kind_table(model, test, max_examples=args.examples, parts=args.parts)
 
-    out = each_kept_model(path, args.results, kinds, args.out, device=args.device, float_format=SHARES)
-    if out.empty:
-        raise SystemExit(f"no kept weights under {path}")
+    out = analyse_kept_models(args, kinds, args.out, float_format=SHARES)
     print(summarize(out).round(3).to_string(index=False))
-    print(f"wrote {args.out} ({len(out)} rows, {out.config_hash.nunique()} models)")
     return 0
 
 
 def _false_match(args: argparse.Namespace) -> int:
-    check_int("examples", args.examples, 1)
     out_path = args.out if args.out != OUT else "figures/data/sd_false_match_checking.csv"
     if args.summarize is not None:
         print(false_match_summary(pd.read_csv(args.summarize)).round(3).to_string(index=False))
         return 0
-    path = results_path(args.results, "sd_order", args.profile)
 
     def test_false_matches(model: nn.Module, cfg: RunConfig, test: SplitData) -> pd.DataFrame:
         return false_match_table(model, test, cfg.data.vocab_size, slices=FALSE_MATCH_SLICES,
                                  max_examples=args.examples, seed=cfg.seed)  # fmt: skip
 
     # causal only: the non-causal models' wrong answers are tokens of A alone, not early B tokens
-    out = each_kept_model(path, args.results, test_false_matches, out_path, device=args.device,
-                          causal_only=True, float_format=SHARES)  # fmt: skip
-    if out.empty:
-        raise SystemExit(f"no kept weights of a causal model under {path}")
+    out = analyse_kept_models(args, test_false_matches, out_path, causal_only=True, float_format=SHARES)
     print(false_match_summary(out).round(3).to_string(index=False))
-    print(f"wrote {out_path} ({len(out)} rows, {out.config_hash.nunique()} models)")
     return 0
 
 
