@@ -13,7 +13,7 @@ reading and index of B: the centred logit of the B token there (copy excluded) a
 answers it draws. Prints per mechanism, reading and order the mean ± s.e. over models of the
 accuracy, then the same of the centred logit and of the share of answers drawn in three zones of
 B: within the convolutions' reach of the separator (:func:`~synthetic.analysis.b_places.conv_reach`
-columns), within it of the answer column, and the rest. About 15-25 s a d_model 48 model
+columns), within it of the answer column, and the rest. About 28-39 s a d_model 48 model
 on a 2-core CPU.
 """
 

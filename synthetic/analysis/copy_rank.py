@@ -104,7 +104,7 @@ def copy_rank_table(
 
     ``read`` (:data:`READS`): ``as trained`` (the
     parallel forward, any model) or ``copy reads A alone`` (a :class:`~synthetic.model.LanguageModel` with
-    causal linear-attention layers, read token by token, the copy's read swapped: 150-250 s a d_model 48 model
+    causal linear-attention layers, read token by token, the copy's read swapped: 175-210 s a d_model 48 model
     on 2 CPU cores at 256 examples a slice, against seconds as trained).
 
     Raises ValueError for a ``read`` not
