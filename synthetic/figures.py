@@ -44,6 +44,7 @@ FIGURE_MODULES: tuple[str, ...] = (
     "synthetic.plots.constructions",
     "synthetic.plots.kernels",
     "synthetic.plots.positions",
+    "synthetic.plots.b_places",
 )
 #: figures redrawn from committed results (``--retrain NAME`` trains their missing runs first)
 FROM_COMMITTED: tuple[str, ...] = (
