@@ -93,8 +93,8 @@ def draw_places(table: pd.DataFrame, reach: int) -> plt.Figure:
 
 def build_places(ctx: FigureContext) -> None:
     rows = load_places(ctx)
-    reach = int(rows.reach.iloc[0])
-    save_figure(draw_places(place_table(rows), reach), "sd_checking_b_places", place_table(rows), ctx)
+    table = place_table(rows)
+    save_figure(draw_places(table, int(rows.reach.iloc[0])), "sd_checking_b_places", table, ctx)
 
 
 FIGURES = {"sd_checking_b_places": build_places}
