@@ -27,7 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import analyse_kept_models, kept_model_parser
+from bench.kept_models import analyse_kept_models, kept_model_parser, over_models
 from synthetic.analysis.b_places import conv_reach, place_profile_table, place_zones
 from synthetic.config import RunConfig
 from synthetic.model import LanguageModel
@@ -36,13 +36,6 @@ from synthetic.tasks.data import SplitData
 OUT = "figures/data/sd_b_places_checking.csv"
 #: the long-first test slices with |B| >= 8 of the paper profile, and a short-first contrast
 SLICES = [(256, 16), (512, 16), (768, 16), (768, 8), (16, 256)]
-
-
-def _mean_and_se(per_model: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
-    by = per_model.groupby(keys)[columns]
-    table = by.mean().join(by.sem().add_suffix(" se"))
-    table.insert(0, "models", by.size())
-    return table.reset_index()
 
 
 def _zones(out: pd.DataFrame) -> pd.DataFrame:
@@ -62,7 +55,7 @@ def accuracy_summary(out: pd.DataFrame) -> pd.DataFrame:
     keys = ["mechanism", "separator", "order"]
     per_slice = _zones(out).groupby([*keys, "config_hash", "slice"]).accuracy.first()
     per_model = per_slice.groupby([*keys, "config_hash"]).mean().reset_index()
-    return _mean_and_se(per_model, keys, ["accuracy"])
+    return over_models(per_model, keys, ["accuracy"])
 
 
 def summarize(out: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +65,7 @@ def summarize(out: pd.DataFrame) -> pd.DataFrame:
     slices that have the zone."""
     keys = ["mechanism", "separator", "order", "zone"]
     per_model = _zones(out).groupby([*keys, "config_hash"])[["logit", "answers"]].mean().reset_index()
-    return _mean_and_se(per_model, keys, ["logit", "answers"])
+    return over_models(per_model, keys, ["logit", "answers"])
 
 
 def _print_summaries(out: pd.DataFrame) -> None:

@@ -158,6 +158,16 @@ def seed_se(grouped: Any, column: str) -> pd.Series:
     return grouped[column].std(ddof=1) / grouped[column].count() ** 0.5
 
 
+def over_models(per_model: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """One row per group of ``keys`` of ``per_model`` (one row per model and group, models named
+    by ``config_hash``): ``models``, and the mean and s.e. over models (``<column> se``) of each of
+    ``columns``."""
+    by = per_model.groupby(keys)
+    table = by[columns].mean().join(by[columns].sem().add_suffix(" se"))
+    table.insert(0, "models", by.config_hash.nunique())
+    return table.reset_index()
+
+
 def positive(grouped: Any, column: str) -> pd.Series:
     """Per group: how many runs have ``column`` > 0."""
     return grouped[column].apply(lambda s: int((s > 0).sum()))

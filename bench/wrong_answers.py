@@ -37,7 +37,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import analyse_kept_models, kept_model_parser
+from bench.kept_models import analyse_kept_models, kept_model_parser, over_models
 from synthetic.analysis.wrong_answers import (
     ANSWER_KINDS,
     FALSE_MATCH_COLUMNS,
@@ -69,11 +69,11 @@ def false_match_summary(out: pd.DataFrame) -> pd.DataFrame:
     per_model = pooled.groupby(["variant", "mechanism", "config_hash"])[[*shares, "n", "n_control"]].sum()
     for c in shares:
         per_model[c] = per_model[c] / per_model[weight[c]]
-    by = per_model.reset_index().groupby(["variant", "mechanism"])
-    table = by[shares].mean().join(by[shares].sem().add_suffix(" se"))
-    table.insert(0, "models", by.config_hash.nunique())
-    table.insert(1, "n", by.n.sum())
-    table.insert(2, "n_control", by.n_control.sum())
+    keys = ["variant", "mechanism"]
+    table = over_models(per_model.reset_index(), keys, shares).set_index(keys)
+    counts = per_model.groupby(keys)[["n", "n_control"]].sum()
+    table.insert(1, "n", counts.n)
+    table.insert(2, "n_control", counts.n_control)
     return table.reset_index()
 
 
@@ -95,10 +95,7 @@ def summarize(out: pd.DataFrame) -> pd.DataFrame:
     keys = ["variant", "mechanism", "group", "config_hash"]
     pooled = pd.concat([out[["variant", "mechanism", "config_hash"]], weighted], axis=1).groupby(keys).sum()
     shares = pooled[kinds].div(pooled.n, axis=0).reset_index()
-    by = shares.groupby(keys[:-1])
-    table = by[kinds].mean().join(by[kinds].sem().add_suffix(" se"))
-    table.insert(0, "models", by.config_hash.nunique())
-    return table.reset_index()
+    return over_models(shares, keys[:-1], kinds)
 
 
 def main(argv: list[str] | None = None) -> int:

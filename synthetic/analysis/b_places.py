@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from synthetic.analysis.first_set_read import first_examples
+from synthetic.analysis.intervention import mean_and_se
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import segments_of, shared_copies
 from synthetic.layers.base import causal_depthwise_conv
@@ -170,8 +171,7 @@ def place_profile_table(
             kept = copies.second_index != index
             values = centred[kept, index]
             n = int(kept.sum())
-            mean = float(values.mean()) if n else float("nan")
-            se = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+            mean, se = mean_and_se(pd.Series(values))
             share = float(answered[kept, index].mean()) if n else float("nan")
             rows.append((copies.name, *pair, SEPARATOR[hide_separator], copies.num_examples, accuracy, index,
                          index + 1, copies.size_b - index, n, mean, se, share))  # fmt: skip

@@ -31,6 +31,7 @@ import pandas as pd
 from torch import nn
 
 from synthetic.analysis.first_set_read import first_examples, logits_with_first_set_read
+from synthetic.analysis.intervention import mean_and_se
 from synthetic.analysis.matched import binomial_se
 from synthetic.analysis.readout import final_logits
 from synthetic.analysis.sd_layout import segments_of, shared_copies
@@ -77,16 +78,6 @@ def rank_auc(logits: np.ndarray, shared: np.ndarray, tokens: np.ndarray) -> np.n
         return np.where(count > 0, below / count, np.nan)
 
 
-def _mean_and_se(values: np.ndarray) -> tuple[float, float]:
-    """(mean, standard error over examples, ddof 1) of the finite values; NaN where there are
-    none (the s.e. where there is one)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    se = float(finite.std(ddof=1) / np.sqrt(finite.size)) if finite.size > 1 else float("nan")
-    return float(finite.mean()), se
-
-
 def copy_rank_table(
     model: nn.Module,
     data: SplitData | Segment | Iterable[Segment],
@@ -131,8 +122,8 @@ def copy_rank_table(
         n = copies.num_examples
         accuracy = float((logits.argmax(axis=1) == copies.shared).mean())
         both = np.concatenate([copies.first_set(), copies.second_set()], axis=1)
-        auc_sets = _mean_and_se(rank_auc(logits, copies.shared, both))
-        auc_b = _mean_and_se(rank_auc(logits, copies.shared, copies.second_set()))
+        auc_sets = mean_and_se(pd.Series(rank_auc(logits, copies.shared, both)))
+        auc_b = mean_and_se(pd.Series(rank_auc(logits, copies.shared, copies.second_set())))
         rows.append((copies.name, copies.size_a, copies.size_b, copies.order, read, n, accuracy,
                      binomial_se(accuracy, n), *auc_sets, *auc_b))  # fmt: skip
     return pd.DataFrame(rows, columns=COPY_RANK_COLUMNS)
