@@ -22,7 +22,7 @@ they see A's last token there instead.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -156,10 +156,8 @@ def place_profile_table(
             continue
         if max_examples is not None:
             copies = first_examples(copies, max_examples)
-        if hide_separator:
-            with separator_hidden_from_convs(model, copies.separator_col):
-                logits = final_logits(model, copies.inputs, copies.prefix_len, batch_size=batch_size)
-        else:
+        column = copies.separator_col
+        with separator_hidden_from_convs(model, column) if hide_separator else nullcontext():
             logits = final_logits(model, copies.inputs, copies.prefix_len, batch_size=batch_size)
         accuracy = float((logits.argmax(axis=1) == copies.shared).mean())
         second = copies.second_set()
