@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Wheels for a GPU machine with no network whose image lacks some of the package's pure
+# dependencies (the lent image has torch and triton, not pydantic): the cp312 manylinux wheels of
+# pydantic (with pydantic-core, annotated-types, typing-inspection, typing-extensions), hypothesis
+# (with sortedcontainers, for the gpu-marked tests) and safetensors (kept weights), about 4.5 MB.
+#   bash bench/pack_wheels.sh [PYTHON_VERSION]   -> .whl/opt/*.whl (default 3.12, the image's)
+# bench/gpu_session.sh installs them into /tmp/site on the GPU machine when `import pydantic,
+# hypothesis` fails there; carry `.whl` with the call.
+set -euo pipefail
+python_version=${1:-3.12}
+mkdir -p .whl/opt
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version "$python_version" --implementation cp \
+  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d .whl/opt \
+  pydantic pydantic-core annotated-types typing-inspection typing-extensions hypothesis sortedcontainers safetensors
+# pydantic pins pydantic-core exactly: the two must come from the same resolution
+python3 - <<'PY'
+import pathlib, re, sys, zipfile
+opt = pathlib.Path(".whl/opt")
+wheel = next(opt.glob("pydantic-[0-9]*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+    pin = re.search(r"^Requires-Dist: pydantic-core==([\w.]+)", z.read(meta).decode(), re.M)
+cores = [p.name.split("-")[1] for p in opt.glob("pydantic_core-*.whl")]
+if pin is None or pin.group(1) not in cores:
+    sys.exit(f"{wheel.name} needs pydantic-core=={pin and pin.group(1)}; .whl/opt has {cores}")
+PY
+ls -la .whl/opt
+du -ch .whl/opt/*.whl | tail -1
