@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|compile|conv-tune|seen-before|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|compile|conv-tune|seen-before|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT|archive [PROFILE]|restore [PROFILE]] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -64,6 +64,10 @@
 # (carry: [".whl", "results/sd_order/paper/snapshots"]) and goes on from there. With Ray carried as
 # a wheel (README), RUNNER=ray places one ensemble per GPU task. `profile NAME` does the same for
 # another sd_order profile.
+# Snapshots and kept weights are ignored by git (with them a call would pass 64 MiB), so a new
+# checkout of main has none: at a session's end `bash bench/gpu_session.sh archive` commits them
+# and untracks them again in the next commit; `bash bench/gpu_session.sh restore` puts the last
+# archived ones back (untracked) before the next `paper` call carries them.
 # A call returns at most 8 files from $OUT (16 MiB each): run one sweep mode a call (a sweep mode
 # returns its log, runs.jsonl.gz, snapshots.sha256 and up to 4 snapshot pieces); a second mode in
 # the same call can push the snapshot pieces over the count, and they are lost.
@@ -75,6 +79,29 @@ what=${1:-all}; shift || true
 py=python3; [[ -x .venv/bin/python ]] && py=.venv/bin/python  # this machine's Python (slim, unpack)
 if [[ $what == slim ]]; then  # on this machine, before a `paper` call: send slim records (bench/slim_records.py)
   "$py" bench/slim_records.py slim "results/sd_order/${1:-paper}/runs.jsonl"; exit
+fi
+if [[ $what == archive || $what == restore ]]; then  # on this machine: keep snapshots and kept weights across checkouts
+  # They are ignored (a call sends the working tree, and with them it would pass 64 MiB), so a new
+  # checkout of main has none. `archive` commits them and untracks them again in the next commit
+  # (the files stay here); `restore` puts the last archived ones back, untracked (a snapshot whose
+  # runs are recorded meanwhile is pruned by the next sweep).
+  dest=results/sd_order/${1:-paper}; subject="archive $dest: snapshots and kept weights"
+  if [[ $what == archive ]]; then
+    git diff --cached --quiet || { echo "archive: the index has staged changes; commit or unstage them first" >&2; exit 1; }
+    paths=(); for d in snapshots models; do compgen -G "$dest/$d/*" >/dev/null && paths+=("$dest/$d"); done
+    (( ${#paths[@]} )) || { echo "archive: nothing in $dest/snapshots or $dest/models" >&2; exit 1; }
+    git add -f -- "${paths[@]}" && git commit -q -m "$subject" -m "bash bench/gpu_session.sh restore puts them back" \
+      && sha=$(git rev-parse HEAD) && git rm -r -q --cached -- "${paths[@]}" \
+      && git commit -q -m "archive $dest: untracked again (archived in ${sha:0:12})" || exit 1
+    echo "archived in $sha: $(git ls-tree -r --name-only "$sha" -- "${paths[@]}" | wc -l) files; here, untracked as before"
+  else
+    sha=$(git log -1 --format=%H --fixed-strings --grep="$subject")
+    [[ -n $sha ]] || { echo "restore: no commit '$subject' on this branch" >&2; exit 1; }
+    files=$(git ls-tree -r --name-only "$sha" -- "$dest/snapshots" "$dest/models")
+    for f in $files; do mkdir -p "$(dirname "$f")" && git show "$sha:$f" > "$f" || exit 1; done
+    echo "restored from $sha: $(echo "$files" | grep -c .) files (untracked); carry $dest/snapshots with the next call"
+  fi
+  exit
 fi
 if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its records and snapshots
   from=${1:?usage: bash bench/gpu_session.sh unpack FILES_AT [PROFILE]}; dest=results/sd_order/${2:-paper}

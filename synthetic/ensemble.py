@@ -31,7 +31,11 @@ same named steps (:class:`_Ensemble`):
 5. **snapshot** (when given a folder): after each evaluation the ensemble's state goes to one file
    there (:mod:`synthetic.snapshots`; the file stays when the ensemble ends: the caller deletes it
    once the outcomes are stored); an ensemble whose runs are
-   all in a saved one starts from it, and trains on exactly as if it had not stopped.
+   all in a saved one starts from it, and trains on exactly as if it had not stopped. At an
+   evaluation where members finish, the file is written before their outcomes are handed out
+   (the caller analyses each in turn, which can take longer than an epoch): an ensemble stopped
+   meanwhile hands out the finished members' outcomes from the file at once when it resumes,
+   with no step trained again.
 
 The loss and the head run on the labelled positions only (:meth:`StackedLanguageModel.labelled_logits`).
 """
@@ -486,17 +490,41 @@ class _Ensemble:
             self.device,
             self.precision,
         )
+        finishing = []
         for pos, (member, ev) in enumerate(zip(self.members, evals, strict=True)):
             if pos in self.finished:
                 continue
             member.best_accuracy = max(member.best_accuracy, ev.accuracy)
             member.history.append(Checkpoint(self.epochs_done, step, mean_loss[pos], ev))
-            threshold = member.cfg.train.early_stop_accuracy
-            if step == self.total_steps or (threshold is not None and ev.accuracy >= threshold):
-                yield self._finish(pos, metrics=self._metrics(pos, early_stopped=step < self.total_steps))
+            if self._ends_training(member, step, ev.accuracy):
+                finishing.append(pos)
+        if finishing and self.snapshot_dir is not None:
+            # before the outcomes go out: a job that ends while the caller analyses them resumes
+            # these members finished (finish_resumed), not from the evaluation before
+            self.save_snapshot(step)
+        for pos in finishing:
+            yield self._finish(pos, metrics=self._metrics(pos, early_stopped=step < self.total_steps))
         self.window_loss.zero_()
         self.window_steps = 0
         self.t_train = time.perf_counter()
+
+    def _ends_training(self, member: _Member, step: int, accuracy: float) -> bool:
+        """Whether the evaluation after step ``step`` with this accuracy finishes ``member``: the
+        last step, or its early-stop accuracy reached."""
+        threshold = member.cfg.train.early_stop_accuracy
+        return step == self.total_steps or (threshold is not None and accuracy >= threshold)
+
+    def finish_resumed(self) -> Iterator[Outcome]:
+        """After a resume: the members whose snapshot was written as they finished (their last
+        evaluation, at the snapshot's step, ends their training) finish at once, with the metrics
+        they had then; nothing is trained again."""
+        for pos, member in enumerate(self.members):
+            last = member.history[-1] if member.history else None
+            if last is None or last.step != self.start_step or self.start_step == 0:
+                continue
+            if self._ends_training(member, last.step, last.evaluation.accuracy):
+                early = last.step < self.total_steps
+                yield self._finish(pos, metrics=self._metrics(pos, early_stopped=early))
 
     def _metrics(self, pos: int, *, early_stopped: bool) -> MemberMetrics:
         member = self.members[pos]
@@ -547,11 +575,15 @@ class _Ensemble:
 
     # ---- 5. snapshot -----------------------------------------------------------------------------
     def save_snapshot(self, step: int) -> None:
-        """After the evaluation at step ``step`` (and the shrink): the members still training, as
-        this ensemble's file in the snapshot folder."""
-        assert self.snapshot_dir is not None and self.members and not self.finished
+        """After the evaluation at step ``step``: the members not retired at this step (those
+        still training and those that finish with their metrics now), as this ensemble's file in
+        the snapshot folder."""
+        assert self.snapshot_dir is not None
+        rows = [pos for pos in range(len(self.members)) if pos not in self.finished]
+        if not rows:
+            return
         try:
-            self._write_snapshot(step, self.snapshot_dir)
+            self._write_snapshot(step, self.snapshot_dir, rows)
         except OSError as err:  # a full disk or an unwritable folder: train on without snapshots
             warnings.warn(
                 f"ensemble {self.id}: could not save its snapshot in {self.snapshot_dir} "
@@ -561,23 +593,30 @@ class _Ensemble:
             )
             self.snapshot_dir = None
 
-    def _write_snapshot(self, step: int, folder: Path) -> None:
+    def _write_snapshot(self, step: int, folder: Path, rows: list[int]) -> None:
+        """The members at positions ``rows`` of ``members`` (in that order) to the file."""
+        members = [self.members[pos] for pos in rows]
+        index = None if len(rows) == len(self.members) else torch.as_tensor(rows, device=self.device)
+
+        def of(table: torch.Tensor) -> torch.Tensor:  # [K, P] -> the rows kept
+            return table if index is None else table.index_select(0, index)
+
         snapshots.write(
             folder,
             snapshots.EnsembleSnapshot(
                 ensemble_id=self.id,
-                members=[m.cfg.config_hash() for m in self.members],
+                members=[m.cfg.config_hash() for m in members],
                 size=self.size,
                 step=step,
                 epochs_done=self.epochs_done,
                 train_time_s=self.train_time,
                 wall_time_s=time.perf_counter() - self.t_start,
-                tokens=[m.tokens for m in self.members],
-                best_accuracy=[m.best_accuracy for m in self.members],
-                history=[[asdict(c) for c in m.history] for m in self.members],
-                flat=self.model.flat,
-                exp_avg=self.optimizer.exp_avg,
-                exp_avg_sq=self.optimizer.exp_avg_sq,
+                tokens=[m.tokens for m in members],
+                best_accuracy=[m.best_accuracy for m in members],
+                history=[[asdict(c) for c in m.history] for m in members],
+                flat=of(self.model.flat),
+                exp_avg=of(self.optimizer.exp_avg),
+                exp_avg_sq=of(self.optimizer.exp_avg_sq),
                 resumed_at=list(self.resumed_at),
                 precision=self.precision,
                 device=describe_device(self.device),
@@ -678,6 +717,10 @@ def _train(
         leave=False,
     )
     try:
+        yield from run.finish_resumed()  # members whose snapshot was written as they finished
+        run.shrink()
+        if not run.members:
+            return
         for step in range(run.start_step + 1, run.total_steps + 1):
             epoch, end_of_epoch = run.train_step(step)
             bar.update(1)

@@ -220,6 +220,48 @@ def test_a_stopped_ensemble_resumes_as_if_it_had_not_stopped(
             assert got.metrics.ensemble_size == len(cfgs)
 
 
+@pytest.mark.parametrize(("stored", "trained_again"), [(1, list(range(4, 13))), (2, []), (4, [])])
+def test_an_ensemble_stopped_while_its_outcomes_go_out_trains_nothing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored: int, trained_again: list[int]
+) -> None:
+    """The job ends while the caller handles an outcome (a trained model's analysis can take longer
+    than an epoch), after it stored the first ``stored`` ones. The outcomes come out as: member 3
+    (diverged at step 3), member 2 (stopped early at step 3), members 0, 1 and 4 (step 12). The
+    snapshot written at that evaluation before the outcomes went out holds the finishing members
+    (never the diverged one): resumed, they finish at once with the whole run's metrics and
+    weights, and only the steps after the snapshot's are trained."""
+    cfgs = _cfgs()
+    whole = in_order(train_ensemble(cfgs, keep_models=True))
+    handed = train_ensemble(cfgs, keep_models=True, snapshot_dir=tmp_path)
+    first = list(itertools.islice(handed, stored + 1))[:stored]  # the last one was being handled
+    handed.close()
+    assert [o.index for o in first] == [3, 2, 0, 1, 4][:stored]
+    (path,) = tmp_path.iterdir()
+    snap = snapshots.read(path)
+    step = 3 if stored == 1 else 12
+    assert snap.step == step and cfgs[3].config_hash() not in snap.members
+    trained: list[int] = []
+    real = _Ensemble.train_step
+
+    def train_step(self: _Ensemble, step: int) -> tuple[int, bool]:
+        trained.append(step)
+        return real(self, step)
+
+    done = {o.index for o in first}
+    left = [c for i, c in enumerate(cfgs) if i not in done]
+    with monkeypatch.context() as m:
+        m.setattr(_Ensemble, "train_step", train_step)
+        rest = list(train_ensemble(left, keep_models=True, snapshot_dir=tmp_path))
+    assert trained == trained_again
+    by_hash = {o.cfg.config_hash(): o for o in [*first, *rest]}
+    assert sorted(by_hash) == sorted(c.config_hash() for c in cfgs)
+    for w in whole:
+        got = by_hash[w.cfg.config_hash()]
+        _same(got, w)
+        if w.index not in done:
+            assert got.metrics is not None and got.metrics.resumed_at == (step,)
+
+
 def test_a_snapshot_of_more_runs_resumes_some_of_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
