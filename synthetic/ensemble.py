@@ -48,7 +48,7 @@ import math
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -680,7 +680,7 @@ def train_ensemble(
     progress: bool = False,
     keep_models: bool = False,
     snapshot_dir: str | Path | None = None,
-) -> Iterator[Outcome]:
+) -> Generator[Outcome, None, None]:
     """Train ``cfgs`` (K >= 1 runs with one :func:`ensemble_key`) together, yielding each member's
     :class:`Outcome` as soon as it finishes (early stop, divergence or the last step), so that the
     caller can store it before the others end; every member ends with exactly one outcome.
@@ -706,7 +706,7 @@ def _train(
     progress: bool,
     keep_models: bool,
     snapshot_dir: Path | None,
-) -> Iterator[Outcome]:
+) -> Generator[Outcome, None, None]:
     """The generator behind :func:`train_ensemble`: the named steps, once per optimiser step."""
     run = _Ensemble(cfgs, device, keep_models, snapshot_dir)
     bar = tqdm(

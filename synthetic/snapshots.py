@@ -3,13 +3,14 @@ where it was instead of starting again.
 
 GPU time comes in jobs of a few minutes; an ensemble of the paper profile's largest shapes takes
 most of one. A sweep given a snapshot folder (``snapshots/`` beside its ``runs.jsonl``, see
-:func:`folder_of`) has each ensemble write one file there after every evaluation, overwritten
-each time (at an evaluation where members finish, before their outcomes go out to be analysed
-and stored, so that a job ending meanwhile does not train them again); an ensemble whose runs
-are all in a saved one resumes from it (:func:`find`), and a sweep plans the runs of saved snapshots as they were grouped (:func:`in_flight`), so an interrupt
-costs at most the steps since the last evaluation. The file stays when its ensemble ends: whoever
-stores the outcomes deletes it once they are stored (the sweep: :func:`prune` with the recorded
-runs, when it starts and when it ends), so a record lost on its way never loses its training.
+:func:`folder_of`) has each ensemble write one file there after every evaluation, overwritten each
+time (at an evaluation where members finish, before their outcomes go out to be analysed and stored,
+so that a job ending meanwhile does not train them again); an ensemble whose runs are all in a saved
+one resumes from it (:func:`find`), and a sweep plans the runs of saved snapshots as they were
+grouped (:func:`in_flight`), so an interrupt costs at most the steps since the last evaluation. The
+file stays when its ensemble ends: whoever stores the outcomes deletes it once they are stored (the
+sweep: :func:`prune` with the recorded runs, when it starts and when it ends), so a record lost on
+its way never loses its training.
 
 A file (``<ensemble id>.safetensors``, :func:`write` / :func:`read`) holds the stacked model's flat
 parameters and the optimiser's two moments, each [K, P] fp32 (K members still training, P
