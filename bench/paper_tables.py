@@ -375,20 +375,22 @@ def probe_table(probes: pd.DataFrame) -> str:
 
 def set_read_table(reads: pd.DataFrame) -> str:
     """Rows of a read of the first set (the state probe of the whole state, or the seen-before
-    probe), per (variant, protocol, order, |first set|), and per ``mechanism`` where the rows have
-    that column (the CSVs of ``bench/seen_before_cpu.py``): the runs and test slices behind the
-    row, the AUC (first-set tokens against all others) and the lower bound on the bits read about
-    the first set (``info_bits``), each a mean over the row's slices per run, then mean ± sd /
-    sqrt(n) over runs; beside them log2 C(n, |A|), the bits of the first set, and the exact
-    one-pass bound's range over the row's second-set sizes (``bound_bits``; "-" where the rows do
-    not carry it)."""
+    probe), per (variant, protocol, order, |first set|), per ``d_model`` and per ``mechanism``
+    where the rows have those columns (``mechanism``: the CSVs of ``bench/seen_before_cpu.py``):
+    the runs and test slices behind the row, the AUC (first-set tokens against all others) and
+    the lower bound on the bits read about the first set (``info_bits``), each a mean over the
+    row's slices per run, then mean ± sd / sqrt(n) over runs; beside them log2 C(n, |A|), the
+    bits of the first set, and the exact one-pass bound's range over the row's second-set sizes
+    (``bound_bits``; "-" where the rows do not carry it)."""
     if reads.empty:
         return "no reads of the first set"
     by_mechanism = "mechanism" in reads.columns
+    by_width = "d_model" in reads.columns
     reads = reads if by_mechanism else reads.assign(mechanism="")
+    reads = reads if by_width else reads.assign(d_model=0)
     rows = []
-    for (variant, init, kind, order, first), g in reads.groupby(
-        ["variant", "init", "mechanism", "order", "size_a"]
+    for (variant, init, width, kind, order, first), g in reads.groupby(
+        ["variant", "init", "d_model", "mechanism", "order", "size_a"]
     ):
         per_run = g.groupby("config_hash")[["auc", "info_bits"]].mean()
         if "bound_bits" in g.columns:
@@ -396,16 +398,20 @@ def set_read_table(reads: pd.DataFrame) -> str:
             bound = f"{low:g}" if low == high else f"{low:g}-{high:g}"
         else:
             bound = "-"
-        cells = [_label(variant, init)] + ([kind] if by_mechanism else [])
+        cells = (
+            [_label(variant, init)] + ([str(width)] if by_width else []) + ([kind] if by_mechanism else [])
+        )
         cells += [str(first), order, str(len(per_run)), str(g.slice.nunique())]
         cells += [f"{per_run.auc.mean():.3f} ± {_se(per_run.auc)}"]
         cells += [f"{per_run.info_bits.mean():.1f} ± {_se(per_run.info_bits, 1)}"]
         cells += [f"{g.first_set_bits.iloc[0]:.1f}", bound]
-        rows.append((ROWS.index((variant, init)), kind, order != "short-first", first, cells))
-    rows.sort(key=lambda r: r[:4])
-    header = ["variant, protocol"] + (["mechanism"] if by_mechanism else [])
+        rows.append((ROWS.index((variant, init)), width, kind, order != "short-first", first, cells))
+    rows.sort(key=lambda r: r[:5])
+    header = (
+        ["variant, protocol"] + (["d_model"] if by_width else []) + (["mechanism"] if by_mechanism else [])
+    )
     header += ["\\|A\\| (first)", "order", "runs", "slices", "AUC", "bits read"]
-    return _markdown([*header, "bits of A", "one-pass bound"], [r[4] for r in rows])
+    return _markdown([*header, "bits of A", "one-pass bound"], [r[5] for r in rows])
 
 
 def position_table(
