@@ -57,9 +57,10 @@
 # the call sends the working tree), and `unpack` restores the committed records and appends the
 # new ones. A snapshot holds 12 bytes a parameter a member (fp32 weights, Adam's two
 # moments): ensembles of 8 take 8.6 / 11.7 / 16.2 / 26.1 / 37.2 MB at d_model 36 / 48 / 64 / 96 /
-# 128 (f = 24), and a call sends at most 64 MiB with the repository (~22 MB) and wheels (4 MB): with
-# two workers pass `--ensemble 4` from d_model 96 on (26 MB at 96, 37 MB at 128; `unpack` prints the
-# sum, and the paper records grow about 30 KB a run).
+# 128 (f = 24), and a call sends at most 64 MiB with the repository (~22 MB) and wheels (4 MB): the
+# sweep gets `--snapshot-mb $(( 36 / workers ))` (SNAPSHOT_MB overrides it), which cuts ensembles to
+# 5 members at d_model 96 and 3-4 at 128 with two workers (`unpack` prints the sum; the paper
+# records grow about 30 KB a run).
 # The next call carries the snapshots folder
 # (carry: [".whl", "results/sd_order/paper/snapshots"]) and goes on from there. With Ray carried as
 # a wheel (README), RUNNER=ray places one ensemble per GPU task. `profile NAME` does the same for
@@ -357,8 +358,14 @@ if [[ $what == paper || $what == profile ]]; then
       "$records" "$out/runs.jsonl.gz.part" 2>/dev/null && mv "$out/runs.jsonl.gz.part" "$out/runs.jsonl.gz"
   }
   ( while sleep 30; do keep_records; done ) & keeper=$!
+  # the snapshots of the ensembles in flight come back (4 pieces of 15 MB at most) and go out with
+  # the next call (64 MiB with the repository and wheels): ensembles small enough that all of
+  # them fit in about 36 MB (SNAPSHOT_MB each; 18 with two workers: 8 members up to d_model 64,
+  # 5 at 96, 3-4 at 128)
+  workers=${WORKERS:-$(( 2 * gpus ))}
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
-    --workers "${WORKERS:-$(( 2 * gpus ))}" --runner "${RUNNER:-local}" "$@" 2>&1 | tee "$out/$profile.log" | tail -40
+    --workers "$workers" --runner "${RUNNER:-local}" --snapshot-mb "${SNAPSHOT_MB:-$(( 36 / workers ))}" \
+    "$@" 2>&1 | tee "$out/$profile.log" | tail -40
   kill $keeper 2>/dev/null; wait $keeper 2>/dev/null
   keep_records  # 26 KB a run: over 16 MiB at 640
   kept=$(cd "results/sd_order/$profile" && compgen -G "snapshots/*.safetensors"; compgen -G "models/*.safetensors")

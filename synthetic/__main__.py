@@ -5,7 +5,7 @@ usage:
                                      [--runner local|ray] [--ray-address ADDR] [--gpus-per-run G]
                                      [--retry-failed] [--skip-bad-lines] [--save-models]
                                      [--analysis none|intervention|checking|full] [--time-limit SECONDS]
-                                     [--no-snapshots] [--quiet]
+                                     [--snapshot-mb MB] [--no-snapshots] [--quiet]
   python -m synthetic list
   python -m synthetic show RESULTS [--results DIR] [--all] [--skip-bad-lines]
 
@@ -104,6 +104,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         analysis=args.analysis,
         time_limit=args.time_limit,
         use_snapshots=args.snapshots,
+        snapshot_mb=args.snapshot_mb,
         **kwargs,
     )
     print(summary)
@@ -310,6 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
         "placed; checking: and the state probes of the models whose copies interact by more than 2 "
         "logits in both orders; full: and the state probes of every model; default: the profile's "
         "analysis, none)",
+    )
+    run.add_argument(
+        "--snapshot-mb",
+        type=_positive_float,
+        default=None,
+        metavar="MB",
+        help="most megabytes one ensemble's snapshot may take (12 bytes a parameter a member): "
+        "fewer members per ensemble where the model is large; for jobs that carry their snapshots "
+        "in a limited transfer (default: no limit)",
     )
     run.add_argument(
         "--time-limit",

@@ -459,11 +459,15 @@ GPU_ENSEMBLE = 32
 
 
 def plan_ensembles(
-    configs: Sequence[RunConfig], max_members: int, in_flight: Sequence[list[str]] = ()
+    configs: Sequence[RunConfig],
+    max_members: int,
+    in_flight: Sequence[list[str]] = (),
+    cap: Callable[[RunConfig], int] | None = None,
 ) -> list[list[RunConfig]]:
     """Group runs that can train together (:func:`synthetic.ensemble.ensemble_key`) into ensembles
-    of at most ``max_members``, in the order of ``configs``; a group of n runs is cut into
-    ceil(n / max_members) ensembles of nearly equal size.
+    of at most ``max_members`` (and at most ``cap(cfg)`` for a group whose first run is ``cfg``,
+    never below 1: :func:`snapshot_cap`), in the order of ``configs``; a group of n runs is cut
+    into ceil(n / most) ensembles of nearly equal size.
 
     ``in_flight``: the runs (config hashes) of saved ensemble snapshots, newest first
     (:func:`synthetic.snapshots.in_flight`). Their runs among ``configs`` come first, grouped as
@@ -482,10 +486,35 @@ def plan_ensembles(
         if cfg.config_hash() in by_hash:
             groups.setdefault(ensemble_key(cfg), []).append(cfg)
     for group in groups.values():
-        parts = -(-len(group) // max_members)
+        most = max_members if cap is None else max(1, min(max_members, cap(group[0])))
+        parts = -(-len(group) // most)
         size = -(-len(group) // parts)
         out.extend(group[i : i + size] for i in range(0, len(group), size))
     return out
+
+
+def snapshot_cap(snapshot_mb: float) -> Callable[[RunConfig], int]:
+    """Members per ensemble whose snapshot (:mod:`synthetic.snapshots`: 4 bytes x
+    ``len(TENSORS)`` a parameter a member, fp32 weights and Adam's two moments) stays within
+    ``snapshot_mb`` megabytes (10^6 bytes): ``cap(cfg)`` for :func:`plan_ensembles` (0 when one
+    member is larger; the plan still trains it alone). For jobs that carry their snapshots in a
+    size-limited transfer (``bench/gpu_session.sh paper``)."""
+    if isinstance(snapshot_mb, bool) or not isinstance(snapshot_mb, int | float):
+        raise TypeError(f"snapshot_mb={snapshot_mb!r} must be a number of megabytes")
+    if not (math.isfinite(snapshot_mb) and snapshot_mb > 0):
+        raise ValueError(f"snapshot_mb={snapshot_mb!r} must be a finite number of megabytes > 0")
+    from synthetic.model import build_model
+
+    sizes: dict[tuple[str, int], int] = {}  # bytes a member, by model and vocabulary
+
+    def cap(cfg: RunConfig) -> int:
+        key = (cfg.model.model_dump_json(), cfg.data.vocab_size)
+        if key not in sizes:
+            params = build_model(cfg.model, cfg.data.vocab_size).num_parameters()
+            sizes[key] = 4 * len(snapshots.TENSORS) * params
+        return int(snapshot_mb * 1e6 // sizes[key])
+
+    return cap
 
 
 def _worker_init(threads: int) -> None:
@@ -702,6 +731,7 @@ def run_sweep(
     analysis: str | None = None,
     time_limit: float | None = None,
     use_snapshots: bool = True,
+    snapshot_mb: float | None = None,
 ) -> SweepSummary:
     """Train every run of ``profile`` that is not yet recorded, as ensembles, and append each record.
 
@@ -740,6 +770,9 @@ def run_sweep(
                   ensemble goes on from its snapshot (:mod:`synthetic.snapshots`): an interrupted
                   sweep loses at most the steps since each ensemble's last evaluation. Off: every
                   ensemble starts from scratch and saves nothing.
+    snapshot_mb   most megabytes one ensemble's snapshot may take: fewer members per ensemble
+                  where the model is large (:func:`snapshot_cap`; None: no limit). Snapshots that
+                  travel with a job whose transfer is limited.
 
     The runners are generators of records (in this process and from worker processes, each as
     its member finishes; from Ray tasks, each ensemble's when it ends); this function appends each
@@ -770,6 +803,7 @@ def run_sweep(
         )
     if not isinstance(use_snapshots, bool):
         raise TypeError(f"use_snapshots={use_snapshots!r} must be True or False")
+    cap = None if snapshot_mb is None else snapshot_cap(snapshot_mb)
     if time_limit is not None and runner == "ray":
         raise ValueError("time_limit works with the local runner only (Ray tasks are all submitted at once)")
     limit = TimeLimit(time_limit)
@@ -793,7 +827,7 @@ def run_sweep(
     gpus = _gpu_devices()
     if ensemble is None:
         ensemble = default_ensemble_size(gpus[0] if gpus and todo[0].train.device != "cpu" else "cpu")
-    plan = plan_ensembles(todo, ensemble, snapshots.in_flight(folder))
+    plan = plan_ensembles(todo, ensemble, snapshots.in_flight(folder), cap)
     claim = _Claims(store, summary, retry_failed, limit)
     refresh_every = store.lease_s / 2
     outputs: Generator[Trained, None, None]

@@ -383,3 +383,35 @@ def test_killed_ensemble_sweep_rerun_trains_only_the_missing_members(tmp_path: P
     wanted = sorted(c.config_hash() for c in expand(exp, "quick") if only["only"](c))
     assert (summary.skipped, summary.ok, summary.ensembles) == (3, 1, 1)
     assert sorted(seen + rerun) == wanted and len(_hashes(store_path)) == 4
+
+
+def test_snapshot_cap_cuts_ensembles_of_large_models() -> None:
+    """snapshot_cap: members whose snapshot (12 bytes a parameter a member) stays within the
+    megabytes given; plan_ensembles cuts each group to that many (at least 1), nearly equal."""
+    from synthetic.model import build_model
+    from synthetic.sweep import plan_ensembles, snapshot_cap
+
+    exp = load_experiment("sd_order")
+    configs = [
+        c
+        for c in expand(exp, "paper")
+        if c.model.d_model in (36, 128) and getattr(c.model.pattern[1], "feature_dim", None) == 24
+    ]
+    small = next(c for c in configs if c.model.d_model == 36)
+    large = next(c for c in configs if c.model.d_model == 128)
+    member = {
+        c.model.d_model: 12 * build_model(c.model, c.data.vocab_size).num_parameters() for c in (small, large)
+    }
+    cap = snapshot_cap(18)
+    assert cap(large) == int(18e6 // member[128]) == 3 and cap(small) == int(18e6 // member[36])
+    plan = plan_ensembles(configs, 8, cap=cap)
+    for ensemble in plan:
+        d_model = ensemble[0].model.d_model
+        assert len(ensemble) * member[d_model] <= 18e6 and len(ensemble) <= 8
+    sizes = sorted(len(e) for e in plan if e[0].model.d_model == 128)
+    assert set(sizes) == {2, 3}  # groups of 8 in three ensembles: 3 + 3 + 2
+    assert sum(len(e) for e in plan) == len(configs)
+    assert all(len(e) == 1 for e in plan_ensembles(configs, 8, cap=snapshot_cap(0.5)))  # never below 1
+    for bad, err in ((0, ValueError), (float("nan"), ValueError), (True, TypeError), ("18", TypeError)):
+        with pytest.raises(err, match="snapshot_mb="):
+            snapshot_cap(bad)  # type: ignore[arg-type]
