@@ -8,6 +8,7 @@ usage:
                                      [--snapshot-mb MB] [--no-snapshots] [--quiet]
   python -m synthetic list
   python -m synthetic show RESULTS [--results DIR] [--all] [--skip-bad-lines]
+  python -m synthetic archive RESULTS [--results DIR]
 
 EXPERIMENT is a name printed by 'list' or the path of a TOML file. RESULTS is a runs.jsonl file,
 a folder holding such files, or EXPERIMENT[/PROFILE] under --results (default: results).
@@ -160,6 +161,19 @@ def _report_snapshots(path: Path, recorded: set[str]) -> None:
         except Exception as err:  # say what it is, do not stop the listing
             line, what = f"not a readable snapshot ({err})", "in flight?"
         print(f"  {what}: {file}: {line}")
+
+
+def _cmd_archive(args: argparse.Namespace) -> int:
+    from synthetic.results import RUNS_FILE, ResultsStore
+
+    path = _resolve_results(args.results_spec, args.results)
+    path = path / RUNS_FILE if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: nothing to archive")
+    store = ResultsStore(path)
+    moved = store.archive()
+    print(f"{path}: {moved} records moved into {store.archive_path.name} ({len(store.records())} in all)")
+    return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -352,6 +366,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--all", action="store_true", help="print every run (default: the first 40 rows)")
     show.add_argument("--skip-bad-lines", action="store_true", help=SKIP_BAD_LINES_HELP)
     show.set_defaults(func=_cmd_show)
+
+    arch = add(
+        "archive",
+        "move the records of a runs.jsonl into runs.archive.jsonl.gz beside it (compressed; read "
+        "with the live file as one store)",
+    )
+    arch.add_argument("results_spec", metavar="RESULTS", help="runs.jsonl, its folder, or EXPERIMENT/PROFILE")
+    arch.add_argument(
+        "--results", type=Path, default=Path("results"), help="results folder (default: results)"
+    )
+    arch.set_defaults(func=_cmd_archive)
     return parser
 
 

@@ -5,6 +5,16 @@ helper files beside it: ``runs.jsonl.lock`` (the lock) and ``runs.jsonl.claims``
 trained now, see *Claims*), and, for sweeps asked to keep trained weights, ``models/`` with one
 ``<config_hash>.safetensors`` per run (:func:`model_path`; :func:`load_model` reads one back).
 
+Archive
+    Records that will not change can be moved, all of them at once, into a gzip-compressed file
+    beside the live one, ``runs.archive.jsonl.gz`` (:meth:`ResultsStore.archive`, CLI ``python -m
+    synthetic archive RESULTS``; about a sixth of the size). A store reads the archive's records
+    first, then the live file's: to every reader the store holds the same records in the same
+    order as before. New records go to the live file only. Each archiving appends one gzip member
+    (``gzip`` reads the members as one stream) and replaces the archive atomically before the live
+    file is emptied; a crash between the two leaves records in both, and the next archiving drops
+    the live lines the archive already holds, so a record is never lost or archived twice.
+
 Records
     One JSON object per line, a :class:`synthetic.record.RunRecord` (built by
     :mod:`synthetic.record` only). A record needs the fields ``schema`` (int), ``config_hash``
@@ -55,6 +65,7 @@ slice's accuracy and the slice's fields parsed from its name (``A``, ``B`` for S
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import math
 import os
@@ -81,6 +92,8 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 RUNS_FILE = "runs.jsonl"
+ARCHIVE_SUFFIX = ".archive.jsonl.gz"
+"""The archive of a ``runs.jsonl``: ``runs.archive.jsonl.gz`` beside it (module docstring)."""
 MODELS_DIR = "models"
 LOCK_SUFFIX = ".lock"
 CLAIMS_SUFFIX = ".claims"
@@ -109,6 +122,12 @@ def results_path(results_dir: str | Path, experiment: str, profile: str) -> Path
     _check_component("experiment", experiment)
     _check_component("profile", profile)
     return Path(results_dir) / experiment / profile / RUNS_FILE
+
+
+def archive_path(runs_path: str | Path) -> Path:
+    """The archive beside ``runs_path``: ``runs.jsonl`` -> ``runs.archive.jsonl.gz``."""
+    path = Path(runs_path)
+    return path.with_name(path.name.removesuffix(".jsonl") + ARCHIVE_SUFFIX)
 
 
 def model_file(config_hash: str) -> str:
@@ -140,6 +159,18 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platform without folder fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------ claim owners
@@ -255,6 +286,15 @@ class ResultsStore:
     def claims_path(self) -> Path:
         return self.path.with_name(self.path.name + CLAIMS_SUFFIX)
 
+    @property
+    def archive_path(self) -> Path:
+        """The compressed archive of this store's older records (``runs.archive.jsonl.gz``)."""
+        return archive_path(self.path)
+
+    def exists(self) -> bool:
+        """Whether the store has a live file or an archive (an empty store has neither)."""
+        return self.path.exists() or self.archive_path.exists()
+
     # ---- locking -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _lock(self, *, exclusive: bool) -> Iterator[None]:
@@ -339,6 +379,41 @@ class ResultsStore:
                     del claims[record["config_hash"]]
                 self._write_claims(self._refreshed(claims))
 
+    def archive(self) -> int:
+        """Move every record of the live file into the archive; return how many were moved.
+
+        Under the store's exclusive lock: a partial last line (a crash mid-write) is cut off first;
+        every live line must be a run record (ValueError naming ``file:line`` otherwise, and
+        nothing moves); lines the archive already holds (left by a crash between the two steps
+        below) are dropped, not archived twice. The new lines become one gzip member appended to
+        a copy of the archive, which replaces it atomically (fsynced); only then is the live file
+        emptied (it stays, empty, so that paths naming it keep working). Readers see the same
+        records in the same order before and after.
+        """
+        with self._lock(exclusive=True):
+            if not self.path.exists():
+                return 0
+            self._cut_partial_tail()
+            live = self.path.read_text(encoding="utf-8")
+            self._parse(self.path, live, skip=False)  # refuse bad lines: archive only records
+            held = set(self._archive_text().split("\n")) if self.archive_path.exists() else set()
+            moved = [line for line in live.split("\n") if line.strip() and line not in held]
+            if moved:
+                tmp = self.archive_path.with_name(f"{self.archive_path.name}.{os.getpid()}.tmp")
+                with tmp.open("wb") as fh:
+                    if self.archive_path.exists():
+                        fh.write(self.archive_path.read_bytes())
+                    fh.write(gzip.compress("".join(line + "\n" for line in moved).encode("utf-8"), mtime=0))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.archive_path)
+                _fsync_folder(self.path.parent)
+            with self.path.open("r+b") as fh:
+                fh.truncate(0)
+                fh.flush()
+                os.fsync(fh.fileno())
+        return len(moved)
+
     # ---- reading -------------------------------------------------------------------------------
     def _skip(self, skip_bad_lines: bool | None) -> bool:
         skip = self.skip_bad_lines if skip_bad_lines is None else skip_bad_lines
@@ -349,9 +424,28 @@ class ResultsStore:
     def _read(self, skip: bool) -> list[RunRecord]:
         """Validated records in file order (no locking; callers hold the lock)."""
         self.bad_lines = []
-        if not self.path.exists():
-            return []
-        text = self.path.read_text(encoding="utf-8")
+        out = self._parse(self.archive_path, self._archive_text(), skip) if self.archive_path.exists() else []
+        if self.path.exists():
+            out.extend(self._parse(self.path, self.path.read_text(encoding="utf-8"), skip))
+        return out
+
+    def _archive_text(self) -> str:
+        """The archive's JSON lines (ValueError naming the file if it is not a whole gzip file)."""
+        try:
+            with gzip.open(self.archive_path, "rt", encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, EOFError, UnicodeDecodeError) as err:
+            raise ValueError(
+                f"{self.archive_path} is not a readable gzip file of run records ({err}); it is only "
+                "ever replaced whole, so it was damaged after it was written: restore it from git"
+            ) from None
+        if text and not text.endswith("\n"):
+            raise ValueError(f"{self.archive_path}: its last line is partial; restore it from git")
+        return text
+
+    def _parse(self, path: Path, text: str, skip: bool) -> list[RunRecord]:
+        """The validated records of ``text`` (the content of ``path``), in order; bad lines raise or
+        are skipped as in :meth:`records`; a partial last line is skipped with a warning."""
         lines = text.split("\n")
         complete, tail = lines[:-1], lines[-1]  # tail is "" when the file ends with a newline
         out: list[RunRecord] = []
@@ -365,21 +459,21 @@ class ResultsStore:
                     raise ValueError(f"malformed record ({err.msg} at column {err.colno})") from None
                 validate_record(record)
             except ValueError as err:
-                where = f"{self.path}:{i}: {err}"
+                where = f"{path}:{i}: {err}"
                 if not skip:
                     raise ValueError(
                         f"{where}; the file is corrupt at that line (skip such lines with "
                         "skip_bad_lines=True, CLI --skip-bad-lines)"
                     ) from None
                 self.bad_lines.append(where)
-                warnings.warn(f"skipping bad line {where}", stacklevel=3)
+                warnings.warn(f"skipping bad line {where}", stacklevel=4)
                 continue
             out.append(record)
         if tail.strip():
             warnings.warn(
-                f"{self.path}: ignoring a partial last line ({len(tail)} characters; a run was "
+                f"{path}: ignoring a partial last line ({len(tail)} characters; a run was "
                 "interrupted while its record was written)",
-                stacklevel=3,
+                stacklevel=4,
             )
         return out
 
@@ -547,11 +641,12 @@ def _as_paths(source: str | Path | Iterable[str | Path]) -> list[Path]:
     for s in source:
         p = Path(s)
         if p.is_dir():
-            found = sorted(p.rglob(RUNS_FILE))
+            archived = {a.with_name(RUNS_FILE) for a in p.rglob(archive_path(RUNS_FILE).name)}
+            found = sorted(set(p.rglob(RUNS_FILE)) | archived)
             if not found:
-                raise FileNotFoundError(f"no {RUNS_FILE} under {p}")
+                raise FileNotFoundError(f"no {RUNS_FILE} (or its archive) under {p}")
             paths.extend(found)
-        elif p.exists():
+        elif p.exists() or archive_path(p).exists():
             paths.append(p)
         else:
             raise FileNotFoundError(f"results file {p} does not exist")

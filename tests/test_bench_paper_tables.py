@@ -50,13 +50,12 @@ def test_the_checking_profile_joins_the_summary(tmp_path: Path, capsys: pytest.C
     import json
 
     from bench.paper_tables import mechanism
-    from synthetic.results import load_mechanism
+    from synthetic.results import ResultsStore, load_mechanism
 
     paper = ROOT / "results" / "sd_order" / "paper" / "runs.jsonl"
     checking = set(mechanism.checking_runs(load_mechanism(paper, "intervention_by_order")))
     lines = []
-    for line in paper.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
+    for record in ResultsStore(paper).records():
         if record["config_hash"] in checking:
             record["config_hash"] = "z" + record["config_hash"][1:]  # not hex: never an existing hash
             lines.append(json.dumps(record))

@@ -113,7 +113,7 @@ def test_every_subcommand_and_option_has_a_help_text_without_rst() -> None:
     top = parser.format_help()
     assert "`" not in top and "Run the synthetic experiments" in top
     subs = _subparsers(parser)
-    assert set(subs) == {"run", "list", "show"}
+    assert set(subs) == {"run", "list", "show", "archive"}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             helps = {a.dest: a.help for a in action._choices_actions}
