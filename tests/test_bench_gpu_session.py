@@ -1,14 +1,22 @@
-"""bench/gpu_session.sh's local modes ``archive`` and ``restore``: snapshots and kept weights (ignored
-by git) go into one commit and out of the index in the next, the files staying where they are;
-``restore`` in a fresh clone puts the same bytes back, untracked; both refuse what they cannot do."""
+"""bench/gpu_session.sh's local modes. ``archive`` and ``restore``: snapshots and kept weights
+(ignored by git) go into one commit and out of the index in the next, the files staying where they
+are; ``restore`` in a fresh clone puts the same bytes back, untracked; both refuse what they cannot
+do. ``slim`` and ``unpack``: every committed record comes back, the call's records are appended,
+and a live file past 4 MB moves into the records' archive."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from synthetic.results import ResultsStore
+from tests.synthetic.test_results import record
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu_session.sh"
 DEST = Path("results/sd_order/paper")
@@ -93,3 +101,40 @@ def test_archive_and_restore_refuse_what_they_cannot_do(repo: Path) -> None:
     staged = _session(repo, "archive")
     assert staged.returncode == 1 and "staged changes" in staged.stderr
     assert _git(repo, "log", "--format=%s").splitlines() == ["start"]
+
+
+def _device_returns(root: Path, sent: str, new: list[dict]) -> Path:
+    """The files a `paper` call brings back: the records it was sent, then the ones it added."""
+    files = root / "files_at"
+    files.mkdir()
+    returned = sent + "".join(json.dumps(r) + "\n" for r in new)
+    (files / "runs.jsonl.gz").write_bytes(gzip.compress(returned.encode()))
+    return files
+
+
+@pytest.mark.parametrize("history", [3, 90_000], ids=["small", "past 4 MB"])
+def test_slim_then_unpack_keeps_every_record_and_archives_past_4_mb(repo: Path, history: int) -> None:
+    """`slim` sends the sweep's fields of the committed records; `unpack` restores them and appends
+    what the call added; once the live file passes 4 MB its records move into the archive, and the
+    store reads the same records in the same order."""
+    shutil.copy(SCRIPT.parent / "slim_records.py", repo / "bench" / "slim_records.py")
+    (repo / ".venv").symlink_to(sys.prefix)  # the script's Python: .venv/bin/python, this one
+    (repo / "synthetic").symlink_to(SCRIPT.parents[1] / "synthetic")
+    (repo / ".gitignore").write_text("results/**/models/\nresults/**/snapshots/\n.venv\nsynthetic\n")
+    committed = [record(f"h{i}", history=[0.125] * history) for i in range(8)]
+    live = repo / DEST / "runs.jsonl"
+    live.write_text("".join(json.dumps(r) + "\n" for r in committed))
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "records")
+    slim = _session(repo, "slim")
+    assert slim.returncode == 0, slim.stderr
+    sent = live.read_text()
+    assert all("history" not in json.loads(line) for line in sent.splitlines())
+    new = [record("n1"), record("n2")]
+    back = _session(repo, "unpack", str(_device_returns(repo, sent, new)))
+    assert back.returncode == 0, back.stderr
+    store = ResultsStore(live)
+    assert store.records() == [*committed, *new]
+    archived = store.archive_path.exists()
+    assert archived == (history > 3) and (live.read_text() == "") == archived
+    assert "no snapshots returned" in back.stdout
