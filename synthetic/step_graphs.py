@@ -26,8 +26,11 @@ Independently, ``READTWICE_COMPILE`` runs the step's forward and loss through ``
 kernels (casts, residual adds, the MLP's activation, the loss). ``0`` (default): eager; ``1``:
 static shapes, each batch shape (and each ensemble size, after members finish) compiles once, in
 the first of its eager warm-up steps; ``dynamic``: symbolic shapes from the start, one compile for
-all batch shapes (dynamo recompiles only where a guard fails). The CUDA graph then records the
-compiled kernels. Evaluation stays eager.
+all batch shapes (dynamo recompiles only where a guard fails); ``auto``: dynamo's default, static
+first, then a recompile that makes the sizes that changed symbolic (on the CPU: 4 compiles for
+2 sequence lengths, a partial batch and a member leaving, where ``dynamic`` failed in Inductor).
+A compile that fails leaves the ensemble on the eager step, with a warning (:func:`compiled`).
+The CUDA graph then records the compiled kernels. Evaluation stays eager.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 
@@ -87,24 +91,49 @@ def compile_mode() -> str:
     """How the training step's forward and loss run, from ``READTWICE_COMPILE``: ``"off"`` (``0``,
     the default), ``"static"`` (``1``) or ``"dynamic"`` (``dynamic``)."""
     value = os.environ.get(COMPILE_ENV, "0")
-    modes = {"0": "off", "1": "static", "dynamic": "dynamic"}
+    modes = {"0": "off", "1": "static", "dynamic": "dynamic", "auto": "auto"}
     if value not in modes:
-        raise ValueError(f"{COMPILE_ENV}={value!r}: expected 0, 1 or dynamic")
+        raise ValueError(f"{COMPILE_ENV}={value!r}: expected 0, 1, dynamic or auto")
     return modes[value]
 
 
 def compiled(fn: Callable[..., torch.Tensor], mode: str) -> Callable[..., torch.Tensor]:
-    """``fn`` through ``torch.compile``: ``mode`` ``"static"`` (one compiled graph per batch shape)
-    or ``"dynamic"`` (symbolic shapes), with dynamo's per-function cache raised to
-    :data:`COMPILE_CACHE_LIMIT` so that no shape of a run falls back to eager for lack of room."""
-    if mode not in ("static", "dynamic"):
-        raise ValueError(f"compile mode {mode!r}: expected static or dynamic")
+    """``fn`` through ``torch.compile``: ``mode`` ``"static"`` (one compiled graph per batch shape),
+    ``"dynamic"`` (symbolic shapes from the first call) or ``"auto"`` (dynamo's default: static
+    first, then only the sizes that changed become symbolic, one recompile each), with dynamo's
+    per-function cache raised to :data:`COMPILE_CACHE_LIMIT` so that no shape of a run falls back
+    to eager for lack of room.
+
+    A compile that fails (dynamo or Inductor raises, e.g. an undecidable symbolic stride) does not
+    stop training: that call and every later one run ``fn`` eagerly, and one RuntimeWarning names
+    the error. Nothing of the failed call ran (the compile comes before the compiled code runs).
+    """
+    if mode not in ("static", "dynamic", "auto"):
+        raise ValueError(f"compile mode {mode!r}: expected static, dynamic or auto")
     config = torch._dynamo.config
     for name in ("recompile_limit", "cache_size_limit"):  # the newer name, then the older
         if hasattr(config, name):
             setattr(config, name, max(getattr(config, name), COMPILE_CACHE_LIMIT))
             break
-    return torch.compile(fn, dynamic=mode == "dynamic")
+    fast = torch.compile(fn, dynamic={"static": False, "dynamic": True, "auto": None}[mode])
+    failed: list[str] = []
+
+    def run(*args: Any) -> torch.Tensor:
+        if not failed:
+            try:
+                return fast(*args)
+            except torch._dynamo.exc.TorchDynamoException as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                failed.append(f"{type(err).__name__}: {first}")
+                warnings.warn(
+                    f"{COMPILE_ENV}={mode}: compiling the training step failed ({failed[0]}); this "
+                    "ensemble trains with the eager step from here on",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return fn(*args)
+
+    return run
 
 
 def _shape_key(inputs: torch.Tensor, prefix_len: torch.Tensor, where: LabelPositions) -> _ShapeKey:

@@ -14,7 +14,14 @@ import torch
 from synthetic.ensemble import Outcome, train_ensemble
 from synthetic.members import LabelPositions
 from synthetic.record import metrics_of
-from synthetic.step_graphs import COMPILE_ENV, MODE_ENV, StepGraphs, compile_mode, train_step_mode
+from synthetic.step_graphs import (
+    COMPILE_ENV,
+    MODE_ENV,
+    StepGraphs,
+    compile_mode,
+    compiled,
+    train_step_mode,
+)
 from tests.synthetic.test_ensemble import MIXERS, cfg, in_order
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -42,12 +49,42 @@ def test_bad_modes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_compile_is_off_by_default_and_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(COMPILE_ENV, raising=False)
     assert compile_mode() == "off"
-    for value, mode in (("0", "off"), ("1", "static"), ("dynamic", "dynamic")):
+    for value, mode in (("0", "off"), ("1", "static"), ("dynamic", "dynamic"), ("auto", "auto")):
         monkeypatch.setenv(COMPILE_ENV, value)
         assert compile_mode() == mode
     monkeypatch.setenv(COMPILE_ENV, "yes")
-    with pytest.raises(ValueError, match=rf"{COMPILE_ENV}='yes'.*0, 1 or dynamic"):
+    with pytest.raises(ValueError, match=rf"{COMPILE_ENV}='yes'.*0, 1, dynamic or auto"):
         compile_mode()
+    with pytest.raises(ValueError, match="compile mode 'off'"):
+        compiled(lambda x: x, "off")
+
+
+def test_a_step_that_fails_to_compile_trains_eagerly_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What Inductor raised on the CPU for ``dynamic`` (an undecidable symbolic stride): the step
+    runs eagerly from that call on, and one warning names the error."""
+    attempts: list[int] = []
+
+    class InductorFailed(torch._dynamo.exc.TorchDynamoException):
+        """Stands for InductorError / BackendCompilerFailed (their arguments differ by version)."""
+
+    def failing_compile(fn: Any, dynamic: bool | None) -> Any:
+        def run(*args: Any) -> Any:
+            attempts.append(1)
+            raise InductorFailed("TypeError: cannot determine truth value of Relational")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    step = compiled(lambda x: x * 2, "auto")
+    with pytest.warns(RuntimeWarning, match=r"READTWICE_COMPILE=auto: compiling the training step failed "
+                      r"\(InductorFailed: .*cannot determine truth value"):  # fmt: skip
+        assert step(torch.ones(2)).tolist() == [2.0, 2.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert step(torch.ones(3)).tolist() == [2.0, 2.0, 2.0]
+    assert len(attempts) == 1
 
 
 def _train(
