@@ -59,7 +59,7 @@
 # the call sends the working tree), and `unpack` restores the committed records and appends the
 # new ones. A snapshot holds 12 bytes a parameter a member (fp32 weights, Adam's two
 # moments): ensembles of 8 take 8.6 / 11.7 / 16.2 / 26.1 / 37.2 MB at d_model 36 / 48 / 64 / 96 /
-# 128 (f = 24), and a call sends at most 64 MiB with the repository (~22 MB) and wheels (4 MB): the
+# 128 (f = 24), and a call sends at most 64 MiB with the repository (~16 MB) and wheels (4 MB): the
 # sweep gets `--snapshot-mb $(( 36 / workers ))` (SNAPSHOT_MB overrides it), which cuts ensembles to
 # 5 members at d_model 96 and 3-4 at 128 with two workers (`unpack` prints the sum; the paper
 # records grow about 30 KB a run).
