@@ -116,9 +116,6 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
   mkdir -p "$dest" && touch "$dest/runs.jsonl" && chmod 644 "$dest/runs.jsonl" \
     && "$py" bench/slim_records.py merge "$dest/runs.jsonl" /tmp/runs.returned.jsonl || exit 1
   wc -l "$dest/runs.jsonl"
-  # past 4 MB the live records move into runs.archive.jsonl.gz (synthetic/results.py: the store
-  # reads both; about a sixth of the size), so that no tracked file passes 5 MB
-  if (( $(stat -c %s "$dest/runs.jsonl") > 4000000 )); then "$py" -m synthetic archive "$dest/runs.jsonl" || exit 1; fi
   if [[ -f $from/snapshots.sha256 ]]; then  # verify every piece before replacing what is here
     got=$(cat "$from"/snapshots.tar.part-* | sha256sum | cut -d' ' -f1)
     [[ $got == "$(cut -d' ' -f1 "$from/snapshots.sha256")" ]] \
@@ -129,6 +126,10 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
   else
     rm -rf "$dest/snapshots"; echo "no snapshots returned: no ensemble was in flight"
   fi
+  # last (all checks passed): past 4 MB the live records move into runs.archive.jsonl.gz
+  # (synthetic/results.py: the store reads both; about a sixth of the size), so that no tracked
+  # file passes 5 MB; merging the same files again is refused (bench/slim_records.py)
+  if (( $(stat -c %s "$dest/runs.jsonl") > 4000000 )); then "$py" -m synthetic archive "$dest/runs.jsonl" || exit 1; fi
   # what the next call sends: tracked files, the carried wheels and snapshots (limit 64 MiB)
   size=$(( $(git ls-files -z | xargs -0 cat | wc -c) + $(cat .whl/*.whl .whl/opt/*.whl 2>/dev/null | wc -c) \
     + $(cat "$dest"/snapshots/*.safetensors 2>/dev/null | wc -c) ))

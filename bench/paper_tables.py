@@ -49,7 +49,7 @@ from synthetic.analysis.first_set_read import WAYS, mirror_pair_gaps, pooled_acc
 from synthetic.analysis.intervention import CHECKING_LOGITS, mean_and_se
 from synthetic.analysis.positions import fall_across_second_set
 from synthetic.plots import mechanism, training
-from synthetic.results import load, load_mechanism
+from synthetic.results import ResultsStore, live_path, load, load_mechanism
 
 FIRST, SECOND = "short first", "long first"
 PROTOCOLS = {"torch": "PyTorch init", "reference": "the paper code's init and optimiser"}
@@ -575,8 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     _print_checking_runs(by_slice, by_order, "each run's")
     print("\nper cell, the per-run mean over the mirror pairs, mean ± s.e. over runs (runs > 0):\n")
     print(checking_summary(by_slice, by_order))
-    more = Path(args.checking)
-    if more.exists():  # the `checking` profile: the same cell with more seeds
+    more = live_path(args.checking)
+    if ResultsStore(more).exists():  # the `checking` profile: the same cell with more seeds
         more_order = load_mechanism(more, "intervention_by_order")
         more_slice = load_mechanism(more, "intervention_by_slice")
         both_order = pd.concat([by_order, more_order], ignore_index=True)

@@ -11,7 +11,9 @@ file in the working tree with those fields of each committed record, in the same
 must equal its committed version: nothing local is lost). After the call, ``merge`` restores the
 committed records and appends the records the call added: the returned file must begin with the
 slim lines that were sent, byte for byte; anything else is refused (a file that was sent whole must
-be extended by the returned one, as before). ``bench/gpu_session.sh slim`` and ``unpack`` run these.
+be extended by the returned one, as before), and so is a returned result of a run that already has
+one here (the archive included: the same files merged twice). ``bench/gpu_session.sh slim`` and
+``unpack`` run these.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic.record import REQUIRED_FIELDS
+from synthetic.record import REQUIRED_FIELDS, RESULT_STATUSES
+from synthetic.results import ResultsStore
 
 #: what a slim record keeps
 KEPT: tuple[str, ...] = tuple(REQUIRED_FIELDS)
@@ -64,6 +67,18 @@ def merge(full: str, sent: str, returned: str) -> str:
     if full and not full.endswith("\n"):
         raise ValueError("the committed records end with a partial line: not merged")
     return full + added
+
+
+def recorded_again(added: str, done: set[str]) -> list[str]:
+    """Config hashes of the result records (status ``ok`` or ``failed``) among the JSON lines
+    ``added`` whose runs ``done`` already holds. A sweep never trains a run that has a result, so
+    such a line comes from merging the same returned files twice."""
+    again = []
+    for line in added.splitlines():
+        record = json.loads(line)
+        if record.get("status") in RESULT_STATUSES and record.get("config_hash") in done:
+            again.append(record["config_hash"])
+    return again
 
 
 def _committed(path: Path) -> str | None:
@@ -107,8 +122,14 @@ def main(argv: list[str] | None = None) -> int:
             merged, base = merge(committed, here, returned), committed
         else:  # the whole file was sent: the returned one must extend it
             merged, base = merge(here, here, returned), here
+        again = recorded_again(merged[len(base) :], ResultsStore(args.path).done_hashes())
     except ValueError as err:
         raise SystemExit(f"{args.path}: {err}") from None
+    if again:
+        raise SystemExit(
+            f"{args.path}: {len(again)} returned records are results of runs already recorded here "
+            f"(e.g. {again[0]}): these files were merged before (unpack ran twice?); nothing merged"
+        )
     args.path.write_text(merged, encoding="utf-8")
     print(f"{args.path}: {base.count(chr(10))} records kept, {merged[len(base) :].count(chr(10))} new")
     return 0

@@ -132,12 +132,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _resolve_results(spec: str, results_dir: Path) -> Path:
-    path = Path(spec)
-    if path.exists():
-        return path
-    candidate = results_dir / spec
-    if candidate.exists():
-        return candidate
+    """The results file or folder ``spec`` names (a store whose records are all archived counts:
+    its ``runs.jsonl`` need not exist; an archive's path names its store's live file)."""
+    from synthetic.results import archive_path, live_path
+
+    for path in (Path(spec), results_dir / spec):
+        if path.exists() or archive_path(path).exists():
+            return live_path(path)
     raise FileNotFoundError(
         f"{spec!r} is neither a results file/folder nor EXPERIMENT[/PROFILE] under {results_dir}"
     )
@@ -168,11 +169,12 @@ def _cmd_archive(args: argparse.Namespace) -> int:
 
     path = _resolve_results(args.results_spec, args.results)
     path = path / RUNS_FILE if path.is_dir() else path
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: nothing to archive")
     store = ResultsStore(path)
+    if not store.exists():
+        raise FileNotFoundError(f"{path} does not exist: nothing to archive")
     moved = store.archive()
-    print(f"{path}: {moved} records moved into {store.archive_path.name} ({len(store.records())} in all)")
+    total = len(store.records())
+    print(f"{path}: {moved} records moved into {store.archive_path.name} ({total} archived in all)")
     return 0
 
 

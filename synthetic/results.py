@@ -10,10 +10,12 @@ Archive
     beside the live one, ``runs.archive.jsonl.gz`` (:meth:`ResultsStore.archive`, CLI ``python -m
     synthetic archive RESULTS``; about a sixth of the size). A store reads the archive's records
     first, then the live file's: to every reader the store holds the same records in the same
-    order as before. New records go to the live file only. Each archiving appends one gzip member
-    (``gzip`` reads the members as one stream) and replaces the archive atomically before the live
-    file is emptied; a crash between the two leaves records in both, and the next archiving drops
-    the live lines the archive already holds, so a record is never lost or archived twice.
+    order as before. New records go to the live file only. Each archiving appends the live file's
+    text as one gzip member and replaces the archive atomically before the live file is emptied; a
+    crash between the two leaves the live file beginning with exactly the archive's last member,
+    a prefix that readers skip and the next archiving drops, so a record is never read twice, lost
+    or archived twice. A store is always named by its live file (``runs.jsonl``, which need not
+    exist); :func:`load` and the CLI also accept the archive's path.
 
 Records
     One JSON object per line, a :class:`synthetic.record.RunRecord` (built by
@@ -73,6 +75,7 @@ import socket
 import time
 import uuid
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +131,21 @@ def archive_path(runs_path: str | Path) -> Path:
     """The archive beside ``runs_path``: ``runs.jsonl`` -> ``runs.archive.jsonl.gz``."""
     path = Path(runs_path)
     return path.with_name(path.name.removesuffix(".jsonl") + ARCHIVE_SUFFIX)
+
+
+def live_path(path: str | Path) -> Path:
+    """The live file of a store named by ``path``: its ``runs.jsonl`` when ``path`` names the
+    archive (``runs.archive.jsonl.gz``), else ``path`` itself."""
+    path = Path(path)
+    if path.name.endswith(ARCHIVE_SUFFIX):
+        return path.with_name(path.name.removesuffix(ARCHIVE_SUFFIX) + ".jsonl")
+    return path
+
+
+def _leftover(members: list[str], live: str) -> str:
+    """The prefix of ``live`` that a crash in :meth:`ResultsStore.archive` left: the archive's last
+    member's text when ``live`` begins with it, else ``""``."""
+    return members[-1] if members and members[-1] and live.startswith(members[-1]) else ""
 
 
 def model_file(config_hash: str) -> str:
@@ -270,6 +288,11 @@ class ResultsStore:
             raise TypeError(f"lease_s={lease_s!r} must be a number of seconds")
         if not (math.isfinite(lease_s) and lease_s > 0):
             raise ValueError(f"lease_s={lease_s!r} must be a finite number of seconds > 0")
+        if live_path(path) != Path(path) or Path(path).suffix == ".gz":
+            raise ValueError(
+                f"{path} is a compressed archive, not a store's live file: name the runs.jsonl beside "
+                "it (the store reads both)"
+            )
         self.path = Path(path)
         self.skip_bad_lines = skip_bad_lines
         self.lease_s = float(lease_s)
@@ -384,35 +407,65 @@ class ResultsStore:
 
         Under the store's exclusive lock: a partial last line (a crash mid-write) is cut off first;
         every live line must be a run record (ValueError naming ``file:line`` otherwise, and
-        nothing moves); lines the archive already holds (left by a crash between the two steps
-        below) are dropped, not archived twice. The new lines become one gzip member appended to
-        a copy of the archive, which replaces it atomically (fsynced); only then is the live file
-        emptied (it stays, empty, so that paths naming it keep working). Readers see the same
-        records in the same order before and after.
+        nothing moves). The live file's text becomes one gzip member appended to a copy of the
+        archive, which replaces it atomically (fsynced); only then is the live file emptied (it
+        stays, empty, so that paths naming it keep working). A crash between the two leaves the
+        live file beginning with exactly the archive's last member: readers skip that prefix
+        (:meth:`_read`) and the next archiving drops it first, so no record is read twice, lost
+        or archived twice. Readers see the same records in the same order before and after.
         """
         with self._lock(exclusive=True):
             if not self.path.exists():
                 return 0
             self._cut_partial_tail()
+            members = self._archive_members()
             live = self.path.read_text(encoding="utf-8")
-            self._parse(self.path, live, skip=False)  # refuse bad lines: archive only records
-            held = set(self._archive_text().split("\n")) if self.archive_path.exists() else set()
-            moved = [line for line in live.split("\n") if line.strip() and line not in held]
-            if moved:
+            leftover = _leftover(members, live)
+            if leftover:  # a crash after the last archiving's replace: drop what it archived
+                live = live[len(leftover) :]
+                self._replace_live(live)
+            try:
+                moved = len(self._parse(self.path, live, skip=False))
+            except ValueError as err:
+                raise ValueError(
+                    f"cannot archive: {str(err).split('; the file is corrupt')[0]}; only run records "
+                    "are archived: mend or remove that line first (nothing was moved)"
+                ) from None
+            if live:
                 tmp = self.archive_path.with_name(f"{self.archive_path.name}.{os.getpid()}.tmp")
-                with tmp.open("wb") as fh:
-                    if self.archive_path.exists():
-                        fh.write(self.archive_path.read_bytes())
-                    fh.write(gzip.compress("".join(line + "\n" for line in moved).encode("utf-8"), mtime=0))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.archive_path)
+                try:
+                    with tmp.open("wb") as fh:
+                        if self.archive_path.exists():
+                            fh.write(self.archive_path.read_bytes())
+                        fh.write(gzip.compress(live.encode("utf-8"), mtime=0))
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, self.archive_path)
+                finally:
+                    tmp.unlink(missing_ok=True)
                 _fsync_folder(self.path.parent)
+            self._replace_live("")
+        return moved
+
+    def _replace_live(self, text: str) -> None:
+        """Make the live file hold ``text``, durably (emptied in place; otherwise written beside it
+        and renamed over it, so that a crash leaves the old or the new content, never a mix)."""
+        if not text:
             with self.path.open("r+b") as fh:
                 fh.truncate(0)
                 fh.flush()
                 os.fsync(fh.fileno())
-        return len(moved)
+            return
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_folder(self.path.parent)
 
     # ---- reading -------------------------------------------------------------------------------
     def _skip(self, skip_bad_lines: bool | None) -> bool:
@@ -422,26 +475,39 @@ class ResultsStore:
         return skip
 
     def _read(self, skip: bool) -> list[RunRecord]:
-        """Validated records in file order (no locking; callers hold the lock)."""
+        """Validated records in file order: the archive's, then the live file's (no locking;
+        callers hold the lock). A live file that begins with exactly the archive's last member is
+        what a crash in :meth:`archive` leaves: that prefix is skipped, as already archived."""
         self.bad_lines = []
-        out = self._parse(self.archive_path, self._archive_text(), skip) if self.archive_path.exists() else []
+        members = self._archive_members()
+        out = self._parse(self.archive_path, "".join(members), skip) if members else []
         if self.path.exists():
-            out.extend(self._parse(self.path, self.path.read_text(encoding="utf-8"), skip))
+            live = self.path.read_text(encoding="utf-8")
+            out.extend(self._parse(self.path, live[len(_leftover(members, live)) :], skip))
         return out
 
-    def _archive_text(self) -> str:
-        """The archive's JSON lines (ValueError naming the file if it is not a whole gzip file)."""
+    def _archive_members(self) -> list[str]:
+        """The text of each gzip member of the archive, in order ([] without an archive); ValueError
+        naming the file if it is not a whole gzip file of whole lines."""
+        if not self.archive_path.exists():
+            return []
+        data = self.archive_path.read_bytes()
+        members = []
         try:
-            with gzip.open(self.archive_path, "rt", encoding="utf-8") as fh:
-                text = fh.read()
-        except (OSError, EOFError, UnicodeDecodeError) as err:
+            while data:
+                unzip = zlib.decompressobj(wbits=31)  # one gzip member
+                members.append(unzip.decompress(data).decode("utf-8"))
+                if not unzip.eof:
+                    raise EOFError("the last member is cut short")
+                data = unzip.unused_data
+        except (zlib.error, EOFError, UnicodeDecodeError) as err:
             raise ValueError(
                 f"{self.archive_path} is not a readable gzip file of run records ({err}); it is only "
                 "ever replaced whole, so it was damaged after it was written: restore it from git"
             ) from None
-        if text and not text.endswith("\n"):
-            raise ValueError(f"{self.archive_path}: its last line is partial; restore it from git")
-        return text
+        if any(m and not m.endswith("\n") for m in members):
+            raise ValueError(f"{self.archive_path}: a member ends with a partial line; restore it from git")
+        return members
 
     def _parse(self, path: Path, text: str, skip: bool) -> list[RunRecord]:
         """The validated records of ``text`` (the content of ``path``), in order; bad lines raise or
@@ -647,7 +713,7 @@ def _as_paths(source: str | Path | Iterable[str | Path]) -> list[Path]:
                 raise FileNotFoundError(f"no {RUNS_FILE} (or its archive) under {p}")
             paths.extend(found)
         elif p.exists() or archive_path(p).exists():
-            paths.append(p)
+            paths.append(live_path(p))
         else:
             raise FileNotFoundError(f"results file {p} does not exist")
     return paths
@@ -774,10 +840,10 @@ def load_mechanism(
 def _runs_folder(record: Mapping[str, Any], results: str | Path) -> Path:
     """The folder of the ``runs.jsonl`` that holds ``record``: ``results`` itself when it is that
     file or its folder, else ``<results>/<experiment>/<profile>`` from the record's summary."""
-    path = Path(results)
-    if path.is_file():
+    path = live_path(results)
+    if path.is_file() or archive_path(path).is_file():
         return path.parent
-    if (path / RUNS_FILE).is_file():
+    if (path / RUNS_FILE).is_file() or archive_path(path / RUNS_FILE).is_file():
         return path
     summary = record.get("summary") or {}
     return results_path(path, summary.get("experiment", ""), summary.get("profile", "")).parent

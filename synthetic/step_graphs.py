@@ -106,7 +106,11 @@ def compiled(fn: Callable[..., torch.Tensor], mode: str) -> Callable[..., torch.
 
     A compile that fails (dynamo or Inductor raises, e.g. an undecidable symbolic stride) does not
     stop training: that call and every later one run ``fn`` eagerly, and one RuntimeWarning names
-    the error. Nothing of the failed call ran (the compile comes before the compiled code runs).
+    the error (its cause, for a failed backend). The compile comes before the compiled code runs;
+    where dynamo splits ``fn`` at a graph break, the part before a failing later part has run once
+    more, which is harmless for the pure forward and loss this wraps (no random numbers, no
+    buffers updated in place). An error while compiled kernels run (e.g. Triton's
+    ``OutOfResources``) is not a compile failure: it is raised as before.
     """
     if mode not in ("static", "dynamic", "auto"):
         raise ValueError(f"compile mode {mode!r}: expected static, dynamic or auto")
@@ -123,8 +127,9 @@ def compiled(fn: Callable[..., torch.Tensor], mode: str) -> Callable[..., torch.
             try:
                 return fast(*args)
             except torch._dynamo.exc.TorchDynamoException as err:
-                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                failed.append(f"{type(err).__name__}: {first}")
+                cause = getattr(err, "inner_exception", None) or err  # a backend's own error
+                first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+                failed.append(f"{type(cause).__name__}: {first}")
                 warnings.warn(
                     f"{COMPILE_ENV}={mode}: compiling the training step failed ({failed[0]}); this "
                     "ensemble trains with the eager step from here on",

@@ -131,10 +131,15 @@ def test_slim_then_unpack_keeps_every_record_and_archives_past_4_mb(repo: Path, 
     sent = live.read_text()
     assert all("history" not in json.loads(line) for line in sent.splitlines())
     new = [record("n1"), record("n2")]
-    back = _session(repo, "unpack", str(_device_returns(repo, sent, new)))
+    files = _device_returns(repo, sent, new)
+    back = _session(repo, "unpack", str(files))
     assert back.returncode == 0, back.stderr
     store = ResultsStore(live)
     assert store.records() == [*committed, *new]
     archived = store.archive_path.exists()
     assert archived == (history > 3) and (live.read_text() == "") == archived
     assert "no snapshots returned" in back.stdout
+    again = _session(repo, "unpack", str(files))  # the same files once more: refused, nothing changes
+    assert again.returncode == 1
+    assert ("merged before" if archived else "do not begin with the slim records") in again.stderr
+    assert store.records() == [*committed, *new]

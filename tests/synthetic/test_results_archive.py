@@ -57,26 +57,57 @@ def test_archiving_between_appends_changes_nothing_a_reader_sees(
 
 
 def test_a_crash_between_the_two_steps_loses_and_repeats_nothing(tmp_path: Path) -> None:
-    """The archive was replaced but the live file not yet emptied: readers see those records twice
-    (the last per hash is the same record), and the next archiving drops the repeated lines."""
+    """The archive was replaced but the live file not yet emptied: the live file begins with the
+    archive's last member, which readers skip and the next archiving drops; records appended
+    after the crash are kept."""
     store = ResultsStore(tmp_path / "runs.jsonl")
     for h in ("a", "b"):
         store.append(record(h))
     live = store.path.read_text()
     assert store.archive() == 2
     store.path.write_text(live)  # the state a crash before the truncation leaves
+    assert [r["config_hash"] for r in store.records()] == ["a", "b"]
     store.append(record("c"))
-    assert [r["config_hash"] for r in store.records()] == ["a", "b", "a", "b", "c"]
-    assert sorted(store.latest()) == ["a", "b", "c"]
+    assert [r["config_hash"] for r in store.records()] == ["a", "b", "c"]
     assert store.archive() == 1  # only c is new
     assert [r["config_hash"] for r in store.records()] == ["a", "b", "c"]
+
+
+def test_a_retried_run_appended_again_is_kept(tmp_path: Path) -> None:
+    """A line equal to an archived one but not the crash prefix (a run recorded, retried, then its
+    first record appended again) stays: the last record per hash is the one appended last."""
+    store = ResultsStore(tmp_path / "runs.jsonl")
+    first, second = record("h", acc=0.5), record("h", acc=0.6)
+    store.append(first)
+    store.append(second)
+    store.archive()
+    store.append(record("x"))
+    store.append(first)
+    assert store.latest()["h"]["accuracy"] == 0.5
+    assert store.archive() == 2
+    assert store.latest()["h"]["accuracy"] == 0.5
+    assert [r["config_hash"] for r in store.records()] == ["h", "h", "x", "h"]
+
+
+def test_archive_paths_name_their_store(tmp_path: Path) -> None:
+    """The archive is never taken for a live file (that would cut it at its last newline byte);
+    tables and the CLI given the archive's path read its store."""
+    store = ResultsStore(tmp_path / "runs.jsonl")
+    store.append(record("a"))
+    store.archive()
+    before = store.archive_path.read_bytes()
+    with pytest.raises(ValueError, match="is a compressed archive, not a store's live file"):
+        ResultsStore(store.archive_path)
+    assert main(["archive", str(store.archive_path)]) == 0
+    assert store.archive_path.read_bytes() == before
+    assert list(load_runs(store.archive_path).config_hash) == ["a"]
 
 
 def test_a_live_file_with_a_bad_line_is_not_archived(tmp_path: Path) -> None:
     path = tmp_path / "runs.jsonl"
     path.write_text(json.dumps(record("a")) + "\n{not json\n")
     before = path.read_text()
-    with pytest.raises(ValueError, match=r"runs.jsonl:2: malformed record"):
+    with pytest.raises(ValueError, match=r"cannot archive: .*runs.jsonl:2: malformed record.*mend or remove"):
         ResultsStore(path).archive()
     assert path.read_text() == before and not archive_path(path).exists()
 
@@ -94,9 +125,11 @@ def test_a_damaged_archive_is_named(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path / "runs.jsonl")
     store.append(record("a"))
     store.archive()
-    store.archive_path.write_bytes(store.archive_path.read_bytes()[:-6])  # cut inside the gzip trailer
-    with pytest.raises(ValueError, match=r"runs.archive.jsonl.gz is not a readable gzip file"):
-        store.records()
+    whole = store.archive_path.read_bytes()
+    for damaged in (whole[:-6], whole[:-6] + whole, b"not gzip"):  # cut short; garbage
+        store.archive_path.write_bytes(damaged)
+        with pytest.raises(ValueError, match=r"runs.archive.jsonl.gz is not a readable gzip file"):
+            store.records()
 
 
 def test_a_bad_archived_line_is_named_by_the_archive_and_its_line(tmp_path: Path) -> None:
@@ -137,7 +170,12 @@ def test_the_archive_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     for h in ("a", "b", "c"):
         store.append(record(h))
     assert main(["archive", "exp/quick", "--results", str(tmp_path)]) == 0
-    assert "3 records moved into runs.archive.jsonl.gz (3 in all)" in capsys.readouterr().out
+    assert "3 records moved into runs.archive.jsonl.gz (3 archived in all)" in capsys.readouterr().out
     assert store.path.read_text() == ""
+    store.path.unlink()  # all archived: the store is still found, and shown
+    assert main(["archive", "exp/quick", "--results", str(tmp_path)]) == 0
+    assert "0 records moved" in capsys.readouterr().out
+    assert main(["show", "exp/quick", "--results", str(tmp_path)]) == 0
+    assert "no runs recorded" not in capsys.readouterr().out
     assert main(["archive", "exp/none", "--results", str(tmp_path)]) == 2
     assert "neither a results file/folder" in capsys.readouterr().err

@@ -71,6 +71,20 @@ def test_a_saved_model_reloads_to_the_same_test_accuracy_as_its_record(
     assert max(sizes) < 100_000  # d_model 8: a few thousand parameters, fp32
 
 
+def test_a_model_of_an_archived_store_is_found(kept: tuple[Path, list[RunRecord]], tmp_path: Path) -> None:
+    """All records archived and the live runs.jsonl gone: the store's folder, its runs.jsonl path
+    and its archive's path all still lead load_model to the weights beside them."""
+    results, records = kept
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    store = ResultsStore(results_path(copy, tiny_sweep.NAME, "quick"))
+    store.archive()
+    store.path.unlink()
+    for where in (copy, store.path.parent, store.path, store.archive_path):
+        model = load_model(records[0], where)
+        assert not model.training
+
+
 def test_load_model_names_what_does_not_fit(kept: tuple[Path, list[RunRecord]], tmp_path: Path) -> None:
     results, records = kept
     first, second = records[0], records[1]
