@@ -83,6 +83,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
+from synthetic.files import write_whole
 from synthetic.record import RESULT_STATUSES, RunRecord, table_row, validate_record
 from synthetic.tasks.config import parse_slice_name
 
@@ -177,18 +178,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platform without folder fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------ claim owners
@@ -432,18 +421,8 @@ class ResultsStore:
                     "are archived: mend or remove that line first (nothing was moved)"
                 ) from None
             if live:
-                tmp = self.archive_path.with_name(f"{self.archive_path.name}.{os.getpid()}.tmp")
-                try:
-                    with tmp.open("wb") as fh:
-                        if self.archive_path.exists():
-                            fh.write(self.archive_path.read_bytes())
-                        fh.write(gzip.compress(live.encode("utf-8"), mtime=0))
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    os.replace(tmp, self.archive_path)
-                finally:
-                    tmp.unlink(missing_ok=True)
-                _fsync_folder(self.path.parent)
+                held = self.archive_path.read_bytes() if self.archive_path.exists() else b""
+                write_whole(self.archive_path, held + gzip.compress(live.encode("utf-8"), mtime=0))
             self._replace_live("")
         return moved
 
@@ -456,16 +435,7 @@ class ResultsStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             return
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        _fsync_folder(self.path.parent)
+        write_whole(self.path, text.encode("utf-8"))
 
     # ---- reading -------------------------------------------------------------------------------
     def _skip(self, skip_bad_lines: bool | None) -> bool:

@@ -13,7 +13,6 @@ another run or whose tensors do not fit the config's model (names and shapes, ea
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -21,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save as save_bytes
 
 from synthetic.config import RunConfig
+from synthetic.files import write_whole
 from synthetic.model import LanguageModel
 
 __all__ = ["WEIGHTS_FORMAT", "read", "to_bytes", "write"]
@@ -43,19 +43,8 @@ def to_bytes(model: LanguageModel, cfg: RunConfig) -> bytes:
 
 
 def write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a temporary file, fsync'd, then renamed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # an interrupt or a full disk: no half-written file left behind
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` whole or not at all (:func:`synthetic.files.write_whole`)."""
+    write_whole(path, data)
 
 
 def _listed(items: list[str], sep: str = ", ") -> str:
