@@ -61,7 +61,7 @@
 # moments): ensembles of 8 take 8.6 / 11.7 / 16.2 / 26.1 / 37.2 MB at d_model 36 / 48 / 64 / 96 /
 # 128 (f = 24), and a call sends at most 64 MiB with the repository (~16 MB) and wheels (4 MB): the
 # sweep gets `--snapshot-mb $(( 36 / workers ))` (SNAPSHOT_MB overrides it), which cuts ensembles to
-# 5 members at d_model 96 and 3-4 at 128 with two workers (`unpack` prints the sum; the paper
+# at most 5 members at d_model 96 (8 runs: 4 + 4) and 3 at 128 (3 + 3 + 2) with two workers (`unpack` prints the sum; the paper
 # records grow about 30 KB a run).
 # The next call carries the snapshots folder
 # (carry: [".whl", "results/sd_order/paper/snapshots"]) and goes on from there. With Ray carried as
@@ -367,7 +367,7 @@ if [[ $what == paper || $what == profile ]]; then
   # the snapshots of the ensembles in flight come back (4 pieces of 15 MB at most) and go out with
   # the next call (64 MiB with the repository and wheels): ensembles small enough that all of
   # them fit in about 36 MB (SNAPSHOT_MB each; 18 with two workers: 8 members up to d_model 64,
-  # 5 at 96, 3-4 at 128)
+  # at most 5 at 96, 3 at 128)
   workers=${WORKERS:-$(( 2 * gpus ))}
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
     --workers "$workers" --runner "${RUNNER:-local}" --snapshot-mb "${SNAPSHOT_MB:-$(( 36 / workers ))}" \

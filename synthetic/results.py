@@ -277,7 +277,7 @@ class ResultsStore:
             raise TypeError(f"lease_s={lease_s!r} must be a number of seconds")
         if not (math.isfinite(lease_s) and lease_s > 0):
             raise ValueError(f"lease_s={lease_s!r} must be a finite number of seconds > 0")
-        if live_path(path) != Path(path) or Path(path).suffix == ".gz":
+        if Path(path).suffix == ".gz":  # e.g. the archive (live_path names its store)
             raise ValueError(
                 f"{path} is a compressed archive, not a store's live file: name the runs.jsonl beside "
                 "it (the store reads both)"

@@ -33,8 +33,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as save_bytes
 
+from synthetic.files import write_whole
 from synthetic.tasks.config import stable_digest
-from synthetic.weights import write as write_whole
 
 __all__ = [
     "SNAPSHOTS_DIR",

@@ -89,7 +89,7 @@ def train_step_mode(device: torch.device) -> str:
 
 def compile_mode() -> str:
     """How the training step's forward and loss run, from ``READTWICE_COMPILE``: ``"off"`` (``0``,
-    the default), ``"static"`` (``1``) or ``"dynamic"`` (``dynamic``)."""
+    the default), ``"static"`` (``1``), ``"dynamic"`` (``dynamic``) or ``"auto"`` (``auto``)."""
     value = os.environ.get(COMPILE_ENV, "0")
     modes = {"0": "off", "1": "static", "dynamic": "dynamic", "auto": "auto"}
     if value not in modes:
