@@ -80,17 +80,31 @@ def each_kept_model(
     device: str = "cpu",
     causal_only: bool = False,
     float_format: str | None = None,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """``analyse(model, config, test split)`` of every kept run of the sd_order profile folder
     ``path`` (:func:`kept_runs`; the causal ones only with ``causal_only``), each table with
     :func:`with_run_columns` (the mechanism from the profile's records), all of them concatenated;
     empty when no run qualifies (the caller says what to do). The CSV ``out`` is rewritten after
-    each model, so a run cut off keeps the models before it; one line a model with its time."""
+    each model, so a run cut off keeps the models before it; one line a model with its time. With
+    ``resume``, the rows of ``out`` (if it exists) are kept and the models they name (by
+    ``config_hash``) are not analysed again; the caller checks that ``out`` was written with the
+    same options (:func:`analyse_kept_models` checks ``--examples``)."""
     known = run_mechanisms(path)
     frames = []
+    done: set[str] = set()
+    if resume and Path(out).exists():
+        previous = pd.read_csv(out, dtype={"config_hash": str})
+        if "config_hash" not in previous.columns:
+            raise SystemExit(f"--resume: {out} has no config_hash column, so it names no model")
+        frames.append(previous)
+        done = set(previous.config_hash)
+        print(f"resuming: {len(done)} models already in {out}", flush=True)
     for run, rec, cfg in kept_runs(path):
         summary = cfg.summary()
         if causal_only and "non-causal" in summary["variant"]:
+            continue
+        if run in done:
             continue
         start = time.perf_counter()
         model = load_model(rec, results, device=device)
@@ -111,7 +125,25 @@ def kept_model_parser(description: str, *, examples: int) -> argparse.ArgumentPa
     parser.add_argument("--profile", default="checking", help="the sd_order profile of the kept models")
     parser.add_argument("--examples", type=int, default=examples, help="examples a slice (the first ones)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows of the output CSV and analyse only the models it does not name yet",
+    )
     return parser
+
+
+def _check_examples(out: str | Path, examples: int) -> None:
+    """Refuse to resume ``out`` unless its rows were measured on ``examples`` examples a slice (the
+    largest ``n`` of its rows, where it has that column): models measured otherwise would not be
+    comparable with them."""
+    previous = pd.read_csv(out)
+    if "n" in previous.columns and len(previous) and int(previous.n.max()) != examples:
+        n = int(previous.n.max())
+        raise SystemExit(
+            f"--resume: {out} was measured on up to n = {n} examples a slice, not --examples "
+            f"{examples}; pass --examples {n} or another --out"
+        )
 
 
 def analyse_kept_models(
@@ -126,9 +158,11 @@ def analyse_kept_models(
     with the CSV ``out``; checks ``--examples``, says where the CSV went, and exits with a message
     naming the folder when no model qualifies."""
     check_int("examples", args.examples, 1)
+    if args.resume and Path(out).exists():
+        _check_examples(out, args.examples)
     path = results_path(args.results, "sd_order", args.profile)
     rows = each_kept_model(path, args.results, analyse, out, device=args.device, causal_only=causal_only,
-                           float_format=float_format)  # fmt: skip
+                           float_format=float_format, resume=args.resume)  # fmt: skip
     if rows.empty:
         raise SystemExit(f"no kept weights{' of a causal model' if causal_only else ''} under {path}")
     print(f"wrote {out} ({len(rows)} rows, {rows.config_hash.nunique()} models)")

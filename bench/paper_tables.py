@@ -112,7 +112,8 @@ def coverage(df: pd.DataFrame) -> str:
 
 
 def accuracy_table(runs: pd.DataFrame) -> str:
-    """Per (variant, protocol) with runs, and feature dim: short vs long first, the difference ± s.e."""
+    """Per (variant, protocol) with runs, and feature dim: short vs long first, the difference ± s.e.
+    ("no runs yet" where a row has none at that feature dim)."""
     fs = sorted(runs.feature_dim.unique())
     header = ["variant, protocol"]
     for f in fs:
@@ -121,7 +122,7 @@ def accuracy_table(runs: pd.DataFrame) -> str:
         per = cell.groupby(["variant", "init"]).size()
         n = f"{per.min()}" if per.min() == per.max() else f"{per.min()}-{per.max()}"
         lr = "" if len(lrs) > 1 else f", lr {lrs[0]:g}"
-        header.append(f"f = {f} ({n} runs{lr})")
+        header.append(f"f = {f} ({n} run{'' if n == '1' else 's'}{lr})")
     header.append("runs ahead")
     rows = []
     for variant, init in ROWS:
@@ -131,6 +132,9 @@ def accuracy_table(runs: pd.DataFrame) -> str:
         cells = [_label(variant, init)]
         for f in fs:
             g = row[row.feature_dim == f]
+            if g.empty:  # a shape of the grid not trained yet for this row
+                cells.append("no runs yet")
+                continue
             cells.append(
                 f"{g[FIRST].mean():.3f} vs {g[SECOND].mean():.3f}, "
                 f"{_signed(g.difference.mean())} ± {_se(g.difference)}"

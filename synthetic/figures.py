@@ -135,9 +135,17 @@ def ensure_results(
     return df[df.config_hash.isin(wanted)], len(wanted)
 
 
+def _device_name(device: str) -> str:
+    """The name inside a recorded device's brackets ('cuda:0 (NVIDIA H200)' -> 'NVIDIA H200'), or
+    the device itself ('cpu')."""
+    head, _, name = device.partition(" (")
+    return name[:-1] if name.endswith(")") else head
+
+
 def _note(df: pd.DataFrame, profile: str, total: int) -> str:
-    """'profile P, N runs on DEVICES' (or 'N of TOTAL runs' while the grid is incomplete)."""
-    devices = sorted({str(d).split(" (")[0] for d in df.device.dropna()})
+    """'profile P, N runs on DEVICES' (or 'N of TOTAL runs' while the grid is incomplete); a device
+    recorded with its name ('cuda:0 (NVIDIA H100 80GB HBM3)') is named by it."""
+    devices = sorted({_device_name(str(d)) for d in df.device.dropna()})
     runs = df.config_hash.nunique()
     count = f"{runs} runs" if runs == total else f"{runs} of {total} runs"
     return f"profile {profile}, {count} on {', '.join(devices)}"

@@ -35,6 +35,33 @@ def test_rows_per_model_and_slice_both_reads(tmp_path: Path) -> None:
     assert main(["--summarize", str(trained), str(swapped)]) == 0
 
 
+def test_resume_keeps_the_rows_it_has_and_measures_the_models_missing(tmp_path: Path) -> None:
+    """--resume: the rows of models already in --out stay as they are (a marked value survives),
+    a model whose rows were dropped is measured again (the same rows as the first time), and a
+    CSV measured on another number of examples a slice is refused."""
+    only = lambda c: c.variant in ("Based (causal)", "Based (non-causal)")  # noqa: E731
+    run_sweep("sd_order", "smoke", results_dir=tmp_path, progress=False, only=only, save_models=True)
+    out = tmp_path / "rank.csv"
+    args = ["--results", str(tmp_path), "--profile", "smoke", "--examples", "12", "--out", str(out)]
+    assert main(args) == 0
+    first = pd.read_csv(out, dtype={"config_hash": str})
+    kept, dropped = sorted(first.config_hash.unique())[:2]
+    marked = first[first.config_hash != dropped].copy()
+    marked.loc[marked.config_hash == kept, "accuracy"] = 0.123456
+    marked.to_csv(out, index=False)
+    assert main([*args, "--resume"]) == 0
+    again = pd.read_csv(out, dtype={"config_hash": str})
+    assert (again[again.config_hash == kept].accuracy == 0.123456).all()
+    key = ["config_hash", "slice"]
+    redone = again[again.config_hash == dropped].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        redone, first[first.config_hash == dropped].sort_values(key).reset_index(drop=True)
+    )
+    assert len(again) == len(first)
+    with pytest.raises(SystemExit, match="n = 12 examples a slice, not --examples 8"):
+        main([*args[:-4], "--examples", "8", "--out", str(out), "--resume"])
+
+
 def test_the_summary_is_the_mean_over_models_of_each_models_mean_gap() -> None:
     base = {"variant": "Based (causal)", "mechanism": "checks", "read": READS[0], "n": 10}
     rows = []

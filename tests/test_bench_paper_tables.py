@@ -96,6 +96,41 @@ def test_the_position_table_splits_runs_by_mechanism() -> None:
     assert position_table(pd.DataFrame(), pd.DataFrame(order)).startswith("no accuracy by position")
 
 
+def test_the_accuracy_table_names_a_shape_not_trained_yet() -> None:
+    """accuracy_table on a partial grid: a row without runs at a feature dim says so instead of
+    printing NaN (here causal Based has f = 4 and 24, non-causal only f = 4)."""
+    import pandas as pd
+
+    from bench.paper_tables import FIRST, SECOND, accuracy_table
+
+    runs = pd.DataFrame(
+        [
+            {
+                "variant": v,
+                "init": "torch",
+                "feature_dim": f,
+                "lr": 5e-4,
+                FIRST: 0.3,
+                SECOND: 0.2,
+                "difference": 0.1,
+            }
+            for v, f in (
+                ("Based (causal)", 4),
+                ("Based (causal)", 4),
+                ("Based (causal)", 24),
+                ("Based (non-causal)", 4),
+            )
+        ]
+    )
+    table = accuracy_table(runs)
+    assert "nan" not in table
+    assert "| non-causal Based, PyTorch init | 0.300 vs 0.200, +0.100 ± n/a | no runs yet | 1 / 1 |" in table
+    assert (
+        "| causal Based, PyTorch init | 0.300 vs 0.200, +0.100 ± 0.000 "
+        "| 0.300 vs 0.200, +0.100 ± n/a | 3 / 3 |" in table
+    )
+
+
 def test_the_first_set_read_table_pools_each_runs_slices() -> None:
     """first_set_read_table_md: one row per run, each way's accuracy pooled over the slices and
     parts of B by their examples, the fall from B's first part to its last as a mean over slices."""

@@ -121,3 +121,23 @@ def test_ctrl_c_stops_a_build_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert "interrupted after 0 of 1 figures: interrupted: 0 runs recorded, " in err
     assert err.rstrip().endswith("run the same command to resume")
+
+
+def test_the_note_names_each_gpu_by_its_recorded_name() -> None:
+    """A figure's note names the GPUs the records name in brackets, each once, and a CPU as is."""
+    df = pd.DataFrame(
+        {
+            "config_hash": ["a", "b", "c", "d"],
+            "device": [
+                "cuda:0 (NVIDIA H100 80GB HBM3)",
+                "cuda:1 (NVIDIA H100 80GB HBM3)",
+                "cuda:0 (NVIDIA H200)",
+                "cpu",
+            ],
+        }
+    )
+    assert (
+        figures._note(df, "paper", 640)
+        == "profile paper, 4 of 640 runs on NVIDIA H100 80GB HBM3, NVIDIA H200, cpu"
+    )
+    assert figures._note(df.iloc[3:], "quick", 1) == "profile quick, 1 runs on cpu"
