@@ -465,7 +465,9 @@ def first_set_read_table_md(reads: pd.DataFrame) -> str:
     B token read so (the control); the fall from B's first part to its last (mean over the
     slices) as trained and with the copy's read; and, where the long-first slices were read too
     (version 8 on), short-first minus long-first with the copy read against the first set alone
-    (mean over the mirror pairs, :func:`~synthetic.analysis.first_set_read.mirror_pair_gaps`)."""
+    (mean over the mirror pairs, :func:`~synthetic.analysis.first_set_read.mirror_pair_gaps`); and
+    what the copy's read changes in each order (accuracy pooled over the order's slices, the read
+    minus as trained; "-" for an order not read)."""
     if reads.empty:
         return "no first-set read (records before version 7, or no causal run whose probes ran)"
     trained, copy, other = WAYS
@@ -476,13 +478,18 @@ def first_set_read_table_md(reads: pd.DataFrame) -> str:
         got = {way: pooled_accuracy_and_fall(g) for way, g in short_first.groupby("way")}
         gaps = mirror_pair_gaps(one[one.way == copy])
         gap = f"{_signed(gaps.mean())} ({int((gaps > 0).sum())} / {len(gaps)})" if len(gaps) else "-"
+        gains = []
+        for part in (short_first, one[one.size_a > one.size_b]):
+            ways = {way: pooled_accuracy_and_fall(g)[0] for way, g in part.groupby("way")}
+            gains.append(_signed(ways[copy] - ways[trained]) if {copy, trained} <= set(ways) else "-")
         rows.append([_label(first.variant, first.init), str(first.d_model), str(first.feature_dim),
                      f"{first.lr:g}", str(first.seed), str(short_first.slice.nunique()),
                      *(_plain(got[w][0]) for w in (trained, copy, other)),
-                     _signed(got[trained][1]), _signed(got[copy][1]), gap])  # fmt: skip
+                     _signed(got[trained][1]), _signed(got[copy][1]), gap, " / ".join(gains)])  # fmt: skip
     header = ["variant, protocol", "d_model", "f", "lr", "seed", "slices", trained, copy, other,
               "fall across B, as trained", "fall, copy reads A alone",
-              "short − long first, copy reads A alone (pairs ahead)"]  # fmt: skip
+              "short − long first, copy reads A alone (pairs ahead)",
+              "copy reads A alone − as trained, short / long first"]  # fmt: skip
     return _markdown(header, rows)
 
 

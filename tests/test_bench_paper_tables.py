@@ -150,12 +150,17 @@ def test_the_first_set_read_table_pools_each_runs_slices() -> None:
                              "accuracy": acc * (1 if way == WAYS[1] else scale)})  # fmt: skip
     table = first_set_read_table_md(pd.DataFrame(rows))
     # as trained: (10 (0.8 + 0.4) + 30 (0.4 + 0.2)) / 80 = 0.375; falls 0.4 and 0.2 -> +0.300
-    assert "| 48 | 24 | 0.0008 | 1 | 2 | 0.375 | 1.000 | 0.250 | +0.300 | +0.000 | - |" in table
+    # the read's change: short first 1.000 - 0.375; long first not read
+    assert "| 48 | 24 | 0.0008 | 1 | 2 | 0.375 | 1.000 | 0.250 | +0.300 | +0.000 | - | +0.625 / - |" in table
     # version 8: the long-first mirror of (4, 256), read with the copy against A alone -> 1.0 - 0.4
     mirror = {**base, "slice": "A=256,B=4", "size_a": 256, "size_b": 4, "part": 0, "n": 20}
     more = [{**mirror, "way": way, "accuracy": acc} for way, acc in zip(WAYS, (0.5, 0.4, 0.3), strict=True)]
     table = first_set_read_table_md(pd.DataFrame(rows + more))
-    assert "| 48 | 24 | 0.0008 | 1 | 2 | 0.375 | 1.000 | 0.250 | +0.300 | +0.000 | +0.600 (1 / 1) |" in table
+    # long first: the read 0.4 against 0.5 as trained
+    assert (
+        "| 48 | 24 | 0.0008 | 1 | 2 | 0.375 | 1.000 | 0.250 | +0.300 | +0.000 | +0.600 (1 / 1) "
+        "| +0.625 / −0.100 |" in table
+    )
     assert first_set_read_table_md(pd.DataFrame()).startswith("no first-set read")
 
 
