@@ -71,9 +71,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 from tqdm.auto import tqdm
 
-from synthetic import interrupts, snapshots, weights
+from synthetic import interrupts, snapshots
 from synthetic.config import RunConfig, TrainConfig
 from synthetic.devices import context_unusable
+from synthetic.files import write_whole
 from synthetic.layers import MIXER_CONFIGS, MixerConfig, parse_mixer
 from synthetic.model import ModelConfig
 from synthetic.record import Provenance, RunRecord, error_record
@@ -846,7 +847,7 @@ def run_sweep(
             for out in outputs:
                 with interrupts.deferred():  # a record is written and counted whole, or not at all
                     if out.weights is not None:  # the weights first: a record names only a kept file
-                        weights.write(model_path(store.path, out.record["config_hash"]), out.weights)
+                        write_whole(model_path(store.path, out.record["config_hash"]), out.weights)
                     store.append(out.record)
                     summary.count(out.record)
                 bar.record(out.record, summary)

@@ -20,10 +20,9 @@ from safetensors import safe_open
 from safetensors.torch import save as save_bytes
 
 from synthetic.config import RunConfig
-from synthetic.files import write_whole
 from synthetic.model import LanguageModel
 
-__all__ = ["WEIGHTS_FORMAT", "read", "to_bytes", "write"]
+__all__ = ["WEIGHTS_FORMAT", "read", "to_bytes"]
 
 #: the ``format`` metadata of the files this module writes
 WEIGHTS_FORMAT = "readtwice.language_model.1"
@@ -40,11 +39,6 @@ def to_bytes(model: LanguageModel, cfg: RunConfig) -> bytes:
         "config": json.dumps(cfg.identity(), sort_keys=True),
     }
     return save_bytes(tensors, metadata=metadata)
-
-
-def write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (:func:`synthetic.files.write_whole`)."""
-    write_whole(path, data)
 
 
 def _listed(items: list[str], sep: str = ", ") -> str:
