@@ -34,6 +34,8 @@ from synthetic.tasks import build_split
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import SplitData
 
+#: the column of an analysis CSV that names each row's run
+HASH_COLUMN = "config_hash"
 #: the columns a summary groups runs by (besides the analysis's own)
 KEYS = ["variant", "d_model", "init"]
 Analysis = Callable[[nn.Module, SplitData], pd.DataFrame]
@@ -94,9 +96,9 @@ def each_kept_model(
     frames = []
     done: set[str] = set()
     if resume and Path(out).exists():
-        previous = pd.read_csv(out, dtype={"config_hash": str})
-        if "config_hash" not in previous.columns:
-            raise SystemExit(f"--resume: {out} has no config_hash column, so it names no model")
+        previous = pd.read_csv(out, dtype={HASH_COLUMN: str})  # hex: never a number
+        if HASH_COLUMN not in previous.columns:
+            raise SystemExit(f"--resume: {out} has no {HASH_COLUMN} column, so it names no model")
         frames.append(previous)
         done = set(previous.config_hash)
         print(f"resuming: {len(done)} models already in {out}", flush=True)
