@@ -9,6 +9,7 @@ it never trains it.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -92,7 +93,10 @@ def mechanism_record(
     checks one set against the other (:func:`~synthetic.analysis.intervention.checks_membership`:
     its copies interact by more than :data:`~synthetic.analysis.intervention.CHECKING_LOGITS`
     logits in both orders); the record's ``probe_rule`` names the rule (with the threshold),
-    ``probes``, ``seen_before`` and ``first_set_read`` are empty when they did not run.
+    ``probes``, ``seen_before`` and ``first_set_read`` are empty when they did not run. ``seconds``:
+    the wall seconds each part took (``intervention``, ``matched``, ``placed``, ``copy_rank``,
+    ``b_places``, and ``probes``, ``seen_before``, ``first_set_read`` where they ran), so that a
+    record says where its analysis spent its time.
     ``probe_points``: where the state probes read the state
     (:data:`~synthetic.analysis.probes.POINTS`). Probes that fail leave ``probes`` empty and say
     why in ``probe_error`` (the seen-before probe: ``seen_before`` and ``seen_before_error``; the
@@ -101,24 +105,28 @@ def mechanism_record(
     if rule not in PROBE_RULES:
         raise ValueError(f"probes={probes!r}; allowed: True, False, {', '.join(map(repr, PROBE_RULES))}")
     segments = data if isinstance(data, SplitData | Segment) else list(data)
+    clock = _Clock()
     table = copy_intervention(model, segments, seed=seed)
     by_order = summarize_intervention(table, ("order",))
+    clock.lap("intervention")
     out: dict[str, Any] = {
         "version": RECORD_VERSION,
         "intervention_by_slice": _rows(summarize_intervention(table, ("slice",))),
         "intervention_by_order": _rows(by_order),
         "by_position": _rows(position_summary(table)),
         "matched": _matched_rows(table),
-        "placed": _placed_rows(model, segments, table, seed),
-        "copy_rank": _rows(copy_rank_table(model, segments, max_examples=first_set_examples)),
-        "b_places": _place_rows(model, segments, first_set_examples),
-        "probes": [],
-        "seen_before": [],
-        "first_set_read": [],
-        "probe_rule": f"checking (interaction > {CHECKING_LOGITS:g} logits in both orders)"
-        if rule == "checking"
-        else rule,
     }
+    clock.lap("matched")
+    out["placed"] = _placed_rows(model, segments, table, seed)
+    clock.lap("placed")
+    out["copy_rank"] = _rows(copy_rank_table(model, segments, max_examples=first_set_examples))
+    clock.lap("copy_rank")
+    out["b_places"] = _place_rows(model, segments, first_set_examples)
+    clock.lap("b_places")
+    out.update(probes=[], seen_before=[], first_set_read=[])
+    out["probe_rule"] = (
+        f"checking (interaction > {CHECKING_LOGITS:g} logits in both orders)" if rule == "checking" else rule
+    )
     if rule == "always" or (rule == "checking" and checks_membership(by_order)):
         language_model = check_language_model(model)
         try:  # the probes fail alone: the intervention's numbers above stay in the record
@@ -129,12 +137,14 @@ def mechanism_record(
             )
         except Exception as err:
             out["probe_error"] = f"{type(err).__name__}: {err}"
+        clock.lap("probes")
         try:  # the model's own read of each set token after the first set
             out["seen_before"] = _rows(
                 seen_before_probe(language_model, segments, seed=seed, max_examples=probe_examples)
             )
         except Exception as err:
             out["seen_before_error"] = f"{type(err).__name__}: {err}"
+        clock.lap("seen_before")
         if readable(language_model):
             try:  # the copy read against A alone (causal models)
                 out["first_set_read"] = _rows(
@@ -144,7 +154,24 @@ def mechanism_record(
                 )
             except Exception as err:
                 out["first_set_read_error"] = f"{type(err).__name__}: {err}"
+            clock.lap("first_set_read")
+    out["seconds"] = clock.laps
     return out
+
+
+class _Clock:
+    """Wall seconds of each part of an analysis, in the order they ran (``laps``: part -> s, rounded
+    to 0.01 s), each from the end of the part before. On a GPU a part's time includes waiting for
+    its kernels only where the part reads results back to the host (every part here does)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self.laps[part] = round(now - self._last, 2)
+        self._last = now
 
 
 def _matched_rows(table: pd.DataFrame) -> list[dict[str, Any]]:

@@ -141,7 +141,14 @@ def test_mechanism_record_names_its_probe_rule() -> None:
     assert model is not None
     _, test = load_splits(cfg.data)
     for probes, rule in ((True, "always"), (False, "never"), ("always", "always"), ("never", "never")):
-        assert mechanism_record(model, test, probes=probes, probe_examples=16)["probe_rule"] == rule
+        record = mechanism_record(model, test, probes=probes, probe_examples=16)
+        assert record["probe_rule"] == rule
+        # the seconds of each part that ran, in order; the probes' parts only where they ran
+        parts = ["intervention", "matched", "placed", "copy_rank", "b_places"]
+        if rule == "always":
+            parts += ["probes", "seen_before", "first_set_read"]
+        assert list(record["seconds"]) == parts
+        assert all(isinstance(s, float) and s >= 0 for s in record["seconds"].values())
     with pytest.raises(
         ValueError, match="probes='sometimes'; allowed: True, False, 'always', 'never', 'checking'"
     ):
