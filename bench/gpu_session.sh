@@ -27,6 +27,7 @@
 # dynamic / eager, then the gpu-marked tests that compiled graphs train as eager steps (Based);
 # EXPLAIN=0 skips the graph-break count, CALL_S=0 the tests; PAIRS=12 (with WARMUP=72) trains on
 # all 12 batch shapes, so that the warm-up holds every compile (MODES="0 auto": dynamo's default).
+# Dynamo logs why it recompiles (TORCH_LOGS=recompiles; TORCH_LOGS= turns it off) into compile.log.
 # `conv-tune` times the fused depthwise convolution's forward + backward for several backward
 # program counts and tile sizes against PyTorch's conv1d (bench/conv_backward.py; about 2 minutes).
 # `seen-before` runs, on the GPU, every kept model of the checking profile (carry
@@ -293,7 +294,7 @@ if [[ $what == compile ]]; then
   for shape in "${shapes[@]}"; do
     IFS='|' read -r variant d f <<< "$shape"
     for c in ${MODES:-0 1 dynamic 0}; do  # eager forward twice: the call's spread beside the difference
-      READTWICE_COMPILE=$c python3 bench/profile_step.py --variant "$variant" --d-model "$d" --f "$f" --members 8 \
+      TORCH_LOGS=${TORCH_LOGS-recompiles} READTWICE_COMPILE=$c python3 bench/profile_step.py --variant "$variant" --d-model "$d" --f "$f" --members 8 \
         --pairs ${PAIRS:-1} --warmup ${WARMUP:-12} --steps ${STEPS:-50} --top 12 "$@" 2>&1 | tee -a "$out/compile.log" \
         | grep -v "^ *$" | head -${TOP_LINES:-3}
     done
