@@ -1,7 +1,7 @@
 """How the kept models rank the shared token among the example's other set tokens, in both orders.
 
     python bench/copy_rank.py [--profile checking] [--read "as trained"] [--examples 256]
-                              [--device cpu] [--out CSV]
+                              [--device cpu] [--out CSV] [--resume]
     python bench/copy_rank.py --summarize CSV [CSV ...]
 
 For every kept model of an sd_order profile (``results/sd_order/PROFILE/models/``; with ``--read
@@ -9,7 +9,8 @@ For every kept model of an sd_order profile (``results/sd_order/PROFILE/models/`
 ``--examples`` examples (:func:`synthetic.analysis.copy_rank.copy_rank_table`): accuracy, and the
 shared token's rank AUC among the example's other set tokens (``auc_sets``: |A| + |B| - 2
 competitors, the same in both orders of a mirror pair) and among B's other tokens alone
-(``auc_b``). One row per model and slice, with the model's ``mechanism`` from its record. Prints
+(``auc_b``). One row per model and slice, with the model's ``mechanism`` from its record;
+``--resume`` keeps the rows already in ``--out`` and measures only the models it does not name. Prints
 per variant, mechanism and read the mean ± s.e. over models of each model's short-first minus
 long-first gap (mean over its mirror pairs) in each measure, and in how many model x pair cells
 short-first is ahead. About 26-39 s a d_model 48 model on a 2-core CPU as trained; with the copy
