@@ -82,26 +82,18 @@ def each_kept_model(
     device: str = "cpu",
     causal_only: bool = False,
     float_format: str | None = None,
-    resume: bool = False,
+    previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``analyse(model, config, test split)`` of every kept run of the sd_order profile folder
     ``path`` (:func:`kept_runs`; the causal ones only with ``causal_only``), each table with
     :func:`with_run_columns` (the mechanism from the profile's records), all of them concatenated;
     empty when no run qualifies (the caller says what to do). The CSV ``out`` is rewritten after
-    each model, so a run cut off keeps the models before it; one line a model with its time. With
-    ``resume``, the rows of ``out`` (if it exists) are kept and the models they name (by
-    ``config_hash``) are not analysed again; the caller checks that ``out`` was written with the
-    same options (:func:`analyse_kept_models` checks ``--examples``)."""
+    each model, so a run cut off keeps the models before it; one line a model with its time.
+    ``previous`` (:func:`resumed_rows`): rows kept at the head of the table; the models they name
+    are not analysed again."""
     known = run_mechanisms(path)
-    frames = []
-    done: set[str] = set()
-    if resume and Path(out).exists():
-        previous = pd.read_csv(out, dtype={HASH_COLUMN: str})  # hex: never a number
-        if HASH_COLUMN not in previous.columns:
-            raise SystemExit(f"--resume: {out} has no {HASH_COLUMN} column, so it names no model")
-        frames.append(previous)
-        done = set(previous.config_hash)
-        print(f"resuming: {len(done)} models already in {out}", flush=True)
+    frames = [] if previous is None else [previous]
+    done = set() if previous is None else set(previous[HASH_COLUMN])
     for run, rec, cfg in kept_runs(path):
         summary = cfg.summary()
         if causal_only and "non-causal" in summary["variant"]:
@@ -135,17 +127,24 @@ def kept_model_parser(description: str, *, examples: int) -> argparse.ArgumentPa
     return parser
 
 
-def _check_examples(out: str | Path, examples: int) -> None:
-    """Refuse to resume ``out`` unless its rows were measured on ``examples`` examples a slice (the
-    largest ``n`` of its rows, where it has that column): models measured otherwise would not be
-    comparable with them."""
-    previous = pd.read_csv(out)
+def resumed_rows(out: str | Path, examples: int) -> pd.DataFrame | None:
+    """The rows of an analysis CSV ``out`` to resume from (None when it does not exist), refused
+    unless they name their runs (``config_hash``, read as text) and were measured on ``examples``
+    examples a slice (the largest ``n`` of its rows, where it has that column): models measured
+    otherwise would not be comparable with them."""
+    if not Path(out).exists():
+        return None
+    previous = pd.read_csv(out, dtype={HASH_COLUMN: str})  # hex: never a number
+    if HASH_COLUMN not in previous.columns:
+        raise SystemExit(f"--resume: {out} has no {HASH_COLUMN} column, so it names no model")
     if "n" in previous.columns and len(previous) and int(previous.n.max()) != examples:
         n = int(previous.n.max())
         raise SystemExit(
             f"--resume: {out} was measured on up to n = {n} examples a slice, not --examples "
             f"{examples}; pass --examples {n} or another --out"
         )
+    print(f"resuming: {previous[HASH_COLUMN].nunique()} models already in {out}", flush=True)
+    return previous
 
 
 def analyse_kept_models(
@@ -160,11 +159,10 @@ def analyse_kept_models(
     with the CSV ``out``; checks ``--examples``, says where the CSV went, and exits with a message
     naming the folder when no model qualifies."""
     check_int("examples", args.examples, 1)
-    if args.resume and Path(out).exists():
-        _check_examples(out, args.examples)
+    previous = resumed_rows(out, args.examples) if args.resume else None
     path = results_path(args.results, "sd_order", args.profile)
     rows = each_kept_model(path, args.results, analyse, out, device=args.device, causal_only=causal_only,
-                           float_format=float_format, resume=args.resume)  # fmt: skip
+                           float_format=float_format, previous=previous)  # fmt: skip
     if rows.empty:
         raise SystemExit(f"no kept weights{' of a causal model' if causal_only else ''} under {path}")
     print(f"wrote {out} ({len(rows)} rows, {rows.config_hash.nunique()} models)")

@@ -478,10 +478,10 @@ def first_set_read_table_md(reads: pd.DataFrame) -> str:
         got = {way: pooled_accuracy_and_fall(g) for way, g in short_first.groupby("way")}
         gaps = mirror_pair_gaps(one[one.way == copy])
         gap = f"{_signed(gaps.mean())} ({int((gaps > 0).sum())} / {len(gaps)})" if len(gaps) else "-"
-        gains = []
-        for part in (short_first, one[one.size_a > one.size_b]):
-            ways = {way: pooled_accuracy_and_fall(g)[0] for way, g in part.groupby("way")}
-            gains.append(_signed(ways[copy] - ways[trained]) if {copy, trained} <= set(ways) else "-")
+        long_first = one[one.size_a > one.size_b]
+        pooled = [{w: acc for w, (acc, _) in got.items()},
+                  {way: pooled_accuracy_and_fall(g)[0] for way, g in long_first.groupby("way")}]  # fmt: skip
+        gains = [_signed(p[copy] - p[trained]) if {copy, trained} <= set(p) else "-" for p in pooled]
         rows.append([_label(first.variant, first.init), str(first.d_model), str(first.feature_dim),
                      f"{first.lr:g}", str(first.seed), str(short_first.slice.nunique()),
                      *(_plain(got[w][0]) for w in (trained, copy, other)),
