@@ -164,6 +164,11 @@ class Block(nn.Module):
         y, state = self.mixer.step(self.norm1(h_t), state)
         return self._mlp(h_t + y), state
 
+    def step_each(self, h: torch.Tensor, state: State) -> torch.Tensor:
+        """C alternative next inputs h [C, D] from one state (batch 1) -> outputs [C, D]
+        (:meth:`synthetic.layers.base.Mixer.step_each`)."""
+        return self._mlp(h + self.mixer.step_each(self.norm1(h), state))
+
     def prefill(
         self, h: torch.Tensor, prefix_len: torch.Tensor | None, seq_len: int | None
     ) -> tuple[torch.Tensor, State]:
@@ -302,6 +307,17 @@ class LanguageModel(nn.Module):
             h, state = block.step(h, state)
             new.append(state)
         return h, new
+
+    def step_each_hidden(self, tokens: torch.Tensor, states: list[State]) -> torch.Tensor:
+        """The last block's output h [C, D] for each of ``tokens`` int [C] read as the next token
+        from the same one-example states (each of batch 1, e.g. :func:`~synthetic.layers.base.state_row`
+        of a prefill's): :meth:`step_hidden` of every token from copies of the states, without
+        building the C new states where a mixer can avoid it."""
+        self._check_ids(tokens)
+        h = self.embedding(tokens)
+        for block, state in zip(self._block_list, states, strict=True):
+            h = block.step_each(h, state)
+        return h
 
     def prefill(
         self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None

@@ -7,7 +7,7 @@ only a few percent of the bits A holds, and more examples give more bits (README
 A one-pass reader does not decode its whole state: it reads it with each token of B as the query,
 and must notice the one it has seen before. This probe asks exactly that. For each example, the
 model reads the input up to the first pass's separator (A read, B not), then, from that state,
-reads each set token x once as the next token (:meth:`~synthetic.model.LanguageModel.step_hidden`,
+reads each set token x once as the next token (:meth:`~synthetic.model.LanguageModel.step_each_hidden`,
 every candidate from the same state); the last block's output h(x) [D] is the model's response to
 x. One linear map, shared by all tokens and examples, is fitted by ridge regression to say from
 h(x) whether x is in A (fitting examples x every set token: thousands of rows a feature, so the
@@ -27,8 +27,7 @@ slice at the paper's sizes; on a CPU about 0.3 s per example at d_model 48, f = 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,6 +37,7 @@ from synthetic.analysis.probes import ProbeRows, set_read_measures
 from synthetic.analysis.readout import evaluating, model_device
 from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
 from synthetic.analysis.states import check_language_model, state_tensors
+from synthetic.layers.base import state_row
 from synthetic.model import LanguageModel
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import Segment, SplitData
@@ -54,27 +54,6 @@ CANDIDATES_PER_STEP: int | None = None
 #: the shared map's ridge strength, relative to the mean eigenvalue of the standardised features'
 #: covariance (thousands of rows a feature: the fit barely depends on it)
 SEEN_BEFORE_RIDGE = 1e-3
-
-
-def _rows_of(state: object, row: int, count: int) -> object:
-    """One example's layer state repeated ``count`` times along the batch (broadcast views)."""
-
-    def one(t: object) -> object:
-        if isinstance(t, torch.Tensor) and t.dim() >= 1:
-            return t[row : row + 1].expand(count, *t.shape[1:])
-        raise TypeError(
-            "the seen-before probe copies states whose parts are all batch-first tensors; got a "
-            f"{type(t).__name__} part"
-        )
-
-    if isinstance(state, Mapping):
-        return {k: one(v) for k, v in state.items()}
-    if isinstance(state, tuple) and hasattr(state, "_asdict"):  # a NamedTuple
-        named: Any = type(state)  # a NamedTuple class: its fields positionally
-        return named(*(one(v) for v in state))
-    raise TypeError(
-        f"a layer state must be a mapping or a NamedTuple of tensors (got {type(state).__name__})"
-    )
 
 
 def _candidates_per_step(states: Sequence[object], device: torch.device, count: int) -> int:
@@ -107,8 +86,7 @@ def step_responses(
         for row in range(inputs.shape[0]):
             for start in range(0, candidates.numel(), step):  # bounds a step's new states
                 chunk = candidates[start : start + step]
-                copies = [_rows_of(s, row, chunk.numel()) for s in states]
-                h, _ = model.step_hidden(chunk, copies)  # type: ignore[arg-type]
+                h = model.step_each_hidden(chunk, [state_row(s, row) for s in states])
                 out[row, start : start + chunk.numel()] = h.float().cpu().numpy()
     return out
 

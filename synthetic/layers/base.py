@@ -101,6 +101,14 @@ class Mixer(nn.Module, abc.ABC, Generic[S]):
         """Read one token ``x_t [B, D]``: returns ``(y_t [B, D], new state)``. The input state is
         not modified in place."""
 
+    def step_each(self, x: torch.Tensor, state: S) -> torch.Tensor:
+        """Outputs y [C, D] of C alternative next inputs x [C, D], each read by :meth:`step` from
+        the same one-example ``state`` (batch 1, e.g. from :func:`state_row`); the C new states
+        are not returned. This default steps from C broadcast views of the state (:func:`expand_state`);
+        a mixer that can give the outputs without building the C new states overrides it (the
+        same values up to rounding)."""
+        return self.step(x, expand_state(state, x.shape[0]))[0]
+
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
     ) -> tuple[torch.Tensor, S]:
@@ -231,3 +239,30 @@ def check_heads(d_model: int, num_heads: int) -> int:
     if num_heads < 1 or d_model % num_heads:
         raise ValueError(f"num_heads={num_heads} must be >= 1 and divide d_model={d_model}")
     return d_model // num_heads
+
+
+def _map_state(state: S, part: object, what: str) -> S:
+    """``part`` applied to each batch-first tensor of a NamedTuple state; 0-dim tensors (a shared
+    position counter) are kept as they are."""
+    if not (isinstance(state, tuple) and hasattr(state, "_fields")):
+        raise TypeError(f"{what}: a state must be a NamedTuple of tensors (got {type(state).__name__})")
+    out = []
+    for name, t in zip(state._fields, state, strict=True):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{what}: the state's field {name!r} is a {type(t).__name__}, not a tensor")
+        out.append(t if t.dim() == 0 else part(t))  # type: ignore[operator]
+    return type(state)(*out)
+
+
+def state_row(state: S, row: int) -> S:
+    """Example ``row`` of a batched state as a state of batch 1 (views, no copies)."""
+    return _map_state(state, lambda t: t[row : row + 1], "state_row")
+
+
+def expand_state(state: S, count: int) -> S:
+    """A state of batch 1 repeated ``count`` times along the batch (broadcast views, no copies);
+    ValueError if its batch is not 1."""
+    for name, t in zip(getattr(state, "_fields", ()), state, strict=False):
+        if isinstance(t, torch.Tensor) and t.dim() > 0 and t.shape[0] != 1:
+            raise ValueError(f"expand_state: the state's field {name!r} has batch {t.shape[0]}; allowed: 1")
+    return _map_state(state, lambda t: t.expand(count, *t.shape[1:]), "expand_state")

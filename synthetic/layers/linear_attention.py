@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from synthetic.kernels import expanded_dim, symmetric_expanded_dim
-from synthetic.kernels.based.reference import based_step
+from synthetic.kernels.based.reference import based_step, based_step_each
 from synthetic.kernels.state import LinearAttentionState
 from synthetic.layers.base import Mixer, check_heads
 
@@ -104,6 +104,13 @@ class TaylorLinearAttention(Mixer[LinearAttentionState]):
         q, k, v = (t.to(state.kv.dtype) for t in self._qkv(x_t))  # [B, H, F], [B, H, F], [B, H, Dh]
         o, state = based_step(q, k, v, state, eps=self.eps)
         return self._out(o.to(x_t.dtype)), state
+
+    def step_each(self, x: torch.Tensor, state: LinearAttentionState) -> torch.Tensor:
+        """C alternative steps x [C, D] from one state (batch 1) -> y [C, D], without the C new
+        states (:func:`~synthetic.kernels.based.reference.based_step_each`)."""
+        self._check_step_input(x)
+        q, k, v = (t.to(state.kv.dtype) for t in self._qkv(x))  # [C, H, F], [C, H, F], [C, H, Dh]
+        return self._out(based_step_each(q, k, v, state, eps=self.eps).to(x.dtype))
 
     def _decode_state(self, state: LinearAttentionState | None, x: torch.Tensor) -> LinearAttentionState:
         """A prefill's state (from the op) in the state dtype of inputs like ``x``."""

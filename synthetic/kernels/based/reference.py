@@ -181,3 +181,28 @@ def based_step(
     num = torch.einsum("bhe,bhed->bhd", phi_q, kv)
     den = torch.einsum("bhe,bhe->bh", phi_q, z)
     return num / (den.unsqueeze(-1) + eps), LinearAttentionState(kv, z)
+
+
+def based_step_each(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    state: LinearAttentionState,
+    *,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """C alternative decoding steps from one shared state: q, k [C, H, F], v [C, H, Dh]; state kv
+    [1, H, E, Dh], z [1, H, E]. Returns y [C, H, Dh], row c equal to :func:`based_step` of token c
+    from the state, without building the C new states: adding phi(k_c) v_c^T and reading with
+    phi(q_c) is the shared read plus the token's own term (phi(q_c) . phi(k_c)) v_c, so a step
+    costs E (Dh + 1) multiply-adds a head instead of a new [E, Dh] state."""
+    kv0, z0 = state
+    if kv0.shape[0] != 1 or z0.shape[0] != 1:
+        raise ValueError(
+            f"based_step_each: the state's batch is {kv0.shape[0]}; allowed: 1 (one shared state)"
+        )
+    phi_q = taylor_feature_map(q)
+    own = (phi_q * taylor_feature_map(k)).sum(-1)  # [C, H]
+    num = torch.einsum("che,hed->chd", phi_q, kv0[0]) + own.unsqueeze(-1) * v
+    den = torch.einsum("che,he->ch", phi_q, z0[0]) + own
+    return num / (den.unsqueeze(-1) + eps)

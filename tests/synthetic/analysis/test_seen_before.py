@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from synthetic.analysis import first_set_bits, one_pass_bound_bits, probe_first_set
-from synthetic.analysis.seen_before import _rows_of, fit_shared_ridge, seen_before_probe, step_responses
+from synthetic.analysis.seen_before import fit_shared_ridge, seen_before_probe, step_responses
 from synthetic.layers import Based
 from synthetic.layers.base_conv import BaseConv
 from synthetic.model import LanguageModel, ModelConfig, build_model
@@ -159,8 +159,6 @@ def test_seen_before_errors_name_what_is_wrong() -> None:
         seen_before_probe(torch.nn.Linear(2, 2), data)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"upto=99 is beyond the input's T="):
         step_responses(model, data.segments[0].inputs, data.segments[0].prefix_len, 99, np.array([4]))
-    with pytest.raises(TypeError, match=r"batch-first tensors; got a int part"):
-        _rows_of({"kv": torch.zeros(2, 3), "pos": 3}, 0, 4)
 
 
 @pytest.mark.gpu

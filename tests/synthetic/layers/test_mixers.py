@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from synthetic.layers import MIXER_CONFIGS, Based, build_mixer, floating_numel, parse_mixer
-from synthetic.layers.base import Mixer, State
+from synthetic.layers.base import Mixer, State, expand_state, state_row
 
 KINDS = tuple(MIXER_CONFIGS)
 RECURRENT_KINDS = ("attention", "sliding_window", "base_conv", "based", "prefix_linear_attention", "ssm")
@@ -49,15 +49,16 @@ def mixer_cases(draw: st.DrawFn, kind: str) -> tuple[Mixer, torch.Tensor, int]:
     return mixer, x, draw(st.integers(0, t))
 
 
-def recurrent_outputs(mixer: Mixer, x: torch.Tensor, m: int) -> tuple[torch.Tensor, State]:
-    """prefill(x[:, :m]) then step over x[:, m:]; returns (y [B, T, D], final state)."""
+def recurrent_outputs(mixer: Mixer, x: torch.Tensor, m: int, room: int = 0) -> tuple[torch.Tensor, State]:
+    """prefill(x[:, :m]) then step over x[:, m:]; returns (y [B, T, D], final state), a growing
+    state sized for ``room`` more tokens."""
     b, t, _ = x.shape
     if m == 0:
-        state = mixer.init_state(b, seq_len=t, dtype=x.dtype)
+        state = mixer.init_state(b, seq_len=t + room, dtype=x.dtype)
         ys = []
     else:
         prefix = torch.full((b,), m, dtype=torch.int64)
-        y0, state = mixer.prefill(x[:, :m], prefix, seq_len=t)
+        y0, state = mixer.prefill(x[:, :m], prefix, seq_len=t + room)
         ys = [y0]
     for i in range(m, t):
         y_t, state = mixer.step(x[:, i], state)
@@ -77,6 +78,38 @@ def test_parallel_equals_recurrent(kind: str, data: st.DataObject) -> None:
     # the state the recurrence holds is exactly state_size() values per example
     assert floating_numel(state) == b * mixer.state_size(t)
     assert floating_numel(mixer.init_state(b, seq_len=t)) == b * mixer.state_size(t)
+
+
+@pytest.mark.parametrize("kind", [*RECURRENT_KINDS, "based_noncausal"])
+@given(data=st.data())
+def test_step_each_is_a_step_of_each_candidate(kind: str, data: st.DataObject) -> None:
+    """step_each of C candidates from one example's state (state_row of a prefill) gives, row for
+    row, the output of step of that candidate alone from that state (fp64); the state is untouched."""
+    mixer, x, m = data.draw(mixer_cases("based" if kind == "based_noncausal" else kind))
+    if kind == "based_noncausal":
+        mixer.causal = False
+    b, _, d = x.shape
+    _, state = recurrent_outputs(mixer, x, m, room=1)
+    before = [u.clone() for u in state]
+    row = data.draw(st.integers(0, b - 1))
+    count = data.draw(st.integers(1, 5))
+    cand = torch.randn(count, d, generator=torch.Generator().manual_seed(count), dtype=torch.float64)
+    got = mixer.step_each(cand, state_row(state, row))
+    assert got.shape == (count, d)
+    for c in range(count):
+        one, _ = mixer.step(cand[c : c + 1], expand_state(state_row(state, row), 1))
+        torch.testing.assert_close(got[c : c + 1], one, rtol=1e-9, atol=1e-11)
+    for u, v in zip(state, before, strict=True):
+        assert torch.equal(u, v)
+
+
+def test_state_helpers_refuse_what_they_cannot_copy() -> None:
+    kv = _fixed("based", num_heads=1, feature_dim=2).init_state(2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"field 'kv' has batch 2; allowed: 1"):
+        expand_state(kv, 3)
+    assert expand_state(state_row(kv, 1), 3).kv.shape[0] == 3
+    with pytest.raises(TypeError, match=r"a state must be a NamedTuple of tensors \(got dict\)"):
+        state_row({"kv": torch.zeros(2, 3)}, 0)  # type: ignore[type-var]
 
 
 @pytest.mark.parametrize("kind", ["attention", "sliding_window", "base_conv", "based", "ssm"])
