@@ -4,11 +4,12 @@ A causal model that checks membership meets the shared token's copy in B after A
 before it have all been written into the same linear-attention states. Its accuracy falls with the
 number of those B tokens (``bench/accuracy_by_position.py``): either the check at the copy is
 worse against a state that holds more than A, or the result of the check fades on its way to the
-answer. This intervention separates the two. The model reads the prompt token by token in its
-recurrent form; at the copy's column, and there only, every linear-attention layer computes its
-output from its state after the first set (the separator column: A alone, plus the copy's own key
-and value as a step adds them) instead of its current state. The states the later tokens read are
-the usual ones, updated with the copy as always. If the check itself degrades with the B tokens in
+answer. This intervention separates the two. The model reads the prompt as it was trained to (its layers'
+parallel forms, equal to their left-to-right recurrent reads); at the copy's column, and there
+only, every linear-attention layer computes its output from its state after the first set (the
+separator column: A alone, plus the copy's own key and value as a step adds them) instead of its
+current state. The states the later tokens read are the usual ones, updated with the copy as
+always. If the check itself degrades with the B tokens in
 the state, this read restores the accuracy of late copies; if the result fades afterwards, it
 does not.
 
@@ -202,8 +203,8 @@ def logits_with_first_set_read(
     ``swap_at`` (:data:`SWAP_AT`): ``copy``: at the column of the shared token's copy in B, the
     linear-attention layers read from their state after the separator (see the module docstring);
     ``other``: the same at another token of B, |B| // 2 places from the copy (cyclically; for
-    |B| = 1 the copy itself), which the check does not need; ``none``: the prompt read token by
-    token unchanged (equal to the parallel forward up to rounding). ``layers``: the block indices
+    |B| = 1 the copy itself), which the check does not need; ``none``: the prompt
+    unchanged (the parallel forward). ``layers``: the block indices
     whose read is swapped (:func:`linear_attention_layers`; default all of them), to find which
     layer's state the check needs clean.
 
@@ -250,25 +251,19 @@ def _last_logits(
     separator: int,
     copy_cols: torch.Tensor | None,
 ) -> torch.Tensor:
-    """ids [B, T] read token by token -> the logits [B, V] at the last column; with ``copy_cols``
-    [B] the swap at those columns."""
-    states = model.init_state(ids.shape[0], device=ids.device)
-    after_first: list | None = None
-    h = None
-    for t in range(ids.shape[1]):
-        h = model.embedding(ids[:, t])
-        here = None if copy_cols is None or after_first is None else (copy_cols == t)
-        new = []
-        for i, (block, state) in enumerate(zip(blocks, states, strict=True)):
-            x = block.norm1(h)
-            y, state = block.mixer.step(x, state)
-            if here is not None and after_first is not None and swapped[i] and bool(here.any()):
-                y_first, _ = block.mixer.step(x, after_first[i])  # A alone, plus this token
-                y = torch.where(here[:, None], y_first, y)
-            h = block._mlp(h + y)
-            new.append(state)
-        states = new
-        if t == separator:
-            after_first = list(states)
-    assert h is not None
-    return model._head(h)
+    """ids [B, T] -> the logits [B, V] at the last column; with ``copy_cols`` [B] the swap at those
+    columns. Each block runs in its parallel form (equal to its token-by-token read, the mixers'
+    contract); a swapped layer's output at row b's column ``copy_cols[b]`` is then replaced by
+    its step from its state after the separator (its prefill of the columns up to it), and the
+    blocks above read the changed column, as the token-by-token read with the swap gives them."""
+    h = model.embedding(ids)  # [B, T, D]
+    rows = torch.arange(ids.shape[0], device=ids.device)
+    for block, swap in zip(blocks, swapped, strict=True):
+        x = block.norm1(h)
+        y = block.mixer(x)
+        if copy_cols is not None and swap:
+            _, after_first = block.mixer.prefill(x[:, : separator + 1])  # A alone
+            y_first, _ = block.mixer.step(x[rows, copy_cols], after_first)  # A alone, plus this token
+            y = y.index_put((rows, copy_cols), y_first.to(y.dtype))
+        h = block._mlp(h + y)
+    return model._head(h[:, -1])

@@ -55,6 +55,56 @@ def test_the_unchanged_read_is_the_parallel_forward(a: int, extra: int, seed: in
     assert np.array_equal(answers_with_first_set_read(model, copies, swap_at="none"), want.argmax(1))
 
 
+def _token_by_token(
+    model: LanguageModel, copies: SharedCopies, swap_at: str, layers: list[int]
+) -> np.ndarray:
+    """The definition, read left to right: every block steps token by token; at row b's swapped
+    column the chosen layers step from their state after the separator instead. float64 [n, V]."""
+    blocks = model._block_list
+    ids = torch.tensor(copies.inputs)
+    separator = 1 + copies.size_a
+    cols = torch.tensor(separator + 1 + swapped_index(copies, swap_at))
+    with torch.no_grad():
+        states = model.init_state(ids.shape[0])
+        after_first: list | None = None
+        h = torch.empty(0)
+        for t in range(ids.shape[1]):
+            h = model.embedding(ids[:, t])
+            here = cols == t
+            new = []
+            for i, (block, state) in enumerate(zip(blocks, states, strict=True)):
+                x = block.norm1(h)
+                y, state = block.mixer.step(x, state)
+                if after_first is not None and i in layers:
+                    y_first, _ = block.mixer.step(x, after_first[i])
+                    y = torch.where(here[:, None], y_first, y)
+                h = block._mlp(h + y)
+                new.append(state)
+            states = new
+            if t == separator:
+                after_first = list(states)
+        return model._head(h).double().numpy()
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    a=st.integers(1, 5),
+    b=st.integers(1, 8),
+    seed=st.integers(0, 50),
+    where=st.sampled_from(["copy", "other"]),
+    layers=st.sampled_from([[1], [2], [1, 2]]),
+)
+def test_the_swap_is_the_token_by_token_swap(
+    a: int, b: int, seed: int, where: str, layers: list[int]
+) -> None:
+    """The parallel read with the swap equals its definition read token by token (fp64), for every
+    choice of swapped layers, at the copy and at the control's token."""
+    copies = _copies(a, b, n=9, seed=seed)
+    model = _model(seed, ["base_conv", BASED, BASED])
+    got = logits_with_first_set_read(model, copies, swap_at=where, layers=layers, batch_size=4)
+    np.testing.assert_allclose(got, _token_by_token(model, copies, where, layers), rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("where", ["copy", "other"])
 def test_the_swap_changes_exactly_the_examples_whose_swapped_token_follows_b_tokens(where: str) -> None:
     """Two linear-attention layers: the swapped output at the chosen B token enters the second
