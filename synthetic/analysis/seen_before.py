@@ -21,8 +21,10 @@ What it does not say: a model may use the signal later than the next token, or i
 linear map of h(x) shows; a high score shows the information is there and read, a low score shows
 neither that it is absent from the state nor that the model cannot use it.
 
-Cost: examples x set tokens single-token steps from copies of the state (on a GPU a few seconds a
-slice at the paper's sizes; on a CPU about 0.3 s per example at d_model 48, f = 24, V = 2048).
+Cost: examples x set tokens single-token reads from one shared state, none of which builds its
+new state (:meth:`~synthetic.layers.base.Mixer.step_each`): on a 2-core CPU about 0.03 s an
+example at d_model 96, f = 16, V = 2048 (2,044 candidates), 17.6x faster than stepping copies of
+the state (bench/NOTES-training.md, thirteenth session).
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ from synthetic.tasks.tokens import sd_set_range
 
 __all__ = ["SEEN_BEFORE_RIDGE", "fit_shared_ridge", "seen_before_probe", "step_responses"]
 
-#: bytes of updated states one step may make (each candidate its own copy of every layer's state,
-#: twice with the temporaries: a d_model 128, f = 24 model holds about 0.6 MB a candidate), by device
-#: type: on a GPU all of a row's candidates in one step where they fit, on a CPU smaller steps
+#: bytes one step's candidates may take, counted as two copies of every layer's state a candidate
+#: (what a mixer that has no own step_each builds; a d_model 128, f = 24 model holds about 0.6 MB a
+#: candidate), by device type: on a GPU all of a row's candidates in one step where they fit, on a
+#: CPU smaller steps
 STEP_STATE_BYTES = {"cuda": 2 << 30, "cpu": 256 << 20}
 #: at most this many candidates a step, whatever the budget (None: no cap; tests set it)
 CANDIDATES_PER_STEP: int | None = None
