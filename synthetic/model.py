@@ -165,8 +165,8 @@ class Block(nn.Module):
         return self._mlp(h_t + y), state
 
     def step_each(self, h: torch.Tensor, state: State) -> torch.Tensor:
-        """C alternative next inputs h [C, D] from one state (batch 1) -> outputs [C, D]
-        (:meth:`synthetic.layers.base.Mixer.step_each`)."""
+        """C alternative next inputs per example, h [R, C, D], from the R states -> outputs
+        [R, C, D] (:meth:`synthetic.layers.base.Mixer.step_each`)."""
         return self._mlp(h + self.mixer.step_each(self.norm1(h), state))
 
     def prefill(
@@ -309,15 +309,24 @@ class LanguageModel(nn.Module):
         return h, new
 
     def step_each_hidden(self, tokens: torch.Tensor, states: list[State]) -> torch.Tensor:
-        """The last block's output h [C, D] for each of ``tokens`` int [C] read as the next token
-        from the same one-example states (each of batch 1, e.g. :func:`~synthetic.layers.base.state_row`
-        of a prefill's): :meth:`step_hidden` of every token from copies of the states, without
-        building the C new states where a mixer can avoid it."""
+        """The last block's output h [R, C, D] for each of ``tokens`` int [C] read as the next token
+        from each of R examples' states (each layer's of batch R, e.g.
+        :func:`~synthetic.layers.base.state_rows` of a prefill's): :meth:`step_hidden` of every
+        token from copies of the states, without building the R x C new states where a mixer can
+        avoid it."""
         self._check_ids(tokens)
-        h = self.embedding(tokens)
+        rows = next((t.shape[0] for s in states for t in s if t.dim() > 0), 1)
+        h = self.embedding(tokens).expand(rows, *tokens.shape, self.cfg.d_model)
         for block, state in zip(self._block_list, states, strict=True):
             h = block.step_each(h, state)
         return h
+
+    def step_each_bytes(self, states: list[State]) -> int:
+        """Bytes :meth:`step_each_hidden` takes a candidate, ``states`` being one example's: the
+        mixers' (:meth:`~synthetic.layers.base.Mixer.step_each_bytes`) and the block's activations
+        (8 x D values)."""
+        mixers = sum(b.mixer.step_each_bytes(s) for b, s in zip(self._block_list, states, strict=True))
+        return mixers + 8 * self.cfg.d_model * self.embedding.weight.element_size()
 
     def prefill(
         self, input_ids: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None

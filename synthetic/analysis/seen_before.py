@@ -38,8 +38,8 @@ import torch
 from synthetic.analysis.probes import ProbeRows, set_read_measures
 from synthetic.analysis.readout import evaluating, model_device
 from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
-from synthetic.analysis.states import check_language_model, state_tensors
-from synthetic.layers.base import state_row
+from synthetic.analysis.states import check_language_model
+from synthetic.layers.base import State, state_rows
 from synthetic.model import LanguageModel
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import Segment, SplitData
@@ -47,10 +47,10 @@ from synthetic.tasks.tokens import sd_set_range
 
 __all__ = ["SEEN_BEFORE_RIDGE", "fit_shared_ridge", "seen_before_probe", "step_responses"]
 
-#: bytes one step's candidates may take, counted as two copies of every layer's state a candidate
-#: (what a mixer that has no own step_each builds; a d_model 128, f = 24 model holds about 0.6 MB a
-#: candidate), by device type: on a GPU all of a row's candidates in one step where they fit, on a
-#: CPU smaller steps
+#: bytes one step's candidates may take (:meth:`~synthetic.model.LanguageModel.step_each_bytes` a
+#: candidate: a Based layer's features, or two copies of the state for a mixer that has no own
+#: step_each), by device type: on a GPU the candidates of many examples in one step, on a CPU
+#: smaller steps
 STEP_STATE_BYTES = {"cuda": 2 << 30, "cpu": 256 << 20}
 #: at most this many candidates a step, whatever the budget (None: no cap; tests set it)
 CANDIDATES_PER_STEP: int | None = None
@@ -59,13 +59,24 @@ CANDIDATES_PER_STEP: int | None = None
 SEEN_BEFORE_RIDGE = 1e-3
 
 
-def _candidates_per_step(states: Sequence[object], device: torch.device, count: int) -> int:
+def _candidates_per_step(model: LanguageModel, states: Sequence[State], device: torch.device) -> int:
     """How many candidates one step reads: as many as :data:`STEP_STATE_BYTES` of the device type
-    allows for their copies of the state (2 x one example's state bytes each), at least 1."""
-    per_example = sum(t[0].numel() * t.element_size() for s in states for t in state_tensors(s).values())
+    allows at :meth:`~synthetic.model.LanguageModel.step_each_bytes` each (``states``: the
+    prefill's, one example's counted), at least 1, at most :data:`CANDIDATES_PER_STEP`."""
+    per_candidate = model.step_each_bytes([state_rows(s, 0, 1) for s in states])
     budget = STEP_STATE_BYTES.get(device.type, STEP_STATE_BYTES["cpu"])
-    fits = max(1, budget // max(1, 2 * per_example))
-    return min(count, fits, CANDIDATES_PER_STEP or count)
+    return max(1, min(budget // max(1, per_candidate), CANDIDATES_PER_STEP or budget))
+
+
+def _steps(examples: int, count: int, fits: int) -> list[tuple[int, int, int, int]]:
+    """The steps that read ``count`` candidates for each of ``examples`` examples, at most ``fits``
+    (example, candidate) pairs a step: (first example, last + 1, first candidate, last + 1) each,
+    whole rows of candidates for several examples where a row fits, else one example's row in
+    pieces."""
+    if count <= fits:
+        rows = fits // count
+        return [(r, min(r + rows, examples), 0, count) for r in range(0, examples, rows)]
+    return [(r, r + 1, c, min(c + fits, count)) for r in range(examples) for c in range(0, count, fits)]
 
 
 def step_responses(
@@ -85,12 +96,10 @@ def step_responses(
         ids = torch.tensor(inputs[:, :upto], device=device)
         plen = torch.tensor(prefix_len, device=device).clamp(max=upto)
         _, states = model.prefill(ids, plen, seq_len=upto + 1)
-        step = _candidates_per_step(states, device, candidates.numel())
-        for row in range(inputs.shape[0]):
-            for start in range(0, candidates.numel(), step):  # bounds a step's new states
-                chunk = candidates[start : start + step]
-                h = model.step_each_hidden(chunk, [state_row(s, row) for s in states])
-                out[row, start : start + chunk.numel()] = h.float().cpu().numpy()
+        fits = _candidates_per_step(model, states, device)
+        for r0, r1, c0, c1 in _steps(inputs.shape[0], candidates.numel(), fits):  # bounds a step's memory
+            h = model.step_each_hidden(candidates[c0:c1], [state_rows(s, r0, r1) for s in states])
+            out[r0:r1, c0:c1] = h.float().cpu().numpy()
     return out
 
 

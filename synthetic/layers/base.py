@@ -102,12 +102,20 @@ class Mixer(nn.Module, abc.ABC, Generic[S]):
         not modified in place."""
 
     def step_each(self, x: torch.Tensor, state: S) -> torch.Tensor:
-        """Outputs y [C, D] of C alternative next inputs x [C, D], each read by :meth:`step` from
-        the same one-example ``state`` (batch 1, e.g. from :func:`state_row`); the C new states
-        are not returned. This default steps from C broadcast views of the state (:func:`expand_state`);
-        a mixer that can give the outputs without building the C new states overrides it (the
-        same values up to rounding)."""
-        return self.step(x, expand_state(state, x.shape[0]))[0]
+        """Outputs y [R, C, D] of C alternative next inputs per example, x [R, C, D], each read by
+        :meth:`step` from its example's state (``state`` of batch R); the R x C new states are not
+        returned. This default steps from the states repeated C times (:func:`repeat_state`); a
+        mixer that can give the outputs without building the new states overrides it (the same
+        values up to rounding)."""
+        self._check_each_input(x, state)
+        rows, count, width = x.shape
+        y, _ = self.step(x.reshape(rows * count, width), repeat_state(state, count))
+        return y.view(rows, count, width)
+
+    def step_each_bytes(self, state: S) -> int:
+        """Bytes :meth:`step_each` takes a candidate (an example's new inputs), ``state`` being
+        one example's (batch 1): this default builds a copy of the state and a new one."""
+        return 2 * sum(t[0].numel() * t.element_size() for t in state if t.dim() > 0)
 
     def prefill(
         self, x: torch.Tensor, prefix_len: torch.Tensor | None = None, *, seq_len: int | None = None
@@ -156,6 +164,14 @@ class Mixer(nn.Module, abc.ABC, Generic[S]):
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"{type(self).__name__}: x must be [B, T, {self.d_model}]; got {tuple(x.shape)}")
+
+    def _check_each_input(self, x: torch.Tensor, state: S) -> None:
+        rows = next((t.shape[0] for t in state if t.dim() > 0), None)
+        if x.dim() != 3 or x.shape[-1] != self.d_model or (rows is not None and x.shape[0] != rows):
+            raise ValueError(
+                f"{type(self).__name__}.step_each: x must be [R, C, {self.d_model}] with R = the "
+                f"state's batch ({rows}); got {tuple(x.shape)}"
+            )
 
     def _check_step_input(self, x_t: torch.Tensor) -> None:
         if x_t.dim() != 2 or x_t.shape[-1] != self.d_model:
@@ -254,15 +270,22 @@ def _map_state(state: S, part: object, what: str) -> S:
     return type(state)(*out)
 
 
-def state_row(state: S, row: int) -> S:
-    """Example ``row`` of a batched state as a state of batch 1 (views, no copies)."""
-    return _map_state(state, lambda t: t[row : row + 1], "state_row")
+def state_rows(state: S, start: int, stop: int) -> S:
+    """Examples ``start .. stop - 1`` of a batched state as a state of batch ``stop - start``
+    (views, no copies)."""
+    return _map_state(state, lambda t: t[start:stop], "state_rows")
 
 
-def expand_state(state: S, count: int) -> S:
-    """A state of batch 1 repeated ``count`` times along the batch (broadcast views, no copies);
-    ValueError if its batch is not 1."""
-    for name, t in zip(getattr(state, "_fields", ()), state, strict=False):
-        if isinstance(t, torch.Tensor) and t.dim() > 0 and t.shape[0] != 1:
-            raise ValueError(f"expand_state: the state's field {name!r} has batch {t.shape[0]}; allowed: 1")
-    return _map_state(state, lambda t: t.expand(count, *t.shape[1:]), "expand_state")
+def repeat_state(state: S, count: int) -> S:
+    """Each example of a state repeated ``count`` times in a row along the batch: batch R ->
+    R * count, example r at rows r * count .. r * count + count - 1 (broadcast views when R is 1,
+    copies otherwise)."""
+
+    def repeat(t: torch.Tensor) -> torch.Tensor:
+        if t.shape[0] == 1:
+            return t.expand(count, *t.shape[1:])
+        return (
+            t.unsqueeze(1).expand(t.shape[0], count, *t.shape[1:]).reshape(t.shape[0] * count, *t.shape[1:])
+        )
+
+    return _map_state(state, repeat, "repeat_state")

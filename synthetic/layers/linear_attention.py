@@ -106,11 +106,18 @@ class TaylorLinearAttention(Mixer[LinearAttentionState]):
         return self._out(o.to(x_t.dtype)), state
 
     def step_each(self, x: torch.Tensor, state: LinearAttentionState) -> torch.Tensor:
-        """C alternative steps x [C, D] from one state (batch 1) -> y [C, D], without the C new
-        states (:func:`~synthetic.kernels.based.reference.based_step_each`)."""
-        self._check_step_input(x)
-        q, k, v = (t.to(state.kv.dtype) for t in self._qkv(x))  # [C, H, F], [C, H, F], [C, H, Dh]
+        """C alternative steps per example, x [R, C, D], from the R states -> y [R, C, D],
+        without the new states (:func:`~synthetic.kernels.based.reference.based_step_each`)."""
+        self._check_each_input(x, state)
+        q, k, v = (t.to(state.kv.dtype) for t in self._qkv(x))  # [R, C, H, F], [R, C, H, F], [R, C, H, Dh]
         return self._out(based_step_each(q, k, v, state, eps=self.eps).to(x.dtype))
+
+    def step_each_bytes(self, state: LinearAttentionState) -> int:
+        """Bytes a candidate takes in :meth:`step_each`: its features phi(q), phi(k) and their
+        product (3 x [H, E]), its q, k, v, output and read (about 5 x [H, max(F, Dh)])."""
+        size = state.kv.element_size()
+        e = expanded_dim(self.feature_dim)
+        return size * self.num_heads * (3 * e + 5 * max(self.feature_dim, self.head_dim))
 
     def _decode_state(self, state: LinearAttentionState | None, x: torch.Tensor) -> LinearAttentionState:
         """A prefill's state (from the op) in the state dtype of inputs like ``x``."""

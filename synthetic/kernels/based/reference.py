@@ -191,18 +191,20 @@ def based_step_each(
     *,
     eps: float = 1e-6,
 ) -> torch.Tensor:
-    """C alternative decoding steps from one shared state: q, k [C, H, F], v [C, H, Dh]; state kv
-    [1, H, E, Dh], z [1, H, E]. Returns y [C, H, Dh], row c equal to :func:`based_step` of token c
-    from the state, without building the C new states: adding phi(k_c) v_c^T and reading with
-    phi(q_c) is the shared read plus the token's own term (phi(q_c) . phi(k_c)) v_c, so a step
-    costs E (Dh + 1) multiply-adds a head instead of a new [E, Dh] state."""
+    """C alternative decoding steps from each of R states: q, k [R, C, H, F], v [R, C, H, Dh];
+    state kv [R, H, E, Dh], z [R, H, E]. Returns y [R, C, H, Dh], entry (r, c) equal to
+    :func:`based_step` of token c from state r, without building the R x C new states: adding
+    phi(k) v^T and reading with phi(q) is the state's read plus the token's own term
+    (phi(q) . phi(k)) v, so a step costs E (Dh + 1) multiply-adds a head instead of a new
+    [E, Dh] state."""
     kv0, z0 = state
-    if kv0.shape[0] != 1 or z0.shape[0] != 1:
+    if q.dim() != 4 or q.shape[0] != kv0.shape[0]:
         raise ValueError(
-            f"based_step_each: the state's batch is {kv0.shape[0]}; allowed: 1 (one shared state)"
+            f"based_step_each: q must be [R, C, H, F] with R = the state's batch ({kv0.shape[0]}); "
+            f"got {tuple(q.shape)}"
         )
     phi_q = taylor_feature_map(q)
-    own = (phi_q * taylor_feature_map(k)).sum(-1)  # [C, H]
-    num = torch.einsum("che,hed->chd", phi_q, kv0[0]) + own.unsqueeze(-1) * v
-    den = torch.einsum("che,he->ch", phi_q, z0[0]) + own
+    own = (phi_q * taylor_feature_map(k)).sum(-1)  # [R, C, H]
+    num = torch.einsum("rche,rhed->rchd", phi_q, kv0) + own.unsqueeze(-1) * v
+    den = torch.einsum("rche,rhe->rch", phi_q, z0) + own
     return num / (den.unsqueeze(-1) + eps)

@@ -4,8 +4,6 @@ reads at chance (where the state probe reads A exactly); the shared ridge and th
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import pytest
 import torch
@@ -121,19 +119,40 @@ def test_candidates_read_in_chunks_give_the_same_responses(monkeypatch: pytest.M
     )
 
 
-def test_a_step_reads_as_many_candidates_as_the_state_budget_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_step_reads_as_many_candidates_as_the_budget_allows(monkeypatch: pytest.MonkeyPatch) -> None:
     from synthetic.analysis import seen_before
 
-    states = [{"kv": torch.zeros(3, 10)}, _PairState(torch.zeros(3, 5, dtype=torch.float64))]  # 40 + 40 B
-    monkeypatch.setitem(seen_before.STEP_STATE_BYTES, "cpu", 1600)  # 1600 / (2 x 80 B) = 10
-    assert seen_before._candidates_per_step(states, torch.device("cpu"), 100) == 10
-    assert seen_before._candidates_per_step(states, torch.device("cpu"), 7) == 7
+    based = {"kind": "based", "feature_dim": 2, "num_heads": 1}
+    cfg = ModelConfig(d_model=8, n_layers=2, pattern=[{"kind": "base_conv", "kernel_size": 3}, based])
+    model = build_model(cfg, VOCAB, seed=5).eval()
+    _, states = model.prefill(torch.tensor(_split(n=3).segments[0].inputs[:, :4]))
+    each = model.step_each_bytes([type(s)(*(t[:1] for t in s)) for s in states])
+    # the conv's default (2 x its window of 2 x 8 fp32) + Based's (E = 7, one head of Dh 8) + 8 x D
+    assert each == 2 * 2 * 8 * 4 + 4 * (3 * 7 + 5 * 8) + 8 * 8 * 4
+    monkeypatch.setitem(seen_before.STEP_STATE_BYTES, "cpu", 10 * each + each // 2)
+    assert seen_before._candidates_per_step(model, states, torch.device("cpu")) == 10
     monkeypatch.setattr(seen_before, "CANDIDATES_PER_STEP", 4)
-    assert seen_before._candidates_per_step(states, torch.device("cpu"), 100) == 4
+    assert seen_before._candidates_per_step(model, states, torch.device("cpu")) == 4
+    monkeypatch.setitem(seen_before.STEP_STATE_BYTES, "cpu", 1)
+    assert seen_before._candidates_per_step(model, states, torch.device("cpu")) == 1
 
 
-class _PairState(NamedTuple):
-    window: torch.Tensor
+def test_the_steps_cover_every_pair_once_within_the_budget() -> None:
+    """Exhaustive over small sizes: every (example, candidate) pair in exactly one step, no step
+    over the budget, whole rows of candidates whenever a row fits."""
+    from synthetic.analysis.seen_before import _steps
+
+    for examples in range(1, 7):
+        for count in range(1, 7):
+            for fits in range(1, 15):
+                steps = _steps(examples, count, fits)
+                seen = np.zeros((examples, count), dtype=int)
+                for r0, r1, c0, c1 in steps:
+                    assert 0 <= r0 < r1 <= examples and 0 <= c0 < c1 <= count
+                    assert (r1 - r0) * (c1 - c0) <= fits
+                    assert count > fits or (c0, c1) == (0, count)
+                    seen[r0:r1, c0:c1] += 1
+                assert (seen == 1).all()
 
 
 @given(st.integers(1, 6), st.integers(0, 2**32 - 1))

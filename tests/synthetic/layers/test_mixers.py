@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from synthetic.layers import MIXER_CONFIGS, Based, build_mixer, floating_numel, parse_mixer
-from synthetic.layers.base import Mixer, State, expand_state, state_row
+from synthetic.layers.base import Mixer, State, repeat_state, state_rows
 
 KINDS = tuple(MIXER_CONFIGS)
 RECURRENT_KINDS = ("attention", "sliding_window", "base_conv", "based", "prefix_linear_attention", "ssm")
@@ -83,33 +83,45 @@ def test_parallel_equals_recurrent(kind: str, data: st.DataObject) -> None:
 @pytest.mark.parametrize("kind", [*RECURRENT_KINDS, "based_noncausal"])
 @given(data=st.data())
 def test_step_each_is_a_step_of_each_candidate(kind: str, data: st.DataObject) -> None:
-    """step_each of C candidates from one example's state (state_row of a prefill) gives, row for
-    row, the output of step of that candidate alone from that state (fp64); the state is untouched."""
+    """step_each of C candidates per example from R examples' states (state_rows of a prefill)
+    gives, entry for entry, the output of step of that candidate alone from that example's state
+    (fp64); the state is untouched."""
     mixer, x, m = data.draw(mixer_cases("based" if kind == "based_noncausal" else kind))
     if kind == "based_noncausal":
         mixer.causal = False
     b, _, d = x.shape
     _, state = recurrent_outputs(mixer, x, m, room=1)
     before = [u.clone() for u in state]
-    row = data.draw(st.integers(0, b - 1))
+    start = data.draw(st.integers(0, b - 1))
+    stop = data.draw(st.integers(start + 1, b))
     count = data.draw(st.integers(1, 5))
-    cand = torch.randn(count, d, generator=torch.Generator().manual_seed(count), dtype=torch.float64)
-    got = mixer.step_each(cand, state_row(state, row))
-    assert got.shape == (count, d)
-    for c in range(count):
-        one, _ = mixer.step(cand[c : c + 1], expand_state(state_row(state, row), 1))
-        torch.testing.assert_close(got[c : c + 1], one, rtol=1e-9, atol=1e-11)
+    cand = torch.randn(
+        stop - start, count, d, generator=torch.Generator().manual_seed(count), dtype=torch.float64
+    )
+    got = mixer.step_each(cand, state_rows(state, start, stop))
+    assert got.shape == (stop - start, count, d)
+    for r in range(stop - start):
+        for c in range(count):
+            one, _ = mixer.step(cand[r, c : c + 1], state_rows(state, start + r, start + r + 1))
+            torch.testing.assert_close(got[r, c : c + 1], one, rtol=1e-9, atol=1e-11)
     for u, v in zip(state, before, strict=True):
         assert torch.equal(u, v)
+    assert mixer.step_each_bytes(state_rows(state, 0, 1)) >= 0  # 0 for a conv of one tap
 
 
-def test_state_helpers_refuse_what_they_cannot_copy() -> None:
+def test_state_helpers_copy_rows_and_refuse_what_is_not_a_state() -> None:
+    """repeat_state puts example r's copies at rows r * count ..; state_rows takes views."""
     kv = _fixed("based", num_heads=1, feature_dim=2).init_state(2, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"field 'kv' has batch 2; allowed: 1"):
-        expand_state(kv, 3)
-    assert expand_state(state_row(kv, 1), 3).kv.shape[0] == 3
+    kv = type(kv)(*(torch.randn_like(t) for t in kv))
+    twice = repeat_state(kv, 3)
+    assert twice.kv.shape[0] == 6 and torch.equal(twice.kv[3], kv.kv[1]) and torch.equal(twice.z[2], kv.z[0])
+    assert state_rows(kv, 1, 2).kv.data_ptr() == kv.kv[1].data_ptr()
     with pytest.raises(TypeError, match=r"a state must be a NamedTuple of tensors \(got dict\)"):
-        state_row({"kv": torch.zeros(2, 3)}, 0)  # type: ignore[type-var]
+        state_rows({"kv": torch.zeros(2, 3)}, 0, 1)  # type: ignore[type-var]
+    with pytest.raises(
+        ValueError, match=r"x must be \[R, C, 8\] with R = the state's batch \(2\); got \(3, 1, 8\)"
+    ):
+        _fixed("based", num_heads=1, feature_dim=2).step_each(torch.zeros(3, 1, 8, dtype=torch.float64), kv)
 
 
 @pytest.mark.parametrize("kind", ["attention", "sliding_window", "base_conv", "based", "ssm"])
