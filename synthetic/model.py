@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torch import nn
 
 from synthetic.layers import Mixer, MixerConfig, State, parse_mixer
-from synthetic.layers.base import gather_positions
+from synthetic.layers.base import gather_positions, state_batch
 from synthetic.layers.init import (
     InitScheme,
     init_embedding_,
@@ -315,7 +315,7 @@ class LanguageModel(nn.Module):
         token from copies of the states, without building the R x C new states where a mixer can
         avoid it."""
         self._check_ids(tokens)
-        rows = next((t.shape[0] for s in states for t in s if t.dim() > 0), 1)
+        rows = next((b for b in map(state_batch, states) if b is not None), 1)
         h = self.embedding(tokens).expand(rows, *tokens.shape, self.cfg.d_model)
         for block, state in zip(self._block_list, states, strict=True):
             h = block.step_each(h, state)

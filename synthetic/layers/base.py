@@ -166,7 +166,7 @@ class Mixer(nn.Module, abc.ABC, Generic[S]):
             raise ValueError(f"{type(self).__name__}: x must be [B, T, {self.d_model}]; got {tuple(x.shape)}")
 
     def _check_each_input(self, x: torch.Tensor, state: S) -> None:
-        rows = next((t.shape[0] for t in state if t.dim() > 0), None)
+        rows = state_batch(state)
         if x.dim() != 3 or x.shape[-1] != self.d_model or (rows is not None and x.shape[0] != rows):
             raise ValueError(
                 f"{type(self).__name__}.step_each: x must be [R, C, {self.d_model}] with R = the "
@@ -268,6 +268,12 @@ def _map_state(state: S, part: object, what: str) -> S:
             raise TypeError(f"{what}: the state's field {name!r} is a {type(t).__name__}, not a tensor")
         out.append(t if t.dim() == 0 else part(t))  # type: ignore[operator]
     return type(state)(*out)
+
+
+def state_batch(state: State) -> int | None:
+    """The batch of a state: its first batch-first tensor's first dimension (None when it has
+    none, only 0-dim counters)."""
+    return next((t.shape[0] for t in state if t.dim() > 0), None)
 
 
 def state_rows(state: S, start: int, stop: int) -> S:

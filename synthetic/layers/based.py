@@ -33,6 +33,7 @@ from torch import nn
 
 from synthetic.kernels import based_linear_attention
 from synthetic.kernels.based.kernel_matrix import kernel_attention
+from synthetic.kernels.based.reference import state_read
 from synthetic.kernels.feature_map import taylor_feature_map
 from synthetic.kernels.state import LinearAttentionState
 from synthetic.layers.base import MixerConfigBase, full_precision, gather_positions, widened
@@ -106,6 +107,5 @@ class Based(TaylorLinearAttention):
         self._check_input(x)
         q, _, _ = self._qkv(x)
         phi_q = taylor_feature_map(q.to(state.kv.dtype))
-        num = torch.einsum("bthe,bhed->bthd", phi_q, state.kv)
-        den = torch.einsum("bthe,bhe->bth", phi_q, state.z)
+        num, den = state_read(phi_q, state.kv, state.z)
         return self._out((num / (den.unsqueeze(-1) + self.eps)).to(x.dtype))

@@ -72,6 +72,12 @@ def final_state(
     return LinearAttentionState(kv, z)
 
 
+def state_read(phi_q: torch.Tensor, kv: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The read of a fixed state by queries: phi_q [B, T, H, E], kv [B, H, E, Dh], z [B, H, E] ->
+    (numerator [B, T, H, Dh], denominator [B, T, H]), for every query the same state."""
+    return torch.einsum("bthe,bhed->bthd", phi_q, kv), torch.einsum("bthe,bhe->bth", phi_q, z)
+
+
 def based_quadratic(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -92,8 +98,8 @@ def based_quadratic(
     if initial_state is not None:
         phi_q = taylor_feature_map(q)
         kv0, z0 = initial_state
-        num = num + torch.einsum("bthe,bhed->bthd", phi_q, kv0.to(q.dtype))
-        den = den + torch.einsum("bthe,bhe->bth", phi_q, z0.to(q.dtype))
+        num0, den0 = state_read(phi_q, kv0.to(q.dtype), z0.to(q.dtype))
+        num, den = num + num0, den + den0
     y = num / (den.unsqueeze(-1) + eps)
     return y, final_state(k, v, initial_state)
 
@@ -126,8 +132,7 @@ def based_chunked(
             return kernel_attention(q, k, v, eps=eps), None
         state = final_state(k, v, initial_state)
         phi_q = taylor_feature_map(q)
-        num = torch.einsum("bthe,bhed->bthd", phi_q, state.kv.to(q.dtype))
-        den = torch.einsum("bthe,bhe->bth", phi_q, state.z.to(q.dtype))
+        num, den = state_read(phi_q, state.kv.to(q.dtype), state.z.to(q.dtype))
         return num / (den.unsqueeze(-1) + eps), (state if need_state else None)
     kv = z = None
     if initial_state is not None:
@@ -144,10 +149,10 @@ def based_chunked(
             v[:, start : start + chunk_size],
         )
         num, den = kernel_matrix_read(qc, kc, vc, causal=True)
-        if kv is not None:
+        if kv is not None and z is not None:  # both or neither
             phi_q = taylor_feature_map(qc)
-            num = num + torch.einsum("bthe,bhed->bthd", phi_q, kv)
-            den = den + torch.einsum("bthe,bhe->bth", phi_q, z)
+            num0, den0 = state_read(phi_q, kv, z)
+            num, den = num + num0, den + den0
         outs.append(num / (den.unsqueeze(-1) + eps))
         if need_state or start + chunk_size < t:
             phi_k = taylor_feature_map(kc)
@@ -205,6 +210,6 @@ def based_step_each(
         )
     phi_q = taylor_feature_map(q)
     own = (phi_q * taylor_feature_map(k)).sum(-1)  # [R, C, H]
-    num = torch.einsum("rche,rhed->rchd", phi_q, kv0) + own.unsqueeze(-1) * v
-    den = torch.einsum("rche,rhe->rch", phi_q, z0) + own
+    num, den = state_read(phi_q, kv0, z0)  # the C candidates are the queries
+    num, den = num + own.unsqueeze(-1) * v, den + own
     return num / (den.unsqueeze(-1) + eps)
