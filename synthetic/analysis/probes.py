@@ -20,7 +20,8 @@ half of the examples to predict which set tokens are in A, and scored on the oth
 
 n is the number of set tokens, ``V - 4``. The probe is ridge regression in closed form
 (:func:`fit_ridge`: standardised features, the ridge chosen by exact leave-one-out error on the
-fitting half). It is fitted to the analysis' own split of a test segment; the model is only read.
+fitting half), fitted and scored in float64 on the model's device. It is fitted to the analysis'
+own split of a test segment; the model is only read.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
 from synthetic.analysis.information import decoded_set_bits, first_set_bits, one_pass_bound_bits
 from synthetic.analysis.intervention import mean_and_se
 from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
-from synthetic.analysis.states import check_language_model, state_features
+from synthetic.analysis.states import check_language_model, state_feature_tensors
 from synthetic.model import LanguageModel
 from synthetic.tasks._checks import check_int
 from synthetic.tasks.config import stable_digest
@@ -59,107 +61,123 @@ RIDGE_GRID: tuple[float, ...] = tuple(float(r) for r in np.logspace(-6, 3, 10))
 _AUC_ROWS = 256
 
 
+#: an array the probes take: numpy or a torch tensor (on any device)
+Array = np.ndarray | torch.Tensor
+
+
+def _float64(x: Array, device: torch.device | None = None) -> torch.Tensor:
+    """``x`` as a float64 tensor on ``device`` (default: where it is; numpy: the CPU)."""
+    t = torch.as_tensor(x)
+    return t.to(device=t.device if device is None else device, dtype=torch.float64)
+
+
 @dataclass(frozen=True, eq=False)
 class RidgeProbe:
-    """A linear map from standardised features to targets, fitted by :func:`fit_ridge`.
+    """A linear map from standardised features to targets, fitted by :func:`fit_ridge`. Float64
+    tensors on the device the features were fitted on:
 
-    mean, scale  float64 [features]: the fitting features' column means and standard deviations (columns
+    mean, scale  [features]: the fitting features' column means and standard deviations (columns
                  that are constant there have ``keep`` False and are not read)
-    basis        float64 [fit rows, kept features]: the standardised fitting features
-    alpha        float64 [fit rows, targets]: the dual coefficients; ``offset`` float64 [targets]:
-                 the target means
+    basis        [fit rows, kept features]: the standardised fitting features
+    alpha        [fit rows, targets]: the dual coefficients; ``offset`` [targets]: the target means
     ridge        the chosen ridge strength (relative to the mean Gram eigenvalue)
     """
 
-    mean: np.ndarray
-    scale: np.ndarray
-    keep: np.ndarray
-    basis: np.ndarray
-    alpha: np.ndarray
-    offset: np.ndarray
+    mean: torch.Tensor
+    scale: torch.Tensor
+    keep: torch.Tensor
+    basis: torch.Tensor
+    alpha: torch.Tensor
+    offset: torch.Tensor
     ridge: float
 
-    def _standardise(self, x: np.ndarray) -> np.ndarray:
-        return (x[:, self.keep] - self.mean[self.keep]) / self.scale[self.keep]
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Scores float64 [rows, targets] for features x [rows, features]."""
-        if x.ndim != 2 or x.shape[1] != self.mean.size:
-            raise ValueError(f"x must be [rows, {self.mean.size}]; got {x.shape}")
+    def predict(self, x: Array) -> Array:
+        """Scores [rows, targets] for features x [rows, features]: numpy for numpy, else a float64
+        tensor on the probe's device."""
+        if x.ndim != 2 or x.shape[1] != self.mean.numel():
+            raise ValueError(f"x must be [rows, {self.mean.numel()}]; got {tuple(x.shape)}")
+        xt = _float64(x, self.mean.device)
         if self.basis.shape[1] == 0:
-            return np.broadcast_to(self.offset, (x.shape[0], self.offset.size)).copy()
-        gram = self._standardise(x) @ self.basis.T / self.basis.shape[1]
-        return gram @ self.alpha + self.offset
+            out = self.offset.expand(xt.shape[0], self.offset.numel()).clone()
+        else:
+            z = (xt[:, self.keep] - self.mean[self.keep]) / self.scale[self.keep]
+            out = (z @ self.basis.T / self.basis.shape[1]) @ self.alpha + self.offset
+        return out.cpu().numpy() if isinstance(x, np.ndarray) else out
 
 
-def fit_ridge(x: np.ndarray, y: np.ndarray, ridges: Sequence[float] = RIDGE_GRID) -> RidgeProbe:
+def fit_ridge(x: Array, y: Array, ridges: Sequence[float] = RIDGE_GRID) -> RidgeProbe:
     """Ridge regression of targets y [rows, targets] on features x [rows, features], in the dual
     (the rows x rows Gram matrix of the standardised features, divided by their number), with the
     ridge strength among ``ridges`` (times the Gram matrix's mean eigenvalue) that has the least
-    exact leave-one-out squared error, summed over targets. Needs rows >= 2."""
+    exact leave-one-out squared error, summed over targets (the first such). Needs rows >= 2.
+    Computed in float64 where x is (a tensor's device; numpy: the CPU)."""
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
         raise ValueError(
             f"x must be [rows, features] and y [rows, targets] with the same rows >= 2; "
-            f"got {x.shape} and {y.shape}"
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
         )
     if not ridges or any(not np.isfinite(r) or r <= 0 for r in ridges):
         raise ValueError(f"ridges={list(ridges)} must be a non-empty list of finite numbers > 0")
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    keep = scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0)))
-    offset = y.mean(axis=0)
-    yc = y - offset
-    basis = (x[:, keep] - mean[keep]) / scale[keep]
+    xt = _float64(x)
+    yt = _float64(y, xt.device)
+    mean, scale = xt.mean(dim=0), xt.std(dim=0, correction=0)
+    keep = scale > 1e-12 * max(1.0, float(mean.abs().max()) if mean.numel() else 0.0)
+    offset = yt.mean(dim=0)
+    yc = yt - offset
+    basis = (xt[:, keep] - mean[keep]) / scale[keep]
     if basis.shape[1] == 0:
-        return RidgeProbe(mean, scale, keep, basis, np.zeros_like(yc), offset, float(ridges[0]))
-    gram = basis @ basis.T / basis.shape[1]
-    eig, vec = np.linalg.eigh(gram)
-    eig = np.clip(eig, 0.0, None)
+        return RidgeProbe(mean, scale, keep, basis, torch.zeros_like(yc), offset, float(ridges[0]))
+    eig, vec = torch.linalg.eigh(basis @ basis.T / basis.shape[1])
+    eig = eig.clamp(min=0.0)
     level = max(float(eig.mean()), 1e-300)
     proj = vec.T @ yc  # [N, m]
-    best: tuple[float, float] | None = None
-    for r in ridges:
-        shrink = eig / (eig + r * level)
-        fitted = vec @ (shrink[:, None] * proj)
-        leverage = (vec**2) @ shrink
-        loo = (yc - fitted) / np.clip(1.0 - leverage, 1e-12, None)[:, None]
-        err = float((loo**2).sum())
-        if best is None or err < best[0]:
-            best = (err, float(r))
-    assert best is not None
-    chosen = best[1]
+    strengths = torch.tensor([float(r) for r in ridges], dtype=torch.float64, device=xt.device)
+    shrink = eig / (eig + strengths[:, None] * level)  # [ridges, N]
+    fitted = torch.einsum("nk,rk,km->rnm", vec, shrink, proj)
+    leverage = shrink @ (vec**2).T  # [ridges, N]
+    loo = (yc - fitted) / (1.0 - leverage).clamp(min=1e-12)[:, :, None]
+    chosen = float(ridges[int(torch.argmin((loo**2).sum(dim=(1, 2))))])  # the first least error
     alpha = vec @ (proj / (eig + chosen * level)[:, None])
     return RidgeProbe(mean, scale, keep, basis, alpha, offset, chosen)
 
 
-def rowwise_auc(scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+def rowwise_auc(scores: Array, positive: Array, negative: Array) -> np.ndarray:
     """Per row, P(score of a positive > score of a negative) + 1/2 P(equal): scores float
     [rows, cols], positive int [rows, positives] (column indices), negative bool [rows, cols]
-    (NaN for a row without negatives).
+    (NaN for a row without negatives). float64 numpy [rows].
 
-    Counted per row against the sorted negative scores (O(cols log cols), not positives x cols
-    comparisons): the same integer counts of wins and ties as comparing every pair
-    (:func:`_rowwise_auc_pairs`, which rows holding a NaN score still take)."""
+    Counted against each row's sorted negative scores, all rows at once where ``scores`` is (a
+    tensor's device; numpy: the CPU): the same integer counts of wins and ties as comparing every
+    pair (:func:`_rowwise_auc_pairs`, which rows holding a NaN score still take)."""
     if scores.ndim != 2 or negative.shape != scores.shape or positive.shape[0] != scores.shape[0]:
         raise ValueError(
             f"scores [rows, cols], positive [rows, positives], negative [rows, cols]; got "
-            f"{scores.shape}, {positive.shape}, {negative.shape}"
+            f"{tuple(scores.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
         )
-    out = np.empty(scores.shape[0])
-    pos_scores = np.take_along_axis(scores, positive, axis=1)
-    finite = ~np.isnan(scores).any(axis=1)
-    for row in range(scores.shape[0]):
-        if not finite[row]:
-            out[row] = _rowwise_auc_pairs(
-                scores[row : row + 1], positive[row : row + 1], negative[row : row + 1]
-            )[0]
-            continue
-        neg = np.sort(scores[row][negative[row]])
-        if neg.size == 0 or positive.shape[1] == 0:
-            out[row] = np.nan
-            continue
-        below = np.searchsorted(neg, pos_scores[row], side="left")
-        ties = np.searchsorted(neg, pos_scores[row], side="right") - below
-        out[row] = (int(below.sum()) + 0.5 * int(ties.sum())) / (positive.shape[1] * neg.size)
+    s = _float64(scores)
+    neg = torch.as_tensor(negative).to(s.device, torch.bool)
+    pos_cols = torch.as_tensor(positive).to(s.device, torch.long)
+    finite = ~s.isnan().any(dim=1)
+    out = np.full(s.shape[0], np.nan)
+    for row in torch.nonzero(~finite).flatten().tolist():
+        one = slice(row, row + 1)
+        out[row] = _rowwise_auc_pairs(
+            s[one].cpu().numpy(), pos_cols[one].cpu().numpy(), neg[one].cpu().numpy()
+        )[0]
+    if not bool(finite.any()):
+        return out
+    s, neg, pos_cols = s[finite], neg[finite], pos_cols[finite]
+    # each row's negatives sorted, its other columns +inf behind them: a count of values below or
+    # at a score is cut at the row's number of negatives, so the padding never counts
+    ordered = torch.sort(torch.where(neg, s, torch.inf), dim=1).values
+    n_neg = neg.sum(dim=1, keepdim=True)
+    pos = torch.gather(s, 1, pos_cols)
+    below = torch.minimum(torch.searchsorted(ordered, pos, side="left"), n_neg).sum(dim=1)
+    ties = torch.minimum(torch.searchsorted(ordered, pos, side="right"), n_neg).sum(dim=1) - below
+    pairs = pos_cols.shape[1] * n_neg[:, 0].cpu().numpy()
+    wins = below.cpu().numpy() + 0.5 * ties.cpu().numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[finite.cpu().numpy()] = np.where(pairs > 0, wins / np.maximum(pairs, 1), np.nan)
     return out
 
 
@@ -179,27 +197,29 @@ def _rowwise_auc_pairs(scores: np.ndarray, positive: np.ndarray, negative: np.nd
     return out
 
 
-def top_k_hits(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+def top_k_hits(scores: Array, positive: Array) -> np.ndarray:
     """Per row, how many of the k = positive.shape[1] top-scoring columns are positives (ties
-    broken by the lower column index): int64 [rows]."""
+    broken by the lower column index): int64 numpy [rows]. Computed where ``scores`` is."""
     k = positive.shape[1]
     if k == 0:
         return np.zeros(scores.shape[0], dtype=np.int64)
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    is_positive = np.zeros(scores.shape, dtype=bool)  # a column listed twice is one positive
-    is_positive[np.arange(scores.shape[0])[:, None], positive] = True
-    return np.take_along_axis(is_positive, top, axis=1).sum(axis=1).astype(np.int64)
+    s = _float64(scores)
+    top = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :k]
+    is_positive = torch.zeros(s.shape, dtype=torch.bool, device=s.device)  # listed twice: one positive
+    is_positive.scatter_(1, torch.as_tensor(positive).to(s.device, torch.long), True)
+    return torch.gather(is_positive, 1, top).sum(dim=1).cpu().numpy().astype(np.int64)
 
 
 def set_read_measures(
-    scores: np.ndarray, first: np.ndarray, in_first: np.ndarray, in_second: np.ndarray, size_b: int
+    scores: Array, first: np.ndarray, in_first: np.ndarray, in_second: np.ndarray, size_b: int
 ) -> dict[str, float]:
     """How well ``scores`` float [rows, n] (one per set token, higher: more likely in A) read the
     first set: ``auc`` (A's tokens ``first`` int [rows, |A|] against every other set token),
     ``auc_vs_second`` (against B's tokens not in A; ``in_first``, ``in_second`` bool [rows, n]),
     ``recall`` at |A| (each with ``_se`` over rows), ``chance_recall``, ``info_bits`` (the bits its
     top-|A| tokens recover), ``first_set_bits`` and the one-pass bound ``bound_bits`` at |B| =
-    ``size_b``: the columns the state probes and the seen-before probe share."""
+    ``size_b``: the columns the state probes and the seen-before probe share. The ranks are counted
+    where ``scores`` is (a tensor's device; numpy: the CPU)."""
     universe, a = scores.shape[1], first.shape[1]
     hits = top_k_hits(scores, first)
     out: dict[str, float] = {}
@@ -281,14 +301,13 @@ def _segment_rows(
     a = copies.size_a
     sets = ProbeRows.of(copies, model.vocab_size, fit_fraction, seed, max_examples)
     fit, held, first, in_first, in_second = sets.fit, sets.held, sets.first, sets.in_first, sets.in_second
-    members = in_first.astype(float)  # the ridge's targets
     inputs, prefix_len = copies.inputs[sets.used], copies.prefix_len[sets.used]
     rows = []
     for point in points:
         upto = copies.separator_col + 1 if point == "separator" else copies.inputs.shape[1]
-        features = state_features(model, inputs, prefix_len, upto, batch_size=batch_size)
-        for where, x in features.items():
-            probe = fit_ridge(x[fit], members[fit], ridges)
+        features = state_feature_tensors(model, inputs, prefix_len, upto, batch_size=batch_size)
+        for where, x in features.items():  # fitted and scored on the model's device
+            probe = fit_ridge(x[fit], in_first[fit], ridges)  # A's tokens: the targets
             scores = probe.predict(x[held])
             row: dict[str, object] = {
                 "slice": copies.name,

@@ -9,7 +9,8 @@ through ``_asdict()``), so the rest of the analysis reads states by name.
 
 :func:`state_features` reads a segment's examples up to a column and returns, for every layer and
 state tensor, the float64 features ``[n_ex, values]`` (the tensor's values per example), plus the whole
-state concatenated. For a causal model the state after ``prefill`` of the first ``c`` tokens is the
+state concatenated (:func:`state_feature_tensors`: the same as float64 tensors on the model's
+device). For a causal model the state after ``prefill`` of the first ``c`` tokens is the
 state the model holds when it reaches column ``c - 1``; for a non-causal or prefix model it is the
 state of that shorter input read as a prompt (such a model holds no state in the middle of its
 prompt).
@@ -32,6 +33,7 @@ __all__ = [
     "StateComponent",
     "check_language_model",
     "model_states",
+    "state_feature_tensors",
     "state_features",
     "state_tensors",
 ]
@@ -89,6 +91,37 @@ class StateComponent:
     component: str
 
 
+def state_feature_tensors(
+    model: LanguageModel,
+    inputs: np.ndarray,
+    prefix_len: np.ndarray,
+    upto: int,
+    *,
+    batch_size: int = 256,
+) -> dict[StateComponent, torch.Tensor]:
+    """The state after the first ``upto`` columns of every row of ``inputs`` int64 [n_ex, T]: per layer
+    and tensor a float64 tensor [n_ex, values] on the model's device (the tensor's values per
+    example), and under ``StateComponent(-1, "all", "all")`` all of them side by side."""
+    bs = check_int("batch_size", batch_size)
+    kinds = [cfg.kind for cfg in check_language_model(model).cfg.layer_configs()]
+    device = model_device(model)
+    parts: dict[StateComponent, list[torch.Tensor]] = {}
+    for start in range(0, inputs.shape[0], bs):
+        ids = torch.tensor(inputs[start : start + bs]).to(device)
+        plen = torch.tensor(prefix_len[start : start + bs]).to(device)
+        for layer, tensors in enumerate(model_states(model, ids, plen, upto)):
+            for name, tensor in tensors.items():
+                key = StateComponent(layer, kinds[layer], name)
+                parts.setdefault(key, []).append(tensor.flatten(1).double())
+    if not parts:
+        raise ValueError(
+            "no state to read: inputs hold no examples (n_ex = 0) or the model keeps no floating state"
+        )
+    out = {key: torch.cat(chunks) for key, chunks in parts.items()}
+    out[StateComponent(-1, WHOLE_STATE, WHOLE_STATE)] = torch.cat(list(out.values()), dim=1)
+    return out
+
+
 def state_features(
     model: LanguageModel,
     inputs: np.ndarray,
@@ -97,24 +130,6 @@ def state_features(
     *,
     batch_size: int = 256,
 ) -> dict[StateComponent, np.ndarray]:
-    """The state after the first ``upto`` columns of every row of ``inputs`` int64 [n_ex, T]: per layer
-    and tensor a float64 array [n_ex, values] (the tensor's values per example), and under
-    ``StateComponent(-1, "all", "all")`` all of them side by side."""
-    bs = check_int("batch_size", batch_size)
-    kinds = [cfg.kind for cfg in check_language_model(model).cfg.layer_configs()]
-    device = model_device(model)
-    parts: dict[StateComponent, list[np.ndarray]] = {}
-    for start in range(0, inputs.shape[0], bs):
-        ids = torch.tensor(inputs[start : start + bs]).to(device)
-        plen = torch.tensor(prefix_len[start : start + bs]).to(device)
-        for layer, tensors in enumerate(model_states(model, ids, plen, upto)):
-            for name, tensor in tensors.items():
-                key = StateComponent(layer, kinds[layer], name)
-                parts.setdefault(key, []).append(tensor.flatten(1).double().cpu().numpy())
-    if not parts:
-        raise ValueError(
-            "no state to read: inputs hold no examples (n_ex = 0) or the model keeps no floating state"
-        )
-    out = {key: np.concatenate(chunks) for key, chunks in parts.items()}
-    out[StateComponent(-1, WHOLE_STATE, WHOLE_STATE)] = np.concatenate(list(out.values()), axis=1)
-    return out
+    """:func:`state_feature_tensors` as float64 numpy arrays [n_ex, values] on the host."""
+    tensors = state_feature_tensors(model, inputs, prefix_len, upto, batch_size=batch_size)
+    return {key: t.cpu().numpy() for key, t in tensors.items()}

@@ -266,3 +266,31 @@ def test_every_pair_of_tiny_sets_decodes_from_a_bitmap_like_state() -> None:
     table = probe_first_set(_bag_of_tokens(True), _split(sizes=sizes, n=120), points=("separator",))
     kv = table[table["component"] == "kv"]
     assert len(kv) == len(sizes) and (kv["recall"] == 1.0).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_probes_of_a_gpu_model_give_the_cpu_table() -> None:
+    """Fitted and scored on the GPU (as the paper sweep analyses its models), the probes give the
+    CPU's table, up to float rounding in the states."""
+    model = _bag_of_tokens(True)
+    cpu = probe_first_set(model, _split())
+    gpu = probe_first_set(model.cuda(), _split())
+    assert list(gpu.slice) == list(cpu.slice) and list(gpu.component) == list(cpu.component)
+    for column in ("auc", "auc_vs_second", "recall"):
+        np.testing.assert_allclose(gpu[column], cpu[column], atol=0.02)
+
+
+def test_the_ridge_and_the_ranks_read_tensors_as_numpy() -> None:
+    """fit_ridge, predict, rowwise_auc and top_k_hits give the same numbers for float64 tensors
+    as for the numpy arrays they hold (predict: a tensor for a tensor)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(30, 5)), rng.normal(size=(30, 2))
+    probe_np, probe_t = fit_ridge(x[:20], y[:20]), fit_ridge(torch.tensor(x[:20]), torch.tensor(y[:20]))
+    scores = probe_t.predict(torch.tensor(x[20:]))
+    assert isinstance(scores, torch.Tensor) and probe_np.ridge == probe_t.ridge
+    np.testing.assert_allclose(scores.numpy(), probe_np.predict(x[20:]))
+    positive, negative = rng.integers(0, 2, size=(10, 1)), rng.random((10, 2)) < 0.5
+    auc_t, auc_np = rowwise_auc(scores, positive, negative), rowwise_auc(scores.numpy(), positive, negative)
+    assert np.array_equal(auc_t, auc_np, equal_nan=True)
+    assert np.array_equal(top_k_hits(scores, positive), top_k_hits(scores.numpy(), positive))
