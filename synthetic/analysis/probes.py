@@ -46,7 +46,9 @@ from synthetic.tasks.tokens import sd_set_range
 __all__ = [
     "POINTS",
     "RIDGE_GRID",
+    "Array",
     "RidgeProbe",
+    "as_float64",
     "fit_ridge",
     "probe_first_set",
     "rowwise_auc",
@@ -65,7 +67,7 @@ _AUC_ROWS = 256
 Array = np.ndarray | torch.Tensor
 
 
-def _float64(x: Array, device: torch.device | None = None) -> torch.Tensor:
+def as_float64(x: Array, device: torch.device | None = None) -> torch.Tensor:
     """``x`` as a float64 tensor on ``device`` (default: where it is; numpy: the CPU)."""
     t = torch.as_tensor(x)
     return t.to(device=t.device if device is None else device, dtype=torch.float64)
@@ -96,7 +98,7 @@ class RidgeProbe:
         tensor on the probe's device."""
         if x.ndim != 2 or x.shape[1] != self.mean.numel():
             raise ValueError(f"x must be [rows, {self.mean.numel()}]; got {tuple(x.shape)}")
-        xt = _float64(x, self.mean.device)
+        xt = as_float64(x, self.mean.device)
         if self.basis.shape[1] == 0:
             out = self.offset.expand(xt.shape[0], self.offset.numel()).clone()
         else:
@@ -118,8 +120,8 @@ def fit_ridge(x: Array, y: Array, ridges: Sequence[float] = RIDGE_GRID) -> Ridge
         )
     if not ridges or any(not np.isfinite(r) or r <= 0 for r in ridges):
         raise ValueError(f"ridges={list(ridges)} must be a non-empty list of finite numbers > 0")
-    xt = _float64(x)
-    yt = _float64(y, xt.device)
+    xt = as_float64(x)
+    yt = as_float64(y, xt.device)
     mean, scale = xt.mean(dim=0), xt.std(dim=0, correction=0)
     keep = scale > 1e-12 * max(1.0, float(mean.abs().max()) if mean.numel() else 0.0)
     offset = yt.mean(dim=0)
@@ -154,7 +156,7 @@ def rowwise_auc(scores: Array, positive: Array, negative: Array) -> np.ndarray:
             f"scores [rows, cols], positive [rows, positives], negative [rows, cols]; got "
             f"{tuple(scores.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
         )
-    s = _float64(scores)
+    s = as_float64(scores)
     neg = torch.as_tensor(negative).to(s.device, torch.bool)
     pos_cols = torch.as_tensor(positive).to(s.device, torch.long)
     finite = ~s.isnan().any(dim=1)
@@ -203,7 +205,7 @@ def top_k_hits(scores: Array, positive: Array) -> np.ndarray:
     k = positive.shape[1]
     if k == 0:
         return np.zeros(scores.shape[0], dtype=np.int64)
-    s = _float64(scores)
+    s = as_float64(scores)
     top = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :k]
     is_positive = torch.zeros(s.shape, dtype=torch.bool, device=s.device)  # listed twice: one positive
     is_positive.scatter_(1, torch.as_tensor(positive).to(s.device, torch.long), True)

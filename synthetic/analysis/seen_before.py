@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synthetic.analysis.probes import ProbeRows, set_read_measures
+from synthetic.analysis.probes import Array, ProbeRows, as_float64, set_read_measures
 from synthetic.analysis.readout import evaluating, model_device
 from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
 from synthetic.analysis.states import check_language_model
@@ -45,7 +45,13 @@ from synthetic.tasks._checks import check_int
 from synthetic.tasks.data import Segment, SplitData
 from synthetic.tasks.tokens import sd_set_range
 
-__all__ = ["SEEN_BEFORE_RIDGE", "fit_shared_ridge", "seen_before_probe", "step_responses"]
+__all__ = [
+    "SEEN_BEFORE_RIDGE",
+    "fit_shared_ridge",
+    "seen_before_probe",
+    "step_response_tensors",
+    "step_responses",
+]
 
 #: bytes one step's candidates may take (:meth:`~synthetic.model.LanguageModel.step_each_bytes` a
 #: candidate: a Based layer's features, or two copies of the state for a mixer that has no own
@@ -79,19 +85,20 @@ def _steps(examples: int, count: int, fits: int) -> list[tuple[int, int, int, in
     return [(r, r + 1, c, min(c + fits, count)) for r in range(examples) for c in range(0, count, fits)]
 
 
-def step_responses(
+def step_response_tensors(
     model: LanguageModel, inputs: np.ndarray, prefix_len: np.ndarray, upto: int, tokens: np.ndarray
-) -> np.ndarray:
-    """float32 [n_ex, len(tokens), D]: for each row of ``inputs`` int64 [n_ex, T], the last block's
-    output when the model, having read the row's first ``upto`` columns as a prompt, reads each of
-    ``tokens`` int64 [C] as the next token (every token from the same state)."""
+) -> torch.Tensor:
+    """float32 [n_ex, len(tokens), D] on the model's device: for each row of ``inputs`` int64
+    [n_ex, T], the last block's output when the model, having read the row's first ``upto`` columns
+    as a prompt, reads each of ``tokens`` int64 [C] as the next token (every token from the same
+    state)."""
     check_language_model(model)
     upto = check_int("upto", upto)
     if upto > inputs.shape[1]:
         raise ValueError(f"upto={upto} is beyond the input's T={inputs.shape[1]}")
     device = model_device(model)
     candidates = torch.as_tensor(tokens, dtype=torch.long, device=device)
-    out = np.empty((inputs.shape[0], candidates.numel(), model.cfg.d_model), dtype=np.float32)
+    out = torch.empty((inputs.shape[0], candidates.numel(), model.cfg.d_model), device=device)
     with evaluating(model):
         ids = torch.tensor(inputs[:, :upto], device=device)
         plen = torch.tensor(prefix_len, device=device).clamp(max=upto)
@@ -99,25 +106,33 @@ def step_responses(
         fits = _candidates_per_step(model, states, device)
         for r0, r1, c0, c1 in _steps(inputs.shape[0], candidates.numel(), fits):  # bounds a step's memory
             h = model.step_each_hidden(candidates[c0:c1], [state_rows(s, r0, r1) for s in states])
-            out[r0:r1, c0:c1] = h.float().cpu().numpy()
+            out[r0:r1, c0:c1] = h.float()
     return out
 
 
-def fit_shared_ridge(
-    x: np.ndarray, y: np.ndarray, ridge: float = SEEN_BEFORE_RIDGE
-) -> tuple[np.ndarray, float]:
+def step_responses(
+    model: LanguageModel, inputs: np.ndarray, prefix_len: np.ndarray, upto: int, tokens: np.ndarray
+) -> np.ndarray:
+    """:func:`step_response_tensors` as a float32 numpy array [n_ex, len(tokens), D] on the host."""
+    return step_response_tensors(model, inputs, prefix_len, upto, tokens).cpu().numpy()
+
+
+def fit_shared_ridge(x: Array, y: Array, ridge: float = SEEN_BEFORE_RIDGE) -> tuple[torch.Tensor, float]:
     """Ridge regression in the primal of targets y [rows] on features x [rows, D] (standardised;
-    constant columns left out): returns (w [D + 1], the last entry the intercept, applied to the
-    raw features), for rows >> D."""
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    keep = scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0)))
-    z = (x[:, keep] - mean[keep]) / scale[keep]
+    constant columns left out): returns (w float64 [D + 1], the last entry the intercept, applied to
+    the raw features; on x's device, numpy: the CPU), for rows >> D."""
+    xt = as_float64(x)
+    yt = as_float64(y, xt.device)
+    mean, scale = xt.mean(dim=0), xt.std(dim=0, correction=0)
+    keep = scale > 1e-12 * max(1.0, float(mean.abs().max()) if mean.numel() else 0.0)
+    z = (xt[:, keep] - mean[keep]) / scale[keep]
     cov = z.T @ z / z.shape[0]
-    level = max(float(np.trace(cov)) / max(cov.shape[0], 1), 1e-300)
-    beta = np.linalg.solve(cov + ridge * level * np.eye(cov.shape[0]), z.T @ (y - y.mean()) / z.shape[0])
-    w = np.zeros(x.shape[1] + 1)
+    level = max(float(torch.trace(cov)) / max(cov.shape[0], 1), 1e-300)
+    eye = torch.eye(cov.shape[0], dtype=torch.float64, device=xt.device)
+    beta = torch.linalg.solve(cov + ridge * level * eye, z.T @ (yt - yt.mean()) / z.shape[0])
+    w = torch.zeros(xt.shape[1] + 1, dtype=torch.float64, device=xt.device)
     w[:-1][keep] = beta / scale[keep]
-    w[-1] = y.mean() - float(mean[keep] @ (beta / scale[keep]))
+    w[-1] = yt.mean() - mean[keep] @ (beta / scale[keep])
     return w, ridge
 
 
@@ -130,12 +145,11 @@ def _segment_rows(
     sets = ProbeRows.of(copies, model.vocab_size, fit_fraction, seed, max_examples)
     fit, held = sets.fit, sets.held
     upto = copies.separator_col + 1
-    h = step_responses(model, copies.inputs[sets.used], copies.prefix_len[sets.used], upto, np.arange(lo, hi))
+    inputs, prefix_len = copies.inputs[sets.used], copies.prefix_len[sets.used]
+    h = step_response_tensors(model, inputs, prefix_len, upto, np.arange(lo, hi))  # on the model's device
     d = h.shape[2]
-    w, ridge = fit_shared_ridge(
-        h[fit].reshape(-1, d).astype(np.float64), sets.in_first[fit].reshape(-1).astype(float)
-    )
-    scores = h[held].astype(np.float64) @ w[:-1] + w[-1]  # [n_held, universe]
+    w, ridge = fit_shared_ridge(h[fit].reshape(-1, d), sets.in_first[fit].reshape(-1))
+    scores = h[held].double() @ w[:-1] + w[-1]  # [n_held, universe]
     row: dict[str, object] = {
         "slice": copies.name, "size_a": a, "size_b": copies.size_b, "order": copies.order,
         "passes": copies.passes, "column": upto - 1, "values": d, "n_fit": fit.size,

@@ -164,7 +164,8 @@ def test_the_shared_ridge_fits_a_linear_target(d: int, seed: int) -> None:
     x[:, 0] = 3.0  # a constant column is left out
     beta = rng.normal(size=d)
     y = x @ beta + 1.5
-    w, _ = fit_shared_ridge(x, y, ridge=1e-9)
+    w_tensor, _ = fit_shared_ridge(x, y, ridge=1e-9)
+    w = w_tensor.numpy()
     np.testing.assert_allclose(x @ w[:-1] + w[-1], y, rtol=1e-5, atol=1e-5 * np.abs(y).max())
 
 
