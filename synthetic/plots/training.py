@@ -261,7 +261,7 @@ def _draw_row(
 ) -> None:
     """One row of :func:`draw_order_rows`: the two orders' accuracies and their difference."""
     ylabel = "accuracy (mean over seeds)" if statistic == "mean" else "accuracy (best over LR, seeds)"
-    prefix = f"{label}: " if label else ""
+    prefix = f"{label}:\n" if label else ""  # on its own line: three long titles share a row
     panels = [
         (first, f"{prefix}{first}: accuracy"),
         (second, f"{prefix}{second}: accuracy"),

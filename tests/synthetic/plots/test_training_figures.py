@@ -237,7 +237,7 @@ def test_order_rows_label_every_point_with_its_count() -> None:
     assert len(fig.axes) == 6  # the empty row is left out
     labels = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert sorted(labels) == sorted(["3", "4"] * 6)
-    assert fig.axes[0].get_title() == "a: short first: accuracy"
+    assert fig.axes[0].get_title() == "a:\nshort first: accuracy"
     plt.close(fig)
     with pytest.raises(ValueError, match="no rows to draw"):
         training.draw_order_rows({"a": table.iloc[:0]}, "short first", "long first", "t")
