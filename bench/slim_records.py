@@ -81,6 +81,23 @@ def recorded_again(added: str, done: set[str]) -> list[str]:
     return again
 
 
+def new_results_summary(added: str) -> list[str]:
+    """One line per (d_model, f, variant, init, status) of the result records among the JSON lines
+    ``added``, with how many runs, in the order first seen: what a commit of the merge should
+    name."""
+    counts: dict[tuple[object, ...], int] = {}
+    for line in added.splitlines():
+        record = json.loads(line)
+        if record.get("status") not in RESULT_STATUSES:
+            continue
+        shape = record.get("summary") or {}
+        key = (shape.get("d_model"), shape.get("feature_dim"), shape.get("variant"), shape.get("init"),
+               record["status"])  # fmt: skip
+        counts[key] = counts.get(key, 0) + 1
+    return [f"  d_model {d} f {f} {variant} init {init}: {n} {status}"
+            for (d, f, variant, init, status), n in counts.items()]  # fmt: skip
+
+
 def _committed(path: Path) -> str | None:
     """``path``'s content at git HEAD (None when HEAD has no such file)."""
     root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
@@ -132,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     args.path.write_text(merged, encoding="utf-8")
     print(f"{args.path}: {base.count(chr(10))} records kept, {merged[len(base) :].count(chr(10))} new")
+    print("\n".join(new_results_summary(merged[len(base) :])))
     return 0
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.slim_records import KEPT, merge, slim_lines  # noqa: E402
+from bench.slim_records import KEPT, merge, new_results_summary, slim_lines  # noqa: E402
 from synthetic.results import ResultsStore  # noqa: E402
 
 PAPER = ROOT / "results" / "sd_order" / "paper" / "runs.jsonl"
@@ -78,3 +78,21 @@ def test_the_committed_paper_records_are_whole() -> None:
     assert len(records) >= 182
     for i, record in enumerate(records, start=1):
         assert "history" in record and "accuracy" in record, f"record {i} of {PAPER} is slim"
+
+
+def test_the_merge_names_the_shapes_of_its_new_results() -> None:
+    """One line per shape, protocol and status of the new result records, counting runs; records
+    that are not results (a run's start, an error) are not counted."""
+
+    def record(d: int, f: int, variant: str, status: str = "ok") -> dict[str, object]:
+        shape = {"d_model": d, "feature_dim": f, "variant": variant, "init": "torch"}
+        return {"config_hash": "a" * 16, "status": status, "summary": shape}
+
+    causal = "Based (causal)"
+    added = _lines([record(128, 8, causal), record(128, 8, causal),
+                    record(128, 16, causal, "failed"), record(128, 16, causal, "error")])  # fmt: skip
+    assert new_results_summary(added) == [
+        "  d_model 128 f 8 Based (causal) init torch: 2 ok",
+        "  d_model 128 f 16 Based (causal) init torch: 1 failed",
+    ]
+    assert new_results_summary("") == []
