@@ -52,6 +52,7 @@ __all__ = [
     "fit_ridge",
     "probe_first_set",
     "rowwise_auc",
+    "standardised_columns",
     "top_k_hits",
 ]
 
@@ -71,6 +72,15 @@ def as_float64(x: Array, device: torch.device | None = None) -> torch.Tensor:
     """``x`` as a float64 tensor on ``device`` (default: where it is; numpy: the CPU)."""
     t = torch.as_tensor(x)
     return t.to(device=t.device if device is None else device, dtype=torch.float64)
+
+
+def standardised_columns(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, scale, keep, z) of features x float64 [rows, features]: the column means and
+    standard deviations, which columns vary (``keep``: scale above 1e-12 of the largest mean, at
+    least 1e-12), and those columns standardised, z [rows, kept]. The ridges' shared first step."""
+    mean, scale = x.mean(dim=0), x.std(dim=0, correction=0)
+    keep = scale > 1e-12 * max(1.0, float(mean.abs().max()) if mean.numel() else 0.0)
+    return mean, scale, keep, (x[:, keep] - mean[keep]) / scale[keep]
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,11 +132,9 @@ def fit_ridge(x: Array, y: Array, ridges: Sequence[float] = RIDGE_GRID) -> Ridge
         raise ValueError(f"ridges={list(ridges)} must be a non-empty list of finite numbers > 0")
     xt = as_float64(x)
     yt = as_float64(y, xt.device)
-    mean, scale = xt.mean(dim=0), xt.std(dim=0, correction=0)
-    keep = scale > 1e-12 * max(1.0, float(mean.abs().max()) if mean.numel() else 0.0)
+    mean, scale, keep, basis = standardised_columns(xt)
     offset = yt.mean(dim=0)
     yc = yt - offset
-    basis = (xt[:, keep] - mean[keep]) / scale[keep]
     if basis.shape[1] == 0:
         return RidgeProbe(mean, scale, keep, basis, torch.zeros_like(yc), offset, float(ridges[0]))
     eig, vec = torch.linalg.eigh(basis @ basis.T / basis.shape[1])

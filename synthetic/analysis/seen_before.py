@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synthetic.analysis.probes import Array, ProbeRows, as_float64, set_read_measures
+from synthetic.analysis.probes import Array, ProbeRows, as_float64, set_read_measures, standardised_columns
 from synthetic.analysis.readout import evaluating, model_device
 from synthetic.analysis.sd_layout import SharedCopies, check_vocab, segments_of, shared_copies
 from synthetic.analysis.states import check_language_model
@@ -123,9 +123,7 @@ def fit_shared_ridge(x: Array, y: Array, ridge: float = SEEN_BEFORE_RIDGE) -> tu
     the raw features; on x's device, numpy: the CPU), for rows >> D."""
     xt = as_float64(x)
     yt = as_float64(y, xt.device)
-    mean, scale = xt.mean(dim=0), xt.std(dim=0, correction=0)
-    keep = scale > 1e-12 * max(1.0, float(mean.abs().max()) if mean.numel() else 0.0)
-    z = (xt[:, keep] - mean[keep]) / scale[keep]
+    mean, scale, keep, z = standardised_columns(xt)
     cov = z.T @ z / z.shape[0]
     level = max(float(torch.trace(cov)) / max(cov.shape[0], 1), 1e-300)
     eye = torch.eye(cov.shape[0], dtype=torch.float64, device=xt.device)
