@@ -115,7 +115,8 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
   # the returned records must extend what was sent (the whole file, or its slim version: then the
   # committed records are restored and the new ones appended; bench/slim_records.py)
   mkdir -p "$dest" && touch "$dest/runs.jsonl" && chmod 644 "$dest/runs.jsonl" \
-    && "$py" bench/slim_records.py merge "$dest/runs.jsonl" /tmp/runs.returned.jsonl || exit 1
+    && merged=$("$py" bench/slim_records.py merge "$dest/runs.jsonl" /tmp/runs.returned.jsonl) || exit 1
+  echo "$merged"
   wc -l "$dest/runs.jsonl"
   if [[ -f $from/snapshots.sha256 ]]; then  # verify every piece before replacing what is here
     got=$(cat "$from"/snapshots.tar.part-* | sha256sum | cut -d' ' -f1)
@@ -136,6 +137,7 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
     + $(cat "$dest"/snapshots/*.safetensors 2>/dev/null | wc -c) ))
   echo "the next call sends at most about $(( size / 1048576 )) MiB (limit 64; less after \`slim\`)"
   (( size < 60 * 1048576 )) || echo "warning: near or over the 64 MiB a call may send; carry fewer snapshots" >&2
+  grep '^commit subject: ' <<< "$merged" || true  # last, for the commit of the merged records
   exit
 fi
 out=${OUT:-/tmp/out}; mkdir -p "$out"

@@ -98,6 +98,38 @@ def new_results_summary(added: str) -> list[str]:
             for (d, f, variant, init, status), n in counts.items()]  # fmt: skip
 
 
+def commit_subject(added: str) -> str | None:
+    """The subject of the commit that lands the result records among the JSON lines ``added``,
+    built from the records themselves (None without results): profile, GPU, commit, how many runs
+    and how many of each d_model and f, e.g. ``paper chunk (H100, 5e3592a): 18 runs, d_model 128
+    f=16 x15, f=24 x3``. Typed by hand, such subjects named the wrong split twice."""
+    results = [r for r in map(json.loads, added.splitlines()) if r.get("status") in RESULT_STATUSES]
+    if not results:
+        return None
+
+    def distinct(values: list[str]) -> str:
+        return "/".join(dict.fromkeys(values))
+
+    def gpu(device: object) -> str:  # "cuda:0 (NVIDIA H100 80GB HBM3)" -> "H100"; "cpu" -> "cpu"
+        name = str(device or "?").partition("(")[2].rstrip(")").removeprefix("NVIDIA ").split()
+        return name[0] if name else str(device or "?")
+
+    shapes: dict[object, dict[object, int]] = {}
+    for r in results:
+        summary = r.get("summary") or {}
+        per_f = shapes.setdefault(summary.get("d_model"), {})
+        per_f[summary.get("feature_dim")] = per_f.get(summary.get("feature_dim"), 0) + 1
+    profile = distinct([str((r.get("summary") or {}).get("profile", "sweep")) for r in results])
+    commits = distinct([str(r.get("commit") or "?")[:7] for r in results])
+    where = f"{distinct([gpu(r.get('device')) for r in results])}, {commits}"
+    failed = sum(r["status"] != "ok" for r in results)
+    runs = f"{len(results)} run{'s' * (len(results) != 1)}" + (f" ({failed} failed)" if failed else "")
+    split = "; ".join(
+        f"d_model {d} " + ", ".join(f"f={f} x{n}" for f, n in per_f.items()) for d, per_f in shapes.items()
+    )
+    return f"{profile} chunk ({where}): {runs}, {split}"
+
+
 def _committed(path: Path) -> str | None:
     """``path``'s content at git HEAD (None when HEAD has no such file)."""
     root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
@@ -150,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     args.path.write_text(merged, encoding="utf-8")
     print(f"{args.path}: {base.count(chr(10))} records kept, {merged[len(base) :].count(chr(10))} new")
     print("\n".join(new_results_summary(merged[len(base) :])))
+    subject = commit_subject(merged[len(base) :])
+    if subject:
+        print(f"commit subject: {subject}")
     return 0
 
 

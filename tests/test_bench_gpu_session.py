@@ -130,7 +130,9 @@ def test_slim_then_unpack_keeps_every_record_and_archives_past_4_mb(repo: Path, 
     assert slim.returncode == 0, slim.stderr
     sent = live.read_text()
     assert all("history" not in json.loads(line) for line in sent.splitlines())
-    new = [record("n1"), record("n2")]
+    shape = {"variant": "v", "d_model": 8, "feature_dim": 2, "profile": "paper"}
+    gpu = "cuda:0 (NVIDIA H100 80GB HBM3)"
+    new = [record(n, device=gpu, commit="c" * 40, summary=shape) for n in ("n1", "n2")]
     files = _device_returns(repo, sent, new)
     back = _session(repo, "unpack", str(files))
     assert back.returncode == 0, back.stderr
@@ -139,6 +141,8 @@ def test_slim_then_unpack_keeps_every_record_and_archives_past_4_mb(repo: Path, 
     archived = store.archive_path.exists()
     assert archived == (history > 3) and (live.read_text() == "") == archived
     assert "no snapshots returned" in back.stdout
+    subject = "commit subject: paper chunk (H100, ccccccc): 2 runs, d_model 8 f=2 x2"
+    assert back.stdout.splitlines()[-1] == subject
     again = _session(repo, "unpack", str(files))  # the same files once more: refused, nothing changes
     assert again.returncode == 1
     assert ("merged before" if archived else "do not begin with the slim records") in again.stderr

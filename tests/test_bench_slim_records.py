@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.slim_records import KEPT, merge, new_results_summary, slim_lines  # noqa: E402
+from bench.slim_records import KEPT, commit_subject, merge, new_results_summary, slim_lines  # noqa: E402
 from synthetic.results import ResultsStore  # noqa: E402
 
 PAPER = ROOT / "results" / "sd_order" / "paper" / "runs.jsonl"
@@ -96,3 +96,20 @@ def test_the_merge_names_the_shapes_of_its_new_results() -> None:
         "  d_model 128 f 16 Based (causal) init torch: 1 failed",
     ]
     assert new_results_summary("") == []
+
+
+def test_the_commit_subject_counts_runs_by_width_and_f_from_the_records() -> None:
+    """The subject names the profile, GPU and commit the records name, every result once (failed
+    ones counted apart) and no record that is not a result."""
+
+    def record(d: int, f: int, status: str = "ok", device: str = "cuda:0 (NVIDIA H100 80GB HBM3)") -> dict:
+        shape = {"d_model": d, "feature_dim": f, "variant": "Based (causal)", "profile": "paper"}
+        return {"status": status, "summary": shape, "device": device, "commit": "5e3592a4e2eb" + "0" * 28}
+
+    added = _lines([record(128, 16)] * 15 + [record(128, 24)] * 3 + [record(96, 4, "error")])
+    assert commit_subject(added) == "paper chunk (H100, 5e3592a): 18 runs, d_model 128 f=16 x15, f=24 x3"
+    mixed = _lines([record(36, 4), record(36, 8, "failed", "cuda:0 (NVIDIA H200)"), record(48, 4)])
+    assert commit_subject(mixed) == (
+        "paper chunk (H100/H200, 5e3592a): 3 runs (1 failed), d_model 36 f=4 x1, f=8 x1; d_model 48 f=4 x1"
+    )
+    assert commit_subject(_lines([record(36, 4, "error")])) is None and commit_subject("") is None
