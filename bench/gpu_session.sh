@@ -53,7 +53,8 @@
 # file may have; the tar also holds the weights the profile keeps, save_models = "checking": those of
 # the models that check, 0.5-1.6 MB each) with their sha256; here,
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
-# checks them, puts them in results/sd_order/PROFILE/ and says what the next call will send;
+# checks them, puts them in results/sd_order/PROFILE/, says what the next call will send and ends with
+# the subject for the commit of the new records (built from them: profile, GPU, commit, runs per shape);
 # commit runs.jsonl (and runs.archive.jsonl.gz, which unpack refreshes once the live file passes
 # 4 MB) at once. Before a call, `bash bench/gpu_session.sh slim` rewrites the committed
 # runs.jsonl in the working tree with the fields the sweep reads (about 3 of 34 KB a paper record;
