@@ -373,9 +373,14 @@ if [[ $what == paper || $what == profile ]]; then
   # them fit in about 36 MB (SNAPSHOT_MB each; 18 with two workers: 8 members up to d_model 64,
   # at most 5 at 96, 3 at 128)
   workers=${WORKERS:-$(( 2 * gpus ))}
+  # where a call's wall time goes (the records' started_at and wall_time_s give the rest): the
+  # sweep's start and length, appended to the returned log (a call returns at most 8 files)
+  sweep_began=$SECONDS sweep_at=$(date -u +%FT%TZ)
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
     --workers "$workers" --runner "${RUNNER:-local}" --snapshot-mb "${SNAPSHOT_MB:-$(( 36 / workers ))}" \
     "$@" 2>&1 | tee "$out/$profile.log" | tail -40
+  echo "times: the sweep began at $sweep_at, ${sweep_began} s into this command, and ran $(( SECONDS - sweep_began )) s" \
+    | tee -a "$out/$profile.log"
   kill $keeper 2>/dev/null; wait $keeper 2>/dev/null
   keep_records  # 26 KB a run: over 16 MiB at 640
   kept=$(cd "results/sd_order/$profile" && compgen -G "snapshots/*.safetensors"; compgen -G "models/*.safetensors")
