@@ -136,10 +136,11 @@ def ensure_results(
 
 
 def _device_name(device: str) -> str:
-    """The name inside a recorded device's brackets ('cuda:0 (NVIDIA H200)' -> 'NVIDIA H200'), or
-    the device itself ('cpu')."""
+    """The name inside a recorded GPU's brackets ('cuda:0 (NVIDIA H200)' -> 'NVIDIA H200'); a CPU
+    as 'cpu', whatever the record adds in brackets (its threads and machine: 'cpu (2 threads,
+    x86_64)'), so that a figure's title does not change with the machine that trained it."""
     head, _, name = device.partition(" (")
-    return name[:-1] if name.endswith(")") else head
+    return name[:-1] if head != "cpu" and name.endswith(")") else head
 
 
 def _note(df: pd.DataFrame, profile: str, total: int) -> str:
@@ -147,7 +148,7 @@ def _note(df: pd.DataFrame, profile: str, total: int) -> str:
     recorded with its name ('cuda:0 (NVIDIA H100 80GB HBM3)') is named by it."""
     devices = sorted({_device_name(str(d)) for d in df.device.dropna()})
     runs = df.config_hash.nunique()
-    count = f"{runs} runs" if runs == total else f"{runs} of {total} runs"
+    count = f"{runs} run{'s' * (runs != 1)}" if runs == total else f"{runs} of {total} runs"
     return f"profile {profile}, {count} on {', '.join(devices)}"
 
 

@@ -124,20 +124,24 @@ def test_ctrl_c_stops_a_build_with_one_line(tmp_path: Path) -> None:
 
 
 def test_the_note_names_each_gpu_by_its_recorded_name() -> None:
-    """A figure's note names the GPUs the records name in brackets, each once, and a CPU as is."""
+    """A figure's note names the GPUs the records name in brackets, each once, and a CPU as 'cpu'
+    whatever its record adds (threads, machine: the title of a figure redrawn elsewhere is the
+    same)."""
     df = pd.DataFrame(
         {
-            "config_hash": ["a", "b", "c", "d"],
+            "config_hash": ["a", "b", "c", "d", "e"],
             "device": [
                 "cuda:0 (NVIDIA H100 80GB HBM3)",
                 "cuda:1 (NVIDIA H100 80GB HBM3)",
                 "cuda:0 (NVIDIA H200)",
                 "cpu",
+                "cpu (1 threads, x86_64)",
             ],
         }
     )
     assert (
         figures._note(df, "paper", 640)
-        == "profile paper, 4 of 640 runs on NVIDIA H100 80GB HBM3, NVIDIA H200, cpu"
+        == "profile paper, 5 of 640 runs on NVIDIA H100 80GB HBM3, NVIDIA H200, cpu"
     )
-    assert figures._note(df.iloc[3:], "quick", 1) == "profile quick, 1 runs on cpu"
+    assert figures._note(df.iloc[3:4], "quick", 1) == "profile quick, 1 run on cpu"
+    assert figures._note(df.iloc[3:], "quick", 2) == "profile quick, 2 runs on cpu"
