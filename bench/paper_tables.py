@@ -15,6 +15,9 @@ Reads the records only (never trains, never loads weights) and prints markdown:
    Then, per row, the ranges over the f cells of those means and over the runs of the difference.
 3. What the models compute, from the records' ``mechanism`` field (runs analysed from commit
    48a9593 on; :func:`synthetic.results.load_mechanism`):
+   - the counts and ranges the README's prose cites (:func:`prose_counts`: runs that check and
+     count, their interaction, evidence and accuracy; non-causal runs better long first; cells
+     where causal Based is ahead long first);
    - the copy intervention by order (logits): per (variant, protocol, f, order) each copy's
      evidence and the interaction, means over runs; per (variant, protocol) the range of the
      interaction over run x order cells, the cells where it is positive and the ranges of each
@@ -188,6 +191,55 @@ def paired_long_first(runs: pd.DataFrame) -> str:
         pairs = ", ".join(f"{_signed(v)} (lr {lr:g}, seed {seed})" for (lr, seed), v in diff.items())
         rows.append([str(d_model), PROTOCOLS[init], str(f), pairs, _signed(diff.mean())])
     return _markdown(["d_model", "protocol", "f", "pairs", "mean"], rows)
+
+
+def prose_counts(df: pd.DataFrame, runs: pd.DataFrame, by_order: pd.DataFrame) -> str:
+    """The counts and ranges the README's prose cites, one line each (markdown bullets), so that
+    they are read off the records rather than recomputed by hand: which analysed runs check and
+    which count, the ranges of their interaction (logits, over run x order cells) and per-copy
+    evidence, their accuracy, the non-causal runs better long-first and the protocol x shape cells
+    where causal Based is ahead long-first (mean over the pairs of :func:`paired_long_first`)."""
+    cells = by_order[by_order.order.isin(mechanism.ORDERS)]
+    checks = set(mechanism.checking_runs(cells))
+    accuracy = df.drop_duplicates("config_hash").set_index("config_hash").accuracy
+    counting, checking = cells[~cells.config_hash.isin(checks)], cells[cells.config_hash.isin(checks)]
+    analysed = cells.config_hash.nunique()
+    lines = [f"{len(checks)} of the {analysed} analysed runs check, {analysed - len(checks)} count"]
+    if not counting.empty:
+        smaller = counting.groupby("config_hash").interaction.min()
+        evidence = pd.concat([counting.gain_first, counting.gain_second])
+        lines += [
+            f"counting runs: interaction {_signed(counting.interaction.min())} to "
+            f"{_signed(counting.interaction.max())} logits; its smaller order at most "
+            f"{_signed(smaller.max())}; "
+            f"evidence per copy {_plain(evidence.min())} to {_plain(evidence.max())} logits; the best "
+            f"counting run's accuracy {accuracy[list(smaller.index)].max():.4f}"
+        ]
+    if not checking.empty:
+        lines += [
+            f"checking runs: interaction {_signed(checking.interaction.min())} to "
+            f"{_signed(checking.interaction.max())} logits; accuracy {accuracy[list(checks)].min():.4f} to "
+            f"{accuracy[list(checks)].max():.4f}"
+        ]
+    non_causal = runs[runs.variant == "Based (non-causal)"].dropna(subset=[FIRST, SECOND])
+    if not non_causal.empty:
+        lines.append(
+            f"non-causal Based better long-first in {int((non_causal[SECOND] > non_causal[FIRST]).sum())} "
+            f"of {len(non_causal)} runs"
+        )
+    ahead = []
+    for _, g in runs.groupby(["d_model", "init", "feature_dim"]):
+        causal = g[g.variant == "Based (causal)"].set_index(["lr", "seed"])[SECOND]
+        other = g[g.variant == "Based (non-causal)"].set_index(["lr", "seed"])[SECOND]
+        diff = (causal - other).dropna()
+        if not diff.empty:
+            ahead.append(diff.mean() > 0)
+    if ahead:
+        lines.append(
+            f"long first, causal Based ahead of non-causal in {sum(ahead)} of {len(ahead)} protocol x shape "
+            "cells (mean over the cell's pairs by lr and seed)"
+        )
+    return "\n".join(f"- {line}" for line in lines)
 
 
 def intervention_tables(by_order: pd.DataFrame) -> str:
@@ -573,6 +625,8 @@ def main(argv: list[str] | None = None) -> int:
         f"analysis errors); {placed.config_hash.nunique() if not placed.empty else 0} with the placed "
         "order effect\n"
     )
+    print("the counts the prose cites:\n")
+    print(prose_counts(df, runs, by_order) + "\n")
     print(intervention_tables(by_order))
     print("\n" + selected_table(matched))
     if not placed.empty:

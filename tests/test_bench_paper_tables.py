@@ -188,3 +188,28 @@ def test_the_rank_and_places_table_reads_version_9_records() -> None:
     assert "| 36 | 4 | 0.001 | 3 | +0.400 (1 / 1) | +0.040 (1 / 1) | 0.300 | 0.010 |" in table
     assert "| +0.400 (1 / 1) | +0.040 (1 / 1) | - | - |" in rank_and_places_md(ranks, pd.DataFrame())
     assert rank_and_places_md(pd.DataFrame(), places).startswith("no copy rank")
+
+
+def test_the_readme_prose_cites_the_scripts_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    """The counts the section's prose cites (runs that check and count, non-causal runs better long
+    first, cells where causal Based is ahead long first) are those the script reads off the
+    records: prose that a new batch of runs left stale fails here, as a stale table row does above."""
+    import re
+
+    assert main([]) == 0
+    out = capsys.readouterr().out
+
+    def numbers(pattern: str) -> tuple[str, ...]:
+        found = re.search(pattern, out)
+        assert found is not None, pattern
+        return found.groups()
+
+    checks, analysed, counts = map(int, numbers(r"- (\d+) of the (\d+) analysed runs check, (\d+) count"))
+    assert checks + counts == analysed
+    long_first = numbers(r"non-causal Based better long-first in (\d+) of (\d+) runs")
+    ahead = numbers(r"causal Based ahead of non-causal in (\d+) of (\d+) protocol x shape")
+    prose = " ".join(_section().split())  # lines joined: a phrase may wrap
+    assert f"In {counts} of the {analysed} analysed runs" in prose
+    assert f"In the other {checks}, all with the paper code's init" in prose
+    assert "long-first in {} of {} runs".format(*long_first) in prose
+    assert "ahead of non-causal in {} of the {} protocol x shape".format(*ahead) in prose
