@@ -519,11 +519,14 @@ def first_set_read_table_md(reads: pd.DataFrame) -> str:
     (version 8 on), short-first minus long-first with the copy read against the first set alone
     (mean over the mirror pairs, :func:`~synthetic.analysis.first_set_read.mirror_pair_gaps`); and
     what the copy's read changes in each order (accuracy pooled over the order's slices, the read
-    minus as trained; "-" for an order not read)."""
+    minus as trained; "-" for an order not read). Below the table, per profile, the runs read in
+    both orders: the mean over runs of that gap ± its standard error, and the run x pair cells
+    ahead."""
     if reads.empty:
         return "no first-set read (records before version 7, or no causal run whose probes ran)"
     trained, copy, other = WAYS
     rows = []
+    both_orders: dict[str, list[pd.Series]] = {}  # per profile, each run's gaps over its mirror pairs
     for _, one in reads.groupby("config_hash", sort=False):
         first = one.iloc[0]
         short_first = one[one.size_a < one.size_b]
@@ -538,11 +541,21 @@ def first_set_read_table_md(reads: pd.DataFrame) -> str:
                      f"{first.lr:g}", str(first.seed), str(short_first.slice.nunique()),
                      *(_plain(got[w][0]) for w in (trained, copy, other)),
                      _signed(got[trained][1]), _signed(got[copy][1]), gap, " / ".join(gains)])  # fmt: skip
+        if len(gaps):
+            both_orders.setdefault(str(first.get("profile", "?")), []).append(gaps)
     header = ["variant, protocol", "d_model", "f", "lr", "seed", "slices", trained, copy, other,
               "fall across B, as trained", "fall, copy reads A alone",
               "short − long first, copy reads A alone (pairs ahead)",
               "copy reads A alone − as trained, short / long first"]  # fmt: skip
-    return _markdown(header, rows)
+    summary = [
+        f"- profile {profile}: {len(per_run)} runs read in both orders, short − long first with the copy "
+        f"read against A alone {_signed(means.mean())} ± {_se(means)} over the runs (per run "
+        f"{_signed(means.min())} to {_signed(means.max())}; {int(sum((g > 0).sum() for g in per_run))} of "
+        f"{sum(len(g) for g in per_run)} run x pair cells ahead)"
+        for profile, per_run in both_orders.items()
+        for means in [pd.Series([g.mean() for g in per_run])]
+    ]
+    return _markdown(header, rows) + ("\n\n" + "\n".join(summary) if summary else "")
 
 
 def rank_and_places_md(ranks: pd.DataFrame, places: pd.DataFrame) -> str:

@@ -208,7 +208,15 @@ def test_the_readme_prose_cites_the_scripts_counts(capsys: pytest.CaptureFixture
     assert checks + counts == analysed
     long_first = numbers(r"non-causal Based better long-first in (\d+) of (\d+) runs")
     ahead = numbers(r"causal Based ahead of non-causal in (\d+) of (\d+) protocol x shape")
-    prose = " ".join(_section().split())  # lines joined: a phrase may wrap
+    read = numbers(
+        r"- profile paper: (\d+) runs read in both orders, short − long first with the copy read "
+        r"against A alone (\S+ ± \S+) over the runs \(per run (\S+) to (\S+); (\d+) of (\d+) run"
+    )
+    prose = " ".join(_section().replace("**", "").split())  # lines joined: a phrase may wrap
+    assert "all {} causal checking runs of d_model 64-128 are better short-first: {}".format(*read[:2]) in (
+        prose
+    )
+    assert "({} to {}; {} of the {} run x pair cells)".format(*read[2:]) in prose
     assert f"In {counts} of the {analysed} analysed runs" in prose
     assert f"In the other {checks}, all with the paper code's init" in prose
     assert "long-first in {} of {} runs".format(*long_first) in prose
