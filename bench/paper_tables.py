@@ -178,16 +178,24 @@ def best_runs(runs: pd.DataFrame) -> str:
     )
 
 
+def _long_first_pairs(runs: pd.DataFrame) -> list[tuple[tuple[int, str, int], pd.Series]]:
+    """Per (d_model, init, f) with at least one pair: causal minus non-causal Based long-first
+    accuracy for the runs of the same lr and seed, indexed by (lr, seed) in that order."""
+    cells = []
+    for key, g in runs.groupby(["d_model", "init", "feature_dim"]):
+        causal = g[g.variant == "Based (causal)"].set_index(["lr", "seed"])[SECOND]
+        other = g[g.variant == "Based (non-causal)"].set_index(["lr", "seed"])[SECOND]
+        diff = (causal - other).dropna().sort_index()
+        if not diff.empty:
+            cells.append((key, diff))
+    return cells
+
+
 def paired_long_first(runs: pd.DataFrame) -> str:
     """Per (d_model, protocol, f): causal minus non-causal Based long-first accuracy for the runs
     of the same lr and seed, each pair (in lr, seed order) and their mean."""
     rows = []
-    for (d_model, init, f), g in runs.groupby(["d_model", "init", "feature_dim"]):
-        causal = g[g.variant == "Based (causal)"].set_index(["lr", "seed"])[SECOND]
-        other = g[g.variant == "Based (non-causal)"].set_index(["lr", "seed"])[SECOND]
-        diff = (causal - other).dropna().sort_index()
-        if diff.empty:
-            continue
+    for (d_model, init, f), diff in _long_first_pairs(runs):
         pairs = ", ".join(f"{_signed(v)} (lr {lr:g}, seed {seed})" for (lr, seed), v in diff.items())
         rows.append([str(d_model), PROTOCOLS[init], str(f), pairs, _signed(diff.mean())])
     return _markdown(["d_model", "protocol", "f", "pairs", "mean"], rows)
@@ -227,13 +235,7 @@ def prose_counts(df: pd.DataFrame, runs: pd.DataFrame, by_order: pd.DataFrame) -
             f"non-causal Based better long-first in {int((non_causal[SECOND] > non_causal[FIRST]).sum())} "
             f"of {len(non_causal)} runs"
         )
-    ahead = []
-    for _, g in runs.groupby(["d_model", "init", "feature_dim"]):
-        causal = g[g.variant == "Based (causal)"].set_index(["lr", "seed"])[SECOND]
-        other = g[g.variant == "Based (non-causal)"].set_index(["lr", "seed"])[SECOND]
-        diff = (causal - other).dropna()
-        if not diff.empty:
-            ahead.append(diff.mean() > 0)
+    ahead = [diff.mean() > 0 for _, diff in _long_first_pairs(runs)]
     if ahead:
         lines.append(
             f"long first, causal Based ahead of non-causal in {sum(ahead)} of {len(ahead)} protocol x shape "
