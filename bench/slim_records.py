@@ -69,16 +69,16 @@ def merge(full: str, sent: str, returned: str) -> str:
     return full + added
 
 
+def _result_records(added: str) -> list[dict]:
+    """The result records (status ``ok`` or ``failed``) among the JSON lines ``added``, in order."""
+    return [r for r in map(json.loads, added.splitlines()) if r.get("status") in RESULT_STATUSES]
+
+
 def recorded_again(added: str, done: set[str]) -> list[str]:
     """Config hashes of the result records (status ``ok`` or ``failed``) among the JSON lines
     ``added`` whose runs ``done`` already holds. A sweep never trains a run that has a result, so
     such a line comes from merging the same returned files twice."""
-    again = []
-    for line in added.splitlines():
-        record = json.loads(line)
-        if record.get("status") in RESULT_STATUSES and record.get("config_hash") in done:
-            again.append(record["config_hash"])
-    return again
+    return [r["config_hash"] for r in _result_records(added) if r.get("config_hash") in done]
 
 
 def new_results_summary(added: str) -> list[str]:
@@ -86,10 +86,7 @@ def new_results_summary(added: str) -> list[str]:
     ``added``, with how many runs, in the order first seen: what a commit of the merge should
     name."""
     counts: dict[tuple[object, ...], int] = {}
-    for line in added.splitlines():
-        record = json.loads(line)
-        if record.get("status") not in RESULT_STATUSES:
-            continue
+    for record in _result_records(added):
         shape = record.get("summary") or {}
         key = (shape.get("d_model"), shape.get("feature_dim"), shape.get("variant"), shape.get("init"),
                record["status"])  # fmt: skip
@@ -103,7 +100,7 @@ def commit_subject(added: str) -> str | None:
     built from the records themselves (None without results): profile, GPU, commit, how many runs
     and how many of each d_model and f, e.g. ``paper chunk (H100, 5e3592a): 18 runs, d_model 128
     f=16 x15, f=24 x3``. Typed by hand, such subjects named the wrong split twice."""
-    results = [r for r in map(json.loads, added.splitlines()) if r.get("status") in RESULT_STATUSES]
+    results = _result_records(added)
     if not results:
         return None
 
