@@ -56,7 +56,9 @@ from synthetic.results import ResultsStore, live_path, load, load_mechanism
 
 FIRST, SECOND = "short first", "long first"
 PROTOCOLS = {"torch": "PyTorch init", "reference": "the paper code's init and optimiser"}
-ROWS = [(v, i) for v in ("Based (causal)", "Based (non-causal)") for i in PROTOCOLS]
+#: the two Based variants of the paper's Figure 2, then the two ways of reading the prompt twice
+VARIANTS = ("Based (causal)", "Based (non-causal)", "JRT-Prompt", "JRT-RNN")
+ROWS = [(v, i) for v in VARIANTS for i in PROTOCOLS]
 SHAPE = ["variant", "init", "d_model", "feature_dim"]
 #: the seen-before probe of the checking profile's kept models, measured from their weights
 #: (``bench/seen_before_cpu.py``; each model labelled with its mechanism), under ``--data``
@@ -67,7 +69,10 @@ SEEN_BEFORE_CSVS = [
 
 
 def _label(variant: str, init: str) -> str:
-    return f"{variant.replace('Based (', '').rstrip(')')} Based, {PROTOCOLS[init]}"
+    """ "causal Based, PyTorch init", "JRT-Prompt, the paper code's init and optimiser", ..."""
+    if variant.startswith("Based ("):
+        variant = f"{variant.removeprefix('Based (').rstrip(')')} Based"
+    return f"{variant}, {PROTOCOLS[init]}"
 
 
 def _se(values: pd.Series, digits: int = 3) -> str:
@@ -153,6 +158,8 @@ def cell_ranges(runs: pd.DataFrame) -> str:
     rows = []
     for variant, init in ROWS:
         row = runs[(runs.variant == variant) & (runs.init == init)]
+        if row.empty:
+            continue
         means = row.groupby("feature_dim")[[FIRST, SECOND, "difference"]].mean()
         rows.append(
             [_label(variant, init)]
@@ -201,18 +208,56 @@ def paired_long_first(runs: pd.DataFrame) -> str:
     return _markdown(["d_model", "protocol", "f", "pairs", "mean"], rows)
 
 
+#: each way of reading twice against the Based variant it reads with: JRT-Prompt is causal Based
+#: on the input read twice, JRT-RNN reads the prompt non-causally as non-causal Based does
+JRT_BASELINES = {"JRT-Prompt": "Based (causal)", "JRT-RNN": "Based (non-causal)"}
+
+
+def jrt_against_based(runs: pd.DataFrame) -> str:
+    """Per (JRT variant, protocol, d_model, f) with at least one pair: the JRT run minus the run of
+    its Based baseline (:data:`JRT_BASELINES`) of the same lr and seed, in the order effect (short
+    first minus long first) and in long-first accuracy; mean over the pairs ± sd / sqrt(n), and
+    the pairs where JRT's value is the larger. Says whether reading twice shrinks the order effect
+    or helps the long-first order, which is what the theory predicts for it."""
+    rows = []
+    key = ["init", "d_model", "feature_dim", "lr", "seed"]
+    for jrt, base in JRT_BASELINES.items():
+        both = runs[runs.variant == jrt].merge(runs[runs.variant == base], on=key, suffixes=("", "_base"))
+        for (init, d_model, f), g in both.groupby(["init", "d_model", "feature_dim"]):
+            effect = g.difference - g.difference_base
+            long_first = g[SECOND] - g[f"{SECOND}_base"]
+            cells = [f"{jrt} − {_label(base, init)}", str(d_model), str(f), str(len(g))]
+            for diff in (effect, long_first):
+                cells.append(f"{_signed(diff.mean())} ± {_se(diff)} ({int((diff > 0).sum())} / {len(diff)})")
+            rows.append(((list(JRT_BASELINES).index(jrt), list(PROTOCOLS).index(init), d_model, f), cells))
+    rows.sort(key=lambda r: r[0])
+    header = ["JRT minus its Based baseline, protocol", "d_model", "f", "pairs",
+              "order effect (JRT larger)", "long first (JRT larger)"]  # fmt: skip
+    return _markdown(header, [r[1] for r in rows])
+
+
 def prose_counts(df: pd.DataFrame, runs: pd.DataFrame, by_order: pd.DataFrame) -> str:
     """The counts and ranges the README's prose cites, one line each (markdown bullets), so that
-    they are read off the records rather than recomputed by hand: which analysed runs check and
-    which count, the ranges of their interaction (logits, over run x order cells) and per-copy
-    evidence, their accuracy, the non-causal runs better long-first and the protocol x shape cells
+    they are read off the records rather than recomputed by hand: which analysed runs of the two
+    Based variants check and which count (then the same for JRT-Prompt and JRT-RNN, apart), the
+    ranges of their interaction (logits, over run x order cells) and per-copy evidence, their
+    accuracy, the non-causal runs better long-first and the protocol x shape cells
     where causal Based is ahead long-first (mean over the pairs of :func:`paired_long_first`)."""
     cells = by_order[by_order.order.isin(mechanism.ORDERS)]
+    jrt = cells[~cells.variant.isin(VARIANTS[:2])]
+    cells = cells[cells.variant.isin(VARIANTS[:2])]  # the Based variants of Figure 2
     checks = set(mechanism.checking_runs(cells))
     accuracy = df.drop_duplicates("config_hash").set_index("config_hash").accuracy
     counting, checking = cells[~cells.config_hash.isin(checks)], cells[cells.config_hash.isin(checks)]
     analysed = cells.config_hash.nunique()
     lines = [f"{len(checks)} of the {analysed} analysed runs check, {analysed - len(checks)} count"]
+    if not jrt.empty:
+        jrt_checks = set(mechanism.checking_runs(jrt))
+        lines.append(
+            f"JRT-Prompt and JRT-RNN (not counted above): {len(jrt_checks)} of the "
+            f"{jrt.config_hash.nunique()} analysed runs check; interaction "
+            f"{_signed(jrt.interaction.min())} to {_signed(jrt.interaction.max())} logits"
+        )
     if not counting.empty:
         smaller = counting.groupby("config_hash").interaction.min()
         evidence = pd.concat([counting.gain_first, counting.gain_second])
@@ -626,6 +671,9 @@ def main(argv: list[str] | None = None) -> int:
     print(best_runs(runs))
     print("\n## causal minus non-causal Based, long first, runs paired by lr and seed\n")
     print(paired_long_first(runs))
+    if runs.variant.isin(list(JRT_BASELINES)).any():
+        print("\n## JRT-Prompt and JRT-RNN minus their Based baseline, runs paired by lr and seed\n")
+        print(jrt_against_based(runs))
     for d_model, at_width in runs.groupby("d_model"):
         print(f"\n## d_model {d_model}: accuracy by set order (per run: mean over the order's test slices)\n")
         print(accuracy_table(at_width))

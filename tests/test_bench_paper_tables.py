@@ -221,3 +221,41 @@ def test_the_readme_prose_cites_the_scripts_counts(capsys: pytest.CaptureFixture
     assert f"In the other {checks}, all with the paper code's init" in prose
     assert "long-first in {} of {} runs".format(*long_first) in prose
     assert "ahead of non-causal in {} of the {} protocol x shape".format(*ahead) in prose
+
+
+def test_jrt_runs_are_paired_with_the_based_variant_they_read_with() -> None:
+    """jrt_against_based pairs JRT-Prompt with causal Based and JRT-RNN with non-causal Based of the
+    same protocol, shape, lr and seed (a run without its partner is left out), and prints the mean
+    difference of the order effect and of long-first accuracy with the pairs where JRT is larger;
+    the JRT rows of the accuracy tables and the best runs are labelled by the JRT variant."""
+    import pandas as pd
+
+    from bench.paper_tables import FIRST, SECOND, _label, best_runs, cell_ranges, jrt_against_based
+
+    def run(variant: str, seed: int, first: float, second: float, init: str = "torch") -> dict:
+        return {"variant": variant, "init": init, "d_model": 36, "feature_dim": 4, "lr": 5e-4, "seed": seed,
+                FIRST: first, SECOND: second, "difference": first - second}  # fmt: skip
+
+    runs = pd.DataFrame(
+        [
+            run("Based (causal)", 123, 0.30, 0.20),
+            run("Based (causal)", 124, 0.30, 0.20),
+            run("JRT-Prompt", 123, 0.30, 0.25),  # effect 0.05 (causal 0.10): −0.05; long first +0.05
+            run("JRT-Prompt", 124, 0.40, 0.20),  # effect 0.20: +0.10; long first 0
+            run("JRT-Prompt", 125, 0.40, 0.20),  # no causal partner: left out
+            run("Based (non-causal)", 123, 0.10, 0.20),
+            run("JRT-RNN", 123, 0.20, 0.20),  # effect 0 (non-causal −0.10): +0.10; long first 0
+            run("JRT-RNN", 123, 0.20, 0.20, init="reference"),  # its partner has another init
+        ]
+    )
+    table = jrt_against_based(runs)
+    rows = table.splitlines()[2:]
+    assert rows == [
+        "| JRT-Prompt − causal Based, PyTorch init | 36 | 4 | 2 "
+        "| +0.025 ± 0.075 (1 / 2) | +0.025 ± 0.025 (1 / 2) |",
+        "| JRT-RNN − non-causal Based, PyTorch init | 36 | 4 | 1 "
+        "| +0.100 ± n/a (1 / 1) | +0.000 ± n/a (0 / 1) |",
+    ], table
+    assert _label("JRT-RNN", "reference") == "JRT-RNN, the paper code's init and optimiser"
+    assert "| 36 | JRT-Prompt, PyTorch init | 0.4000 | 0.2500 |" in best_runs(runs)
+    assert "JRT-RNN, the paper code's init and optimiser" in cell_ranges(runs)
