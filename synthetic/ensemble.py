@@ -62,6 +62,7 @@ from synthetic.devices import autocast, describe_device, resolve_device, resolve
 from synthetic.members import LabelPositions, StackedLanguageModel, stack_models
 from synthetic.model import LanguageModel, build_model
 from synthetic.optim import MemberAdamW, MemberHyper
+from synthetic.record import source_commit
 from synthetic.step_graphs import StepGraphs, compile_mode, compiled, train_step_mode
 from synthetic.tasks import Batch, DataConfig, SliceAccuracy, SplitData, build_split
 from synthetic.tasks.config import stable_digest
@@ -185,6 +186,9 @@ class MemberMetrics:
     precision: str
     ensemble_size: int
     resumed_at: tuple[int, ...] = ()  # steps at which training went on from a snapshot
+    # the source commit of the training before each of those steps (None: not known, a snapshot
+    # written before snapshots named their commits)
+    resumed_commits: tuple[str | None, ...] = ()
 
     @property
     def final(self) -> Checkpoint:
@@ -378,6 +382,8 @@ class _Ensemble:
         self.id = snapshots.ensemble_id(c.config_hash() for c in cfgs)
         self.start_step = 0  # steps done before this process (a resumed ensemble)
         self.resumed_at: tuple[int, ...] = ()
+        self.commit = source_commit()  # the code that trains from here
+        self.resumed_commits: tuple[str | None, ...] = ()  # the code that trained before each resume
         self.device = resolve_device(device if device is not None else tc.device)
         self.precision = resolve_precision(tc.precision, self.device)
         self.members: list[_Member] = []
@@ -541,6 +547,7 @@ class _Ensemble:
             precision=self.precision,
             ensemble_size=self.size,
             resumed_at=self.resumed_at,
+            resumed_commits=self.resumed_commits,
         )
 
     def _finish(
@@ -618,6 +625,7 @@ class _Ensemble:
                 exp_avg=of(self.optimizer.exp_avg),
                 exp_avg_sq=of(self.optimizer.exp_avg_sq),
                 resumed_at=list(self.resumed_at),
+                commits=[*self.resumed_commits, self.commit],
                 precision=self.precision,
                 device=describe_device(self.device),
             ),
@@ -671,6 +679,8 @@ class _Ensemble:
         self.train_time = saved.train_time_s
         self.t_start = time.perf_counter() - saved.wall_time_s
         self.resumed_at = (*saved.resumed_at, saved.step)
+        unknown = len(self.resumed_at) - len(saved.commits)  # all of them in a file without commits
+        self.resumed_commits = (*[None] * unknown, *saved.commits)
 
 
 def train_ensemble(

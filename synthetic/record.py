@@ -95,7 +95,10 @@ class Metrics(TypedDict, total=False):
     parameters, state sizes of one example (values and fp32 bytes, actual and paper convention, at
     sequence length ``state_seq_len``), device, precision, the members trained together, and every
     evaluation; ``resumed_at_steps`` only in the records of runs whose ensemble was stopped and went
-    on from a snapshot (:mod:`synthetic.snapshots`): the steps it went on from. ``wall_time_s`` and
+    on from a snapshot (:mod:`synthetic.snapshots`): the steps it went on from, and with them
+    ``resumed_commits``: the source commit that trained the steps before each of those (null where
+    the snapshot did not say: files written before 2026-12-07's sixteenth session); the record's
+    ``commit`` is the code that trained the rest and evaluated. ``wall_time_s`` and
     ``ensemble_size`` also appear in failure records."""
 
     accuracy: float
@@ -122,6 +125,7 @@ class Metrics(TypedDict, total=False):
     ensemble_size: int
     history: list[HistoryEntry]
     resumed_at_steps: list[int]
+    resumed_commits: list[str | None]
 
 
 class RunRecord(Metrics, total=False):
@@ -262,6 +266,7 @@ def metrics_of(m: MemberMetrics) -> Metrics:
     }
     if m.resumed_at:
         metrics["resumed_at_steps"] = list(m.resumed_at)
+        metrics["resumed_commits"] = list(m.resumed_commits)
     return metrics
 
 

@@ -74,6 +74,10 @@ class EnsembleSnapshot:
     best_accuracy    per member: the best test accuracy so far
     history          per member: its checkpoints so far, as JSON objects (the ensemble's own form)
     resumed_at       the steps at which this ensemble was resumed before
+    commits          the source commit (:func:`synthetic.record.source_commit`) of each stretch of
+                     training so far, in order: the one from step 0, then one from each step of
+                     ``resumed_at``; the last is the writer's (files written before this field
+                     have none: an empty list)
     precision, device   what it trained in and on (a resume elsewhere warns)
     flat, exp_avg, exp_avg_sq   [K, P] fp32 on the CPU: parameters and the optimiser's moments
     """
@@ -92,6 +96,7 @@ class EnsembleSnapshot:
     exp_avg: torch.Tensor
     exp_avg_sq: torch.Tensor
     resumed_at: list[int] = field(default_factory=list)
+    commits: list[str | None] = field(default_factory=list)
     precision: str = ""
     device: str = ""
 
@@ -102,6 +107,11 @@ class EnsembleSnapshot:
         for name in ("tokens", "best_accuracy", "history"):
             if len(getattr(self, name)) != k:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {k} members")
+        if self.commits and len(self.commits) != len(self.resumed_at) + 1:
+            raise ValueError(
+                f"commits has {len(self.commits)} entries; {len(self.resumed_at)} resumes make "
+                f"{len(self.resumed_at) + 1} stretches of training"
+            )
         shape = tuple(self.flat.shape)
         for name in TENSORS:
             t = getattr(self, name)
@@ -140,7 +150,7 @@ def write(folder: str | Path, snap: EnsembleSnapshot) -> Path:
         name: getattr(snap, name)
         for name in (
             "ensemble_id", "members", "size", "step", "epochs_done", "train_time_s", "wall_time_s",
-            "tokens", "best_accuracy", "history", "resumed_at", "precision", "device",
+            "tokens", "best_accuracy", "history", "resumed_at", "commits", "precision", "device",
         )
     }  # fmt: skip
     tensors = {name: getattr(snap, name).detach().to("cpu", torch.float32).contiguous() for name in TENSORS}

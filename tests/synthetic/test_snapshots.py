@@ -30,8 +30,8 @@ from .test_ensemble import cfg, in_order
 
 torch.set_num_threads(1)
 
-#: record fields that measure time, and the one that says a run was resumed
-TIMING = {"train_time_s", "wall_time_s", "tokens_per_s", "resumed_at_steps"}
+#: record fields that measure time, and the two that say a run was resumed and by what code before
+TIMING = {"train_time_s", "wall_time_s", "tokens_per_s", "resumed_at_steps", "resumed_commits"}
 
 
 def _snapshot(k: int, p: int, step: int = 3, members: list[str] | None = None) -> snapshots.EnsembleSnapshot:
@@ -276,6 +276,48 @@ def test_a_snapshot_of_more_runs_resumes_some_of_them(
     for got, w in zip(rest, [whole[0], whole[4]], strict=True):
         _same(got, w)
         assert got.metrics is not None and got.metrics.resumed_at == (3, 6)
+
+
+def test_a_resumed_run_names_the_commit_that_trained_before_each_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trained to step 4 by one commit, to step 7 by a second, finished by a third: each snapshot
+    names the commits of its stretches, and the records name the first two beside the steps they
+    were resumed at (the record's own ``commit`` is the third's). A snapshot written before
+    snapshots named commits resumes with the earlier commits unknown (None)."""
+    from synthetic.record import source_commit
+
+    cfgs = [_cfgs()[0], _cfgs()[4]]
+
+    def as_commit(sha: str) -> None:
+        monkeypatch.setenv("READTWICE_COMMIT", sha)
+        source_commit.cache_clear()
+
+    try:
+        as_commit("a" * 40)
+        _train_until(cfgs, tmp_path, 4, monkeypatch)
+        (path,) = tmp_path.iterdir()
+        assert snapshots.read(path).commits == ["a" * 40]
+        as_commit("b" * 40)
+        _train_until(cfgs, tmp_path, 7, monkeypatch)
+        assert snapshots.read(path).commits == ["a" * 40, "b" * 40]
+        assert snapshots.read(path).resumed_at == [3]
+        old = replace(snapshots.read(path), commits=[])  # as a file of an older package
+        as_commit("c" * 40)
+        done = in_order(train_ensemble(cfgs, keep_models=True, snapshot_dir=tmp_path))
+        for outcome in done:
+            assert outcome.metrics is not None
+            record = metrics_of(outcome.metrics)
+            assert record["resumed_at_steps"] == [3, 6]
+            assert record["resumed_commits"] == ["a" * 40, "b" * 40]
+        snapshots.write(tmp_path, old)
+        again = in_order(train_ensemble(cfgs, keep_models=True, snapshot_dir=tmp_path))
+        assert all(metrics_of(o.metrics)["resumed_commits"] == [None, None] for o in again if o.metrics)
+    finally:
+        monkeypatch.delenv("READTWICE_COMMIT", raising=False)
+        source_commit.cache_clear()
+    with pytest.raises(ValueError, match="commits has 1 entries; 1 resumes make 2 stretches"):
+        replace(_snapshot(1, 2), commits=["a" * 40])
 
 
 @pytest.mark.parametrize(
