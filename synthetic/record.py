@@ -97,7 +97,7 @@ class Metrics(TypedDict, total=False):
     evaluation; ``resumed_at_steps`` only in the records of runs whose ensemble was stopped and went
     on from a snapshot (:mod:`synthetic.snapshots`): the steps it went on from, and with them
     ``resumed_commits``: the source commit that trained the steps before each of those (null where
-    the snapshot did not say: files written before 2026-12-07's sixteenth session); the record's
+    the snapshot did not say: files written before commit b40abd8); the record's
     ``commit`` is the code that trained the rest and evaluated. ``wall_time_s`` and
     ``ensemble_size`` also appear in failure records."""
 
