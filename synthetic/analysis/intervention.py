@@ -26,6 +26,7 @@ order, size pair) with standard errors. Units: logits (nats for ``measure="logpr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -44,9 +45,11 @@ from synthetic.tasks.config import stable_digest
 from synthetic.tasks.data import Segment, SplitData
 
 __all__ = [
+    "BATCH_TOKENS_ENV",
     "CONDITIONS",
     "EFFECTS",
     "MEASURES",
+    "batch_tokens_from_env",
     "copy_intervention",
     "effects",
     "mean_and_se",
@@ -65,6 +68,35 @@ EFFECTS: tuple[str, ...] = (
     "gain_second_alone",
     "interaction",
 )
+
+
+#: the environment variable that gives :func:`copy_intervention` its default ``batch_tokens``
+BATCH_TOKENS_ENV = "READTWICE_ANALYSIS_TOKENS"
+
+
+def batch_tokens_from_env() -> int | None:
+    """``READTWICE_ANALYSIS_TOKENS`` as tokens per batch of the intervention's forward passes; None
+    when it is unset or empty (batches of ``batch_size`` rows). ValueError naming the variable for
+    anything but an integer >= 1."""
+    value = os.environ.get(BATCH_TOKENS_ENV, "")
+    if not value.strip():
+        return None
+    try:
+        tokens = int(value.strip())
+    except ValueError:
+        tokens = 0
+    if tokens < 1:
+        raise ValueError(
+            f"{BATCH_TOKENS_ENV}={value!r} must be an integer >= 1: tokens per batch of the copy "
+            "intervention's forward passes (unset: batches of a fixed number of examples)"
+        )
+    return tokens
+
+
+def _rows_per_batch(batch_size: int, batch_tokens: int | None, seq_len: int) -> int:
+    """Examples per forward pass: ``batch_size``, or with a token budget as many whole examples of
+    ``seq_len`` tokens as fit in it (at least one)."""
+    return batch_size if batch_tokens is None else max(1, batch_tokens // seq_len)
 
 
 def _suffix(first: bool, second: bool) -> str:
@@ -123,7 +155,12 @@ def _segment_rows(model: nn.Module, copies: SharedCopies, seed: int, batch_size:
 
 
 def copy_intervention(
-    model: nn.Module, data: SplitData | Segment | Iterable[Segment], *, seed: int = 0, batch_size: int = 256
+    model: nn.Module,
+    data: SplitData | Segment | Iterable[Segment],
+    *,
+    seed: int = 0,
+    batch_size: int = 256,
+    batch_tokens: int | str | None = "env",
 ) -> pd.DataFrame:
     """One row per example of every SD segment in ``data`` (a split, a segment or segments).
 
@@ -136,8 +173,25 @@ def copy_intervention(
 
     The replacement tokens are drawn from ``seed`` and the segment's name (so a segment gets the
     same ones whatever else ``data`` holds). The model only reads; it is not changed.
+
+    Forward passes take ``batch_size`` examples, or with ``batch_tokens`` as many examples of a
+    segment as fit in that many tokens (a small model reads more examples at once; the rows do not
+    depend on it beyond floating-point rounding). ``"env"`` (the default): from
+    ``READTWICE_ANALYSIS_TOKENS`` (:func:`batch_tokens_from_env`; unset: ``batch_size``).
     """
-    rows = [_segment_rows(model, shared_copies(seg), seed, batch_size) for seg in segments_of(data)]
+    if isinstance(batch_tokens, str):
+        if batch_tokens != "env":
+            raise ValueError(f"batch_tokens={batch_tokens!r}; allowed: an integer >= 1, None or 'env'")
+        batch_tokens = batch_tokens_from_env()
+    elif batch_tokens is not None and (
+        isinstance(batch_tokens, bool) or not isinstance(batch_tokens, int) or batch_tokens < 1
+    ):
+        raise ValueError(f"batch_tokens={batch_tokens!r}; allowed: an integer >= 1, None or 'env'")
+    rows = []
+    for seg in segments_of(data):
+        copies = shared_copies(seg)
+        per_batch = _rows_per_batch(batch_size, batch_tokens, copies.inputs.shape[1])
+        rows.append(_segment_rows(model, copies, seed, per_batch))
     return pd.concat(rows, ignore_index=True)
 
 

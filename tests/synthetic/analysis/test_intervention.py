@@ -254,3 +254,47 @@ def test_absent_tokens_are_a_stable_sorts_first_columns(
     assert got.shape == (n, count) and got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
     assert not present[np.arange(n)[:, None], got].any()
+
+
+@settings(max_examples=25, deadline=None)
+@given(tokens=st.integers(1, 200), passes=st.integers(1, 2))
+def test_a_token_budget_changes_the_batches_not_the_rows(tokens: int, passes: int) -> None:
+    """``batch_tokens``: forward passes of as many whole examples as fit in the budget (at least
+    one); the table is the one of fixed batches, to float rounding, on a real model (fp32, CPU)."""
+    from synthetic.analysis.intervention import _rows_per_batch
+
+    cfg = ModelConfig(d_model=16, n_layers=2, pattern=["base_conv", {"kind": "based", "feature_dim": 4}])
+    model = build_model(cfg, VOCAB, seed=1)
+    data = _split(passes=passes, n=9)
+    fixed = copy_intervention(model, data, batch_size=256, batch_tokens=None)
+    budget = copy_intervention(model, data, batch_tokens=tokens)
+    floats = fixed.filter(regex="^log").columns
+    pd.testing.assert_frame_equal(fixed.drop(columns=floats), budget.drop(columns=floats))
+    np.testing.assert_allclose(budget[floats].to_numpy(), fixed[floats].to_numpy(), rtol=1e-5, atol=1e-5)
+    for seg in data.segments:
+        t = seg.inputs.shape[1]
+        rows = _rows_per_batch(256, tokens, t)
+        assert rows >= 1 and (rows * t <= tokens or rows == 1) and (rows + 1) * t > tokens
+
+
+def test_the_token_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset or empty: fixed batches; an integer >= 1: that budget; anything else: an error naming
+    the variable and what it allows, as does a bad ``batch_tokens`` argument."""
+    from synthetic.analysis.intervention import BATCH_TOKENS_ENV, batch_tokens_from_env
+
+    monkeypatch.delenv(BATCH_TOKENS_ENV, raising=False)
+    assert batch_tokens_from_env() is None
+    monkeypatch.setenv(BATCH_TOKENS_ENV, " ")
+    assert batch_tokens_from_env() is None
+    monkeypatch.setenv(BATCH_TOKENS_ENV, "524288")
+    assert batch_tokens_from_env() == 524288
+    data = _split(n=4)
+    assert len(copy_intervention(CountingModel(VOCAB), data)) == 8  # the default reads the variable
+    for bad in ("0", "-5", "1e5", "lots"):
+        monkeypatch.setenv(BATCH_TOKENS_ENV, bad)
+        with pytest.raises(ValueError, match=rf"READTWICE_ANALYSIS_TOKENS='{bad}' must be an integer >= 1"):
+            copy_intervention(CountingModel(VOCAB), data)
+    monkeypatch.delenv(BATCH_TOKENS_ENV)
+    for arg in (0, -1, True, 2.5, "all"):
+        with pytest.raises(ValueError, match=r"batch_tokens=.*allowed: an integer >= 1, None or 'env'"):
+            copy_intervention(CountingModel(VOCAB), data, batch_tokens=arg)  # type: ignore[arg-type]
