@@ -51,7 +51,7 @@
 # limit keeps its state at its last evaluation (synthetic/snapshots.py): the records come back as
 # $OUT/runs.jsonl.gz (refreshed every 30 s, so a call cut off early still returns them), the snapshots as $OUT/snapshots.tar.part-* (pieces under the 16 MiB a returned
 # file may have; the tar also holds the weights the profile keeps, save_models = "checking": those of
-# the models that check, 0.5-1.6 MB each) with their sha256; here,
+# the models that check, 0.5-1.6 MB each) with the sha256 of the tar and of each piece; here,
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
 # checks them, puts them in results/sd_order/PROFILE/, says what the next call will send and ends with
 # the subject for the commit of the new records (built from them: profile, GPU, commit, runs per shape);
@@ -120,8 +120,21 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
   echo "$merged"
   wc -l "$dest/runs.jsonl"
   if [[ -f $from/snapshots.sha256 ]]; then  # verify every piece before replacing what is here
+    # from 2026-12-07 the file also lists the call's pieces (a line each after the tar's): a piece
+    # that is not listed was left in FILES_AT by another call, and is named rather than read
+    listed=$(awk 'NR > 1 {print $2}' "$from/snapshots.sha256")
+    if [[ -n $listed ]]; then
+      for piece in "$from"/snapshots.tar.part-*; do
+        grep -qxF "$(basename "$piece")" <<< "$listed" || {
+          echo "$piece is not one of this call's snapshot pieces ($(echo $listed)): left from another call? remove it" >&2
+          exit 1
+        }
+      done
+      (cd "$from" && tail -n +2 snapshots.sha256 | sha256sum --check --quiet >&2) \
+        || { echo "a snapshot piece listed in $from/snapshots.sha256 is missing or damaged (above)" >&2; exit 1; }
+    fi
     got=$(cat "$from"/snapshots.tar.part-* | sha256sum | cut -d' ' -f1)
-    [[ $got == "$(cut -d' ' -f1 "$from/snapshots.sha256")" ]] \
+    [[ $got == "$(head -1 "$from/snapshots.sha256" | cut -d' ' -f1)" ]] \
       || { echo "snapshot pieces do not match snapshots.sha256: a piece is missing or damaged" >&2; exit 1; }
     rm -rf "$dest/snapshots" && cat "$from"/snapshots.tar.part-* | tar -x -C "$dest" \
       && { [[ ! -d $dest/snapshots ]] || ls -l "$dest/snapshots"; } \
@@ -390,6 +403,7 @@ if [[ $what == paper || $what == profile ]]; then
     (cd "results/sd_order/$profile" && tar -cf /tmp/snapshots.tar $kept)
     sha256sum /tmp/snapshots.tar > "$out/snapshots.sha256"
     split -b 15M /tmp/snapshots.tar "$out/snapshots.tar.part-" && ls -l "$out"/snapshots.tar.part-*
+    (cd "$out" && sha256sum snapshots.tar.part-*) >> "$out/snapshots.sha256"  # the pieces, by name
   fi
   python3 -m synthetic show "sd_order/$profile" | tail -8
 fi

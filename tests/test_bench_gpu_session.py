@@ -147,3 +147,84 @@ def test_slim_then_unpack_keeps_every_record_and_archives_past_4_mb(repo: Path, 
     assert again.returncode == 1
     assert ("merged before" if archived else "do not begin with the slim records") in again.stderr
     assert store.records() == [*committed, *new]
+
+
+def _unpack_repo(repo: Path) -> tuple[Path, str]:
+    """``repo`` set up for `unpack` (this Python, slim_records.py) with one committed record,
+    slimmed as a call is sent; returns the live file and what was sent."""
+    shutil.copy(SCRIPT.parent / "slim_records.py", repo / "bench" / "slim_records.py")
+    (repo / ".venv").symlink_to(sys.prefix)
+    (repo / "synthetic").symlink_to(SCRIPT.parents[1] / "synthetic")
+    (repo / ".gitignore").write_text("results/**/models/\nresults/**/snapshots/\n.venv\nsynthetic\n")
+    live = repo / DEST / "runs.jsonl"
+    live.write_text(json.dumps(record("h0")) + "\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "records")
+    assert _session(repo, "slim").returncode == 0
+    return live, live.read_text()
+
+
+def _snapshot_pieces(files: Path, *, listed: bool) -> dict[str, bytes]:
+    """A snapshots tar split into pieces of 100 bytes as a `paper` call returns it, with
+    snapshots.sha256 (the tar's line, then with ``listed`` a line per piece); the tar's files."""
+    import hashlib
+    import io
+    import tarfile
+
+    content = {"snapshots/e1.safetensors": bytes(range(256)), "models/h9.safetensors": b"w" * 70}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in content.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    whole = buf.getvalue()
+    pieces = {
+        f"snapshots.tar.part-a{chr(97 + i)}": whole[o : o + 4096]
+        for i, o in enumerate(range(0, len(whole), 4096))
+    }
+    lines = [f"{hashlib.sha256(whole).hexdigest()}  /tmp/snapshots.tar"]
+    for name, data in pieces.items():
+        (files / name).write_bytes(data)
+        if listed:
+            lines.append(f"{hashlib.sha256(data).hexdigest()}  {name}")
+    (files / "snapshots.sha256").write_text("\n".join(lines) + "\n")
+    assert len(pieces) >= 2
+    return content
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["pieces listed", "tar line only (older calls)"])
+def test_unpack_checks_the_snapshot_pieces_and_names_one_left_from_another_call(
+    repo: Path, listed: bool
+) -> None:
+    """The pieces unpack into results/sd_order/paper; with the pieces listed, one that is not
+    listed (left in the folder by an earlier call) is named and nothing is unpacked, and a damaged
+    listed piece is refused; without the list, any extra or damaged piece fails the tar's check."""
+    live, sent = _unpack_repo(repo)
+    files = _device_returns(repo, sent, [record("n1")])
+    content = _snapshot_pieces(files, listed=listed)
+    good = _session(repo, "unpack", str(files))
+    assert good.returncode == 0, good.stderr
+    assert {n: (repo / DEST / n).read_bytes() for n in content} == content
+
+    def as_sent() -> None:  # the records as before the call, so that unpack may merge them again
+        _git(repo, "checkout", "-q", "--", str(DEST / "runs.jsonl"))
+        assert _session(repo, "slim").returncode == 0
+
+    as_sent()
+    (files / "snapshots.tar.part-zz").write_bytes(b"old")  # an older call's piece in the same folder
+    stale = _session(repo, "unpack", str(files))
+    assert stale.returncode == 1
+    if listed:
+        assert "snapshots.tar.part-zz is not one of this call's snapshot pieces" in stale.stderr
+    else:
+        assert "snapshot pieces do not match snapshots.sha256" in stale.stderr
+    (files / "snapshots.tar.part-zz").unlink()
+    first = files / "snapshots.tar.part-aa"
+    first.write_bytes(first.read_bytes()[:-1] + b"!")
+    as_sent()
+    damaged = _session(repo, "unpack", str(files))
+    assert damaged.returncode == 1
+    want = "a snapshot piece listed in" if listed else "snapshot pieces do not match snapshots.sha256"
+    assert want in damaged.stderr, damaged.stderr
+    assert {n: (repo / DEST / n).read_bytes() for n in content} == content  # nothing replaced
