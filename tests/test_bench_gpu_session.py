@@ -149,9 +149,9 @@ def test_slim_then_unpack_keeps_every_record_and_archives_past_4_mb(repo: Path, 
     assert store.records() == [*committed, *new]
 
 
-def _unpack_repo(repo: Path) -> tuple[Path, str]:
+def _unpack_repo(repo: Path) -> str:
     """``repo`` set up for `unpack` (this Python, slim_records.py) with one committed record,
-    slimmed as a call is sent; returns the live file and what was sent."""
+    slimmed as a call is sent; returns what was sent."""
     shutil.copy(SCRIPT.parent / "slim_records.py", repo / "bench" / "slim_records.py")
     (repo / ".venv").symlink_to(sys.prefix)
     (repo / "synthetic").symlink_to(SCRIPT.parents[1] / "synthetic")
@@ -161,7 +161,7 @@ def _unpack_repo(repo: Path) -> tuple[Path, str]:
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "records")
     assert _session(repo, "slim").returncode == 0
-    return live, live.read_text()
+    return live.read_text()
 
 
 def _snapshot_pieces(files: Path, *, listed: bool) -> dict[str, bytes]:
@@ -200,7 +200,7 @@ def test_unpack_checks_the_snapshot_pieces_and_names_one_left_from_another_call(
     """The pieces unpack into results/sd_order/paper; with the pieces listed, one that is not
     listed (left in the folder by an earlier call) is named and nothing is unpacked, and a damaged
     listed piece is refused; without the list, any extra or damaged piece fails the tar's check."""
-    live, sent = _unpack_repo(repo)
+    sent = _unpack_repo(repo)
     files = _device_returns(repo, sent, [record("n1")])
     content = _snapshot_pieces(files, listed=listed)
     good = _session(repo, "unpack", str(files))
