@@ -113,29 +113,32 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
   [[ -f $from/runs.jsonl.gz ]] || { echo "no $from/runs.jsonl.gz: not the files of a paper call" >&2; exit 1; }
   trap 'rm -f /tmp/runs.returned.jsonl' EXIT
   gzip -dc "$from/runs.jsonl.gz" > /tmp/runs.returned.jsonl || exit 1
-  # the returned records must extend what was sent (the whole file, or its slim version: then the
-  # committed records are restored and the new ones appended; bench/slim_records.py)
-  mkdir -p "$dest" && touch "$dest/runs.jsonl" && chmod 644 "$dest/runs.jsonl" \
-    && merged=$("$py" bench/slim_records.py merge "$dest/runs.jsonl" /tmp/runs.returned.jsonl) || exit 1
-  echo "$merged"
-  wc -l "$dest/runs.jsonl"
-  if [[ -f $from/snapshots.sha256 ]]; then  # verify every piece before replacing what is here
+  if [[ -f $from/snapshots.sha256 ]]; then  # verify every piece first: a refusal changes nothing here
     # from 2026-12-07 the file also lists the call's pieces (a line each after the tar's): a piece
     # that is not listed was left in FILES_AT by another call, and is named rather than read
     listed=$(awk 'NR > 1 {print $2}' "$from/snapshots.sha256")
     if [[ -n $listed ]]; then
       for piece in "$from"/snapshots.tar.part-*; do
+        [[ -e $piece ]] || continue  # none at all: the check below names the missing ones
         grep -qxF "$(basename "$piece")" <<< "$listed" || {
-          echo "$piece is not one of this call's snapshot pieces ($(echo $listed)): left from another call? remove it" >&2
+          echo "$piece is not one of this call's snapshot pieces ($(echo $listed)): left from another call? remove it and unpack again" >&2
           exit 1
         }
       done
       (cd "$from" && tail -n +2 snapshots.sha256 | sha256sum --check --quiet >&2) \
         || { echo "a snapshot piece listed in $from/snapshots.sha256 is missing or damaged (above)" >&2; exit 1; }
     fi
-    got=$(cat "$from"/snapshots.tar.part-* | sha256sum | cut -d' ' -f1)
+    got=$(cat "$from"/snapshots.tar.part-* 2>/dev/null | sha256sum | cut -d' ' -f1)
     [[ $got == "$(head -1 "$from/snapshots.sha256" | cut -d' ' -f1)" ]] \
       || { echo "snapshot pieces do not match snapshots.sha256: a piece is missing or damaged" >&2; exit 1; }
+  fi
+  # the returned records must extend what was sent (the whole file, or its slim version: then the
+  # committed records are restored and the new ones appended; bench/slim_records.py)
+  mkdir -p "$dest" && touch "$dest/runs.jsonl" && chmod 644 "$dest/runs.jsonl" \
+    && merged=$("$py" bench/slim_records.py merge "$dest/runs.jsonl" /tmp/runs.returned.jsonl) || exit 1
+  echo "$merged"
+  wc -l "$dest/runs.jsonl"
+  if [[ -f $from/snapshots.sha256 ]]; then  # checked above
     rm -rf "$dest/snapshots" && cat "$from"/snapshots.tar.part-* | tar -x -C "$dest" \
       && { [[ ! -d $dest/snapshots ]] || ls -l "$dest/snapshots"; } \
       && { [[ ! -d $dest/models ]] || echo "kept weights (not tracked; load_model reads them): $(ls "$dest/models" | wc -l) in $dest/models"; }

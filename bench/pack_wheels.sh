@@ -32,6 +32,7 @@ cores = [p.name.split("-")[1] for p in opt.glob("pydantic_core-*.whl")]
 if pin is None or pin.group(1) not in cores:
     sys.exit(f"{wheel.name} needs pydantic-core=={pin and pin.group(1)}; the download has {cores}")
 PY
+chmod 755 "$fresh"  # mktemp makes it 0700
 rm -rf .whl/opt
 mv "$fresh" .whl/opt
 ls -la .whl/opt

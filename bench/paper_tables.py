@@ -214,25 +214,28 @@ JRT_BASELINES = {"JRT-Prompt": "Based (causal)", "JRT-RNN": "Based (non-causal)"
 
 
 def jrt_against_based(runs: pd.DataFrame) -> str:
-    """Per (JRT variant, protocol, d_model, f) with at least one pair: the JRT run minus the run of
-    its Based baseline (:data:`JRT_BASELINES`) of the same lr and seed, in the order effect (short
-    first minus long first) and in long-first accuracy; mean over the pairs ± sd / sqrt(n), and
-    the pairs where JRT's value is the larger. Says whether reading twice shrinks the order effect
-    or helps the long-first order, which is what the theory predicts for it."""
+    """Per (JRT variant, protocol, d_model, f) with at least one pair: the JRT run against the run
+    of its Based baseline (:data:`JRT_BASELINES`) of the same lr and seed. Three differences, each
+    a mean over the pairs ± sd / sqrt(n) with the pairs where it is positive: the signed order
+    effect (short first minus long first; JRT minus Based), the size of the order effect (|JRT's|
+    minus |Based's|: negative where reading twice shrinks it, whichever its sign; non-causal
+    Based's is negative), and long-first accuracy (JRT minus Based), the order the theory says
+    reading twice helps."""
     rows = []
     key = ["init", "d_model", "feature_dim", "lr", "seed"]
     for jrt, base in JRT_BASELINES.items():
         both = runs[runs.variant == jrt].merge(runs[runs.variant == base], on=key, suffixes=("", "_base"))
         for (init, d_model, f), g in both.groupby(["init", "d_model", "feature_dim"]):
             effect = g.difference - g.difference_base
+            size = g.difference.abs() - g.difference_base.abs()
             long_first = g[SECOND] - g[f"{SECOND}_base"]
             cells = [f"{jrt} − {_label(base, init)}", str(d_model), str(f), str(len(g))]
-            for diff in (effect, long_first):
+            for diff in (effect, size, long_first):
                 cells.append(f"{_signed(diff.mean())} ± {_se(diff)} ({int((diff > 0).sum())} / {len(diff)})")
             rows.append(((list(JRT_BASELINES).index(jrt), list(PROTOCOLS).index(init), d_model, f), cells))
     rows.sort(key=lambda r: r[0])
-    header = ["JRT minus its Based baseline, protocol", "d_model", "f", "pairs",
-              "order effect (JRT larger)", "long first (JRT larger)"]  # fmt: skip
+    header = ["JRT minus its Based baseline, protocol", "d_model", "f", "pairs", "order effect (> 0)",
+              "size of the order effect (> 0)", "long first (> 0)"]  # fmt: skip
     return _markdown(header, [r[1] for r in rows])
 
 

@@ -37,6 +37,7 @@ from synthetic.files import write_whole
 from synthetic.tasks.config import stable_digest
 
 __all__ = [
+    "READABLE_FORMATS",
     "SNAPSHOTS_DIR",
     "SNAPSHOT_FORMAT",
     "TENSORS",
@@ -52,8 +53,11 @@ __all__ = [
     "write",
 ]
 
-#: the ``format`` metadata of the files this module writes
-SNAPSHOT_FORMAT = "readtwice.ensemble_snapshot.1"
+#: the ``format`` metadata of the files this module writes (2: with ``commits``, which code before
+#: it cannot read; it skips such a file with a warning naming the format)
+SNAPSHOT_FORMAT = "readtwice.ensemble_snapshot.2"
+#: the formats this module reads (1: before ``commits``; read as "not known")
+READABLE_FORMATS = ("readtwice.ensemble_snapshot.1", SNAPSHOT_FORMAT)
 #: the folder beside a ``runs.jsonl`` where its sweep's ensembles keep their snapshots
 SNAPSHOTS_DIR = "snapshots"
 #: the tensors of a snapshot, each [K, P] fp32
@@ -172,8 +176,8 @@ def read(path: str | Path) -> EnsembleSnapshot:
             tensors = {name: fh.get_tensor(name) for name in fh.keys()}
     except Exception as err:  # safetensors raises its own error types for a damaged file
         raise ValueError(f"{path} is not a readable safetensors file ({type(err).__name__}: {err})") from None
-    if metadata.get("format") != SNAPSHOT_FORMAT:
-        raise ValueError(f"{path}: format={metadata.get('format')!r}; this package reads {SNAPSHOT_FORMAT!r}")
+    if metadata.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"{path}: format={metadata.get('format')!r}; this package reads {READABLE_FORMATS}")
     if sorted(tensors) != sorted(TENSORS):
         raise ValueError(f"{path} holds tensors {sorted(tensors)}; a snapshot holds {sorted(TENSORS)}")
     try:
@@ -188,8 +192,8 @@ def peek(path: str | Path) -> dict[str, Any]:
     Raises ValueError for a file of another format."""
     with safe_open(str(path), framework="pt", device="cpu") as fh:
         metadata = fh.metadata() or {}
-    if metadata.get("format") != SNAPSHOT_FORMAT:
-        raise ValueError(f"format={metadata.get('format')!r}, not {SNAPSHOT_FORMAT!r}")
+    if metadata.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"format={metadata.get('format')!r}, not one of {READABLE_FORMATS}")
     state: dict[str, Any] = json.loads(metadata["state"])
     return state
 

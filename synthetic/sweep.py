@@ -815,6 +815,10 @@ def run_sweep(
         analysis=prof.analysis if analysis is None else analysis,
         snapshots=str(snapshots.folder_of(store.path).resolve()) if use_snapshots else None,
     )
+    if keep.analysis != "none":  # a bad READTWICE_ANALYSIS_TOKENS stops the sweep here, not each
+        from synthetic.analysis.intervention import batch_tokens_from_env  # run's analysis later
+
+        batch_tokens_from_env()
     configs = [c for c in expand(exp, profile) if only is None or only(c)]
     done = store.done_hashes(include_failed=not retry_failed)
     folder = snapshots.folder_of(store.path) if use_snapshots else None

@@ -197,21 +197,14 @@ def _snapshot_pieces(files: Path, *, listed: bool) -> dict[str, bytes]:
 def test_unpack_checks_the_snapshot_pieces_and_names_one_left_from_another_call(
     repo: Path, listed: bool
 ) -> None:
-    """The pieces unpack into results/sd_order/paper; with the pieces listed, one that is not
-    listed (left in the folder by an earlier call) is named and nothing is unpacked, and a damaged
-    listed piece is refused; without the list, any extra or damaged piece fails the tar's check."""
+    """With the pieces listed, one that is not listed (left in the folder by an earlier call) is
+    named and a damaged listed piece is refused; without the list, an extra or damaged piece fails
+    the tar's check. A refusal changes nothing (records, snapshots), so unpacking again after the
+    fix works; then the pieces unpack into results/sd_order/paper."""
     sent = _unpack_repo(repo)
+    live = repo / DEST / "runs.jsonl"
     files = _device_returns(repo, sent, [record("n1")])
     content = _snapshot_pieces(files, listed=listed)
-    good = _session(repo, "unpack", str(files))
-    assert good.returncode == 0, good.stderr
-    assert {n: (repo / DEST / n).read_bytes() for n in content} == content
-
-    def as_sent() -> None:  # the records as before the call, so that unpack may merge them again
-        _git(repo, "checkout", "-q", "--", str(DEST / "runs.jsonl"))
-        assert _session(repo, "slim").returncode == 0
-
-    as_sent()
     (files / "snapshots.tar.part-zz").write_bytes(b"old")  # an older call's piece in the same folder
     stale = _session(repo, "unpack", str(files))
     assert stale.returncode == 1
@@ -219,12 +212,21 @@ def test_unpack_checks_the_snapshot_pieces_and_names_one_left_from_another_call(
         assert "snapshots.tar.part-zz is not one of this call's snapshot pieces" in stale.stderr
     else:
         assert "snapshot pieces do not match snapshots.sha256" in stale.stderr
+    assert live.read_text() == sent and not (repo / DEST / "snapshots").exists()
     (files / "snapshots.tar.part-zz").unlink()
     first = files / "snapshots.tar.part-aa"
-    first.write_bytes(first.read_bytes()[:-1] + b"!")
-    as_sent()
+    good_bytes = first.read_bytes()
+    first.write_bytes(good_bytes[:-1] + b"!")
     damaged = _session(repo, "unpack", str(files))
     assert damaged.returncode == 1
     want = "a snapshot piece listed in" if listed else "snapshot pieces do not match snapshots.sha256"
     assert want in damaged.stderr, damaged.stderr
-    assert {n: (repo / DEST / n).read_bytes() for n in content} == content  # nothing replaced
+    assert live.read_text() == sent
+    first.unlink()  # a piece gone: refused, and not as a piece of another call
+    missing = _session(repo, "unpack", str(files))
+    assert missing.returncode == 1 and "not one of this call's" not in missing.stderr
+    first.write_bytes(good_bytes)
+    good = _session(repo, "unpack", str(files))
+    assert good.returncode == 0, good.stderr
+    assert {n: (repo / DEST / n).read_bytes() for n in content} == content
+    assert live.read_text() != sent  # the call's record merged

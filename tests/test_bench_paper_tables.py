@@ -226,7 +226,8 @@ def test_the_readme_prose_cites_the_scripts_counts(capsys: pytest.CaptureFixture
 def test_jrt_runs_are_paired_with_the_based_variant_they_read_with() -> None:
     """jrt_against_based pairs JRT-Prompt with causal Based and JRT-RNN with non-causal Based of the
     same protocol, shape, lr and seed (a run without its partner is left out), and prints the mean
-    difference of the order effect and of long-first accuracy with the pairs where JRT is larger;
+    difference of the signed order effect, of its size and of long-first accuracy with the pairs
+    where the difference is positive;
     the JRT rows of the accuracy tables and the best runs are labelled by the JRT variant."""
     import pandas as pd
 
@@ -252,9 +253,11 @@ def test_jrt_runs_are_paired_with_the_based_variant_they_read_with() -> None:
     rows = table.splitlines()[2:]
     assert rows == [
         "| JRT-Prompt − causal Based, PyTorch init | 36 | 4 | 2 "
-        "| +0.025 ± 0.075 (1 / 2) | +0.025 ± 0.025 (1 / 2) |",
+        "| +0.025 ± 0.075 (1 / 2) | +0.025 ± 0.075 (1 / 2) | +0.025 ± 0.025 (1 / 2) |",
+        # non-causal Based is long-first (−0.10) and JRT-RNN even: the signed effect rises by 0.10,
+        # its size falls by 0.10
         "| JRT-RNN − non-causal Based, PyTorch init | 36 | 4 | 1 "
-        "| +0.100 ± n/a (1 / 1) | +0.000 ± n/a (0 / 1) |",
+        "| +0.100 ± n/a (1 / 1) | −0.100 ± n/a (0 / 1) | +0.000 ± n/a (0 / 1) |",
     ], table
     assert _label("JRT-RNN", "reference") == "JRT-RNN, the paper code's init and optimiser"
     assert "| 36 | JRT-Prompt, PyTorch init | 0.4000 | 0.2500 |" in best_runs(runs)

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from synthetic.analysis.readout import final_logits
@@ -177,7 +178,8 @@ def copy_intervention(
     Forward passes take ``batch_size`` examples, or with ``batch_tokens`` as many examples of a
     segment as fit in that many tokens (a small model reads more examples at once; the rows do not
     depend on it beyond floating-point rounding). ``"env"`` (the default): from
-    ``READTWICE_ANALYSIS_TOKENS`` (:func:`batch_tokens_from_env`; unset: ``batch_size``).
+    ``READTWICE_ANALYSIS_TOKENS`` (:func:`batch_tokens_from_env`; unset: ``batch_size``). A
+    segment whose budget runs out of device memory is read again in batches of ``batch_size``.
     """
     if isinstance(batch_tokens, str):
         if batch_tokens != "env":
@@ -191,7 +193,13 @@ def copy_intervention(
     for seg in segments_of(data):
         copies = shared_copies(seg)
         per_batch = _rows_per_batch(batch_size, batch_tokens, copies.inputs.shape[1])
-        rows.append(_segment_rows(model, copies, seed, per_batch))
+        try:
+            rows.append(_segment_rows(model, copies, seed, per_batch))
+        except torch.OutOfMemoryError:  # a token budget too large for this device: as without one
+            if per_batch <= batch_size:
+                raise
+            torch.cuda.empty_cache()
+            rows.append(_segment_rows(model, copies, seed, batch_size))
     return pd.concat(rows, ignore_index=True)
 
 

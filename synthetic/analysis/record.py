@@ -22,6 +22,7 @@ from synthetic.analysis.copy_rank import copy_rank_table
 from synthetic.analysis.first_set_read import first_set_read_table, readable
 from synthetic.analysis.intervention import (
     CHECKING_LOGITS,
+    batch_tokens_from_env,
     checks_membership,
     copy_intervention,
     summarize_intervention,
@@ -68,9 +69,10 @@ def mechanism_record(
     probe_points: Sequence[str] = POINTS,
     first_set_examples: int = 256,
 ) -> dict[str, Any]:
-    """``{"version", "intervention_by_slice", "intervention_by_order", "by_position", "matched",
-    "placed", "copy_rank", "b_places", "probes", "seen_before", "first_set_read", "probe_rule"}``:
-    the rows of
+    """``{"version", "batch_tokens", "intervention_by_slice", "intervention_by_order", "by_position",
+    "matched", "placed", "copy_rank", "b_places", "probes", "seen_before", "first_set_read",
+    "probe_rule"}``: ``batch_tokens`` the intervention's token budget a batch (None: batches of 256
+    examples; :func:`~synthetic.analysis.intervention.batch_tokens_from_env`); the rows of
     :func:`~synthetic.analysis.intervention.summarize_intervention` by ``slice`` and by ``order``
     (logits) and of :func:`~synthetic.analysis.positions.position_summary` (accuracy and
     interaction by the quarter of A and of B that holds the shared token; from the same table), of
@@ -106,11 +108,13 @@ def mechanism_record(
         raise ValueError(f"probes={probes!r}; allowed: True, False, {', '.join(map(repr, PROBE_RULES))}")
     segments = data if isinstance(data, SplitData | Segment) else list(data)
     clock = _Clock()
-    table = copy_intervention(model, segments, seed=seed)
+    batch_tokens = batch_tokens_from_env()
+    table = copy_intervention(model, segments, seed=seed, batch_tokens=batch_tokens)
     by_order = summarize_intervention(table, ("order",))
     clock.lap("intervention")
     out: dict[str, Any] = {
         "version": RECORD_VERSION,
+        "batch_tokens": batch_tokens,
         "intervention_by_slice": _rows(summarize_intervention(table, ("slice",))),
         "intervention_by_order": _rows(by_order),
         "by_position": _rows(position_summary(table)),

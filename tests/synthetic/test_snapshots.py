@@ -127,9 +127,20 @@ def test_bad_files_and_bad_snapshots_are_refused(tmp_path: Path) -> None:
 
     save_file({"w": torch.zeros(1)}, str(tmp_path / "w.safetensors"), metadata={"format": "other"})
     with pytest.raises(
-        ValueError, match=r"format='other'; this package reads 'readtwice\.ensemble_snapshot\.1'"
+        ValueError,
+        match=r"format='other'; this package reads "
+        r"\('readtwice\.ensemble_snapshot\.1', 'readtwice\.ensemble_snapshot\.2'\)",
     ):
         snapshots.read(tmp_path / "w.safetensors")
+    # a file of format 1 (before snapshots named their commits) reads with no commits
+    old = snapshots.write(tmp_path, replace(_snapshot(2, 3), commits=["a" * 40, "b" * 40]))
+    state = snapshots.peek(old)
+    del state["commits"]
+    tensors = {n: getattr(_snapshot(2, 3), n) for n in snapshots.TENSORS}
+    save_file(
+        tensors, str(old), metadata={"format": "readtwice.ensemble_snapshot.1", "state": json.dumps(state)}
+    )
+    assert snapshots.read(old).commits == [] and snapshots.peek(old)["step"] == 3
     snap = _snapshot(2, 3)
     with pytest.raises(ValueError, match=r"exp_avg is torch.float32 \[2, 4\]; a snapshot of 2 members"):
         snapshots.EnsembleSnapshot(**{**snap.__dict__, "exp_avg": torch.zeros(2, 4)})

@@ -81,6 +81,27 @@ def test_the_sweep_and_the_command_line_pass_the_analysis_on(tmp_path: Path) -> 
     assert code == 0
     records = ResultsStore(results_path(tmp_path / "b", "sd_order", "smoke")).records()
     assert records and all("mechanism" in r for r in records)
+    # READTWICE_ANALYSIS_TOKENS unset: batches of examples, and the record says so
+    assert all((r.get("mechanism") or {}).get("batch_tokens", "missing") is None for r in records)
+
+
+def test_a_bad_token_budget_stops_the_sweep_before_it_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """READTWICE_ANALYSIS_TOKENS that is not an integer >= 1: the sweep (and `run`, exit 2) refuses
+    at once, before any run trains and loses its analysis; without an analysis it is not read."""
+    monkeypatch.setenv("READTWICE_ANALYSIS_TOKENS", "512k")
+    only = lambda c: c.variant == "Based (causal)"  # noqa: E731
+    with pytest.raises(ValueError, match="READTWICE_ANALYSIS_TOKENS='512k' must be an integer >= 1"):
+        run_sweep(
+            "sd_order", "smoke", results_dir=tmp_path, progress=False, only=only, analysis="intervention"
+        )
+    assert not results_path(tmp_path, "sd_order", "smoke").exists()
+    code = main(["run", "sd_order", "--profile", "smoke", "--results", str(tmp_path), "--quiet",
+                 "--analysis", "intervention"])  # fmt: skip
+    assert code == 2
+    done = run_sweep("sd_order", "smoke", results_dir=tmp_path, progress=False, only=only, analysis="none")
+    assert done.ok == 1
 
 
 @pytest.mark.parametrize("checks", [False, True])

@@ -277,6 +277,43 @@ def test_a_token_budget_changes_the_batches_not_the_rows(tokens: int, passes: in
         assert rows >= 1 and (rows * t <= tokens or rows == 1) and (rows + 1) * t > tokens
 
 
+def test_the_budget_sets_the_batches_the_model_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each segment's forward passes take ``batch_tokens // T`` examples (at least one), and
+    ``batch_size`` without a budget; a budget that runs out of device memory falls back to
+    ``batch_size`` for that segment."""
+    import synthetic.analysis.intervention as intervention
+
+    seen: list[tuple[int, int]] = []
+    real = intervention.final_logits
+
+    def spy(model: Any, inputs: np.ndarray, prefix_len: np.ndarray, *, batch_size: int) -> np.ndarray:
+        seen.append((inputs.shape[1], batch_size))
+        return real(model, inputs, prefix_len, batch_size=batch_size)
+
+    monkeypatch.setattr(intervention, "final_logits", spy)
+    data = _split(sizes=((3, 6), (20, 9)), n=5)
+    lengths = [seg.inputs.shape[1] for seg in data.segments]
+    copy_intervention(CountingModel(VOCAB), data, batch_size=7, batch_tokens=100)
+    assert sorted(set(seen)) == sorted({(t, max(1, 100 // t)) for t in lengths})
+    seen.clear()
+    copy_intervention(CountingModel(VOCAB), data, batch_size=7, batch_tokens=None)
+    assert {b for _, b in seen} == {7}
+
+    def out_of_memory(
+        model: Any, inputs: np.ndarray, prefix_len: np.ndarray, *, batch_size: int
+    ) -> np.ndarray:
+        if batch_size > 7:
+            raise torch.OutOfMemoryError("too big")
+        return spy(model, inputs, prefix_len, batch_size=batch_size)
+
+    monkeypatch.setattr(intervention, "final_logits", out_of_memory)
+    seen.clear()
+    fallback = copy_intervention(CountingModel(VOCAB), data, batch_size=7, batch_tokens=10_000)
+    assert {b for _, b in seen} == {7} and len(fallback) == 10
+    with pytest.raises(torch.OutOfMemoryError):  # no budget: nothing smaller to fall back to
+        copy_intervention(CountingModel(VOCAB), data, batch_size=8, batch_tokens=None)
+
+
 def test_the_token_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unset or empty: fixed batches; an integer >= 1: that budget; anything else: an error naming
     the variable and what it allows, as does a bad ``batch_tokens`` argument."""
