@@ -94,10 +94,18 @@ def batch_tokens_from_env() -> int | None:
     return tokens
 
 
+#: most examples a forward pass takes under a token budget: the GPU kernels put B x H on a grid
+#: axis that CUDA caps at 65,535 blocks (synthetic.kernels.short, .engine), so 8,000 examples leave
+#: room for 8 heads
+MAX_BUDGET_ROWS = 8000
+
+
 def _rows_per_batch(batch_size: int, batch_tokens: int | None, seq_len: int) -> int:
     """Examples per forward pass: ``batch_size``, or with a token budget as many whole examples of
-    ``seq_len`` tokens as fit in it (at least one)."""
-    return batch_size if batch_tokens is None else max(1, batch_tokens // seq_len)
+    ``seq_len`` tokens as fit in it (at least one, at most :data:`MAX_BUDGET_ROWS`)."""
+    if batch_tokens is None:
+        return batch_size
+    return min(MAX_BUDGET_ROWS, max(1, batch_tokens // seq_len))
 
 
 def _suffix(first: bool, second: bool) -> str:

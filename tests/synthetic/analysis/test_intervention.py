@@ -261,7 +261,7 @@ def test_absent_tokens_are_a_stable_sorts_first_columns(
 def test_a_token_budget_changes_the_batches_not_the_rows(tokens: int, passes: int) -> None:
     """``batch_tokens``: forward passes of as many whole examples as fit in the budget (at least
     one); the table is the one of fixed batches, to float rounding, on a real model (fp32, CPU)."""
-    from synthetic.analysis.intervention import _rows_per_batch
+    from synthetic.analysis.intervention import MAX_BUDGET_ROWS, _rows_per_batch
 
     cfg = ModelConfig(d_model=16, n_layers=2, pattern=["base_conv", {"kind": "based", "feature_dim": 4}])
     model = build_model(cfg, VOCAB, seed=1)
@@ -275,6 +275,8 @@ def test_a_token_budget_changes_the_batches_not_the_rows(tokens: int, passes: in
         t = seg.inputs.shape[1]
         rows = _rows_per_batch(256, tokens, t)
         assert rows >= 1 and (rows * t <= tokens or rows == 1) and (rows + 1) * t > tokens
+    # never more rows than the GPU kernels' grids take (B x H on an axis of at most 65,535 blocks)
+    assert _rows_per_batch(256, 10**9, 36) == MAX_BUDGET_ROWS and MAX_BUDGET_ROWS * 8 <= 65_535
 
 
 def test_the_budget_sets_the_batches_the_model_reads(monkeypatch: pytest.MonkeyPatch) -> None:
