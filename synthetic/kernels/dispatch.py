@@ -29,6 +29,21 @@ def env_flag(name: str, default: bool) -> bool:
     return value == "1"
 
 
+#: the most blocks a CUDA grid takes along its y and z axes, where the Triton kernels here put the
+#: batch x heads rows of a call
+MAX_GRID_ROWS = 65_535
+
+
+def check_grid_rows(b: int, h: int, op: str) -> None:
+    """Refuse up front a Triton call of ``b`` x ``h`` (batch x heads) rows that no grid can launch:
+    a ValueError naming the op, the sizes and the limit (:data:`MAX_GRID_ROWS`)."""
+    if b * h > MAX_GRID_ROWS:
+        raise ValueError(
+            f"{op}: B x H = {b} x {h} = {b * h} rows (batch x heads); a CUDA grid axis takes at most "
+            f"{MAX_GRID_ROWS}: split the batch"
+        )
+
+
 def _validate(impl: str, source: str) -> str:
     if impl not in IMPLS:
         raise ValueError(f"{source}={impl!r} is not a kernel implementation; allowed: {', '.join(IMPLS)}")

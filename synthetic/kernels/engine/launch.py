@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import triton
 
+from synthetic.kernels.dispatch import check_grid_rows
 from synthetic.kernels.engine import autotune
 from synthetic.kernels.engine.backward import based_bwd_dkv_kernel, based_bwd_dq_kernel, based_bwd_enc_kernel
 from synthetic.kernels.engine.blocks import feature_widths
@@ -46,8 +47,10 @@ class Dims:
 
     @classmethod
     def of(cls, x: torch.Tensor, v: torch.Tensor) -> Dims:
-        """From x [B, T, H, F] and v [B, T, H, D]."""
+        """From x [B, T, H, F] and v [B, T, H, D]; B x H beyond a grid axis is refused
+        (:func:`~synthetic.kernels.dispatch.check_grid_rows`)."""
         b, t, h, f = x.shape
+        check_grid_rows(b, h, "the Based engine")
         return cls(b=b, t=t, h=h, f=f, d=v.shape[-1])
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import triton
 
+from synthetic.kernels.dispatch import check_grid_rows
 from synthetic.kernels.engine import autotune
 from synthetic.kernels.short.kernels import short_bwd_dkv_kernel, short_bwd_dq_kernel, short_fwd_kernel
 
@@ -71,6 +72,7 @@ class _Call:
         self, q: torch.Tensor, v: torch.Tensor, te: int, has_own: bool, has_enc: bool, has_lens: bool
     ):
         self.b, self.t, self.h, self.f = q.shape
+        check_grid_rows(self.b, self.h, "the short path")
         self.d = v.shape[-1]
         self.te = te
         self.scale = self.f**-0.5

@@ -137,6 +137,24 @@ def test_short_path_rejects_bad_input() -> None:
         short_attention(q, None, None, k_enc=q, v_enc=v, lengths=torch.tensor([0, 6]))
 
 
+def test_more_rows_than_a_grid_axis_takes_are_refused_up_front() -> None:
+    """B x H beyond the 65,535 blocks of a CUDA grid's y / z axis, where the short path and the
+    Based engine put a call's rows: a ValueError naming the op, the sizes and the limit, before
+    any launch; one row fewer is accepted."""
+    from synthetic.kernels.dispatch import MAX_GRID_ROWS
+    from synthetic.kernels.engine.launch import Dims
+
+    rows = MAX_GRID_ROWS // 2 + 1  # x 2 heads: one over
+    q = torch.randn(rows, 1, 2, 2)
+    with pytest.raises(
+        ValueError, match=rf"the short path: B x H = {rows} x 2 = {2 * rows} rows .* at most 65535"
+    ):
+        short_attention(q, q, torch.randn(rows, 1, 2, 2))
+    with pytest.raises(ValueError, match=rf"the Based engine: B x H = {rows} x 2 = {2 * rows} rows"):
+        Dims.of(q, q)
+    assert Dims.of(q[: rows - 1], q[: rows - 1]).b == rows - 1
+
+
 def test_crossover_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only stateless calls within the kernel's limits, up to the crossover; the environment can
     force either path and a bad value is refused."""
