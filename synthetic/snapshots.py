@@ -164,6 +164,12 @@ def write(folder: str | Path, snap: EnsembleSnapshot) -> Path:
     return path
 
 
+def _check_format(metadata: dict[str, str], path: str | Path) -> None:
+    """ValueError naming ``path``, its format and :data:`READABLE_FORMATS` for a file of another."""
+    if metadata.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"{path}: format={metadata.get('format')!r}; this package reads {READABLE_FORMATS}")
+
+
 def read(path: str | Path) -> EnsembleSnapshot:
     """The snapshot saved at ``path``. Raises FileNotFoundError without a file and ValueError
     naming what is wrong with one that is not a readable snapshot of this format."""
@@ -176,8 +182,7 @@ def read(path: str | Path) -> EnsembleSnapshot:
             tensors = {name: fh.get_tensor(name) for name in fh.keys()}
     except Exception as err:  # safetensors raises its own error types for a damaged file
         raise ValueError(f"{path} is not a readable safetensors file ({type(err).__name__}: {err})") from None
-    if metadata.get("format") not in READABLE_FORMATS:
-        raise ValueError(f"{path}: format={metadata.get('format')!r}; this package reads {READABLE_FORMATS}")
+    _check_format(metadata, path)
     if sorted(tensors) != sorted(TENSORS):
         raise ValueError(f"{path} holds tensors {sorted(tensors)}; a snapshot holds {sorted(TENSORS)}")
     try:
@@ -192,8 +197,7 @@ def peek(path: str | Path) -> dict[str, Any]:
     Raises ValueError for a file of another format."""
     with safe_open(str(path), framework="pt", device="cpu") as fh:
         metadata = fh.metadata() or {}
-    if metadata.get("format") not in READABLE_FORMATS:
-        raise ValueError(f"format={metadata.get('format')!r}, not one of {READABLE_FORMATS}")
+    _check_format(metadata, path)
     state: dict[str, Any] = json.loads(metadata["state"])
     return state
 

@@ -189,11 +189,9 @@ def copy_intervention(
     ``READTWICE_ANALYSIS_TOKENS`` (:func:`batch_tokens_from_env`; unset: ``batch_size``). A
     segment whose budget runs out of device memory is read again in batches of ``batch_size``.
     """
-    if isinstance(batch_tokens, str):
-        if batch_tokens != "env":
-            raise ValueError(f"batch_tokens={batch_tokens!r}; allowed: an integer >= 1, None or 'env'")
+    if batch_tokens == "env":
         batch_tokens = batch_tokens_from_env()
-    elif batch_tokens is not None and (
+    if batch_tokens is not None and (
         isinstance(batch_tokens, bool) or not isinstance(batch_tokens, int) or batch_tokens < 1
     ):
         raise ValueError(f"batch_tokens={batch_tokens!r}; allowed: an integer >= 1, None or 'env'")
