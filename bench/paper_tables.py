@@ -185,17 +185,27 @@ def best_runs(runs: pd.DataFrame) -> str:
     )
 
 
+#: what pairs two runs of different variants: the same protocol, shape, learning rate and seed
+PAIR_KEY = ["init", "d_model", "feature_dim", "lr", "seed"]
+
+
+def _paired(runs: pd.DataFrame, variant: str, base: str) -> pd.DataFrame:
+    """The runs of ``variant`` joined with those of ``base`` on :data:`PAIR_KEY` (runs without a
+    partner left out); ``base``'s columns end in ``_base``."""
+    return runs[runs.variant == variant].merge(
+        runs[runs.variant == base], on=PAIR_KEY, suffixes=("", "_base")
+    )
+
+
 def _long_first_pairs(runs: pd.DataFrame) -> list[tuple[tuple[int, str, int], pd.Series]]:
     """Per (d_model, init, f) with at least one pair: causal minus non-causal Based long-first
     accuracy for the runs of the same lr and seed, indexed by (lr, seed) in that order."""
-    cells = []
-    for key, g in runs.groupby(["d_model", "init", "feature_dim"]):
-        causal = g[g.variant == "Based (causal)"].set_index(["lr", "seed"])[SECOND]
-        other = g[g.variant == "Based (non-causal)"].set_index(["lr", "seed"])[SECOND]
-        diff = (causal - other).dropna().sort_index()
-        if not diff.empty:
-            cells.append((key, diff))
-    return cells
+    pairs = _paired(runs, "Based (causal)", "Based (non-causal)")
+    pairs = pairs.assign(diff=pairs[SECOND] - pairs[f"{SECOND}_base"]).dropna(subset=["diff"])
+    return [
+        (key, g.set_index(["lr", "seed"])["diff"].sort_index().rename(None))
+        for key, g in pairs.groupby(["d_model", "init", "feature_dim"])
+    ]
 
 
 def paired_long_first(runs: pd.DataFrame) -> str:
@@ -222,10 +232,8 @@ def jrt_against_based(runs: pd.DataFrame) -> str:
     Based's is negative), and long-first accuracy (JRT minus Based), the order the theory says
     reading twice helps."""
     rows = []
-    key = ["init", "d_model", "feature_dim", "lr", "seed"]
     for jrt, base in JRT_BASELINES.items():
-        both = runs[runs.variant == jrt].merge(runs[runs.variant == base], on=key, suffixes=("", "_base"))
-        for (init, d_model, f), g in both.groupby(["init", "d_model", "feature_dim"]):
+        for (init, d_model, f), g in _paired(runs, jrt, base).groupby(["init", "d_model", "feature_dim"]):
             effect = g.difference - g.difference_base
             size = g.difference.abs() - g.difference_base.abs()
             long_first = g[SECOND] - g[f"{SECOND}_base"]
