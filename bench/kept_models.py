@@ -63,6 +63,15 @@ def kept_runs(path: Path) -> Iterator[tuple[str, RunRecord, RunConfig]]:
             yield run, record, RunConfig.model_validate(record["config"])
 
 
+def reads_left_to_right(cfg: RunConfig) -> bool:
+    """Whether every layer of a run's model reads its input left to right: no non-causal Based
+    (``causal = false``) and no prefix linear attention (JRT-RNN reads its prompt as a whole)."""
+    return all(
+        layer.kind != "prefix_linear_attention" and getattr(layer, "causal", True)
+        for layer in cfg.model.pattern
+    )
+
+
 def with_run_columns(table: pd.DataFrame, run: str, cfg: RunConfig, mechanism: str) -> pd.DataFrame:
     """``table`` with ``seed``, ``variant``, ``config_hash`` and ``mechanism`` as its first
     columns (in that order), the same on every row."""
@@ -81,11 +90,13 @@ def each_kept_model(
     *,
     device: str = "cpu",
     causal_only: bool = False,
+    select: Callable[[RunConfig], bool] | None = None,
     float_format: str | None = None,
     previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``analyse(model, config, test split)`` of every kept run of the sd_order profile folder
-    ``path`` (:func:`kept_runs`; the causal ones only with ``causal_only``), each table with
+    ``path`` (:func:`kept_runs`; with ``causal_only`` those whose every layer reads left to right,
+    :func:`reads_left_to_right`; with ``select`` those it accepts), each table with
     :func:`with_run_columns` (the mechanism from the profile's records), all of them concatenated;
     empty when no run qualifies (the caller says what to do). The CSV ``out`` is rewritten after
     each model, so a run cut off keeps the models before it; one line a model with its time.
@@ -96,7 +107,9 @@ def each_kept_model(
     done = set() if previous is None else set(previous[HASH_COLUMN])
     for run, rec, cfg in kept_runs(path):
         summary = cfg.summary()
-        if causal_only and "non-causal" in summary["variant"]:
+        if causal_only and not reads_left_to_right(cfg):
+            continue
+        if select is not None and not select(cfg):
             continue
         if run in done:
             continue
@@ -153,6 +166,7 @@ def analyse_kept_models(
     out: str | Path,
     *,
     causal_only: bool = False,
+    select: Callable[[RunConfig], bool] | None = None,
     float_format: str | None = None,
 ) -> pd.DataFrame:
     """:func:`each_kept_model` over the profile a :func:`kept_model_parser` command line names,
@@ -162,9 +176,10 @@ def analyse_kept_models(
     previous = resumed_rows(out, args.examples) if args.resume else None
     path = results_path(args.results, "sd_order", args.profile)
     rows = each_kept_model(path, args.results, analyse, out, device=args.device, causal_only=causal_only,
-                           float_format=float_format, previous=previous)  # fmt: skip
+                           select=select, float_format=float_format, previous=previous)  # fmt: skip
     if rows.empty:
-        raise SystemExit(f"no kept weights{' of a causal model' if causal_only else ''} under {path}")
+        which = " of a causal model" if causal_only else " of a model the analysis reads" if select else ""
+        raise SystemExit(f"no kept weights{which} under {path}")
     print(f"wrote {out} ({len(rows)} rows, {rows.config_hash.nunique()} models)")
     return rows
 

@@ -27,7 +27,7 @@ order, size pair) with standard errors. Units: logits (nats for ``measure="logpr
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,10 @@ __all__ = [
     "copy_intervention",
     "effects",
     "mean_and_se",
+    "replacement_rng",
+    "rows_by_segment",
     "summarize_intervention",
+    "token_levels",
 ]
 
 #: the four conditions, (first copy kept, second copy kept), as column suffixes "11", "10", "01", "00"
@@ -112,12 +115,14 @@ def _suffix(first: bool, second: bool) -> str:
     return f"{int(first)}{int(second)}"
 
 
-def _segment_rng(seed: int, name: str) -> np.random.Generator:
+def replacement_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator of a segment's replacement tokens, from ``seed`` and the segment's ``name``
+    alone (a segment gets the same tokens whatever else an analysis reads)."""
     digest = stable_digest({"analysis": "copy_intervention", "slice": name})
     return np.random.default_rng(np.random.SeedSequence([seed, int(digest[:8], 16)]))
 
 
-def _levels(logits: np.ndarray, token: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def token_levels(logits: np.ndarray, token: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(logit, log-probability) of ``token`` [n_ex] under logits [n_ex, V], float64."""
     top = logits.max(axis=1, keepdims=True)
     log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
@@ -131,7 +136,7 @@ def _segment_rows(model: nn.Module, copies: SharedCopies, seed: int, batch_size:
         check_vocab(declared, [copies])
     plain = final_logits(model, copies.inputs, copies.prefix_len, batch_size=batch_size)
     check_vocab(plain.shape[1], [copies])
-    replace = absent_tokens(copies.inputs, plain.shape[1], 2, _segment_rng(seed, copies.name))
+    replace = absent_tokens(copies.inputs, plain.shape[1], 2, replacement_rng(seed, copies.name))
     rows = np.arange(copies.num_examples)[:, None]
     table: dict[str, object] = {
         "slice": copies.name,
@@ -157,7 +162,7 @@ def _segment_rows(model: nn.Module, copies: SharedCopies, seed: int, batch_size:
             if not second:
                 edited[rows, copies.second_cols] = replace[:, 1:]
             logits = final_logits(model, edited, copies.prefix_len, batch_size=batch_size)
-        logit, logprob = _levels(logits, copies.shared)
+        logit, logprob = token_levels(logits, copies.shared)
         table[f"logit_{_suffix(first, second)}"] = logit
         table[f"logprob_{_suffix(first, second)}"] = logprob
     return pd.DataFrame(table)
@@ -189,6 +194,25 @@ def copy_intervention(
     ``READTWICE_ANALYSIS_TOKENS`` (:func:`batch_tokens_from_env`; unset: ``batch_size``). A
     segment whose budget runs out of device memory is read again in batches of ``batch_size``.
     """
+    return rows_by_segment(
+        data,
+        lambda copies, per_batch: _segment_rows(model, copies, seed, per_batch),
+        batch_size=batch_size,
+        batch_tokens=batch_tokens,
+    )
+
+
+def rows_by_segment(
+    data: SplitData | Segment | Iterable[Segment],
+    segment_rows: Callable[[SharedCopies, int], pd.DataFrame],
+    *,
+    batch_size: int,
+    batch_tokens: int | str | None,
+) -> pd.DataFrame:
+    """``segment_rows(copies, examples per forward pass)`` of every SD segment in ``data``,
+    concatenated: the batching every intervention over a segment's copies shares. ``batch_tokens``
+    as :func:`copy_intervention` takes it (validated here, ValueError naming it); a segment whose
+    token budget runs out of device memory is read again in batches of ``batch_size``."""
     if batch_tokens == "env":
         batch_tokens = batch_tokens_from_env()
     if batch_tokens is not None and (
@@ -200,12 +224,12 @@ def copy_intervention(
         copies = shared_copies(seg)
         per_batch = _rows_per_batch(batch_size, batch_tokens, copies.inputs.shape[1])
         try:
-            rows.append(_segment_rows(model, copies, seed, per_batch))
+            rows.append(segment_rows(copies, per_batch))
         except torch.OutOfMemoryError:  # a token budget too large for this device: as without one
             if per_batch <= batch_size:
                 raise
             torch.cuda.empty_cache()
-            rows.append(_segment_rows(model, copies, seed, batch_size))
+            rows.append(segment_rows(copies, batch_size))
     return pd.concat(rows, ignore_index=True)
 
 
