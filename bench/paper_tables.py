@@ -247,6 +247,33 @@ def jrt_against_based(runs: pd.DataFrame) -> str:
     return _markdown(header, [r[1] for r in rows])
 
 
+def _mechanism_ranges(
+    counting: pd.DataFrame, checking: pd.DataFrame, accuracy: pd.Series, label: str
+) -> list[str]:
+    """The prose lines on a group's counting and checking runs (run x order cells of the
+    intervention by order; ``accuracy`` by config hash): the interaction's range, its smaller order,
+    the evidence per copy and the best counting run; the checking runs' interaction and accuracy."""
+    lines = []
+    if not counting.empty:
+        smaller = counting.groupby("config_hash").interaction.min()
+        evidence = pd.concat([counting.gain_first, counting.gain_second])
+        lines.append(
+            f"{label}counting runs: interaction {_signed(counting.interaction.min())} to "
+            f"{_signed(counting.interaction.max())} logits; its smaller order at most "
+            f"{_signed(smaller.max())}; "
+            f"evidence per copy {_plain(evidence.min())} to {_plain(evidence.max())} logits; the best "
+            f"counting run's accuracy {accuracy[list(smaller.index)].max():.4f}"
+        )
+    if not checking.empty:
+        runs = list(checking.config_hash.unique())
+        lines.append(
+            f"{label}checking runs: interaction {_signed(checking.interaction.min())} to "
+            f"{_signed(checking.interaction.max())} logits; accuracy {accuracy[runs].min():.4f} to "
+            f"{accuracy[runs].max():.4f}"
+        )
+    return lines
+
+
 def prose_counts(df: pd.DataFrame, runs: pd.DataFrame, by_order: pd.DataFrame) -> str:
     """The counts and ranges the README's prose cites, one line each (markdown bullets), so that
     they are read off the records rather than recomputed by hand: which analysed runs of the two
@@ -262,6 +289,7 @@ def prose_counts(df: pd.DataFrame, runs: pd.DataFrame, by_order: pd.DataFrame) -
     counting, checking = cells[~cells.config_hash.isin(checks)], cells[cells.config_hash.isin(checks)]
     analysed = cells.config_hash.nunique()
     lines = [f"{len(checks)} of the {analysed} analysed runs check, {analysed - len(checks)} count"]
+    lines += _mechanism_ranges(counting, checking, accuracy, "")
     if not jrt.empty:
         jrt_checks = set(mechanism.checking_runs(jrt))
         lines.append(
@@ -269,22 +297,11 @@ def prose_counts(df: pd.DataFrame, runs: pd.DataFrame, by_order: pd.DataFrame) -
             f"{jrt.config_hash.nunique()} analysed runs check; interaction "
             f"{_signed(jrt.interaction.min())} to {_signed(jrt.interaction.max())} logits"
         )
-    if not counting.empty:
-        smaller = counting.groupby("config_hash").interaction.min()
-        evidence = pd.concat([counting.gain_first, counting.gain_second])
-        lines += [
-            f"counting runs: interaction {_signed(counting.interaction.min())} to "
-            f"{_signed(counting.interaction.max())} logits; its smaller order at most "
-            f"{_signed(smaller.max())}; "
-            f"evidence per copy {_plain(evidence.min())} to {_plain(evidence.max())} logits; the best "
-            f"counting run's accuracy {accuracy[list(smaller.index)].max():.4f}"
-        ]
-    if not checking.empty:
-        lines += [
-            f"checking runs: interaction {_signed(checking.interaction.min())} to "
-            f"{_signed(checking.interaction.max())} logits; accuracy {accuracy[list(checks)].min():.4f} to "
-            f"{accuracy[list(checks)].max():.4f}"
-        ]
+        jrt_counting, jrt_checking = (
+            jrt[~jrt.config_hash.isin(jrt_checks)],
+            jrt[jrt.config_hash.isin(jrt_checks)],
+        )
+        lines += _mechanism_ranges(jrt_counting, jrt_checking, accuracy, "JRT ")
     non_causal = runs[runs.variant == "Based (non-causal)"].dropna(subset=[FIRST, SECOND])
     if not non_causal.empty:
         lines.append(

@@ -35,13 +35,12 @@ from synthetic.analysis.pass_copies import condition_summary, pair_summary, pass
 from synthetic.analysis.sd_layout import segments_of
 from synthetic.config import RunConfig
 from synthetic.model import LanguageModel
+from synthetic.plots.pass_copies import ALL_KEPT, PAIRS, model_summary
 from synthetic.tasks.config import SDSegmentConfig
 from synthetic.tasks.data import SplitData
 
 #: the columns that name a row's slice
 SLICE = ["slice", "size_a", "size_b", "order"]
-#: the pairs of copies the printed summary shows, in this order
-PAIRS = ["A1 B1", "B1 A2", "A2 B2", "A1 B2", "A1 A2", "B1 B2"]
 
 
 def _slice(text: str) -> tuple[int, int]:
@@ -67,23 +66,12 @@ def per_slice(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([conditions, *pairs], ignore_index=True)
 
 
-def summarize(out: pd.DataFrame) -> pd.DataFrame:
-    """Per variant, d_model, mechanism, order, kind and ``what``: models, and the mean ± s.e. over
-    models of each model's mean over its slices of the order (accuracy for conditions, interaction
-    for pairs)."""
-    out = out.assign(value=out.accuracy.where(out.kind == "condition", out.interaction))
-    keys = ["variant", "d_model", "mechanism", "order", "kind", "what"]
-    per_model = out.groupby([*keys, "config_hash"]).value.mean().reset_index()
-    table = per_model.groupby(keys).value.agg(["count", "mean", "sem"]).reset_index()
-    return table.rename(columns={"count": "models", "sem": "se"})
-
-
 def _print_summaries(out: pd.DataFrame) -> None:
-    table = summarize(out)
+    table = model_summary(out)
     for kind, whats in (
-        ("condition", [*PAIRS, "A1 B1 A2 B2"]),
-        ("pair, others removed", PAIRS),
-        ("pair, others kept", PAIRS),
+        ("condition", [*PAIRS, ALL_KEPT]),
+        ("pair, others removed", list(PAIRS)),
+        ("pair, others kept", list(PAIRS)),
     ):
         part = table[(table.kind == kind) & table.what.isin(whats)]
         cells = part.assign(cell=[f"{m:+.3f} ± {s:.3f}" if kind != "condition" else f"{m:.3f} ± {s:.3f}"

@@ -45,6 +45,7 @@ FIGURE_MODULES: tuple[str, ...] = (
     "synthetic.plots.kernels",
     "synthetic.plots.positions",
     "synthetic.plots.b_places",
+    "synthetic.plots.pass_copies",
 )
 #: figures redrawn from committed results (``--retrain NAME`` trains their missing runs first)
 FROM_COMMITTED: tuple[str, ...] = (

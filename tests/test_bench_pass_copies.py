@@ -15,9 +15,10 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.pass_copies import PAIRS, SLICE, main, per_slice, summarize  # noqa: E402
+from bench.pass_copies import SLICE, main, per_slice  # noqa: E402
 from synthetic.analysis import CountingModel, StoreFirstModel  # noqa: E402
 from synthetic.analysis.pass_copies import all_conditions, kept_copies, pass_copy_intervention  # noqa: E402
+from synthetic.plots.pass_copies import PAIRS, model_summary  # noqa: E402
 from synthetic.tasks import DataConfig, build_split  # noqa: E402
 
 VOCAB = 48
@@ -71,7 +72,7 @@ def test_per_slice_rows_conditions_and_pairs(out: pd.DataFrame) -> None:
 def test_summary_is_the_mean_over_slices_then_over_models(out: pd.DataFrame) -> None:
     """Each model's value is the mean over its slices of the order (accuracy for conditions,
     interaction for pairs); the summary gives the number of models, their mean and its s.e."""
-    summary = summarize(out)
+    summary = model_summary(out)
     assert set(summary.kind) == set(KINDS) and set(summary.order) == {"short-first", "long-first"}
     assert (summary.models == 2).all()
     assert len(summary) == 2 * (16 + 2 * 6)  # per order: every condition and pair, once
