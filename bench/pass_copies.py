@@ -35,7 +35,7 @@ from synthetic.analysis.pass_copies import condition_summary, pair_summary, pass
 from synthetic.analysis.sd_layout import segments_of
 from synthetic.config import RunConfig
 from synthetic.model import LanguageModel
-from synthetic.plots.pass_copies import ALL_KEPT, PAIRS, model_summary
+from synthetic.plots.pass_copies import ALL_KEPT, PAIRS, model_summary, order_gaps
 from synthetic.tasks.config import SDSegmentConfig
 from synthetic.tasks.data import SplitData
 
@@ -83,6 +83,16 @@ def _print_summaries(out: pd.DataFrame) -> None:
         )
         print(f"\n{label}, mean ± s.e. over models:")
         print(wide[[w for w in whats if w in wide.columns]].to_string())
+    gaps = order_gaps(out)
+    gaps = gaps[gaps.what.isin([*PAIRS, ALL_KEPT])]
+    numbers = zip(gaps["mean"], gaps.se, gaps.ahead, gaps.models, strict=True)
+    cells = gaps.assign(cell=[f"{m:+.3f} ± {s:.3f} ({a} / {n})" for m, s, a, n in numbers])
+    wide = cells.pivot_table(
+        index=["variant", "d_model", "mechanism"], columns="what", values="cell", aggfunc="first"
+    )
+    print("\nshort first minus long first, accuracy with only these copies kept (models ahead),")
+    print("mean ± s.e. over models:")
+    print(wide[[w for w in [*PAIRS, ALL_KEPT] if w in wide.columns]].to_string())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,19 @@ def model_summary(rows: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={"count": "models", "sem": "se"})
 
 
+def order_gaps(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per variant, d_model, mechanism and condition (``what``, the kept copies): ``models``, the
+    mean and s.e. over models of each model's short-first minus long-first accuracy (each order:
+    the mean over its slices), and ``ahead``, the models with short first ahead."""
+    conditions = rows[(rows.kind == "condition") & rows.order.isin(ORDERS)]
+    keys = ["variant", "d_model", "mechanism", "what"]
+    per_order = conditions.groupby([*keys, "config_hash", "order"]).accuracy.mean().unstack("order")
+    gap = (per_order[ORDERS[0]] - per_order[ORDERS[1]]).dropna().rename("gap").reset_index()
+    table = gap.groupby(keys).gap.agg(["count", "mean", "sem"])
+    table["ahead"] = gap.assign(ahead=gap.gap > 0).groupby(keys).ahead.sum()
+    return table.rename(columns={"count": "models", "sem": "se"}).reset_index()
+
+
 def draw_pass_copies(table: pd.DataFrame) -> plt.Figure:
     """The figure of a :func:`model_summary` table (module docstring); one column per d_model of
     its JRT-Prompt models that check."""

@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 from synthetic.plots.common import FigureContext
-from synthetic.plots.pass_copies import ALL_KEPT, PAIRS, SOURCE, build_pass_copies, model_summary
+from synthetic.plots.pass_copies import (
+    ALL_KEPT,
+    PAIRS,
+    SOURCE,
+    build_pass_copies,
+    model_summary,
+    order_gaps,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -45,6 +52,19 @@ def test_the_summary_is_the_mean_over_slices_then_over_models() -> None:
     assert acc.se.to_numpy() == pytest.approx([0.1, 0.1])
     inter = table[(table.kind == "pair, others removed") & (table.what == "B1 A2")]
     assert inter["mean"].to_numpy() == pytest.approx([3.5, 3.5])
+
+
+def test_order_gaps_are_per_model_then_over_models() -> None:
+    """Short-first minus long-first accuracy per model (each order: mean over its slices), then the
+    mean, s.e. and models ahead over models; pair rows do not enter."""
+    rows = _rows()
+    long_a = (rows.order == "long-first") & (rows.config_hash == "a" * 16) & (rows.kind == "condition")
+    rows.loc[long_a, "accuracy"] -= 0.2  # model a: short first ahead by 0.2; model b: a tie
+    gaps = order_gaps(rows)
+    assert set(gaps.what) == {*PAIRS, ALL_KEPT} and (gaps.models == 2).all()
+    assert gaps["mean"].to_numpy() == pytest.approx(np.full(len(gaps), 0.1))
+    assert gaps.se.to_numpy() == pytest.approx(np.full(len(gaps), 0.1))
+    assert (gaps.ahead == 1).all()
 
 
 def test_an_unknown_kind_is_refused() -> None:
