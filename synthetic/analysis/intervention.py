@@ -53,6 +53,7 @@ __all__ = [
     "batch_tokens_from_env",
     "copy_intervention",
     "effects",
+    "example_columns",
     "mean_and_se",
     "replacement_rng",
     "rows_by_segment",
@@ -130,15 +131,11 @@ def token_levels(logits: np.ndarray, token: np.ndarray) -> tuple[np.ndarray, np.
     return picked, picked - log_norm
 
 
-def _segment_rows(model: nn.Module, copies: SharedCopies, seed: int, batch_size: int) -> pd.DataFrame:
-    declared = getattr(model, "vocab_size", None)
-    if isinstance(declared, int):
-        check_vocab(declared, [copies])
-    plain = final_logits(model, copies.inputs, copies.prefix_len, batch_size=batch_size)
-    check_vocab(plain.shape[1], [copies])
-    replace = absent_tokens(copies.inputs, plain.shape[1], 2, replacement_rng(seed, copies.name))
-    rows = np.arange(copies.num_examples)[:, None]
-    table: dict[str, object] = {
+def example_columns(copies: SharedCopies, replace: np.ndarray) -> dict[str, object]:
+    """The columns every row of a copy intervention starts with: the slice, its sizes, order and
+    passes, the example, the shared token, its index in A and in B, and the tokens written for its
+    copy in A and in B (``replace`` int64 ``[n_ex, 2]``)."""
+    return {
         "slice": copies.name,
         "size_a": copies.size_a,
         "size_b": copies.size_b,
@@ -150,8 +147,19 @@ def _segment_rows(model: nn.Module, copies: SharedCopies, seed: int, batch_size:
         "pos_second": copies.second_index,
         "replace_first": replace[:, 0],
         "replace_second": replace[:, 1],
-        "correct": plain.argmax(axis=1) == copies.shared,
     }
+
+
+def _segment_rows(model: nn.Module, copies: SharedCopies, seed: int, batch_size: int) -> pd.DataFrame:
+    declared = getattr(model, "vocab_size", None)
+    if isinstance(declared, int):
+        check_vocab(declared, [copies])
+    plain = final_logits(model, copies.inputs, copies.prefix_len, batch_size=batch_size)
+    check_vocab(plain.shape[1], [copies])
+    replace = absent_tokens(copies.inputs, plain.shape[1], 2, replacement_rng(seed, copies.name))
+    rows = np.arange(copies.num_examples)[:, None]
+    table = example_columns(copies, replace)
+    table["correct"] = plain.argmax(axis=1) == copies.shared
     for first, second in CONDITIONS:
         if first and second:
             logits = plain

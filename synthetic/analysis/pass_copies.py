@@ -37,6 +37,7 @@ from torch import nn
 
 from synthetic.analysis.intervention import (
     MEASURES,
+    example_columns,
     mean_and_se,
     replacement_rng,
     rows_by_segment,
@@ -134,19 +135,7 @@ def _segment_rows(
         copies, replace = copies.take(np.arange(max_examples)), replace[:max_examples]
     rows = np.arange(copies.num_examples)[:, None]
     cols = [c for k in range(copies.passes) for c in (copies.first_cols[:, k], copies.second_cols[:, k])]
-    table: dict[str, object] = {
-        "slice": copies.name,
-        "size_a": copies.size_a,
-        "size_b": copies.size_b,
-        "order": copies.order,
-        "passes": copies.passes,
-        "example": np.arange(copies.num_examples),
-        "shared": copies.shared,
-        "pos_first": copies.first_index,
-        "pos_second": copies.second_index,
-        "replace_first": replace[:, 0],
-        "replace_second": replace[:, 1],
-    }
+    table = example_columns(copies, replace)
     for code in codes:
         edited = copies.inputs.copy()
         for i, digit in enumerate(code):
