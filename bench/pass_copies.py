@@ -30,7 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import analyse_kept_models, kept_model_parser
+from bench.kept_models import HASH_COLUMN, analyse_kept_models, kept_model_parser
 from synthetic.analysis.pass_copies import condition_summary, pair_summary, pass_copy_intervention
 from synthetic.analysis.sd_layout import segments_of
 from synthetic.config import RunConfig
@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.summarize is not None:
-        _print_summaries(
-            pd.concat([pd.read_csv(path, dtype={"config_hash": str}) for path in args.summarize])
-        )
+        _print_summaries(pd.concat([pd.read_csv(path, dtype={HASH_COLUMN: str}) for path in args.summarize]))
         return 0
 
     def read(model: LanguageModel, cfg: RunConfig, test: SplitData) -> pd.DataFrame:

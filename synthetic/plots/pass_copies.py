@@ -23,6 +23,8 @@ import seaborn as sns
 from synthetic.plots.common import FigureContext, save_figure
 
 SOURCE = "sd_pass_copies_paper.csv"
+#: the column that names each row's model (hex, read as text)
+MODEL_COLUMN = "config_hash"
 #: the pairs of copies drawn, in this order (the stored-first-set pairs, then the rest)
 PAIRS = ("A1 B1", "B1 A2", "A2 B2", "A1 B2", "A1 A2", "B1 B2")
 #: the condition that keeps every copy of a JR-2 prompt
@@ -40,7 +42,7 @@ def load_pass_copies(ctx: FigureContext) -> pd.DataFrame:
             f"no {path}: run `python bench/pass_copies.py --profile paper --out {path}` where the paper "
             "profile's weights are kept"
         )
-    return pd.read_csv(path, dtype={"config_hash": str})
+    return pd.read_csv(path, dtype={MODEL_COLUMN: str})
 
 
 def model_summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -54,7 +56,7 @@ def model_summary(rows: pd.DataFrame) -> pd.DataFrame:
     for kind, column in KINDS.items():
         value = value.where(rows.kind != kind, rows[column])
     keys = ["variant", "d_model", "mechanism", "order", "kind", "what"]
-    per_model = rows.assign(value=value).groupby([*keys, "config_hash"]).value.mean().reset_index()
+    per_model = rows.assign(value=value).groupby([*keys, MODEL_COLUMN]).value.mean().reset_index()
     table = per_model.groupby(keys).value.agg(["count", "mean", "sem"]).reset_index()
     return table.rename(columns={"count": "models", "sem": "se"})
 
@@ -65,7 +67,7 @@ def order_gaps(rows: pd.DataFrame) -> pd.DataFrame:
     the mean over its slices), and ``ahead``, the models with short first ahead."""
     conditions = rows[(rows.kind == "condition") & rows.order.isin(ORDERS)]
     keys = ["variant", "d_model", "mechanism", "what"]
-    per_order = conditions.groupby([*keys, "config_hash", "order"]).accuracy.mean().unstack("order")
+    per_order = conditions.groupby([*keys, MODEL_COLUMN, "order"]).accuracy.mean().unstack("order")
     gap = (per_order[ORDERS[0]] - per_order[ORDERS[1]]).dropna().rename("gap").reset_index()
     table = gap.groupby(keys).gap.agg(["count", "mean", "sem"])
     table["ahead"] = gap.assign(ahead=gap.gap > 0).groupby(keys).ahead.sum()
