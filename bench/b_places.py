@@ -27,7 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import analyse_kept_models, kept_model_parser, over_models
+from bench.kept_models import analyse_kept_models, kept_model_parser, one_pass, over_models
 from synthetic.analysis.b_places import conv_reach, place_profile_table, place_zones
 from synthetic.config import RunConfig
 from synthetic.model import LanguageModel
@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         return pd.concat(frames, ignore_index=True).assign(reach=conv_reach(model))
 
     # causal only: the non-causal models' wrong answers are tokens of A alone, not places of B
-    _print_summaries(analyse_kept_models(args, places, args.out, causal_only=True, float_format="%.6g"))
+    _print_summaries(
+        analyse_kept_models(args, places, args.out, causal_only=True, select=one_pass, float_format="%.6g")
+    )
     return 0
 
 

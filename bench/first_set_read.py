@@ -34,7 +34,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import analyse_kept_models, kept_model_parser
+from bench.kept_models import analyse_kept_models, kept_model_parser, one_pass
 from synthetic.analysis.first_set_read import (
     ORDERS,
     first_set_read_table,
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return rows.rename(columns={"part": "quarter"}).drop(columns="accuracy_se")  # the CSV's columns
 
     # causal only: the recurrent form reads left to right
-    out = analyse_kept_models(args, read, args.out, causal_only=True)
+    out = analyse_kept_models(args, read, args.out, causal_only=True, select=one_pass)
     means = out.pivot_table(index=["variant", "mechanism", "way"], columns="quarter", values="accuracy")
     means["fall"] = means[0] - means[args.quarters - 1]
     print(means.round(3).to_string())

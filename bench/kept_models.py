@@ -72,6 +72,12 @@ def reads_left_to_right(cfg: RunConfig) -> bool:
     )
 
 
+def one_pass(cfg: RunConfig) -> bool:
+    """Whether a run reads its prompt once (``passes = 1``): the analyses defined for one-pass
+    prompts only (the first-set read, the answer kinds, the places of B) take these."""
+    return cfg.data.passes == 1
+
+
 def with_run_columns(table: pd.DataFrame, run: str, cfg: RunConfig, mechanism: str) -> pd.DataFrame:
     """``table`` with ``seed``, ``variant``, ``config_hash`` and ``mechanism`` as its first
     columns (in that order), the same on every row."""
@@ -103,13 +109,13 @@ def each_kept_model(
     ``previous`` (:func:`resumed_rows`): rows kept at the head of the table; the models they name
     are not analysed again."""
     known = run_mechanisms(path)
+    left_out = 0
     frames = [] if previous is None else [previous]
     done = set() if previous is None else set(previous[HASH_COLUMN])
     for run, rec, cfg in kept_runs(path):
         summary = cfg.summary()
-        if causal_only and not reads_left_to_right(cfg):
-            continue
-        if select is not None and not select(cfg):
+        if (causal_only and not reads_left_to_right(cfg)) or (select is not None and not select(cfg)):
+            left_out += 1
             continue
         if run in done:
             continue
@@ -120,6 +126,8 @@ def each_kept_model(
         pd.concat(frames, ignore_index=True).to_csv(out, index=False, float_format=float_format)
         took = time.perf_counter() - start
         print(f"{summary['variant']} seed {summary['seed']} ({known[run]}): {took:.0f} s", flush=True)
+    if left_out:
+        print(f"{left_out} kept model(s) left out: the analysis does not read them (their layers or passes)")
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

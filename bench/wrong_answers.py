@@ -37,7 +37,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.kept_models import analyse_kept_models, kept_model_parser, over_models
+from bench.kept_models import analyse_kept_models, kept_model_parser, one_pass, over_models
 from synthetic.analysis.wrong_answers import (
     ANSWER_KINDS,
     FALSE_MATCH_COLUMNS,
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     def kinds(model: nn.Module, _: RunConfig, test: SplitData) -> pd.DataFrame:
         return answer_kind_table(model, test, max_examples=args.examples, parts=args.parts)
 
-    out = analyse_kept_models(args, kinds, args.out, float_format=SHARES)
+    out = analyse_kept_models(args, kinds, args.out, select=one_pass, float_format=SHARES)
     print(summarize(out).round(3).to_string(index=False))
     return 0
 
@@ -133,7 +133,9 @@ def _false_match(args: argparse.Namespace) -> int:
                                  max_examples=args.examples, seed=cfg.seed)  # fmt: skip
 
     # causal only: the non-causal models' wrong answers are tokens of A alone, not early B tokens
-    out = analyse_kept_models(args, test_false_matches, out_path, causal_only=True, float_format=SHARES)
+    out = analyse_kept_models(
+        args, test_false_matches, out_path, causal_only=True, select=one_pass, float_format=SHARES
+    )
     print(false_match_summary(out).round(3).to_string(index=False))
     return 0
 

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import bench.kept_models as kept_models  # noqa: E402
-from bench.kept_models import each_kept_model, reads_left_to_right  # noqa: E402
+from bench.kept_models import each_kept_model, one_pass, reads_left_to_right  # noqa: E402
 from synthetic.config import RunConfig  # noqa: E402
 from synthetic.model import ModelConfig  # noqa: E402
 from synthetic.sweep import expand, load_experiment  # noqa: E402
@@ -64,8 +64,13 @@ def test_the_sd_order_variants() -> None:
     }
 
 
+def test_one_pass() -> None:
+    """The one-pass analyses' filter: passes = 1 only (JRT-Prompt reads twice)."""
+    assert one_pass(_config("base_conv", BASED)) and not one_pass(_config("base_conv", BASED, passes=2))
+
+
 def test_each_kept_model_filters_by_causal_only_and_select(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The smoke profile's four runs, stubbed as kept: ``causal_only`` keeps the left-to-right ones,
     ``select`` those it accepts, both together their intersection; the CSV holds what is returned."""
@@ -92,5 +97,7 @@ def test_each_kept_model_filters_by_causal_only_and_select(
     assert variants(causal_only=True) == ["Based (causal)", "JRT-Prompt"]
     twice = lambda cfg: cfg.data.passes == 2  # noqa: E731  (bench/pass_copies.py's choice)
     assert variants(select=twice) == ["JRT-Prompt"]
-    assert variants(causal_only=True, select=lambda cfg: not twice(cfg)) == ["Based (causal)"]
+    capsys.readouterr()
+    assert variants(causal_only=True, select=one_pass) == ["Based (causal)"]
+    assert "3 kept model(s) left out" in capsys.readouterr().out  # said, not silent
     assert variants(select=lambda cfg: False) == []
