@@ -55,8 +55,8 @@
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
 # checks them, puts them in results/sd_order/PROFILE/, says what the next call will send and ends with
 # the subject for the commit of the new records (built from them: profile, GPU, commit, runs per shape);
-# commit runs.jsonl (and runs.archive.jsonl.gz, which unpack refreshes once the live file passes
-# 4 MB) at once. Before a call, `bash bench/gpu_session.sh slim` rewrites the committed
+# commit runs.jsonl (and runs.archive*.jsonl.gz, the archive's volumes of at most about 4 MB, which
+# unpack refreshes once the live file passes 4 MB) at once. Before a call, `bash bench/gpu_session.sh slim` rewrites the committed
 # runs.jsonl in the working tree with the fields the sweep reads (about 3 of 34 KB a paper record;
 # the call sends the working tree), and `unpack` restores the committed records and appends the
 # new ones. A snapshot holds 12 bytes a parameter a member (fp32 weights, Adam's two
@@ -145,7 +145,7 @@ if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its rec
   else
     rm -rf "$dest/snapshots"; echo "no snapshots returned: no ensemble was in flight"
   fi
-  # last (all checks passed): past 4 MB the live records move into runs.archive.jsonl.gz
+  # last (all checks passed): past 4 MB the live records move into runs.archive*.jsonl.gz
   # (synthetic/results.py: the store reads both; about a sixth of the size), so that no tracked
   # file passes 5 MB; merging the same files again is refused (bench/slim_records.py)
   if (( $(stat -c %s "$dest/runs.jsonl") > 4000000 )); then "$py" -m synthetic archive "$dest/runs.jsonl" || exit 1; fi

@@ -8,7 +8,8 @@ trained now, see *Claims*), and, for sweeps asked to keep trained weights, ``mod
 Archive
     Records that will not change can be moved, all of them at once, into a gzip-compressed file
     beside the live one, ``runs.archive.jsonl.gz`` (:meth:`ResultsStore.archive`, CLI ``python -m
-    synthetic archive RESULTS``; about a sixth of the size). A store reads the archive's records
+    synthetic archive RESULTS``; about a sixth of the size), in volumes of at most about 4 MB
+    (``runs.archive.2.jsonl.gz``, ... :data:`ARCHIVE_VOLUME_BYTES`). A store reads the archive's records
     first, then the live file's: to every reader the store holds the same records in the same
     order as before. New records go to the live file only. Each archiving appends the live file's
     text as one gzip member and replaces the archive atomically before the live file is emptied; a
@@ -98,6 +99,9 @@ except ImportError:  # pragma: no cover - not POSIX
 RUNS_FILE = "runs.jsonl"
 ARCHIVE_SUFFIX = ".archive.jsonl.gz"
 """The archive of a ``runs.jsonl``: ``runs.archive.jsonl.gz`` beside it (module docstring)."""
+ARCHIVE_VOLUME_BYTES = 4_000_000
+"""Most bytes an archiving grows a volume of the archive to; past it the new member starts the next
+volume, ``runs.archive.2.jsonl.gz``, ``.3``, ... (so that no tracked file passes 5 MB)."""
 MODELS_DIR = "models"
 LOCK_SUFFIX = ".lock"
 CLAIMS_SUFFIX = ".claims"
@@ -134,6 +138,23 @@ def archive_path(runs_path: str | Path) -> Path:
     return path.with_name(path.name.removesuffix(".jsonl") + ARCHIVE_SUFFIX)
 
 
+def archive_volumes(runs_path: str | Path) -> list[Path]:
+    """The archive's volumes beside ``runs_path`` that exist, in reading order: ``runs.archive.jsonl.gz``,
+    then ``runs.archive.2.jsonl.gz``, ``runs.archive.3.jsonl.gz``, ... (up to the first missing)."""
+    first = archive_path(runs_path)
+    volumes = [first] if first.exists() else []
+    number = 2
+    while volumes and (nxt := _volume(first, number)).exists():
+        volumes.append(nxt)
+        number += 1
+    return volumes
+
+
+def _volume(first: Path, number: int) -> Path:
+    """Volume ``number`` (>= 2) of the archive whose first volume is ``first``."""
+    return first.with_name(first.name.removesuffix(ARCHIVE_SUFFIX) + f".archive.{number}.jsonl.gz")
+
+
 def live_path(path: str | Path) -> Path:
     """The live file of a store named by ``path``: its ``runs.jsonl`` when ``path`` names the
     archive (``runs.archive.jsonl.gz``), else ``path`` itself."""
@@ -141,6 +162,28 @@ def live_path(path: str | Path) -> Path:
     if path.name.endswith(ARCHIVE_SUFFIX):
         return path.with_name(path.name.removesuffix(ARCHIVE_SUFFIX) + ".jsonl")
     return path
+
+
+def _volume_members(path: Path) -> list[str]:
+    """The text of each gzip member of the archive volume ``path``, in order; ValueError naming the
+    file if it is not a whole gzip file of whole lines."""
+    data = path.read_bytes()
+    members = []
+    try:
+        while data:
+            unzip = zlib.decompressobj(wbits=31)  # one gzip member
+            members.append(unzip.decompress(data).decode("utf-8"))
+            if not unzip.eof:
+                raise EOFError("the last member is cut short")
+            data = unzip.unused_data
+    except (zlib.error, EOFError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path} is not a readable gzip file of run records ({err}); it is only "
+            "ever replaced whole, so it was damaged after it was written: restore it from git"
+        ) from None
+    if any(m and not m.endswith("\n") for m in members):
+        raise ValueError(f"{path}: a member ends with a partial line; restore it from git")
+    return members
 
 
 def _leftover(members: list[str], live: str) -> str:
@@ -421,8 +464,13 @@ class ResultsStore:
                     "are archived: mend or remove that line first (nothing was moved)"
                 ) from None
             if live:
-                held = self.archive_path.read_bytes() if self.archive_path.exists() else b""
-                write_whole(self.archive_path, held + gzip.compress(live.encode("utf-8"), mtime=0))
+                member = gzip.compress(live.encode("utf-8"), mtime=0)
+                volumes = archive_volumes(self.path) or [self.archive_path]
+                last = volumes[-1]
+                held = last.read_bytes() if last.exists() else b""
+                if held and len(held) + len(member) > ARCHIVE_VOLUME_BYTES:  # the next volume
+                    last, held = _volume(self.archive_path, len(volumes) + 1), b""
+                write_whole(last, held + member)
             self._replace_live("")
         return moved
 
@@ -457,27 +505,9 @@ class ResultsStore:
         return out
 
     def _archive_members(self) -> list[str]:
-        """The text of each gzip member of the archive, in order ([] without an archive); ValueError
-        naming the file if it is not a whole gzip file of whole lines."""
-        if not self.archive_path.exists():
-            return []
-        data = self.archive_path.read_bytes()
-        members = []
-        try:
-            while data:
-                unzip = zlib.decompressobj(wbits=31)  # one gzip member
-                members.append(unzip.decompress(data).decode("utf-8"))
-                if not unzip.eof:
-                    raise EOFError("the last member is cut short")
-                data = unzip.unused_data
-        except (zlib.error, EOFError, UnicodeDecodeError) as err:
-            raise ValueError(
-                f"{self.archive_path} is not a readable gzip file of run records ({err}); it is only "
-                "ever replaced whole, so it was damaged after it was written: restore it from git"
-            ) from None
-        if any(m and not m.endswith("\n") for m in members):
-            raise ValueError(f"{self.archive_path}: a member ends with a partial line; restore it from git")
-        return members
+        """The text of each gzip member of the archive, volume after volume, in order ([] without an
+        archive); ValueError naming the volume if it is not a whole gzip file of whole lines."""
+        return [m for volume in archive_volumes(self.path) for m in _volume_members(volume)]
 
     def _parse(self, path: Path, text: str, skip: bool) -> list[RunRecord]:
         """The validated records of ``text`` (the content of ``path``), in order; bad lines raise or

@@ -179,3 +179,30 @@ def test_the_archive_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "no runs recorded" not in capsys.readouterr().out
     assert main(["archive", "exp/none", "--results", str(tmp_path)]) == 2
     assert "neither a results file/folder" in capsys.readouterr().err
+
+
+def test_the_archive_grows_in_volumes_that_read_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ARCHIVE_VOLUME_BYTES an archiving starts the next volume (runs.archive.2.jsonl.gz, ...);
+    the store reads every volume in order, so its records are the same as with one file, and a
+    crash leftover of the last volume's member is still skipped."""
+    import synthetic.results as results
+
+    monkeypatch.setattr(results, "ARCHIVE_VOLUME_BYTES", 1)  # every archiving after the first: a new volume
+    store = ResultsStore(results_path(tmp_path, "e", "p"))
+    appended = []
+    for i in range(3):
+        rec = record(f"h{i}", acc=i / 10)
+        store.append(rec)
+        appended.append(rec)
+        assert store.archive() == 1
+    names = [p.name for p in results.archive_volumes(store.path)]
+    assert names == ["runs.archive.jsonl.gz", "runs.archive.2.jsonl.gz", "runs.archive.3.jsonl.gz"]
+    assert [r["config_hash"] for r in store.records()] == ["h0", "h1", "h2"]
+    # a crash after the last archiving's replace: the live file still begins with what it moved
+    with gzip.open(store.path.with_name("runs.archive.3.jsonl.gz"), "rt") as fh:
+        store.path.write_text(fh.read())
+    assert [r["config_hash"] for r in store.records()] == ["h0", "h1", "h2"]
+    store.append(record("h3", acc=0.3))
+    assert store.archive() == 1 and [r["config_hash"] for r in store.records()] == ["h0", "h1", "h2", "h3"]
