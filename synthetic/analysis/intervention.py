@@ -27,7 +27,7 @@ order, size pair) with standard errors. Units: logits (nats for ``measure="logpr
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,9 +51,11 @@ __all__ = [
     "EFFECTS",
     "MEASURES",
     "batch_tokens_from_env",
+    "check_measure",
     "copy_intervention",
     "effects",
     "example_columns",
+    "groups_of",
     "mean_and_se",
     "replacement_rng",
     "rows_by_segment",
@@ -241,7 +243,8 @@ def rows_by_segment(
     return pd.concat(rows, ignore_index=True)
 
 
-def _check_measure(measure: str) -> str:
+def check_measure(measure: str) -> str:
+    """``measure`` if it is one of :data:`MEASURES`; ValueError naming it otherwise."""
     if measure not in MEASURES:
         raise ValueError(f"measure={measure!r} is not one of {', '.join(MEASURES)}")
     return measure
@@ -250,7 +253,7 @@ def _check_measure(measure: str) -> str:
 def effects(table: pd.DataFrame, measure: str = "logit") -> pd.DataFrame:
     """The five per-example quantities of the module docstring, from :func:`copy_intervention`'s
     table, as a DataFrame with the same index (columns :data:`EFFECTS`)."""
-    m = _check_measure(measure)
+    m = check_measure(measure)
     missing = [f"{m}_{_suffix(f, s)}" for f, s in CONDITIONS if f"{m}_{_suffix(f, s)}" not in table]
     if missing:
         raise ValueError(f"table lacks the columns {missing}; pass the table copy_intervention returns")
@@ -277,6 +280,16 @@ def mean_and_se(values: pd.Series) -> tuple[float, float]:
     return float(values.mean()), se
 
 
+def groups_of(table: pd.DataFrame, keys: Sequence[str]) -> Iterator[tuple[dict[str, object], pd.DataFrame]]:
+    """Each group of ``table`` by the columns ``keys`` in sorted order, as (its key values by
+    column, its rows); no keys: one group of all rows with an empty dict."""
+    if not keys:
+        yield {}, table
+        return
+    for key, part in table.groupby(list(keys), sort=True):
+        yield dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), part
+
+
 def summarize_intervention(
     table: pd.DataFrame, by: Sequence[str] = ("slice",), *, measure: str = "logit"
 ) -> pd.DataFrame:
@@ -288,10 +301,8 @@ def summarize_intervention(
     if unknown:
         raise ValueError(f"by={keys}: {unknown} are not columns of the table; it has {list(table.columns)}")
     full = pd.concat([table, effects(table, measure)], axis=1)
-    groups = full.groupby(keys, sort=True) if keys else [((), full)]
     out = []
-    for key, part in groups:
-        row: dict[str, object] = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+    for row, part in groups_of(full, keys):
         n = len(part)
         acc = float(part["correct"].mean())
         row.update(n=n, accuracy=acc, accuracy_se=float(np.sqrt(acc * (1 - acc) / n)))

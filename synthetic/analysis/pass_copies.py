@@ -36,8 +36,9 @@ import pandas as pd
 from torch import nn
 
 from synthetic.analysis.intervention import (
-    MEASURES,
+    check_measure,
     example_columns,
+    groups_of,
     mean_and_se,
     replacement_rng,
     rows_by_segment,
@@ -181,8 +182,7 @@ def pass_copy_intervention(
 
 
 def _column(table: pd.DataFrame, measure: str, code: str) -> pd.Series:
-    if measure not in MEASURES:
-        raise ValueError(f"measure={measure!r} is not one of {', '.join(MEASURES)}")
+    check_measure(measure)
     name = f"{measure}_{code}"
     if name not in table:
         read = sorted(c.split("_", 1)[1] for c in table.columns if c.startswith(f"{measure}_"))
@@ -223,12 +223,10 @@ def condition_summary(
     copies, space-separated; "none"), ``n``, ``accuracy`` with its binomial ``accuracy_se``, and
     the shared token's mean level ``<measure>`` with ``<measure>_se`` over examples."""
     codes = sorted({c.split("_", 1)[1] for c in table.columns if c.startswith("correct_")}, reverse=True)
-    keys = list(by)
-    groups = table.groupby(keys, sort=True) if keys else [((), table)]
     out = []
-    for key, part in groups:
+    for group, part in groups_of(table, list(by)):
         for code in codes:
-            row: dict[str, object] = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+            row = dict(group)
             n = len(part)
             acc = float(part[f"correct_{code}"].mean())
             row.update(condition=code, kept=" ".join(kept_copies(code)) or "none", n=n, accuracy=acc,
@@ -244,8 +242,7 @@ def pair_summary(
     """Per group of ``by`` and pair of copies whose four conditions the table read (with the other
     copies ``background``): ``pair`` ("A1 B1"), ``n``, and the mean ``interaction`` with its
     ``interaction_se`` over examples."""
-    if measure not in MEASURES:
-        raise ValueError(f"measure={measure!r} is not one of {', '.join(MEASURES)}")
+    check_measure(measure)
     if table.empty:
         raise ValueError("the table holds no examples; pass the rows pass_copy_intervention returns")
     passes = int(table["passes"].iloc[0])
@@ -261,9 +258,8 @@ def pair_summary(
     out = []
     for pair, values in pairs:
         frame = table[keys].assign(interaction=values)
-        groups = frame.groupby(keys, sort=True) if keys else [((), frame)]
-        for key, part in groups:
-            row: dict[str, object] = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        for group, part in groups_of(frame, keys):
+            row = dict(group)
             row.update(pair=" ".join(pair), n=len(part))
             row["interaction"], row["interaction_se"] = mean_and_se(part["interaction"])
             out.append(row)
