@@ -2,6 +2,13 @@
 bf16, on one GPU, at the training shapes and over T to find the crossover.
 
     python bench/short_attention.py --out figures/data [--quick]
+    python bench/short_attention.py --out figures/data --forward --dtype fp32 bf16 --lengths 1024 1574 2048
+
+``--forward``: forward only, without autograd (the evaluation and the analysis of a trained model
+read test slices of up to 1,574 tokens in a JRT-Prompt model, fp32 for the analysis and bf16 for
+the evaluation during training; training itself stays under 600 tokens), at the lengths and
+dtypes given, in the modes given (default causal: the only one past 1,024 tokens, JRT-Prompt's);
+the CSV is short_attention_forward_<gpu>.csv.
 
 Modes: causal Based, non-causal ("whole") Based, prefix linear attention (encoder = the whole
 sequence, prefix lengths uniform in [0, T]). Providers: ``engine`` (the chunked Triton engine,
@@ -56,9 +63,30 @@ def sweep_shapes(quick: bool) -> list[tuple[int, int, int, int, int]]:
     return [(max(1, 2**19 // t), t, 2, f, 32) for f in fs for t in ts]
 
 
-def make_step(provider: str, mode: str, b: int, t: int, h: int, f: int, dv: int) -> Callable[[], None]:
-    """A closure running forward + backward of one op call on fixed random bf16 inputs."""
-    dt = torch.bfloat16
+#: the bench's dtype names
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def forward_shapes(lengths: list[int], fs: list[int], dvs: list[int]) -> list[tuple[int, int, int, int, int]]:
+    """(B, T, H, f, dv) of the forward sweep: about 512k tokens per call, as :func:`sweep_shapes`."""
+    return [(max(1, 2**19 // t), t, 2, f, dv) for f in fs for dv in dvs for t in lengths]
+
+
+def make_step(
+    provider: str,
+    mode: str,
+    b: int,
+    t: int,
+    h: int,
+    f: int,
+    dv: int,
+    *,
+    dtype: torch.dtype = torch.bfloat16,
+    backward: bool = True,
+) -> Callable[[], None]:
+    """A closure running one op call on fixed random inputs of ``dtype``: forward + backward, or
+    with ``backward=False`` the forward alone without autograd."""
+    dt = dtype
     q, k, ke = ((torch.randn(b, t, h, f, device="cuda") * f**-0.5).to(dt).requires_grad_() for _ in range(3))
     v, ve = (torch.randn(b, t, h, dv, device="cuda").to(dt).requires_grad_() for _ in range(2))
     lengths = torch.randint(0, t + 1, (b,), device="cuda", dtype=torch.int32)
@@ -78,7 +106,11 @@ def make_step(provider: str, mode: str, b: int, t: int, h: int, f: int, dv: int)
     def step() -> None:
         forward().backward(dy)
 
-    return step
+    def read() -> None:
+        with torch.no_grad():
+            forward()
+
+    return step if backward else read
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +120,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="folder for short_attention_<gpu>.csv")
     parser.add_argument("--quick", action="store_true", help="f in {4, 24}, T in {128, 512, 2048}")
+    parser.add_argument(
+        "--forward", action="store_true", help="forward only, no autograd (evaluation and analysis)"
+    )
+    parser.add_argument("--dtype", nargs="+", choices=sorted(DTYPES), default=["bf16"], help="with --forward")
+    parser.add_argument("--lengths", nargs="+", type=int, default=[1024, 1574, 2048], help="with --forward")
+    parser.add_argument("--fs", nargs="+", type=int, default=[4, 8, 16, 24], help="with --forward")
+    parser.add_argument("--dv", nargs="+", type=int, default=[32], help="with --forward: value head dims")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=MODES[:2],
+        default=["causal"],
+        help="with --forward (JRT-Prompt: causal)",
+    )
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         parser.error("needs a CUDA GPU")
+    if args.forward:
+        return forward_sweep(args)
     device = torch.cuda.get_device_name(0)
     rows: list[dict] = []
     writer = fh = None
@@ -134,6 +182,62 @@ def main(argv: list[str] | None = None) -> int:
                 and (r["B"], r["T"], r["H"], r["f"], r["dv"]) in swept and r["engine_over_short"] > 1
             ]  # fmt: skip
             print(f"  f={f:2d} {mode:6s}: {max(faster) if faster else 'none'}")
+    if fh is not None:
+        fh.close()
+    return 0
+
+
+def forward_sweep(args: argparse.Namespace) -> int:
+    """``--forward``: medians (ms) of the forward alone, engine and short path, per dtype, mode
+    (``--modes``) and shape; prints and writes them, then the longest T at which the short path
+    is faster, per dtype, f and mode."""
+    import triton
+    from triton.testing import do_bench
+
+    device = torch.cuda.get_device_name(0)
+    columns = ["dtype", *COLUMNS]
+    fh = writer = None
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        gpu = device.replace(" ", "_").replace("/", "_")
+        fh = (args.out / f"short_attention_forward_{gpu}.csv").open("w", newline="")
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+    faster: dict[tuple[str, int, str], list[int]] = {}
+    for dtype in args.dtype:
+        for shape in forward_shapes(args.lengths, args.fs, args.dv):
+            b, t, h, f, dv = shape
+            for mode in args.modes:
+                ms = {}
+                for provider in ("engine", "short"):
+                    try:
+                        read = make_step(provider, mode, *shape, dtype=DTYPES[dtype], backward=False)
+                        ms[provider] = do_bench(read, warmup=10, rep=50, return_mode="median")
+                    except torch.OutOfMemoryError:
+                        ms[provider] = float("nan")
+                    torch.cuda.empty_cache()
+                ratio = ms["engine"] / ms["short"]
+                timing = f"engine {ms['engine']:8.3f} ms  short {ms['short']:8.3f} ms  x{ratio:5.2f}"
+                print(
+                    f"forward {dtype} {mode:6s} B={b:4d} T={t:5d} f={f:2d} dv={dv:3d}  {timing}", flush=True
+                )
+                if ratio > 1:
+                    faster.setdefault((dtype, f, mode), []).append(t)
+                for provider, value in ms.items():
+                    row = dict(
+                        dtype=dtype, provider=provider, mode=mode, B=b, T=t, H=h, f=f, dv=dv,
+                        ms=round(value, 4), engine_over_short=round(ratio, 3), device=device,
+                        torch=torch.__version__, triton=triton.__version__, commit=git_commit(),
+                    )  # fmt: skip
+                    if writer is not None and fh is not None:
+                        writer.writerow(row)
+                        fh.flush()
+    print("\nlongest T at which the short path's forward is faster (engine / short > 1):")
+    for dtype in args.dtype:
+        for f in args.fs:
+            for mode in args.modes:
+                ts = faster.get((dtype, f, mode), [])
+                print(f"  {dtype} f={f:2d} {mode:6s}: {max(ts) if ts else 'none'}")
     if fh is not None:
         fh.close()
     return 0
