@@ -36,6 +36,7 @@ import pandas as pd
 
 from synthetic import interrupts
 from synthetic.analysis.intervention import CHECKING_LOGITS
+from synthetic.envvars import int_from_env
 from synthetic.plots import mechanism, training
 from synthetic.plots.common import FigureContext, save_figure
 
@@ -73,20 +74,13 @@ class FigureUnavailable(RuntimeError):
 def workers_from_env() -> int:
     """``READTWICE_WORKERS`` as a number of sweep workers; 0 when it is unset, empty or 0 (the
     caller's default). ValueError naming the variable for anything but an integer >= 0."""
-    value = os.environ.get("READTWICE_WORKERS", "")
-    text = value.strip()
-    if not text:
-        return 0
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise ValueError(
-            f"READTWICE_WORKERS={value!r} must be an integer >= 0: sweep workers for figures whose runs "
-            "are missing (0 or unset: one per CPU core for CPU profiles, one per GPU for GPU profiles)"
-        )
-    return n
+    n = int_from_env(
+        "READTWICE_WORKERS",
+        minimum=0,
+        meaning="sweep workers for figures whose runs are missing (0 or unset: one per CPU core for "
+        "CPU profiles, one per GPU for GPU profiles)",
+    )
+    return n or 0
 
 
 def ensure_results(

@@ -26,7 +26,6 @@ order, size pair) with standard errors. Units: logits (nats for ``measure="logpr
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -42,6 +41,7 @@ from synthetic.analysis.sd_layout import (
     segments_of,
     shared_copies,
 )
+from synthetic.envvars import int_from_env
 from synthetic.tasks.config import stable_digest
 from synthetic.tasks.data import Segment, SplitData
 
@@ -85,19 +85,12 @@ def batch_tokens_from_env() -> int | None:
     """``READTWICE_ANALYSIS_TOKENS`` as tokens per batch of the intervention's forward passes; None
     when it is unset or empty (batches of ``batch_size`` rows). ValueError naming the variable for
     anything but an integer >= 1."""
-    value = os.environ.get(BATCH_TOKENS_ENV, "")
-    if not value.strip():
-        return None
-    try:
-        tokens = int(value.strip())
-    except ValueError:
-        tokens = 0
-    if tokens < 1:
-        raise ValueError(
-            f"{BATCH_TOKENS_ENV}={value!r} must be an integer >= 1: tokens per batch of the copy "
-            "intervention's forward passes (unset: batches of a fixed number of examples)"
-        )
-    return tokens
+    return int_from_env(
+        BATCH_TOKENS_ENV,
+        minimum=1,
+        meaning="tokens per batch of the copy intervention's forward passes (unset: batches of a "
+        "fixed number of examples)",
+    )
 
 
 #: most examples a forward pass takes under a token budget: the GPU kernels put B x H on a grid

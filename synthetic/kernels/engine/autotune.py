@@ -21,6 +21,8 @@ from typing import Any
 import torch
 import triton
 
+from synthetic.envvars import int_from_env
+
 
 def interpreting() -> bool:
     """True when Triton runs in its CPU interpreter."""
@@ -54,12 +56,12 @@ def selection_precision(dtype: torch.dtype) -> str:
 def _truncated(configs: list[dict[str, int]]) -> list[dict[str, int]]:
     """The first READTWICE_MAX_CANDIDATES candidates (all when unset): fewer compiles when device
     time is short; the lists are ordered by how often each shape won on an H100."""
-    limit = os.environ.get("READTWICE_MAX_CANDIDATES")
-    if not limit:
-        return configs
-    if not limit.isdigit() or int(limit) < 1:
-        raise ValueError(f"READTWICE_MAX_CANDIDATES={limit!r} must be a positive integer")
-    return configs[: int(limit)]
+    limit = int_from_env(
+        "READTWICE_MAX_CANDIDATES",
+        minimum=1,
+        meaning="block shapes the engine's autotuner tries (unset: all)",
+    )
+    return configs if limit is None else configs[:limit]
 
 
 def register_budget_ok(w: int, db: int, bt: int) -> bool:
