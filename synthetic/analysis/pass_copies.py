@@ -57,6 +57,7 @@ __all__ = [
     "condition_summary",
     "copy_names",
     "kept_copies",
+    "pair_conditions",
     "pair_interaction",
     "pair_summary",
     "pass_copy_intervention",
@@ -190,29 +191,37 @@ def _column(table: pd.DataFrame, measure: str, code: str) -> pd.Series:
     return table[name]
 
 
+def pair_conditions(
+    pair: tuple[str, str], passes: int, background: str = "kept"
+) -> dict[tuple[bool, bool], str]:
+    """The codes of the four conditions the interaction of the copies ``pair`` (two names of
+    :func:`copy_names`) reads, by (first of the pair kept, second kept), with the other copies
+    ``background`` ("kept" or "removed"). ValueError for a bad background or pair."""
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background={background!r}; allowed: {', '.join(BACKGROUNDS)}")
+    x, y = pair
+    if x == y:
+        raise ValueError(f"pair={pair}: two different copies")
+    others = [n for n in copy_names(passes) if n not in pair]
+    base = others if background == "kept" else []
+    return {
+        (kx, ky): condition_code(base + [n for n, k in ((x, kx), (y, ky)) if k], passes)
+        for kx in (True, False)
+        for ky in (True, False)
+    }
+
+
 def pair_interaction(
     table: pd.DataFrame, pair: tuple[str, str], *, background: str = "kept", measure: str = "logit"
 ) -> pd.Series:
     """Per example, the interaction of the copies ``pair`` (two names of :func:`copy_names`) with
     the other copies ``background`` ("kept" or "removed"; module docstring). ValueError naming a
     condition the table did not read."""
-    if background not in BACKGROUNDS:
-        raise ValueError(f"background={background!r}; allowed: {', '.join(BACKGROUNDS)}")
     passes = int(table["passes"].iloc[0]) if len(table) else 1
     if len(table) and table["passes"].nunique() != 1:
         raise ValueError(f"the table mixes prompts of {sorted(set(table.passes.tolist()))} passes; pass one")
-    x, y = pair
-    if x == y:
-        raise ValueError(f"pair={pair}: two different copies")
-    others = [n for n in copy_names(passes) if n not in pair]
-    base = others if background == "kept" else []
-    level = {
-        (kx, ky): _column(
-            table, measure, condition_code(base + [n for n, k in ((x, kx), (y, ky)) if k], passes)
-        )
-        for kx in (True, False)
-        for ky in (True, False)
-    }
+    codes = pair_conditions(pair, passes, background)
+    level = {kept: _column(table, measure, code) for kept, code in codes.items()}
     return level[True, True] - level[True, False] - level[False, True] + level[False, False]
 
 
@@ -247,13 +256,11 @@ def pair_summary(
         raise ValueError("the table holds no examples; pass the rows pass_copy_intervention returns")
     passes = int(table["passes"].iloc[0])
     read = {c.split("_", 1)[1] for c in table.columns if c.startswith(f"{measure}_")}
-    pairs = []
-    for pair in itertools.combinations(copy_names(passes), 2):
-        try:
-            pairs.append((pair, pair_interaction(table, pair, background=background, measure=measure)))
-        except ValueError:
-            if read >= set(all_conditions(passes)):
-                raise
+    pairs = [
+        (pair, pair_interaction(table, pair, background=background, measure=measure))
+        for pair in itertools.combinations(copy_names(passes), 2)
+        if set(pair_conditions(pair, passes, background).values()) <= read
+    ]
     keys = list(by)
     out = []
     for pair, values in pairs:

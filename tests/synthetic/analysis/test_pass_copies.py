@@ -23,6 +23,7 @@ from synthetic.analysis.pass_copies import (
     condition_summary,
     copy_names,
     kept_copies,
+    pair_conditions,
     pair_interaction,
     pair_summary,
     pass_copy_intervention,
@@ -444,3 +445,26 @@ def test_pair_summary_of_a_hand_built_table() -> None:
     assert summary.loc["long-first", "interaction"] == 0.0 and np.isnan(
         summary.loc["long-first", "interaction_se"]
     )
+
+
+@pytest.mark.parametrize("passes", range(1, MAX_PASSES + 1))
+def test_pair_conditions_every_pair(passes: int) -> None:
+    """Exhaustively: each pair's four conditions are distinct conditions of the prompt; with the
+    others kept, both-kept is the example as generated and each other copy is kept in all four;
+    with them removed, none-kept removes every copy."""
+    names = copy_names(passes)
+    every = set(all_conditions(passes))
+    for x, y in itertools.combinations(names, 2):
+        for background in ("kept", "removed"):
+            codes = pair_conditions((x, y), passes, background)
+            assert set(codes) == {(a, b) for a in (True, False) for b in (True, False)}
+            assert len(set(codes.values())) == 4 and set(codes.values()) <= every
+            for (kx, ky), code in codes.items():
+                kept = set(kept_copies(code))
+                assert (x in kept, y in kept) == (kx, ky)
+                others = set(names) - {x, y}
+                assert kept - {x, y} == (others if background == "kept" else set())
+    with pytest.raises(ValueError, match="background='some'"):
+        pair_conditions(("A1", "B1"), 1, "some")
+    with pytest.raises(ValueError, match="two different copies"):
+        pair_conditions(("A1", "A1"), 1)
