@@ -177,4 +177,6 @@ def test_captured_step_equals_step() -> None:
         device.captured_step(count)
         device.steps += 1
         torch.testing.assert_close(models[1].flat, models[0].flat, rtol=1e-6, atol=1e-7)
-    torch.testing.assert_close(device.exp_avg_sq, host.exp_avg_sq, rtol=1e-6, atol=1e-12)
+    # the gradients come from weights equal to rtol 1e-6, so their squares agree to about twice that
+    # (one element at 1.4e-6 relative on one CPU, torch 2.13): 1e-5 bounds the rounding, not a bug
+    torch.testing.assert_close(device.exp_avg_sq, host.exp_avg_sq, rtol=1e-5, atol=1e-12)
