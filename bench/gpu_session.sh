@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session: carried wheels, GPU kernel tests, then the prefill benchmark. Output under $OUT.
-#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|compile|conv-tune|seen-before|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT|archive [PROFILE]|restore [PROFILE]] [extra args...]
+#   bash bench/gpu_session.sh [tests|tests-all|gpu-marked|bench|quick|all|ts-probe|train-bench|step-graphs|fused-conv|split-wgrad|compile|conv-tune|seen-before|workers|profile-step|paper-rates|paper|profile NAME|slim [PROFILE]|unpack FILES_AT|land FILES_AT [PROFILE]|archive [PROFILE]|restore [PROFILE]] [extra args...]
 # `tests` runs a subset that compiles in about 6 minutes on an H100 (every dtype at one shape per
 # feature-dim class, the segment-parallel path, the fixed fp32 cases, training equivalence);
 # `tests-all` runs every kernel test (longer than one 10-minute device call); `gpu-marked` every
@@ -54,7 +54,8 @@
 # the models that check, 0.5-1.6 MB each) with the sha256 of the tar and of each piece; here,
 #   bash bench/gpu_session.sh unpack FILES_AT [PROFILE]
 # checks them, puts them in results/sd_order/PROFILE/, says what the next call will send and ends with
-# the subject for the commit of the new records (built from them: profile, GPU, commit, runs per shape);
+# the subject for the commit of the new records (built from them: profile, GPU, commit, runs per shape;
+# `land FILES_AT` does unpack, that commit and the next `slim` in one step, below);
 # commit runs.jsonl (and runs.archive*.jsonl.gz, the archive's volumes of at most about 4 MB, which
 # unpack refreshes once the live file passes 4 MB) at once. Before a call, `bash bench/gpu_session.sh slim` rewrites the committed
 # runs.jsonl in the working tree with the fields the sweep reads (about 3 of 34 KB a paper record;
@@ -106,6 +107,42 @@ if [[ $what == archive || $what == restore ]]; then  # on this machine: keep sna
     for f in $files; do mkdir -p "$(dirname "$f")" && git show "$sha:$f" > "$f" || exit 1; done
     echo "restored from $sha: $(echo "$files" | grep -c .) files (untracked); carry $dest/snapshots with the next call"
   fi
+  exit
+fi
+if [[ $what == land ]]; then  # on this machine, right after a `paper` call: unpack, commit, slim
+  # A lent machine may go back seconds after a call (its idle release); chaining the next call in
+  # time needs the whole step between two calls in one command. `land FILES_AT [PROFILE]` unpacks the
+  # call's files (as `unpack`), commits the new records with unpack's subject, slims the records for
+  # the next call and writes the commit it will send to .gpu_next_commit (ignored by git; carry it):
+  #   [ -s .gpu_next_commit ] || exit 3; READTWICE_COMMIT=$(cat .gpu_next_commit) bash bench/gpu_session.sh paper
+  # Any failure removes .gpu_next_commit first, so that a next call sent anyway stops at once instead
+  # of training again what the failed step did not land. "-dirty" follows the commit when other
+  # tracked files differ from it (the records then name it so).
+  from=${1:?usage: bash bench/gpu_session.sh land FILES_AT [PROFILE]}; profile=${2:-paper}
+  dest=results/sd_order/$profile
+  rm -f .gpu_next_commit
+  git diff --cached --quiet || { echo "land: the index has staged changes; commit or unstage them first" >&2; exit 1; }
+  unpacked=$(bash "$0" unpack "$from" "$profile" 2>&1); status=$?
+  echo "$unpacked"
+  (( status == 0 )) || { echo "land: unpack failed (above); nothing committed" >&2; exit 1; }
+  records=("$dest/runs.jsonl"); for f in "$dest"/runs.archive*.jsonl.gz; do [[ -e $f ]] && records+=("$f"); done
+  git add -- "${records[@]}" || exit 1
+  if git diff --cached --quiet; then
+    echo "land: no new records to commit"
+  else
+    subject=$(sed -n 's/^commit subject: //p' <<< "$unpacked" | tail -1)
+    [[ -n $subject ]] || subject="$profile chunk: records"
+    git commit -q -m "$subject" || exit 1
+    echo "committed: $subject"
+  fi
+  "$py" bench/slim_records.py slim "$dest/runs.jsonl" || exit 1
+  sha=$(git rev-parse HEAD)
+  if git status --porcelain --untracked-files=no | grep -vqxF " M $dest/runs.jsonl"; then
+    echo "land: tracked files other than the slim records differ from $sha; the next call's records say -dirty" >&2
+    sha="$sha-dirty"
+  fi
+  echo "$sha" > .gpu_next_commit
+  echo "next call: READTWICE_COMMIT=\$(cat .gpu_next_commit) = $sha; carry .gpu_next_commit and $dest/snapshots"
   exit
 fi
 if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its records and snapshots

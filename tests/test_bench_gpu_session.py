@@ -230,3 +230,53 @@ def test_unpack_checks_the_snapshot_pieces_and_names_one_left_from_another_call(
     assert good.returncode == 0, good.stderr
     assert {n: (repo / DEST / n).read_bytes() for n in content} == content
     assert live.read_text() != sent  # the call's record merged
+
+
+def test_land_commits_the_new_records_slims_and_names_the_next_commit(repo: Path) -> None:
+    """`land` = unpack + commit (unpack's subject) + slim + the commit the next call sends in
+    .gpu_next_commit; "-dirty" when other tracked files differ; a failure (the same files again)
+    commits nothing and removes .gpu_next_commit, so a next call sent anyway stops at once."""
+    sent = _unpack_repo(repo)
+    live = repo / DEST / "runs.jsonl"
+    shape = {"variant": "v", "d_model": 8, "feature_dim": 2, "profile": "paper"}
+    gpu = "cuda:0 (NVIDIA H100 80GB HBM3)"
+    new = [record(n, device=gpu, commit="c" * 40, summary=shape) for n in ("n1", "n2")]
+    files = _device_returns(repo, sent, new)
+    content = _snapshot_pieces(files, listed=True)
+    done = _session(repo, "land", str(files))
+    assert done.returncode == 0, done.stdout + done.stderr
+    head = _git(repo, "rev-parse", "HEAD").strip()
+    assert (repo / ".gpu_next_commit").read_text() == head + "\n"
+    assert (
+        _git(repo, "log", "-1", "--format=%s").strip()
+        == "paper chunk (H100, ccccccc): 2 runs, d_model 8 f=2 x2"
+    )
+    committed = [json.loads(line) for line in _git(repo, "show", f"HEAD:{DEST / 'runs.jsonl'}").splitlines()]
+    assert [r["config_hash"] for r in committed] == ["h0", "n1", "n2"]
+    assert committed[1:] == new  # whole records committed; the working tree holds the slim ones
+    assert _git(repo, "status", "--porcelain", "--untracked-files=no") == f" M {DEST / 'runs.jsonl'}\n"
+    assert all("history" not in json.loads(line) for line in live.read_text().splitlines())
+    assert {n: (repo / DEST / n).read_bytes() for n in content} == content
+
+    again = _session(repo, "land", str(files))  # the same records once more: refused by unpack
+    assert again.returncode == 1 and "unpack failed" in again.stderr
+    assert not (repo / ".gpu_next_commit").exists()
+    assert _git(repo, "rev-parse", "HEAD").strip() == head
+
+    more = _device_returns_again(
+        repo, live.read_text(), [record("n3", device=gpu, commit="c" * 40, summary=shape)]
+    )
+    (repo / "bench" / "slim_records.py").write_text((repo / "bench" / "slim_records.py").read_text() + "\n")
+    dirty = _session(repo, "land", str(more))
+    assert dirty.returncode == 0, dirty.stdout + dirty.stderr
+    assert "differ from" in dirty.stderr
+    assert (repo / ".gpu_next_commit").read_text() == _git(repo, "rev-parse", "HEAD").strip() + "-dirty\n"
+
+
+def _device_returns_again(root: Path, sent: str, new: list[dict]) -> Path:
+    """As :func:`_device_returns`, in a second folder."""
+    files = root / "files_at_2"
+    files.mkdir()
+    returned = sent + "".join(json.dumps(r) + "\n" for r in new)
+    (files / "runs.jsonl.gz").write_bytes(gzip.compress(returned.encode()))
+    return files
