@@ -84,7 +84,20 @@ set -uo pipefail
 what=${1:-all}; shift || true
 py=python3; [[ -x .venv/bin/python ]] && py=.venv/bin/python  # this machine's Python (slim, unpack)
 if [[ $what == slim ]]; then  # on this machine, before a `paper` call: send slim records (bench/slim_records.py)
-  "$py" bench/slim_records.py slim "results/sd_order/${1:-paper}/runs.jsonl"; exit
+  # and name the commit the call sends in .gpu_next_commit (ignored by git; carry it and pass
+  # READTWICE_COMMIT=$(cat .gpu_next_commit)), with "-dirty" when tracked files other than the slim
+  # records differ from it; a failure removes the file
+  rm -f .gpu_next_commit
+  records=results/sd_order/${1:-paper}/runs.jsonl
+  "$py" bench/slim_records.py slim "$records" || exit 1
+  sha=$(git rev-parse HEAD) || exit 1
+  if git status --porcelain --untracked-files=no | grep -vqxF " M $records"; then
+    echo "slim: tracked files other than $records differ from $sha; the next call's records say -dirty" >&2
+    sha="$sha-dirty"
+  fi
+  echo "$sha" > .gpu_next_commit
+  echo "next call: READTWICE_COMMIT=\$(cat .gpu_next_commit) = $sha; carry .gpu_next_commit"
+  exit
 fi
 if [[ $what == archive || $what == restore ]]; then  # on this machine: keep snapshots and kept weights across checkouts
   # They are ignored (a call sends the working tree, and with them it would pass 64 MiB), so a new
@@ -117,7 +130,8 @@ if [[ $what == land ]]; then  # on this machine, right after a `paper` call: unp
   #   [ -s .gpu_next_commit ] || exit 3; READTWICE_COMMIT=$(cat .gpu_next_commit) bash bench/gpu_session.sh paper
   # Any failure removes .gpu_next_commit first, so that a next call sent anyway stops at once instead
   # of training again what the failed step did not land. "-dirty" follows the commit when other
-  # tracked files differ from it (the records then name it so).
+  # tracked files differ from it (the records then name it so; `slim` writes the file, and before a
+  # session's first call `slim` alone does).
   from=${1:?usage: bash bench/gpu_session.sh land FILES_AT [PROFILE]}; profile=${2:-paper}
   dest=results/sd_order/$profile
   rm -f .gpu_next_commit
@@ -135,14 +149,7 @@ if [[ $what == land ]]; then  # on this machine, right after a `paper` call: unp
     git commit -q -m "$subject" || exit 1
     echo "committed: $subject"
   fi
-  "$py" bench/slim_records.py slim "$dest/runs.jsonl" || exit 1
-  sha=$(git rev-parse HEAD)
-  if git status --porcelain --untracked-files=no | grep -vqxF " M $dest/runs.jsonl"; then
-    echo "land: tracked files other than the slim records differ from $sha; the next call's records say -dirty" >&2
-    sha="$sha-dirty"
-  fi
-  echo "$sha" > .gpu_next_commit
-  echo "next call: READTWICE_COMMIT=\$(cat .gpu_next_commit) = $sha; carry .gpu_next_commit and $dest/snapshots"
+  bash "$0" slim "$profile"  # writes .gpu_next_commit
   exit
 fi
 if [[ $what == unpack ]]; then  # on this machine, after a `paper` call: its records and snapshots

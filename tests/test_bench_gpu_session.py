@@ -128,6 +128,8 @@ def test_slim_then_unpack_keeps_every_record_and_archives_past_4_mb(repo: Path, 
     _git(repo, "commit", "-q", "-m", "records")
     slim = _session(repo, "slim")
     assert slim.returncode == 0, slim.stderr
+    # the commit the call sends, for READTWICE_COMMIT: HEAD, the slim records being the only change
+    assert (repo / ".gpu_next_commit").read_text() == _git(repo, "rev-parse", "HEAD")
     sent = live.read_text()
     assert all("history" not in json.loads(line) for line in sent.splitlines())
     shape = {"variant": "v", "d_model": 8, "feature_dim": 2, "profile": "paper"}
