@@ -27,6 +27,7 @@ import csv
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import torch
 
@@ -113,6 +114,21 @@ def make_step(
     return step if backward else read
 
 
+def open_csv(
+    out: Path | None, stem: str, device: str, columns: list[str]
+) -> tuple[TextIO | None, csv.DictWriter | None]:
+    """``out/<stem>_<gpu>.csv`` opened for writing with its header (file, writer), or (None, None)
+    without ``out``."""
+    if out is None:
+        return None, None
+    out.mkdir(parents=True, exist_ok=True)
+    gpu = device.replace(" ", "_").replace("/", "_")
+    fh = (out / f"{stem}_{gpu}.csv").open("w", newline="")
+    writer = csv.DictWriter(fh, fieldnames=columns)
+    writer.writeheader()
+    return fh, writer
+
+
 def main(argv: list[str] | None = None) -> int:
     import triton
     from triton.testing import do_bench
@@ -141,13 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         return forward_sweep(args)
     device = torch.cuda.get_device_name(0)
     rows: list[dict] = []
-    writer = fh = None
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        gpu = device.replace(" ", "_").replace("/", "_")
-        fh = (args.out / f"short_attention_{gpu}.csv").open("w", newline="")
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
+    fh, writer = open_csv(args.out, "short_attention", device, COLUMNS)
     for shape in ISSUE_SHAPES + sweep_shapes(args.quick):
         b, t, h, f, dv = shape
         for mode in MODES:
@@ -195,14 +205,7 @@ def forward_sweep(args: argparse.Namespace) -> int:
     from triton.testing import do_bench
 
     device = torch.cuda.get_device_name(0)
-    columns = ["dtype", *COLUMNS]
-    fh = writer = None
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        gpu = device.replace(" ", "_").replace("/", "_")
-        fh = (args.out / f"short_attention_forward_{gpu}.csv").open("w", newline="")
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
+    fh, writer = open_csv(args.out, "short_attention_forward", device, ["dtype", *COLUMNS])
     faster: dict[tuple[str, int, str], list[int]] = {}
     for dtype in args.dtype:
         for shape in forward_shapes(args.lengths, args.fs, args.dv):

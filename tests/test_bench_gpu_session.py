@@ -103,9 +103,10 @@ def test_archive_and_restore_refuse_what_they_cannot_do(repo: Path) -> None:
     assert _git(repo, "log", "--format=%s").splitlines() == ["start"]
 
 
-def _device_returns(root: Path, sent: str, new: list[dict]) -> Path:
-    """The files a `paper` call brings back: the records it was sent, then the ones it added."""
-    files = root / "files_at"
+def _device_returns(root: Path, sent: str, new: list[dict], folder: str = "files_at") -> Path:
+    """The files a `paper` call brings back (in ``root/folder``): the records it was sent, then the
+    ones it added."""
+    files = root / folder
     files.mkdir()
     returned = sent + "".join(json.dumps(r) + "\n" for r in new)
     (files / "runs.jsonl.gz").write_bytes(gzip.compress(returned.encode()))
@@ -265,20 +266,10 @@ def test_land_commits_the_new_records_slims_and_names_the_next_commit(repo: Path
     assert not (repo / ".gpu_next_commit").exists()
     assert _git(repo, "rev-parse", "HEAD").strip() == head
 
-    more = _device_returns_again(
-        repo, live.read_text(), [record("n3", device=gpu, commit="c" * 40, summary=shape)]
-    )
+    extra = [record("n3", device=gpu, commit="c" * 40, summary=shape)]
+    more = _device_returns(repo, live.read_text(), extra, folder="files_at_2")
     (repo / "bench" / "slim_records.py").write_text((repo / "bench" / "slim_records.py").read_text() + "\n")
     dirty = _session(repo, "land", str(more))
     assert dirty.returncode == 0, dirty.stdout + dirty.stderr
     assert "differ from" in dirty.stderr
     assert (repo / ".gpu_next_commit").read_text() == _git(repo, "rev-parse", "HEAD").strip() + "-dirty\n"
-
-
-def _device_returns_again(root: Path, sent: str, new: list[dict]) -> Path:
-    """As :func:`_device_returns`, in a second folder."""
-    files = root / "files_at_2"
-    files.mkdir()
-    returned = sent + "".join(json.dumps(r) + "\n" for r in new)
-    (files / "runs.jsonl.gz").write_bytes(gzip.compress(returned.encode()))
-    return files
