@@ -433,8 +433,6 @@ if [[ $what == paper || $what == profile ]]; then
   # them fit in about 36 MB (SNAPSHOT_MB each; 18 with two workers: 8 members up to d_model 64,
   # at most 5 at 96, 3 at 128)
   workers=${WORKERS:-$(( 2 * gpus ))}
-  # where a call's wall time goes (the records' started_at and wall_time_s give the rest): the
-  # sweep's start and length, appended to the returned log (a call returns at most 8 files)
   if [[ -n ${FORWARD_BENCH:-} ]]; then
     # FORWARD_BENCH=1: first the short path's forward against the chunked engine at the lengths a
     # JRT-Prompt model's evaluation and analysis read (bench/short_attention.py --forward; its CSV
@@ -442,6 +440,8 @@ if [[ $what == paper || $what == profile ]]; then
     timeout -k 10 ${FORWARD_BENCH_S:-150} python3 bench/short_attention.py --forward --dtype fp32 bf16 \
       --lengths 1024 1574 2048 --fs 4 8 16 24 --dv 32 --out "$out" 2>&1 | tail -30
   fi
+  # where a call's wall time goes (the records' started_at and wall_time_s give the rest): the
+  # sweep's start and length, appended to the returned log (a call returns at most 8 files)
   sweep_began=$SECONDS sweep_at=$(date -u +%FT%TZ)
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
     --workers "$workers" --runner "${RUNNER:-local}" --snapshot-mb "${SNAPSHOT_MB:-$(( 36 / workers ))}" \

@@ -27,7 +27,7 @@ import csv
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import torch
 
@@ -129,9 +129,26 @@ def open_csv(
     return fh, writer
 
 
+def time_providers(
+    mode: str, shape: tuple[int, int, int, int, int], *, warmup: int, rep: int, **step: Any
+) -> dict[str, float]:
+    """Median ms of :func:`make_step` (``step``: its dtype and backward) for the engine and the
+    short path at one mode and shape (triton's do_bench; NaN where the call runs out of memory)."""
+    from triton.testing import do_bench
+
+    ms = {}
+    for provider in ("engine", "short"):
+        try:
+            call = make_step(provider, mode, *shape, **step)
+            ms[provider] = do_bench(call, warmup=warmup, rep=rep, return_mode="median")
+        except torch.OutOfMemoryError:
+            ms[provider] = float("nan")
+        torch.cuda.empty_cache()
+    return ms
+
+
 def main(argv: list[str] | None = None) -> int:
     import triton
-    from triton.testing import do_bench
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="folder for short_attention_<gpu>.csv")
@@ -161,14 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     for shape in ISSUE_SHAPES + sweep_shapes(args.quick):
         b, t, h, f, dv = shape
         for mode in MODES:
-            ms = {}
-            for provider in ("engine", "short"):
-                try:
-                    step = make_step(provider, mode, *shape)
-                    ms[provider] = do_bench(step, warmup=25, rep=100, return_mode="median")
-                except torch.OutOfMemoryError:
-                    ms[provider] = float("nan")
-                torch.cuda.empty_cache()
+            ms = time_providers(mode, shape, warmup=25, rep=100)
             ratio = ms["engine"] / ms["short"]
             print(f"{mode:6s} B={b:5d} T={t:5d} f={f:2d} dv={dv:3d}  engine {ms['engine']:8.3f} ms  "
                   f"short {ms['short']:8.3f} ms  x{ratio:5.2f}", flush=True)  # fmt: skip
@@ -202,7 +212,6 @@ def forward_sweep(args: argparse.Namespace) -> int:
     (``--modes``) and shape; prints and writes them, then the longest T at which the short path
     is faster, per dtype, f and mode."""
     import triton
-    from triton.testing import do_bench
 
     device = torch.cuda.get_device_name(0)
     fh, writer = open_csv(args.out, "short_attention_forward", device, ["dtype", *COLUMNS])
@@ -211,14 +220,7 @@ def forward_sweep(args: argparse.Namespace) -> int:
         for shape in forward_shapes(args.lengths, args.fs, args.dv):
             b, t, h, f, dv = shape
             for mode in args.modes:
-                ms = {}
-                for provider in ("engine", "short"):
-                    try:
-                        read = make_step(provider, mode, *shape, dtype=DTYPES[dtype], backward=False)
-                        ms[provider] = do_bench(read, warmup=10, rep=50, return_mode="median")
-                    except torch.OutOfMemoryError:
-                        ms[provider] = float("nan")
-                    torch.cuda.empty_cache()
+                ms = time_providers(mode, shape, warmup=10, rep=50, dtype=DTYPES[dtype], backward=False)
                 ratio = ms["engine"] / ms["short"]
                 timing = f"engine {ms['engine']:8.3f} ms  short {ms['short']:8.3f} ms  x{ratio:5.2f}"
                 print(
