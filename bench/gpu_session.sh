@@ -434,11 +434,20 @@ if [[ $what == paper || $what == profile ]]; then
   # at most 5 at 96, 3 at 128)
   workers=${WORKERS:-$(( 2 * gpus ))}
   if [[ -n ${FORWARD_BENCH:-} ]]; then
-    # FORWARD_BENCH=1: first the short path's forward against the chunked engine at the lengths a
-    # JRT-Prompt model's evaluation and analysis read (bench/short_attention.py --forward; its CSV
-    # is the 8th file a call returns), at most FORWARD_BENCH_S seconds (default 150) of the call
+    # FORWARD_BENCH=1: first the short path's forward against the chunked engine up to the lengths
+    # a JRT-Prompt model's evaluation and analysis read (bench/short_attention.py --forward, causal:
+    # the only mode past 1,024 tokens in the experiments; fp32, the analysis', first; its CSV is the
+    # 8th file a call returns), at most FORWARD_BENCH_S seconds (default 150) of the call; then the
+    # sweep runs with the forward crossover it measured (READTWICE_FORWARD_CROSSOVER, printed)
     timeout -k 10 ${FORWARD_BENCH_S:-150} python3 bench/short_attention.py --forward --dtype fp32 bf16 \
-      --lengths 1024 1574 2048 --fs 4 8 16 24 --dv 32 --out "$out" 2>&1 | tail -30
+      --modes causal --lengths 128 512 1024 1574 2048 --fs 4 8 16 24 --dv 32 --out "$out" 2>&1 | tail -30
+    for measured in "$out"/short_attention_forward_*.csv; do
+      if [[ -s $measured ]] && table=$(python3 bench/short_attention.py --crossover-from "$measured") \
+        && [[ -n $table ]]; then
+        export READTWICE_FORWARD_CROSSOVER=$table
+        echo "forward crossover measured in this call: READTWICE_FORWARD_CROSSOVER=$table"
+      fi
+    done
   fi
   # where a call's wall time goes (the records' started_at and wall_time_s give the rest): the
   # sweep's start and length, appended to the returned log (a call returns at most 8 files)

@@ -2,13 +2,17 @@
 bf16, on one GPU, at the training shapes and over T to find the crossover.
 
     python bench/short_attention.py --out figures/data [--quick]
-    python bench/short_attention.py --out figures/data --forward --dtype fp32 bf16 --lengths 1024 1574 2048
+    python bench/short_attention.py --out figures/data --forward --dtype fp32 bf16
+    python bench/short_attention.py --crossover-from figures/data/short_attention_forward_<gpu>.csv
 
 ``--forward``: forward only, without autograd (the evaluation and the analysis of a trained model
 read test slices of up to 1,574 tokens in a JRT-Prompt model, fp32 for the analysis and bf16 for
-the evaluation during training; training itself stays under 600 tokens), at the lengths and
-dtypes given, in the modes given (default causal: the only one past 1,024 tokens, JRT-Prompt's);
-the CSV is short_attention_forward_<gpu>.csv.
+the evaluation during training; training itself stays under 600 tokens), at the lengths (default
+128, 512, 1024, 1574, 2048) and dtypes given, in the modes given (default all three; only causal
+calls pass 1,024 tokens in the experiments, JRT-Prompt's); the CSV is
+short_attention_forward_<gpu>.csv. ``--crossover-from CSV`` prints the forward crossover such a CSV
+measured (:func:`forward_crossover`) as READTWICE_FORWARD_CROSSOVER's ``F:T,...`` text, or nothing
+if it has no rows.
 
 Modes: causal Based, non-causal ("whole") Based, prefix linear attention (encoder = the whole
 sequence, prefix lengths uniform in [0, T]). Providers: ``engine`` (the chunked Triton engine,
@@ -37,6 +41,7 @@ from bench.prefill import git_commit
 from synthetic.kernels.based.op import based_triton
 from synthetic.kernels.prefix_linear_attention.op import pla_triton
 from synthetic.kernels.short import short_attention
+from synthetic.kernels.short.op import format_crossover
 
 COLUMNS = [
     "provider",
@@ -71,6 +76,27 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 def forward_shapes(lengths: list[int], fs: list[int], dvs: list[int]) -> list[tuple[int, int, int, int, int]]:
     """(B, T, H, f, dv) of the forward sweep: about 512k tokens per call, as :func:`sweep_shapes`."""
     return [(max(1, 2**19 // t), t, 2, f, dv) for f in fs for dv in dvs for t in lengths]
+
+
+def forward_crossover(rows: list[dict[str, str]]) -> dict[int, int]:
+    """The forward crossover per f that rows of short_attention_forward_<gpu>.csv measured: the
+    longest measured T such that the short path was faster (engine / short > 1) at every measured
+    T' <= T in every dtype, mode and value head dim measured at f; 0 where it was slower already at
+    the shortest. A sweep cut short counts only what it measured. Each pair of rows (engine, short)
+    carries the same ratio; a NaN ratio (out of memory) counts as slower."""
+    wins: dict[int, dict[int, bool]] = {}
+    for row in rows:
+        f, t, ratio = int(row["f"]), int(row["T"]), float(row["engine_over_short"])
+        at_f = wins.setdefault(f, {})
+        at_f[t] = at_f.get(t, True) and ratio > 1
+    table = {}
+    for f, at_t in wins.items():
+        table[f] = 0
+        for t in sorted(at_t):
+            if not at_t[t]:
+                break
+            table[f] = t
+    return table
 
 
 def make_step(
@@ -157,17 +183,31 @@ def main(argv: list[str] | None = None) -> int:
         "--forward", action="store_true", help="forward only, no autograd (evaluation and analysis)"
     )
     parser.add_argument("--dtype", nargs="+", choices=sorted(DTYPES), default=["bf16"], help="with --forward")
-    parser.add_argument("--lengths", nargs="+", type=int, default=[1024, 1574, 2048], help="with --forward")
+    parser.add_argument(
+        "--lengths", nargs="+", type=int, default=[128, 512, 1024, 1574, 2048], help="with --forward"
+    )
     parser.add_argument("--fs", nargs="+", type=int, default=[4, 8, 16, 24], help="with --forward")
     parser.add_argument("--dv", nargs="+", type=int, default=[32], help="with --forward: value head dims")
     parser.add_argument(
         "--modes",
         nargs="+",
-        choices=MODES[:2],
-        default=["causal"],
-        help="with --forward (JRT-Prompt: causal)",
+        choices=MODES,
+        default=list(MODES),
+        help="with --forward (past 1,024 tokens in the experiments: causal, JRT-Prompt's)",
+    )
+    parser.add_argument(
+        "--crossover-from",
+        type=Path,
+        metavar="CSV",
+        help="print the forward crossover a --forward CSV measured (F:T,...; no GPU needed)",
     )
     args = parser.parse_args(argv)
+    if args.crossover_from is not None:
+        with args.crossover_from.open(newline="") as fh:
+            table = forward_crossover(list(csv.DictReader(fh)))
+        if table:
+            print(format_crossover(table))
+        return 0
     if not torch.cuda.is_available():
         parser.error("needs a CUDA GPU")
     if args.forward:

@@ -7,7 +7,7 @@ import torch
 
 from synthetic.kernels.based.reference import based_chunked
 from synthetic.kernels.dispatch import resolve
-from synthetic.kernels.short import short_attention, takes_short_path
+from synthetic.kernels.short import records_grad, short_attention, takes_short_path
 from synthetic.kernels.state import LinearAttentionState
 
 
@@ -59,8 +59,9 @@ def based_linear_attention(
             differentiable there), q's dtype on the reference path; None with ``need_state=False``.
 
     On the Triton path a call without state in or out (``need_state=False``, no initial state)
-    of a sequence under the measured crossover takes the fused short-sequence kernels of
-    :mod:`synthetic.kernels.short` instead of the chunked engine (same values up to rounding).
+    of a sequence under the crossover (with or without autograd) takes the fused short-sequence
+    kernels of :mod:`synthetic.kernels.short` instead of the chunked engine (same values up to
+    rounding).
 
     Gradients flow to q, k, v and the initial state on both paths. The batch dimension may fold
     anything (e.g. ensemble members x batch): every row is independent.
@@ -72,6 +73,7 @@ def based_linear_attention(
             v.shape[-1],
             need_state=need_state,
             has_initial_state=initial_state is not None,
+            with_grad=records_grad(q, k, v),
         ):
             if causal:
                 return short_attention(q, k, v, eps=eps), None

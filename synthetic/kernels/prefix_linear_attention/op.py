@@ -10,7 +10,7 @@ from synthetic.kernels.prefix_linear_attention.reference import (
     check_prefix_inputs,
     prefix_linear_attention_reference,
 )
-from synthetic.kernels.short import short_attention, takes_short_path
+from synthetic.kernels.short import records_grad, short_attention, takes_short_path
 from synthetic.kernels.state import LinearAttentionState
 
 
@@ -64,15 +64,19 @@ def prefix_linear_attention(
             z_enc + z_T, E = 1 + F + F^2: float32 on the Triton path (not differentiable there),
             q's dtype on the reference path; None with ``need_state=False``.
 
-    On the Triton path a training call (``need_state=False``) under the measured crossover takes
-    the fused short-sequence kernels of :mod:`synthetic.kernels.short` (same values up to rounding).
+    On the Triton path a call without state out (``need_state=False``) under the crossover (with
+    or without autograd) takes the fused short-sequence kernels of :mod:`synthetic.kernels.short`
+    (same values up to rounding).
 
     Gradients flow to q, k, v, k_enc and v_enc on both paths. The batch dimension may fold
     anything (e.g. ensemble members x batch): every row is independent.
     """
     if resolve(impl, q, k, v, k_enc, v_enc) == "triton":
         t = max(q.shape[1], k_enc.shape[1])
-        if takes_short_path(t, q.shape[-1], v.shape[-1], need_state=need_state, has_initial_state=False):
+        with_grad = records_grad(q, k, v, k_enc, v_enc)
+        if takes_short_path(
+            t, q.shape[-1], v.shape[-1], need_state=need_state, has_initial_state=False, with_grad=with_grad
+        ):
             check_prefix_inputs(q, k_enc, v_enc, prefix_len)
             return short_attention(q, k, v, k_enc=k_enc, v_enc=v_enc, lengths=prefix_len, eps=eps), None
         y, state = pla_triton(q, k, v, k_enc, v_enc, prefix_len, eps=eps)

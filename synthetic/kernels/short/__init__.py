@@ -4,6 +4,6 @@ the crossover rule the public ops use (``op.py``)."""
 
 from __future__ import annotations
 
-from synthetic.kernels.short.op import short_attention, takes_short_path
+from synthetic.kernels.short.op import records_grad, short_attention, takes_short_path
 
-__all__ = ["short_attention", "takes_short_path"]
+__all__ = ["records_grad", "short_attention", "takes_short_path"]

@@ -4,8 +4,11 @@ that decides when the public ops take it.
 
 Its torch reference is :func:`synthetic.kernels.based.kernel_matrix.kernel_attention`, the same
 formula through materialised [T, T] matrices. It returns outputs only (no recurrent state), so
-the ops take it for training calls (``need_state=False``, no initial state) on CUDA tensors whose
-length is under the measured crossover with the chunked engine (:func:`takes_short_path`).
+the ops take it for calls without state in or out (``need_state=False``, no initial state: the
+layers' training and evaluation calls) on CUDA tensors whose length is under the crossover with the
+chunked engine (:func:`takes_short_path`). The crossover has two tables: one for calls autograd
+records (forward + backward, training) and one for calls it does not (the forward alone: the
+evaluation and the analysis of a trained model, which read test slices of up to 1,574 tokens).
 """
 
 from __future__ import annotations
@@ -25,14 +28,60 @@ MAX_FEATURE_DIM = 64
 MAX_HEAD_DIM = 128
 
 # Longest sequence (queries; for prefix linear attention also encoder keys) for which the short
-# path replaces the chunked engine, by feature dim F (the largest key <= F applies). Provisional
-# until bench/short_attention.py has measured the crossover on a GPU (bench/NOTES-training.md).
+# path replaces the chunked engine, by feature dim F (the largest key <= F applies), for calls that
+# autograd records. Provisional until bench/short_attention.py has measured the crossover on a GPU
+# (bench/NOTES-training.md).
 CROSSOVER_T: dict[int, int] = {1: 1024}
+# The same for calls without autograd (the forward alone). Provisional, the training table's value,
+# until `bench/short_attention.py --forward` has measured it; READTWICE_FORWARD_CROSSOVER overrides
+# entries (FORWARD_CROSSOVER_ENV; `bench/gpu_session.sh` sets it from the bench it ran in the call).
+FORWARD_CROSSOVER_T: dict[int, int] = {1: 1024}
+FORWARD_CROSSOVER_ENV = "READTWICE_FORWARD_CROSSOVER"
 
 
-def crossover(f: int) -> int:
-    """The longest T that takes the short path at feature dim ``f`` (CROSSOVER_T)."""
-    return CROSSOVER_T[max(key for key in CROSSOVER_T if key <= f)]
+def format_crossover(table: dict[int, int]) -> str:
+    """``"F:T,F:T"`` in increasing F: the text :func:`parse_crossover` reads back."""
+    return ",".join(f"{f}:{t}" for f, t in sorted(table.items()))
+
+
+def parse_crossover(text: str, name: str = FORWARD_CROSSOVER_ENV) -> dict[int, int]:
+    """The table in ``text`` = ``"F:T,F:T,..."`` (feature dim F >= 1, longest T >= 0 that takes the
+    short path; T = 0: never; spaces allowed, each F once). ValueError naming ``name``, the value and
+    the form for anything else."""
+    table: dict[int, int] = {}
+    for item in text.split(","):
+        f_text, sep, t_text = item.partition(":")
+        try:
+            f, t = int(f_text), int(t_text)
+        except ValueError:
+            f = t = -1
+        if not sep or f < 1 or t < 0 or f in table:
+            raise ValueError(
+                f"{name}={text!r}: each comma-separated item must be F:T with F >= 1 (a feature dim, "
+                f"each once) and T >= 0 (the longest sequence that takes the short path), e.g. 4:512,16:2048"
+            )
+        table[f] = t
+    return table
+
+
+def forward_crossover_table() -> dict[int, int]:
+    """FORWARD_CROSSOVER_T with the entries of READTWICE_FORWARD_CROSSOVER (if set and not blank)
+    put over it."""
+    text = os.environ.get(FORWARD_CROSSOVER_ENV, "").strip()
+    return {**FORWARD_CROSSOVER_T, **(parse_crossover(text) if text else {})}
+
+
+def crossover(f: int, *, records_grad: bool = True) -> int:
+    """The longest T that takes the short path at feature dim ``f``: CROSSOVER_T for calls that
+    autograd records, :func:`forward_crossover_table` for the others."""
+    table = CROSSOVER_T if records_grad else forward_crossover_table()
+    return table[max(key for key in table if key <= f)]
+
+
+def records_grad(*tensors: torch.Tensor | None) -> bool:
+    """Whether autograd records a call on ``tensors``: grad mode is on and one of them requires
+    grad (None entries skipped)."""
+    return torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors)
 
 
 def short_path_mode() -> str:
@@ -43,14 +92,17 @@ def short_path_mode() -> str:
     return mode
 
 
-def takes_short_path(t: int, f: int, d: int, *, need_state: bool, has_initial_state: bool) -> bool:
+def takes_short_path(
+    t: int, f: int, d: int, *, need_state: bool, has_initial_state: bool, with_grad: bool
+) -> bool:
     """Whether a Triton-path call of T tokens (and encoder keys), feature dim F and value head
     dim D goes through the short path: only without state in or out, within the kernel's F and D
-    limits, and for T up to the crossover (or as READTWICE_SHORT_PATH forces)."""
+    limits, and for T up to the crossover of calls with or without autograd (``with_grad``, see
+    :func:`records_grad`), or as READTWICE_SHORT_PATH forces."""
     if need_state or has_initial_state or f > MAX_FEATURE_DIM or d > MAX_HEAD_DIM:
         return False
     mode = short_path_mode()
-    return mode == "always" or (mode == "auto" and t <= crossover(f))
+    return mode == "always" or (mode == "auto" and t <= crossover(f, records_grad=with_grad))
 
 
 def _padded(n: int) -> int:

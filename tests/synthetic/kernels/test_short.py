@@ -158,19 +158,75 @@ def test_more_rows_than_a_grid_axis_takes_are_refused_up_front() -> None:
 def test_crossover_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only stateless calls within the kernel's limits, up to the crossover; the environment can
     force either path and a bad value is refused."""
-    limit = short_op.crossover(8)
-    assert takes_short_path(limit, 8, 32, need_state=False, has_initial_state=False)
-    assert not takes_short_path(limit + 1, 8, 32, need_state=False, has_initial_state=False)
-    assert not takes_short_path(10, 8, 32, need_state=True, has_initial_state=False)
-    assert not takes_short_path(10, 8, 32, need_state=False, has_initial_state=True)
-    assert not takes_short_path(10, 65, 32, need_state=False, has_initial_state=False)
-    monkeypatch.setenv("READTWICE_SHORT_PATH", "always")
-    assert takes_short_path(10**6, 8, 32, need_state=False, has_initial_state=False)
-    monkeypatch.setenv("READTWICE_SHORT_PATH", "never")
-    assert not takes_short_path(10, 8, 32, need_state=False, has_initial_state=False)
-    monkeypatch.setenv("READTWICE_SHORT_PATH", "sometimes")
-    with pytest.raises(ValueError, match="READTWICE_SHORT_PATH='sometimes'; allowed: auto, always, never"):
-        takes_short_path(10, 8, 32, need_state=False, has_initial_state=False)
+    monkeypatch.delenv(short_op.FORWARD_CROSSOVER_ENV, raising=False)
+    for with_grad in (True, False):
+        limit = short_op.crossover(8, records_grad=with_grad)
+        call = dict(need_state=False, has_initial_state=False, with_grad=with_grad)
+        assert takes_short_path(limit, 8, 32, **call)
+        assert not takes_short_path(limit + 1, 8, 32, **call)
+        assert not takes_short_path(10, 8, 32, **{**call, "need_state": True})
+        assert not takes_short_path(10, 8, 32, **{**call, "has_initial_state": True})
+        assert not takes_short_path(10, 65, 32, **call)
+        monkeypatch.setenv("READTWICE_SHORT_PATH", "always")
+        assert takes_short_path(10**6, 8, 32, **call)
+        monkeypatch.setenv("READTWICE_SHORT_PATH", "never")
+        assert not takes_short_path(10, 8, 32, **call)
+        monkeypatch.setenv("READTWICE_SHORT_PATH", "sometimes")
+        with pytest.raises(
+            ValueError, match="READTWICE_SHORT_PATH='sometimes'; allowed: auto, always, never"
+        ):
+            takes_short_path(10, 8, 32, **call)
+        monkeypatch.delenv("READTWICE_SHORT_PATH")
+
+
+def test_forward_crossover_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """READTWICE_FORWARD_CROSSOVER puts its entries over the forward table (the largest key <= F
+    applies) and leaves the training table alone; T = 0 sends every call to the engine."""
+    monkeypatch.setattr(short_op, "CROSSOVER_T", {1: 1024})
+    monkeypatch.setattr(short_op, "FORWARD_CROSSOVER_T", {1: 1024})
+    monkeypatch.setenv(short_op.FORWARD_CROSSOVER_ENV, " 8:2048, 24:0 ")
+    assert short_op.forward_crossover_table() == {1: 1024, 8: 2048, 24: 0}
+    got = {f: short_op.crossover(f, records_grad=False) for f in (1, 4, 7, 8, 16, 23, 24, 64)}
+    assert got == {1: 1024, 4: 1024, 7: 1024, 8: 2048, 16: 2048, 23: 2048, 24: 0, 64: 0}
+    assert all(short_op.crossover(f, records_grad=True) == 1024 for f in got)
+    forward = dict(need_state=False, has_initial_state=False, with_grad=False)
+    assert takes_short_path(2048, 16, 32, **forward)
+    assert not takes_short_path(2049, 16, 32, **forward)
+    assert not takes_short_path(1, 24, 32, **forward)
+    assert not takes_short_path(2048, 16, 32, **{**forward, "with_grad": True})
+    monkeypatch.setenv(short_op.FORWARD_CROSSOVER_ENV, "  ")
+    assert short_op.forward_crossover_table() == {1: 1024}
+
+
+@given(st.dictionaries(st.integers(1, 10**4), st.integers(0, 10**6), min_size=1, max_size=8))
+def test_crossover_text_round_trips(table: dict[int, int]) -> None:
+    """format_crossover's text parses back to the same table."""
+    assert short_op.parse_crossover(short_op.format_crossover(table)) == table
+
+
+@pytest.mark.parametrize("text", ["", "4", "4:", ":4", "0:10", "4:-1", "4:1.5", "a:b", "4:10,4:20", "4:10,"])
+def test_bad_crossover_text_is_refused(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anything but F:T items (F >= 1 once each, T >= 0) is a ValueError naming the variable, the
+    value and the form, whether parsed directly or read from the environment."""
+    with pytest.raises(
+        ValueError, match=r"READTWICE_FORWARD_CROSSOVER=.*each comma-separated item must be F:T"
+    ):
+        short_op.parse_crossover(text)
+    if text.strip():
+        monkeypatch.setenv(short_op.FORWARD_CROSSOVER_ENV, text)
+        with pytest.raises(ValueError, match=r"READTWICE_FORWARD_CROSSOVER="):
+            short_op.crossover(4, records_grad=False)
+
+
+def test_records_grad() -> None:
+    """True only in grad mode with a tensor that requires grad; None entries are skipped."""
+    a, b = torch.zeros(1), torch.zeros(1, requires_grad=True)
+    assert short_op.records_grad(a, None, b)
+    assert not short_op.records_grad(a, None)
+    with torch.no_grad():
+        assert not short_op.records_grad(a, b)
+    with torch.inference_mode():
+        assert not short_op.records_grad(b)
 
 
 @pytest.mark.parametrize("op", ["based_causal", "based_whole", "prefix"])
@@ -205,6 +261,45 @@ def test_public_ops_take_the_short_path_for_training_calls(op: str, monkeypatch:
         assert launched["short_fwd_kernel"].launches == 1
     for got, want in zip([y_short, *grads_short], [y_engine, *grads_engine], strict=True):
         assert rel_err(got, want) < TOL[torch.float32]
+
+
+@pytest.mark.parametrize("op", ["based_causal", "based_whole", "prefix"])
+def test_calls_without_autograd_follow_the_forward_crossover(
+    op: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call that autograd does not record takes the short path up to the forward table's T, a
+    recorded one up to the training table's, with the same outputs either way."""
+    g = torch.Generator().manual_seed(5)
+    b, t, h, f, d = 2, 19, 2, 4, 6
+    q, k, v, k_enc, v_enc = (torch.randn(b, t, h, n, generator=g).to(DEVICE) for n in (f, f, d, f, d))
+    prefix_len = torch.tensor([3, 19], device=DEVICE)
+
+    def call() -> torch.Tensor:
+        if op == "prefix":
+            return prefix_linear_attention(
+                q, k, v, k_enc, v_enc, prefix_len, impl="triton", need_state=False
+            )[0]
+        return based_linear_attention(q, k, v, causal=op == "based_causal", impl="triton", need_state=False)[
+            0
+        ]
+
+    monkeypatch.setenv("READTWICE_SHORT_PATH", "auto")
+    monkeypatch.setattr(short_op, "CROSSOVER_T", {1: t})
+    outputs = []
+    with guarded_launches(short_op, KERNELS) as launched:
+        for forward_t, expected in ((t - 1, 0), (t, 1)):
+            monkeypatch.setenv(short_op.FORWARD_CROSSOVER_ENV, f"1:{forward_t}")
+            before = launched["short_fwd_kernel"].launches
+            with torch.no_grad():
+                outputs.append(call())
+            assert launched["short_fwd_kernel"].launches - before == expected
+        monkeypatch.setenv(short_op.FORWARD_CROSSOVER_ENV, "1:0")
+        q.requires_grad_()
+        before = launched["short_fwd_kernel"].launches
+        outputs.append(call().detach())
+        assert launched["short_fwd_kernel"].launches - before == 1
+    for got in outputs[1:]:
+        assert rel_err(got, outputs[0]) < TOL[torch.float32]
 
 
 def test_kernels_module_is_what_the_op_launches() -> None:
