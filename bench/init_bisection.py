@@ -3,7 +3,7 @@
     python bench/init_bisection.py [--d-model 64] [--lr 1e-3] [--seeds 0 1] [--out figures/data]
 
 At the quick profile's shapes and budget, the two init schemes (:mod:`synthetic.layers.init`)
-give causal Based order effects of opposite sign (README, "The order effect in trained models").
+give causal Based order effects of opposite sign (docs/results/cpu-scale.md).
 The schemes differ in (1) the embedding table, N(0, 1) under "torch" vs N(0, 0.02^2) under
 "reference" (it is also the tied output head), and (2) every linear layer, U(±1/sqrt(fan_in)) vs
 N(0, 0.02^2) with the residual outputs scaled by 1/sqrt(2L). This script trains causal Based under

@@ -1,4 +1,4 @@
-"""The README's tables of the `paper` profile (section "Paper scale"), from its committed records.
+"""The tables of the `paper` profile in docs/results/paper-scale.md, from its committed records.
 
     python bench/paper_tables.py [--results results/sd_order/paper/runs.jsonl]
 
@@ -15,9 +15,9 @@ Reads the records only (never trains, never loads weights) and prints markdown:
    Then, per row, the ranges over the f cells of those means and over the runs of the difference.
 3. What the models compute, from the records' ``mechanism`` field (runs analysed from commit
    48a9593 on; :func:`synthetic.results.load_mechanism`):
-   - the counts and ranges the README's prose cites (:func:`prose_counts`: runs that check and
-     count, their interaction, evidence and accuracy; non-causal runs better long first; cells
-     where causal Based is ahead long first);
+   - the counts and ranges the prose of docs/results/paper-scale.md cites (:func:`prose_counts`:
+     runs that check and count, their interaction, evidence and accuracy; non-causal runs better
+     long first; cells where causal Based is ahead long first);
    - the copy intervention by order (logits): per (variant, protocol, f, order) each copy's
      evidence and the interaction, means over runs; per (variant, protocol) the range of the
      interaction over run x order cells, the cells where it is positive and the ranges of each
@@ -275,12 +275,12 @@ def _mechanism_ranges(
 
 
 def prose_counts(df: pd.DataFrame, runs: pd.DataFrame, by_order: pd.DataFrame) -> str:
-    """The counts and ranges the README's prose cites, one line each (markdown bullets), so that
-    they are read off the records rather than recomputed by hand: which analysed runs of the two
-    Based variants check and which count (then the same for JRT-Prompt and JRT-RNN, apart), the
-    ranges of their interaction (logits, over run x order cells) and per-copy evidence, their
-    accuracy, the non-causal runs better long-first and the protocol x shape cells
-    where causal Based is ahead long-first (mean over the pairs of :func:`paired_long_first`)."""
+    """The counts and ranges the prose of docs/results/paper-scale.md cites, one line each (markdown
+    bullets), so that they are read off the records rather than recomputed by hand: which analysed
+    runs of the two Based variants check and which count (then the same for JRT-Prompt and JRT-RNN,
+    apart), the ranges of their interaction (logits, over run x order cells) and per-copy evidence,
+    their accuracy, the non-causal runs better long-first and the protocol x shape cells where
+    causal Based is ahead long-first (mean over the pairs of :func:`paired_long_first`)."""
     cells = by_order[by_order.order.isin(mechanism.ORDERS)]
     jrt = cells[~cells.variant.isin(VARIANTS[:2])]
     cells = cells[cells.variant.isin(VARIANTS[:2])]  # the Based variants of Figure 2

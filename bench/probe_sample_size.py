@@ -9,7 +9,7 @@ V = 2048) *untrained* and probes it at two test slices, (|A|, |B|) = (16, 256) a
 each number of examples in ``--examples``: the bits it reports for the whole state
 (``info_bits``, a lower bound on what the state holds about the first set) say how far a probe of
 that size is from what the state holds, and give the untrained baseline for the trained models'
-probes (README, "Paper scale"). CPU only, about a minute on 2 cores; the CSV goes to
+probes (docs/results/paper-scale.md). CPU only, about a minute on 2 cores; the CSV goes to
 ``--out`` (default figures/data/probe_sample_size_untrained.csv).
 """
 

@@ -1,5 +1,5 @@
 """bench/b_places.py on a smoke sweep that kept its weights, its zones, and the committed
-measurement against what the README says."""
+measurement against what docs/results/paper-scale.md says."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ def test_rows_per_causal_model_slice_reading_and_index(
 
 
 def test_the_committed_measurement_says_what_the_readme_says() -> None:
-    """README: long first, B's first 4 tokens draw about a quarter of the checking models' answers
-    as trained and almost none with the separator hidden from the convolutions, while their
-    short-first accuracy stays."""
+    """docs/results/paper-scale.md: long first, B's first 4 tokens draw about a quarter of the
+    checking models' answers as trained and almost none with the separator hidden from the
+    convolutions, while their short-first accuracy stays."""
     rows = pd.read_csv(ROOT / "figures" / "data" / "sd_b_places_checking.csv")
     zones = summarize(rows).set_index(["mechanism", "separator", "order", "zone"])
     acc = accuracy_summary(rows).set_index(["mechanism", "separator", "order"])

@@ -1,5 +1,5 @@
 """bench/copy_rank.py on a smoke sweep that kept its weights, its summary's gaps, and the committed
-measurement against what the README says."""
+measurement against what docs/results/paper-scale.md says."""
 
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ def test_the_summary_is_the_mean_over_models_of_each_models_mean_gap() -> None:
 
 
 def test_the_committed_measurement_says_what_the_readme_says() -> None:
-    """README: with the competitors matched (auc_sets), the checking models show no order effect as
-    trained, causal or not."""
+    """docs/results/paper-scale.md: with the competitors matched (auc_sets), the checking models
+    show no order effect as trained, causal or not."""
     table = summarize(pd.read_csv(ROOT / "figures" / "data" / "sd_copy_rank_checking.csv"))
     table = table.set_index(["variant", "mechanism", "measure"])
     for variant in ("Based (causal)", "Based (non-causal)"):
@@ -90,9 +90,10 @@ def test_the_committed_measurement_says_what_the_readme_says() -> None:
 
 
 def test_the_first_set_read_shows_the_order_effect_in_the_rank_too() -> None:
-    """README: with the copy read against A alone the causal checking models rank the shared token
-    better short-first; seeds 143, 146 and 147 rank it first on every short-first slice (mean over
-    the three >= 0.999) and lower the longer a first set they read first."""
+    """docs/results/paper-scale.md: with the copy read against A alone the causal checking models
+    rank the shared token better short-first; seeds 143, 146 and 147 rank it first on every
+    short-first slice (mean over the three >= 0.999) and lower the longer a first set they read
+    first."""
     rows = pd.concat(
         [pd.read_csv(ROOT / "figures" / "data" / name)
          for name in ("sd_copy_rank_checking.csv", "sd_copy_rank_checking_first_set_read.csv")],

@@ -54,9 +54,9 @@ def test_the_summary_splits_long_first_by_where_the_copy_sits() -> None:
 
 
 def test_the_committed_measurement_says_what_the_readme_says() -> None:
-    """README: long first with |B| >= 8 and the copy past B's first 4 tokens, the causal models
-    (checking or counting) answer a B token read before the copy far more often than one after it;
-    the non-causal checking models answer tokens of A alone instead."""
+    """docs/results/paper-scale.md: long first with |B| >= 8 and the copy past B's first 4 tokens,
+    the causal models (checking or counting) answer a B token read before the copy far more often
+    than one after it; the non-causal checking models answer tokens of A alone instead."""
     table = summarize(pd.read_csv(ROOT / "figures" / "data" / "sd_wrong_answers_checking.csv"))
     late = table[table.group == "long-first, |B| >= 8, copy at B 4+"].set_index(["variant", "mechanism"])
     for mechanism in ("checks", "counts"):
@@ -86,8 +86,9 @@ def test_the_false_match_summary_pools_each_models_slices() -> None:
 
 
 def test_the_committed_false_match_test_says_what_the_readme_says() -> None:
-    """README: with the early B token x replaced by a token in neither set, the causal models
-    answer the replacing token (x's place) far more often than the copy or than under the control."""
+    """docs/results/paper-scale.md: with the early B token x replaced by a token in neither set, the
+    causal models answer the replacing token (x's place) far more often than the copy or than under
+    the control."""
     from bench.wrong_answers import false_match_summary
 
     table = false_match_summary(pd.read_csv(ROOT / "figures" / "data" / "sd_false_match_checking.csv"))

@@ -3,10 +3,10 @@
 Accuracy asks whether the shared token's logit beats every other token's. Across a mirror pair,
 (|A|, |B|) = (16, 512) read short-first against (512, 16) read long-first, that compares unlike
 contests: the tokens that draw a model's wrong answers differ between the orders (long first, a
-causal model answers early B tokens and a non-causal one tokens of A alone; README, "Where the
-wrong answers go"), and how many of them there are differs with them. A rank measure with the same
-competitors in both orders separates how well the model tells the shared token apart from how
-many tokens it must beat:
+causal model answers early B tokens and a non-causal one tokens of A alone;
+docs/results/paper-scale.md, "Where the wrong answers go"), and how many of them there are differs
+with them. A rank measure with the same competitors in both orders separates how well the model
+tells the shared token apart from how many tokens it must beat:
 
     auc_sets   the share of the example's other set tokens (A and B without the shared token:
                |A| + |B| - 2 of them, the same number in both orders of a mirror pair) whose logit

@@ -307,7 +307,7 @@ def summarize_intervention(
 
 #: logits of interaction, in both orders, above which a model counts as checking one set against
 #: the other (the paper-scale runs so far: at most 1.10 in the runs that count, at least 3.19 in
-#: those that check; README "Paper scale")
+#: those that check; docs/results/paper-scale.md)
 CHECKING_LOGITS = 2.0
 
 

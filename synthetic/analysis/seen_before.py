@@ -3,7 +3,8 @@ token is in A?
 
 The state probes (:mod:`synthetic.analysis.probes`) regress A's membership on the raw state, a
 vector of up to tens of thousands of values, from a few hundred examples: at paper scale they read
-only a few percent of the bits A holds, and more examples give more bits (README, "Paper scale").
+only a few percent of the bits A holds, and more examples give more bits
+(docs/results/paper-scale.md).
 A one-pass reader does not decode its whole state: it reads it with each token of B as the query,
 and must notice the one it has seen before. This probe asks exactly that. For each example, the
 model reads the input up to the first pass's separator (A read, B not), then, from that state,

@@ -13,8 +13,8 @@ the one-pass SD segments of a split and counts the kinds by the part of B that h
 B token x read before the copy, x is replaced by a token in neither set (:func:`with_b_token_replaced`)
 and the model answers again: if x won as a false match, the answer moves, often to the copy. The
 control replaces, in the same examples, another B token read before the copy instead of x. On
-the paper-scale checking profile the answers mostly stay with x's place instead (README, "Where the
-wrong answers go").
+the paper-scale checking profile the answers mostly stay with x's place instead
+(docs/results/paper-scale.md, "Where the wrong answers go").
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ def test_the_committed_measurement_redraws(tmp_path: Path) -> None:
         "as trained",
         "hidden from the convolutions",
     }
-    # README: as trained B's first places draw the checking models' answers; hidden, almost none
+    # docs/results/paper-scale.md: as trained B's first places draw the checking models' answers;
+    # hidden, almost none
     checks = drawn[drawn.mechanism == "checks"].set_index(["separator", "index"])
     assert (
         checks.loc[("as trained", 1)].answered

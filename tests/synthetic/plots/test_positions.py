@@ -95,7 +95,8 @@ def test_the_committed_measurements_redraw(tmp_path: Path) -> None:
     causal = drawn[(drawn.variant == "Based (causal)") & (drawn.mechanism == "checks")]
     one = causal[causal.slice == "A=4,B=512"].sort_values("quarter")
     assert one.accuracy.is_monotonic_decreasing and one.models.iloc[0] == 5
-    # README: the causal checking models fall across B, the counting ones and all non-causal ones much less
+    # docs/results/paper-scale.md: the causal checking models fall across B, the counting ones and
+    # all non-causal ones much less
     falls = model_falls(pd.read_csv(ROOT / "figures" / "data" / SOURCE))
     short = falls[falls.order == "short-first"].groupby(["variant", "mechanism"]).fall.mean()
     assert short["Based (causal)", "checks"] > 0.3
@@ -139,8 +140,9 @@ def test_before_after_from_a_csv(tmp_path: Path) -> None:
 
 
 def test_the_committed_eighths_redraw(tmp_path: Path) -> None:
-    """The committed eighths: every causal checking model loses more per token of B before the
-    copy than after it; the non-causal checking models lie near the diagonal (README)."""
+    """The committed eighths: every causal checking model loses more per token of B before the copy
+    than after it; the non-causal checking models lie near the diagonal
+    (docs/results/paper-scale.md)."""
     ctx = FigureContext(out_dir=tmp_path)
     ctx.data_dir.mkdir()
     shutil.copy(ROOT / "figures" / "data" / SOURCE_EIGHTHS, ctx.data_dir / SOURCE_EIGHTHS)
@@ -178,8 +180,9 @@ def test_swap_table_pools_each_models_slices_then_averages_models(tmp_path: Path
 
 
 def test_the_committed_swap_redraws(tmp_path: Path) -> None:
-    """README: reading the copy against the state after the first set alone lifts the causal
-    checking models to >= 0.85 in every quarter of B; the same swap at another B token does not."""
+    """docs/results/paper-scale.md: reading the copy against the state after the first set alone
+    lifts the causal checking models to >= 0.85 in every quarter of B; the same swap at another B
+    token does not."""
     ctx = FigureContext(out_dir=tmp_path)
     ctx.data_dir.mkdir()
     shutil.copy(ROOT / "figures" / "data" / SOURCE_SWAP, ctx.data_dir / SOURCE_SWAP)
@@ -228,9 +231,10 @@ def test_order_table_pairs_each_slice_with_its_mirror(tmp_path: Path) -> None:
 
 
 def test_the_committed_orders_redraw(tmp_path: Path) -> None:
-    """README: with the copy read against the first set alone the causal checking models are better
-    short-first at every mirror pair with a long set of 256 or more (by 0.09-0.54, 0.34 on average);
-    as trained they are not (long-first ahead at 6 of those 7 pairs)."""
+    """docs/results/paper-scale.md: with the copy read against the first set alone the causal
+    checking models are better short-first at every mirror pair with a long set of 256 or more (by
+    0.09-0.54, 0.34 on average); as trained they are not (long-first ahead at 6 of those 7
+    pairs)."""
     ctx = FigureContext(out_dir=tmp_path)
     ctx.data_dir.mkdir()
     for name in SOURCES_ORDER:
