@@ -44,7 +44,8 @@
 # `profile-step` profiles replayed (graphed, fused-norm) steps of ensembles of 8 at the smallest and
 # largest paper shapes (bench/profile_step.py; the table for bench/NOTES-training.md), then eager
 # steps at the largest with each operator's GPU time by the line or autograd node that ran it.
-# `paper` trains the sd_order paper profile for at most PAPER_MINUTES (default 9) minutes, resuming
+# `paper` trains the sd_order paper profile until PAPER_MINUTES (default 9) minutes into the command
+# (what came before, such as FORWARD_BENCH, counts; at least a minute must be left), resuming
 # from results/sd_order/paper/runs.jsonl (tracked: it travels; it comes back under $OUT), two workers
 # per GPU (or WORKERS: two recorded 3.5 runs a device-minute on an H100 against 2.0 for one,
 # bench/NOTES-training.md); each call continues where the last stopped. The ensemble in flight at the
@@ -412,7 +413,6 @@ if [[ $what == paper || $what == profile ]]; then
   # SIGINT at the limit: the sweep stops cleanly (records written, claims released; the ensemble in
   # flight keeps its snapshot at its last evaluation); killed 30 s later. No --time-limit: with
   # snapshots an ensemble cut off at the limit loses only the steps since its last evaluation.
-  limit=$(( ${PAPER_MINUTES:-9} * 60 ))
   # training takes the short-sequence kernels (no autotuning); the chunked engine is reached by the
   # analysis' state reads only, where benchmarking every candidate in each worker would cost more
   # than it saves: its first candidate (the most frequent winner on an H100) unless set
@@ -451,6 +451,12 @@ if [[ $what == paper || $what == profile ]]; then
   fi
   # where a call's wall time goes (the records' started_at and wall_time_s give the rest): the
   # sweep's start and length, appended to the returned log (a call returns at most 8 files)
+  # the sweep stops PAPER_MINUTES into the command, whatever ran before it (a forward bench, setup)
+  limit=$(( ${PAPER_MINUTES:-9} * 60 - SECONDS ))
+  if (( limit < 60 )); then
+    echo "PAPER_MINUTES=${PAPER_MINUTES:-9} leaves ${limit} s for the sweep after ${SECONDS} s of this command; at least 60 needed" >&2
+    kill $keeper 2>/dev/null; exit 2
+  fi
   sweep_began=$SECONDS sweep_at=$(date -u +%FT%TZ)
   timeout -s INT -k 30 $limit python3 -m synthetic run sd_order --profile "$profile" \
     --workers "$workers" --runner "${RUNNER:-local}" --snapshot-mb "${SNAPSHOT_MB:-$(( 36 / workers ))}" \
