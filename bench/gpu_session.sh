@@ -427,7 +427,9 @@ if [[ $what == paper || $what == profile ]]; then
     python3 -c "import gzip, sys; d = open(sys.argv[1], 'rb').read(); gzip.open(sys.argv[2], 'wb').write(d[: d.rfind(b'\n') + 1])" \
       "$records" "$out/runs.jsonl.gz.part" 2>/dev/null && mv "$out/runs.jsonl.gz.part" "$out/runs.jsonl.gz"
   }
-  ( while sleep 30; do keep_records; done ) & keeper=$!
+  # (its sleep is killed with it: a sleep left behind would hold the command's output open for up to 30 s)
+  ( trap 'kill $nap 2>/dev/null; exit 0' TERM; while :; do sleep 30 & nap=$!; wait $nap; keep_records; done ) \
+    >/dev/null 2>&1 & keeper=$!
   # the snapshots of the ensembles in flight come back (4 pieces of 15 MB at most) and go out with
   # the next call (64 MiB with the repository and wheels): ensembles small enough that all of
   # them fit in about 36 MB (SNAPSHOT_MB each; 18 with two workers: 8 members up to d_model 64,

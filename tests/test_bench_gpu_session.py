@@ -273,3 +273,82 @@ def test_land_commits_the_new_records_slims_and_names_the_next_commit(repo: Path
     assert dirty.returncode == 0, dirty.stdout + dirty.stderr
     assert "differ from" in dirty.stderr
     assert (repo / ".gpu_next_commit").read_text() == _git(repo, "rev-parse", "HEAD").strip() + "-dirty\n"
+
+
+# A stand-in for the device's python3 in `paper` mode: the sweep prints the forward crossover it
+# was given, the forward bench writes the CSV in $STUB_CSV after $STUB_SLEEP seconds, and
+# --crossover-from and the records' keeper run for real.
+_STUB = """#!/bin/bash
+case "$1" in
+  -c) if [[ $2 == *device_count* ]]; then echo 1
+      elif [[ $2 == *gzip* ]]; then exec {py} "$@"
+      else echo stub; fi ;;
+  -m) if [[ $2 == synthetic && $3 == run ]]; then
+        echo "sweep READTWICE_FORWARD_CROSSOVER=${{READTWICE_FORWARD_CROSSOVER:-unset}}"
+      fi ;;
+  bench/short_attention.py)
+    if [[ $2 == --forward ]]; then
+      sleep "${{STUB_SLEEP:-0}}"; while [[ $# -gt 0 && $1 != --out ]]; do shift; done
+      cp "$STUB_CSV" "$2/short_attention_forward_GPU.csv"
+    else
+      shift; exec {py} {bench} "$@"
+    fi ;;
+esac
+"""
+
+
+def _paper_call(repo: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`bash bench/gpu_session.sh paper` in ``repo`` with the stand-ins for python3 and nvidia-smi."""
+    import os
+
+    from tests.test_bench_short_attention import _rows, _write
+
+    stubs = tmp_path / "stubs"
+    stubs.mkdir(exist_ok=True)
+    bench = SCRIPT.parent / "short_attention.py"
+    (stubs / "python3").write_text(_STUB.format(py=sys.executable, bench=bench))
+    (stubs / "nvidia-smi").write_text("#!/bin/bash\necho stub GPU\n")
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    ratios = {("fp32", 24, t): 4.0 for t in (128, 512, 1024)} | {("fp32", 4, 128): 1.2, ("fp32", 4, 512): 0.6}
+    csv_path = _write(tmp_path / "forward.csv", _rows(ratios))
+    out = tmp_path / "out"
+    environ = {
+        **os.environ,
+        "PATH": f"{stubs}:{os.environ['PATH']}",
+        "OUT": str(out),
+        "STUB_CSV": str(csv_path),
+    }
+    environ.pop("READTWICE_FORWARD_CROSSOVER", None)
+    return subprocess.run(
+        ["bash", "bench/gpu_session.sh", "paper"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**environ, **env},
+    )
+
+
+def test_paper_sweep_runs_with_the_forward_crossover_its_bench_measured(repo: Path, tmp_path: Path) -> None:
+    """FORWARD_BENCH=1: the sweep gets READTWICE_FORWARD_CROSSOVER from the CSV the call's bench
+    wrote (printed too); without it the sweep gets none. The records come back, and the command
+    ends when the sweep does (the records' keeper leaves no sleep holding its output: each call
+    here took 30 s more before)."""
+    done = _paper_call(repo, tmp_path, FORWARD_BENCH="1", PAPER_MINUTES="2")
+    assert done.returncode == 0, done.stderr
+    assert "forward crossover measured in this call: READTWICE_FORWARD_CROSSOVER=4:128,24:1024" in done.stdout
+    assert "sweep READTWICE_FORWARD_CROSSOVER=4:128,24:1024" in done.stdout
+    with gzip.open(tmp_path / "out" / "runs.jsonl.gz", "rt") as fh:  # the records come back
+        assert fh.read() == (repo / DEST / "runs.jsonl").read_text()
+    plain = _paper_call(repo, tmp_path, PAPER_MINUTES="2")
+    assert plain.returncode == 0, plain.stderr
+    assert "sweep READTWICE_FORWARD_CROSSOVER=unset" in plain.stdout
+
+
+def test_paper_limit_counts_what_ran_before_the_sweep(repo: Path, tmp_path: Path) -> None:
+    """The sweep stops PAPER_MINUTES into the whole command: a bench that leaves it under a minute
+    is refused with the seconds it left, and no sweep runs."""
+    done = _paper_call(repo, tmp_path, FORWARD_BENCH="1", PAPER_MINUTES="1", STUB_SLEEP="1")
+    assert done.returncode == 2
+    assert "PAPER_MINUTES=1 leaves" in done.stderr and "at least 60 needed" in done.stderr
+    assert "sweep READTWICE_FORWARD_CROSSOVER" not in done.stdout
