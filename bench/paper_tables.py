@@ -52,7 +52,7 @@ from synthetic.analysis.first_set_read import WAYS, mirror_pair_gaps, pooled_acc
 from synthetic.analysis.intervention import CHECKING_LOGITS, mean_and_se
 from synthetic.analysis.positions import fall_across_second_set
 from synthetic.plots import mechanism, training
-from synthetic.results import ResultsStore, live_path, load, load_mechanism
+from synthetic.results import ResultsStore, live_path, load, load_history, load_mechanism
 
 FIRST, SECOND = "short first", "long first"
 PROTOCOLS = {"torch": "PyTorch init", "reference": "the paper code's init and optimiser"}
@@ -664,6 +664,44 @@ def rank_and_places_md(ranks: pd.DataFrame, places: pd.DataFrame) -> str:
     return _markdown(header, rows)
 
 
+#: the evaluations (epochs) the learning-curve table shows
+CURVE_EPOCHS = (1, 3, 5, 7, 9, 12)
+
+
+def learning_table(history: pd.DataFrame, checks: set[str], epochs: tuple[int, ...] = CURVE_EPOCHS) -> str:
+    """When the accuracy rises during training, per (variant, protocol, checks or counts): the runs,
+    the mean test accuracy after each of ``epochs`` (``eval_accuracy`` of :func:`load_history`), the
+    epoch that ends the largest one-epoch rise (median and range over runs, epochs 2 on) with the
+    mean size of that rise, and the rise over the last three epochs (the last evaluation minus the
+    fourth-last, mean ± s.e. over runs: still learning or not). ``checks``: the config hashes of the
+    runs that check membership; only runs with an analysis (``mechanism``) should be passed."""
+    rows = []
+    for (variant, init, checking), group in history.groupby(
+        ["variant", "init", history.config_hash.isin(checks)], sort=False
+    ):
+        curves = group.pivot_table(index="config_hash", columns="epoch", values="eval_accuracy")
+        rises = curves.diff(axis=1).iloc[:, 1:]
+        top = rises.idxmax(axis=1)
+        last = curves.iloc[:, -1] - curves.iloc[:, -4]  # the rise over the last three epochs
+        at = [_plain(curves[e].mean()) if e in curves else "n/a" for e in epochs]
+        rows.append(
+            [_label(variant, init), "yes" if checking else "no", str(len(curves)), *at,
+             f"{top.median():g} ({top.min():g}-{top.max():g})", _signed(rises.max(axis=1).mean()),
+             f"{_signed(last.mean())} ± {_se(last)}"]
+        )  # fmt: skip
+    rows.sort(key=lambda r: (VARIANTS.index(_variant_of(r[0])), r[0], r[1]))
+    header = ["variant, protocol", "checks", "runs", *(f"epoch {e}" for e in epochs)]
+    return _markdown([*header, "largest rise at epoch", "its size", "last 3 epochs"], rows)
+
+
+def _variant_of(label: str) -> str:
+    """The variant name of a :func:`_label` text."""
+    for variant in VARIANTS:
+        if _label(variant, "torch").split(",")[0] == label.split(",")[0]:
+            return variant
+    raise ValueError(f"no variant in {label!r}")
+
+
 def _print_checking_runs(by_slice: pd.DataFrame, by_order: pd.DataFrame, whose: str) -> None:
     """The checking runs' table, then their all-pairs means against the sampling error."""
     print(checking_table(by_slice, by_order))
@@ -731,6 +769,13 @@ def main(argv: list[str] | None = None) -> int:
     _print_checking_runs(by_slice, by_order, "each run's")
     print("\nper cell, the per-run mean over the mirror pairs, mean ± s.e. over runs (runs > 0):\n")
     print(checking_summary(by_slice, by_order))
+    analysed = set(by_order.config_hash)
+    history = load_history(args.results)
+    print(
+        f"\n## when the accuracy rises during training ({len(analysed)} analysed runs; test accuracy "
+        "after each epoch, means over runs)\n"
+    )
+    print(learning_table(history[history.config_hash.isin(analysed)], set(mechanism.checking_runs(by_order))))
     more = live_path(args.checking)
     if ResultsStore(more).exists():  # the `checking` profile: the same cell with more seeds
         more_order = load_mechanism(more, "intervention_by_order")
@@ -745,6 +790,10 @@ def main(argv: list[str] | None = None) -> int:
         _print_checking_runs(more_slice, more_order, "each checking run's")
         print("\nthe paper and checking profiles together, per cell:\n")
         print(checking_summary(both_slice, both_order))
+        more_history = load_history(more)
+        more_history = more_history[more_history.config_hash.isin(set(more_order.config_hash))]
+        print("\nits runs' accuracy during training (test accuracy after each epoch, means over runs):\n")
+        print(learning_table(more_history, set(mechanism.checking_runs(more_order))))
         probes = pd.concat([load_mechanism(args.results, "probes"), load_mechanism(more, "probes")])
         probed = probes.config_hash.nunique() if not probes.empty else 0
         print(f"\n## the state of the checking runs after the first set ({probed} runs probed)\n")

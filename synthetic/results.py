@@ -805,6 +805,34 @@ MECHANISM_PARTS = (
 )
 
 
+def load_history(source: str | Path | Iterable[str | Path], *, skip_bad_lines: bool = False) -> pd.DataFrame:
+    """One row per (run, evaluation during training): the run's flat row
+    (:func:`synthetic.record.table_row`) with the evaluation's ``epoch``, ``step``,
+    ``eval_accuracy`` (over the whole test set then; the run's final ``accuracy`` stays beside it),
+    ``eval_train_loss`` and ``eval_test_loss``. Only ``ok`` runs, in their evaluations' order;
+    ``skip_bad_lines`` as in :func:`load_runs`."""
+    records, bad = _latest_records(source, skip_bad_lines)
+    rows = []
+    for record in records:
+        if record.get("status") != "ok":
+            continue
+        base = table_row(record)
+        for entry in record.get("history") or []:
+            rows.append(
+                {
+                    **base,
+                    "epoch": entry.get("epoch"),
+                    "step": entry.get("step"),
+                    "eval_accuracy": entry.get("accuracy"),
+                    "eval_train_loss": entry.get("train_loss"),
+                    "eval_test_loss": entry.get("test_loss"),
+                }
+            )
+    df = pd.DataFrame(rows)
+    df.attrs["bad_lines"] = bad
+    return df
+
+
 def load_mechanism(
     source: str | Path | Iterable[str | Path], part: str, *, skip_bad_lines: bool = False
 ) -> pd.DataFrame:

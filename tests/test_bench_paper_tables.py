@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,15 +23,15 @@ def _section() -> str:
 
 def _script_rows(section: str) -> list[str]:
     """The section's table rows that the script prints: those whose first cell names a variant and
-    a protocol and whose second cell is a single number (a feature dim or a d_model), or that hold
-    the accuracy cells ("short vs long, difference")."""
+    a protocol and whose second cell is a single number (a feature dim or a d_model), "yes" or "no"
+    (checks membership or not), or that hold the accuracy cells ("short vs long, difference")."""
     rows = []
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if not line.startswith("| ") or len(cells) < 3:
             continue
         labelled = cells[0].endswith(tuple(PROTOCOLS.values()))
-        if labelled and (cells[1].isdigit() or " vs " in cells[1]):
+        if labelled and (cells[1].isdigit() or cells[1] in ("yes", "no") or " vs " in cells[1]):
             rows.append(line.replace("**", ""))
     return rows
 
@@ -39,8 +40,9 @@ def test_the_readme_tables_are_the_scripts_output(capsys: pytest.CaptureFixture[
     assert main([]) == 0
     out = capsys.readouterr().out.splitlines()
     rows = _script_rows(_section())
-    # two accuracy tables (4 rows each), the placed table, the checking runs
+    # two accuracy tables (4 rows each), the placed table, the checking runs, the learning curves
     assert len([r for r in rows if " vs " in r]) >= 8 and len(rows) >= 20, rows
+    assert len([r for r in rows if r.split("|")[2].strip() in ("yes", "no")]) >= 17, rows
     for row in rows:
         assert row in out, row
 
@@ -263,3 +265,35 @@ def test_jrt_runs_are_paired_with_the_based_variant_they_read_with() -> None:
     assert _label("JRT-RNN", "reference") == "JRT-RNN, the paper code's init and optimiser"
     assert "| 36 | JRT-Prompt, PyTorch init | 0.4000 | 0.2500 |" in best_runs(runs)
     assert "JRT-RNN, the paper code's init and optimiser" in cell_ranges(runs)
+
+
+def test_learning_table_from_constructed_curves() -> None:
+    """Per (variant, protocol, checks): runs, mean accuracy at the listed epochs, the epoch ending
+    each run's largest one-epoch rise (median and range) with its mean size, and the last epoch
+    minus the third-last, mean ± s.e."""
+    from bench.paper_tables import learning_table
+
+    curves = {
+        "c1": [0.1, 0.2, 0.2, 0.6, 0.7],  # largest rise at epoch 4 (+0.4), last 3: +0.5
+        "c2": [0.1, 0.2, 0.5, 0.5, 0.6],  # at 3 (+0.3), last 3: +0.4
+        "n1": [0.1, 0.3, 0.3, 0.3, 0.3],  # at 2 (+0.2), last 3: 0
+    }
+    rows = [
+        {
+            "config_hash": h,
+            "variant": "Based (causal)",
+            "init": "reference",
+            "epoch": e + 1,
+            "eval_accuracy": a,
+        }
+        for h, accs in curves.items()
+        for e, a in enumerate(accs)
+    ]
+    lines = learning_table(pd.DataFrame(rows), {"c1", "c2"}, epochs=(1, 5)).splitlines()
+    assert lines[0] == (
+        "| variant, protocol | checks | runs | epoch 1 | epoch 5 "
+        "| largest rise at epoch | its size | last 3 epochs |"
+    )
+    label = "causal Based, the paper code's init and optimiser"
+    assert lines[2] == f"| {label} | no | 1 | 0.100 | 0.300 | 2 (2-2) | +0.200 | +0.000 ± n/a |"
+    assert lines[3] == f"| {label} | yes | 2 | 0.100 | 0.650 | 3.5 (3-4) | +0.350 | +0.450 ± 0.050 |"

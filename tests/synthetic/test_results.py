@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthetic.results import ResultsStore, load, load_runs, results_path
+from synthetic.results import ResultsStore, load, load_history, load_runs, results_path
 
 
 def record(h: str, status: str = "ok", acc: float = 0.5, **extra: object) -> dict:
@@ -206,3 +206,33 @@ def test_summary_fields_of_older_records_come_from_their_config(tmp_path: Path) 
     runs = load_runs(store.path).set_index("config_hash")
     assert runs.loc["a", ["init", "optimizer", "weight_decay"]].tolist() == ["torch", "reference", 0.0]
     assert runs.loc["b", ["init", "optimizer", "weight_decay"]].tolist() == ["reference", "package", 0.1]
+
+
+def test_load_history_has_a_row_per_evaluation_of_each_ok_run(tmp_path: Path) -> None:
+    """Each ok run's evaluations in order, with the run's flat row beside them; the last record of
+    a config hash wins, and failed runs have no rows."""
+
+    def entry(epoch: int, acc: float) -> dict:
+        return {
+            "epoch": epoch,
+            "step": 10 * epoch,
+            "accuracy": acc,
+            "train_loss": 1.0 / epoch,
+            "test_loss": 2.0,
+        }
+
+    path = tmp_path / "runs.jsonl"
+    lines = [
+        record("a", acc=0.1, history=[entry(1, 0.05)]),  # superseded by the next record of "a"
+        record("a", acc=0.4, history=[entry(1, 0.2), entry(2, 0.3), entry(3, 0.4)]),
+        record("b", status="failed", history=[entry(1, 0.9)]),
+        record("c", acc=0.7, history=[entry(1, 0.7)]),
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    df = load_history(path)
+    assert df.config_hash.tolist() == ["a", "a", "a", "c"]
+    assert df.epoch.tolist() == [1, 2, 3, 1] and df.step.tolist() == [10, 20, 30, 10]
+    assert df.eval_accuracy.tolist() == [0.2, 0.3, 0.4, 0.7]
+    assert df.accuracy.tolist() == [0.4, 0.4, 0.4, 0.7]
+    assert df.eval_train_loss.tolist() == [1.0, 0.5, 1.0 / 3, 1.0] and set(df.eval_test_loss) == {2.0}
+    assert (df.variant == "v").all()
