@@ -38,7 +38,7 @@ from synthetic.results import load, load_history, load_mechanism
 FIRST, SECOND = "short first", "long first"
 SHAPE = ["variant", "init", "d_model", "feature_dim"]
 DEFAULT_RESULTS = [
-    f"results/sd_order/{name}/runs.jsonl" for name in ("budget", "budget_small", "budget_seeds")
+    f"results/sd_order/{name}/runs.jsonl" for name in ("budget", "budget_small", "budget_seeds", "budget_jrt")
 ]
 
 
