@@ -6,12 +6,16 @@ committed records.
 
 Reads the records only (never trains, never loads weights) and prints markdown:
 
-1. per run: its shape, variant and seed; the epochs it trained (early stop at 0.99); the test
+Runs are grouped by variant, protocol (init and optimiser), training ("30 epochs", or "3 epochs"
+for `budget_3ep`), d_model and f, so the profiles of one setting pool (`budget_small` and
+`budget_seeds`).
+
+1. per run: its setting and seed; the epochs it trained (early stop at 0.99); the test
    accuracy at each evaluation (every 3 epochs); its accuracy short first and long first (mean
    over each order's slices, :func:`synthetic.plots.training.run_orders`) and their difference;
    the copies' interaction in each order (logits, the record's copy intervention) and whether it
    checks membership (above 2 logits in both orders, :data:`CHECKING_LOGITS`);
-2. per (variant, d_model, f): runs, runs that check, the order effect (short first minus long
+2. per setting: runs, runs that check, the order effect (short first minus long
    first) as mean ± s.e. over runs (sd / sqrt(n), ddof 1) and the runs with short first ahead;
 3. for the causal runs that check (records with the first-set read): accuracy pooled over the
    short-first and the long-first slices as trained, with the copy read against the state after A
@@ -33,13 +37,22 @@ from bench.paper_tables import _label, _markdown, _plain, _se, _signed
 from synthetic.analysis.first_set_read import WAYS
 from synthetic.analysis.intervention import CHECKING_LOGITS
 from synthetic.plots import mechanism, training
-from synthetic.results import load, load_history, load_mechanism
+from synthetic.results import load, load_history, load_mechanism, load_runs
 
 FIRST, SECOND = "short first", "long first"
-SHAPE = ["variant", "init", "d_model", "feature_dim"]
-DEFAULT_RESULTS = [
-    f"results/sd_order/{name}/runs.jsonl" for name in ("budget", "budget_small", "budget_seeds", "budget_jrt")
-]
+SHAPE = ["variant", "init", "optimizer", "training", "d_model", "feature_dim"]
+#: how each profile trains (all: the paper code's init; 30 epochs unless named here)
+TRAINING = {"budget_3ep": "3 epochs"}
+PROFILES = ("budget", "budget_small", "budget_seeds", "budget_jrt", "budget_3ep", "budget_pkgopt")
+DEFAULT_RESULTS = [f"results/sd_order/{name}/runs.jsonl" for name in PROFILES]
+
+
+def _protocol(variant: str, init: str, optimizer: str) -> str:
+    """:func:`_label`, naming this package's optimiser where a run did not use the paper code's."""
+    label = _label(variant, init)
+    if optimizer != "reference":
+        label = label.replace("init and optimiser", "init, this package's optimiser")
+    return label
 
 
 def run_table(runs: pd.DataFrame, history: pd.DataFrame, by_order: pd.DataFrame) -> str:
@@ -53,13 +66,13 @@ def run_table(runs: pd.DataFrame, history: pd.DataFrame, by_order: pd.DataFrame)
         curve = " ".join(f"{a:.2f}" for a in evals.eval_accuracy)
         inter = interaction.loc[run.config_hash] if run.config_hash in interaction.index else None
         rows.append(
-            [_label(run.variant, run.init), str(run.d_model), str(run.feature_dim), str(run.seed),
-             str(int(evals.epoch.max())), curve,
+            [_protocol(run.variant, run.init, run.optimizer), run.training, str(run.d_model),
+             str(run.feature_dim), str(run.seed), str(int(evals.epoch.max())), curve,
              f"{run.short_first:.3f} vs {run.long_first:.3f}, {_signed(run.difference)}",
              "n/a" if inter is None else f"{_signed(inter['short-first'])} / {_signed(inter['long-first'])}",
              "yes" if run.config_hash in checks else "no"]
         )  # fmt: skip
-    header = ["variant, protocol", "d_model", "f", "seed", "epochs", "accuracy every 3 epochs",
+    header = ["variant, protocol", "training", "d_model", "f", "seed", "epochs", "accuracy every 3 epochs",
               "short vs long first, difference", "interaction short / long first", "checks"]  # fmt: skip
     return _markdown(header, rows)
 
@@ -68,15 +81,15 @@ def cell_table(runs: pd.DataFrame, by_order: pd.DataFrame) -> str:
     """Section 2: per (variant, protocol, d_model, f) the order effect over runs."""
     checks = set(mechanism.checking_runs(by_order, CHECKING_LOGITS))
     rows = []
-    for (variant, init, d_model, f), cell in runs.groupby(SHAPE, sort=True):
+    for (variant, init, optimizer, training_, d_model, f), cell in runs.groupby(SHAPE, sort=True):
         diff = cell.difference
         rows.append(
-            [_label(variant, init), str(d_model), str(f), str(len(cell)),
+            [_protocol(variant, init, optimizer), training_, str(d_model), str(f), str(len(cell)),
              str(int(cell.config_hash.isin(checks).sum())),
              f"{_plain(cell.short_first.mean())} vs {_plain(cell.long_first.mean())}",
              f"{_signed(diff.mean())} ± {_se(diff)}", f"{int((diff > 0).sum())} / {len(cell)}"]
         )  # fmt: skip
-    header = ["variant, protocol", "d_model", "f", "runs", "check", "short vs long first",
+    header = ["variant, protocol", "training", "d_model", "f", "runs", "check", "short vs long first",
               "short − long first", "short first ahead"]  # fmt: skip
     return _markdown(header, rows)
 
@@ -137,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"none of --results exists: {args.results}")
     runs = training.run_orders(load(sources), training.sd_order_of, FIRST, SECOND)
     runs = runs.rename(columns={FIRST: "short_first", SECOND: "long_first"})
+    flat = load_runs(sources).set_index("config_hash")
+    runs["optimizer"] = runs.config_hash.map(flat.optimizer)
+    runs["training"] = runs.config_hash.map(flat.profile).map(lambda p: TRAINING.get(p, "30 epochs"))
     by_order = load_mechanism(sources, "intervention_by_order")
     print(f"## the runs ({len(runs)}; {', '.join(sources)})\n")
     print(run_table(runs, load_history(sources), by_order))
