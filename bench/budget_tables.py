@@ -42,7 +42,7 @@ from synthetic.results import load, load_history, load_mechanism, load_runs
 FIRST, SECOND = "short first", "long first"
 SHAPE = ["variant", "init", "optimizer", "training", "d_model", "feature_dim"]
 #: how each profile trains (all: the paper code's init; 30 epochs unless named here)
-TRAINING = {"budget_3ep": "3 epochs"}
+TRAINING = {"budget_3ep": "3 epochs", "budget_pkgopt": "30 epochs"}
 PROFILES = ("budget", "budget_small", "budget_seeds", "budget_jrt", "budget_3ep", "budget_pkgopt")
 DEFAULT_RESULTS = [f"results/sd_order/{name}/runs.jsonl" for name in PROFILES]
 
