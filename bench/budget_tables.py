@@ -1,14 +1,12 @@
-"""The tables of the `budget` and `budget_small` profiles (CPU, the `mechanism` data trained ten
-times as long under the paper code's init and optimiser) in docs/results/cpu-scale.md, from their
-committed records.
+"""The tables of the `budget*` profiles (CPU: the `mechanism` data under the paper code's init,
+trained ten times as long; `budget_3ep` at the mechanism's budget, `budget_pkgopt` with this
+package's optimiser) in docs/results/cpu-scale.md, from their committed records.
 
     python bench/budget_tables.py [--results results/sd_order/budget/runs.jsonl ...]
 
-Reads the records only (never trains, never loads weights) and prints markdown:
-
 Runs are grouped by variant, protocol (init and optimiser), training ("30 epochs", or "3 epochs"
 for `budget_3ep`), d_model and f, so the profiles of one setting pool (`budget_small` and
-`budget_seeds`).
+`budget_seeds`). Reads the records only (never trains, never loads weights) and prints markdown:
 
 1. per run: its setting and seed; the epochs it trained (early stop at 0.99); the test
    accuracy at each evaluation (every 3 epochs); its accuracy short first and long first (mean
@@ -42,7 +40,7 @@ from synthetic.results import load, load_history, load_mechanism, load_runs
 FIRST, SECOND = "short first", "long first"
 SHAPE = ["variant", "init", "optimizer", "training", "d_model", "feature_dim"]
 #: how each profile trains (all: the paper code's init; 30 epochs unless named here)
-TRAINING = {"budget_3ep": "3 epochs", "budget_pkgopt": "30 epochs"}
+TRAINING = {"budget_3ep": "3 epochs"}
 PROFILES = ("budget", "budget_small", "budget_seeds", "budget_jrt", "budget_3ep", "budget_pkgopt")
 DEFAULT_RESULTS = [f"results/sd_order/{name}/runs.jsonl" for name in PROFILES]
 
@@ -78,7 +76,7 @@ def run_table(runs: pd.DataFrame, history: pd.DataFrame, by_order: pd.DataFrame)
 
 
 def cell_table(runs: pd.DataFrame, by_order: pd.DataFrame) -> str:
-    """Section 2: per (variant, protocol, d_model, f) the order effect over runs."""
+    """Section 2: per setting (:data:`SHAPE`) the order effect over runs."""
     checks = set(mechanism.checking_runs(by_order, CHECKING_LOGITS))
     rows = []
     for (variant, init, optimizer, training_, d_model, f), cell in runs.groupby(SHAPE, sort=True):
